@@ -1,0 +1,33 @@
+import { CommanderError } from 'commander';
+import { ConfigError } from '../config/errors.js';
+import { CliError, EXIT, err } from './output.js';
+import { buildProgram } from './program.js';
+
+/** Runs the CLI and maps failures to one line on stderr and a reliable exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof ConfigError) {
+      err(`error: ${error.message}`);
+      return EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      err(`error: ${error.message}`);
+      return error.exitCode;
+    }
+    err(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT.failed;
+  }
+}
+
+const code = await runCli(process.argv.slice(2));
+process.exitCode = code;

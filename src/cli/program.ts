@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import { registerConfigCommand } from './commands/config.js';
+import { registerPending } from './commands/pending.js';
+
+/** The whole command tree; `main.ts` runs it, tests call it with their own argv. */
+export function buildProgram(): Command {
+  const program = new Command('audience-sync')
+    .description(
+      'Customer.io data → suppression lists and top-decile audiences with holdouts → Meta, Google Ads, TikTok',
+    )
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError('(run with --help for usage)');
+  // Each capability registers its commands here.
+  registerConfigCommand(program);
+  const registered = new Set(program.commands.map((c) => c.name()));
+  registerPending(program, registered);
+  return program;
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * The process environment, parsed once. Names are part of the contract (DESIGN.md, "Environment").
+ * Platform credentials are *not* here: the YAML references them (`${META_ACCESS_TOKEN}`) and they
+ * are resolved only when that destination is used.
+ */
+
+const list = z
+  .string()
+  .optional()
+  .transform((s) =>
+    (s ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v.length > 0),
+  );
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
+
+const optionalUrl = httpUrl.optional();
+
+export const envSchema = z.object({
+  STORE_URL: z.string().min(1).default('./data'),
+  S3_ENDPOINT: optionalUrl,
+  AWS_REGION: z.string().min(1).optional(),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_SSE: z.enum(['AES256', 'aws:kms']).optional(),
+  S3_SSE_KMS_KEY_ID: z.string().min(1).optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  CONFIG: z.string().min(1).default('./audience-sync.yaml'),
+  PORT: z.coerce.number().int().min(1).max(65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  API_KEYS: list,
+  ADMIN_API_KEYS: list,
+  CIO_WEBHOOK_SIGNING_KEYS: list,
+  INGEST_DEDUPE_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(24),
+  META_GRAPH_URL: optionalUrl,
+  GOOGLE_ADS_API_URL: optionalUrl,
+  GOOGLE_OAUTH_TOKEN_URL: optionalUrl,
+  TIKTOK_API_URL: optionalUrl,
+  CIO_TRACK_URL: optionalUrl,
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Names every variable the schema knows, for docs and for the compose-file test. */
+export const ENV_NAMES: readonly string[] = Object.keys(envSchema.shape);
+
+/** Parses an environment; throws a one-line `ConfigError` naming the first bad variable. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  // Empty strings mean "unset": `FOO=` in a compose file should not be a malformed value.
+  const cleaned: Record<string, string> = {};
+  for (const name of ENV_NAMES) {
+    const value = source[name];
+    if (value !== undefined && value.trim() !== '') cleaned[name] = value.trim();
+  }
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'environment');
+    throw new ConfigError(`environment variable ${name} ${issue ? lowerFirst(issue.message) : 'is invalid'}`);
+  }
+  const env = parsed.data;
+  if (env.S3_SSE === 'aws:kms' && !env.S3_SSE_KMS_KEY_ID) {
+    throw new ConfigError('environment variable S3_SSE_KMS_KEY_ID is required when S3_SSE is aws:kms');
+  }
+  if (!!env.AWS_ACCESS_KEY_ID !== !!env.AWS_SECRET_ACCESS_KEY) {
+    throw new ConfigError(
+      'environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together',
+    );
+  }
+  return env;
+}
+
+let cached: Env | undefined;
+
+/** The process environment, parsed on first use. */
+export function getEnv(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}
+
+function lowerFirst(s: string): string {
+  return s.charAt(0).toLowerCase() + s.slice(1);
+}

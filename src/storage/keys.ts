@@ -1,0 +1,61 @@
+import type { Dataset } from '../contract/records.js';
+
+/**
+ * Every object key the project writes, in one place (layout in DESIGN.md). Hive-style `dt=`
+ * partitions let Athena / Snowflake / BigQuery read the same objects as external tables.
+ */
+
+export const LAYOUT_VERSION = 1;
+export const LAYOUT_KEY = '_layout.json';
+
+/** Audience, destination and run ids become path segments: keep them boring. */
+const SEGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function assertSegment(kind: string, value: string): string {
+  if (!SEGMENT_RE.test(value) || value.includes('..')) {
+    throw new Error(
+      `invalid ${kind} ${JSON.stringify(value.slice(0, 80))}: use letters, digits, '_', '-' and '.'`,
+    );
+  }
+  return value;
+}
+
+const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+function day(dt: string): string {
+  if (!DAY_RE.test(dt)) throw new Error(`invalid day ${JSON.stringify(dt)}: expected YYYY-MM-DD`);
+  return dt;
+}
+
+export const keys = {
+  rawPrefix: (dataset: Dataset, dt?: string) => (dt ? `raw/${dataset}/dt=${day(dt)}/` : `raw/${dataset}/`),
+  /** `first` / `last` are the Redis stream ids the part holds, so a re-run rewrites the same key. */
+  rawPart: (dataset: Dataset, dt: string, first: string, last: string) =>
+    `raw/${dataset}/dt=${day(dt)}/part-${assertSegment('part id', first)}-${assertSegment('part id', last)}.jsonl.gz`,
+  quarantinePrefix: (dataset: string, dt?: string) =>
+    dt
+      ? `quarantine/${assertSegment('dataset', dataset)}/dt=${day(dt)}/`
+      : `quarantine/${assertSegment('dataset', dataset)}/`,
+  quarantinePart: (dataset: string, dt: string, name: string) =>
+    `quarantine/${assertSegment('dataset', dataset)}/dt=${day(dt)}/part-${assertSegment('part name', name)}.jsonl.gz`,
+  peoplePrefix: () => 'people/',
+  peopleSnapshot: (dt: string) => `people/dt=${day(dt)}/people.jsonl.gz`,
+  audiencePrefix: (audienceId: string) => `audiences/${assertSegment('audience id', audienceId)}/`,
+  members: (audienceId: string, dt: string) =>
+    `audiences/${assertSegment('audience id', audienceId)}/dt=${day(dt)}/members.jsonl.gz`,
+  manifest: (audienceId: string, dt: string) =>
+    `audiences/${assertSegment('audience id', audienceId)}/dt=${day(dt)}/manifest.json`,
+  ledger: (destination: string, audienceId: string) =>
+    `sync/${assertSegment('destination', destination)}/${assertSegment('audience id', audienceId)}/ledger.jsonl.gz`,
+  syncRun: (destination: string, audienceId: string, runId: string) =>
+    `sync/${assertSegment('destination', destination)}/${assertSegment('audience id', audienceId)}/runs/${assertSegment('run id', runId)}.json`,
+  outboxPrefix: (destination: string, audienceId: string, runId: string) =>
+    `outbox/${assertSegment('destination', destination)}/${assertSegment('audience id', audienceId)}/${assertSegment('run id', runId)}/`,
+  liftReport: (audienceId: string, dt: string, ext: 'json' | 'html') =>
+    `reports/lift/${assertSegment('audience id', audienceId)}/dt=${day(dt)}/report.${ext}`,
+} as const;
+
+/** The `dt=` day of a partitioned key, or `undefined`. */
+export function partitionDay(key: string): string | undefined {
+  const m = /(?:^|\/)dt=(\d{4}-\d{2}-\d{2})\//.exec(key);
+  return m?.[1];
+}
