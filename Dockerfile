@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# audience-sync: one image for the API (`serve`) and the BullMQ processors (`worker`).
+
+# --- build: compile TypeScript with the full dependency set ---------------------------------------
+FROM node:20.20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No dependency needs its install scripts (optional native speed-ups fall back to JavaScript).
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY connectors ./connectors
+RUN npm run build
+
+# --- deps: production dependencies only ---------------------------------------------------------
+FROM node:20.20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+# --- runtime: compiled code, production dependencies, non-root user -----------------------------
+FROM node:20.20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    STORE_URL=/data \
+    CONFIG=/config/audience-sync.yaml \
+    PORT=8080
+WORKDIR /app
+COPY --from=deps --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+COPY --chown=node:node package.json ./
+COPY --chown=node:node bin ./bin
+COPY --chown=node:node audience-sync.example.yaml /config/audience-sync.yaml
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+# The API answers /healthz; the worker service overrides this check in docker-compose.yml.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "bin/audience-sync.js"]
+CMD ["serve"]
