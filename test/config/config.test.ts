@@ -51,7 +51,7 @@ describe('environment', () => {
 });
 
 describe('audience-sync.yaml loader', () => {
-  it('interpolates ${VAR} after parsing and records unset destination secrets for later', async () => {
+  it('interpolates environment references after parsing and records unset destination secrets for later', async () => {
     const loaded = await loadConfigFile(FIXTURE, {
       env: { META_ACCESS_TOKEN: 'tok-meta', CIO_SITE_ID: 'site' },
     });
@@ -87,7 +87,7 @@ describe('audience-sync.yaml loader', () => {
     );
   });
 
-  it('names the line of a YAML syntax error and hints at unquoted ${VAR}', () => {
+  it('names the line of a YAML syntax error and hints at unquoted references', () => {
     expect(() =>
       parseConfig('version: 1\ndestinations: { meta: { token: ${X} } }\n', 'c.yaml', { env: {} }),
     ).toThrow(/^c\.yaml:2:\d+: invalid YAML: .*quotes/);
