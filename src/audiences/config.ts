@@ -1,0 +1,616 @@
+import { z } from 'zod';
+import { ConfigError, formatPath } from '../config/errors.js';
+import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load-config.js';
+import { baseConfigSchema } from '../config/schema.js';
+import { createEventNameNormalizer } from '../contract/event-name.js';
+import { messageRecord, personRecord } from '../contract/records.js';
+
+/**
+ * The audience language of `audience-sync.yaml` (DESIGN.md, "Audience configuration").
+ *
+ * Conditions and features are parsed by hand on top of zod rather than with `z.union`: a union
+ * that fails reports "invalid input" for the whole branch, while a hand dispatch can say
+ * `audiences[0].when.all[1]: unknown key "evnt"`. Every message names the YAML path.
+ */
+
+/** A window longer than two years is almost certainly a typo (and would read every partition). */
+export const MAX_WITHIN_DAYS = 730;
+/** Lookback of an audience whose rules name no window, and of `never_send` conditions without one. */
+export const DEFAULT_LOOKBACK_DAYS = 30;
+
+export type Scalar = string | number | boolean | null;
+export interface Operators {
+  gt?: number | string;
+  gte?: number | string;
+  lt?: number | string;
+  lte?: number | string;
+  ne?: Scalar;
+  in?: Scalar[];
+}
+/** A plain value means equality; an operator object means every operator in it must hold. */
+export type ValueMatch = Scalar | Operators;
+/** Field (or dotted property path) → value match; every entry must hold. */
+export type Filters = Record<string, ValueMatch>;
+
+export interface Windowed {
+  within_days?: number;
+  where?: Filters;
+}
+export interface EventCondition extends Windowed {
+  event: string;
+  min_count: number;
+}
+export interface MessageCondition extends Windowed {
+  message: Filters;
+  min_count: number;
+}
+export interface PersonCondition {
+  person: Filters;
+}
+export interface AllCondition {
+  all: Condition[];
+}
+export interface AnyCondition {
+  any: Condition[];
+}
+export interface NotCondition {
+  not: Condition;
+}
+export type Condition =
+  | EventCondition
+  | MessageCondition
+  | PersonCondition
+  | AllCondition
+  | AnyCondition
+  | NotCondition;
+
+/** What a feature aggregates: one event name or a message selector, with optional window and filters. */
+export type FeatureSource = ({ event: string } | { message: Filters }) & Windowed & { property?: string };
+export const FEATURE_KINDS = ['count', 'sum', 'max', 'min', 'days_since'] as const;
+export type FeatureKind = (typeof FEATURE_KINDS)[number];
+export type ScoreTerm = { weight: number } & { [K in FeatureKind]?: FeatureSource };
+
+/** Member fields a write-back attribute can carry. */
+export const WRITE_BACK_FIELDS = ['group', 'score', 'rank', 'entered'] as const;
+
+/** Person fields a `person:` condition may test, besides `attributes.<path>` and `consent.<key>`. */
+export const PERSON_FIELDS: readonly string[] = Object.keys(personRecord.shape).filter(
+  (k) => k !== 'attributes' && k !== 'consent' && k !== 'ts',
+);
+/** Message fields a `message:` selector may test. */
+export const MESSAGE_FIELDS: readonly string[] = Object.keys(messageRecord.shape).filter(
+  (k) => k !== 'ts' && k !== 'received_at' && k !== 'id',
+);
+
+// --- value matches ------------------------------------------------------------------------------
+
+const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()], {
+  error: 'must be a string, number, boolean or null',
+});
+const ordered = z.union([z.number(), z.string()], { error: 'must be a number or a string' });
+const operators = z
+  .strictObject({
+    gt: ordered.optional(),
+    gte: ordered.optional(),
+    lt: ordered.optional(),
+    lte: ordered.optional(),
+    ne: scalar.optional(),
+    in: z.array(scalar).min(1, 'in needs at least one value').optional(),
+  })
+  .refine((o) => Object.keys(o).length > 0, 'an operator object needs one of gt, gte, lt, lte, ne, in');
+
+type Ctx = z.RefinementCtx;
+type Path = (string | number)[];
+
+function issue(ctx: Ctx, path: Path, message: string): void {
+  ctx.addIssue({ code: 'custom', message, path, input: undefined });
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function sub<T>(schema: z.ZodType<T>, value: unknown, ctx: Ctx, path: Path): T | undefined {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const i of parsed.error.issues) issue(ctx, [...path, ...(i.path as Path)], i.message);
+  return undefined;
+}
+
+function parseValueMatch(value: unknown, ctx: Ctx, path: Path, lower: boolean): ValueMatch | undefined {
+  const v = isPlainObject(value) ? sub(operators, value, ctx, path) : sub(scalar, value, ctx, path);
+  if (v === undefined || !lower) return v;
+  // channel and metric are stored lowercased; compare like with like.
+  if (typeof v === 'string') return v.toLowerCase();
+  if (isPlainObject(v)) {
+    const o = { ...(v as Operators) };
+    if (typeof o.ne === 'string') o.ne = o.ne.toLowerCase();
+    if (o.in) o.in = o.in.map((x) => (typeof x === 'string' ? x.toLowerCase() : x));
+    return o;
+  }
+  return v;
+}
+
+type FilterKind = 'message' | 'person' | 'where';
+
+function parseFilters(value: unknown, ctx: Ctx, path: Path, kind: FilterKind): Filters | undefined {
+  if (!isPlainObject(value)) {
+    issue(ctx, path, `${kind} must be a mapping of field: value`);
+    return undefined;
+  }
+  if (kind === 'person' && Object.keys(value).length === 0) {
+    issue(ctx, path, 'person needs at least one field');
+    return undefined;
+  }
+  const out: Filters = {};
+  for (const [field, raw] of Object.entries(value)) {
+    const at = [...path, field];
+    if (kind === 'message' && !MESSAGE_FIELDS.includes(field)) {
+      issue(ctx, at, `unknown message field "${field}" (known: ${MESSAGE_FIELDS.join(', ')})`);
+      continue;
+    }
+    if (kind === 'person' && !isPersonField(field)) {
+      issue(
+        ctx,
+        at,
+        `unknown person field "${field}" (known: ${PERSON_FIELDS.join(', ')}, consent.ad_user_data, consent.ad_personalization, attributes.<name>)`,
+      );
+      continue;
+    }
+    if (kind === 'where' && !/^[^.\s]+(\.[^.\s]+)*$/.test(field)) {
+      issue(ctx, at, `"${field}" is not a property path (names separated by dots)`);
+      continue;
+    }
+    const lower = kind === 'message' && (field === 'channel' || field === 'metric');
+    const v = parseValueMatch(raw, ctx, at, lower);
+    if (v !== undefined) out[field] = v;
+  }
+  return out;
+}
+
+function isPersonField(field: string): boolean {
+  if (PERSON_FIELDS.includes(field)) return true;
+  if (field === 'consent.ad_user_data' || field === 'consent.ad_personalization') return true;
+  return /^attributes\.[^.\s]+(\.[^.\s]+)*$/.test(field);
+}
+
+// --- conditions and features --------------------------------------------------------------------
+
+const withinDays = z
+  .number({ error: 'within_days must be a number of days' })
+  .int('within_days must be a whole number of days')
+  .min(1, 'within_days must be at least 1')
+  .max(MAX_WITHIN_DAYS, `within_days must be at most ${MAX_WITHIN_DAYS}`);
+const minCount = z
+  .number({ error: 'min_count must be a number' })
+  .int('min_count must be a whole number')
+  .min(1, 'min_count must be at least 1');
+const eventName = z.string({ error: 'event must be an event name' }).trim().min(1, 'event name is empty');
+const propertyPath = z
+  .string({ error: 'property must be a property name' })
+  .regex(/^[^.\s]+(\.[^.\s]+)*$/, 'property must be a property path (names separated by dots)');
+
+const CONDITION_KEYS = ['event', 'message', 'person', 'all', 'any', 'not'] as const;
+
+function parseCondition(value: unknown, ctx: Ctx, path: Path): Condition | undefined {
+  if (!isPlainObject(value)) {
+    issue(ctx, path, `a condition must be a mapping with one of ${CONDITION_KEYS.join(', ')}`);
+    return undefined;
+  }
+  const heads = CONDITION_KEYS.filter((k) => k in value);
+  if (heads.length !== 1) {
+    issue(
+      ctx,
+      path,
+      heads.length === 0
+        ? `a condition needs one of ${CONDITION_KEYS.join(', ')} (got ${Object.keys(value).join(', ') || 'nothing'})`
+        : `a condition has exactly one of ${CONDITION_KEYS.join(', ')} (got ${heads.join(' and ')})`,
+    );
+    return undefined;
+  }
+  const head = heads[0]!;
+  if (head === 'all' || head === 'any') {
+    rejectExtraKeys(value, [head], ctx, path);
+    const list = value[head];
+    if (!Array.isArray(list) || list.length === 0) {
+      issue(ctx, [...path, head], `${head} must be a non-empty list of conditions`);
+      return undefined;
+    }
+    const parts = list.map((c, i) => parseCondition(c, ctx, [...path, head, i]));
+    if (parts.some((p) => p === undefined)) return undefined;
+    return head === 'all' ? { all: parts as Condition[] } : { any: parts as Condition[] };
+  }
+  if (head === 'not') {
+    rejectExtraKeys(value, ['not'], ctx, path);
+    const inner = parseCondition(value.not, ctx, [...path, 'not']);
+    return inner && { not: inner };
+  }
+  if (head === 'person') {
+    rejectExtraKeys(value, ['person'], ctx, path, 'person conditions test the snapshot as of D and take no');
+    const person = parseFilters(value.person, ctx, [...path, 'person'], 'person');
+    return person && { person };
+  }
+  rejectExtraKeys(value, [head, 'within_days', 'min_count', 'where'], ctx, path);
+  const windowed = parseWindowed(value, ctx, path);
+  const min = value.min_count === undefined ? 1 : sub(minCount, value.min_count, ctx, [...path, 'min_count']);
+  if (!windowed || min === undefined) return undefined;
+  if (head === 'event') {
+    const name = sub(eventName, value.event, ctx, [...path, 'event']);
+    return name === undefined ? undefined : { event: name, min_count: min, ...windowed };
+  }
+  const message = parseFilters(value.message, ctx, [...path, 'message'], 'message');
+  return message && { message, min_count: min, ...windowed };
+}
+
+function parseWindowed(value: Record<string, unknown>, ctx: Ctx, path: Path): Windowed | undefined {
+  const out: Windowed = {};
+  let ok = true;
+  if (value.within_days !== undefined) {
+    const w = sub(withinDays, value.within_days, ctx, [...path, 'within_days']);
+    if (w === undefined) ok = false;
+    else out.within_days = w;
+  }
+  if (value.where !== undefined) {
+    const where = parseFilters(value.where, ctx, [...path, 'where'], 'where');
+    if (where === undefined) ok = false;
+    else out.where = where;
+  }
+  return ok ? out : undefined;
+}
+
+function rejectExtraKeys(
+  value: Record<string, unknown>,
+  allowed: readonly string[],
+  ctx: Ctx,
+  path: Path,
+  why?: string,
+): void {
+  for (const key of Object.keys(value)) {
+    if (allowed.includes(key)) continue;
+    const reason = why ? `${why} "${key}"` : `unknown key "${key}" (allowed here: ${allowed.join(', ')})`;
+    issue(ctx, [...path, key], reason);
+  }
+}
+
+function parseFeature(kind: FeatureKind, value: unknown, ctx: Ctx, path: Path): FeatureSource | undefined {
+  if (!isPlainObject(value)) {
+    issue(ctx, path, `${kind} needs a mapping with event or message`);
+    return undefined;
+  }
+  const hasEvent = 'event' in value;
+  const hasMessage = 'message' in value;
+  if (hasEvent === hasMessage) {
+    issue(ctx, path, `${kind} needs exactly one of event or message`);
+    return undefined;
+  }
+  const head = hasEvent ? 'event' : 'message';
+  rejectExtraKeys(value, [head, 'within_days', 'where', 'property'], ctx, path);
+  const windowed = parseWindowed(value, ctx, path);
+  let property: string | undefined;
+  const needsProperty = kind === 'sum' || kind === 'max' || kind === 'min';
+  if (needsProperty) {
+    if (!hasEvent) {
+      issue(ctx, path, `${kind} needs a numeric event property; message records have none (use count)`);
+      return undefined;
+    }
+    if (value.property === undefined) {
+      issue(ctx, [...path, 'property'], `${kind} needs the property to aggregate (e.g. property: value)`);
+      return undefined;
+    }
+    property = sub(propertyPath, value.property, ctx, [...path, 'property']);
+    if (property === undefined) return undefined;
+  } else if (value.property !== undefined) {
+    issue(ctx, [...path, 'property'], `${kind} takes no property`);
+    return undefined;
+  }
+  if (!windowed) return undefined;
+  const source = hasEvent
+    ? sub(eventName, value.event, ctx, [...path, 'event'])
+    : parseFilters(value.message, ctx, [...path, 'message'], 'message');
+  if (source === undefined) return undefined;
+  return {
+    ...(hasEvent ? { event: source as string } : { message: source as Filters }),
+    ...windowed,
+    ...(property !== undefined ? { property } : {}),
+  };
+}
+
+function parseScoreTerm(value: unknown, ctx: Ctx, path: Path): ScoreTerm | undefined {
+  if (!isPlainObject(value)) {
+    issue(ctx, path, `a score term is a mapping { weight, <${FEATURE_KINDS.join('|')}>: ... }`);
+    return undefined;
+  }
+  const kinds = FEATURE_KINDS.filter((k) => k in value);
+  if (kinds.length !== 1) {
+    issue(ctx, path, `a score term needs exactly one of ${FEATURE_KINDS.join(', ')}`);
+    return undefined;
+  }
+  const kind = kinds[0]!;
+  rejectExtraKeys(value, ['weight', kind], ctx, path);
+  const weight = sub(
+    z.number({ error: 'weight must be a number' }).finite('weight must be finite'),
+    value.weight,
+    ctx,
+    [...path, 'weight'],
+  );
+  const feature = parseFeature(kind, value[kind], ctx, [...path, kind]);
+  if (weight === undefined || feature === undefined) return undefined;
+  return { weight, [kind]: feature } as ScoreTerm;
+}
+
+const conditionSchema = z.unknown().transform((value, ctx) => parseCondition(value, ctx, []) ?? z.NEVER);
+const scoreSchema = z
+  .array(z.unknown(), { error: 'score must be a list of terms' })
+  .min(1, 'score needs at least one term')
+  .transform((terms, ctx) => {
+    const out = terms.map((t, i) => parseScoreTerm(t, ctx, [i]));
+    return out.some((t) => t === undefined) ? z.NEVER : (out as ScoreTerm[]);
+  });
+
+// --- audiences and the whole file ---------------------------------------------------------------
+
+/** Audience ids become object-key segments and job-id parts: letters, digits, `_`, `-`, no `:`. */
+export const audienceId = z
+  .string({ error: 'id must be a string' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "audience ids use letters, digits, '_' and '-' (max 64)");
+
+const fraction = (what: string) =>
+  z
+    .number({ error: `${what} must be a number` })
+    .gt(0, `${what} must be in (0, 1]`)
+    .lte(1, `${what} must be in (0, 1]`);
+
+export const audienceSchema = z.strictObject({
+  id: audienceId,
+  type: z.enum(['segment', 'top_fraction'], { error: 'type must be segment or top_fraction' }),
+  description: z.string().max(1000).optional(),
+  when: conditionSchema,
+  exclude: z.array(audienceId).default([]),
+  score: scoreSchema.optional(),
+  top_fraction: fraction('top_fraction').optional(),
+  holdout: z
+    .strictObject({
+      fraction: fraction('holdout.fraction'),
+      /** Defaults to the audience id; audiences that share a salt share one control group. */
+      salt: z.string().min(1, 'salt is empty').max(200).optional(),
+    })
+    .optional(),
+  measure: z
+    .strictObject({
+      event: eventName,
+      window_days: z
+        .number({ error: 'window_days must be a number' })
+        .int('window_days must be whole days')
+        .min(1, 'window_days must be at least 1')
+        .max(365, 'window_days must be at most 365'),
+    })
+    .optional(),
+  sync: z.array(z.string().min(1)).default([]),
+  write_back: z
+    .strictObject({
+      destination: z.string().min(1),
+      attributes: z
+        .record(
+          z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, 'attribute names use letters, digits and _'),
+          z.enum(WRITE_BACK_FIELDS, { error: `must be one of ${WRITE_BACK_FIELDS.join(', ')}` }),
+        )
+        .refine((a) => Object.keys(a).length > 0, 'write_back needs at least one attribute'),
+    })
+    .optional(),
+});
+
+type ParsedAudience = z.output<typeof audienceSchema>;
+
+/**
+ * The file: the base keys (`version`, `event_aliases`, `destinations`) plus the audience language.
+ * Other stages add their own top-level keys here with one line each.
+ */
+export const audienceConfigObject = baseConfigSchema.extend({
+  never_send: conditionSchema.optional(),
+  audiences: z.array(audienceSchema).default([]),
+});
+
+/** Event names in rules are normalized like incoming events, aliases included, so they meet. */
+export const audienceConfigSchema = audienceConfigObject.transform((config) => {
+  const normalize = createEventNameNormalizer(config.event_aliases);
+  return {
+    ...config,
+    never_send: config.never_send && normalizeCondition(config.never_send, normalize),
+    audiences: config.audiences.map((a) => normalizeAudience(a, normalize)),
+  };
+});
+
+export type AudienceConfig = z.output<typeof audienceConfigSchema>;
+export type AudienceDefinition = AudienceConfig['audiences'][number];
+
+function normalizeAudience(a: ParsedAudience, normalize: (s: string) => string): ParsedAudience {
+  return {
+    ...a,
+    when: normalizeCondition(a.when, normalize),
+    ...(a.score ? { score: a.score.map((t) => normalizeTerm(t, normalize)) } : {}),
+    ...(a.measure ? { measure: { ...a.measure, event: normalize(a.measure.event) } } : {}),
+  };
+}
+
+function normalizeCondition(c: Condition, normalize: (s: string) => string): Condition {
+  if ('all' in c) return { all: c.all.map((x) => normalizeCondition(x, normalize)) };
+  if ('any' in c) return { any: c.any.map((x) => normalizeCondition(x, normalize)) };
+  if ('not' in c) return { not: normalizeCondition(c.not, normalize) };
+  if ('event' in c) return { ...c, event: normalize(c.event) };
+  return c;
+}
+
+function normalizeTerm(t: ScoreTerm, normalize: (s: string) => string): ScoreTerm {
+  const out: ScoreTerm = { ...t };
+  for (const kind of FEATURE_KINDS) {
+    const f = t[kind];
+    if (f && 'event' in f) out[kind] = { ...f, event: normalize(f.event) };
+  }
+  return out;
+}
+
+// --- cross-references -----------------------------------------------------------------------------
+
+/**
+ * Checks that need the whole file: unique ids, `exclude` references and cycles, type-specific
+ * keys, destinations named by `sync` / `write_back`. Throws a `ConfigError` naming the YAML path.
+ */
+export function refineAudienceConfig(config: AudienceConfig, source: string): void {
+  const fail = (path: Path, message: string): never => {
+    throw new ConfigError(`${source}: ${formatPath(path)}: ${message}`);
+  };
+  const index = new Map<string, number>();
+  config.audiences.forEach((a, i) => {
+    const seen = index.get(a.id);
+    if (seen !== undefined)
+      fail(['audiences', i, 'id'], `duplicate audience id "${a.id}" (also audiences[${seen}])`);
+    index.set(a.id, i);
+  });
+  const destinations = Object.keys(config.destinations);
+  const known = destinations.join(', ') || 'none';
+  config.audiences.forEach((a, i) => {
+    const at: Path = ['audiences', i];
+    if (a.type === 'top_fraction') {
+      if (a.top_fraction === undefined)
+        fail([...at, 'top_fraction'], 'a top_fraction audience needs top_fraction');
+      if (!a.score) fail([...at, 'score'], 'a top_fraction audience needs score (how to rank people)');
+    } else {
+      for (const key of ['top_fraction', 'score', 'holdout'] as const) {
+        if (a[key] !== undefined) {
+          fail(
+            [...at, key],
+            `${key} applies only to top_fraction audiences (segments keep everyone who matches)`,
+          );
+        }
+      }
+    }
+    a.exclude.forEach((other, j) => {
+      if (other === a.id) fail([...at, 'exclude', j], `audience "${a.id}" cannot exclude itself`);
+      if (!index.has(other)) fail([...at, 'exclude', j], `unknown audience "${other}"`);
+    });
+    a.sync.forEach((d, j) => {
+      if (!config.destinations[d]) fail([...at, 'sync', j], `unknown destination "${d}" (defined: ${known})`);
+    });
+    if (new Set(a.sync).size !== a.sync.length) fail([...at, 'sync'], 'a destination is listed twice');
+    if (a.write_back) {
+      const d = config.destinations[a.write_back.destination];
+      if (!d)
+        fail(
+          [...at, 'write_back', 'destination'],
+          `unknown destination "${a.write_back.destination}" (defined: ${known})`,
+        );
+      else if (d.type !== 'customerio' && d.type !== 'dry_run') {
+        fail(
+          [...at, 'write_back', 'destination'],
+          `write_back goes to a customerio (or dry_run) destination, "${a.write_back.destination}" is ${d.type}`,
+        );
+      }
+    }
+  });
+  const cycle = findExcludeCycle(config.audiences);
+  if (cycle) {
+    const i = index.get(cycle[0]!)!;
+    fail(['audiences', i, 'exclude'], `audiences exclude each other in a cycle: ${cycle.join(' → ')}`);
+  }
+}
+
+/** The first cycle in the `exclude` graph as a list of ids ending where it started, or undefined. */
+export function findExcludeCycle(
+  audiences: readonly { id: string; exclude: readonly string[] }[],
+): string[] | undefined {
+  const byId = new Map(audiences.map((a) => [a.id, a]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    const s = state.get(id);
+    if (s === 'done') return undefined;
+    if (s === 'visiting') return [...stack.slice(stack.indexOf(id)), id];
+    state.set(id, 'visiting');
+    stack.push(id);
+    for (const next of byId.get(id)?.exclude ?? []) {
+      if (!byId.has(next)) continue;
+      const found = visit(next);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const a of audiences) {
+    const found = visit(a.id);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Audiences in build order: every audience after the ones it excludes (their members for the same
+ * day must exist first). Ties keep the file order.
+ */
+export function buildOrder<T extends { id: string; exclude: readonly string[] }>(
+  audiences: readonly T[],
+): T[] {
+  const byId = new Map(audiences.map((a) => [a.id, a]));
+  const done = new Set<string>();
+  const out: T[] = [];
+  const visit = (a: T) => {
+    if (done.has(a.id)) return;
+    done.add(a.id);
+    for (const dep of a.exclude) {
+      const d = byId.get(dep);
+      if (d) visit(d);
+    }
+    out.push(a);
+  };
+  for (const a of audiences) visit(a);
+  return out;
+}
+
+/** Every audience `ids` need, transitively through `exclude`, in build order. */
+export function withDependencies<T extends { id: string; exclude: readonly string[] }>(
+  audiences: readonly T[],
+  ids: readonly string[],
+): T[] {
+  const byId = new Map(audiences.map((a) => [a.id, a]));
+  const wanted = new Set<string>();
+  const add = (id: string) => {
+    if (wanted.has(id)) return;
+    const a = byId.get(id);
+    if (!a)
+      throw new ConfigError(`unknown audience "${id}" (defined: ${[...byId.keys()].join(', ') || 'none'})`);
+    wanted.add(id);
+    for (const dep of a.exclude) add(dep);
+  };
+  for (const id of ids) add(id);
+  return buildOrder(audiences).filter((a) => wanted.has(a.id));
+}
+
+/** The holdout salt in force: the configured one, or the audience id. */
+export function holdoutSalt(audience: Pick<AudienceDefinition, 'id' | 'holdout'>): string {
+  return audience.holdout?.salt ?? audience.id;
+}
+
+// --- loading ----------------------------------------------------------------------------------------
+
+export async function loadAudienceConfig(
+  path: string,
+  env?: Record<string, string | undefined>,
+): Promise<LoadedConfig<AudienceConfig>> {
+  return loadConfigFile<AudienceConfig>(path, {
+    schema: audienceConfigSchema as z.ZodType<AudienceConfig>,
+    refine: refineAudienceConfig,
+    ...(env ? { env } : {}),
+  });
+}
+
+export function parseAudienceConfig(
+  text: string,
+  source = 'audience-sync.yaml',
+  env?: Record<string, string | undefined>,
+): LoadedConfig<AudienceConfig> {
+  return parseConfig<AudienceConfig>(text, source, {
+    schema: audienceConfigSchema as z.ZodType<AudienceConfig>,
+    refine: refineAudienceConfig,
+    ...(env ? { env } : {}),
+  });
+}
