@@ -48,6 +48,12 @@ export const envSchema = z.object({
     .positive()
     .max(24 * 30)
     .default(24),
+  INGEST_REPLAY_WINDOW_SECONDS: z.coerce.number().int().positive().max(86_400).default(300),
+  INGEST_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(104_857_600).default(4_194_304),
+  INGEST_MAX_BATCH: z.coerce.number().int().positive().max(100_000).default(1000),
+  EXPORT_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(86_400).default(60),
+  EXPORT_TRIGGER_RECORDS: z.coerce.number().int().positive().default(50_000),
+  CIO_DATA_OUT_URL: z.string().min(1).optional(),
   META_GRAPH_URL: optionalUrl,
   GOOGLE_ADS_API_URL: optionalUrl,
   GOOGLE_OAUTH_TOKEN_URL: optionalUrl,

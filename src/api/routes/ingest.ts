@@ -1,0 +1,82 @@
+import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { crossedThreshold, type IngestSummary, type ItemChecker, ingestItems } from '../../ingest/ingest.js';
+import { checkIdentifyItem, checkTrackItem } from '../../ingest/track.js';
+import { errorResponses, HttpError, problemSchema } from '../http-errors.js';
+import { requireBearer } from '../plugins/auth.js';
+
+/**
+ * `POST /v1/track` and `POST /v1/identify`: one item or `{batch: [...]}`, answered per item.
+ * 202 when at least one item was accepted (or was a duplicate), 422 when every item was rejected,
+ * 400 only for a broken envelope, 413 for bodies or batches over the limits, 503 when the buffer
+ * cannot take the records (then nothing was accepted).
+ */
+
+const envelope = z.union([
+  z.object({ batch: z.array(z.unknown()) }).loose(),
+  z.record(z.string(), z.unknown()).refine((o) => !('batch' in o), { message: 'batch must be an array' }),
+]);
+
+const itemResult = z.object({
+  index: z.number().int(),
+  status: z.enum(['accepted', 'duplicate', 'rejected']),
+  id: z.string().optional(),
+  problems: z.array(problemSchema).optional(),
+});
+
+export const ingestResponse = z.object({
+  accepted: z.number().int(),
+  duplicates: z.number().int(),
+  rejected: z.number().int(),
+  results: z.array(itemResult),
+});
+
+export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { env } = app;
+  const auth = requireBearer(env.API_KEYS);
+  const routes: [string, ItemChecker][] = [
+    ['/v1/track', checkTrackItem],
+    ['/v1/identify', checkIdentifyItem],
+  ];
+  for (const [url, check] of routes) {
+    app.post(
+      url,
+      {
+        onRequest: auth,
+        bodyLimit: env.INGEST_MAX_BODY_BYTES,
+        schema: {
+          body: envelope,
+          response: { 202: ingestResponse, 422: ingestResponse, ...errorResponses(400, 401, 413, 415, 503) },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const items = Array.isArray(body.batch) ? body.batch : [body];
+        if (items.length > env.INGEST_MAX_BATCH) {
+          throw new HttpError(413, 'batch_too_large', `batch has more than ${env.INGEST_MAX_BATCH} items`);
+        }
+        const summary = await ingestItems(items, check, app.ingestBuffer);
+        triggerEarlyExports(app, summary);
+        const nothingTaken = summary.accepted === 0 && summary.duplicates === 0 && items.length > 0;
+        return reply.code(nothingTaken ? 422 : 202).send({
+          accepted: summary.accepted,
+          duplicates: summary.duplicates,
+          rejected: summary.rejected,
+          results: summary.results,
+        });
+      },
+    );
+  }
+};
+
+/** Fire and forget: the answer must not wait for the queue, and a failed trigger only delays. */
+export function triggerEarlyExports(app: FastifyInstance, summary: Pick<IngestSummary, 'buffer'>): void {
+  for (const dataset of crossedThreshold(summary.buffer, app.env.EXPORT_TRIGGER_RECORDS)) {
+    Promise.resolve()
+      .then(() => app.requestExport(dataset))
+      .catch((error: unknown) =>
+        app.log.warn({ dataset, errorType: (error as Error)?.name }, 'could not request an early export'),
+      );
+  }
+}

@@ -1,0 +1,100 @@
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { isObject } from '../../ingest/items.js';
+import {
+  checkSignatureHeaders,
+  SIGNATURE_FAILURE_MESSAGES,
+  type SignatureFailure,
+  signatureMatches,
+} from '../../ingest/signature.js';
+import { mapCioWebhook } from '../../ingest/webhook.js';
+import { errorResponses, HttpError } from '../http-errors.js';
+import { triggerEarlyExports } from './ingest.js';
+
+/**
+ * `POST /v1/webhooks/customerio`: Customer.io reporting webhooks, one event per request.
+ *
+ * Authentication is the HMAC signature over the raw body. Header presence and the replay window are
+ * checked in `onRequest` (before the body is read); the HMAC itself is checked by this scope's body
+ * parser on the raw bytes, before any JSON parsing. A request that fails either is answered 401 and
+ * leaves no trace: nothing is parsed, buffered or logged beyond the reason.
+ *
+ * Customer.io retries any non-2xx for days and queues later events behind a failing one, so
+ * duplicates are answered 200 and the handler only buffers.
+ */
+
+/** One reporting event is small; this is generous. */
+export const WEBHOOK_MAX_BODY_BYTES = 1024 * 1024;
+
+const webhookAnswer = z.object({ status: z.enum(['accepted', 'duplicate']) });
+
+export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
+  const keys = app.env.CIO_WEBHOOK_SIGNING_KEYS;
+  const toleranceSeconds = app.env.INGEST_REPLAY_WINDOW_SECONDS;
+  if (keys.length === 0)
+    app.log.warn('CIO_WEBHOOK_SIGNING_KEYS is empty: Customer.io webhooks will be refused');
+
+  const refuse = (reason: SignatureFailure) => {
+    app.log.info({ reason }, 'customer.io webhook refused');
+    return new HttpError(401, 'unauthorized', SIGNATURE_FAILURE_MESSAGES[reason]);
+  };
+  const headersOf = (request: FastifyRequest) => ({
+    timestamp: single(request.headers['x-cio-timestamp']),
+    signature: single(request.headers['x-cio-signature']),
+  });
+  const verify = (request: FastifyRequest, body: Buffer) => {
+    const { timestamp, signature } = headersOf(request);
+    if (!timestamp || !signature || !signatureMatches(keys, timestamp, signature, body))
+      throw refuse('bad_signature');
+    request.cioSignatureVerified = true;
+  };
+
+  // This scope parses every content type itself: the signature must be checked on the raw bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: WEBHOOK_MAX_BODY_BYTES },
+    (request, body, done) => {
+      try {
+        verify(request, body as Buffer);
+      } catch (error) {
+        return done(error as Error, undefined);
+      }
+      try {
+        done(null, JSON.parse((body as Buffer).toString('utf8')));
+      } catch {
+        done(new HttpError(400, 'invalid_json', 'body is not valid JSON'), undefined);
+      }
+    },
+  );
+
+  app.post(
+    '/v1/webhooks/customerio',
+    {
+      bodyLimit: WEBHOOK_MAX_BODY_BYTES,
+      onRequest: async (request) => {
+        const failure = checkSignatureHeaders(headersOf(request), { keys, toleranceSeconds });
+        if (failure) throw refuse(failure);
+      },
+      // A request without a body never reaches the parser: its signature is over the empty body.
+      preValidation: async (request) => {
+        if (!request.cioSignatureVerified) verify(request, Buffer.alloc(0));
+      },
+      schema: { response: { 200: webhookAnswer, ...errorResponses(400, 401, 413, 503) } },
+    },
+    async (request) => {
+      const payload: unknown = request.body;
+      if (!isObject(payload))
+        throw new HttpError(400, 'invalid_envelope', 'the body must be one JSON object');
+      const item = mapCioWebhook(payload, new Date().toISOString());
+      const result = await app.ingestBuffer.add([item]);
+      triggerEarlyExports(app, { buffer: result });
+      return { status: result.statuses[0] ?? 'accepted' };
+    },
+  );
+};
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

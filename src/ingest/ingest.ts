@@ -1,0 +1,81 @@
+import type { Dataset } from '../contract/records.js';
+import type { Rejection } from '../contract/rejection.js';
+import type { AddResult, IngestBuffer } from './buffer.js';
+import type { BufferItem } from './items.js';
+import type { ItemOutcome } from './track.js';
+
+/**
+ * One code path for a single item and for a batch: check every item, buffer the valid ones in one
+ * call, answer per item. Invalid items never block valid ones in the same batch.
+ */
+
+export type ItemStatus = 'accepted' | 'duplicate' | 'rejected';
+
+export interface ItemResult {
+  index: number;
+  status: ItemStatus;
+  /** The event id that was stored (the sender's, or derived from the content). */
+  id?: string;
+  /** Rejection reasons, or fields that were dropped from an accepted item. No values, only paths. */
+  problems?: Rejection[];
+}
+
+export interface IngestSummary {
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  results: ItemResult[];
+  /** What the buffer reported: drives the early export trigger. */
+  buffer: Pick<AddResult, 'pending' | 'added'>;
+}
+
+export type ItemChecker = (input: unknown, receivedAt: string) => ItemOutcome;
+
+export async function ingestItems(
+  inputs: readonly unknown[],
+  check: ItemChecker,
+  buffer: IngestBuffer,
+  receivedAt: string = new Date().toISOString(),
+): Promise<IngestSummary> {
+  const results: ItemResult[] = new Array(inputs.length);
+  const toBuffer: BufferItem[] = [];
+  const bufferedIndex: number[] = [];
+  for (let index = 0; index < inputs.length; index++) {
+    const outcome = check(inputs[index], receivedAt);
+    if (!outcome.ok) {
+      results[index] = { index, status: 'rejected', problems: outcome.problems };
+      continue;
+    }
+    const result: ItemResult = { index, status: 'accepted' };
+    if (outcome.id !== undefined) result.id = outcome.id;
+    if (outcome.problems.length > 0) result.problems = outcome.problems;
+    results[index] = result;
+    toBuffer.push(outcome.item);
+    bufferedIndex.push(index);
+  }
+  // Throws BufferUnavailableError before any result is claimed as accepted.
+  const added = await buffer.add(toBuffer);
+  added.statuses.forEach((status, i) => {
+    const result = results[bufferedIndex[i]!]!;
+    if (status === 'duplicate') result.status = 'duplicate';
+  });
+  let accepted = 0;
+  let duplicates = 0;
+  let rejected = 0;
+  for (const r of results) {
+    if (r.status === 'accepted') accepted += 1;
+    else if (r.status === 'duplicate') duplicates += 1;
+    else rejected += 1;
+  }
+  return { accepted, duplicates, rejected, results, buffer: { pending: added.pending, added: added.added } };
+}
+
+/** Datasets whose buffer crossed a multiple of `threshold` with this call: time for an early export. */
+export function crossedThreshold(buffer: Pick<AddResult, 'pending' | 'added'>, threshold: number): Dataset[] {
+  const out: Dataset[] = [];
+  for (const [dataset, after] of Object.entries(buffer.pending) as [Dataset, number][]) {
+    const before = after - (buffer.added[dataset] ?? 0);
+    if (Math.floor(before / threshold) < Math.floor(after / threshold)) out.push(dataset);
+  }
+  return out;
+}
