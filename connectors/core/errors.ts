@@ -1,0 +1,179 @@
+/**
+ * Typed connector errors. The retry behaviour is part of the type, so the worker maps them to
+ * BullMQ without knowing any platform: `retryable` / `rate_limited` carry a delay and may be
+ * retried; everything else is fatal for the call (the worker throws UnrecoverableError).
+ * Messages are built from platform codes and our own words and pass through `scrubMessage`, so
+ * they never carry raw PII or tokens.
+ */
+
+export type ConnectorErrorKind =
+  | 'retryable'
+  | 'rate_limited'
+  | 'auth'
+  | 'invalid_payload'
+  | 'audience_gone'
+  | 'platform'
+  | 'config';
+
+export interface ConnectorErrorDetails {
+  /** The connector id (`meta`, ...). */
+  connector: string;
+  /** The platform's error code (Meta `17`, Google `CONCURRENT_MODIFICATION`, TikTok `40100`...). */
+  code?: string | number;
+  subcode?: string | number;
+  /** HTTP status, when there was a response. */
+  status?: number;
+  /** The platform's request / trace id, for support tickets. */
+  requestId?: string;
+}
+
+export abstract class ConnectorError extends Error {
+  abstract readonly kind: ConnectorErrorKind;
+  /** Whether the same call may succeed later. */
+  abstract readonly retry: boolean;
+  readonly connector: string;
+  readonly code?: string | number;
+  readonly subcode?: string | number;
+  readonly status?: number;
+  readonly requestId?: string;
+
+  constructor(message: string, details: ConnectorErrorDetails) {
+    super(scrubMessage(message));
+    this.connector = details.connector;
+    if (details.code !== undefined) this.code = details.code;
+    if (details.subcode !== undefined) this.subcode = details.subcode;
+    if (details.status !== undefined) this.status = details.status;
+    if (details.requestId !== undefined) this.requestId = details.requestId;
+  }
+
+  /** Safe to store in job data and run records. */
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      kind: this.kind,
+      retry: this.retry,
+      message: this.message,
+      connector: this.connector,
+      code: this.code,
+      subcode: this.subcode,
+      status: this.status,
+      requestId: this.requestId,
+      delayMs: (this as { delayMs?: number }).delayMs,
+    };
+  }
+}
+
+/** A passing failure (network, timeout, 5xx, Google CONCURRENT_MODIFICATION): try again after `delayMs`. */
+export class RetryableError extends ConnectorError {
+  override readonly name = 'RetryableError';
+  readonly kind = 'retryable' as const;
+  readonly retry = true;
+  constructor(
+    message: string,
+    details: ConnectorErrorDetails,
+    readonly delayMs: number,
+  ) {
+    super(message, details);
+  }
+}
+
+/** The platform throttled us (Meta 17 / 613 / 4 / 80003-4, HTTP 429, TikTok 40100): wait `delayMs`. */
+export class RateLimitedError extends ConnectorError {
+  override readonly name = 'RateLimitedError';
+  readonly kind = 'rate_limited' as const;
+  readonly retry = true;
+  constructor(
+    message: string,
+    details: ConnectorErrorDetails,
+    readonly delayMs: number,
+  ) {
+    super(message, details);
+  }
+}
+
+/** Credentials are missing, expired or revoked: a person has to act. */
+export class AuthError extends ConnectorError {
+  override readonly name = 'AuthError';
+  readonly kind = 'auth' as const;
+  readonly retry = false;
+}
+
+/** The platform refused the request itself (shape, limits, a restricted audience). Resending fails again. */
+export class InvalidPayloadError extends ConnectorError {
+  override readonly name = 'InvalidPayloadError';
+  readonly kind = 'invalid_payload' as const;
+  readonly retry = false;
+}
+
+/** The platform audience was deleted: ensure the audience again and resend everything. */
+export class AudienceGoneError extends ConnectorError {
+  override readonly name = 'AudienceGoneError';
+  readonly kind = 'audience_gone' as const;
+  readonly retry = false;
+  constructor(
+    message: string,
+    details: ConnectorErrorDetails,
+    readonly platformAudienceId: string,
+  ) {
+    super(message, details);
+  }
+}
+
+/** Anything else the platform said that we cannot classify. Fatal until a person looks. */
+export class PlatformError extends ConnectorError {
+  override readonly name = 'PlatformError';
+  readonly kind = 'platform' as const;
+  readonly retry = false;
+}
+
+/** The destination block is invalid (names the destination and the YAML path). */
+export class ConnectorConfigError extends ConnectorError {
+  override readonly name = 'ConnectorConfigError';
+  readonly kind = 'config' as const;
+  readonly retry = false;
+}
+
+export function isConnectorError(error: unknown): error is ConnectorError {
+  return error instanceof ConnectorError;
+}
+
+/** The delay to wait before retrying, or `undefined` when the error is not retryable. */
+export function retryDelayMs(error: unknown): number | undefined {
+  if (error instanceof RetryableError || error instanceof RateLimitedError) return error.delayMs;
+  return undefined;
+}
+
+const EMAIL_RE = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[A-Za-z]{2,}/g;
+/**
+ * Phone numbers as people write them: with `+`, or grouped with separators. Plain digit runs are
+ * kept on purpose: they are platform ids (audiences, customers, requests) that make errors useful.
+ */
+const PHONE_RE = /\+\d[\d\s().-]{5,}\d|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b/g;
+const BEARER_RE = /\b(Bearer|OAuth|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+const TOKEN_PARAM_RE = /\b(access_token|refresh_token|client_secret|api_key|token)=([^&\s"']+)/gi;
+/** Long opaque strings that look like credentials (Meta `EAA...`, Google `ya29.`...). */
+const OPAQUE_TOKEN_RE = /\b(?:EAA[A-Za-z0-9]{20,}|ya29\.[A-Za-z0-9._-]{10,}|1\/\/[A-Za-z0-9._-]{10,})\b/g;
+const HEX64_RE = /\b[0-9a-fA-F]{64}\b/g;
+
+/**
+ * A safety net for messages that may contain text from a platform: masks anything that looks like
+ * an email, a phone number or a credential, and keeps one line of bounded length. SHA-256 hashes
+ * are kept (they are what we send).
+ */
+export function scrubMessage(message: string): string {
+  const hashes: string[] = [];
+  let s = message.replace(HEX64_RE, (h) => {
+    hashes.push(h);
+    return `\u0000${hashes.length - 1}\u0000`;
+  });
+  s = s
+    .replace(BEARER_RE, '$1 [redacted]')
+    .replace(TOKEN_PARAM_RE, '$1=[redacted]')
+    .replace(OPAQUE_TOKEN_RE, '[redacted-token]')
+    .replace(EMAIL_RE, '[redacted-email]')
+    .replace(PHONE_RE, '[redacted-phone]');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: placeholders we inserted above.
+  s = s.replace(/\u0000(\d+)\u0000/g, (_, i: string) => hashes[Number(i)] ?? '');
+  s = s.replace(/\s+/g, ' ').trim();
+  return s.length > 500 ? `${s.slice(0, 497)}...` : s;
+}
