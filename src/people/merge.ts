@@ -1,0 +1,146 @@
+import type { PersonRecord } from '../contract/records.js';
+
+/**
+ * Field-level merge of partial person updates (DESIGN.md: "Updates are partial; the snapshot keeps
+ * the latest value of each field by ts").
+ *
+ * A person is kept flat while merging — `email`, `consent.ad_user_data`, `attributes.plan` — each
+ * with the `ts` of the update that set it. The per-field time is what makes incremental folding
+ * correct: a late part holding an older email must not overwrite a newer one already in the
+ * snapshot, which a single per-person `ts` could not tell.
+ */
+
+/** Snapshot lines carry the times of fields older than the line's `ts` (newer ones equal it). */
+export type SnapshotPerson = PersonRecord & { field_ts?: Record<string, string> };
+
+export interface FlatPerson {
+  customer_id: string;
+  values: Map<string, unknown>;
+  times: Map<string, string>;
+}
+
+/** Scalar identity and profile fields, in the order snapshot lines print them. */
+export const PERSON_SCALAR_FIELDS = [
+  'email',
+  'phone',
+  'first_name',
+  'last_name',
+  'city',
+  'region',
+  'postal_code',
+  'country',
+  'maid',
+  'cio_id',
+  'unsubscribed',
+  'deleted',
+] as const;
+const CONSENT_KEYS = ['ad_user_data', 'ad_personalization'] as const;
+const ISO_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export function emptyPerson(customerId: string): FlatPerson {
+  return { customer_id: customerId, values: new Map(), times: new Map() };
+}
+
+/**
+ * Applies one canonical person update. A field is replaced when the update is at least as new as
+ * the value held (ties: the update applied later wins, i.e. later part key / line).
+ */
+export function applyUpdate(person: FlatPerson, update: PersonRecord): number {
+  let changed = 0;
+  const set = (field: string, value: unknown) => {
+    const held = person.times.get(field);
+    if (held !== undefined && held > update.ts) return;
+    person.values.set(field, value);
+    person.times.set(field, update.ts);
+    changed += 1;
+  };
+  for (const field of PERSON_SCALAR_FIELDS) {
+    const value = update[field];
+    if (value !== undefined) set(field, value);
+  }
+  if (update.consent) {
+    for (const key of CONSENT_KEYS) {
+      const value = update.consent[key];
+      if (value !== undefined) set(`consent.${key}`, value);
+    }
+  }
+  if (update.attributes) {
+    for (const [key, value] of Object.entries(update.attributes)) {
+      if (value !== undefined) set(`attributes.${key}`, value);
+    }
+  }
+  return changed;
+}
+
+/** A snapshot line back into flat form (fields without their own time take the line's `ts`). */
+export function flattenSnapshotPerson(line: SnapshotPerson): FlatPerson {
+  const person = emptyPerson(line.customer_id);
+  const fieldTs = line.field_ts ?? {};
+  const put = (field: string, value: unknown) => {
+    person.values.set(field, value);
+    person.times.set(field, fieldTs[field] ?? line.ts);
+  };
+  for (const field of PERSON_SCALAR_FIELDS) {
+    const value = line[field];
+    if (value !== undefined) put(field, value);
+  }
+  for (const key of CONSENT_KEYS) {
+    const value = line.consent?.[key];
+    if (value !== undefined) put(`consent.${key}`, value);
+  }
+  for (const [key, value] of Object.entries(line.attributes ?? {})) put(`attributes.${key}`, value);
+  return person;
+}
+
+/** Flat form → the snapshot line: a PersonRecord whose `ts` is the newest field time. */
+export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
+  let ts = '';
+  for (const t of person.times.values()) if (t > ts) ts = t;
+  const out: Record<string, unknown> = { customer_id: person.customer_id };
+  for (const field of PERSON_SCALAR_FIELDS) {
+    if (person.values.has(field)) out[field] = person.values.get(field);
+  }
+  const consent: Record<string, unknown> = {};
+  const attributes: Record<string, unknown> = {};
+  for (const [field, value] of person.values) {
+    if (field.startsWith('consent.')) consent[field.slice('consent.'.length)] = value;
+    else if (field.startsWith('attributes.')) attributes[field.slice('attributes.'.length)] = value;
+  }
+  if (Object.keys(consent).length > 0) out.consent = consent;
+  if (Object.keys(attributes).length > 0) out.attributes = attributes;
+  out.ts = ts;
+  const older: Record<string, string> = {};
+  for (const [field, t] of person.times) if (t !== ts) older[field] = t;
+  if (Object.keys(older).length > 0) out.field_ts = older;
+  return out as SnapshotPerson;
+}
+
+/**
+ * Light check of a raw person line. Raw parts were validated by the export with `checkPerson`, so
+ * this only guards against lines that are not person records at all; a full re-validation
+ * (libphonenumber per line) would dominate the snapshot time for no gain.
+ */
+export function asPersonUpdate(value: Record<string, unknown>): PersonRecord | string {
+  const id = value.customer_id;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256) return 'missing_person_key';
+  if (typeof value.ts !== 'string' || !ISO_TS.test(value.ts)) return 'bad_timestamp';
+  const out: Record<string, unknown> = { customer_id: id, ts: value.ts };
+  for (const field of PERSON_SCALAR_FIELDS) {
+    const v = value[field];
+    if (v === undefined || v === null) continue;
+    const isFlag = field === 'unsubscribed' || field === 'deleted';
+    if (isFlag ? typeof v === 'boolean' : typeof v === 'string') out[field] = v;
+  }
+  const consent = value.consent;
+  if (consent && typeof consent === 'object' && !Array.isArray(consent)) {
+    const c: Record<string, string> = {};
+    for (const key of CONSENT_KEYS) {
+      const v = (consent as Record<string, unknown>)[key];
+      if (v === 'granted' || v === 'denied') c[key] = v;
+    }
+    if (Object.keys(c).length > 0) out.consent = c;
+  }
+  const attributes = value.attributes;
+  if (attributes && typeof attributes === 'object' && !Array.isArray(attributes)) out.attributes = attributes;
+  return out as PersonRecord;
+}

@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto';
+import type { PersonRecord } from '../contract/records.js';
+import { readJsonl, readLines } from '../storage/jsonl.js';
+import { keys, partitionDay } from '../storage/keys.js';
+import { listKeys, type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
+import { writeGzipLines } from './gzip-lines.js';
+import {
+  applyUpdate,
+  asPersonUpdate,
+  emptyPerson,
+  type FlatPerson,
+  flattenSnapshotPerson,
+  type SnapshotPerson,
+  toSnapshotPerson,
+} from './merge.js';
+
+/**
+ * The identity snapshot `people/dt=D/people.jsonl.gz`: every known person as of the end of day D,
+ * one line each, sorted by `customer_id`, latest value per field.
+ *
+ * Incremental: the snapshot of D starts from the latest snapshot before D and folds in every raw
+ * person part (with `dt <= D`) that snapshot has not folded yet — late parts included. Which parts
+ * a snapshot holds is recorded next to it in `people/dt=D/manifest.json`, so a part that lands late
+ * in an old partition reaches the next snapshot. Memory grows with the people updated since the base,
+ * not with everyone: unchanged lines are streamed through as text.
+ */
+
+export const PEOPLE_MANIFEST_VERSION = 1;
+
+export interface MalformedLine {
+  key: string;
+  line: number;
+  reason: string;
+}
+
+export interface PeopleSnapshotManifest {
+  version: number;
+  day: string;
+  run_id: string;
+  created_at: string;
+  /** The earlier snapshot this one was built from, or null for a build from raw data alone. */
+  base_day: string | null;
+  /** Raw person part file names folded into this snapshot, by partition day. */
+  folded: Record<string, string[]>;
+  /** Keys folded in by this run (not by the base). */
+  new_parts: string[];
+  people: number;
+  updated_people: number;
+  new_people: number;
+  updates_read: number;
+  updates_rejected: Record<string, number>;
+  deleted: number;
+  unsubscribed: number;
+  malformed_lines: number;
+  /** The first malformed lines (key + line number), capped so a broken part cannot bloat the manifest. */
+  malformed: MalformedLine[];
+  seconds: number;
+  /** True when the stored snapshot already held every part and nothing was rewritten. */
+  up_to_date?: boolean;
+}
+
+export const MAX_REPORTED_MALFORMED = 100;
+
+export function peopleManifestKey(day: string): string {
+  return keys.peopleSnapshot(day).replace(/people\.jsonl\.gz$/, 'manifest.json');
+}
+
+export interface UpdatePeopleSnapshotOptions {
+  store: ObjectStore;
+  day: string;
+  /** Rebuild even when the stored snapshot already holds every part. */
+  force?: boolean;
+  runId?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Brings `people/dt=D` up to date with the raw person parts; returns its manifest. */
+export async function updatePeopleSnapshot(
+  options: UpdatePeopleSnapshotOptions,
+): Promise<PeopleSnapshotManifest> {
+  const { store, day } = options;
+  const started = process.hrtime.bigint();
+  const parts = (await listKeys(store, keys.rawPrefix('people'))).filter((k) => {
+    const dt = partitionDay(k);
+    return dt !== undefined && dt <= day && k.endsWith('.jsonl.gz');
+  });
+
+  const existing = await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(day));
+  if (existing && !options.force && parts.every((k) => isFolded(existing.folded, k))) {
+    return { ...existing, up_to_date: true };
+  }
+
+  const baseDay = await latestSnapshotDay(store, day, { before: true });
+  const base = baseDay
+    ? await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(baseDay))
+    : undefined;
+  const folded: Record<string, string[]> = structuredClone(base?.folded ?? {});
+  const toFold = parts.filter((k) => !isFolded(folded, k));
+
+  const malformed: MalformedLine[] = [];
+  let malformedCount = 0;
+  const noteMalformed = (m: MalformedLine) => {
+    malformedCount += 1;
+    if (malformed.length < MAX_REPORTED_MALFORMED) malformed.push(m);
+  };
+  const rejected: Record<string, number> = {};
+  let updatesRead = 0;
+
+  // The delta: everyone touched by the parts not folded yet, merged field by field.
+  const delta = new Map<string, FlatPerson>();
+  let done = 0;
+  for (const key of toFold) {
+    for await (const value of readJsonl(store, key, {
+      onCorrupt: (e) => noteMalformed({ key: e.key, line: e.line, reason: 'not a JSON object' }),
+    })) {
+      const update = asPersonUpdate(value);
+      if (typeof update === 'string') {
+        rejected[update] = (rejected[update] ?? 0) + 1;
+        continue;
+      }
+      updatesRead += 1;
+      let person = delta.get(update.customer_id);
+      if (!person) {
+        person = emptyPerson(update.customer_id);
+        delta.set(update.customer_id, person);
+      }
+      applyUpdate(person, update);
+    }
+    const dt = partitionDay(key)!;
+    (folded[dt] ??= []).push(fileName(key));
+    done += 1;
+    options.onProgress?.(done, toFold.length);
+  }
+  for (const dt of Object.keys(folded)) folded[dt]!.sort();
+
+  const counts = { people: 0, updated: 0, added: 0, deleted: 0, unsubscribed: 0 };
+  const deltaIds = [...delta.keys()].sort(compareIds);
+  async function* merged(): AsyncGenerator<string> {
+    let next = 0;
+    const emit = (p: SnapshotPerson | { deleted?: boolean; unsubscribed?: boolean }, text: string) => {
+      counts.people += 1;
+      if (p.deleted) counts.deleted += 1;
+      if (p.unsubscribed) counts.unsubscribed += 1;
+      return text;
+    };
+    if (baseDay) {
+      for await (const { text, line } of readLines(store, keys.peopleSnapshot(baseDay))) {
+        let held: SnapshotPerson;
+        try {
+          held = JSON.parse(text) as SnapshotPerson;
+        } catch {
+          noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'not valid JSON' });
+          continue;
+        }
+        if (typeof held?.customer_id !== 'string') {
+          noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'no customer_id' });
+          continue;
+        }
+        while (next < deltaIds.length && compareIds(deltaIds[next]!, held.customer_id) < 0) {
+          const fresh = toSnapshotPerson(delta.get(deltaIds[next++]!)!);
+          counts.added += 1;
+          yield emit(fresh, JSON.stringify(fresh));
+        }
+        const change = delta.get(held.customer_id);
+        if (change) {
+          if (deltaIds[next] === held.customer_id) next += 1;
+          const person = mergeFlat(flattenSnapshotPerson(held), change);
+          const out = toSnapshotPerson(person);
+          counts.updated += 1;
+          yield emit(out, JSON.stringify(out));
+        } else {
+          yield emit(held, text);
+        }
+      }
+    }
+    while (next < deltaIds.length) {
+      const fresh = toSnapshotPerson(delta.get(deltaIds[next++]!)!);
+      counts.added += 1;
+      yield emit(fresh, JSON.stringify(fresh));
+    }
+  }
+  await writeGzipLines(store, keys.peopleSnapshot(day), merged());
+
+  const manifest: PeopleSnapshotManifest = {
+    version: PEOPLE_MANIFEST_VERSION,
+    day,
+    run_id: options.runId ?? newRunId('people'),
+    created_at: new Date().toISOString(),
+    base_day: baseDay ?? null,
+    folded,
+    new_parts: toFold,
+    people: counts.people,
+    updated_people: counts.updated,
+    new_people: counts.added,
+    updates_read: updatesRead,
+    updates_rejected: rejected,
+    deleted: counts.deleted,
+    unsubscribed: counts.unsubscribed,
+    malformed_lines: malformedCount,
+    malformed,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+  };
+  // The manifest is written last: its presence means the snapshot next to it is complete.
+  await writeJson(store, peopleManifestKey(day), manifest);
+  return manifest;
+}
+
+/** Every person in the snapshot of `day`, in `customer_id` order. */
+export async function* readPeopleSnapshot(store: ObjectStore, day: string): AsyncGenerator<SnapshotPerson> {
+  yield* readJsonl<SnapshotPerson>(store, keys.peopleSnapshot(day));
+}
+
+/**
+ * The latest day with a complete snapshot on or before `day` (strictly before with `before`),
+ * or undefined.
+ */
+export async function latestSnapshotDay(
+  store: ObjectStore,
+  day: string,
+  options: { before?: boolean } = {},
+): Promise<string | undefined> {
+  let best: string | undefined;
+  for await (const info of store.list(keys.peoplePrefix())) {
+    if (!info.key.endsWith('/manifest.json')) continue;
+    const dt = partitionDay(info.key);
+    if (!dt || (options.before ? dt >= day : dt > day)) continue;
+    if (!best || dt > best) best = dt;
+  }
+  return best;
+}
+
+function mergeFlat(base: FlatPerson, delta: FlatPerson): FlatPerson {
+  for (const [field, ts] of delta.times) {
+    const held = base.times.get(field);
+    if (held !== undefined && held > ts) continue;
+    base.values.set(field, delta.values.get(field));
+    base.times.set(field, ts);
+  }
+  return base;
+}
+
+function isFolded(folded: Record<string, string[]>, key: string): boolean {
+  const dt = partitionDay(key);
+  const list = dt ? folded[dt] : undefined;
+  return !!list && binaryIncludes(list, fileName(key));
+}
+
+function binaryIncludes(sorted: readonly string[], value: string): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = sorted[mid]!;
+    if (v === value) return true;
+    if (v < value) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
+}
+
+function fileName(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
+
+/** JavaScript string order, the order of snapshot lines and of rank ties. */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function newRunId(kind: string, now = new Date()): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+  return `${kind}-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+export type { PersonRecord, SnapshotPerson };
