@@ -255,7 +255,7 @@ export class Compiler {
  */
 function personGetter(field: string): (root: unknown) => unknown {
   if (field === 'unsubscribed' || field === 'deleted') {
-    return (root) => ((root as SnapshotPerson | undefined)?.[field] === true ? true : false);
+    return (root) => (root as SnapshotPerson | undefined)?.[field] === true;
   }
   return pathGetter(field);
 }

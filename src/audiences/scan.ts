@@ -100,7 +100,8 @@ export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
   const fromDay: Partial<Record<RecordDataset, string>> = {};
   for (const plan of plans) {
     if (plan.sources.length === 0) continue;
-    const first = plan.sources.reduce((m, s) => (s.fromDay < m ? s.fromDay : m), day);
+    let first = day;
+    for (const s of plan.sources) if (s.fromDay < first) first = s.fromDay;
     fromDay[plan.dataset] = first;
     const partKeys: string[] = [];
     for (const dt of dayRange(first, day)) {

@@ -127,7 +127,9 @@ export async function updatePeopleSnapshot(
       applyUpdate(person, update);
     }
     const dt = partitionDay(key)!;
-    (folded[dt] ??= []).push(fileName(key));
+    const list = folded[dt] ?? [];
+    list.push(fileName(key));
+    folded[dt] = list;
     done += 1;
     options.onProgress?.(done, toFold.length);
   }
