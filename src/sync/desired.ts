@@ -1,0 +1,131 @@
+import { mayAddToGoogle, rowConsent } from '../../connectors/core/consent.js';
+import type {
+  AnyConnector,
+  AttributeValue,
+  IdentifierType,
+  MatchKeys,
+  SyncRow,
+} from '../../connectors/core/types.js';
+import type { MemberRecord } from '../contract/records.js';
+import { readPeopleSnapshot } from '../people/snapshot.js';
+import { readJsonl } from '../storage/jsonl.js';
+import { keys } from '../storage/keys.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { digestOf } from './ledger.js';
+
+/**
+ * Who should be on the platform after this sync, with the keys to send. DESIGN.md: desired =
+ * treatment members with identifiers from the snapshot; holdout and never-send people are never
+ * sent; Google consent rules decide eligibility per person (EEA people need both consents granted;
+ * anyone who denied either is not added, and so is removed when present).
+ */
+export interface DesiredRow {
+  row: SyncRow;
+  digest: string;
+}
+
+/** Per-member outcome counts, for the plan and the run report (no identifiers in here). */
+export interface DesiredStats {
+  members: number;
+  treatment: number;
+  holdout_excluded: number;
+  /** Member missing from the identity snapshot (should not happen; counted, never hidden). */
+  not_in_snapshot: number;
+  /** Deleted or unsubscribed in the snapshot: never sent even if a build let them through. */
+  never_send_excluded: number;
+  /** No usable identifier for this platform: identifier coverage is desired / eligible. */
+  no_identifiers: number;
+  /** Google: not added because of consent (EEA without both granted, or denied). */
+  consent_excluded: number;
+  desired: number;
+  /** How many desired rows carry each identifier type. */
+  coverage: Partial<Record<IdentifierType, number>>;
+}
+
+export type SyncMode =
+  | { kind: 'audience' }
+  /** A write-back destination: every member (both groups), with member fields as attributes. */
+  | { kind: 'write_back'; attributes: Record<string, 'group' | 'score' | 'rank' | 'entered'> };
+
+export interface DesiredInput {
+  store: ObjectStore;
+  audienceId: string;
+  day: string;
+  connector: AnyConnector;
+  config: unknown;
+  mode: SyncMode;
+}
+
+export async function buildDesired(
+  input: DesiredInput,
+): Promise<{ desired: Map<string, DesiredRow>; stats: DesiredStats }> {
+  const { store, audienceId, day, connector, config, mode } = input;
+  const stats: DesiredStats = {
+    members: 0,
+    treatment: 0,
+    holdout_excluded: 0,
+    not_in_snapshot: 0,
+    never_send_excluded: 0,
+    no_identifiers: 0,
+    consent_excluded: 0,
+    desired: 0,
+    coverage: {},
+  };
+  // Members first (bounded by audience size), then one pass over the snapshot to pick their records.
+  const members = new Map<string, MemberRecord>();
+  for await (const m of readJsonl<MemberRecord>(store, keys.members(audienceId, day))) {
+    stats.members += 1;
+    if (m.group === 'treatment') stats.treatment += 1;
+    if (mode.kind === 'audience' && m.group !== 'treatment') {
+      stats.holdout_excluded += 1;
+      continue;
+    }
+    members.set(m.customer_id, m);
+  }
+  const desired = new Map<string, DesiredRow>();
+  const found = new Set<string>();
+  const checksConsent = connector.id === 'google_ads';
+  for await (const person of readPeopleSnapshot(store, day)) {
+    const member = members.get(person.customer_id);
+    if (!member) continue;
+    found.add(person.customer_id);
+    if (person.deleted || person.unsubscribed) {
+      stats.never_send_excluded += 1;
+      continue;
+    }
+    if (mode.kind === 'write_back') {
+      const attributes: Record<string, AttributeValue> = {};
+      for (const [name, field] of Object.entries(mode.attributes)) attributes[name] = member[field];
+      desired.set(person.customer_id, {
+        row: { key: person.customer_id, keys: {}, attributes },
+        digest: digestOf(attributes),
+      });
+      continue;
+    }
+    const consent = rowConsent(person);
+    if (checksConsent && !mayAddToGoogle(consent)) {
+      stats.consent_excluded += 1;
+      continue;
+    }
+    const matchKeys = connector.matchKeys(person, config);
+    if (!matchKeys || !hasAnyKey(matchKeys)) {
+      stats.no_identifiers += 1;
+      continue;
+    }
+    for (const type of Object.keys(matchKeys) as IdentifierType[]) {
+      if (matchKeys[type]) stats.coverage[type] = (stats.coverage[type] ?? 0) + 1;
+    }
+    desired.set(person.customer_id, {
+      row: { key: person.customer_id, keys: matchKeys, ...(checksConsent ? { consent } : {}) },
+      digest: digestOf(matchKeys),
+    });
+  }
+  stats.not_in_snapshot = members.size - found.size;
+  stats.desired = desired.size;
+  return { desired, stats };
+}
+
+function hasAnyKey(k: MatchKeys): boolean {
+  for (const v of Object.values(k)) if (v) return true;
+  return false;
+}

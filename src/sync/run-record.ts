@@ -1,0 +1,74 @@
+import type {
+  AudienceDescription,
+  ConnectorSession,
+  UnattributedFailure,
+} from '../../connectors/core/types.js';
+import type { DesiredStats } from './desired.js';
+import type { GuardViolation } from './guards.js';
+import type { SyncPlan } from './plan.js';
+
+/**
+ * `sync/<destination>/<audience>/runs/<run_id>.json`: the plan's counts, every batch with its
+ * outcome, and the checkpoint a resumed run continues from. It holds customer ids and codes,
+ * never identifiers.
+ */
+export type RunStatus = 'running' | 'finalizing' | 'completed' | 'failed' | 'blocked';
+
+export interface BatchRecord {
+  op: 'add' | 'remove' | 'replace';
+  /** Index within its op, in plan order. */
+  index: number;
+  rows: number;
+  accepted: number;
+  rejected: number;
+  skipped: number;
+  /** Customer ids the platform refused in this batch (they stay out of the ledger and are retried next run). */
+  rejected_ids: string[];
+  requests: number;
+  attempts: number;
+  finished_at: string;
+}
+
+export interface RunError {
+  kind: string;
+  code?: string | number;
+  message: string;
+}
+
+export interface SyncRunRecord {
+  run_id: string;
+  audience_id: string;
+  destination: string;
+  connector: string;
+  api_version: string;
+  day: string;
+  mode: SyncPlan['mode'];
+  dry_run: boolean;
+  status: RunStatus;
+  started_at: string;
+  updated_at: string;
+  finished_at?: string;
+  platform_audience_id?: string;
+  audience_created?: boolean;
+  plan: SyncPlan['counts'] & { requests: number; batch_size: number };
+  members: DesiredStats;
+  guards: GuardViolation[];
+  batches: BatchRecord[];
+  /** Connector state carried across batches (Meta replace session, Google job names). */
+  session?: ConnectorSession;
+  requests: number;
+  /** Row rejections by platform code. */
+  rejected_by_code: Record<string, number>;
+  /** The first rejections, for people reading the report. */
+  rejected_sample: { customer_id: string; op: string; code?: string; reason?: string }[];
+  unattributed: UnattributedFailure[];
+  finalize?: { status: string; failures: UnattributedFailure[]; details?: ConnectorSession };
+  platform?: AudienceDescription;
+  /** Share of desired people the platform matched, per identifier type, when it says. */
+  match_rate?: number | null;
+  retries: number;
+  timings_ms: { plan: number; push: number; total: number };
+  error?: RunError;
+}
+
+export const REJECTED_SAMPLE_LIMIT = 200;
