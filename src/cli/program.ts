@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerConfigCommand } from './commands/config.js';
+import { registerLiftCommand } from './commands/lift.js';
 import { registerPending } from './commands/pending.js';
 
 /** The whole command tree; `main.ts` runs it, tests call it with their own argv. */
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   // Each capability registers its commands here.
   registerConfigCommand(program);
+  registerLiftCommand(program);
   const registered = new Set(program.commands.map((c) => c.name()));
   registerPending(program, registered);
   return program;
