@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConfigError, formatPath } from '../config/errors.js';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load-config.js';
-import { baseConfigSchema } from '../config/schema.js';
+import { baseConfigSchema, scheduleSchema, syncSettingsSchema } from '../config/schema.js';
 import { createEventNameNormalizer } from '../contract/event-name.js';
 import { messageRecord, personRecord } from '../contract/records.js';
 
@@ -408,6 +408,8 @@ type ParsedAudience = z.output<typeof audienceSchema>;
 export const audienceConfigObject = baseConfigSchema.extend({
   never_send: conditionSchema.optional(),
   audiences: z.array(audienceSchema).default([]),
+  sync_settings: syncSettingsSchema,
+  schedule: scheduleSchema,
 });
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */
