@@ -148,14 +148,16 @@ export function cumulativeLiftChart(points: LiftPoint[], title: string): string 
       `<circle cx="${n(x(i))}" cy="${n(y(p.estimate))}" r="2.5" fill="#0b5cd5"><title>${escapeHtml(p.day)}: ${pts(p.estimate)} pts (${pts(p.low)} to ${pts(p.high)})</title></circle>`,
     );
   });
-  // About six day labels; the last day is always labelled, so a label too close before it is dropped.
-  const labelEvery = Math.max(1, Math.ceil(points.length / 6));
+  // Day labels are about 70 px wide: space them at least 85 px apart; the last day is always
+  // labelled, so a regular label too close before it is dropped.
+  const LABEL_GAP = 85;
   const lastIndex = points.length - 1;
+  const step = lastIndex > 0 ? (width - left - right) / lastIndex : LABEL_GAP;
+  const labelEvery = Math.max(1, Math.ceil(LABEL_GAP / step));
   points.forEach((p, i) => {
-    const regular = i % labelEvery === 0 && lastIndex - i >= labelEvery / 2;
+    const regular = i % labelEvery === 0 && x(lastIndex) - x(i) >= LABEL_GAP + 35;
     if (!regular && i !== lastIndex) return;
-    const anchor =
-      points.length > 1 && i === lastIndex ? 'end' : i === 0 && points.length > 1 ? 'start' : 'middle';
+    const anchor = lastIndex > 0 && i === lastIndex ? 'end' : 'middle';
     parts.push(
       `<text x="${n(x(i))}" y="${height - bottom + 18}" text-anchor="${anchor}" class="tick">${escapeHtml(p.day)}</text>`,
     );
