@@ -88,6 +88,16 @@ export async function readCohort(store: ObjectStore, options: ReadCohortOptions)
   const onCorrupt = (_: JsonlLineError) => {
     integrity.invalid_lines += 1;
   };
+  // Only a few distinct entry days exist, and checking one parses a date: remember the answers.
+  const validDays = new Map<string, boolean>();
+  const validDay = (d: string) => {
+    let ok = validDays.get(d);
+    if (ok === undefined) {
+      ok = isDay(d);
+      if (validDays.size < 100_000) validDays.set(d, ok);
+    }
+    return ok;
+  };
   const days = options.snapshotDays.filter((d) => d >= from && d <= to);
   for (const day of days) {
     const key = keys.members(options.audienceId, day);
@@ -98,7 +108,7 @@ export async function readCohort(store: ObjectStore, options: ReadCohortOptions)
         id.length === 0 ||
         (group !== 'treatment' && group !== 'holdout') ||
         typeof entered !== 'string' ||
-        !isDay(entered) ||
+        !validDay(entered) ||
         entered > day
       ) {
         integrity.invalid_lines += 1;

@@ -2,7 +2,7 @@ import { addDays, isDay } from '../contract/days.js';
 import { snakeCaseEventName } from '../contract/event-name.js';
 import { assertSegment, keys, partitionDay } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { writeJson } from '../storage/object-store.js';
+import { readJsonIfExists, writeJson } from '../storage/object-store.js';
 import { analyzeLift, type GroupTotals, type LiftStatistics } from './analysis.js';
 import {
   type CohortMember,
@@ -456,6 +456,22 @@ export async function latestLiftReportDay(
     }
   }
   return latest;
+}
+
+/**
+ * The written report of a day (default: the newest), for the API: the parsed JSON and the key of
+ * the page. Undefined when no report was written.
+ */
+export async function readLiftReport(
+  store: ObjectStore,
+  audienceId: string,
+  day?: string,
+): Promise<{ day: string; report: LiftReport; htmlKey: string } | undefined> {
+  const dt = day ?? (await latestLiftReportDay(store, audienceId));
+  if (dt === undefined) return undefined;
+  if (!isDay(dt)) throw new LiftError(`report day must be YYYY-MM-DD, got ${JSON.stringify(dt)}`, 'input');
+  const report = await readJsonIfExists<LiftReport>(store, keys.liftReport(audienceId, dt, 'json'));
+  return report ? { day: dt, report, htmlKey: keys.liftReport(audienceId, dt, 'html') } : undefined;
 }
 
 /** The last complete UTC day: the default as-of, so a window counts only once it has fully ended. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readLiftReport } from '../../src/measure/report.js';
 import { runMeasureStage } from '../../src/measure/stage.js';
 import { keys } from '../../src/storage/keys.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
@@ -50,5 +51,20 @@ describe('measure stage', () => {
     expect(written.report.pending.by_entry_day.map((d) => d.entered)[0]).toBe('2026-04-24');
     expect(await t.store.exists(keys.liftReport('abandoners', '2026-04-30', 'json'))).toBe(true);
     expect(await t.store.exists(keys.liftReport('abandoners', '2026-04-30', 'html'))).toBe(true);
+  });
+
+  it('reads back the newest written report, or a given day', async () => {
+    await runMeasureStage({
+      store: t.store,
+      asOf: '2026-04-28',
+      audiences: [{ id: 'abandoners', holdout: { fraction: 0.1 }, measure: { window_days: 7 } }],
+    });
+    const latest = await readLiftReport(t.store, 'abandoners');
+    expect(latest?.day).toBe('2026-04-30');
+    expect(latest?.report.as_of).toBe('2026-04-30');
+    expect(latest?.htmlKey).toBe('reports/lift/abandoners/dt=2026-04-30/report.html');
+    expect((await readLiftReport(t.store, 'abandoners', '2026-04-28'))?.report.as_of).toBe('2026-04-28');
+    expect(await readLiftReport(t.store, 'abandoners', '2026-04-01')).toBeUndefined();
+    expect(await readLiftReport(t.store, 'recent_buyers')).toBeUndefined();
   });
 });
