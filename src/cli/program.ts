@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { registerBuildCommand } from './commands/build.js';
 import { registerConfigCommand } from './commands/config.js';
+import { registerGenerateCommand } from './commands/generate.js';
 import { registerLiftCommand } from './commands/lift.js';
 import { registerPending } from './commands/pending.js';
 
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   // Each capability registers its commands here.
   registerConfigCommand(program);
+  registerBuildCommand(program);
+  registerGenerateCommand(program);
   registerLiftCommand(program);
   const registered = new Set(program.commands.map((c) => c.name()));
   registerPending(program, registered);

@@ -1,0 +1,104 @@
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import { type BuildProgress, buildAudiences } from '../../audiences/build.js';
+import { loadAudienceConfig } from '../../audiences/config.js';
+import { getEnv } from '../../config/env.js';
+import { addDays, isDay, today } from '../../contract/days.js';
+import { ensureLayout, openStore } from '../../storage/open-store.js';
+import { CliError, EXIT, err, out, outJson } from '../output.js';
+
+/**
+ * `audience-sync build [--date D] [--audience id] [--json]`: brings the people snapshot up to date
+ * and builds audience snapshots for day D in-process (the same function backs the BullMQ job).
+ */
+export function registerBuildCommand(program: Command): void {
+  program
+    .command('build')
+    .description('build audience snapshots (members + manifest) for a day, in-process')
+    .option('--date <day>', 'as-of day, YYYY-MM-DD (default: yesterday, the last complete UTC day)')
+    .option('--audience <id>', 'build only this audience (and those it excludes); repeatable', collect, [])
+    .option('--json', 'print the manifests as JSON')
+    .action(async (opts: { date?: string; audience: string[]; json?: boolean }) => {
+      const day = opts.date ?? addDays(today(), -1);
+      if (!isDay(day)) throw new CliError(`--date must be a day as YYYY-MM-DD, got "${day}"`, EXIT.usage);
+      const env = getEnv();
+      const loaded = await loadAudienceConfig(env.CONFIG);
+      if (loaded.config.audiences.length === 0) {
+        throw new CliError(`${env.CONFIG} defines no audiences`, EXIT.usage);
+      }
+      const store = openStore(env.STORE_URL, env);
+      try {
+        await ensureLayout(store);
+        const progress = opts.json ? undefined : terminalProgress();
+        const result = await buildAudiences({
+          store,
+          config: loaded.config,
+          day,
+          ...(opts.audience.length > 0 ? { audienceIds: opts.audience } : {}),
+          ...(progress ? { onProgress: progress.update } : {}),
+        });
+        progress?.stop();
+        if (opts.json) return outJson(result);
+        const p = result.people;
+        out(`day ${day}  run ${result.run_id}`);
+        out(
+          `  people snapshot: ${p.people} people${p.up_to_date ? ' (up to date)' : `, ${p.new_parts.length} new parts folded`}` +
+            `, ${p.deleted} deleted, ${p.unsubscribed} unsubscribed` +
+            (p.malformed_lines ? `, ${p.malformed_lines} malformed lines` : ''),
+        );
+        out(
+          `  scan: ${result.scan.records_scanned} records in ${result.scan.seconds.toFixed(1)} s` +
+            ` (${Math.round(result.scan.records_per_second)}/s)`,
+        );
+        for (const m of result.audiences) {
+          const c = m.counts;
+          const excluded = Object.entries(c.excluded)
+            .filter(([, v]) => v > 0)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ');
+          out(
+            `  ${m.audience} (${m.type}): matched ${c.matched}, eligible ${c.eligible}` +
+              (excluded ? ` [excluded: ${excluded}]` : '') +
+              `, members ${c.selected} (treatment ${c.treatment}, holdout ${c.holdout})` +
+              `, new ${m.entered.new}` +
+              (m.unresolved_identities ? `, unresolved ${m.unresolved_identities}` : '') +
+              (m.malformed_lines ? `, malformed lines ${m.malformed_lines}` : ''),
+          );
+        }
+      } finally {
+        await store.close();
+      }
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** A progress bar on a terminal (stderr), nothing otherwise. */
+export function terminalProgress(): { update: (p: BuildProgress) => void; stop: () => void } | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let phase = '';
+  const bar = new SingleBar(
+    { format: '{phase} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true },
+    undefined,
+  );
+  let started = false;
+  return {
+    update: (p) => {
+      const label = p.audience ? `${p.phase} ${p.audience}` : p.phase;
+      if (!started) {
+        bar.start(p.total, p.done, { phase: label });
+        started = true;
+      } else if (phase !== p.phase) {
+        bar.setTotal(p.total);
+      }
+      phase = p.phase;
+      bar.update(p.done, { phase: label });
+    },
+    stop: () => {
+      if (started) bar.stop();
+      else err('');
+    },
+  };
+}
