@@ -1,5 +1,5 @@
 import { AudienceGoneError, isConnectorError } from '../../connectors/core/errors.js';
-import { withRetries } from '../../connectors/core/retry.js';
+import { type RetryOptions, withRetries } from '../../connectors/core/retry.js';
 import type {
   AnyConnector,
   ConnectorContext,
@@ -221,17 +221,7 @@ async function continueRun(
             last: i === batches.length - 1,
           });
         },
-        {
-          ...input.retry,
-          sleep: (ms) => ctx.sleep(Math.round(ms * (1 + Math.random() * 0.2))),
-          onRetry: (error, attempt, delayMs) => {
-            record.retries += 1;
-            log.warn(
-              { kind: error.kind, code: error.code, attempt, delay_ms: delayMs },
-              'platform asked us to retry',
-            );
-          },
-        },
+        retryOptions(input, record, log),
       );
       recordBatch(record, batch, result, attempts);
       input.onProgress?.({ phase: 'push', done: i + 1, total: batches.length });
@@ -310,7 +300,10 @@ async function ensurePlatformAudience(
       return { state, reset: false };
     }
     try {
-      await connector.describe(ctx, state.platform_audience_id);
+      await withRetries(
+        () => connector.describe(ctx, state.platform_audience_id),
+        retryOptions(input, record, log),
+      );
       record.platform_audience_id = state.platform_audience_id;
       record.requests += 1;
       return { state, reset: false };
@@ -338,11 +331,15 @@ async function ensurePlatformAudience(
       `the ${connector.id} audience ${state.platform_audience_id} for "${audienceId}" was deleted on the platform side; set sync_settings.recreate_deleted_audiences: true to re-create it`,
     );
   }
-  const ensured = await connector.ensureAudience(ctx, {
-    audienceId,
-    name,
-    ...(input.description ? { description: input.description } : {}),
-  });
+  const ensured = await withRetries(
+    () =>
+      connector.ensureAudience(ctx, {
+        audienceId,
+        name,
+        ...(input.description ? { description: input.description } : {}),
+      }),
+    retryOptions(input, record, log),
+  );
   record.platform_audience_id = ensured.platformAudienceId;
   record.audience_created = ensured.created;
   const now = new Date().toISOString();
@@ -379,6 +376,21 @@ async function replanAfterReset(input: SyncAudienceInput, record: SyncRunRecord)
   record.plan = { ...plan.counts, requests: plan.requests, batch_size: plan.batchSize };
   if (!input.dryRun) await writeStoredPlan(input.store, record, plan);
   return plan;
+}
+
+/** Platform-requested waits, with jitter so parallel workers do not retry in lockstep. */
+function retryOptions(input: SyncAudienceInput, record: SyncRunRecord, log: Logger): RetryOptions {
+  return {
+    ...input.retry,
+    sleep: (ms) => input.ctx.sleep(Math.round(ms * (1 + Math.random() * 0.2))),
+    onRetry: (error, attempt, delayMs) => {
+      record.retries += 1;
+      log.warn(
+        { kind: error.kind, code: error.code, attempt, delay_ms: delayMs },
+        'platform asked us to retry',
+      );
+    },
+  };
 }
 
 // --- batches ------------------------------------------------------------------------------------

@@ -117,6 +117,8 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
   };
   let serverFailures = 0;
   let tokenExpired = false;
+  /** The token that expired; a new token set in `state.token` works again. */
+  let expiredToken = '';
   let rejected = new Set<string>();
   let rejectReason = 'Invalid entry';
   let sampleLimit = Number.POSITIVE_INFINITY;
@@ -240,7 +242,7 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
         2500,
         'An active access token must be used to query information about the current user.',
       );
-    if (tokenExpired && token === state.token) {
+    if (tokenExpired && token === expiredToken) {
       return graphError(400, 190, 'Error validating access token: Session has expired on Monday.', 463);
     }
     if (token !== state.token)
@@ -438,6 +440,7 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
       },
       expireToken() {
         tokenExpired = true;
+        expiredToken = state.token;
       },
       deleteAudience(id) {
         const a = state.audiences.get(id);

@@ -1,0 +1,35 @@
+import type { MemberRecord, PersonRecord } from '../../src/contract/records.js';
+import { writeJsonl } from '../../src/storage/jsonl.js';
+import { keys } from '../../src/storage/keys.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
+
+/**
+ * Writes what the build stage would leave for a day: the identity snapshot and one audience's
+ * members. The sync engine reads exactly these objects.
+ */
+export async function writeDay(
+  store: ObjectStore,
+  day: string,
+  audienceId: string,
+  persons: PersonRecord[],
+  members: Pick<MemberRecord, 'customer_id' | 'group'>[],
+): Promise<void> {
+  const sorted = [...persons].sort((a, b) => (a.customer_id < b.customer_id ? -1 : 1));
+  await writeJsonl(store, keys.peopleSnapshot(day), sorted);
+  await writeJsonl(
+    store,
+    keys.members(audienceId, day),
+    members.map((m, i) => ({ ...m, score: 0, rank: i + 1, entered: day })),
+  );
+}
+
+export function personFor(i: number, extra: Partial<PersonRecord> = {}): PersonRecord {
+  return {
+    customer_id: `c${String(i).padStart(5, '0')}`,
+    email: `shopper${i}@example.com`,
+    phone: `+1415555${String(i % 10_000).padStart(4, '0')}`,
+    country: 'US',
+    ts: '2026-11-27T10:00:00.000Z',
+    ...extra,
+  };
+}
