@@ -349,8 +349,7 @@ export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
     m = /^\/v24\/customers\/(\d{10})\/offlineUserDataJobs:create$/.exec(request.path);
     if (m) {
       const job = body.job as Record<string, unknown> | undefined;
-      if (!job || job.type !== 'CUSTOMER_MATCH_USER_LIST')
-        return shape('job.type must be CUSTOMER_MATCH_USER_LIST');
+      if (job?.type !== 'CUSTOMER_MATCH_USER_LIST') return shape('job.type must be CUSTOMER_MATCH_USER_LIST');
       const meta = job.customerMatchUserListMetadata as Record<string, unknown> | undefined;
       if (!meta || typeof meta.userList !== 'string')
         return shape('customerMatchUserListMetadata.userList is required');

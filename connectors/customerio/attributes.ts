@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import type { MemberRecord } from '../../src/contract/records.js';
+import type { AttributeValue } from '../core/types.js';
+
+/**
+ * What a write-back sets on a person, from the audience's `write_back.attributes` mapping
+ * (`{paid_group: group, recovery_score: score}`): attribute name → member field. The sync engine
+ * builds each row's `attributes` with `writeBackAttributes`; removals clear the same names.
+ */
+export const WRITE_BACK_SOURCES = [
+  'group',
+  'score',
+  'rank',
+  'entered',
+  'decile',
+  'member',
+  'audience',
+] as const;
+export type WriteBackSource = (typeof WRITE_BACK_SOURCES)[number];
+
+export const writeBackMappingSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,99}$/, 'attribute names use letters, digits, _ . -'),
+    z.enum(WRITE_BACK_SOURCES, { error: `must be one of ${WRITE_BACK_SOURCES.join(', ')}` }),
+  )
+  .refine((m) => Object.keys(m).length > 0, 'map at least one attribute');
+export type WriteBackMapping = z.infer<typeof writeBackMappingSchema>;
+
+export interface WriteBackContext {
+  audienceId: string;
+  /** People in the audience snapshot, for `decile` (1 = the top tenth by rank). */
+  audienceSize: number;
+}
+
+/**
+ * Attribute values for one person. `member` null means the person left the audience: every
+ * mapped attribute is cleared.
+ */
+export function writeBackAttributes(
+  mapping: WriteBackMapping,
+  member: MemberRecord | null,
+  context: WriteBackContext,
+): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  for (const [name, source] of Object.entries(mapping)) {
+    out[name] = member ? valueOf(source, member, context) : null;
+  }
+  return out;
+}
+
+function valueOf(source: WriteBackSource, member: MemberRecord, context: WriteBackContext): AttributeValue {
+  switch (source) {
+    case 'group':
+      return member.group;
+    case 'score':
+      return member.score;
+    case 'rank':
+      return member.rank;
+    case 'entered':
+      return member.entered;
+    case 'decile':
+      return context.audienceSize > 0
+        ? Math.min(10, Math.max(1, Math.ceil((member.rank * 10) / context.audienceSize)))
+        : null;
+    case 'member':
+      return true;
+    case 'audience':
+      return context.audienceId;
+  }
+}
