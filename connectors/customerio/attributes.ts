@@ -43,12 +43,12 @@ export function writeBackAttributes(
 ): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
   for (const [name, source] of Object.entries(mapping)) {
-    out[name] = member ? valueOf(source, member, context) : null;
+    out[name] = member ? attributeValue(source, member, context) : null;
   }
   return out;
 }
 
-function valueOf(source: WriteBackSource, member: MemberRecord, context: WriteBackContext): AttributeValue {
+function attributeValue(source: WriteBackSource, member: MemberRecord, context: WriteBackContext): AttributeValue {
   switch (source) {
     case 'group':
       return member.group;
