@@ -90,7 +90,9 @@ export async function updatePeopleSnapshot(
     return { ...existing, up_to_date: true };
   }
 
-  const baseDay = await latestSnapshotDay(store, day, { before: true });
+  // The base is the latest snapshot on or before D — D's own when it exists (it holds only parts
+  // with dt <= D, so folding the rest on top of it is exact); `force` starts from the one before.
+  const baseDay = await latestSnapshotDay(store, day, { before: options.force === true });
   const base = baseDay
     ? await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(baseDay))
     : undefined;
