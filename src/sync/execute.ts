@@ -103,6 +103,15 @@ async function runLocked(input: SyncAudienceInput): Promise<SyncRunRecord> {
           'resuming sync run',
         );
         const plan = await readStoredPlan(store, latest.record);
+        const pending = cutBatches(plan, latest.record.plan.batch_size).length - latest.record.batches.length;
+        latest.record.resumed = [
+          ...(latest.record.resumed ?? []),
+          {
+            at: new Date().toISOString(),
+            next_batch: latest.record.batches.length,
+            possibly_repeated_batches: pending > 0 ? 1 : 0,
+          },
+        ];
         return continueRun(input, latest.record, plan, log);
       }
     }

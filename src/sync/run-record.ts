@@ -67,6 +67,12 @@ export interface SyncRunRecord {
   /** Share of desired people the platform matched, per identifier type, when it says. */
   match_rate?: number | null;
   retries: number;
+  /**
+   * Each time an interrupted run was picked up again: the first batch not checkpointed may have
+   * reached the platform before the interruption and is sent again (platform adds and removes are
+   * idempotent, so a repeat changes nothing there).
+   */
+  resumed?: { at: string; next_batch: number; possibly_repeated_batches: number }[];
   timings_ms: { plan: number; push: number; total: number };
   error?: RunError;
 }
