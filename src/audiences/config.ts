@@ -4,6 +4,7 @@ import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load-c
 import { baseConfigSchema, scheduleSchema, syncSettingsSchema } from '../config/schema.js';
 import { createEventNameNormalizer } from '../contract/event-name.js';
 import { messageRecord, personRecord } from '../contract/records.js';
+import { importConfigSchema } from '../export/customerio/mapping.js';
 
 /**
  * The audience language of `audience-sync.yaml` (DESIGN.md, "Audience configuration").
@@ -410,6 +411,7 @@ export const audienceConfigObject = baseConfigSchema.extend({
   audiences: z.array(audienceSchema).default([]),
   sync_settings: syncSettingsSchema,
   schedule: scheduleSchema,
+  import: importConfigSchema,
 });
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */
