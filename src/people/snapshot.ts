@@ -113,7 +113,8 @@ export async function updatePeopleSnapshot(
   let done = 0;
   for (const key of toFold) {
     for await (const value of readJsonl(store, key, {
-      onCorrupt: (e) => noteMalformed({ key: e.key, line: e.line, reason: 'not a JSON object' }),
+      onCorrupt: (e) =>
+        noteMalformed({ key: e.key, line: e.line, reason: e.message.slice(e.message.lastIndexOf(': ') + 2) }),
     })) {
       const update = asPersonUpdate(value);
       if (typeof update === 'string') {

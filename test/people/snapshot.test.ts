@@ -1,0 +1,132 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadIdentityIndex } from '../../src/people/identity.js';
+import type { SnapshotPerson } from '../../src/people/merge.js';
+import { peopleManifestKey, readPeopleSnapshot, updatePeopleSnapshot } from '../../src/people/snapshot.js';
+import { type ObjectStore, readJson } from '../../src/storage/object-store.js';
+import { person, writePart } from '../audiences/fixtures.js';
+import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
+
+async function snapshot(store: ObjectStore, day: string): Promise<SnapshotPerson[]> {
+  const out: SnapshotPerson[] = [];
+  for await (const p of readPeopleSnapshot(store, day)) out.push(p);
+  return out;
+}
+
+describe.each(STORE_KINDS)('people snapshot on the $kind store', ({ create }) => {
+  let t: TestStore;
+  let store: ObjectStore;
+  beforeEach(async () => {
+    t = await create();
+    store = t.store;
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  it('keeps the latest value of each field by ts, ignoring updates after the end of D', async () => {
+    await writePart(store, 'people', '2026-03-01', 'p1', [
+      person('b', '2026-03-01T10:00:00.000Z', {
+        email: 'b@example.com',
+        country: 'DE',
+        attributes: { plan: 'free', seats: 1 },
+      }),
+      person('a', '2026-03-01T10:00:00.000Z', {
+        email: 'old@example.com',
+        consent: { ad_user_data: 'granted' },
+      }),
+    ]);
+    await writePart(store, 'people', '2026-03-02', 'p1', [
+      person('a', '2026-03-02T10:00:00.000Z', {
+        email: 'new@example.com',
+        consent: { ad_personalization: 'denied' },
+      }),
+      person('b', '2026-03-02T10:00:00.000Z', { attributes: { plan: 'pro' }, unsubscribed: true }),
+    ]);
+    await writePart(store, 'people', '2026-03-04', 'p1', [
+      person('a', '2026-03-04T00:00:00.000Z', { deleted: true }),
+    ]);
+    const manifest = await updatePeopleSnapshot({ store, day: '2026-03-03' });
+    expect(manifest).toMatchObject({ people: 2, new_people: 2, base_day: null, unsubscribed: 1, deleted: 0 });
+    const people = await snapshot(store, '2026-03-03');
+    expect(people.map((p) => p.customer_id)).toEqual(['a', 'b']);
+    expect(people[0]).toEqual({
+      customer_id: 'a',
+      email: 'new@example.com',
+      consent: { ad_user_data: 'granted', ad_personalization: 'denied' },
+      ts: '2026-03-02T10:00:00.000Z',
+      field_ts: { 'consent.ad_user_data': '2026-03-01T10:00:00.000Z' },
+    });
+    expect(people[1]).toMatchObject({
+      customer_id: 'b',
+      email: 'b@example.com',
+      country: 'DE',
+      unsubscribed: true,
+      attributes: { plan: 'pro', seats: 1 },
+    });
+    const index = await loadIdentityIndex(store, '2026-03-03');
+    expect(index.resolve({ email: 'NEW@example.com' })).toBe('a');
+    expect(index.resolve({ email: 'old@example.com' })).toBeUndefined();
+  });
+
+  it('folds only parts not folded yet, late ones included, without letting old values win', async () => {
+    await writePart(store, 'people', '2026-03-01', 'p1', [
+      person('a', '2026-03-01T10:00:00.000Z', { email: 'a1@example.com' }),
+    ]);
+    await writePart(store, 'people', '2026-03-02', 'p1', [
+      person('a', '2026-03-02T10:00:00.000Z', { email: 'a2@example.com' }),
+    ]);
+    const first = await updatePeopleSnapshot({ store, day: '2026-03-02' });
+    expect(first.folded).toEqual({
+      '2026-03-01': ['part-p1-p1.jsonl.gz'],
+      '2026-03-02': ['part-p1-p1.jsonl.gz'],
+    });
+
+    // Up to date: nothing is rewritten.
+    expect((await updatePeopleSnapshot({ store, day: '2026-03-02' })).up_to_date).toBe(true);
+
+    // A late part in an old partition with an older email and a newer phone, plus a new person.
+    await writePart(store, 'people', '2026-03-01', 'p9', [
+      person('a', '2026-03-01T12:00:00.000Z', { email: 'late@example.com', phone: '+12125550100' }),
+      person('c', '2026-03-01T12:00:00.000Z', { email: 'c@example.com' }),
+    ]);
+    await writePart(store, 'people', '2026-03-03', 'p1', [
+      person('b', '2026-03-03T01:00:00.000Z', { cio_id: 'x1' }),
+    ]);
+    const next = await updatePeopleSnapshot({ store, day: '2026-03-03' });
+    expect(next.base_day).toBe('2026-03-02');
+    expect(next.new_parts).toEqual([
+      'raw/people/dt=2026-03-01/part-p9-p9.jsonl.gz',
+      'raw/people/dt=2026-03-03/part-p1-p1.jsonl.gz',
+    ]);
+    expect(next).toMatchObject({ people: 3, updated_people: 1, new_people: 2 });
+    const people = await snapshot(store, '2026-03-03');
+    expect(people.map((p) => [p.customer_id, p.email, p.phone, p.cio_id])).toEqual([
+      ['a', 'a2@example.com', '+12125550100', undefined],
+      ['b', undefined, undefined, 'x1'],
+      ['c', 'c@example.com', undefined, undefined],
+    ]);
+    // The same result as a build from scratch.
+    const scratch = await updatePeopleSnapshot({ store, day: '2026-03-03', force: true });
+    expect(scratch.base_day).toBe('2026-03-02');
+    expect(await snapshot(store, '2026-03-03')).toEqual(people);
+    const stored = await readJson<{ folded: Record<string, string[]> }>(
+      store,
+      peopleManifestKey('2026-03-03'),
+    );
+    expect(stored.folded['2026-03-01']).toEqual(['part-p1-p1.jsonl.gz', 'part-p9-p9.jsonl.gz']);
+  });
+
+  it('keeps deletions and unsubscribes as flags and reports malformed lines', async () => {
+    const key = await writePart(store, 'people', '2026-03-01', 'p1', [
+      person('a', '2026-03-01T10:00:00.000Z', { email: 'a@example.com' }),
+      '{"customer_id":',
+      { email: 'nokey@example.com', ts: '2026-03-01T10:00:00.000Z' },
+      person('a', '2026-03-01T11:00:00.000Z', { deleted: true, unsubscribed: true }),
+    ]);
+    const manifest = await updatePeopleSnapshot({ store, day: '2026-03-01' });
+    expect(manifest.malformed).toEqual([{ key, line: 2, reason: 'not valid JSON' }]);
+    expect(manifest.updates_rejected).toEqual({ missing_person_key: 1 });
+    expect(manifest).toMatchObject({ deleted: 1, unsubscribed: 1, people: 1 });
+    expect((await snapshot(store, '2026-03-01'))[0]).toMatchObject({ email: 'a@example.com', deleted: true });
+  });
+});
