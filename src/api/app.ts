@@ -30,6 +30,8 @@ export interface BuildAppOptions {
   logger?: Logger;
   /** Redis key prefix of the ingest buffer (tests isolate themselves with their own). */
   redisPrefix?: string;
+  /** `event_aliases` from the YAML; events are normalized with them when they are checked. */
+  eventAliases?: Readonly<Record<string, string>>;
   /** Called when a buffer passes `EXPORT_TRIGGER_RECORDS`; `serve` wires it to the export queue. */
   requestExport?: ExportTrigger;
 }
@@ -78,6 +80,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     }),
   );
   app.decorate('requestExport', options.requestExport ?? (() => {}));
+  app.decorate('eventAliases', options.eventAliases ?? {});
   app.decorateRequest('cioSignatureVerified', false);
   app.addHook('onClose', async () => {
     if (ownsRedis) redis.disconnect();

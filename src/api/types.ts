@@ -16,6 +16,8 @@ declare module 'fastify' {
     redis: Redis;
     ingestBuffer: IngestBuffer;
     requestExport: ExportTrigger;
+    /** `event_aliases` from the YAML, applied when events are checked at ingest. */
+    eventAliases: Readonly<Record<string, string>>;
   }
   interface FastifyRequest {
     /** Set by the webhook body parser once the Customer.io signature matched the raw bytes. */

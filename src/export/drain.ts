@@ -1,15 +1,16 @@
 import type { Redis } from 'ioredis';
-import { today } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import { DEFAULT_REDIS_PREFIX, type IngestKeys, ingestKeys } from '../ingest/redis-keys.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { type PartCounts, PartSet } from './part-set.js';
 import { acquireLease } from './redis-lock.js';
 import { compareStreamIds, nextStreamId } from './stream-ids.js';
-import { type CheckSettings, type ChunkCounts, checkerFor, ValidatedChunk } from './validated-chunk.js';
 
 /**
- * The export: drains a dataset's Redis stream into gzip JSONL parts under `raw/<dataset>/dt=…/`.
+ * The export: drains a dataset's Redis stream into gzip JSONL parts under `raw/<dataset>/dt=…/`
+ * (and `quarantine/<dataset>/dt=…/`). Lines were checked against the data contract at ingest and
+ * carry their day, so a chunk is routed to its parts without re-parsing the records.
  *
  * Crash safety comes from three rules:
  *  1. Before anything is written, the chunk's stream range (`first last`) is saved in Redis. A re-run
@@ -37,7 +38,7 @@ export interface ChunkRange {
   resumed: boolean;
 }
 
-export interface DrainOptions extends CheckSettings {
+export interface DrainOptions {
   redis: Redis;
   store: ObjectStore;
   /** Redis key prefix shared with the ingest buffer. */
@@ -50,7 +51,7 @@ export interface DrainOptions extends CheckSettings {
   logger?: Logger;
 }
 
-export interface DatasetDrainResult extends ChunkCounts {
+export interface DatasetDrainResult extends PartCounts {
   dataset: Dataset;
   status: 'drained' | 'locked';
   chunks: number;
@@ -76,10 +77,8 @@ export async function drainDataset(dataset: Dataset, options: DrainOptions): Pro
     status: 'drained',
     chunks: 0,
     keys: [],
-    records: 0,
     written: 0,
     quarantined: 0,
-    rejected: 0,
   };
   const lease = await acquireLease(redis, k.exportLock(dataset), options.lockTtlMs ?? 120_000);
   if (!lease) {
@@ -90,7 +89,6 @@ export async function drainDataset(dataset: Dataset, options: DrainOptions): Pro
     // Entries that arrive while we drain wait for the next run: a busy stream must not keep one
     // export going forever.
     const stopAt = await lastEntryId(redis, k.stream(dataset));
-    const check = checkerFor(dataset, options);
     const maxRecords = options.chunkRecords ?? DEFAULT_CHUNK_RECORDS;
     for (;;) {
       const chunk = await readChunk(redis, k, dataset, stopAt, maxRecords);
@@ -103,24 +101,26 @@ export async function drainDataset(dataset: Dataset, options: DrainOptions): Pro
         resumed: chunk.resumed,
       };
       await options.hooks?.afterRead?.(range);
-      const validated = new ValidatedChunk(dataset, check, today());
+      const parts = new PartSet(dataset);
       let count = 0;
       for (const [id, fields] of chunk.entries) {
-        const records = parseEntry(fields);
-        for (let i = 0; i < records.length; i++) validated.add(records[i], { stream_id: id, entry_index: i });
-        count += records.length;
+        count += entryCount(fields);
+        for (let i = 0; i < fields.length; i += 2) {
+          const field = fields[i];
+          if (field === 'r' || field === 'q')
+            parts.addEntryText(field, fields[i + 1] ?? '', { stream_id: id });
+        }
       }
-      const written = await validated.write(store, chunk.first, chunk.last);
+      const written = await parts.write(store, chunk.first, chunk.last);
       await options.hooks?.afterWrite?.(range);
       await options.hooks?.beforeTrim?.(range);
       await trimChunk(redis, k, dataset, chunk.first, chunk.last, count);
       result.chunks += 1;
       result.keys.push(...written);
-      for (const field of ['records', 'written', 'quarantined', 'rejected'] as const) {
-        result[field] += validated.counts[field];
-      }
+      result.written += parts.counts.written;
+      result.quarantined += parts.counts.quarantined;
       options.logger?.debug(
-        { dataset, first: chunk.first, last: chunk.last, ...validated.counts, days: validated.days },
+        { dataset, first: chunk.first, last: chunk.last, ...parts.counts, days: parts.days },
         'export chunk written',
       );
       if (!(await lease.extend())) throw new Error(`export lease for ${dataset} was lost; stopping this run`);
@@ -219,15 +219,4 @@ async function lastEntryId(redis: Redis, stream: string): Promise<string | null>
 function entryCount(fields: string[]): number {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'n') return Number(fields[i + 1]);
   return 0;
-}
-
-/** An entry holds `n` (count) and `r` (JSON array of loose records). */
-function parseEntry(fields: string[]): unknown[] {
-  for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i] === 'r') {
-      const parsed: unknown = JSON.parse(fields[i + 1] ?? '[]');
-      return Array.isArray(parsed) ? parsed : [parsed];
-    }
-  }
-  return [];
 }

@@ -6,7 +6,7 @@ import { DEFAULT_REDIS_PREFIX, type IngestKeys, ingestKeys } from './redis-keys.
 /**
  * The durable buffer between the HTTP answer and the object store: one Redis stream per dataset.
  *
- * One script call per request claims the dedupe keys (`SET NX EX`) and appends the accepted records
+ * One script call per request claims the dedupe keys (`SET NX EX`) and appends the accepted lines
  * as one compact stream entry per dataset. Because it is one script, it is atomic: either the
  * records are in the stream and their ids are marked seen, or neither happened — a failed call
  * claims nothing, and the sender's retry is not mistaken for a duplicate.
@@ -30,55 +30,54 @@ export class BufferUnavailableError extends Error {
   }
 }
 
-const DATASET_INDEX: Readonly<Record<Dataset, number>> = { events: 1, messages: 2, people: 3 };
+const DATASET_INDEX: Readonly<Record<Dataset, number>> = { events: 0, messages: 1, people: 2 };
 
-// KEYS: 1..3 streams (events, messages, people), 4 pending hash, 5.. dedupe keys in item order.
-// ARGV: 1 ttl seconds, 2 item count, then per item: has-dedupe-key (0|1), record count,
-//       and per record: dataset index, JSON text.
-// Each stream entry holds the JSON array of records appended by one call: field `n` is the count.
+/**
+ * Stream entry format, version 1: `v` = 1, `n` = number of lines, `r` = raw lines and `q` =
+ * quarantine lines, each line `<YYYY-MM-DD>\t<json>` and lines joined by `\n` (JSON text never
+ * contains a raw newline). The day prefix lets the export route a line without parsing it.
+ */
+export const ENTRY_VERSION = '1';
+
+// KEYS: 1..3 streams (events, messages, people), 4 pending hash, 5.. dedupe keys.
+// ARGV: 1 ttl seconds; 2..7 raw and quarantine text of events, messages, people; 8..10 line counts.
+// Claims every dedupe key; if one was already taken, un-claims the ones this call took and returns
+// {0, positions of the taken keys} so the caller drops those items and calls again. Otherwise appends
+// one entry per dataset and returns {1, pending counts}. Either way the call is all or nothing.
 const ADD_SCRIPT = `
-local ttl = ARGV[1]
-local nitems = tonumber(ARGV[2])
-local names = {'events', 'messages', 'people'}
-local batches = {{}, {}, {}}
-local statuses = {}
-local a = 3
-local k = 5
-for i = 1, nitems do
-  local hasKey = ARGV[a]
-  local n = tonumber(ARGV[a + 1])
-  a = a + 2
-  local fresh = true
-  if hasKey == '1' then
-    fresh = redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) ~= false
-    k = k + 1
-  end
-  if fresh then
-    for j = 1, n do
-      local b = batches[tonumber(ARGV[a])]
-      b[#b + 1] = ARGV[a + 1]
-      a = a + 2
-    end
-    statuses[i] = 1
+local claimed = {}
+local taken = {}
+for k = 5, #KEYS do
+  if redis.call('SET', KEYS[k], '1', 'NX', 'EX', ARGV[1]) then
+    claimed[#claimed + 1] = KEYS[k]
   else
-    a = a + 2 * n
-    statuses[i] = 0
+    taken[#taken + 1] = k - 4
   end
 end
+if #taken > 0 then
+  for i = 1, #claimed do redis.call('DEL', claimed[i]) end
+  return {0, taken}
+end
+local names = {'events', 'messages', 'people'}
 local pending = {}
 for d = 1, 3 do
-  local b = batches[d]
-  if #b > 0 then
-    redis.call('XADD', KEYS[d], '*', 'n', #b, 'r', '[' .. table.concat(b, ',') .. ']')
-    pending[d] = redis.call('HINCRBY', KEYS[4], names[d], #b)
+  local count = tonumber(ARGV[7 + d])
+  if count > 0 then
+    local q = ARGV[2 * d + 1]
+    if q ~= '' then
+      redis.call('XADD', KEYS[d], '*', 'v', '1', 'n', count, 'r', ARGV[2 * d], 'q', q)
+    else
+      redis.call('XADD', KEYS[d], '*', 'v', '1', 'n', count, 'r', ARGV[2 * d])
+    end
+    pending[d] = redis.call('HINCRBY', KEYS[4], names[d], count)
   else
     pending[d] = -1
   end
 end
-return {statuses, pending}
+return {1, pending}
 `;
 
-type AddCommand = (numKeys: number, ...args: (string | number)[]) => Promise<[number[], number[]]>;
+type AddCommand = (numKeys: number, ...args: (string | number)[]) => Promise<[number, number[]]>;
 
 export interface IngestBufferOptions {
   redis: Redis;
@@ -102,34 +101,59 @@ export class IngestBuffer {
 
   /** Buffers the items; items whose dedupe id was seen within the window are `duplicate`. */
   async add(items: readonly BufferItem[]): Promise<AddResult> {
-    if (items.length === 0) return { statuses: [], pending: {}, added: {} };
-    const keys = [...DATASETS.map((d) => this.keys.stream(d)), this.keys.pending];
-    const args: (string | number)[] = [this.ttlSeconds, items.length];
-    for (const item of items) {
-      if (item.dedupeId !== undefined) keys.push(this.keys.seen(item.dedupeId));
-      args.push(item.dedupeId !== undefined ? '1' : '0', item.records.length);
-      for (const r of item.records) args.push(DATASET_INDEX[r.dataset], JSON.stringify(r.record));
+    const statuses: BufferStatus[] = items.map(() => 'accepted');
+    if (items.length === 0) return { statuses, pending: {}, added: {} };
+    // Usually one round: a second happens only when some ids were seen before (or twice in this call).
+    for (;;) {
+      const included: number[] = [];
+      for (let i = 0; i < items.length; i++) if (statuses[i] === 'accepted') included.push(i);
+      if (included.length === 0) return { statuses, pending: {}, added: {} };
+      const call = this.buildCall(items, included);
+      let reply: [number, number[]];
+      try {
+        const command = (this.redis as unknown as { ingestAdd: AddCommand }).ingestAdd;
+        reply = await command.call(this.redis, call.keys.length, ...call.keys, ...call.args);
+      } catch (error) {
+        throw new BufferUnavailableError(error);
+      }
+      const [ok, values] = reply;
+      if (ok === 0) {
+        for (const position of values) statuses[call.keyed[position - 1]!] = 'duplicate';
+        continue;
+      }
+      const pending: AddResult['pending'] = {};
+      DATASETS.forEach((dataset, i) => {
+        const count = values[i] ?? -1;
+        if (count >= 0) pending[dataset] = count;
+      });
+      return { statuses, pending, added: call.added };
     }
-    let reply: [number[], number[]];
-    try {
-      const command = (this.redis as unknown as { ingestAdd: AddCommand }).ingestAdd;
-      reply = await command.call(this.redis, keys.length, ...keys, ...args);
-    } catch (error) {
-      throw new BufferUnavailableError(error);
-    }
-    const [flags, counts] = reply;
-    const statuses = flags.map((f): BufferStatus => (f === 1 ? 'accepted' : 'duplicate'));
-    const pending: AddResult['pending'] = {};
+  }
+
+  private buildCall(items: readonly BufferItem[], included: readonly number[]) {
+    const keys = DATASETS.map((d) => this.keys.stream(d));
+    keys.push(this.keys.pending);
+    /** Item index of each dedupe key, in key order. */
+    const keyed: number[] = [];
+    const raw: string[][] = [[], [], []];
+    const quarantine: string[][] = [[], [], []];
     const added: AddResult['added'] = {};
-    DATASETS.forEach((dataset, i) => {
-      const count = counts[i] ?? -1;
-      if (count >= 0) pending[dataset] = count;
-    });
-    items.forEach((item, i) => {
-      if (statuses[i] !== 'accepted') return;
-      for (const r of item.records) added[r.dataset] = (added[r.dataset] ?? 0) + 1;
-    });
-    return { statuses, pending, added };
+    for (const index of included) {
+      const item = items[index]!;
+      if (item.dedupeId !== undefined) {
+        keys.push(this.keys.seen(item.dedupeId));
+        keyed.push(index);
+      }
+      for (const line of item.lines) {
+        const d = DATASET_INDEX[line.dataset];
+        (line.kind === 'q' ? quarantine : raw)[d]!.push(`${line.day}\t${line.json}`);
+        added[line.dataset] = (added[line.dataset] ?? 0) + 1;
+      }
+    }
+    const args: (string | number)[] = [this.ttlSeconds];
+    for (let d = 0; d < 3; d++) args.push(raw[d]!.join('\n'), quarantine[d]!.join('\n'));
+    for (let d = 0; d < 3; d++) args.push(raw[d]!.length + quarantine[d]!.length);
+    return { keys, args, keyed, added };
   }
 
   /** Records waiting for the export, by dataset. */

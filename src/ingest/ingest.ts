@@ -2,7 +2,7 @@ import type { Dataset } from '../contract/records.js';
 import type { Rejection } from '../contract/rejection.js';
 import type { AddResult, IngestBuffer } from './buffer.js';
 import type { BufferItem } from './items.js';
-import type { ItemOutcome } from './track.js';
+import type { ItemChecker } from './track.js';
 
 /**
  * One code path for a single item and for a batch: check every item, buffer the valid ones in one
@@ -28,8 +28,6 @@ export interface IngestSummary {
   /** What the buffer reported: drives the early export trigger. */
   buffer: Pick<AddResult, 'pending' | 'added'>;
 }
-
-export type ItemChecker = (input: unknown, receivedAt: string) => ItemOutcome;
 
 export async function ingestItems(
   inputs: readonly unknown[],

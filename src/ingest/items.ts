@@ -1,25 +1,28 @@
 import type { Dataset } from '../contract/records.js';
 
 /**
- * What ingest hands to the buffer: one accepted input (a webhook, a track event, an identify) is
- * one item, de-duplicated as a whole, and may produce records in several datasets (a Customer.io
+ * What ingest hands to the buffer. One accepted input (a webhook, a track event, an identify) is
+ * one item, de-duplicated as a whole; it may produce lines in several datasets (a Customer.io
  * `customer.unsubscribed` webhook is both a message and a person update).
  *
- * Records are *loose*: mapped to canonical field names but not yet canonical. The export validates
- * them with `src/contract/validate.ts`, so one code path decides what lands in `raw/` and what goes
- * to `quarantine/`.
+ * Lines are already checked against the data contract: validation runs once, at ingest, where the
+ * sender gets a per-item answer. The export then only routes lines to their day's part, which is
+ * what lets it keep up with ingest (see DESIGN "Data flow").
  */
-export type LooseRecord = Record<string, unknown>;
-
-export interface BufferedRecord {
+export interface BufferedLine {
   dataset: Dataset;
-  record: LooseRecord;
+  /** `r`: a canonical record for `raw/`; `q`: a quarantine entry (record plus reasons). */
+  kind: 'r' | 'q';
+  /** The `dt` partition (UTC day of the event time). */
+  day: string;
+  /** The JSON text of the line, without a newline. */
+  json: string;
 }
 
 export interface BufferItem {
   /** Namespaced id (`m:<event_id>`, `e:<event id>`, `p:<digest>`); absent when none can be known. */
   dedupeId?: string;
-  records: BufferedRecord[];
+  lines: BufferedLine[];
 }
 
 export type Loose = Record<string, unknown>;
@@ -38,7 +41,7 @@ export function firstPresent(...values: unknown[]): unknown {
   return undefined;
 }
 
-/** Copies only the fields that carry a value, so loose records stay small in Redis. */
+/** Copies only the fields that carry a value. */
 export function compact(record: Loose): Loose {
   const out: Loose = {};
   for (const key in record) {
@@ -48,5 +51,5 @@ export function compact(record: Loose): Loose {
   return out;
 }
 
-/** Dedupe ids become Redis keys: bound their length and keep them printable. */
+/** Dedupe ids become Redis keys: bound their length. */
 export const MAX_DEDUPE_ID = 300;

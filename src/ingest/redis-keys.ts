@@ -21,7 +21,8 @@ export function ingestKeys(prefix: string = DEFAULT_REDIS_PREFIX): IngestKeys {
     stream: (dataset) => `${prefix}:ingest:stream:${dataset}`,
     pending: `${prefix}:ingest:pending`,
     seen: (dedupeId) => `${prefix}:ingest:seen:${dedupeId}`,
-    inflight: (dataset) => `${prefix}:export:inflight:${dataset}`,
-    exportLock: (dataset) => `${prefix}:export:lock:${dataset}`,
+    // Under `ingest:` too: BullMQ owns `<prefix>:<queue name>:*`, and one queue is named `export`.
+    inflight: (dataset) => `${prefix}:ingest:inflight:${dataset}`,
+    exportLock: (dataset) => `${prefix}:ingest:export-lock:${dataset}`,
   };
 }

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
+import { createEventNameNormalizer } from '../contract/event-name.js';
 import type { Rejection } from '../contract/rejection.js';
-import { checkEvent, checkPerson } from '../contract/validate.js';
+import { checkEvent } from '../contract/validate.js';
 import {
   type BufferItem,
   compact,
@@ -10,12 +11,14 @@ import {
   MAX_DEDUPE_ID,
   present,
 } from './items.js';
+import { type CheckContext, checkerFor, validateRecord } from './validate-record.js';
 
 /**
  * `POST /v1/track` and `POST /v1/identify` items (Customer.io Track-API shapes, plus the Segment
  * spellings `messageId`, `userId`, `anonymousId`, `event`, `properties` that senders often use).
- * Each item is checked here so the caller gets a per-item answer; what is accepted is buffered
- * loose and checked again by the export, which quarantines dropped fields with their reasons.
+ * Each item is checked against the data contract here, once: the sender gets a per-item answer,
+ * rejected items are refused (and reported, never stored), accepted items are buffered as
+ * canonical lines, with a quarantine line naming any field that had to be dropped.
  */
 
 export const TRACK_SOURCE = 'track';
@@ -31,6 +34,7 @@ const VIEW_TYPES: Readonly<Record<string, { name: string; property: string }>> =
   screen: { name: 'screen_viewed', property: 'screen' },
 };
 
+/** Maps field spellings; `received_at` and `source` are stamped by the check. */
 export function mapTrackItem(input: Loose, receivedAt: string): Loose {
   const rawName = firstPresent(input.name, input.event);
   let properties = firstPresent(input.data, input.properties);
@@ -49,21 +53,32 @@ export function mapTrackItem(input: Loose, receivedAt: string): Loose {
     // Without a timestamp the event happened when it reached us.
     ts: firstPresent(input.timestamp, input.ts) ?? receivedAt,
     properties,
-    received_at: receivedAt,
-    source: TRACK_SOURCE,
   });
 }
 
-export function checkTrackItem(input: unknown, receivedAt: string): ItemOutcome {
-  if (!isObject(input)) return notAnObject();
-  const loose = mapTrackItem(input, receivedAt);
-  const { record, problems } = checkEvent(loose, { receivedAt, source: TRACK_SOURCE });
-  if (!record) return { ok: false, problems };
-  // The checked id (the sender's, or derived from the content) is what the export will use too.
-  loose.id = record.id;
-  const item: BufferItem = { records: [{ dataset: 'events', record: loose }] };
-  if (record.id.length <= MAX_DEDUPE_ID) item.dedupeId = `e:${record.id}`;
-  return { ok: true, item, id: record.id, problems };
+export type ItemChecker = (input: unknown, receivedAt: string) => ItemOutcome;
+
+export interface CheckerSettings {
+  /** `event_aliases` from the YAML (`purchase` → `order_completed`). */
+  eventAliases?: Readonly<Record<string, string>>;
+}
+
+export function createTrackChecker(settings: CheckerSettings = {}): ItemChecker {
+  const normalizeName = createEventNameNormalizer(settings.eventAliases ?? {});
+  return (input, receivedAt) => {
+    if (!isObject(input)) return notAnObject();
+    const loose = mapTrackItem(input, receivedAt);
+    const context: CheckContext = { normalizeName, receivedAt, source: TRACK_SOURCE };
+    const checked = validateRecord('events', (l) => checkEvent(l, context), loose, {
+      received_at: receivedAt,
+      source: TRACK_SOURCE,
+    });
+    if (!checked.record) return { ok: false, problems: checked.problems };
+    const id = checked.record.id;
+    const item: BufferItem = { lines: checked.lines };
+    if (id.length <= MAX_DEDUPE_ID) item.dedupeId = `e:${id}`;
+    return { ok: true, item, id, problems: checked.problems };
+  };
 }
 
 /** Person fields an identify may carry at the top level; anything else is an attribute. */
@@ -125,17 +140,20 @@ export function mapIdentifyItem(input: Loose, receivedAt: string): Loose {
   return compact(out);
 }
 
-export function checkIdentifyItem(input: unknown, receivedAt: string): ItemOutcome {
-  if (!isObject(input)) return notAnObject();
-  const loose = mapIdentifyItem(input, receivedAt);
-  const { record, problems } = checkPerson(loose);
-  if (!record) return { ok: false, problems };
-  // Identify has no event id; a digest of the update makes a re-sent identify a duplicate.
-  const digest = hash('sha256', JSON.stringify(loose)).slice(0, 32);
-  return {
-    ok: true,
-    item: { dedupeId: `p:${digest}`, records: [{ dataset: 'people', record: loose }] },
-    problems,
+const checkPerson = checkerFor('people');
+
+export function createIdentifyChecker(): ItemChecker {
+  return (input, receivedAt) => {
+    if (!isObject(input)) return notAnObject();
+    const loose = mapIdentifyItem(input, receivedAt);
+    const checked = validateRecord('people', checkPerson, loose, {
+      received_at: receivedAt,
+      source: IDENTIFY_SOURCE,
+    });
+    if (!checked.record) return { ok: false, problems: checked.problems };
+    // Identify has no event id; a digest of the update makes a re-sent identify a duplicate.
+    const digest = hash('sha256', JSON.stringify(loose)).slice(0, 32);
+    return { ok: true, item: { dedupeId: `p:${digest}`, lines: checked.lines }, problems: checked.problems };
   };
 }
 

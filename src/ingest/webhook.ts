@@ -1,3 +1,4 @@
+import type { Dataset } from '../contract/records.js';
 import {
   type BufferItem,
   compact,
@@ -7,6 +8,7 @@ import {
   MAX_DEDUPE_ID,
   present,
 } from './items.js';
+import { checkerFor, validateRecord } from './validate-record.js';
 
 /**
  * Customer.io reporting webhooks → canonical loose records (specs/customerio.md).
@@ -33,7 +35,31 @@ const SOURCE_FIELDS = [
 /** Metrics of the `customer` object type that change the person's subscription state. */
 const SUBSCRIPTION_METRICS: Readonly<Record<string, boolean>> = { subscribed: false, unsubscribed: true };
 
-export function mapCioWebhook(payload: Loose, receivedAt: string): BufferItem {
+export interface MappedWebhook {
+  dedupeId?: string;
+  records: { dataset: Dataset; record: Loose }[];
+}
+
+const checkMessage = checkerFor('messages');
+const checkPerson = checkerFor('people');
+
+/**
+ * The buffer item of one webhook. It is accepted (2xx) even when its records break the contract:
+ * Customer.io would otherwise retry it for days. Such records are quarantined with their reasons.
+ */
+export function webhookItem(payload: Loose, receivedAt: string): BufferItem {
+  const mapped = mapCioWebhook(payload, receivedAt);
+  const origin = { received_at: receivedAt, source: WEBHOOK_SOURCE };
+  const item: BufferItem = { lines: [] };
+  if (mapped.dedupeId !== undefined) item.dedupeId = mapped.dedupeId;
+  for (const { dataset, record } of mapped.records) {
+    const check = dataset === 'people' ? checkPerson : checkMessage;
+    item.lines.push(...validateRecord(dataset, check, record, origin).lines);
+  }
+  return item;
+}
+
+export function mapCioWebhook(payload: Loose, receivedAt: string): MappedWebhook {
   const data = isObject(payload.data) ? payload.data : {};
   const identifiers = isObject(data.identifiers) ? data.identifiers : {};
   const channel =
@@ -56,7 +82,7 @@ export function mapCioWebhook(payload: Loose, receivedAt: string): BufferItem {
   };
   for (const field of SOURCE_FIELDS) message[field] = data[field];
 
-  const item: BufferItem = { records: [{ dataset: 'messages', record: compact(message) }] };
+  const item: MappedWebhook = { records: [{ dataset: 'messages', record: compact(message) }] };
   const eventId = payload.event_id;
   if (
     (typeof eventId === 'string' || typeof eventId === 'number') &&

@@ -5,7 +5,7 @@ import { buildApp } from '../../src/api/app.js';
 import type { Dataset } from '../../src/contract/records.js';
 import { ingestKeys } from '../../src/ingest/redis-keys.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
-import { bearer, deletePrefix, testEnv, testRedis, uniquePrefix } from '../ingest/harness.js';
+import { bearer, deletePrefix, streamRecords, testEnv, testRedis, uniquePrefix } from '../ingest/harness.js';
 
 describe('POST /v1/track and /v1/identify', () => {
   let app: FastifyInstance;
@@ -38,12 +38,7 @@ describe('POST /v1/track and /v1/identify', () => {
   const post = (url: string, payload: unknown, headers: Record<string, string> = bearer) =>
     app.inject({ method: 'POST', url, payload: payload as object, headers });
 
-  async function buffered(dataset: Dataset): Promise<Record<string, unknown>[]> {
-    const entries = await redis.xrange(k.stream(dataset), '-', '+');
-    return entries.flatMap(
-      ([, fields]) => JSON.parse(fields[fields.indexOf('r') + 1]!) as Record<string, unknown>[],
-    );
-  }
+  const buffered = (dataset: Dataset) => streamRecords(redis, k.stream(dataset));
 
   it('accepts one Track-API event and buffers it with its id', async () => {
     const res = await post('/v1/track', {
@@ -63,10 +58,12 @@ describe('POST /v1/track and /v1/identify', () => {
     const stored = (await buffered('events')).find((r) => r.id === '01HTRACKSINGLE');
     expect(stored).toMatchObject({
       customer_id: 'c-1',
-      name: 'Checkout Started',
-      ts: 1_764_357_285,
+      name: 'checkout_started',
+      raw_name: 'Checkout Started',
+      ts: new Date(1_764_357_285_000).toISOString(),
       source: 'track',
     });
+    expect(stored?.received_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(stored?.properties).toEqual({ value: 42.5, currency: 'EUR' });
   });
 
@@ -197,10 +194,11 @@ describe('POST /v1/track and /v1/identify', () => {
     const people = await buffered('people');
     const p1 = people.find((p) => p.customer_id === 'p-1');
     expect(p1).toMatchObject({
-      email: ' Ada@Example.COM ',
+      email: 'ada@example.com',
       first_name: 'Ada',
-      country: 'Germany',
-      ts: 1_764_000_000,
+      country: 'DE',
+      phone: '+49301234567',
+      ts: '2025-11-24T16:00:00.000Z',
       consent: { ad_user_data: 'granted', ad_personalization: 'denied' },
       attributes: { plan: 'pro' },
     });

@@ -10,6 +10,7 @@ import {
   deletePrefix,
   OLD_SIGNING_KEY,
   signedHeaders,
+  streamRecords,
   testEnv,
   testRedis,
   uniquePrefix,
@@ -120,8 +121,7 @@ describe('POST /v1/webhooks/customerio: signatures', () => {
     expect(first.json()).toEqual({ status: 'accepted' });
     expect(again.statusCode).toBe(200);
     expect(again.json()).toEqual({ status: 'duplicate' });
-    const entries = await redis.xrange(k.stream('messages'), '-', '+');
-    const ids = entries.flatMap(([, f]) => (JSON.parse(f[3]!) as { id: string }[]).map((r) => r.id));
+    const ids = (await streamRecords(redis, k.stream('messages'))).map((r) => r.id);
     expect(ids.filter((id) => id === '01HDUPLICATE000001')).toHaveLength(1);
   });
 

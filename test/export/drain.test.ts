@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createEventNameNormalizer } from '../../src/contract/event-name.js';
 import { drainBuffers, drainDataset } from '../../src/export/drain.js';
 import { IngestBuffer } from '../../src/ingest/buffer.js';
 import type { BufferItem } from '../../src/ingest/items.js';
 import { ingestKeys } from '../../src/ingest/redis-keys.js';
+import { createTrackChecker } from '../../src/ingest/track.js';
+import { webhookItem } from '../../src/ingest/webhook.js';
 import { listKeys } from '../../src/storage/object-store.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
 import { deletePrefix, readAll, testRedis, uniquePrefix } from '../ingest/harness.js';
@@ -12,18 +13,23 @@ import { deletePrefix, readAll, testRedis, uniquePrefix } from '../ingest/harnes
 const DAY1 = Date.UTC(2026, 10, 27, 23, 59, 58) / 1000;
 const DAY2 = Date.UTC(2026, 10, 28, 0, 0, 1) / 1000;
 
+const checkTrack = createTrackChecker({ eventAliases: { purchase: 'order_completed' } });
+
+/** A track event as ingest buffers it (checked, canonical, with its day). */
 function eventItem(i: number, overrides: Record<string, unknown> = {}): BufferItem {
-  const record = {
-    id: `ev-${i}`,
-    customer_id: `c-${i % 13}`,
-    name: i % 2 ? 'Checkout Started' : 'purchase',
-    ts: i % 3 === 0 ? DAY1 : DAY2,
-    properties: { value: i },
-    received_at: '2026-11-28T10:00:00.000Z',
-    source: 'track',
-    ...overrides,
-  };
-  return { dedupeId: `e:${record.id}`, records: [{ dataset: 'events', record }] };
+  const outcome = checkTrack(
+    {
+      id: `ev-${i}`,
+      customer_id: `c-${i % 13}`,
+      name: i % 2 ? 'Checkout Started' : 'purchase',
+      timestamp: i % 3 === 0 ? DAY1 : DAY2,
+      data: { value: i },
+      ...overrides,
+    },
+    '2026-11-28T10:00:00.000Z',
+  );
+  if (!outcome.ok) throw new Error('test event was rejected');
+  return outcome.item;
 }
 
 class Interrupted extends Error {}
@@ -56,26 +62,17 @@ describe.each(STORE_KINDS)('export drain ($kind store)', ({ create }) => {
 
   it('writes one part per event day, named from the stream ids, then trims the stream', async () => {
     await fill(0, 30);
-    await buffer.add([eventItem(1000, { ts: 'not a time' }), eventItem(1001, { email: 'broken@' })]);
+    // Accepted without its bad email: the record goes to raw, the reason to quarantine.
+    await buffer.add([eventItem(1001, { email: 'broken@' })]);
+    // A buffer line that is not `<day>\t<json>` (written by something else) must not block the stream.
+    await redis.xadd(ingestKeys(prefix).stream('events'), '*', 'v', '1', 'n', '1', 'r', 'garbage line');
+    await redis.hincrby(ingestKeys(prefix).pending, 'events', 1);
     const entries = await redis.xrange(ingestKeys(prefix).stream('events'), '-', '+');
     const first = entries[0]![0];
     const last = entries[entries.length - 1]![0];
 
-    const [result] = await drainBuffers({
-      redis,
-      store: t.store,
-      prefix,
-      datasets: ['events'],
-      normalizeName: createEventNameNormalizer({ purchase: 'order_completed' }),
-    });
-    expect(result).toMatchObject({
-      status: 'drained',
-      records: 32,
-      written: 31,
-      quarantined: 2,
-      rejected: 1,
-      chunks: 1,
-    });
+    const [result] = await drainBuffers({ redis, store: t.store, prefix, datasets: ['events'] });
+    expect(result).toMatchObject({ status: 'drained', written: 31, quarantined: 2, chunks: 1 });
     expect(await listKeys(t.store, 'raw/events/')).toEqual([
       `raw/events/dt=2026-11-27/part-${first}-${last}.jsonl.gz`,
       `raw/events/dt=2026-11-28/part-${first}-${last}.jsonl.gz`,
@@ -87,17 +84,21 @@ describe.each(STORE_KINDS)('export drain ($kind store)', ({ create }) => {
     const e0 = all.find((r) => r.record.id === 'ev-0')!.record;
     expect(e0).toMatchObject({ name: 'order_completed', raw_name: 'purchase', customer_id: 'c-0' });
     expect(all.find((r) => r.record.id === 'ev-1')!.record.name).toBe('checkout_started');
-    // The record with a bad email was stored without it; both problems are in quarantine.
+    // The record with a bad email was stored without it; its reason and the bad line are in quarantine.
     expect(all.find((r) => r.record.id === 'ev-1001')!.record).not.toHaveProperty('email');
     const quarantined = await readAll<Record<string, unknown>>(t.store, 'quarantine/events/');
     expect(
       quarantined.map((q) => [q.record.rejected, (q.record.reasons as { code: string }[])[0]!.code]).sort(),
     ).toEqual([
       [false, 'bad_email'],
-      [true, 'bad_timestamp'],
+      [true, 'bad_value'],
     ]);
-    expect(quarantined[0]!.key).toMatch(
-      new RegExp(`^quarantine/events/dt=2026-11-2[78]/part-${first}-${last}\\.jsonl\\.gz$`),
+    expect(quarantined.find((q) => q.record.rejected === false)!.record.record).toMatchObject({
+      id: 'ev-1001',
+      email: 'broken@',
+    });
+    expect(quarantined.map((q) => q.key)).toContain(
+      `quarantine/events/dt=2026-11-28/part-${first}-${last}.jsonl.gz`,
     );
     expect(await redis.xlen(ingestKeys(prefix).stream('events'))).toBe(0);
     expect(await redis.hget(ingestKeys(prefix).pending, 'events')).toBe('0');
@@ -158,25 +159,14 @@ describe.each(STORE_KINDS)('export drain ($kind store)', ({ create }) => {
   });
 
   it('drains messages and people streams into their own datasets', async () => {
-    await buffer.add([
-      {
-        dedupeId: 'm:evt-1',
-        records: [
-          {
-            dataset: 'messages',
-            record: {
-              id: 'evt-1',
-              customer_id: 'c1',
-              channel: 'customer',
-              metric: 'unsubscribed',
-              ts: DAY2,
-              source: 'x',
-            },
-          },
-          { dataset: 'people', record: { customer_id: 'c1', unsubscribed: true, ts: DAY2 } },
-        ],
-      },
-    ]);
+    const webhook = {
+      event_id: 'evt-1',
+      object_type: 'customer',
+      metric: 'unsubscribed',
+      timestamp: DAY2,
+      data: { identifiers: { id: 'c1' } },
+    };
+    await buffer.add([webhookItem(webhook, '2026-11-28T10:00:00.000Z')]);
     const results = await drainBuffers({ redis, store: t.store, prefix });
     expect(results.map((r) => [r.dataset, r.written])).toEqual([
       ['events', 0],

@@ -100,3 +100,14 @@ export function cioEvent(
     },
   };
 }
+
+/** The canonical records waiting in a buffer stream (`r` lines are `<day>\t<json>`). */
+export async function streamRecords(redis: Redis, stream: string): Promise<Record<string, unknown>[]> {
+  const entries = await redis.xrange(stream, '-', '+');
+  const out: Record<string, unknown>[] = [];
+  for (const [, fields] of entries) {
+    const text = fields[fields.indexOf('r') + 1] ?? '';
+    for (const line of text.split('\n')) if (line) out.push(JSON.parse(line.slice(11)));
+  }
+  return out;
+}

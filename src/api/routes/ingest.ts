@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { crossedThreshold, type IngestSummary, type ItemChecker, ingestItems } from '../../ingest/ingest.js';
-import { checkIdentifyItem, checkTrackItem } from '../../ingest/track.js';
+import { crossedThreshold, type IngestSummary, ingestItems } from '../../ingest/ingest.js';
+import { createIdentifyChecker, createTrackChecker, type ItemChecker } from '../../ingest/track.js';
 import { errorResponses, HttpError, problemSchema } from '../http-errors.js';
 import { requireBearer } from '../plugins/auth.js';
 
@@ -36,8 +36,8 @@ export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
   const { env } = app;
   const auth = requireBearer(env.API_KEYS);
   const routes: [string, ItemChecker][] = [
-    ['/v1/track', checkTrackItem],
-    ['/v1/identify', checkIdentifyItem],
+    ['/v1/track', createTrackChecker({ eventAliases: app.eventAliases })],
+    ['/v1/identify', createIdentifyChecker()],
   ];
   for (const [url, check] of routes) {
     app.post(

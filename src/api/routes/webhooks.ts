@@ -8,7 +8,7 @@ import {
   type SignatureFailure,
   signatureMatches,
 } from '../../ingest/signature.js';
-import { mapCioWebhook } from '../../ingest/webhook.js';
+import { webhookItem } from '../../ingest/webhook.js';
 import { errorResponses, HttpError } from '../http-errors.js';
 import { triggerEarlyExports } from './ingest.js';
 
@@ -87,7 +87,7 @@ export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
       const payload: unknown = request.body;
       if (!isObject(payload))
         throw new HttpError(400, 'invalid_envelope', 'the body must be one JSON object');
-      const item = mapCioWebhook(payload, new Date().toISOString());
+      const item = webhookItem(payload, new Date().toISOString());
       const result = await app.ingestBuffer.add([item]);
       triggerEarlyExports(app, { buffer: result });
       return { status: result.statuses[0] ?? 'accepted' };

@@ -31,7 +31,8 @@ function columnMap<const K extends string>(defaults: Record<K, string | readonly
     .transform((given) => {
       const out = {} as Record<K, string[]>;
       for (const key of Object.keys(defaults) as K[]) {
-        const value: string | readonly string[] = (given as Partial<Record<K, Columns>> | undefined)?.[key] ?? defaults[key];
+        const value: string | readonly string[] =
+          (given as Partial<Record<K, Columns>> | undefined)?.[key] ?? defaults[key];
         out[key] = typeof value === 'string' ? [value] : [...value];
       }
       return out;
@@ -75,7 +76,15 @@ export const PEOPLE_COLUMNS = {
 
 /** Columns we know and deliberately do not map: not reported as unexpected. */
 export const KNOWN_UNMAPPED = {
-  deliveries: ['workspace_id', 'subject_id', 'event_id', 'parent_action_id', 'content_id', 'trigger_event_id', 'seq_num'],
+  deliveries: [
+    'workspace_id',
+    'subject_id',
+    'event_id',
+    'parent_action_id',
+    'content_id',
+    'trigger_event_id',
+    'seq_num',
+  ],
   metrics: ['workspace_id', 'reason', 'link_id', 'seq_num'],
   people: ['workspace_id'],
 } as const;
@@ -141,6 +150,7 @@ export function fileTypeOf(key: string, config: CustomerIoImportConfig): FileTyp
 export function expectedColumns(type: FileType, config: CustomerIoImportConfig): Set<string> {
   const section = config[type];
   const out = new Set<string>(section.ignore_columns);
-  for (const candidates of Object.values(section.columns) as string[][]) for (const c of candidates) out.add(c);
+  for (const candidates of Object.values(section.columns) as string[][])
+    for (const c of candidates) out.add(c);
   return out;
 }

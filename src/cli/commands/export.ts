@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { redisAnswers } from '../../api/redis-client.js';
+import { getEnv } from '../../config/env.js';
+import { DATASETS, type Dataset } from '../../contract/records.js';
+import { drainBuffers } from '../../export/drain.js';
+import { DEFAULT_REDIS_PREFIX } from '../../ingest/redis-keys.js';
+import { log } from '../../log.js';
+import { ensureLayout, openStore } from '../../storage/open-store.js';
+import { CliError, EXIT, out, outJson } from '../output.js';
+
+/** `audience-sync export`: one drain of the ingest buffers into `raw/`, in this process. */
+export function registerExportCommand(program: Command): void {
+  program
+    .command('export')
+    .description('drain the ingest buffers (Redis streams) into raw partitions, once, in this process')
+    .option('--dataset <name>', `only this dataset (${DATASETS.join(', ')})`)
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { dataset?: string; json?: boolean }) => {
+      if (opts.dataset !== undefined && !DATASETS.includes(opts.dataset as Dataset)) {
+        throw new CliError(`--dataset must be one of ${DATASETS.join(', ')}`, EXIT.usage);
+      }
+      const env = getEnv();
+      // The buffer lives in Redis: without it there is nothing to drain, so fail at once.
+      if (!(await redisAnswers(env.REDIS_URL, 2_000))) {
+        throw new CliError(
+          `Redis is not answering at ${env.REDIS_URL}; the ingest buffers live there`,
+          EXIT.failed,
+        );
+      }
+      const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+      redis.on('error', () => {});
+      const store = openStore(env.STORE_URL, env);
+      try {
+        await ensureLayout(store);
+        const results = await drainBuffers({
+          redis,
+          store,
+          prefix: DEFAULT_REDIS_PREFIX,
+          ...(opts.dataset ? { datasets: [opts.dataset as Dataset] } : {}),
+          logger: log,
+        });
+        if (opts.json) return outJson({ store: store.location, datasets: results });
+        for (const r of results) {
+          const note = r.status === 'locked' ? ' (another export is running; skipped)' : '';
+          out(
+            `${r.dataset}: ${r.written} records in ${r.chunks} chunk(s), ${r.quarantined} quarantined${note}`,
+          );
+        }
+      } finally {
+        redis.disconnect();
+        await store.close();
+      }
+    });
+}

@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { buildApp } from '../../api/app.js';
+import { createQueueRedis } from '../../api/redis-client.js';
+import { getEnv } from '../../config/env.js';
+import { DEFAULT_REDIS_PREFIX } from '../../ingest/redis-keys.js';
+import { log } from '../../log.js';
+import { createExportTrigger, exportQueue } from '../../pipeline/export-queue.js';
+import { ensureLayout, openStore } from '../../storage/open-store.js';
+import { loadIngestSettings } from './ingest-config.js';
+
+/**
+ * `audience-sync serve`: the HTTP API on HOST:PORT. SIGTERM / SIGINT stop taking requests (new ones
+ * get 503), wait for in-flight ones up to `--shutdown-timeout`, then close connections and exit.
+ */
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the HTTP API (ingest, webhooks, health) on HOST:PORT')
+    .option('--shutdown-timeout <seconds>', 'how long a stop waits for in-flight requests', '10')
+    .action(async (opts: { shutdownTimeout: string }) => {
+      const env = getEnv();
+      const settings = await loadIngestSettings(env);
+      const store = openStore(env.STORE_URL, env);
+      await ensureLayout(store);
+      // Early export triggers go through the queue; a worker drains. The API itself never drains.
+      const queueRedis = createQueueRedis(env.REDIS_URL);
+      const queue = exportQueue(queueRedis, DEFAULT_REDIS_PREFIX);
+      const app = await buildApp({
+        env,
+        store,
+        eventAliases: settings.eventAliases,
+        requestExport: createExportTrigger(queue),
+      });
+      await app.listen({ port: env.PORT, host: env.HOST });
+      log.info({ port: env.PORT, host: env.HOST, store: store.location }, 'api listening');
+
+      await new Promise<void>((resolve) => {
+        const stop = async (signal: string) => {
+          log.info({ signal }, 'api stopping');
+          const timeoutMs = (Number(opts.shutdownTimeout) || 10) * 1000;
+          let timer: NodeJS.Timeout | undefined;
+          const timedOut = await Promise.race([
+            app.close().then(() => false),
+            new Promise<boolean>((r) => {
+              timer = setTimeout(() => r(true), timeoutMs);
+            }),
+          ]);
+          clearTimeout(timer);
+          if (timedOut) {
+            log.warn(
+              { timeout_ms: timeoutMs },
+              'in-flight requests did not finish in time; closing connections',
+            );
+            app.server.closeAllConnections();
+          }
+          await queue.close().catch(() => {});
+          queueRedis.disconnect();
+          await store.close();
+          resolve();
+        };
+        process.once('SIGTERM', () => void stop('SIGTERM'));
+        process.once('SIGINT', () => void stop('SIGINT'));
+      });
+    });
+}
