@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
 import { registerConfigCommand } from './commands/config.js';
+import { registerExportCommand } from './commands/export.js';
 import { registerGenerateCommand } from './commands/generate.js';
+import { registerImportCustomerIoCommand } from './commands/import-customerio.js';
 import { registerLiftCommand } from './commands/lift.js';
 import { registerPending } from './commands/pending.js';
+import { registerServeCommand } from './commands/serve.js';
 
 /** The whole command tree; `main.ts` runs it, tests call it with their own argv. */
 export function buildProgram(): Command {
@@ -18,6 +21,9 @@ export function buildProgram(): Command {
   registerBuildCommand(program);
   registerGenerateCommand(program);
   registerLiftCommand(program);
+  registerServeCommand(program);
+  registerExportCommand(program);
+  registerImportCustomerIoCommand(program);
   const registered = new Set(program.commands.map((c) => c.name()));
   registerPending(program, registered);
   return program;
