@@ -48,7 +48,11 @@ export function writeBackAttributes(
   return out;
 }
 
-function attributeValue(source: WriteBackSource, member: MemberRecord, context: WriteBackContext): AttributeValue {
+function attributeValue(
+  source: WriteBackSource,
+  member: MemberRecord,
+  context: WriteBackContext,
+): AttributeValue {
   switch (source) {
     case 'group':
       return member.group;
