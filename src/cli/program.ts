@@ -3,6 +3,7 @@ import { registerBuildCommand } from './commands/build.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerGenerateCommand } from './commands/generate.js';
+import { registerHashCommand } from './commands/hash.js';
 import { registerImportCustomerIoCommand } from './commands/import-customerio.js';
 import { registerLiftCommand } from './commands/lift.js';
 import { registerPending } from './commands/pending.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerExportCommand(program);
   registerImportCustomerIoCommand(program);
+  registerHashCommand(program);
   const registered = new Set(program.commands.map((c) => c.name()));
   registerPending(program, registered);
   return program;
