@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { ConfigError, formatPath } from '../config/errors.js';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load-config.js';
-import { baseConfigSchema, scheduleSchema, syncSettingsSchema } from '../config/schema.js';
+import {
+  alertsSchema,
+  baseConfigSchema,
+  healthSchema,
+  scheduleSchema,
+  syncSettingsSchema,
+} from '../config/schema.js';
 import { createEventNameNormalizer } from '../contract/event-name.js';
 import { messageRecord, personRecord } from '../contract/records.js';
 import { importConfigSchema } from '../export/customerio/mapping.js';
@@ -72,7 +78,16 @@ export type FeatureKind = (typeof FEATURE_KINDS)[number];
 export type ScoreTerm = { weight: number } & { [K in FeatureKind]?: FeatureSource };
 
 /** Member fields a write-back attribute can carry. */
-export const WRITE_BACK_FIELDS = ['group', 'score', 'rank', 'entered'] as const;
+/** Same names as the Customer.io connector's write-back sources (`connectors/customerio/attributes.ts`). */
+export const WRITE_BACK_FIELDS = [
+  'group',
+  'score',
+  'rank',
+  'entered',
+  'decile',
+  'member',
+  'audience',
+] as const;
 
 /** Person fields a `person:` condition may test, besides `attributes.<path>` and `consent.<key>`. */
 export const PERSON_FIELDS: readonly string[] = Object.keys(personRecord.shape).filter(
@@ -411,6 +426,8 @@ export const audienceConfigObject = baseConfigSchema.extend({
   audiences: z.array(audienceSchema).default([]),
   sync_settings: syncSettingsSchema,
   schedule: scheduleSchema,
+  health: healthSchema,
+  alerts: alertsSchema,
   import: importConfigSchema,
 });
 

@@ -1,10 +1,14 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
+import { log } from '../log.js';
 import { CliError, EXIT, err } from './output.js';
 import { buildProgram } from './program.js';
 
 /** Runs the CLI and maps failures to one line on stderr and a reliable exit code. */
 export async function runCli(argv: string[]): Promise<number> {
+  // Services log at info; one-shot commands print their own summary and log only warnings,
+  // unless LOG_LEVEL says otherwise.
+  if (!process.env.LOG_LEVEL && !['serve', 'worker'].includes(argv[0] ?? '')) log.level = 'warn';
   const program = buildProgram();
   program.exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });

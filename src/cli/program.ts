@@ -1,13 +1,17 @@
 import { Command } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
 import { registerConfigCommand } from './commands/config.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerGenerateCommand } from './commands/generate.js';
 import { registerHashCommand } from './commands/hash.js';
 import { registerImportCustomerIoCommand } from './commands/import-customerio.js';
 import { registerLiftCommand } from './commands/lift.js';
 import { registerPending } from './commands/pending.js';
+import { registerPlanCommand, registerSyncCommand } from './commands/plan-sync.js';
+import { registerRefreshCommand } from './commands/refresh.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerWorkerCommand } from './commands/worker.js';
 
 /** The whole command tree; `main.ts` runs it, tests call it with their own argv. */
 export function buildProgram(): Command {
@@ -26,6 +30,11 @@ export function buildProgram(): Command {
   registerExportCommand(program);
   registerImportCustomerIoCommand(program);
   registerHashCommand(program);
+  registerPlanCommand(program);
+  registerSyncCommand(program);
+  registerRefreshCommand(program);
+  registerWorkerCommand(program);
+  registerDemoCommand(program);
   const registered = new Set(program.commands.map((c) => c.name()));
   registerPending(program, registered);
   return program;

@@ -1,11 +1,6 @@
 import { mayAddToGoogle, rowConsent } from '../../connectors/core/consent.js';
-import type {
-  AnyConnector,
-  AttributeValue,
-  IdentifierType,
-  MatchKeys,
-  SyncRow,
-} from '../../connectors/core/types.js';
+import type { AnyConnector, IdentifierType, MatchKeys, SyncRow } from '../../connectors/core/types.js';
+import { type WriteBackMapping, writeBackAttributes } from '../../connectors/customerio/attributes.js';
 import type { MemberRecord } from '../contract/records.js';
 import { readPeopleSnapshot } from '../people/snapshot.js';
 import { readJsonl } from '../storage/jsonl.js';
@@ -45,7 +40,7 @@ export interface DesiredStats {
 export type SyncMode =
   | { kind: 'audience' }
   /** A write-back destination: every member (both groups), with member fields as attributes. */
-  | { kind: 'write_back'; attributes: Record<string, 'group' | 'score' | 'rank' | 'entered'> };
+  | { kind: 'write_back'; attributes: WriteBackMapping };
 
 export interface DesiredInput {
   store: ObjectStore;
@@ -94,8 +89,10 @@ export async function buildDesired(
       continue;
     }
     if (mode.kind === 'write_back') {
-      const attributes: Record<string, AttributeValue> = {};
-      for (const [name, field] of Object.entries(mode.attributes)) attributes[name] = member[field];
+      const attributes = writeBackAttributes(mode.attributes, member, {
+        audienceId,
+        audienceSize: stats.members,
+      });
       desired.set(person.customer_id, {
         row: { key: person.customer_id, keys: {}, attributes },
         digest: digestOf(attributes),

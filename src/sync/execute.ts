@@ -2,6 +2,7 @@ import { AudienceGoneError, isConnectorError } from '../../connectors/core/error
 import { type RetryOptions, withRetries } from '../../connectors/core/retry.js';
 import type {
   AnyConnector,
+  Capabilities,
   ConnectorContext,
   ConnectorSession,
   PushResult,
@@ -42,6 +43,12 @@ export interface SyncAudienceInput {
   connector: AnyConnector;
   /** Built with `createConnectorContext` (validated config, base URLs, outbox for dry runs). */
   ctx: ConnectorContext;
+  /**
+   * The configured platform's limits when they differ from the connector's own: a dry run
+   * emulating TikTok cuts TikTok-sized batches (`openDestination` gives both).
+   */
+  capabilities?: Capabilities;
+  batchSize?: number;
   mode: SyncMode;
   /** The base run id (e.g. the day); attempts after a failure get `-2`, `-3`, ... */
   runId: string;
@@ -136,17 +143,17 @@ async function startRun(input: SyncAudienceInput, runId: string, log: Logger): P
   const state = await readState(store, destination, audienceId);
   // A replace that failed half-way leaves the platform's contents uncertain: repair with a replace.
   const replace = input.replace === true || state?.needs_replace === true;
-  if (replace && connector.capabilities.replaceStrategy === 'none') {
+  if (replace && capabilitiesOf(input).replaceStrategy === 'none') {
     throw new Error(`destination "${destination}" (${connector.id}) has no replace mechanism`);
   }
   const plan = computePlan(
     desired,
     ledger,
-    connector.capabilities,
+    capabilitiesOf(input),
     batchSizeOf(input),
     replace ? 'replace' : 'diff',
   );
-  const guards = checkGuards(plan, connector.capabilities.minAudienceSize, input.guards ?? DEFAULT_GUARDS);
+  const guards = checkGuards(plan, capabilitiesOf(input).minAudienceSize, input.guards ?? DEFAULT_GUARDS);
   const now = new Date().toISOString();
   const record: SyncRunRecord = {
     run_id: runId,
@@ -381,7 +388,7 @@ async function replanAfterReset(input: SyncAudienceInput, record: SyncRunRecord)
     config: input.ctx.config,
     mode: input.mode,
   });
-  const plan = computePlan(desired, new Map(), input.connector.capabilities, batchSizeOf(input), 'diff');
+  const plan = computePlan(desired, new Map(), capabilitiesOf(input), batchSizeOf(input), 'diff');
   record.plan = { ...plan.counts, requests: plan.requests, batch_size: plan.batchSize };
   if (!input.dryRun) await writeStoredPlan(input.store, record, plan);
   return plan;
@@ -554,7 +561,7 @@ async function failRun(
   if (!input.dryRun && record.batches.length > 0 && state) {
     if (record.mode === 'replace') {
       await writeState(input.store, { ...state, needs_replace: true, updated_at: record.finished_at });
-    } else if (!input.connector.capabilities.asyncJobs) {
+    } else if (!capabilitiesOf(input).asyncJobs) {
       await writeLedger(
         input.store,
         input.destination,
@@ -700,8 +707,13 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+function capabilitiesOf(input: SyncAudienceInput): Capabilities {
+  return input.capabilities ?? input.connector.capabilities;
+}
+
 function batchSizeOf(input: SyncAudienceInput): number {
+  if (input.batchSize) return input.batchSize;
   const configured = (input.ctx.config as { batch_size?: unknown } | null)?.batch_size;
-  const max = input.connector.capabilities.maxBatchSize;
+  const max = capabilitiesOf(input).maxBatchSize;
   return typeof configured === 'number' && configured > 0 ? Math.min(configured, max) : max;
 }

@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { getEnv } from '../../config/env.js';
+import { addDays, today } from '../../contract/days.js';
+import { generateDataset } from '../../generate/dataset.js';
+import { runRefreshInline } from '../../pipeline/refresh-inline.js';
+import { runBuildStage } from '../../pipeline/stages.js';
+import { out } from '../output.js';
+import { openStageContext } from '../stage-context.js';
+import { printSummary } from './refresh.js';
+
+const EXAMPLE_CONFIG = new URL('../../../audience-sync.example.yaml', import.meta.url);
+
+/**
+ * `audience-sync demo`: a synthetic dataset in the embedded store, then the refresh in this
+ * process with the example configuration and dry-run destinations. No Redis, no credentials.
+ */
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'generate a sample dataset and run a dry-run refresh on the embedded store (no Redis, no credentials)',
+    )
+    .option('--people <n>', 'people in the sample', '5000')
+    .option('--days <n>', 'days of history', '30')
+    .option('--seed <n>', 'random seed', '7')
+    .action(async (opts: { people: string; days: string; seed: string }) => {
+      const base = getEnv();
+      // The example configuration unless CONFIG points at an existing file.
+      const config = process.env.CONFIG && existsSync(base.CONFIG) ? base.CONFIG : EXAMPLE_CONFIG.pathname;
+      const env = { ...base, CONFIG: config };
+      const { ctx, close } = await openStageContext({ env });
+      try {
+        const endDay = addDays(today(), -1);
+        out(`generating ${opts.people} people × ${opts.days} days into ${ctx.store.location} ...`);
+        const generated = await generateDataset({
+          store: ctx.store,
+          people: Number(opts.people),
+          days: Number(opts.days),
+          seed: Number(opts.seed),
+          endDay,
+        });
+        out(
+          `  ${generated.records.events} events, ${generated.records.messages} messages, ${generated.records.people} person updates ` +
+            `(${generated.duplicates} duplicates, ${generated.malformed} malformed rows on purpose)`,
+        );
+        // Earlier days' snapshots give the lift report cohorts whose outcome windows have ended.
+        const history = Math.min(Number(opts.days) - 1, 21);
+        out(`building audience snapshots for the ${history} days before ${endDay} (for the lift report) ...`);
+        for (let d = addDays(endDay, -history); d < endDay; d = addDays(d, 1)) await runBuildStage(ctx, d);
+        out(
+          `running the refresh for ${endDay} with ${config} (dry run: requests go to outbox/, nothing leaves this machine)`,
+        );
+        out('');
+        const summary = await runRefreshInline(ctx, { day: endDay, dryRun: true });
+        printSummary(summary);
+        out('');
+        out(`outbox (exact request bodies per platform): ${ctx.store.location.replace(/\/?$/, '/')}outbox/`);
+        out(
+          `audience snapshots and manifests:          ${ctx.store.location.replace(/\/?$/, '/')}audiences/`,
+        );
+        out(
+          `lift reports (JSON + HTML):                ${ctx.store.location.replace(/\/?$/, '/')}reports/lift/`,
+        );
+      } finally {
+        await close();
+      }
+    });
+}

@@ -1,0 +1,146 @@
+import { FlowProducer, Job, type JobNode, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUES, type RefreshJobData, refreshRunId, stageJobId } from './queues.js';
+
+/**
+ * The daily refresh as a BullMQ flow. A child runs before its parent, so the chain is written
+ * leaf-first: people → build → syncs → measure → refresh. The `syncs` step fans out one job per
+ * audience × destination when it runs (the audiences come from the config of that moment), and
+ * waits for them; a failed sync is recorded but does not stop measurement.
+ */
+export interface PipelineConnection {
+  connection: Redis;
+  prefix: string;
+}
+
+/** Keep finished jobs a week: deterministic ids then keep a day from being enqueued twice. */
+export const KEEP_JOBS = { removeOnComplete: { age: 7 * 86_400 }, removeOnFail: { age: 14 * 86_400 } };
+
+export async function enqueueRefresh(
+  pipeline: PipelineConnection,
+  data: RefreshJobData,
+): Promise<{ runId: string; created: boolean }> {
+  const runId = refreshRunId(data);
+  const queue = new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix });
+  try {
+    if (await Job.fromId(queue, runId)) return { runId, created: false };
+  } finally {
+    await queue.close();
+  }
+  const flow = new FlowProducer({ connection: pipeline.connection, prefix: pipeline.prefix });
+  const opts = (jobId: string) => ({
+    jobId,
+    ...KEEP_JOBS,
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 30_000 },
+  });
+  try {
+    await flow.add({
+      name: 'refresh',
+      queueName: QUEUES.refresh,
+      data: { ...data, runId },
+      opts: opts(runId),
+      children: [
+        {
+          name: 'measure',
+          queueName: QUEUES.measure,
+          data: { ...data, runId },
+          opts: { ...opts(stageJobId('measure', runId)), ignoreDependencyOnFailure: true },
+          children: [
+            {
+              name: 'syncs',
+              queueName: QUEUES.refresh,
+              data: { ...data, runId },
+              opts: opts(stageJobId('syncs', runId)),
+              children: [
+                {
+                  name: 'build',
+                  queueName: QUEUES.build,
+                  data: { ...data, runId },
+                  opts: opts(stageJobId('build', runId)),
+                  children: [
+                    {
+                      name: 'people',
+                      queueName: QUEUES.people,
+                      data: { ...data, runId },
+                      opts: opts(stageJobId('people', runId)),
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+  } finally {
+    await flow.close();
+  }
+  return { runId, created: true };
+}
+
+export type StageState =
+  | 'waiting'
+  | 'active'
+  | 'completed'
+  | 'failed'
+  | 'delayed'
+  | 'waiting-children'
+  | 'unknown';
+
+export interface RunStatus {
+  id: string;
+  state: StageState;
+  day: string;
+  dry_run: boolean;
+  stages: { name: string; id: string; state: StageState; progress: unknown; failed_reason?: string }[];
+  result?: unknown;
+  failed_reason?: string;
+}
+
+/** The flow's current state, stage by stage (sync jobs included), or undefined for an unknown id. */
+export async function getRunStatus(
+  pipeline: PipelineConnection,
+  runId: string,
+): Promise<RunStatus | undefined> {
+  const flow = new FlowProducer({ connection: pipeline.connection, prefix: pipeline.prefix });
+  try {
+    const queue = new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix });
+    const root = await Job.fromId(queue, runId);
+    await queue.close();
+    if (!root) return undefined;
+    const tree = await flow.getFlow({
+      id: runId,
+      queueName: QUEUES.refresh,
+      prefix: pipeline.prefix,
+      maxChildren: 1000,
+    });
+    const stages: RunStatus['stages'] = [];
+    await collect(tree, stages);
+    const rootState = (await tree.job.getState()) as StageState;
+    const data = tree.job.data as RefreshJobData;
+    return {
+      id: runId,
+      state: rootState,
+      day: data.day,
+      dry_run: data.dryRun === true,
+      stages: stages.reverse(),
+      ...(tree.job.returnvalue ? { result: tree.job.returnvalue } : {}),
+      ...(tree.job.failedReason ? { failed_reason: tree.job.failedReason } : {}),
+    };
+  } finally {
+    await flow.close();
+  }
+}
+
+async function collect(node: JobNode, out: RunStatus['stages']): Promise<void> {
+  const job = node.job;
+  out.push({
+    name: job.name === 'sync' ? `sync ${job.data.audienceId} → ${job.data.destination}` : job.name,
+    id: job.id ?? '',
+    state: (await job.getState()) as StageState,
+    progress: job.progress,
+    ...(job.failedReason ? { failed_reason: job.failedReason } : {}),
+  });
+  for (const child of node.children ?? []) await collect(child, out);
+}

@@ -1,0 +1,50 @@
+/**
+ * Queue names and job ids of the daily refresh. Job ids are deterministic per (day, audience,
+ * destination), so enqueuing a day twice adds nothing the second time; BullMQ ids must not
+ * contain `:`.
+ */
+export const QUEUES = {
+  refresh: 'refresh',
+  people: 'people',
+  build: 'build',
+  /** One queue per destination, so throttling by one platform does not hold back the others. */
+  sync: (destination: string) => `sync-${destination}`,
+  measure: 'measure',
+} as const;
+
+export const DEFAULT_BULL_PREFIX = 'audience-sync';
+
+export interface RefreshJobData {
+  day: string;
+  /** Limits the refresh to these audiences (and what they exclude); all when absent. */
+  audienceIds?: string[];
+  dryRun?: boolean;
+  /** Distinguishes a forced re-run from the day's first run. */
+  attempt?: string;
+}
+
+export interface SyncJobData {
+  day: string;
+  audienceId: string;
+  destination: string;
+  kind: 'audience' | 'write_back';
+  dryRun?: boolean;
+  /** Base run id of the sync run record (`sync/<destination>/<audience>/runs/<run id>.json`). */
+  runId: string;
+}
+
+export function refreshRunId(data: RefreshJobData): string {
+  const scope = data.audienceIds?.length ? `-${[...data.audienceIds].sort().join('+')}` : '';
+  const dry = data.dryRun ? '-dry' : '';
+  const attempt = data.attempt ? `-${data.attempt}` : '';
+  return sanitize(`refresh-${data.day}${scope}${dry}${attempt}`);
+}
+
+export function stageJobId(stage: string, refreshId: string, ...parts: string[]): string {
+  return sanitize([stage, refreshId.replace(/^refresh-/, ''), ...parts].join('-'));
+}
+
+/** Ids reach Redis keys and URLs: keep them to a safe alphabet (no `:`). */
+function sanitize(id: string): string {
+  return id.replace(/[^A-Za-z0-9_.+-]/g, '_');
+}

@@ -1,0 +1,262 @@
+import { DelayedError, type Job, Queue, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
+import { isConnectorError, RateLimitedError } from '../../connectors/core/errors.js';
+import { loadAudienceConfig } from '../audiences/config.js';
+import type { Env } from '../config/env.js';
+import { ConfigError } from '../config/errors.js';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { PlatformAudienceDeletedError, SyncBlockedError } from '../sync/execute.js';
+import { RedisLocker } from '../sync/lock.js';
+import { enqueueRefresh, KEEP_JOBS, type PipelineConnection } from './flow.js';
+import { QUEUES, type RefreshJobData, type SyncJobData, stageJobId } from './queues.js';
+import {
+  lastCompleteDayIn,
+  runBuildStage,
+  runMeasureStageFor,
+  runPeopleStage,
+  runSyncStage,
+  type StageContext,
+  selectedAudiences,
+} from './stages.js';
+import { syncTargets } from './targets.js';
+
+/**
+ * The BullMQ processors: thin wrappers around the stage functions. Connector errors decide the
+ * retry: throttling pauses the destination's queue (`worker.rateLimit`), passing failures retry
+ * with backoff, everything else is unrecoverable (a person must act). Syncs resume from their
+ * checkpoints, so a retried or stalled job never resends a confirmed batch.
+ */
+export interface WorkerOptions extends PipelineConnection {
+  env: Env;
+  store: ObjectStore;
+  log: Logger;
+  concurrency?: number;
+  /** Injected by tests (the platforms are loopback fakes; this only carries the HTTP client). */
+  fetch?: typeof fetch;
+  sleep?: (ms: number) => Promise<void>;
+  /** How long a finalizing (asynchronous platform job) sync waits before it looks again. */
+  finalizePollMs?: number;
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Stops taking jobs and waits up to `timeoutMs` for active ones; the rest resume elsewhere. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export async function startWorkers(options: WorkerOptions): Promise<RunningWorkers> {
+  const { connection, prefix, log } = options;
+  const locker = new RedisLocker(connection, `${prefix}:lock:`);
+  const context = async (): Promise<StageContext> => ({
+    store: options.store,
+    loaded: await loadAudienceConfig(options.env.CONFIG),
+    env: options.env,
+    log,
+    locker,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  });
+  const base = { connection, prefix, maxStalledCount: 2 };
+  const concurrency = options.concurrency ?? 2;
+  const syncQueues = new Map<string, Queue>();
+  const syncQueue = (destination: string) => {
+    let q = syncQueues.get(destination);
+    if (!q) {
+      q = new Queue(QUEUES.sync(destination), { connection, prefix });
+      syncQueues.set(destination, q);
+    }
+    return q;
+  };
+
+  const workers: Worker[] = [];
+  workers.push(
+    new Worker(
+      QUEUES.people,
+      async (job: Job<RefreshJobData>) => {
+        const ctx = await context();
+        const manifest = await runPeopleStage(ctx, job.data.day);
+        return { people: manifest.people, new_parts: manifest.new_parts.length };
+      },
+      { ...base, concurrency: 1 },
+    ),
+    new Worker(
+      QUEUES.build,
+      async (job: Job<RefreshJobData>) => {
+        const ctx = await context();
+        const result = await runBuildStage(ctx, job.data.day, job.data.audienceIds, (p) => {
+          void job.updateProgress(p);
+        });
+        return result.audiences.map((m) => ({
+          audience: m.audience,
+          treatment: m.counts.treatment,
+          holdout: m.counts.holdout,
+        }));
+      },
+      { ...base, concurrency: 1 },
+    ),
+    new Worker(
+      QUEUES.measure,
+      async (job: Job<RefreshJobData>) => {
+        const ctx = await context();
+        const results = await runMeasureStageFor(ctx, job.data.day, job.data.audienceIds);
+        return results.map((r) => ({ audience: r.audience, status: r.status }));
+      },
+      { ...base, concurrency: 1 },
+    ),
+    new Worker(
+      QUEUES.refresh,
+      async (job: Job<RefreshJobData & { runId: string; step?: string }>, token?: string) => {
+        if (job.name === 'scheduled') {
+          // The job scheduler fires this; the day is the last complete day in the schedule's zone.
+          const ctx = await context();
+          const day = lastCompleteDayIn(ctx.loaded.config.schedule.timezone);
+          return enqueueRefresh({ connection, prefix }, { day });
+        }
+        if (job.name === 'syncs') return fanOutSyncs(job, token, context, syncQueue);
+        // The root: everything below has finished.
+        const children = await job.getChildrenValues();
+        return { run_id: job.data.runId, day: job.data.day, stages: Object.values(children) };
+      },
+      { ...base, concurrency },
+    ),
+  );
+
+  // One worker per destination queue, so throttling by one platform pauses only its own queue.
+  const initial = await context();
+  for (const destination of Object.keys(initial.loaded.config.destinations)) {
+    const worker: Worker = new Worker(
+      QUEUES.sync(destination),
+      async (job: Job<SyncJobData>, token?: string) => {
+        const ctx = await context();
+        try {
+          const record = await runSyncStage(ctx, {
+            day: job.data.day,
+            target: {
+              audienceId: job.data.audienceId,
+              destination: job.data.destination,
+              kind: job.data.kind,
+            },
+            runId: job.data.runId,
+            ...(job.data.dryRun ? { dryRun: true } : {}),
+            // Short in-process retries; longer waits go back to BullMQ.
+            retry: { maxAttempts: 3, maxDelayMs: 60_000 },
+            onProgress: (p) => {
+              void job.updateProgress(p);
+            },
+          });
+          if (record.status === 'finalizing') {
+            // The platform job is still running (Google can take hours): look again later.
+            await job.moveToDelayed(Date.now() + (options.finalizePollMs ?? 5 * 60_000), token);
+            throw new DelayedError();
+          }
+          return {
+            run_id: record.run_id,
+            status: record.status,
+            requests: record.requests,
+            add: record.plan.add,
+            remove: record.plan.remove,
+          };
+        } catch (error) {
+          throw mapSyncError(error, worker);
+        }
+      },
+      { ...base, concurrency: 1 },
+    );
+    workers.push(worker);
+  }
+  for (const w of workers) {
+    w.on('failed', (job, error) => {
+      log.error({ queue: w.name, job_id: job?.id, err: error.message }, 'job failed');
+    });
+    w.on('error', (error) => log.error({ queue: w.name, err: error.message }, 'worker error'));
+  }
+  return {
+    workers,
+    async close(timeoutMs = 30_000) {
+      const graceful = Promise.all(workers.map((w) => w.close()));
+      const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
+      if ((await Promise.race([graceful, timer])) === 'timeout') {
+        log.warn(
+          { timeout_ms: timeoutMs },
+          'jobs still active at shutdown; they resume from their checkpoints',
+        );
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+      await Promise.all([...syncQueues.values()].map((q) => q.close()));
+    },
+  };
+}
+
+async function fanOutSyncs(
+  job: Job<RefreshJobData & { runId: string; step?: string }>,
+  token: string | undefined,
+  context: () => Promise<StageContext>,
+  syncQueue: (destination: string) => Queue,
+): Promise<unknown> {
+  if (job.data.step !== 'waiting') {
+    const ctx = await context();
+    const targets = syncTargets(selectedAudiences(ctx.loaded.config, job.data.audienceIds));
+    for (const target of targets) {
+      const data: SyncJobData = {
+        day: job.data.day,
+        audienceId: target.audienceId,
+        destination: target.destination,
+        kind: target.kind,
+        runId: job.data.dryRun ? `dry-${job.data.runId}` : job.data.day,
+        ...(job.data.dryRun ? { dryRun: true } : {}),
+      };
+      await syncQueue(target.destination).add('sync', data, {
+        jobId: stageJobId('sync', job.data.runId, target.audienceId, target.destination, target.kind),
+        parent: { id: job.id!, queue: job.queueQualifiedName },
+        // A failed sync is reported; measurement still runs.
+        ignoreDependencyOnFailure: true,
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 60_000 },
+        ...KEEP_JOBS,
+      });
+    }
+    await job.updateData({ ...job.data, step: 'waiting' });
+    if (await job.moveToWaitingChildren(token ?? '')) throw new WaitingChildrenError();
+  }
+  const values = await job.getChildrenValues();
+  const failures = await job.getIgnoredChildrenFailures();
+  return { completed: Object.values(values), failed: Object.values(failures) };
+}
+
+function mapSyncError(error: unknown, worker: Worker): unknown {
+  if (error instanceof DelayedError || error instanceof WaitingChildrenError) return error;
+  if (error instanceof RateLimitedError) {
+    void worker.rateLimit(error.delayMs);
+    return Worker.RateLimitError();
+  }
+  if (isConnectorError(error)) return error.retry ? error : new UnrecoverableError(error.message);
+  if (
+    error instanceof SyncBlockedError ||
+    error instanceof PlatformAudienceDeletedError ||
+    error instanceof ConfigError
+  ) {
+    return new UnrecoverableError(error.message);
+  }
+  return error;
+}
+
+/** Installs (or updates) the daily refresh schedule from the config. */
+export async function upsertSchedule(
+  pipeline: PipelineConnection,
+  schedule: { cron: string; timezone: string; enabled: boolean },
+): Promise<void> {
+  const queue = new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix });
+  try {
+    if (!schedule.enabled) {
+      await queue.removeJobScheduler('daily-refresh');
+      return;
+    }
+    await queue.upsertJobScheduler(
+      'daily-refresh',
+      { pattern: schedule.cron, tz: schedule.timezone },
+      { name: 'scheduled', data: {}, opts: KEEP_JOBS },
+    );
+  } finally {
+    await queue.close();
+  }
+}
