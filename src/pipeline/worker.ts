@@ -36,6 +36,12 @@ export interface WorkerOptions extends PipelineConnection {
   sleep?: (ms: number) => Promise<void>;
   /** How long a finalizing (asynchronous platform job) sync waits before it looks again. */
   finalizePollMs?: number;
+  /**
+   * Job lock lease and stalled-job check interval (BullMQ defaults: 30 s each). A worker that dies
+   * loses its lease; another worker picks the job up after at most about lease + interval.
+   */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
 }
 
 export interface RunningWorkers {
@@ -56,7 +62,13 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
   });
-  const base = { connection, prefix, maxStalledCount: 2 };
+  const base = {
+    connection,
+    prefix,
+    maxStalledCount: 2,
+    ...(options.lockDurationMs ? { lockDuration: options.lockDurationMs } : {}),
+    ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
+  };
   const concurrency = options.concurrency ?? 2;
   const syncQueues = new Map<string, Queue>();
   const syncQueue = (destination: string) => {
