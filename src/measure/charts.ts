@@ -1,170 +1,272 @@
+import { hash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { percent, points } from './format.js';
+import type { LiftReport } from './report.js';
+
 /**
- * Inline SVG charts for the lift page. Drawn on the server as plain markup, so the page needs no
- * script, no network and no fonts to show them (it opens from an email attachment or an S3
- * console download just the same).
+ * The lift page's charts: what they show (plain data computed here, on the server), the Chart.js
+ * browser build that draws them, and the small script that hands one to the other. Everything is
+ * inlined into the page, so it draws offline from the single file.
  */
 
-export function escapeHtml(s: string): string {
-  return s
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
-}
+export type ChartGroup = 'treatment' | 'holdout';
 
-/** Round coordinates so the markup stays short and stable. */
-function n(x: number): string {
-  return (Math.round(x * 100) / 100).toString();
-}
-
-/** About `target` round tick values covering [min, max]. */
-export function niceTicks(min: number, max: number, target = 5): number[] {
-  if (!(max > min)) return [min];
-  const raw = (max - min) / target;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((f) => f * magnitude).find((s) => s >= raw) ?? 10 * magnitude;
-  const ticks: number[] = [];
-  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) {
-    ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v);
-  }
-  return ticks;
-}
-
-const pct = (x: number) => `${(Math.round(x * 1000) / 10).toString()}%`;
-const pts = (x: number) => `${x > 0 ? '+' : ''}${(Math.round(x * 1000) / 10).toString()}`;
-
-export interface RateBar {
-  label: string;
+export interface RatePoint {
+  group: ChartGroup;
+  /** Conversion rate and its 95% Wilson interval, in percent (the unit the axis shows). */
   rate: number;
   low: number;
   high: number;
-  color: string;
+  /** Text drawn next to the whisker and in the tooltip. */
+  label: string;
 }
 
-/** Horizontal bars of conversion rates with their 95% intervals as whiskers. */
-export function rateChart(bars: RateBar[], title: string): string {
-  const width = 640;
-  const rowHeight = 56;
-  const left = 110;
-  const right = 30;
-  const top = 30;
-  const bottom = 36;
-  const height = top + bars.length * rowHeight + bottom;
-  const max = Math.max(0.01, ...bars.map((b) => b.high)) * 1.1;
-  const ticks = niceTicks(0, max);
-  const axisMax = Math.max(max, ticks.at(-1) ?? max);
-  const x = (v: number) => left + (v / axisMax) * (width - left - right);
-  const parts: string[] = [];
-  parts.push(
-    `<svg class="chart" data-chart="rates" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(title)}">`,
-    `<title>${escapeHtml(title)}</title>`,
-  );
-  for (const t of ticks) {
-    parts.push(
-      `<line x1="${n(x(t))}" y1="${top - 6}" x2="${n(x(t))}" y2="${height - bottom}" stroke="#e3e6ea"/>`,
-      `<text x="${n(x(t))}" y="${height - bottom + 18}" text-anchor="middle" class="tick">${pct(t)}</text>`,
-    );
-  }
-  bars.forEach((b, i) => {
-    const cy = top + i * rowHeight + rowHeight / 2;
-    parts.push(
-      `<text x="${left - 10}" y="${n(cy + 5)}" text-anchor="end" class="label">${escapeHtml(b.label)}</text>`,
-      `<rect class="bar" data-group="${escapeHtml(b.label)}" x="${left}" y="${n(cy - 14)}" width="${n(Math.max(1, x(b.rate) - left))}" height="28" fill="${b.color}" opacity="0.85"/>`,
-      `<line class="interval" x1="${n(x(b.low))}" y1="${n(cy)}" x2="${n(x(b.high))}" y2="${n(cy)}" stroke="#1b1f24" stroke-width="2"/>`,
-      `<line x1="${n(x(b.low))}" y1="${n(cy - 8)}" x2="${n(x(b.low))}" y2="${n(cy + 8)}" stroke="#1b1f24" stroke-width="2"/>`,
-      `<line x1="${n(x(b.high))}" y1="${n(cy - 8)}" x2="${n(x(b.high))}" y2="${n(cy + 8)}" stroke="#1b1f24" stroke-width="2"/>`,
-      `<text x="${n(Math.min(x(b.high) + 8, width - right))}" y="${n(cy + 5)}" class="value">${pct(b.rate)}</text>`,
-    );
-  });
-  parts.push(
-    `<line x1="${left}" y1="${top - 6}" x2="${left}" y2="${height - bottom}" stroke="#57606a"/>`,
-    `<text x="${width / 2}" y="${height - 4}" text-anchor="middle" class="axis">conversion rate (bars) with 95% interval (whiskers)</text>`,
-    '</svg>',
-  );
-  return parts.join('\n');
-}
-
-export interface LiftPoint {
+export interface CumulativePoint {
+  /** Entry day; the value covers everyone who entered up to and including it. */
   day: string;
+  /** Cumulative absolute lift and its 95% interval, in percentage points. */
   estimate: number;
   low: number;
   high: number;
+  label: string;
 }
 
-/** Cumulative absolute lift by entry day: a line inside its 95% band, with the zero line marked. */
-export function cumulativeLiftChart(points: LiftPoint[], title: string): string {
-  const width = 640;
-  const height = 280;
-  const left = 60;
-  const right = 20;
-  const top = 20;
-  const bottom = 50;
-  if (points.length === 0) {
-    return `<svg class="chart" data-chart="cumulative" viewBox="0 0 ${width} 60" width="${width}" height="60" role="img" aria-label="${escapeHtml(title)}"><title>${escapeHtml(title)}</title><text x="${width / 2}" y="34" text-anchor="middle" class="axis">no matured entry days yet</text></svg>`;
-  }
-  const lows = points.map((p) => p.low);
-  const highs = points.map((p) => p.high);
-  let min = Math.min(0, ...lows);
-  let max = Math.max(0, ...highs);
-  const pad = (max - min) * 0.05 || 0.01;
-  min -= pad;
-  max += pad;
-  const ticks = niceTicks(min, max);
-  const x = (i: number) =>
-    points.length === 1
-      ? (left + width - right) / 2
-      : left + (i / (points.length - 1)) * (width - left - right);
-  const y = (v: number) => top + ((max - v) / (max - min)) * (height - top - bottom);
-  const parts: string[] = [
-    `<svg class="chart" data-chart="cumulative" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(title)}">`,
-    `<title>${escapeHtml(title)}</title>`,
-  ];
-  for (const t of ticks) {
-    if (t < min || t > max) continue;
-    parts.push(
-      `<line x1="${left}" y1="${n(y(t))}" x2="${width - right}" y2="${n(y(t))}" stroke="#e3e6ea"/>`,
-      `<text x="${left - 8}" y="${n(y(t) + 4)}" text-anchor="end" class="tick">${pts(t)}</text>`,
-    );
-  }
-  const band = [
-    ...points.map((p, i) => `${n(x(i))},${n(y(p.high))}`),
-    ...points.map((p, i) => `${n(x(i))},${n(y(p.low))}`).reverse(),
-  ].join(' ');
-  if (points.length > 1) {
-    parts.push(`<polygon class="band" points="${band}" fill="#2f81f7" opacity="0.18"/>`);
-  } else {
-    const p = points[0]!;
-    parts.push(
-      `<line class="band" x1="${n(x(0))}" y1="${n(y(p.low))}" x2="${n(x(0))}" y2="${n(y(p.high))}" stroke="#2f81f7" stroke-width="6" opacity="0.35"/>`,
-    );
-  }
-  parts.push(
-    `<line x1="${left}" y1="${n(y(0))}" x2="${width - right}" y2="${n(y(0))}" stroke="#57606a" stroke-dasharray="4 3"/>`,
-    `<polyline class="estimate" points="${points.map((p, i) => `${n(x(i))},${n(y(p.estimate))}`).join(' ')}" fill="none" stroke="#0b5cd5" stroke-width="2"/>`,
-  );
-  points.forEach((p, i) => {
-    parts.push(
-      `<circle cx="${n(x(i))}" cy="${n(y(p.estimate))}" r="2.5" fill="#0b5cd5"><title>${escapeHtml(p.day)}: ${pts(p.estimate)} pts (${pts(p.low)} to ${pts(p.high)})</title></circle>`,
-    );
-  });
-  // Day labels are about 70 px wide: space them at least 85 px apart; the last day is always
-  // labelled, so a regular label too close before it is dropped.
-  const LABEL_GAP = 85;
-  const lastIndex = points.length - 1;
-  const step = lastIndex > 0 ? (width - left - right) / lastIndex : LABEL_GAP;
-  const labelEvery = Math.max(1, Math.ceil(LABEL_GAP / step));
-  points.forEach((p, i) => {
-    const regular = i % labelEvery === 0 && x(lastIndex) - x(i) >= LABEL_GAP + 35;
-    if (!regular && i !== lastIndex) return;
-    const anchor = lastIndex > 0 && i === lastIndex ? 'end' : 'middle';
-    parts.push(
-      `<text x="${n(x(i))}" y="${height - bottom + 18}" text-anchor="${anchor}" class="tick">${escapeHtml(p.day)}</text>`,
-    );
-  });
-  parts.push(
-    `<text x="${(left + width - right) / 2}" y="${height - 8}" text-anchor="middle" class="axis">entry day (cumulative) — lift in percentage points with 95% band</text>`,
-    '</svg>',
-  );
-  return parts.join('\n');
+export interface LiftChartData {
+  rates: RatePoint[];
+  cumulative: CumulativePoint[];
 }
+
+/** Four decimals of a percent are far below what a chart can show, and keep the page stable. */
+const round = (x: number) => Math.round(x * 1e6) / 1e4;
+
+const range = (low: number, high: number, f: (x: number) => string) => `95% interval ${f(low)} to ${f(high)}`;
+
+/** The numbers behind both charts; groups and days without an estimate are left out. */
+export function liftChartData(r: LiftReport): LiftChartData {
+  const rates = (['treatment', 'holdout'] as const).flatMap((group): RatePoint[] => {
+    const g = r.groups[group];
+    if (g.rate === null || g.rate_ci_low === null || g.rate_ci_high === null) return [];
+    return [
+      {
+        group,
+        rate: round(g.rate),
+        low: round(g.rate_ci_low),
+        high: round(g.rate_ci_high),
+        label: `${percent(g.rate, 2)} (${range(g.rate_ci_low, g.rate_ci_high, (x) => percent(x, 2))})`,
+      },
+    ];
+  });
+  const cumulative = r.by_entry_day.flatMap((d): CumulativePoint[] => {
+    const l = d.cumulative_absolute_lift;
+    if (l.estimate === null || l.ci_low === null || l.ci_high === null) return [];
+    return [
+      {
+        day: d.entered,
+        estimate: round(l.estimate),
+        low: round(l.ci_low),
+        high: round(l.ci_high),
+        label: `${points(l.estimate, 2)} (${range(l.ci_low, l.ci_high, (x) => points(x, 2))})`,
+      },
+    ];
+  });
+  return { rates, cumulative };
+}
+
+/**
+ * JSON for a `<script type="application/json">` data block. `<` is escaped so no value (an audience
+ * id, a label) can close the element early; JSON.parse reads `\u003c` back as `<`.
+ */
+export function chartDataJson(data: LiftChartData): string {
+  return JSON.stringify(data).replaceAll('<', '\\u003c');
+}
+
+let chartJs: string | undefined;
+
+/**
+ * Chart.js's UMD build, read once from the installed package. The package's `exports` hide
+ * `dist/`, so the file is found next to the entry point it does export. The source-map comment is
+ * dropped: a browser with DevTools open would otherwise try to fetch the map.
+ */
+export function chartJsSource(): string {
+  if (chartJs === undefined) {
+    const entry = createRequire(import.meta.url).resolve('chart.js');
+    const text = readFileSync(join(dirname(entry), 'chart.umd.min.js'), 'utf8');
+    // Inlined as the body of a <script> element: a closing tag inside would end it early.
+    if (/<\/script/i.test(text)) throw new Error('chart.js build contains "</script" and cannot be inlined');
+    chartJs = text.replace(/\n\/\/# sourceMappingURL=\S*\s*$/, '\n');
+  }
+  return chartJs;
+}
+
+/** The value of a CSP `script-src` hash source for an inline script with this exact text. */
+export function scriptHashSource(script: string): string {
+  return `'sha256-${hash('sha256', script, 'base64')}'`;
+}
+
+/**
+ * Runs in the browser after Chart.js. Charts start `hidden` (so with scripts off the page shows
+ * only the tables); this shows and draws them, collapses the table that the cumulative chart
+ * replaces, and records the outcome on <html data-charts> for tests and for anyone debugging.
+ * Chart.js has no error bars, so a tiny plugin draws interval whiskers for datasets that carry
+ * `intervals` (and the value labels next to them).
+ */
+export const DRAW_CHARTS_SCRIPT = `
+(() => {
+  const root = document.documentElement;
+  const boxes = [];
+  try {
+    const data = JSON.parse(document.getElementById('lift-chart-data').textContent);
+    const COLORS = { treatment: '#0b5cd5', holdout: '#8c959f' };
+    Chart.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", sans-serif';
+    Chart.defaults.color = '#57606a';
+    Chart.defaults.animation = false;
+    // Tick values are binary fractions (0.30000000000000004): round before printing.
+    const tidy = (v) => Math.round(Math.abs(v) * 1000) / 1000;
+    const signed = (v) => (v > 0 ? '+' : v < 0 ? '\\u2212' : '') + tidy(v);
+
+    const whiskers = {
+      id: 'intervalWhiskers',
+      afterDatasetsDraw(chart) {
+        const ctx = chart.ctx;
+        const horizontal = chart.options.indexAxis === 'y';
+        const scale = horizontal ? chart.scales.x : chart.scales.y;
+        chart.data.datasets.forEach((ds, i) => {
+          if (!ds.intervals || !chart.isDatasetVisible(i)) return;
+          ctx.save();
+          ctx.strokeStyle = '#1b1f24';
+          ctx.fillStyle = '#1b1f24';
+          ctx.lineWidth = 2;
+          ctx.font = '12px ' + Chart.defaults.font.family;
+          ctx.textBaseline = 'middle';
+          chart.getDatasetMeta(i).data.forEach((el, j) => {
+            const a = scale.getPixelForValue(ds.intervals[j][0]);
+            const b = scale.getPixelForValue(ds.intervals[j][1]);
+            const cap = 7;
+            ctx.beginPath();
+            if (horizontal) {
+              ctx.moveTo(a, el.y); ctx.lineTo(b, el.y);
+              ctx.moveTo(a, el.y - cap); ctx.lineTo(a, el.y + cap);
+              ctx.moveTo(b, el.y - cap); ctx.lineTo(b, el.y + cap);
+            } else {
+              ctx.moveTo(el.x, a); ctx.lineTo(el.x, b);
+              ctx.moveTo(el.x - cap, a); ctx.lineTo(el.x + cap, a);
+              ctx.moveTo(el.x - cap, b); ctx.lineTo(el.x + cap, b);
+            }
+            ctx.stroke();
+            if (horizontal && ds.valueLabels) ctx.fillText(ds.valueLabels[j], b + 10, el.y);
+          });
+          ctx.restore();
+        });
+      },
+    };
+
+    const show = (id) => {
+      const box = document.getElementById(id);
+      if (!box) return null;
+      box.hidden = false;
+      boxes.push(box);
+      return box.querySelector('canvas');
+    };
+
+    const ratesCanvas = data.rates.length > 0 && show('rates-chart');
+    if (ratesCanvas) {
+      const top = Math.max(...data.rates.map((r) => r.high));
+      new Chart(ratesCanvas, {
+        type: 'bar',
+        data: {
+          labels: data.rates.map((r) => r.group),
+          datasets: [{
+            label: 'conversion rate',
+            data: data.rates.map((r) => r.rate),
+            intervals: data.rates.map((r) => [r.low, r.high]),
+            valueLabels: data.rates.map((r) => r.label),
+            backgroundColor: data.rates.map((r) => COLORS[r.group]),
+            barPercentage: 0.6,
+          }],
+        },
+        options: {
+          indexAxis: 'y',
+          responsive: true,
+          maintainAspectRatio: false,
+          // Room on the right for the value labels drawn past the longest whisker.
+          scales: {
+            x: {
+              beginAtZero: true,
+              suggestedMax: top * 1.9,
+              ticks: { callback: (v) => tidy(v) + '%' },
+              title: { display: true, text: 'conversion rate: bars, with 95% intervals as whiskers' },
+            },
+            y: { ticks: { font: { weight: 'bold' }, color: '#1f2328' } },
+          },
+          plugins: {
+            legend: { display: false },
+            tooltip: { callbacks: { label: (c) => data.rates[c.dataIndex].label } },
+          },
+        },
+        plugins: [whiskers],
+      });
+    }
+
+    const points = data.cumulative;
+    const liftCanvas = points.length > 0 && show('cumulative-chart');
+    if (liftCanvas) {
+      new Chart(liftCanvas, {
+        type: 'line',
+        data: {
+          labels: points.map((p) => p.day),
+          datasets: [
+            { label: '95% band', data: points.map((p) => p.high), fill: '+1', backgroundColor: 'rgba(47,129,247,0.18)', borderWidth: 0, pointRadius: 0, pointHitRadius: 0 },
+            { label: 'band low', data: points.map((p) => p.low), fill: false, borderWidth: 0, pointRadius: 0, pointHitRadius: 0 },
+            {
+              label: 'cumulative lift',
+              data: points.map((p) => p.estimate),
+              borderColor: '#0b5cd5',
+              backgroundColor: '#0b5cd5',
+              borderWidth: 2,
+              pointRadius: 2.5,
+              // A single day has no band to fill: show its interval as a whisker instead.
+              intervals: points.length === 1 ? [[points[0].low, points[0].high]] : undefined,
+            },
+            { label: 'no effect', data: points.map(() => 0), borderColor: '#57606a', borderDash: [4, 3], borderWidth: 1, pointRadius: 0, pointHitRadius: 0 },
+          ],
+        },
+        options: {
+          responsive: true,
+          maintainAspectRatio: false,
+          interaction: { mode: 'index', intersect: false },
+          scales: {
+            x: {
+              // One day would sit on the axis line: centre it instead.
+              offset: points.length === 1,
+              ticks: { maxRotation: 0, autoSkip: true, autoSkipPadding: 24 },
+              title: { display: true, text: 'entry day (everyone who entered up to that day)' },
+            },
+            y: {
+              ticks: { callback: (v) => signed(v) },
+              title: { display: true, text: 'lift, percentage points' },
+            },
+          },
+          plugins: {
+            legend: { labels: { filter: (item) => item.text !== 'band low' } },
+            tooltip: {
+              filter: (item) => item.datasetIndex === 2,
+              callbacks: { label: (c) => 'cumulative lift ' + points[c.dataIndex].label },
+            },
+          },
+        },
+        plugins: [whiskers],
+      });
+    }
+
+    for (const table of document.querySelectorAll('details.chart-numbers')) table.open = false;
+    root.dataset.charts = 'drawn';
+  } catch (error) {
+    // Blank canvases help no one: hide them again and leave the tables.
+    for (const box of boxes) box.hidden = true;
+    root.dataset.charts = 'failed';
+    console.error('lift charts could not be drawn:', error);
+  }
+})();
+`;

@@ -1,11 +1,30 @@
-import { cumulativeLiftChart, escapeHtml, type LiftPoint, rateChart } from './charts.js';
+import {
+  chartDataJson,
+  chartJsSource,
+  DRAW_CHARTS_SCRIPT,
+  type LiftChartData,
+  liftChartData,
+  scriptHashSource,
+} from './charts.js';
 import { count, money, percent, points, pValue, signedCount, signedPercent } from './format.js';
 import type { LiftReport } from './report.js';
 
 /**
- * The lift report as one self-contained HTML page: inline CSS and inline SVG, no script, no
- * external resource of any kind, so it renders offline and can be archived as a single file.
+ * The lift report as one self-contained HTML page: inline CSS, the charts drawn by Chart.js
+ * inlined from the installed package, the chart data as an inline JSON block, and no external
+ * resource of any kind, so it renders offline and can be archived as a single file. Its own
+ * Content-Security-Policy allows only those two inline scripts (by hash) and no network at all.
+ * With scripts off the charts stay hidden and the tables carry the same numbers.
  */
+
+export function escapeHtml(s: string): string {
+  return s
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
+}
 
 const CSS = `
 :root { color-scheme: light; }
@@ -24,16 +43,16 @@ h2 { font-size: 17px; margin: 28px 0 8px; }
 table { border-collapse: collapse; width: 100%; background: #fff; }
 th, td { border: 1px solid #d0d7de; padding: 6px 8px; text-align: right; }
 th:first-child, td:first-child, table.checks td { text-align: left; }
-.chart { width: 100%; height: auto; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; }
-.chart text { font: 12px system-ui, sans-serif; fill: #1f2328; }
-.chart .tick, .chart .axis { fill: #57606a; }
-.chart .label { font-weight: 600; }
+.chart { position: relative; background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 8px; }
+[hidden] { display: none !important; }
+.chart.rates { height: 200px; }
+.chart.cumulative { height: 320px; }
+details.chart-numbers { margin-top: 8px; }
+table.by-day { font-size: 13px; }
+table.by-day td { white-space: nowrap; }
 details { margin-top: 24px; }
 pre { white-space: pre-wrap; word-break: break-word; background: #fff; border: 1px solid #d0d7de; padding: 8px; }
 `;
-
-const TREATMENT_COLOR = '#0b5cd5';
-const HOLDOUT_COLOR = '#8c959f';
 
 function card(key: string, value: string, sub: string): string {
   return `<div class="card"><div class="k">${escapeHtml(key)}</div><div class="v">${escapeHtml(value)}</div><div class="s">${escapeHtml(sub)}</div></div>`;
@@ -43,27 +62,72 @@ function interval(low: number | null, high: number | null, f: (x: number | null)
   return low === null || high === null ? 'no interval' : `95% interval ${f(low)} to ${f(high)}`;
 }
 
+interface InlineScript {
+  text: string;
+  hash: string;
+}
+
+let scripts: InlineScript[] | undefined;
+
+/** Chart.js, then the drawing script; hashed once per process for the page's CSP. */
+function inlineScripts(): InlineScript[] {
+  scripts ??= [chartJsSource(), DRAW_CHARTS_SCRIPT].map((text) => ({ text, hash: scriptHashSource(text) }));
+  return scripts;
+}
+
+/**
+ * Nothing may load or connect: only the two inline scripts run and only inline styles apply, so
+ * the page is provably offline, and data that slipped past escaping still could not run.
+ */
+function contentSecurityPolicy(hashes: string[]): string {
+  return [
+    "default-src 'none'",
+    `script-src ${hashes.join(' ')}`,
+    "style-src 'unsafe-inline'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
+
+function chartSections(r: LiftReport, data: LiftChartData): string[] {
+  // With scripts off the whole section stays hidden: the Groups table has the same numbers.
+  const rates =
+    data.rates.length === 0
+      ? []
+      : [
+          '<section id="rates-chart" hidden>',
+          '<h2>Conversion rate by group</h2>',
+          `<div class="chart rates"><canvas data-chart="rates" role="img" aria-label="${escapeHtml(`Conversion rate by group with 95% intervals, ${r.audience}`)}">Conversion rate by group with 95% intervals: see the Groups table.</canvas></div>`,
+          '</section>',
+        ];
+  const cumulative =
+    data.cumulative.length === 0
+      ? ['<p class="meta">No matured entry days yet.</p>']
+      : [
+          `<div class="chart cumulative" id="cumulative-chart" hidden><canvas data-chart="cumulative" role="img" aria-label="${escapeHtml(`Cumulative absolute lift by entry day with 95% band, ${r.audience}`)}">Cumulative lift by entry day: see the table below.</canvas></div>`,
+          // Open unless the chart script draws the chart and closes it: with scripts off, these
+          // are the numbers the chart would show.
+          '<details class="chart-numbers" open><summary>Cumulative lift by entry day, as a table</summary>',
+          '<table class="by-day"><thead><tr><th>entered up to</th><th>treatment people</th><th>converters</th><th>holdout people</th><th>converters</th><th>cumulative lift</th><th>95% interval</th></tr></thead><tbody>',
+          ...r.by_entry_day.map((d) => {
+            const l = d.cumulative_absolute_lift;
+            return `<tr><td>${escapeHtml(d.entered)}</td><td>${count(d.treatment.people)}</td><td>${count(d.treatment.converters)}</td><td>${count(d.holdout.people)}</td><td>${count(d.holdout.converters)}</td><td>${points(l.estimate, 2)}</td><td>${points(l.ci_low, 2)} to ${points(l.ci_high, 2)}</td></tr>`;
+          }),
+          '</tbody></table></details>',
+        ];
+  return [
+    '<noscript><p class="meta">The charts need JavaScript; the tables show the same numbers.</p></noscript>',
+    ...rates,
+    '<h2>Cumulative lift by entry day</h2>',
+    ...cumulative,
+  ];
+}
+
 export function renderLiftHtml(r: LiftReport): string {
   const t = r.groups.treatment;
   const h = r.groups.holdout;
-  const bars = [
-    { label: 'treatment', g: t, color: TREATMENT_COLOR },
-    { label: 'holdout', g: h, color: HOLDOUT_COLOR },
-  ]
-    .filter(({ g }) => g.rate !== null)
-    .map(({ label, g, color }) => ({
-      label,
-      rate: g.rate ?? 0,
-      low: g.rate_ci_low ?? 0,
-      high: g.rate_ci_high ?? 0,
-      color,
-    }));
-  const cumulative: LiftPoint[] = r.by_entry_day.flatMap((d) => {
-    const l = d.cumulative_absolute_lift;
-    return l.estimate === null || l.ci_low === null || l.ci_high === null
-      ? []
-      : [{ day: d.entered, estimate: l.estimate, low: l.ci_low, high: l.ci_high }];
-  });
+  const data = liftChartData(r);
+  const page = inlineScripts();
   const rpp = r.revenue_per_person_difference;
   const title = `Lift report: ${r.audience}`;
   const html = [
@@ -71,6 +135,7 @@ export function renderLiftHtml(r: LiftReport): string {
     '<html lang="en">',
     '<head>',
     '<meta charset="utf-8">',
+    `<meta http-equiv="Content-Security-Policy" content="${escapeHtml(contentSecurityPolicy(page.map((p) => p.hash)))}">`,
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${escapeHtml(title)} as of ${escapeHtml(r.as_of)}</title>`,
     `<style>${CSS}</style>`,
@@ -104,10 +169,7 @@ export function renderLiftHtml(r: LiftReport): string {
     ),
     card('detectable effect', points(r.mde).replace('+', ''), 'MDE at α 0.05, power 0.8'),
     '</div>',
-    '<h2>Conversion rate by group</h2>',
-    rateChart(bars, `Conversion rate by group with 95% intervals, ${r.audience}`),
-    '<h2>Cumulative lift by entry day</h2>',
-    cumulativeLiftChart(cumulative, `Cumulative absolute lift by entry day, ${r.audience}`),
+    ...chartSections(r, data),
     '<h2>Groups</h2>',
     '<table><thead><tr><th>group</th><th>people</th><th>converters</th><th>rate</th><th>95% interval</th><th>revenue</th><th>revenue / person</th></tr></thead><tbody>',
     ...(
@@ -132,7 +194,10 @@ export function renderLiftHtml(r: LiftReport): string {
     `<pre>${escapeHtml(JSON.stringify(r, null, 2))}</pre>`,
     '</details>',
     `<p class="meta">Generated ${escapeHtml(r.generated_at)} by audience-sync. Method: docs/lift.md.</p>`,
-    '</main></body></html>',
+    '</main>',
+    `<script type="application/json" id="lift-chart-data">${chartDataJson(data)}</script>`,
+    ...page.map((p) => `<script>${p.text}</script>`),
+    '</body></html>',
   ];
   return `${html.join('\n')}\n`;
 }

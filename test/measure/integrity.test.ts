@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addDays } from '../../src/contract/days.js';
 import { expectedGroup } from '../../src/measure/assignment.js';
@@ -258,7 +259,7 @@ describe('reading the data', () => {
 });
 
 describe('report files', () => {
-  it('writes a self-contained HTML page: no scripts, no external resources, charts inline', async () => {
+  it('writes a self-contained HTML page: Chart.js and the chart data inline, a CSP that allows nothing else', async () => {
     await writeScenario(t.store, {
       audienceId: AUDIENCE,
       salt: SALT,
@@ -275,11 +276,32 @@ describe('report files', () => {
     const { keys: written, report } = await lift({ write: true, asOf: addDays('2026-05-05', 7) });
     const html = (await t.store.get(written!.html)).toString('utf8');
     expect(html.startsWith('<!doctype html>')).toBe(true);
-    expect(html).not.toMatch(/<script|<link|<img|<iframe|@import|url\(/i);
-    expect(html).not.toMatch(/(?:src|href)\s*=/i);
-    expect(html).not.toMatch(/https?:\/\//);
-    expect(html.match(/<svg /g)).toHaveLength(2);
-    expect(html.match(/<rect class="bar"/g)).toHaveLength(2);
+    // Three inline script elements, none loading a file: the chart data, Chart.js, the drawing code.
+    const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+    expect(scripts.map((m) => m[1])).toEqual([' type="application/json" id="lift-chart-data"', '', '']);
+    expect(scripts[1]![2]).toContain('Chart.js v4');
+    // Outside the scripts, the markup references nothing external.
+    const markup = html.replace(/<script[^>]*>[\s\S]*?<\/script>/g, '');
+    expect(markup).not.toMatch(/<link|<img|<iframe|@import|url\(/i);
+    expect(markup).not.toMatch(/(?:src|href)\s*=/i);
+    expect(markup).not.toMatch(/https?:\/\//);
+    // The page's own policy allows exactly those two scripts (by hash) and no network.
+    const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/
+      .exec(markup)![1]!
+      .replaceAll('&#39;', "'");
+    expect(csp).toContain("default-src 'none'");
+    const allowed = /script-src ([^;]+)/.exec(csp)![1]!.split(' ');
+    expect(allowed).toEqual(scripts.slice(1).map((m) => `'sha256-${hash('sha256', m[2]!, 'base64')}'`));
+    // The charts draw the report's numbers (percent and percentage points).
+    const data = JSON.parse(scripts[0]![2]!);
+    expect(data.rates.map((r: { group: string; rate: number }) => [r.group, r.rate])).toEqual([
+      ['treatment', Math.round(report.groups.treatment.rate! * 1e6) / 1e4],
+      ['holdout', Math.round(report.groups.holdout.rate! * 1e6) / 1e4],
+    ]);
+    expect(data.cumulative.map((p: { day: string }) => p.day)).toEqual(
+      report.by_entry_day.map((d) => d.entered),
+    );
+    expect(markup.match(/<canvas /g)).toHaveLength(2);
     expect(html).toContain(report.headline.replaceAll("'", '&#39;').replaceAll('"', '&quot;'));
   });
 
