@@ -1,10 +1,12 @@
+import { isAscii } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
-import { createGunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGunzip, gunzip } from 'node:zlib';
 import { addDays, dayRange } from '../contract/days.js';
 import type { IdentityIndex } from '../people/identity.js';
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
-import { listKeys, type ObjectStore } from '../storage/object-store.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { PersonTable } from './columns.js';
 import { dayNumber, type Rec, type RecordDataset, type Source } from './compile.js';
 import { EARLIER_DUPLICATE, IdSet, INSERTED } from './id-set.js';
@@ -80,8 +82,9 @@ interface SelectorGroup {
 interface DatasetRuntime {
   dataset: RecordDataset;
   keys: string[];
-  /** Quoted values a relevant line must contain one of; undefined: parse every line. */
-  needles: string[] | undefined;
+  /** A relevant line contains every needle of at least one group; undefined: parse every line. */
+  needles: string[][] | undefined;
+  sizes: Map<string, number>;
   byName: Map<string, Source[]>;
   groups: SelectorGroup[];
 }
@@ -104,12 +107,15 @@ export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
     for (const s of plan.sources) if (s.fromDay < first) first = s.fromDay;
     fromDay[plan.dataset] = first;
     const partKeys: string[] = [];
+    const sizes = new Map<string, number>();
     for (const dt of dayRange(first, day)) {
-      for (const key of await listKeys(store, keys.rawPrefix(plan.dataset, dt))) {
-        if (key.endsWith('.jsonl.gz')) partKeys.push(key);
+      for await (const info of store.list(keys.rawPrefix(plan.dataset, dt))) {
+        if (!info.key.endsWith('.jsonl.gz')) continue;
+        partKeys.push(info.key);
+        sizes.set(info.key, info.size);
       }
     }
-    runtimes.push(makeRuntime(plan, partKeys));
+    runtimes.push(makeRuntime(plan, partKeys, sizes));
   }
 
   let result = await runPass(options, runtimes, undefined);
@@ -137,7 +143,7 @@ export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
   };
 }
 
-function makeRuntime(plan: ScanPlan, partKeys: string[]): DatasetRuntime {
+function makeRuntime(plan: ScanPlan, partKeys: string[], sizes: Map<string, number>): DatasetRuntime {
   const byName = new Map<string, Source[]>();
   const groupsByKey = new Map<string, SelectorGroup>();
   for (const s of plan.sources) {
@@ -150,32 +156,23 @@ function makeRuntime(plan: ScanPlan, partKeys: string[]): DatasetRuntime {
     g.sources.push(s);
     groupsByKey.set(s.selectorKey, g);
   }
-  let needles: string[] | undefined;
-  if (plan.dataset === 'events') {
-    needles = [...byName.keys()].map((n) => JSON.stringify(n));
-  } else {
-    // Only when every selector pins the metric to known strings can a line be skipped unread.
-    const metrics = new Set<string>();
-    for (const s of plan.sources) {
-      const m = s.message?.metric;
-      if (typeof m === 'string') metrics.add(m);
-      else if (
-        m &&
-        typeof m === 'object' &&
-        Object.keys(m).length === 1 &&
-        m.in?.every((v) => typeof v === 'string')
-      )
-        for (const v of m.in) metrics.add(v as string);
-      else {
-        metrics.clear();
-        needles = undefined;
-        break;
-      }
-      needles = [];
+  // Needle groups: a line can only match a selector if it contains every quoted string value the
+  // selector pins (`"checkout_started"`; `"sms"` and `"delivered"`). A selector that pins no string
+  // value (numbers only, operators) turns the prefilter off for its dataset.
+  let needles: string[][] | undefined = [];
+  for (const g of groupsByKey.values()) {
+    const source = g.sources[0]!;
+    const values =
+      source.event !== undefined
+        ? [source.event]
+        : Object.values(source.message ?? {}).filter((v): v is string => typeof v === 'string');
+    if (values.length === 0) {
+      needles = undefined;
+      break;
     }
-    if (needles) needles = [...metrics].map((v) => JSON.stringify(v));
+    needles.push(values.map((v) => JSON.stringify(v)));
   }
-  return { dataset: plan.dataset, keys: partKeys, needles, byName, groups: [...groupsByKey.values()] };
+  return { dataset: plan.dataset, keys: partKeys, sizes, needles, byName, groups: [...groupsByKey.values()] };
 }
 
 function emptyStats(): DatasetStats {
@@ -242,22 +239,15 @@ async function runPass(options: ScanOptions, runtimes: DatasetRuntime[], deferId
       return matched.flatMap((g) => g.sources);
     };
 
+    // The next part is fetched and decompressed (on libuv's threads) while this one is parsed.
+    let next = rt.keys.length > 0 ? loadPart(store, rt.keys[0]!, rt.sizes.get(rt.keys[0]!) ?? 0) : undefined;
     for (let k = 0; k < rt.keys.length; k++) {
       const key = rt.keys[k]!;
       const keyOrder = order++;
-      let lines = 0;
-      const onLine = (text: string, line: number) => {
-        lines += 1;
-        if (needles !== undefined) {
-          let hit = false;
-          for (let i = 0; i < needles.length; i++) {
-            if (text.includes(needles[i]!)) {
-              hit = true;
-              break;
-            }
-          }
-          if (!hit) return;
-        }
+      const loaded = await next!;
+      const following = rt.keys[k + 1];
+      next = following !== undefined ? loadPart(store, following, rt.sizes.get(following) ?? 0) : undefined;
+      const onCandidate = (text: string, line: number) => {
         let rec: Rec;
         try {
           rec = JSON.parse(text) as Rec;
@@ -298,11 +288,17 @@ async function runPass(options: ScanOptions, runtimes: DatasetRuntime[], deferId
         }
         apply(rec, sources);
       };
-      const failure = await forEachLine(store, key, onLine);
-      if (failure) {
-        malformedLines += 1;
-        if (malformed.length < maxReported)
-          malformed.push({ key, line: failure.line, reason: failure.reason });
+      let lines: number;
+      if (typeof loaded === 'string') {
+        lines = scanText(loaded, needles, 1, onCandidate);
+      } else {
+        // Too large to hold, or damaged: stream it, salvaging every line before a break.
+        const streamed = await streamPart(store, key, needles, onCandidate);
+        lines = streamed.lines;
+        if (streamed.failure) {
+          malformedLines += 1;
+          if (malformed.length < maxReported) malformed.push({ key, ...streamed.failure });
+        }
       }
       st.lines += lines;
       linesByKey.set(key, lines);
@@ -365,42 +361,123 @@ function recordProblem(rec: unknown, isEvent: boolean): string | undefined {
   return undefined;
 }
 
+/** Parts up to this compressed size are read whole (one decompression off the main thread). */
+const WHOLE_PART_BYTES = 16 * 1024 * 1024;
+const gunzipAsync = promisify(gunzip);
+/** Large output chunks: each chunk is a round trip to the main thread, which is busy parsing. */
+const GUNZIP_WHOLE_CHUNK = 4 * 1024 * 1024;
+
 /**
- * Streams a gzip JSONL object line by line, synchronously within each decompressed chunk (an
- * async step per line would cost more than parsing it). Returns where it broke, if it did.
+ * The decompressed text of a part, or `'stream'` when it must be streamed (large or unreadable as a
+ * whole). Never rejects: it runs ahead of the part being parsed, unobserved for a while.
  */
-async function forEachLine(
+async function loadPart(store: ObjectStore, key: string, size: number): Promise<string | 'stream'> {
+  if (size > WHOLE_PART_BYTES) return 'stream';
+  try {
+    const raw = await gunzipAsync(await store.get(key), { chunkSize: GUNZIP_WHOLE_CHUNK });
+    // ASCII (most event data) decodes as latin1 at memcpy speed, with the same result.
+    return isAscii(raw) ? raw.toString('latin1') : raw.toString('utf8');
+  } catch {
+    return 'stream';
+  }
+}
+
+/**
+ * Walks the lines of `text` (complete lines; a last line without `\n` counts) and hands those that
+ * pass the needle prefilter to `onCandidate`. Needle positions are kept as cursors into the text, so
+ * a line that cannot match costs one `indexOf('\n')` and a few comparisons — no slicing, no search.
+ * Returns the number of lines.
+ */
+function scanText(
+  text: string,
+  groups: string[][] | undefined,
+  firstLine: number,
+  onCandidate: (line: string, lineNumber: number) => void,
+): number {
+  const flat = groups ? [...new Set(groups.flat())] : [];
+  const groupIdx = groups ? groups.map((g) => g.map((n) => flat.indexOf(n))) : [];
+  // Cursor per needle: its next occurrence at or after the current line (-1: none left).
+  const next = new Float64Array(flat.length).fill(-2);
+  // Lines each needle was found on: groups test their rarest needle first, so a common one
+  // ("email") is searched only on lines that already have the rare one ("clicked").
+  const hits = new Float64Array(flat.length);
+  const length = text.length;
+  let start = 0;
+  let line = firstLine - 1;
+  let sinceSort = 0;
+  while (start < length) {
+    let nl = text.indexOf('\n', start);
+    if (nl === -1) nl = length;
+    line += 1;
+    if (nl > start) {
+      let hit = groups === undefined;
+      for (let g = 0; g < groupIdx.length && !hit; g++) {
+        const idx = groupIdx[g]!;
+        let all = true;
+        for (let j = 0; j < idx.length; j++) {
+          const i = idx[j]!;
+          let at = next[i]!;
+          if (at !== -1 && at < start) {
+            at = text.indexOf(flat[i]!, start);
+            next[i] = at;
+          }
+          if (at === -1 || at >= nl) {
+            all = false;
+            break;
+          }
+          hits[i]! += 1;
+        }
+        hit = all;
+      }
+      if (++sinceSort === 4096) {
+        sinceSort = 0;
+        for (const idx of groupIdx) idx.sort((a, b) => hits[a]! - hits[b]!);
+      }
+      if (hit) onCandidate(text.slice(start, nl), line);
+    }
+    start = nl + 1;
+  }
+  return line - firstLine + 1;
+}
+
+/** Streams a part in decompressed chunks, scanning the complete lines of each. */
+async function streamPart(
   store: ObjectStore,
   key: string,
-  onLine: (text: string, line: number) => void,
-): Promise<{ line: number; reason: string } | undefined> {
-  const source = await store.getStream(key);
-  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK });
-  source.on('error', (e) => gunzip.destroy(e));
-  source.pipe(gunzip);
+  groups: string[][] | undefined,
+  onCandidate: (line: string, lineNumber: number) => void,
+): Promise<{ lines: number; failure?: { line: number; reason: string } }> {
   const decoder = new StringDecoder('utf8');
   let rest = '';
-  let line = 0;
+  let lines = 0;
   try {
-    for await (const chunk of gunzip) {
-      const text = rest + decoder.write(chunk as Buffer);
-      let start = 0;
-      let nl = text.indexOf('\n', start);
-      while (nl !== -1) {
-        line += 1;
-        if (nl > start) onLine(text.slice(start, nl), line);
-        start = nl + 1;
-        nl = text.indexOf('\n', start);
+    const source = await store.getStream(key);
+    const gunzipStream = createGunzip({ chunkSize: GUNZIP_CHUNK });
+    source.on('error', (e) => gunzipStream.destroy(e));
+    source.pipe(gunzipStream);
+    try {
+      for await (const chunk of gunzipStream) {
+        const text = rest + decoder.write(chunk as Buffer);
+        const cut = text.lastIndexOf('\n');
+        if (cut === -1) {
+          rest = text;
+          continue;
+        }
+        lines += scanText(text.slice(0, cut), groups, lines + 1, onCandidate);
+        rest = text.slice(cut + 1);
       }
-      rest = text.slice(start);
+    } finally {
+      source.destroy();
     }
   } catch (error) {
-    source.destroy();
-    return { line: line + 1, reason: `unreadable gzip data (${(error as Error).message})` };
+    return {
+      lines,
+      failure: { line: lines + 1, reason: `unreadable gzip data (${(error as Error).message})` },
+    };
   }
   rest += decoder.end();
-  if (rest.length > 0) onLine(rest, line + 1);
-  return undefined;
+  if (rest.length > 0) lines += scanText(rest, groups, lines + 1, onCandidate);
+  return { lines };
 }
 
 /** The first day an audience reads for a window of `days` ending on `day`. */
