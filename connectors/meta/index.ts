@@ -170,7 +170,10 @@ function resultsFrom(
   for (const [sample, reason] of Object.entries(samples)) {
     let owners = cellOwners.get(sample) ?? cellOwners.get(sample.toLowerCase());
     if (!owners && rowJson.has(sample)) owners = [rowJson.get(sample)!];
-    for (const sentIndex of owners ?? []) {
+    // A value several rows share (a country, a city) does not say which row was invalid:
+    // leave it to the unattributed count rather than reject innocent rows.
+    if (owners?.length !== 1) continue;
+    for (const sentIndex of owners) {
       const row = drafted.sent[sentIndex]!;
       hit.add(sentIndex);
       rows[drafted.sentIndex[sentIndex]!] = rejected(row.key, 'invalid_entry', `Meta: ${String(reason)}`);

@@ -281,6 +281,22 @@ describe('meta connector against the fake Graph API', () => {
     ]);
   });
 
+  it('a sample keyed by a value several rows share is not pinned on any one row', async () => {
+    const id = await audience();
+    const rows = rowsFor(metaConnector, people(3));
+    fake.controls.rejectValues([sha256Hex('us')], 'Invalid country');
+    const result = await metaConnector.push(ctx, {
+      audienceId: 'a',
+      platformAudienceId: id,
+      op: 'add',
+      rows,
+    });
+    expect(result.rows.map((r) => r.status)).toEqual(['accepted', 'accepted', 'accepted']);
+    expect(result.unattributed).toEqual([
+      { count: 3, code: 'invalid_entries', message: 'Meta counted 3 more invalid rows without naming them' },
+    ]);
+  });
+
   it('an expired token is a fatal auth error that names the fix and not the token', async () => {
     const id = await audience();
     fake.controls.expireToken();
