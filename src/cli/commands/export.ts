@@ -4,7 +4,6 @@ import { redisAnswers } from '../../api/redis-client.js';
 import { getEnv } from '../../config/env.js';
 import { DATASETS, type Dataset } from '../../contract/records.js';
 import { drainBuffers } from '../../export/drain.js';
-import { DEFAULT_REDIS_PREFIX } from '../../ingest/redis-keys.js';
 import { log } from '../../log.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
@@ -36,7 +35,7 @@ export function registerExportCommand(program: Command): void {
         const results = await drainBuffers({
           redis,
           store,
-          prefix: DEFAULT_REDIS_PREFIX,
+          prefix: env.QUEUE_PREFIX,
           ...(opts.dataset ? { datasets: [opts.dataset as Dataset] } : {}),
           logger: log,
         });

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { buildApp } from '../../api/app.js';
 import { createQueueRedis } from '../../api/redis-client.js';
 import { getEnv } from '../../config/env.js';
-import { DEFAULT_REDIS_PREFIX } from '../../ingest/redis-keys.js';
 import { log } from '../../log.js';
 import { createExportTrigger, exportQueue } from '../../pipeline/export-queue.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
@@ -24,10 +23,12 @@ export function registerServeCommand(program: Command): void {
       await ensureLayout(store);
       // Early export triggers go through the queue; a worker drains. The API itself never drains.
       const queueRedis = createQueueRedis(env.REDIS_URL);
-      const queue = exportQueue(queueRedis, DEFAULT_REDIS_PREFIX);
+      const queue = exportQueue(queueRedis, env.QUEUE_PREFIX);
       const app = await buildApp({
         env,
         store,
+        // One prefix per deployment sharing a Redis: the buffer keys sit next to the queues.
+        redisPrefix: env.QUEUE_PREFIX,
         eventAliases: settings.eventAliases,
         requestExport: createExportTrigger(queue),
       });

@@ -1,0 +1,213 @@
+/**
+ * `npm run bench -- ingest [--webhooks N] [--events N] [--batch N] [--redis-url URL]`
+ *
+ * Measures, against a real Redis and the filesystem store:
+ *  - signed single-event Customer.io webhooks per second (HTTP, keep-alive, 64 in flight),
+ *  - batched track events per second (HTTP, `{batch: [...]}` bodies, 8 in flight),
+ *  - export records per second (buffer → gzip JSONL parts on the filesystem store),
+ *  - peak memory of the process.
+ * The HTTP client runs in a worker thread so it does not share the server's event loop. By default
+ * a private `redis-server` is started on a spare port (and stopped after), so the run neither
+ * pollutes nor measures the shared Redis; `--redis-url` uses an existing one with its own prefix.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Redis } from 'ioredis';
+import { buildApp } from '../src/api/app.js';
+import { parseEnv } from '../src/config/env.js';
+import { drainBuffers } from '../src/export/drain.js';
+import { createLogger } from '../src/log.js';
+import { FsObjectStore } from '../src/storage/fs-store.js';
+import { peakRssMiB, report, timed } from './_report.js';
+
+const API_KEY = 'bench-key';
+const SIGNING_KEY = 'bench-signing-key';
+
+interface ClientResult {
+  requests: number;
+  items: number;
+  seconds: number;
+  statuses: Record<string, number>;
+}
+
+function option(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function startPrivateRedis(): Promise<{ url: string; child: ChildProcess } | null> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const failed = await new Promise<boolean>((resolve) => {
+    child.once('error', () => resolve(true));
+    setTimeout(() => resolve(false), 300);
+  });
+  if (failed) return null;
+  const url = `redis://127.0.0.1:${port}`;
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  for (let i = 0; i < 50; i++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return { url, child };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  child.kill();
+  return null;
+}
+
+/** The client: builds every body first, then fires them with a fixed number in flight. */
+const CLIENT = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const { createHmac, randomBytes } = require('node:crypto');
+const { url, mode, count, batch, concurrency, apiKey, signingKey } = workerData;
+const target = new URL(url);
+const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+const bodies = [];
+const run = randomBytes(4).toString('hex');
+const ts = Math.floor(Date.now() / 1000);
+const metrics = ['sent', 'delivered', 'opened', 'clicked'];
+if (mode === 'webhooks') {
+  for (let i = 0; i < count; i++) {
+    const body = JSON.stringify({ event_id: 'bench-' + run + '-' + i, object_type: 'email', metric: metrics[i % 4],
+      timestamp: ts - (i % 86400), data: { identifiers: { id: 'c' + (i % 50000), email: null, cio_id: null },
+      delivery_id: 'd' + i, campaign_id: 7, action_id: 12, subject: 'Your cart' } });
+    const sig = createHmac('sha256', signingKey).update('v0:' + ts + ':' + body).digest('hex');
+    bodies.push({ path: '/v1/webhooks/customerio', body, headers: { 'content-type': 'application/json',
+      'x-cio-timestamp': String(ts), 'x-cio-signature': sig, 'content-length': Buffer.byteLength(body) } });
+  }
+} else {
+  let n = 0;
+  for (let b = 0; b < count / batch; b++) {
+    const items = [];
+    for (let i = 0; i < batch; i++, n++) items.push({ id: 'bench-' + run + '-' + n, customer_id: 'c' + (n % 50000),
+      name: n % 3 ? 'Product Viewed' : 'Checkout Started', timestamp: ts - (n % 86400),
+      data: { value: n % 500, currency: 'USD', cart_id: 'cart' + (n % 9000), sku: 'sku-' + (n % 700) } });
+    const body = JSON.stringify({ batch: items });
+    bodies.push({ path: '/v1/track', body, headers: { 'content-type': 'application/json',
+      authorization: 'Bearer ' + apiKey, 'content-length': Buffer.byteLength(body) } });
+  }
+}
+const statuses = {};
+let next = 0;
+function send(req) {
+  return new Promise((resolve, reject) => {
+    const r = http.request({ host: target.hostname, port: target.port, method: 'POST', path: req.path, headers: req.headers, agent }, (res) => {
+      statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
+      res.resume();
+      res.on('end', resolve);
+    });
+    r.on('error', reject);
+    r.end(req.body);
+  });
+}
+async function lane() { while (next < bodies.length) { await send(bodies[next++]); } }
+(async () => {
+  const start = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  agent.destroy();
+  parentPort.postMessage({ requests: bodies.length, items: mode === 'webhooks' ? bodies.length : bodies.length * batch, seconds, statuses });
+})().catch((e) => { throw e; });
+`;
+
+function runClient(data: Record<string, unknown>): Promise<ClientResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(CLIENT, { eval: true, workerData: data });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+export async function run(args: string[]): Promise<void> {
+  const webhookCount = option(args, 'webhooks', 50_000);
+  const eventCount = option(args, 'events', 500_000);
+  const batch = option(args, 'batch', 1_000);
+  const explicitUrl = args.includes('--redis-url') ? args[args.indexOf('--redis-url') + 1] : undefined;
+  const privateRedis = explicitUrl ? null : await startPrivateRedis();
+  const redisUrl = explicitUrl ?? privateRedis?.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `bench-${randomBytes(4).toString('hex')}`;
+  const root = await mkdtemp(join(tmpdir(), 'audience-sync-bench-'));
+  const store = new FsObjectStore(root);
+  const env = parseEnv({
+    REDIS_URL: redisUrl,
+    API_KEYS: API_KEY,
+    CIO_WEBHOOK_SIGNING_KEYS: SIGNING_KEY,
+    INGEST_MAX_BATCH: String(Math.max(batch, 1000)),
+    INGEST_MAX_BODY_BYTES: String(64 * 1024 * 1024),
+  });
+  const app = await buildApp({ env, store, redisPrefix: prefix, logger: createLogger({ level: 'warn' }) });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const redis = new Redis(redisUrl);
+  process.stdout.write(`ingest benchmark: redis ${privateRedis ? 'private' : redisUrl}, store ${root}\n`);
+  try {
+    const common = { url: address, apiKey: API_KEY, signingKey: SIGNING_KEY };
+    // Warm-up: JIT, connections, the script cache.
+    await runClient({ ...common, mode: 'webhooks', count: 2_000, batch: 1, concurrency: 32 });
+    await runClient({ ...common, mode: 'track', count: 20_000, batch, concurrency: 4 });
+
+    const hooks = await runClient({
+      ...common,
+      mode: 'webhooks',
+      count: webhookCount,
+      batch: 1,
+      concurrency: 64,
+    });
+    report('signed webhooks (single event per request)', hooks.requests / hooks.seconds, 'req/s');
+    process.stdout.write(`  statuses ${JSON.stringify(hooks.statuses)}\n`);
+
+    const tracked = await runClient({ ...common, mode: 'track', count: eventCount, batch, concurrency: 8 });
+    report(`batched track events (${batch} per request)`, tracked.items / tracked.seconds, 'events/s');
+    process.stdout.write(`  statuses ${JSON.stringify(tracked.statuses)}\n`);
+
+    const pending = await redis.hgetall(`${prefix}:ingest:pending`);
+    const buffered = Object.values(pending).reduce((a, b) => a + Number(b), 0);
+    const { result, seconds } = await timed(() => drainBuffers({ redis, store, prefix }));
+    const written = result.reduce((a, r) => a + r.written + r.quarantined, 0);
+    report(
+      `export to the filesystem store (${buffered.toLocaleString('en-US')} buffered)`,
+      written / seconds,
+      'records/s',
+    );
+    report('peak memory (RSS, server + client thread)', peakRssMiB(), 'MiB');
+  } finally {
+    await app.close();
+    if (!privateRedis) {
+      let cursor = '0';
+      do {
+        const [nextCursor, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+        cursor = nextCursor;
+        if (found.length > 0) await redis.unlink(...found);
+      } while (cursor !== '0');
+    }
+    redis.disconnect();
+    privateRedis?.child.kill();
+    await rm(root, { recursive: true, force: true });
+  }
+}
