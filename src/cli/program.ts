@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
+import { registerCheckCommand } from './commands/check.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerExportCommand } from './commands/export.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerBuildCommand(program);
   registerGenerateCommand(program);
   registerLiftCommand(program);
+  registerCheckCommand(program);
   registerServeCommand(program);
   registerExportCommand(program);
   registerImportCustomerIoCommand(program);

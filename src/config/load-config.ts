@@ -83,6 +83,8 @@ export function parseConfig<T = BaseConfig>(
       ];
       return true;
     }
+    // The alert webhook URL is a secret like a destination's: unset, only the webhook is disabled.
+    if (path[0] === 'alerts') return true;
     throw new ConfigError(`${source}: ${formatPath(path)}: environment variable ${variable} is not set`);
   });
   const schema = (options.schema ?? baseConfigSchema) as z.ZodType<T>;

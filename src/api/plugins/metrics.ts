@@ -1,0 +1,119 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { Redis } from 'ioredis';
+import type { AudienceConfig } from '../../audiences/config.js';
+import type { Dataset } from '../../contract/records.js';
+import {
+  type CollectorSources,
+  createCollector,
+  defaultMetrics,
+  type Metrics,
+} from '../../health/metrics.js';
+
+/**
+ * `GET /metrics` (open, Prometheus text format) plus the in-process counters: HTTP requests by
+ * route pattern and status, and ingest outcomes by dataset — read from the per-item answers the
+ * ingest routes already send, so the routes need no metrics code. Labels use the route *pattern*
+ * (`/v1/audiences/:id`), never the raw URL: paths and query strings can carry personal data.
+ *
+ * Register it before the routes it should count.
+ */
+export interface MetricsPluginOptions {
+  /** Defaults to the process-wide metrics. */
+  metrics?: Metrics;
+  /** The audience configuration, for audience and sync gauges (read again when the cache expires). */
+  loadConfig?: () => Promise<Pick<AudienceConfig, 'audiences' | 'destinations'>>;
+  /**
+   * BullMQ connection and prefix for queue gauges. Default: a connection of the plugin's own to
+   * `REDIS_URL` with `QUEUE_PREFIX`; `false` turns queue gauges off.
+   */
+  queues?: { connection: Redis; prefix: string; names?: readonly string[] } | false;
+  /** Key prefix of the ingest buffer (default: the one `ingestBuffer` uses). */
+  redisPrefix?: string;
+  ttlMs?: number;
+  /** Ingest route pattern → dataset its records go to. */
+  ingestRoutes?: Readonly<Record<string, Dataset>>;
+}
+
+/** The Customer.io reporting webhook carries message activity (subscription changes also touch people). */
+export const INGEST_ROUTES: Readonly<Record<string, Dataset>> = {
+  '/v1/track': 'events',
+  '/v1/identify': 'people',
+  '/v1/webhooks/customerio': 'messages',
+};
+
+export const metricsPlugin = fp(
+  async (app: FastifyInstance, options: MetricsPluginOptions) => {
+    const metrics = options.metrics ?? defaultMetrics();
+    const ingestRoutes = options.ingestRoutes ?? INGEST_ROUTES;
+
+    let ownQueueConnection: Redis | undefined;
+    let queues: CollectorSources['queues'];
+    if (options.queues) queues = options.queues;
+    else if (options.queues !== false) {
+      // Its own connection: the ingest one fails fast by design, BullMQ wants one that waits.
+      ownQueueConnection = new Redis(app.env.REDIS_URL, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 2_000,
+        commandTimeout: 3_000,
+      });
+      ownQueueConnection.on('error', () => {});
+      queues = { connection: ownQueueConnection, prefix: app.env.QUEUE_PREFIX };
+    }
+    const collector = createCollector(metrics, {
+      store: app.store,
+      redis: app.redis,
+      redisPrefix: options.redisPrefix ?? redisPrefixOf(app),
+      ...(options.loadConfig ? { loadConfig: options.loadConfig } : {}),
+      ...(queues ? { queues } : {}),
+      ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
+    });
+
+    app.addHook(
+      'preSerialization',
+      async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
+        const dataset = ingestRoutes[request.routeOptions.url ?? ''];
+        if (dataset && payload && typeof payload === 'object') countIngest(metrics, dataset, payload);
+        return payload;
+      },
+    );
+
+    app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const method = request.method;
+      metrics.httpRequests.inc({ method, route, status_code: String(reply.statusCode) });
+      metrics.httpDuration.observe({ method, route }, reply.elapsedTime / 1000);
+    });
+
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+      await collector.refresh();
+      const text = await metrics.registry.metrics();
+      return reply.header('content-type', metrics.registry.contentType).send(text);
+    });
+
+    app.addHook('onClose', async () => {
+      await collector.close();
+      ownQueueConnection?.disconnect();
+    });
+  },
+  { name: 'audience-sync-metrics' },
+);
+
+/** Item outcomes from an ingest answer: `{accepted, duplicates, rejected}` or a webhook's `{status}`. */
+function countIngest(metrics: Metrics, dataset: Dataset, payload: object): void {
+  const p = payload as { accepted?: unknown; duplicates?: unknown; rejected?: unknown; status?: unknown };
+  if (typeof p.accepted === 'number') {
+    metrics.recordIngest(dataset, 'accepted', p.accepted);
+    if (typeof p.duplicates === 'number') metrics.recordIngest(dataset, 'duplicate', p.duplicates);
+    if (typeof p.rejected === 'number') metrics.recordIngest(dataset, 'rejected', p.rejected);
+  } else if (p.status === 'accepted' || p.status === 'duplicate') {
+    metrics.recordIngest(dataset, p.status, 1);
+  }
+}
+
+function redisPrefixOf(app: FastifyInstance): string | undefined {
+  // The buffer's stream key is `<prefix>:ingest:stream:<dataset>`.
+  const stream = app.ingestBuffer?.keys.stream('events');
+  return stream?.slice(0, stream.indexOf(':ingest:stream:'));
+}

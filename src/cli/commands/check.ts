@@ -1,0 +1,109 @@
+import type { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { loadAudienceConfig } from '../../audiences/config.js';
+import { getEnv } from '../../config/env.js';
+import { runHealthChecks } from '../../health/checks.js';
+import type { Finding } from '../../health/findings.js';
+import { type HealthRunResult, runHealth } from '../../health/run.js';
+import { log, redirectLogs } from '../../log.js';
+import { probeRedis } from '../../pipeline/redis.js';
+import { openStore } from '../../storage/open-store.js';
+import { CliError, EXIT, err, out, outJson } from '../output.js';
+
+/**
+ * `audience-sync check [--json] [--no-alerts]`: runs the data-health checks once, sends alerts for
+ * the findings that changed state since the last run (the same state the scheduled job keeps), and
+ * exits 1 when something critical is wrong — usable from cron or CI as it is.
+ */
+export function registerCheckCommand(program: Command): void {
+  program
+    .command('check')
+    .description('run the data-health checks, alert on state changes, exit 1 on a critical finding')
+    .option('--json', 'print the findings and alert changes as JSON')
+    .option('--no-alerts', 'only report: do not send alerts or change the alert state')
+    .action(async (opts: { json?: boolean; alerts: boolean }) => {
+      // stdout is for the report; logs (including the log alert sink) go to stderr.
+      const restoreLogs = redirectLogs('stderr');
+      const env = getEnv();
+      const loaded = await loadAudienceConfig(env.CONFIG);
+      const store = openStore(env.STORE_URL, env);
+      // Buffer checks need Redis; everything else runs without it, and never waits for it.
+      const redis = (await probeRedis(env.REDIS_URL)) ? checkRedis(env.REDIS_URL) : undefined;
+      try {
+        const input = { store, config: loaded.config, log, ...(redis ? { redis } : {}) };
+        const result: Pick<HealthRunResult, 'report'> & Partial<HealthRunResult> = opts.alerts
+          ? await runHealth(input)
+          : { report: await runHealthChecks(input) };
+        const critical = result.report.findings.filter((f) => f.severity === 'critical');
+        if (opts.json) {
+          outJson({
+            checked_at: result.report.checked_at,
+            day: result.report.day,
+            redis: redis ? 'checked' : 'unreachable: buffer checks skipped',
+            findings: result.report.findings,
+            alerts: result.alerts
+              ? {
+                  fired: result.alerts.fired,
+                  resolved: result.alerts.resolved,
+                  firing: result.alerts.firing.map((a) => a.id),
+                  deliveries: result.alerts.deliveries,
+                }
+              : null,
+            problems: result.problems ?? [],
+          });
+        } else {
+          printReport(result, redis !== undefined);
+        }
+        if (critical.length > 0) {
+          throw new CliError(
+            `${critical.length} critical finding${critical.length === 1 ? '' : 's'}`,
+            EXIT.failed,
+          );
+        }
+      } finally {
+        redis?.disconnect();
+        await store.close();
+        restoreLogs();
+      }
+    });
+}
+
+function checkRedis(url: string): Redis {
+  const redis = new Redis(url, {
+    connectTimeout: 1_000,
+    commandTimeout: 2_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: true,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  return redis;
+}
+
+const LABEL: Record<Finding['severity'], string> = {
+  critical: 'CRITICAL',
+  warning: 'WARNING ',
+  info: 'info    ',
+};
+
+function printReport(
+  result: Pick<HealthRunResult, 'report'> & Partial<HealthRunResult>,
+  redisChecked: boolean,
+): void {
+  const { report } = result;
+  out(`checked ${report.checked_at} (volume and drift compare ${report.day})`);
+  if (!redisChecked) out('redis unreachable: buffer checks skipped');
+  const alerting = report.findings.filter((f) => f.severity !== 'info');
+  if (alerting.length === 0) out('ok: no findings');
+  for (const f of report.findings) out(`${LABEL[f.severity]} ${f.id}  ${f.message}`);
+  if (result.alerts) {
+    const a = result.alerts;
+    out(
+      `alerts: ${a.fired.length} fired${a.fired.length ? ` (${a.fired.join(', ')})` : ''}, ` +
+        `${a.resolved.length} resolved${a.resolved.length ? ` (${a.resolved.join(', ')})` : ''}, ${a.firing.length} firing`,
+    );
+    for (const d of a.deliveries.filter((x) => !x.ok))
+      err(`alert ${d.id} not delivered to ${d.sink}: ${d.error}`);
+  }
+  for (const p of result.problems ?? []) err(`warning: ${p}`);
+}

@@ -1,0 +1,103 @@
+import type { AudienceConfig } from '../audiences/config.js';
+import { keys } from '../storage/keys.js';
+import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
+import type { SyncRunRecord } from '../sync/run-record.js';
+
+/**
+ * Reading sync run records back (`sync/<destination>/<audience>/runs/<run_id>.json`). Run ids of
+ * the refresh are the day, and retries of a day get `-2`, `-3`: they sort by (day, attempt). Other
+ * ids (a manual run) sort by the day their record was last written.
+ */
+
+export interface SyncTargetRef {
+  audienceId: string;
+  destination: string;
+  kind: 'audience' | 'write_back';
+}
+
+/** Every audience × destination pair the configuration syncs (audience destinations, then write-back). */
+export function syncTargetsOf(config: Pick<AudienceConfig, 'audiences'>): SyncTargetRef[] {
+  const out: SyncTargetRef[] = [];
+  for (const a of config.audiences) {
+    for (const destination of a.sync) out.push({ audienceId: a.id, destination, kind: 'audience' });
+    if (a.write_back)
+      out.push({ audienceId: a.id, destination: a.write_back.destination, kind: 'write_back' });
+  }
+  return out;
+}
+
+const RUN_KEY_RE = /\/runs\/([^/]+)\.json$/;
+const DAY_RUN_RE = /^(\d{4}-\d{2}-\d{2})(?:-(\d+))?$/;
+
+interface RunRef {
+  key: string;
+  day: string;
+  attempt: number;
+  modified: number;
+}
+
+/** Run record keys of one target, oldest first. */
+export async function runRecordKeys(
+  store: ObjectStore,
+  destination: string,
+  audienceId: string,
+): Promise<string[]> {
+  const prefix = keys.syncRun(destination, audienceId, 'x').replace(/x\.json$/, '');
+  const refs: RunRef[] = [];
+  for await (const info of store.list(prefix)) {
+    const m = RUN_KEY_RE.exec(info.key);
+    if (!m) continue;
+    const modified = info.lastModified?.getTime() ?? 0;
+    const day = DAY_RUN_RE.exec(m[1]!);
+    refs.push({
+      key: info.key,
+      day: day ? day[1]! : new Date(modified).toISOString().slice(0, 10),
+      attempt: day?.[2] ? Number(day[2]) : 1,
+      modified,
+    });
+  }
+  refs.sort((a, b) =>
+    a.day !== b.day
+      ? a.day < b.day
+        ? -1
+        : 1
+      : a.attempt !== b.attempt
+        ? a.attempt - b.attempt
+        : a.modified - b.modified,
+  );
+  return refs.map((r) => r.key);
+}
+
+/** The newest `limit` run records of a target, newest first (dry runs never land here). */
+export async function recentRuns(
+  store: ObjectStore,
+  destination: string,
+  audienceId: string,
+  limit: number,
+): Promise<SyncRunRecord[]> {
+  const runKeys = await runRecordKeys(store, destination, audienceId);
+  const wanted = runKeys.slice(-limit).reverse();
+  const records = await Promise.all(wanted.map((k) => readJsonIfExists<SyncRunRecord>(store, k)));
+  return records.filter((r): r is SyncRunRecord => r !== undefined && !r.dry_run);
+}
+
+/** Identifier coverage of a run: share of eligible people with any usable identifier, and per type. */
+export function coverageOf(
+  record: SyncRunRecord,
+): { any: number; byType: Record<string, number> } | undefined {
+  const m = record.members;
+  if (!m) return undefined;
+  const eligible = m.desired + m.no_identifiers;
+  if (eligible <= 0) return undefined;
+  const byType: Record<string, number> = {};
+  for (const [type, n] of Object.entries(m.coverage ?? {})) byType[type] = (n ?? 0) / eligible;
+  return { any: m.desired / eligible, byType };
+}
+
+/** Platform-reported matched people, where the platform says (Meta: the latest upload session). */
+export function reportedMatches(record: SyncRunRecord): number | undefined {
+  const raw = record.platform?.raw as Record<string, unknown> | undefined;
+  const session = raw?.latest_session as Record<string, unknown> | null | undefined;
+  const matched = session?.num_matched;
+  return typeof matched === 'number' && matched >= 0 ? matched : undefined;
+}
