@@ -1,5 +1,3 @@
-import { isAscii } from 'node:buffer';
-import { StringDecoder } from 'node:string_decoder';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import { addDays, dayRange } from '../contract/days.js';
@@ -82,8 +80,8 @@ interface SelectorGroup {
 interface DatasetRuntime {
   dataset: RecordDataset;
   keys: string[];
-  /** A relevant line contains every needle of at least one group; undefined: parse every line. */
-  needles: string[][] | undefined;
+  /** How lines that cannot match any rule are skipped unread; undefined: parse every line. */
+  filter: FilterSpec | undefined;
   sizes: Map<string, number>;
   byName: Map<string, Source[]>;
   groups: SelectorGroup[];
@@ -156,23 +154,112 @@ function makeRuntime(plan: ScanPlan, partKeys: string[], sizes: Map<string, numb
     g.sources.push(s);
     groupsByKey.set(s.selectorKey, g);
   }
-  // Needle groups: a line can only match a selector if it contains every quoted string value the
-  // selector pins (`"checkout_started"`; `"sms"` and `"delivered"`). A selector that pins no string
-  // value (numbers only, operators) turns the prefilter off for its dataset.
-  let needles: string[][] | undefined = [];
-  for (const g of groupsByKey.values()) {
-    const source = g.sources[0]!;
-    const values =
-      source.event !== undefined
-        ? [source.event]
-        : Object.values(source.message ?? {}).filter((v): v is string => typeof v === 'string');
-    if (values.length === 0) {
-      needles = undefined;
-      break;
-    }
-    needles.push(values.map((v) => JSON.stringify(v)));
+  return {
+    dataset: plan.dataset,
+    keys: partKeys,
+    sizes,
+    filter: plan.dataset === 'events' ? eventFilter([...byName.keys()]) : messageFilter(plan.sources),
+    byName,
+    groups: [...groupsByKey.values()],
+  };
+}
+
+/**
+ * Events: a line can be `checkout_started` only if it contains `"checkout_started"` (our writers use
+ * `JSON.stringify`, which never escapes letters, digits or `_`), whatever the key order.
+ */
+function eventFilter(names: string[]): FilterSpec {
+  return { kind: 'needles', needles: names.map((n) => Buffer.from(JSON.stringify(n))) };
+}
+
+/**
+ * Messages are flat records whose `channel` and `metric` are always present: a line is read only
+ * when the values after `"channel":"` and `"metric":"` could satisfy some selector. A line where
+ * either is not found in that exact form (another writer's spacing, an escape) is parsed anyway.
+ */
+function messageFilter(sources: readonly Source[]): FilterSpec | undefined {
+  const allowed: { channel: Set<string> | null; metric: Set<string> | null }[] = [];
+  for (const s of sources) {
+    const pin = (v: unknown): Set<string> | null => {
+      if (typeof v === 'string') return new Set([v]);
+      if (
+        v &&
+        typeof v === 'object' &&
+        Object.keys(v).length === 1 &&
+        Array.isArray((v as { in?: unknown[] }).in)
+      ) {
+        const values = (v as { in: unknown[] }).in;
+        if (values.every((x) => typeof x === 'string')) return new Set(values as string[]);
+      }
+      return null;
+    };
+    const channel = pin(s.message?.channel);
+    const metric = pin(s.message?.metric);
+    if (channel === null && metric === null) return undefined;
+    allowed.push({ channel, metric });
   }
-  return { dataset: plan.dataset, keys: partKeys, sizes, needles, byName, groups: [...groupsByKey.values()] };
+  return { kind: 'fields', allowed };
+}
+
+type FilterSpec =
+  | { kind: 'needles'; needles: Buffer[] }
+  | { kind: 'fields'; allowed: { channel: Set<string> | null; metric: Set<string> | null }[] };
+
+const CHANNEL_KEY = Buffer.from('"channel":"');
+const METRIC_KEY = Buffer.from('"metric":"');
+const QUOTE = 34;
+const BACKSLASH = 92;
+const NEWLINE = 10;
+
+/**
+ * The line test over a buffer, with one cursor per searched pattern: the next occurrence at or
+ * after the current line, so each pattern is searched about once per line that has it and lines
+ * without it cost a comparison.
+ */
+function makeLineTest(
+  spec: FilterSpec | undefined,
+  buf: Buffer,
+): ((start: number, end: number) => boolean) | undefined {
+  if (!spec) return undefined;
+  if (spec.kind === 'needles') {
+    const { needles } = spec;
+    const next = new Float64Array(needles.length).fill(-2);
+    return (start, end) => {
+      for (let i = 0; i < needles.length; i++) {
+        let at = next[i]!;
+        if (at !== -1 && at < start) {
+          at = buf.indexOf(needles[i]!, start);
+          next[i] = at;
+        }
+        if (at !== -1 && at < end) return true;
+      }
+      return false;
+    };
+  }
+  const { allowed } = spec;
+  let nextChannel = -2;
+  let nextMetric = -2;
+  const valueAt = (keyAt: number, keyLength: number, end: number): string | undefined => {
+    const from = keyAt + keyLength;
+    const close = buf.indexOf(QUOTE, from);
+    if (close === -1 || close > end) return undefined;
+    const slash = buf.indexOf(BACKSLASH, from);
+    if (slash !== -1 && slash < close) return undefined;
+    return buf.toString('utf8', from, close);
+  };
+  return (start, end) => {
+    if (nextChannel !== -1 && nextChannel < start) nextChannel = buf.indexOf(CHANNEL_KEY, start);
+    if (nextMetric !== -1 && nextMetric < start) nextMetric = buf.indexOf(METRIC_KEY, start);
+    if (nextChannel === -1 || nextChannel >= end || nextMetric === -1 || nextMetric >= end) return true;
+    const channel = valueAt(nextChannel, CHANNEL_KEY.length, end);
+    const metric = valueAt(nextMetric, METRIC_KEY.length, end);
+    if (channel === undefined || metric === undefined) return true;
+    for (const a of allowed) {
+      if ((a.channel === null || a.channel.has(channel)) && (a.metric === null || a.metric.has(metric)))
+        return true;
+    }
+    return false;
+  };
 }
 
 function emptyStats(): DatasetStats {
@@ -207,7 +294,6 @@ async function runPass(options: ScanOptions, runtimes: DatasetRuntime[], deferId
     const deferred = new Map<string, Deferred>();
     const isEvents = rt.dataset === 'events';
     const matched: SelectorGroup[] = [];
-    const needles = rt.needles;
 
     const apply = (rec: Rec, sources: readonly Source[]) => {
       const p = personOf(rec, identity, persons);
@@ -289,11 +375,11 @@ async function runPass(options: ScanOptions, runtimes: DatasetRuntime[], deferId
         apply(rec, sources);
       };
       let lines: number;
-      if (typeof loaded === 'string') {
-        lines = scanText(loaded, needles, 1, onCandidate);
+      if (loaded !== 'stream') {
+        lines = scanBuffer(loaded, loaded.length, rt.filter, 1, onCandidate);
       } else {
         // Too large to hold, or damaged: stream it, salvaging every line before a break.
-        const streamed = await streamPart(store, key, needles, onCandidate);
+        const streamed = await streamPart(store, key, rt.filter, onCandidate);
         lines = streamed.lines;
         if (streamed.failure) {
           malformedLines += 1;
@@ -368,73 +454,39 @@ const gunzipAsync = promisify(gunzip);
 const GUNZIP_WHOLE_CHUNK = 4 * 1024 * 1024;
 
 /**
- * The decompressed text of a part, or `'stream'` when it must be streamed (large or unreadable as a
+ * The decompressed bytes of a part, or `'stream'` when it must be streamed (large or unreadable as a
  * whole). Never rejects: it runs ahead of the part being parsed, unobserved for a while.
  */
-async function loadPart(store: ObjectStore, key: string, size: number): Promise<string | 'stream'> {
+async function loadPart(store: ObjectStore, key: string, size: number): Promise<Buffer | 'stream'> {
   if (size > WHOLE_PART_BYTES) return 'stream';
   try {
-    const raw = await gunzipAsync(await store.get(key), { chunkSize: GUNZIP_WHOLE_CHUNK });
-    // ASCII (most event data) decodes as latin1 at memcpy speed, with the same result.
-    return isAscii(raw) ? raw.toString('latin1') : raw.toString('utf8');
+    return await gunzipAsync(await store.get(key), { chunkSize: GUNZIP_WHOLE_CHUNK });
   } catch {
     return 'stream';
   }
 }
 
 /**
- * Walks the lines of `text` (complete lines; a last line without `\n` counts) and hands those that
- * pass the needle prefilter to `onCandidate`. Needle positions are kept as cursors into the text, so
- * a line that cannot match costs one `indexOf('\n')` and a few comparisons — no slicing, no search.
+ * Walks the lines of `buf[0, length)` (complete lines; a last line without `\n` counts) and hands
+ * those that pass the line test to `onCandidate`, decoded. Only candidates are decoded and parsed.
  * Returns the number of lines.
  */
-function scanText(
-  text: string,
-  groups: string[][] | undefined,
+function scanBuffer(
+  buf: Buffer,
+  length: number,
+  filter: FilterSpec | undefined,
   firstLine: number,
   onCandidate: (line: string, lineNumber: number) => void,
 ): number {
-  const flat = groups ? [...new Set(groups.flat())] : [];
-  const groupIdx = groups ? groups.map((g) => g.map((n) => flat.indexOf(n))) : [];
-  // Cursor per needle: its next occurrence at or after the current line (-1: none left).
-  const next = new Float64Array(flat.length).fill(-2);
-  // Lines each needle was found on: groups test their rarest needle first, so a common one
-  // ("email") is searched only on lines that already have the rare one ("clicked").
-  const hits = new Float64Array(flat.length);
-  const length = text.length;
+  const test = makeLineTest(filter, buf);
   let start = 0;
   let line = firstLine - 1;
-  let sinceSort = 0;
   while (start < length) {
-    let nl = text.indexOf('\n', start);
-    if (nl === -1) nl = length;
+    let nl = buf.indexOf(NEWLINE, start);
+    if (nl === -1 || nl > length) nl = length;
     line += 1;
-    if (nl > start) {
-      let hit = groups === undefined;
-      for (let g = 0; g < groupIdx.length && !hit; g++) {
-        const idx = groupIdx[g]!;
-        let all = true;
-        for (let j = 0; j < idx.length; j++) {
-          const i = idx[j]!;
-          let at = next[i]!;
-          if (at !== -1 && at < start) {
-            at = text.indexOf(flat[i]!, start);
-            next[i] = at;
-          }
-          if (at === -1 || at >= nl) {
-            all = false;
-            break;
-          }
-          hits[i]! += 1;
-        }
-        hit = all;
-      }
-      if (++sinceSort === 4096) {
-        sinceSort = 0;
-        for (const idx of groupIdx) idx.sort((a, b) => hits[a]! - hits[b]!);
-      }
-      if (hit) onCandidate(text.slice(start, nl), line);
-    }
+    if (nl > start && (test === undefined || test(start, nl)))
+      onCandidate(buf.toString('utf8', start, nl), line);
     start = nl + 1;
   }
   return line - firstLine + 1;
@@ -444,11 +496,10 @@ function scanText(
 async function streamPart(
   store: ObjectStore,
   key: string,
-  groups: string[][] | undefined,
+  filter: FilterSpec | undefined,
   onCandidate: (line: string, lineNumber: number) => void,
 ): Promise<{ lines: number; failure?: { line: number; reason: string } }> {
-  const decoder = new StringDecoder('utf8');
-  let rest = '';
+  let rest: Buffer = Buffer.alloc(0);
   let lines = 0;
   try {
     const source = await store.getStream(key);
@@ -457,14 +508,14 @@ async function streamPart(
     source.pipe(gunzipStream);
     try {
       for await (const chunk of gunzipStream) {
-        const text = rest + decoder.write(chunk as Buffer);
-        const cut = text.lastIndexOf('\n');
+        const buf = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
+        const cut = buf.lastIndexOf(NEWLINE);
         if (cut === -1) {
-          rest = text;
+          rest = buf;
           continue;
         }
-        lines += scanText(text.slice(0, cut), groups, lines + 1, onCandidate);
-        rest = text.slice(cut + 1);
+        lines += scanBuffer(buf, cut, filter, lines + 1, onCandidate);
+        rest = buf.subarray(cut + 1);
       }
     } finally {
       source.destroy();
@@ -475,8 +526,7 @@ async function streamPart(
       failure: { line: lines + 1, reason: `unreadable gzip data (${(error as Error).message})` },
     };
   }
-  rest += decoder.end();
-  if (rest.length > 0) lines += scanText(rest, groups, lines + 1, onCandidate);
+  if (rest.length > 0) lines += scanBuffer(rest, rest.length, filter, lines + 1, onCandidate);
   return { lines };
 }
 

@@ -279,6 +279,30 @@ audiences:
     expect(result.audiences[0]!.malformed).toEqual([{ key, line: 2, reason: 'not valid JSON' }]);
   });
 
+  it('salvages the lines before a break in a truncated part and reports where it broke', async () => {
+    const key = await writePart(
+      store,
+      'events',
+      D,
+      'p1',
+      Array.from({ length: 2000 }, (_, i) =>
+        ev(`e${i}`, `p${i}`, 'cart', '2026-03-10T01:00:00.000Z', { pad: 'x'.repeat(200) }),
+      ),
+    );
+    const whole = await store.get(key);
+    await store.put(key, whole.subarray(0, Math.floor(whole.length * 0.6)));
+    const result = await buildAudiences({
+      store,
+      config: config('audiences:\n  - { id: carts, type: segment, when: { event: cart, within_days: 1 } }'),
+      day: D,
+    });
+    const m = result.audiences[0]!;
+    expect(m.counts.selected).toBeGreaterThan(0);
+    expect(m.counts.selected).toBeLessThan(2000);
+    expect(m.malformed_lines).toBe(1);
+    expect(m.malformed[0]).toMatchObject({ key, reason: expect.stringMatching(/^unreadable gzip data/) });
+  });
+
   it('picks up late data on a rebuild (raw parts and person updates in old partitions)', async () => {
     const cfg = config(`never_send: { person: { unsubscribed: true } }
 audiences:
