@@ -64,6 +64,8 @@ function fieldDrift(ctx: CheckContext, dataset: Dataset, day: DayProfile, baseli
 
 function nameDrift(ctx: CheckContext, dataset: Dataset, day: DayProfile, baseline: DayProfile[]): Finding[] {
   const s = ctx.config.health.schema;
+  // Without a baseline (a new install, a dataset that just started) every name would be "new".
+  if (sum(baseline.map((p) => p.records)) < s.min_records) return [];
   const baseNames = sumMaps(baseline.map((p) => p.names));
   const what = dataset === 'events' ? 'event names' : 'message channel/metric pairs';
   const added: string[] = [];
