@@ -12,9 +12,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
@@ -32,7 +33,69 @@ interface ClientResult {
   requests: number;
   items: number;
   seconds: number;
+  /** Busy time of the client thread: what the load generator itself cost. */
+  clientBusySeconds: number;
   statuses: Record<string, number>;
+}
+
+/** CPU time spent by each party during one phase, to tell capacity from contention. */
+interface PhaseCost {
+  /** CPU time of the server's main thread (Linux: /proc/self/task/<pid>/stat), else event-loop busy time. */
+  serverCpuSeconds: number;
+  serverBusySeconds: number;
+  redisCpuSeconds: number;
+  processCpuSeconds: number;
+}
+
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const value = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return value('used_cpu_user') + value('used_cpu_sys');
+}
+
+/** CPU seconds of this process's main thread; `undefined` where /proc is not available. */
+function mainThreadCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+async function measured<T>(redis: Redis, fn: () => Promise<T>): Promise<{ result: T; cost: PhaseCost }> {
+  const threadBefore = mainThreadCpuSeconds();
+  const elu = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
+  const redisBefore = await redisCpuSeconds(redis);
+  const result = await fn();
+  const busy = performance.eventLoopUtilization(elu);
+  const used = process.cpuUsage(cpu);
+  const threadAfter = mainThreadCpuSeconds();
+  return {
+    result,
+    cost: {
+      serverCpuSeconds:
+        threadBefore !== undefined && threadAfter !== undefined
+          ? threadAfter - threadBefore
+          : busy.active / 1000,
+      serverBusySeconds: busy.active / 1000,
+      redisCpuSeconds: (await redisCpuSeconds(redis)) - redisBefore,
+      processCpuSeconds: (used.user + used.system) / 1e6,
+    },
+  };
+}
+
+function reportCost(label: string, items: number, seconds: number, cost: PhaseCost, clientBusy = 0): void {
+  const perSecond = (s: number) => (s > 0 ? items / s : 0);
+  process.stdout.write(
+    `  ${label}: wall ${seconds.toFixed(2)} s; server main thread CPU ${cost.serverCpuSeconds.toFixed(2)} s ` +
+      `(${Math.round(perSecond(cost.serverCpuSeconds)).toLocaleString('en-US')} per CPU-second), ` +
+      `redis CPU ${cost.redisCpuSeconds.toFixed(2)} s (${Math.round(perSecond(cost.redisCpuSeconds)).toLocaleString('en-US')} per CPU-second), ` +
+      `client thread busy ${clientBusy.toFixed(2)} s, process CPU ${cost.processCpuSeconds.toFixed(2)} s\n`,
+  );
 }
 
 function option(args: string[], name: string, fallback: number): number {
@@ -115,6 +178,7 @@ if (mode === 'webhooks') {
   }
 }
 const statuses = {};
+const { performance } = require('node:perf_hooks');
 let next = 0;
 function send(req) {
   return new Promise((resolve, reject) => {
@@ -130,10 +194,12 @@ function send(req) {
 async function lane() { while (next < bodies.length) { await send(bodies[next++]); } }
 (async () => {
   const start = process.hrtime.bigint();
+  const elu = performance.eventLoopUtilization();
   await Promise.all(Array.from({ length: concurrency }, lane));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const clientBusySeconds = performance.eventLoopUtilization(elu).active / 1000;
   agent.destroy();
-  parentPort.postMessage({ requests: bodies.length, items: mode === 'webhooks' ? bodies.length : bodies.length * batch, seconds, statuses });
+  parentPort.postMessage({ requests: bodies.length, items: mode === 'webhooks' ? bodies.length : bodies.length * batch, seconds, clientBusySeconds, statuses });
 })().catch((e) => { throw e; });
 `;
 
@@ -172,29 +238,58 @@ export async function run(args: string[]): Promise<void> {
     await runClient({ ...common, mode: 'webhooks', count: 2_000, batch: 1, concurrency: 32 });
     await runClient({ ...common, mode: 'track', count: 20_000, batch, concurrency: 4 });
 
-    const hooks = await runClient({
-      ...common,
-      mode: 'webhooks',
-      count: webhookCount,
-      batch: 1,
-      concurrency: 64,
-    });
-    report('signed webhooks (single event per request)', hooks.requests / hooks.seconds, 'req/s');
-    process.stdout.write(`  statuses ${JSON.stringify(hooks.statuses)}\n`);
+    const load = () =>
+      `load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} on ${os.cpus().length} cores`;
+    process.stdout.write(`before: ${load()}\n`);
+    const hooks = await measured(redis, () =>
+      runClient({ ...common, mode: 'webhooks', count: webhookCount, batch: 1, concurrency: 64 }),
+    );
+    report(
+      'signed webhooks (single event per request)',
+      hooks.result.requests / hooks.result.seconds,
+      'req/s',
+    );
+    reportCost(
+      'webhooks',
+      hooks.result.requests,
+      hooks.result.seconds,
+      hooks.cost,
+      hooks.result.clientBusySeconds,
+    );
+    process.stdout.write(`  statuses ${JSON.stringify(hooks.result.statuses)}\n`);
 
-    const tracked = await runClient({ ...common, mode: 'track', count: eventCount, batch, concurrency: 8 });
-    report(`batched track events (${batch} per request)`, tracked.items / tracked.seconds, 'events/s');
-    process.stdout.write(`  statuses ${JSON.stringify(tracked.statuses)}\n`);
+    const tracked = await measured(redis, () =>
+      runClient({ ...common, mode: 'track', count: eventCount, batch, concurrency: 8 }),
+    );
+    report(
+      `batched track events (${batch} per request)`,
+      tracked.result.items / tracked.result.seconds,
+      'events/s',
+    );
+    reportCost(
+      'events',
+      tracked.result.items,
+      tracked.result.seconds,
+      tracked.cost,
+      tracked.result.clientBusySeconds,
+    );
+    process.stdout.write(`  statuses ${JSON.stringify(tracked.result.statuses)}\n`);
 
     const pending = await redis.hgetall(`${prefix}:ingest:pending`);
     const buffered = Object.values(pending).reduce((a, b) => a + Number(b), 0);
-    const { result, seconds } = await timed(() => drainBuffers({ redis, store, prefix }));
+    const drained = await measured(redis, () => timed(() => drainBuffers({ redis, store, prefix })));
+    const { result, seconds } = drained.result;
     const written = result.reduce((a, r) => a + r.written + r.quarantined, 0);
     report(
       `export to the filesystem store (${buffered.toLocaleString('en-US')} buffered)`,
       written / seconds,
       'records/s',
     );
+    reportCost('export', written, seconds, drained.cost);
+    process.stdout.write(`after: ${load()}\n`);
     report('peak memory (RSS, server + client thread)', peakRssMiB(), 'MiB');
   } finally {
     await app.close();

@@ -9,7 +9,6 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { Redis } from 'ioredis';
 import type { Env } from '../config/env.js';
 import { IngestBuffer } from '../ingest/buffer.js';
-import { DEFAULT_REDIS_PREFIX } from '../ingest/redis-keys.js';
 import { log as defaultLogger, type Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { openStore } from '../storage/open-store.js';
@@ -28,7 +27,7 @@ export interface BuildAppOptions {
   /** Defaults to a fail-fast connection to `env.REDIS_URL`; a client passed in is not closed. */
   redis?: Redis;
   logger?: Logger;
-  /** Redis key prefix of the ingest buffer (tests isolate themselves with their own). */
+  /** Redis key prefix of the ingest buffer; defaults to QUEUE_PREFIX (tests use their own). */
   redisPrefix?: string;
   /** `event_aliases` from the YAML; events are normalized with them when they are checked. */
   eventAliases?: Readonly<Record<string, string>>;
@@ -75,7 +74,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     'ingestBuffer',
     new IngestBuffer({
       redis,
-      prefix: options.redisPrefix ?? DEFAULT_REDIS_PREFIX,
+      prefix: options.redisPrefix ?? env.QUEUE_PREFIX,
       dedupeHours: env.INGEST_DEDUPE_HOURS,
     }),
   );

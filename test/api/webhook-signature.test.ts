@@ -134,6 +134,16 @@ describe('POST /v1/webhooks/customerio: signatures', () => {
     expect(await redis.xlen(k.stream('messages'))).toBe(before);
   });
 
+  it('answers 413 for a body over the webhook limit, without buffering it', async () => {
+    const before = await traces();
+    const event = cioEvent('email', 'opened', { data: { padding: 'x'.repeat(1024 * 1024) } });
+    const body = JSON.stringify(event);
+    const res = await post(body, signedHeaders(body));
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toMatchObject({ error: 'payload_too_large' });
+    expect(await traces()).toBe(before);
+  });
+
   it('refuses every webhook when no signing key is configured', async () => {
     const bare = await buildApp({
       env: testEnv({ CIO_WEBHOOK_SIGNING_KEYS: '' }),

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { crossedThreshold, type IngestSummary, ingestItems } from '../../ingest/ingest.js';
 import { createIdentifyChecker, createTrackChecker, type ItemChecker } from '../../ingest/track.js';
-import { errorResponses, HttpError, problemSchema } from '../http-errors.js';
+import { errorResponses, HttpError, plainJsonSerializer, problemSchema } from '../http-errors.js';
 import { requireBearer } from '../plugins/auth.js';
 
 /**
@@ -45,6 +45,7 @@ export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
       {
         onRequest: auth,
         bodyLimit: env.INGEST_MAX_BODY_BYTES,
+        serializerCompiler: plainJsonSerializer,
         schema: {
           body: envelope,
           response: { 202: ingestResponse, 422: ingestResponse, ...errorResponses(400, 401, 413, 415, 503) },
