@@ -211,9 +211,15 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
   }
 
   /** Meta matches removals on people, not on shared traits: only person-level keys identify someone. */
-  function removeMatching(audience: FakeMetaAudience, identity: Record<string, string>): void {
+  function removeMatching(audience: FakeMetaAudience, identities: readonly Record<string, string>[]): void {
+    // One pass over the audience per request (not per row), so 10,000-row removals from large
+    // audiences stay fast enough for benchmarks.
+    const wanted = new Map(PERSON_KEYS.map((k) => [k, new Set<string>()]));
+    for (const identity of identities) {
+      for (const k of PERSON_KEYS) if (identity[k] !== undefined) wanted.get(k)!.add(identity[k]!);
+    }
     for (const [key, member] of audience.members) {
-      if (PERSON_KEYS.some((k) => identity[k] !== undefined && member[k] === identity[k]))
+      if (PERSON_KEYS.some((k) => member[k] !== undefined && wanted.get(k)!.has(member[k]!)))
         audience.members.delete(key);
     }
   }
@@ -370,10 +376,9 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
       if (parts[1] === 'users') {
         if (request.method !== 'POST' && request.method !== 'DELETE')
           return shape(`${request.method} is not supported on /users`);
-        for (const identity of read.rows) {
-          if (request.method === 'POST') audience.members.set(identityKey(identity), identity);
-          else removeMatching(audience, identity);
-        }
+        if (request.method === 'POST') {
+          for (const identity of read.rows) audience.members.set(identityKey(identity), identity);
+        } else removeMatching(audience, read.rows);
         const sessionId = String(Math.floor(Math.random() * 1e15));
         recordSession(id, sessionId, read.received, read.invalid);
         return {
