@@ -64,7 +64,7 @@ const READ_PAGE = 200;
 
 export async function drainBuffers(options: DrainOptions): Promise<DatasetDrainResult[]> {
   const datasets = options.datasets ?? DATASETS;
-  // Datasets are independent streams: draining them together overlaps Redis reads, validation and
+  // Datasets are independent streams: draining them together overlaps Redis reads, routing and
   // compression on the thread pool.
   return Promise.all(datasets.map((dataset) => drainDataset(dataset, options)));
 }

@@ -26,19 +26,18 @@ export interface AddResult {
 export class BufferUnavailableError extends Error {
   override readonly name = 'BufferUnavailableError';
   constructor(cause: unknown) {
-    super(`ingest buffer unavailable: ${redisReason(cause)}`, { cause });
+    // The cause is not kept: Redis errors carry the command's arguments, which are records.
+    super(`ingest buffer unavailable: ${redisReason(cause)}`);
   }
 }
 
 const DATASET_INDEX: Readonly<Record<Dataset, number>> = { events: 0, messages: 1, people: 2 };
 
-/**
+/*
  * Stream entry format, version 1: `v` = 1, `n` = number of lines, `r` = raw lines and `q` =
  * quarantine lines, each line `<YYYY-MM-DD>\t<json>` and lines joined by `\n` (JSON text never
  * contains a raw newline). The day prefix lets the export route a line without parsing it.
  */
-export const ENTRY_VERSION = '1';
-
 // KEYS: 1..3 streams (events, messages, people), 4 pending hash, 5.. dedupe keys.
 // ARGV: 1 ttl seconds; 2..7 raw and quarantine text of events, messages, people; 8..10 line counts.
 // Claims every dedupe key; if one was already taken, un-claims the ones this call took and returns
