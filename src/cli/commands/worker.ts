@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
 import { log } from '../../log.js';
+import { startExportWorkers } from '../../pipeline/export-worker.js';
 import { createBullConnection, evictionPolicyWarning, probeRedis } from '../../pipeline/redis.js';
 import { startWorkers, upsertSchedule } from '../../pipeline/worker.js';
 import { openStore } from '../../storage/open-store.js';
 import { CliError, EXIT } from '../output.js';
+import { loadIngestSettings } from './ingest-config.js';
 
 /** `audience-sync worker`: every BullMQ processor, the daily schedule, graceful shutdown. */
 export function registerWorkerCommand(program: Command): void {
@@ -40,14 +42,27 @@ export function registerWorkerCommand(program: Command): void {
         log,
         concurrency: Number(opts.concurrency) || 2,
       });
+      // Export (ingest buffers → raw partitions) and the Customer.io Data Out import run here too.
+      const exporting = await startExportWorkers({
+        ...pipeline,
+        ingestPrefix: env.QUEUE_PREFIX,
+        env,
+        store,
+        logger: log,
+        importConfig: async () => (await loadIngestSettings(env)).importConfig,
+      });
       log.info(
-        { queues: running.workers.map((w) => w.name), schedule: loaded.config.schedule },
+        {
+          queues: [...running.workers, ...exporting.workers].map((w) => w.name),
+          schedule: loaded.config.schedule,
+        },
         'worker started',
       );
       await new Promise<void>((resolve) => {
         const stop = async (signal: string) => {
           log.info({ signal }, 'worker stopping');
-          await running.close((Number(opts.shutdownTimeout) || 30) * 1000);
+          const timeoutMs = (Number(opts.shutdownTimeout) || 30) * 1000;
+          await Promise.all([running.close(timeoutMs), exporting.close()]);
           connection.disconnect();
           await store.close();
           resolve();
