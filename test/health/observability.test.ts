@@ -13,7 +13,7 @@ import { parseAudienceConfig } from '../../src/audiences/config.js';
 import { parseEnv } from '../../src/config/env.js';
 import { addDays, today } from '../../src/contract/days.js';
 import { drainBuffers } from '../../src/export/drain.js';
-import { createMetrics } from '../../src/health/metrics.js';
+import { defaultMetrics } from '../../src/health/metrics.js';
 import { runHealth } from '../../src/health/run.js';
 import { signCioWebhook } from '../../src/ingest/signature.js';
 import { createLogger, log, redirectLogs } from '../../src/log.js';
@@ -116,14 +116,25 @@ alerts: { log: true }
       { META_TOKEN: META_TOKEN, META_EU_TOKEN: WRONG_TOKEN },
     );
     const config = loaded.config;
-    const metrics = createMetrics({ processMetrics: false });
-    const app = await buildApp({ env, store: t.store, redis, logger, redisPrefix: prefix });
-    await app.register(metricsPlugin, {
-      metrics,
-      loadConfig: async () => config,
-      queues: { connection: bull, prefix: queuePrefix },
-      ttlMs: 0,
-    });
+    // The operator surface gives `/metrics` the configuration and the queues (a variable, not a
+    // literal: apps built without that option simply ignore it, and the plugin is added below).
+    const appOptions = {
+      env,
+      store: t.store,
+      redis,
+      logger,
+      redisPrefix: prefix,
+      operator: { loadConfig: async () => loaded, pipeline: { connection: bull, prefix: queuePrefix } },
+    };
+    const app = await buildApp(appOptions);
+    if (!app.hasRoute({ method: 'GET', url: '/metrics' })) {
+      await app.register(metricsPlugin, {
+        metrics: defaultMetrics(),
+        loadConfig: async () => config,
+        queues: { connection: bull, prefix: queuePrefix },
+        redisPrefix: prefix,
+      });
+    }
 
     const send = async (options: InjectOptions) => {
       const res = await app.inject(options);
