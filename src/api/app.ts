@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -7,13 +9,20 @@ import Fastify, {
 } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
+import type { AudienceConfig } from '../audiences/config.js';
 import type { Env } from '../config/env.js';
+import type { LoadedConfig } from '../config/load-config.js';
 import { IngestBuffer } from '../ingest/buffer.js';
 import { log as defaultLogger, type Logger } from '../log.js';
+import type { PipelineConnection } from '../pipeline/flow.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { openStore } from '../storage/open-store.js';
+import { registerApiDocs } from './plugins/docs.js';
 import { errorHandlerPlugin } from './plugins/errors.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { registerQueuesUi } from './plugins/queues-ui.js';
 import { createIngestRedis } from './redis-client.js';
+import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -33,6 +42,17 @@ export interface BuildAppOptions {
   eventAliases?: Readonly<Record<string, string>>;
   /** Called when a buffer passes `EXPORT_TRIGGER_RECORDS`; `serve` wires it to the export queue. */
   requestExport?: ExportTrigger;
+  /**
+   * The read / operate surface: audiences, runs, plans, lift (`ADMIN_API_KEYS`), the queue
+   * dashboard and queue metrics. Without it the app serves ingest, health and metrics only.
+   */
+  operator?: {
+    loadConfig: () => Promise<LoadedConfig<AudienceConfig>>;
+    /** BullMQ connection and prefix (runs, dashboard, queue gauges). */
+    pipeline?: PipelineConnection;
+  };
+  /** Requests per minute per client on the admin routes (default 300). */
+  adminRateLimit?: number;
 }
 
 /** The app with its zod type provider, as route plugins see it. */
@@ -87,8 +107,31 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   });
 
   await app.register(errorHandlerPlugin);
+  // Security headers. The lift page carries its own Content-Security-Policy (it inlines its chart
+  // script), and the docs and queue UIs need theirs, so helmet's global CSP stays off.
+  await app.register(helmet, { contentSecurityPolicy: false, global: true });
+  // Rate limits are per route (`config.rateLimit`): ingest must take bursts, admin routes are capped.
+  await app.register(rateLimit, { global: false });
+  await registerApiDocs(app);
   await app.register(healthRoutes);
   await app.register(ingestRoutes);
   await app.register(webhookRoutes);
+  const operator = options.operator;
+  await app.register(metricsPlugin, {
+    ...(operator ? { loadConfig: async () => (await operator.loadConfig()).config } : {}),
+    ...(operator?.pipeline ? { queues: operator.pipeline } : { queues: false as const }),
+    ...(options.redisPrefix ? { redisPrefix: options.redisPrefix } : {}),
+  });
+  if (operator) {
+    await app.register(adminRoutes, {
+      loadConfig: operator.loadConfig,
+      ...(operator.pipeline ? { pipeline: operator.pipeline } : {}),
+      rateLimitPerMinute: options.adminRateLimit ?? 300,
+    });
+    if (operator.pipeline) {
+      const destinations = Object.keys((await operator.loadConfig()).config.destinations);
+      await registerQueuesUi(app, { pipeline: operator.pipeline, destinations });
+    }
+  }
   return app;
 }

@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AudienceConfig } from '../../audiences/config.js';
@@ -24,6 +25,8 @@ export interface AdminRoutesOptions {
   loadConfig: () => Promise<LoadedConfig<AudienceConfig>>;
   /** BullMQ connection for runs; without it `POST /v1/runs` answers 503. */
   pipeline?: PipelineConnection;
+  /** Requests per minute per admin key (or client address). */
+  rateLimitPerMinute?: number;
 }
 
 const day = z.string().refine(isDay, 'must be a day as YYYY-MM-DD');
@@ -61,6 +64,14 @@ const runStatus = z.object({
 
 export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app, options) => {
   const auth = requireBearer(app.env.ADMIN_API_KEYS, 'audience-sync admin');
+  // Every admin route has one limit per caller; a key is the caller when there is one.
+  const config = {
+    rateLimit: {
+      max: options.rateLimitPerMinute ?? 300,
+      timeWindow: '1 minute',
+      keyGenerator: (request: FastifyRequest) => request.headers.authorization ?? request.ip,
+    },
+  };
   const stageContext = async (): Promise<StageContext> => ({
     store: app.store,
     loaded: await options.loadConfig(),
@@ -78,6 +89,7 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app
     '/v1/audiences',
     {
       onRequest: auth,
+      config,
       schema: {
         response: { 200: z.object({ audiences: z.array(audienceSummary) }), ...errorResponses(401) },
       },
@@ -105,6 +117,7 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app
     '/v1/audiences/:id',
     {
       onRequest: auth,
+      config,
       schema: {
         params: audienceParams,
         querystring: z.object({ date: day.optional() }),
@@ -133,6 +146,7 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app
     '/v1/audiences/:id/plan',
     {
       onRequest: auth,
+      config,
       schema: {
         params: audienceParams,
         querystring: z.object({
@@ -172,6 +186,7 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app
     '/v1/audiences/:id/lift',
     {
       onRequest: auth,
+      config,
       schema: {
         params: audienceParams,
         querystring: z.object({ as_of: day.optional() }),
@@ -216,6 +231,7 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app
     '/v1/runs',
     {
       onRequest: auth,
+      config,
       schema: {
         body: z
           .strictObject({
@@ -262,6 +278,7 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app
     '/v1/runs/:id',
     {
       onRequest: auth,
+      config,
       schema: {
         params: z.object({ id: z.string().regex(/^[A-Za-z0-9_.+-]{1,200}$/, 'invalid run id') }),
         response: { 200: runStatus, ...errorResponses(400, 401, 404, 503) },

@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildApp } from '../../api/app.js';
 import { createQueueRedis } from '../../api/redis-client.js';
+import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
 import { log } from '../../log.js';
 import { createExportTrigger, exportQueue } from '../../pipeline/export-queue.js';
@@ -31,6 +33,15 @@ export function registerServeCommand(program: Command): void {
         redisPrefix: env.QUEUE_PREFIX,
         eventAliases: settings.eventAliases,
         requestExport: createExportTrigger(queue),
+        // Audiences, runs, plans, lift, the queue dashboard: only when the config file exists.
+        ...(existsSync(env.CONFIG)
+          ? {
+              operator: {
+                loadConfig: () => loadAudienceConfig(env.CONFIG),
+                pipeline: { connection: queueRedis, prefix: env.QUEUE_PREFIX },
+              },
+            }
+          : {}),
       });
       await app.listen({ port: env.PORT, host: env.HOST });
       log.info({ port: env.PORT, host: env.HOST, store: store.location }, 'api listening');
