@@ -36,7 +36,7 @@ export interface HealthProcessorDeps {
   log: Logger;
   /** The ingest Redis for buffer checks (the worker's connection will do). */
   redis?: Redis;
-  /** Key prefix of the ingest buffer (default `audience-sync`). */
+  /** Key prefix of the ingest buffer (default: the worker's prefix, i.e. QUEUE_PREFIX; else `audience-sync`). */
   redisPrefix?: string;
   /** Defaults to loading `CONFIG` on every run, so an edited file applies without a restart. */
   loadConfig?: () => Promise<LoadedConfig<AudienceConfig>>;
@@ -87,7 +87,8 @@ export interface HealthWorkerOptions extends HealthProcessorDeps {
 /** One worker for the health queue (concurrency 1: two runs at once could both announce a change). */
 export function startHealthWorker(options: HealthWorkerOptions): Worker {
   const { connection, prefix, ...deps } = options;
-  const worker = new Worker(HEALTH_QUEUE, createHealthProcessor(deps), {
+  // The ingest buffer shares the deployment's prefix (QUEUE_PREFIX) unless told otherwise.
+  const worker = new Worker(HEALTH_QUEUE, createHealthProcessor({ redisPrefix: prefix, ...deps }), {
     connection,
     prefix,
     concurrency: 1,

@@ -30,7 +30,14 @@ export function registerCheckCommand(program: Command): void {
       // Buffer checks need Redis; everything else runs without it, and never waits for it.
       const redis = (await probeRedis(env.REDIS_URL)) ? checkRedis(env.REDIS_URL) : undefined;
       try {
-        const input = { store, config: loaded.config, log, ...(redis ? { redis } : {}) };
+        // The ingest buffer's keys live under the deployment's prefix, like its queues.
+        const input = {
+          store,
+          config: loaded.config,
+          log,
+          redisPrefix: env.QUEUE_PREFIX,
+          ...(redis ? { redis } : {}),
+        };
         const result: Pick<HealthRunResult, 'report'> & Partial<HealthRunResult> = opts.alerts
           ? await runHealth(input)
           : { report: await runHealthChecks(input) };
