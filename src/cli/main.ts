@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
-import { log } from '../log.js';
+import { log, redirectLogs } from '../log.js';
 import { CliError, EXIT, err } from './output.js';
 import { buildProgram } from './program.js';
 
@@ -8,7 +8,10 @@ import { buildProgram } from './program.js';
 export async function runCli(argv: string[]): Promise<number> {
   // Services log at info; one-shot commands print their own summary and log only warnings,
   // unless LOG_LEVEL says otherwise.
-  if (!process.env.LOG_LEVEL && !['serve', 'worker'].includes(argv[0] ?? '')) log.level = 'warn';
+  const service = ['serve', 'worker'].includes(argv[0] ?? '');
+  if (!process.env.LOG_LEVEL && !service) log.level = 'warn';
+  // stdout belongs to the command's output (`--json` included); logs go to stderr.
+  if (!service) redirectLogs('stderr');
   const program = buildProgram();
   program.exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });

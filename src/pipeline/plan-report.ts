@@ -17,6 +17,7 @@ export async function planTarget(ctx: StageContext, day: string, target: SyncTar
   if (!block) throw new Error(`destination "${target.destination}" is not defined`);
   const connector = getConnector(block.type);
   const audience = ctx.loaded.config.audiences.find((a) => a.id === target.audienceId);
+  const ledger = await readLedger(ctx.store, target.destination, target.audienceId);
   const { desired, stats } = await buildDesired({
     store: ctx.store,
     audienceId: target.audienceId,
@@ -27,8 +28,8 @@ export async function planTarget(ctx: StageContext, day: string, target: SyncTar
       target.kind === 'write_back' && audience?.write_back
         ? { kind: 'write_back', attributes: audience.write_back.attributes }
         : { kind: 'audience' },
+    ledger,
   });
-  const ledger = await readLedger(ctx.store, target.destination, target.audienceId);
   const batchSize = Math.min(
     connector.capabilities.maxBatchSize,
     typeof block.batch_size === 'number' ? block.batch_size : connector.capabilities.maxBatchSize,

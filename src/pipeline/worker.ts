@@ -8,6 +8,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { PlatformAudienceDeletedError, SyncBlockedError } from '../sync/execute.js';
 import { RedisLocker } from '../sync/lock.js';
 import { enqueueRefresh, KEEP_JOBS, type PipelineConnection } from './flow.js';
+import { startHealthWorker } from './health-queue.js';
 import { QUEUES, type RefreshJobData, type SyncJobData, stageJobId } from './queues.js';
 import {
   lastCompleteDayIn,
@@ -182,6 +183,10 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     });
     w.on('error', (error) => log.error({ queue: w.name, err: error.message }, 'worker error'));
   }
+  // Data-health checks (it logs its own failures, so it joins after the loop above).
+  workers.push(
+    startHealthWorker({ connection, prefix, store: options.store, env: options.env, log, redis: connection }),
+  );
   return {
     workers,
     async close(timeoutMs = 30_000) {

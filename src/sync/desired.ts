@@ -6,7 +6,7 @@ import { readPeopleSnapshot } from '../people/snapshot.js';
 import { readJsonl } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { digestOf } from './ledger.js';
+import { digestOf, type Ledger } from './ledger.js';
 
 /**
  * Who should be on the platform after this sync, with the keys to send. DESIGN.md: desired =
@@ -17,6 +17,12 @@ import { digestOf } from './ledger.js';
 export interface DesiredRow {
   row: SyncRow;
   digest: string;
+  /**
+   * Digest of what the keys were computed from (the person's identifier fields and the
+   * destination's settings). When it equals the ledger's, the keys sent last time are reused
+   * instead of normalizing and hashing again — most people do not change from one day to the next.
+   */
+  input?: string;
 }
 
 /** Per-member outcome counts, for the plan and the run report (no identifiers in here). */
@@ -49,12 +55,15 @@ export interface DesiredInput {
   connector: AnyConnector;
   config: unknown;
   mode: SyncMode;
+  /** The current ledger: people whose identifier fields did not change keep their keys. */
+  ledger?: Ledger;
 }
 
 export async function buildDesired(
   input: DesiredInput,
 ): Promise<{ desired: Map<string, DesiredRow>; stats: DesiredStats }> {
   const { store, audienceId, day, connector, config, mode } = input;
+  const settings = settingsDigest(connector, config);
   const stats: DesiredStats = {
     members: 0,
     treatment: 0,
@@ -104,7 +113,10 @@ export async function buildDesired(
       stats.consent_excluded += 1;
       continue;
     }
-    const matchKeys = connector.matchKeys(person, config);
+    const inputDigest = identityDigest(person, settings);
+    const held = input.ledger?.get(person.customer_id);
+    const reuse = held?.input === inputDigest && held.keys !== undefined;
+    const matchKeys = reuse ? held.keys! : connector.matchKeys(person, config);
     if (!matchKeys || !hasAnyKey(matchKeys)) {
       stats.no_identifiers += 1;
       continue;
@@ -114,12 +126,31 @@ export async function buildDesired(
     }
     desired.set(person.customer_id, {
       row: { key: person.customer_id, keys: matchKeys, ...(checksConsent ? { consent } : {}) },
-      digest: digestOf(matchKeys),
+      digest: reuse ? held.digest : digestOf(matchKeys),
+      input: inputDigest,
     });
   }
   stats.not_in_snapshot = members.size - found.size;
   stats.desired = desired.size;
   return { desired, stats };
+}
+
+/** Person fields that can change match keys; flags, consent and times cannot. */
+const NOT_IDENTITY = new Set(['ts', 'field_ts', 'consent', 'unsubscribed', 'deleted', 'cio_id']);
+
+function identityDigest(person: Record<string, unknown>, settings: string): string {
+  const fields: Record<string, unknown> = { _settings: settings };
+  for (const [k, v] of Object.entries(person)) if (!NOT_IDENTITY.has(k)) fields[k] = v;
+  return digestOf(fields);
+}
+
+/** The destination settings that shape keys (never its secrets), with the connector's version. */
+function settingsDigest(connector: AnyConnector, config: unknown): string {
+  const secret = new Set(connector.secretFields);
+  const safe = Object.fromEntries(
+    Object.entries((config ?? {}) as Record<string, unknown>).filter(([k]) => !secret.has(k)),
+  );
+  return digestOf({ connector: connector.id, api: connector.apiVersion, config: JSON.stringify(safe) });
 }
 
 function hasAnyKey(k: MatchKeys): boolean {

@@ -131,6 +131,7 @@ async function startRun(input: SyncAudienceInput, runId: string, log: Logger): P
   const { store, connector, destination, audienceId } = input;
   const started = Date.now();
   input.onProgress?.({ phase: 'plan', done: 0, total: 1 });
+  const ledger = await readLedger(store, destination, audienceId);
   const { desired, stats } = await buildDesired({
     store,
     audienceId,
@@ -138,8 +139,8 @@ async function startRun(input: SyncAudienceInput, runId: string, log: Logger): P
     connector,
     config: input.ctx.config,
     mode: input.mode,
+    ledger,
   });
-  const ledger = await readLedger(store, destination, audienceId);
   const state = await readState(store, destination, audienceId);
   // A replace that failed half-way leaves the platform's contents uncertain: repair with a replace.
   const replace = input.replace === true || state?.needs_replace === true;
@@ -529,6 +530,7 @@ function applyToLedger(base: Ledger, plan: StoredPlan, record: SyncRunRecord): L
           ledger.set(r.row.key, {
             customer_id: r.row.key,
             digest: r.digest,
+            ...(r.input ? { input: r.input } : {}),
             ...(Object.keys(r.row.keys).length ? { keys: r.row.keys } : {}),
             ...(r.row.attributes ? { attributes: r.row.attributes } : {}),
             confirmed_at: confirmedAt,
@@ -620,6 +622,7 @@ interface StoredPlanLine {
   op: 'add' | 'remove';
   key: string;
   digest: string;
+  input?: string;
   reason: PlanRow['reason'];
   keys: SyncRow['keys'];
   attributes?: SyncRow['attributes'];
@@ -637,6 +640,7 @@ async function writeStoredPlan(store: ObjectStore, record: SyncRunRecord, plan: 
           op,
           key: r.row.key,
           digest: r.digest,
+          ...(r.input ? { input: r.input } : {}),
           reason: r.reason,
           keys: r.row.keys,
           ...(r.row.attributes ? { attributes: r.row.attributes } : {}),
@@ -657,7 +661,12 @@ async function readStoredPlan(store: ObjectStore, record: SyncRunRecord): Promis
       ...(line.attributes ? { attributes: line.attributes } : {}),
       ...(line.consent ? { consent: line.consent } : {}),
     };
-    (line.op === 'add' ? plan.adds : plan.removes).push({ row, digest: line.digest, reason: line.reason });
+    (line.op === 'add' ? plan.adds : plan.removes).push({
+      row,
+      digest: line.digest,
+      ...(line.input ? { input: line.input } : {}),
+      reason: line.reason,
+    });
   }
   return plan;
 }

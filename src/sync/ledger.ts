@@ -23,6 +23,8 @@ export interface LedgerEntry {
   keys?: MatchKeys;
   /** Attributes as sent (write-back destinations). */
   attributes?: Record<string, AttributeValue>;
+  /** Digest of the identifier fields and settings the keys came from (lets unchanged people skip hashing). */
+  input?: string;
   confirmed_at: string;
 }
 

@@ -10,6 +10,7 @@ import type { Ledger } from './ledger.js';
 export interface PlanRow {
   row: SyncRow;
   digest: string;
+  input?: string;
   reason: 'new' | 'changed' | 'left';
 }
 
@@ -44,15 +45,16 @@ export function computePlan(
   let changed = 0;
   let unchanged = 0;
   if (mode === 'replace') {
-    for (const d of desired.values()) adds.push({ row: d.row, digest: d.digest, reason: 'new' });
+    for (const d of desired.values())
+      adds.push({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
   } else {
     for (const [id, d] of desired) {
       const held = ledger.get(id);
-      if (!held) adds.push({ row: d.row, digest: d.digest, reason: 'new' });
+      if (!held) adds.push({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
       else if (held.digest !== d.digest) {
         changed += 1;
         removes.push({ row: ledgerRow(id, held), digest: held.digest, reason: 'changed' });
-        adds.push({ row: d.row, digest: d.digest, reason: 'changed' });
+        adds.push({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'changed' });
       } else unchanged += 1;
     }
     for (const [id, held] of ledger) {
@@ -88,6 +90,10 @@ function ledgerRow(
   held: { keys?: SyncRow['keys']; attributes?: SyncRow['attributes'] },
 ): SyncRow {
   return { key: id, keys: held.keys ?? {}, ...(held.attributes ? { attributes: held.attributes } : {}) };
+}
+
+function inputOf(d: DesiredRow): { input?: string } {
+  return d.input ? { input: d.input } : {};
 }
 
 function byKey(a: PlanRow, b: PlanRow): number {

@@ -3,6 +3,7 @@ import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
 import { log } from '../../log.js';
 import { startExportWorkers } from '../../pipeline/export-worker.js';
+import { upsertHealthSchedule } from '../../pipeline/health-queue.js';
 import { createBullConnection, evictionPolicyWarning, probeRedis } from '../../pipeline/redis.js';
 import { startWorkers, upsertSchedule } from '../../pipeline/worker.js';
 import { openStore } from '../../storage/open-store.js';
@@ -35,6 +36,7 @@ export function registerWorkerCommand(program: Command): void {
       const store = openStore(env.STORE_URL, env);
       const pipeline = { connection, prefix: env.QUEUE_PREFIX };
       await upsertSchedule(pipeline, loaded.config.schedule);
+      await upsertHealthSchedule(pipeline, loaded.config.health.every_minutes);
       const running = await startWorkers({
         ...pipeline,
         env,
