@@ -1,0 +1,103 @@
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { DropInChecker, DropInMessage } from '../../ingest/drop-in.js';
+import { type IngestSummary, ingestItems } from '../../ingest/ingest.js';
+import type { BufferItem } from '../../ingest/items.js';
+import { bearerKeyMatcher } from '../plugins/auth.js';
+import { triggerEarlyExports } from './ingest.js';
+
+/**
+ * What the drop-in APIs (Customer.io Track API, Segment spec) share: HTTP Basic credentials, gzip
+ * request bodies, an empty JSON body read as `{}`, and buffering with rejected messages quarantined.
+ */
+
+export interface BasicCredentials {
+  user: string;
+  password: string;
+}
+
+export function basicCredentials(request: FastifyRequest): BasicCredentials | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const m = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon < 0) return { user: text, password: '' };
+  return { user: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+/** `true` when `candidate` is one of `API_KEYS` (constant time, see plugins/auth.ts). */
+export function ingestKeyMatcher(keys: readonly string[]): (candidate: string | undefined) => boolean {
+  const matches = bearerKeyMatcher(keys);
+  return (candidate) => keys.length > 0 && candidate !== undefined && candidate !== '' && matches(candidate);
+}
+
+/**
+ * `preParsing` hook: inflates `Content-Encoding: gzip` bodies (Segment's HTTP API accepts them).
+ * The body limit then applies to the inflated bytes, so a small bomb cannot grow past it.
+ */
+export async function gunzipBody(
+  request: FastifyRequest,
+  _reply: unknown,
+  payload: Readable,
+): Promise<Readable> {
+  const encoding = request.headers['content-encoding'];
+  if (typeof encoding !== 'string' || encoding.trim().toLowerCase() !== 'gzip') return payload;
+  let encoded = 0;
+  payload.on('data', (chunk: Buffer) => {
+    encoded += chunk.length;
+  });
+  const inflated = payload.pipe(createGunzip());
+  // Fastify compares Content-Length with the bytes received, which are the compressed ones.
+  payload.on('end', () => {
+    (inflated as Readable & { receivedEncodedLength?: number }).receivedEncodedLength = encoded;
+  });
+  payload.on('error', (error) => inflated.destroy(error));
+  return inflated;
+}
+
+/**
+ * JSON bodies where an empty body means `{}`: `customerio-node` sends `DELETE` and bodiless `POST`s
+ * with `Content-Type: application/json` and no content. Call inside the routes' own scope.
+ */
+export function acceptEmptyJson(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (typeof body === 'string' && body.trim() === '') return done(null, {});
+    return parseJson(request, body as string, done);
+  });
+}
+
+export interface DropInResult extends IngestSummary {
+  /** Rejected messages that were quarantined (the sender does not read per-item answers). */
+  quarantined: number;
+}
+
+/**
+ * Checks and buffers drop-in messages in one call; with `quarantineRejected`, rejected messages go
+ * to `quarantine/` too (in a second call, made only when there are any).
+ */
+export async function ingestDropIn(
+  app: FastifyInstance,
+  messages: readonly DropInMessage[],
+  check: DropInChecker,
+  options: { quarantineRejected: boolean },
+): Promise<DropInResult> {
+  const quarantine: BufferItem[] = [];
+  const summary = await ingestItems(
+    messages,
+    (input, receivedAt) => {
+      const outcome = check(input as DropInMessage, receivedAt);
+      if (!outcome.ok && outcome.quarantine && options.quarantineRejected)
+        quarantine.push(outcome.quarantine);
+      return outcome;
+    },
+    app.ingestBuffer,
+  );
+  triggerEarlyExports(app, summary);
+  if (quarantine.length > 0) await app.ingestBuffer.add(quarantine);
+  return { ...summary, quarantined: quarantine.length };
+}
