@@ -25,36 +25,3 @@ export function createIngestRedis(url: string, logger?: Logger): Redis {
   });
   return redis;
 }
-
-/**
- * A connection for BullMQ queues and workers: commands wait through reconnects
- * (`maxRetriesPerRequest: null`), as BullMQ requires.
- */
-export function createQueueRedis(url: string): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: null });
-  redis.on('error', () => {
-    // ioredis reconnects by itself; failures surface through the commands that need Redis.
-  });
-  return redis;
-}
-
-/** True when Redis answers PING within `timeoutMs`: commands that need it fail fast, never hang. */
-export async function redisAnswers(url: string, timeoutMs = 1_000): Promise<boolean> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
-import { redisAnswers } from '../../api/redis-client.js';
 import { getEnv } from '../../config/env.js';
 import { DATASETS, type Dataset } from '../../contract/records.js';
 import { drainBuffers } from '../../export/drain.js';
 import { log } from '../../log.js';
+import { probeRedis } from '../../pipeline/redis.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
 
@@ -21,7 +21,7 @@ export function registerExportCommand(program: Command): void {
       }
       const env = getEnv();
       // The buffer lives in Redis: without it there is nothing to drain, so fail at once.
-      if (!(await redisAnswers(env.REDIS_URL, 2_000))) {
+      if (!(await probeRedis(env.REDIS_URL, 2_000))) {
         throw new CliError(
           `Redis is not answering at ${env.REDIS_URL}; the ingest buffers live there`,
           EXIT.failed,

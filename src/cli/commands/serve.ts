@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildApp } from '../../api/app.js';
-import { createQueueRedis } from '../../api/redis-client.js';
 import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
 import { log } from '../../log.js';
 import { createExportTrigger, exportQueue } from '../../pipeline/export-queue.js';
+import { createBullConnection } from '../../pipeline/redis.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { loadIngestSettings } from './ingest-config.js';
 
@@ -24,7 +24,7 @@ export function registerServeCommand(program: Command): void {
       const store = openStore(env.STORE_URL, env);
       await ensureLayout(store);
       // Early export triggers go through the queue; a worker drains. The API itself never drains.
-      const queueRedis = createQueueRedis(env.REDIS_URL);
+      const queueRedis = createBullConnection(env.REDIS_URL);
       const queue = exportQueue(queueRedis, env.QUEUE_PREFIX);
       const app = await buildApp({
         env,
