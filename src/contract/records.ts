@@ -86,6 +86,22 @@ export const personRecord = z.object({
 });
 export type PersonRecord = z.infer<typeof personRecord>;
 
+/** Scalar identity and profile fields of a person, in the order snapshot lines print them. */
+export const PERSON_SCALAR_FIELDS = [
+  'email',
+  'phone',
+  'first_name',
+  'last_name',
+  'city',
+  'region',
+  'postal_code',
+  'country',
+  'maid',
+  'cio_id',
+  'unsubscribed',
+  'deleted',
+] as const satisfies readonly (keyof PersonRecord)[];
+
 export const memberRecord = z.object({
   customer_id: id,
   group: z.enum(['treatment', 'holdout']),

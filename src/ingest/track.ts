@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { createEventNameNormalizer } from '../contract/event-name.js';
+import { PERSON_SCALAR_FIELDS } from '../contract/records.js';
 import type { Rejection } from '../contract/rejection.js';
 import { checkEvent } from '../contract/validate.js';
 import {
@@ -82,20 +83,7 @@ export function createTrackChecker(settings: CheckerSettings = {}): ItemChecker 
 }
 
 /** Person fields an identify may carry at the top level; anything else is an attribute. */
-const PERSON_FIELDS = [
-  'email',
-  'phone',
-  'first_name',
-  'last_name',
-  'city',
-  'region',
-  'postal_code',
-  'country',
-  'maid',
-  'cio_id',
-  'unsubscribed',
-  'deleted',
-] as const;
+const PERSON_FIELDS = PERSON_SCALAR_FIELDS;
 /** Keys that address or time the identify itself, never attributes. */
 const ENVELOPE_FIELDS = new Set([
   'customer_id',

@@ -1,4 +1,4 @@
-import type { PersonRecord } from '../contract/records.js';
+import { PERSON_SCALAR_FIELDS, type PersonRecord } from '../contract/records.js';
 
 /**
  * Field-level merge of partial person updates (DESIGN.md: "Updates are partial; the snapshot keeps
@@ -19,21 +19,8 @@ export interface FlatPerson {
   times: Map<string, string>;
 }
 
-/** Scalar identity and profile fields, in the order snapshot lines print them. */
-export const PERSON_SCALAR_FIELDS = [
-  'email',
-  'phone',
-  'first_name',
-  'last_name',
-  'city',
-  'region',
-  'postal_code',
-  'country',
-  'maid',
-  'cio_id',
-  'unsubscribed',
-  'deleted',
-] as const;
+export { PERSON_SCALAR_FIELDS };
+
 const CONSENT_KEYS = ['ad_user_data', 'ad_personalization'] as const;
 const ISO_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
