@@ -18,7 +18,7 @@ export async function planTarget(ctx: StageContext, day: string, target: SyncTar
   const connector = getConnector(block.type);
   const audience = ctx.loaded.config.audiences.find((a) => a.id === target.audienceId);
   const ledger = await readLedger(ctx.store, target.destination, target.audienceId);
-  const { desired, stats } = await buildDesired({
+  const { desired, stats, compliance } = await buildDesired({
     store: ctx.store,
     audienceId: target.audienceId,
     day,
@@ -34,7 +34,7 @@ export async function planTarget(ctx: StageContext, day: string, target: SyncTar
     connector.capabilities.maxBatchSize,
     typeof block.batch_size === 'number' ? block.batch_size : connector.capabilities.maxBatchSize,
   );
-  const plan = computePlan(desired, ledger, connector.capabilities, batchSize);
+  const plan = computePlan(desired, ledger, connector.capabilities, batchSize, 'diff', compliance);
   const guards = checkGuards(plan, connector.capabilities.minAudienceSize, {
     maxRemoveShare: ctx.loaded.config.sync_settings.max_remove_share,
   });

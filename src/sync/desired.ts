@@ -1,7 +1,7 @@
 import { mayAddToGoogle, rowConsent } from '../../connectors/core/consent.js';
 import type { AnyConnector, IdentifierType, MatchKeys, SyncRow } from '../../connectors/core/types.js';
 import { type WriteBackMapping, writeBackAttributes } from '../../connectors/customerio/attributes.js';
-import type { MemberRecord } from '../contract/records.js';
+import type { MemberRecord, PersonRecord } from '../contract/records.js';
 import { readPeopleSnapshot } from '../people/snapshot.js';
 import { readJsonl } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
@@ -61,7 +61,7 @@ export interface DesiredInput {
 
 export async function buildDesired(
   input: DesiredInput,
-): Promise<{ desired: Map<string, DesiredRow>; stats: DesiredStats }> {
+): Promise<{ desired: Map<string, DesiredRow>; stats: DesiredStats; compliance: Set<string> }> {
   const { store, audienceId, day, connector, config, mode } = input;
   const settings = settingsDigest(connector, config);
   const stats: DesiredStats = {
@@ -87,14 +87,23 @@ export async function buildDesired(
     members.set(m.customer_id, m);
   }
   const desired = new Map<string, DesiredRow>();
+  /** People who must leave the platform (deleted, unsubscribed, consent withdrawn). */
+  const compliance = new Set<string>();
   const found = new Set<string>();
   const checksConsent = connector.id === 'google_ads';
   for await (const person of readPeopleSnapshot(store, day)) {
     const member = members.get(person.customer_id);
-    if (!member) continue;
+    if (!member) {
+      // Someone on the platform who must leave for privacy reasons: such removals are never held
+      // back by the size guards.
+      if (input.ledger?.has(person.customer_id) && mustLeave(person, checksConsent))
+        compliance.add(person.customer_id);
+      continue;
+    }
     found.add(person.customer_id);
     if (person.deleted || person.unsubscribed) {
       stats.never_send_excluded += 1;
+      compliance.add(person.customer_id);
       continue;
     }
     if (mode.kind === 'write_back') {
@@ -111,6 +120,7 @@ export async function buildDesired(
     const consent = rowConsent(person);
     if (checksConsent && !mayAddToGoogle(consent)) {
       stats.consent_excluded += 1;
+      compliance.add(person.customer_id);
       continue;
     }
     const inputDigest = identityDigest(person, settings);
@@ -132,7 +142,18 @@ export async function buildDesired(
   }
   stats.not_in_snapshot = members.size - found.size;
   stats.desired = desired.size;
-  return { desired, stats };
+  return { desired, stats, compliance };
+}
+
+function mustLeave(
+  person: { deleted?: boolean; unsubscribed?: boolean; consent?: PersonRecord['consent']; country?: string },
+  checksConsent: boolean,
+): boolean {
+  return (
+    person.deleted === true ||
+    person.unsubscribed === true ||
+    (checksConsent && !mayAddToGoogle(rowConsent(person)))
+  );
 }
 
 /** Person fields that can change match keys; flags, consent and times cannot. */

@@ -132,7 +132,7 @@ async function startRun(input: SyncAudienceInput, runId: string, log: Logger): P
   const started = Date.now();
   input.onProgress?.({ phase: 'plan', done: 0, total: 1 });
   const ledger = await readLedger(store, destination, audienceId);
-  const { desired, stats } = await buildDesired({
+  const { desired, stats, compliance } = await buildDesired({
     store,
     audienceId,
     day: input.day,
@@ -153,6 +153,7 @@ async function startRun(input: SyncAudienceInput, runId: string, log: Logger): P
     capabilitiesOf(input),
     batchSizeOf(input),
     replace ? 'replace' : 'diff',
+    compliance,
   );
   const guards = checkGuards(plan, capabilitiesOf(input).minAudienceSize, input.guards ?? DEFAULT_GUARDS);
   const now = new Date().toISOString();

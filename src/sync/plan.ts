@@ -11,7 +11,8 @@ export interface PlanRow {
   row: SyncRow;
   digest: string;
   input?: string;
-  reason: 'new' | 'changed' | 'left';
+  /** `compliance`: deleted, unsubscribed or consent withdrawn — never held back by guards. */
+  reason: 'new' | 'changed' | 'left' | 'compliance';
 }
 
 export interface SyncPlan {
@@ -39,6 +40,7 @@ export function computePlan(
   capabilities: Pick<Capabilities, 'addsAndRemovesShareRequest'>,
   batchSize: number,
   mode: 'diff' | 'replace' = 'diff',
+  compliance: ReadonlySet<string> = new Set(),
 ): SyncPlan {
   const adds: PlanRow[] = [];
   const removes: PlanRow[] = [];
@@ -58,7 +60,13 @@ export function computePlan(
       } else unchanged += 1;
     }
     for (const [id, held] of ledger) {
-      if (!desired.has(id)) removes.push({ row: ledgerRow(id, held), digest: held.digest, reason: 'left' });
+      if (!desired.has(id)) {
+        removes.push({
+          row: ledgerRow(id, held),
+          digest: held.digest,
+          reason: compliance.has(id) ? 'compliance' : 'left',
+        });
+      }
     }
   }
   // Stable order: batches are reproducible, so a resumed run cuts the same batches.

@@ -104,6 +104,14 @@ describe('guards', () => {
     expect(checkGuards(plan, null, { maxRemoveShare: 0.3 })).toEqual([]);
   });
 
+  it('never hold back removals for privacy reasons (deleted, unsubscribed, consent withdrawn)', () => {
+    const keep = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`p${i}`, { email: `h${i}` }]));
+    const compliance = new Set(['p5', 'p6', 'p7', 'p8', 'p9']);
+    const plan = computePlan(desiredOf(keep), ledger, caps, 100, 'diff', compliance);
+    expect(plan.removes.map((r) => r.reason)).toEqual(Array(5).fill('compliance'));
+    expect(checkGuards(plan, null, { maxRemoveShare: 0.3 })).toEqual([]);
+  });
+
   it('stop a plan that takes the audience below the platform minimum', () => {
     const keep = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`p${i}`, { email: `h${i}` }]));
     const plan = computePlan(desiredOf(keep), ledger, caps, 100);

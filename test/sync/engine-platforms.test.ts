@@ -1,0 +1,174 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createConnectorContext } from '../../connectors/core/context.js';
+import type { AnyConnector } from '../../connectors/core/types.js';
+import { googleAdsConnector } from '../../connectors/google-ads/index.js';
+import { tiktokConnector } from '../../connectors/tiktok/index.js';
+import type { PersonRecord } from '../../src/contract/records.js';
+import { createLogger } from '../../src/log.js';
+import { syncAudience } from '../../src/sync/execute.js';
+import { startFakeGoogleAds } from '../fakes/google-ads.js';
+import { startFakeTiktok } from '../fakes/tiktok.js';
+import { createFsTestStore, type TestStore } from '../helpers/stores.js';
+import { personFor, writeDay } from './helpers.js';
+
+/**
+ * The sync engine with the asynchronous-job platform (Google Customer Match, consent rules) and
+ * the code-in-body platform (TikTok): each fake ends holding exactly the eligible treatment members.
+ */
+const D1 = '2026-11-27';
+const D2 = '2026-11-28';
+const AUD = 'high_intent';
+const log = createLogger({ level: 'silent' });
+
+describe('sync engine against the fake Google Ads and TikTok', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
+  });
+
+  async function store(): Promise<TestStore> {
+    const t = await createFsTestStore();
+    cleanups.push(t.cleanup);
+    return t;
+  }
+
+  function run(
+    t: TestStore,
+    connector: AnyConnector,
+    ctx: ReturnType<typeof createConnectorContext>,
+    day: string,
+    extra = {},
+  ) {
+    return syncAudience({
+      store: t.store,
+      audienceId: AUD,
+      day,
+      destination: connector.id,
+      connector,
+      ctx,
+      mode: { kind: 'audience' },
+      runId: day,
+      finalizeWaitMs: 10 * 60_000,
+      ...extra,
+    });
+  }
+
+  it('Google: adds only people whose consent allows it, groups jobs by consent, removes people who withdraw it', async () => {
+    const fake = await startFakeGoogleAds();
+    cleanups.push(() => fake.close());
+    const t = await store();
+    const ctx = createConnectorContext(googleAdsConnector, {
+      destination: 'google',
+      config: {
+        type: 'google_ads',
+        customer_id: '1234567890',
+        developer_token: fake.credentials.developer_token,
+        client_id: fake.credentials.client_id,
+        client_secret: fake.credentials.client_secret,
+        refresh_token: fake.credentials.refresh_token,
+        poll_interval_seconds: 5,
+      },
+      env: { GOOGLE_ADS_API_URL: fake.url, GOOGLE_OAUTH_TOKEN_URL: fake.tokenUrl },
+      log,
+      sleep: async () => {},
+    });
+    const granted = { ad_user_data: 'granted', ad_personalization: 'granted' } as const;
+    const persons: PersonRecord[] = [
+      personFor(1), // US, no consent recorded: may be added
+      personFor(2, { country: 'DE', consent: granted }), // EEA with both granted
+      personFor(3, { country: 'DE' }), // EEA without consent: never added
+      personFor(4, { consent: { ad_user_data: 'denied' } }), // denied anywhere: never added
+      personFor(5, { country: 'FR', consent: granted }),
+    ];
+    const all = persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' as const }));
+    await writeDay(t.store, D1, AUD, persons, all);
+    const first = await run(t, googleAdsConnector, ctx, D1);
+    expect(first.status).toBe('completed');
+    expect(first.members).toMatchObject({ desired: 3, consent_excluded: 2 });
+    const list = () => [...fake.state.lists.values()][0]!;
+    const emailOf = (p: PersonRecord) => googleAdsConnector.matchKeys(p)!.email!;
+    const listEmails = () =>
+      [...list().members]
+        .filter((m) => m.startsWith('hashedEmail:'))
+        .map((m) => m.slice(12))
+        .sort();
+    expect(listEmails()).toEqual([persons[0]!, persons[1]!, persons[4]!].map(emailOf).sort());
+    // One job per consent state: unspecified (US) and granted (EEA people).
+    const jobs = [...fake.state.jobs.values()];
+    expect(jobs.map((j) => `${j.consent?.adUserData}/${j.consent?.adPersonalization}`).sort()).toEqual([
+      'GRANTED/GRANTED',
+      'UNSPECIFIED/UNSPECIFIED',
+    ]);
+    expect(jobs.every((j) => j.status === 'SUCCESS')).toBe(true);
+
+    // Nothing changed: no new job.
+    const again = await run(t, googleAdsConnector, ctx, D1, { force: true });
+    expect(again.requests).toBe(0);
+    expect(fake.state.jobs.size).toBe(2);
+
+    // Person 2 withdraws consent: removed from the list (a separate remove job).
+    const day2 = persons.map((p, i) =>
+      i === 1
+        ? { ...p, consent: { ad_user_data: 'denied' as const, ad_personalization: 'granted' as const } }
+        : p,
+    );
+    await writeDay(t.store, D2, AUD, day2, all);
+    const second = await run(t, googleAdsConnector, ctx, D2);
+    expect(second.plan).toMatchObject({ add: 0, remove: 1 });
+    expect(listEmails()).toEqual([persons[0]!, persons[4]!].map(emailOf).sort());
+    expect([...fake.state.jobs.values()].filter((j) => j.kind === 'remove')).toHaveLength(1);
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
+  it('TikTok: exact membership, zero requests when nothing changed, minimal requests after churn', async () => {
+    const fake = await startFakeTiktok();
+    cleanups.push(() => fake.close());
+    const t = await store();
+    const ctx = createConnectorContext(tiktokConnector, {
+      destination: 'tiktok',
+      config: {
+        type: 'tiktok',
+        advertiser_id: 7000000000,
+        access_token: 'tiktok-test-token',
+        batch_size: 10,
+      },
+      env: { TIKTOK_API_URL: fake.url },
+      log,
+      sleep: async () => {},
+    });
+    const persons = Array.from({ length: 25 }, (_, i) => personFor(i));
+    const members = persons.map((p, i) => ({
+      customer_id: p.customer_id,
+      group: i % 5 === 4 ? ('holdout' as const) : ('treatment' as const),
+    }));
+    await writeDay(t.store, D1, AUD, persons, members);
+    await run(t, tiktokConnector, ctx, D1);
+    const audience = () => [...fake.state.audiences.values()][0]!;
+    const emails = () =>
+      [...audience().members]
+        .filter((m) => m.startsWith('EMAIL_SHA256:'))
+        .map((m) => m.slice(13))
+        .sort();
+    const treatment = persons.filter((_, i) => i % 5 !== 4);
+    expect(emails()).toEqual(treatment.map((p) => tiktokConnector.matchKeys(p)!.email!).sort());
+
+    const mapping = () => fake.requests.filter((r) => r.path.endsWith('/segment/mapping/')).length;
+    const before = mapping();
+    expect((await run(t, tiktokConnector, ctx, D1, { force: true })).requests).toBe(0);
+    expect(mapping()).toBe(before);
+
+    // 3 leave, 12 join: ceil(3/10) removes + ceil(12/10) adds = 3 requests.
+    const day2 = [...treatment.slice(3), ...Array.from({ length: 12 }, (_, i) => personFor(200 + i))];
+    await writeDay(
+      t.store,
+      D2,
+      AUD,
+      [...day2, ...treatment.slice(0, 3)],
+      day2.map((p) => ({ customer_id: p.customer_id, group: 'treatment' as const })),
+    );
+    const record = await run(t, tiktokConnector, ctx, D2);
+    expect(record.plan).toMatchObject({ add: 12, remove: 3, requests: 3 });
+    expect(mapping() - before).toBe(3);
+    expect(emails()).toEqual(day2.map((p) => tiktokConnector.matchKeys(p)!.email!).sort());
+  });
+});
