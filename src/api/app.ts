@@ -25,6 +25,7 @@ import { createIngestRedis } from './redis-client.js';
 import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { segmentRoutes } from './routes/segment.js';
 import { trackApiRoutes } from './routes/track-api.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { ExportTrigger } from './types.js';
@@ -118,6 +119,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(ingestRoutes);
   await app.register(webhookRoutes);
   await app.register(trackApiRoutes);
+  await app.register(segmentRoutes);
   const operator = options.operator;
   await app.register(metricsPlugin, {
     ...(operator ? { loadConfig: async () => (await operator.loadConfig()).config } : {}),

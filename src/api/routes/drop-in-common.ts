@@ -4,7 +4,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DropInChecker, DropInMessage } from '../../ingest/drop-in.js';
 import { type IngestSummary, ingestItems } from '../../ingest/ingest.js';
 import type { BufferItem } from '../../ingest/items.js';
-import { bearerKeyMatcher } from '../plugins/auth.js';
+import { HttpError } from '../http-errors.js';
+import { bearerKeyMatcher, bearerToken } from '../plugins/auth.js';
 import { triggerEarlyExports } from './ingest.js';
 
 /**
@@ -100,4 +101,18 @@ export async function ingestDropIn(
   triggerEarlyExports(app, summary);
   if (quarantine.length > 0) await app.ingestBuffer.add(quarantine);
   return { ...summary, quarantined: quarantine.length };
+}
+
+/**
+ * `onRequest` for routes that both the project's own senders (Bearer key) and Segment SDKs (HTTP
+ * Basic with the write key as user name) call: either credential, with a key from `API_KEYS`.
+ */
+export function requireIngestKey(keys: readonly string[], challenge: string) {
+  const isKey = ingestKeyMatcher(keys);
+  const headers = { 'www-authenticate': challenge };
+  return async function onRequest(request: FastifyRequest): Promise<void> {
+    const key = bearerToken(request) ?? basicCredentials(request)?.user;
+    if (!key) throw new HttpError(401, 'unauthorized', 'missing credentials', headers);
+    if (!isKey(key)) throw new HttpError(401, 'unauthorized', 'invalid credentials', headers);
+  };
 }

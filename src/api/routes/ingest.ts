@@ -2,9 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { crossedThreshold, type IngestSummary, ingestItems } from '../../ingest/ingest.js';
+import { isSegmentBody } from '../../ingest/segment.js';
 import { createIdentifyChecker, createTrackChecker, type ItemChecker } from '../../ingest/track.js';
 import { errorResponses, HttpError, plainJsonSerializer, problemSchema } from '../http-errors.js';
-import { requireBearer } from '../plugins/auth.js';
+import { gunzipBody, requireIngestKey } from './drop-in-common.js';
+import { answerSegment, segmentAnswer } from './segment.js';
 
 /**
  * `POST /v1/track` and `POST /v1/identify`: one item or `{batch: [...]}`, answered per item.
@@ -34,25 +36,34 @@ export const ingestResponse = z.object({
 
 export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
   const { env } = app;
-  const auth = requireBearer(env.API_KEYS);
-  const routes: [string, ItemChecker][] = [
-    ['/v1/track', createTrackChecker({ eventAliases: app.eventAliases })],
-    ['/v1/identify', createIdentifyChecker()],
+  // Bearer for the project's own shapes; HTTP Basic with the write key for Segment SDKs.
+  const auth = requireIngestKey(env.API_KEYS, 'Bearer realm="audience-sync"');
+  const routes: [string, ItemChecker, 'track' | 'identify'][] = [
+    ['/v1/track', createTrackChecker({ eventAliases: app.eventAliases }), 'track'],
+    ['/v1/identify', createIdentifyChecker(), 'identify'],
   ];
-  for (const [url, check] of routes) {
+  for (const [url, check, segmentType] of routes) {
     app.post(
       url,
       {
         onRequest: auth,
+        preParsing: gunzipBody,
         bodyLimit: env.INGEST_MAX_BODY_BYTES,
         serializerCompiler: plainJsonSerializer,
         schema: {
           body: envelope,
-          response: { 202: ingestResponse, 422: ingestResponse, ...errorResponses(400, 401, 413, 415, 503) },
+          response: {
+            200: segmentAnswer,
+            202: ingestResponse,
+            422: ingestResponse,
+            ...errorResponses(400, 401, 413, 415, 503),
+          },
         },
       },
       async (request, reply) => {
         const body = request.body;
+        // Segment-spec calls (userId / anonymousId / messageId / traits ...) answer the Segment way.
+        if (isSegmentBody(body)) return answerSegment(app, reply, [body], { type: segmentType });
         const items = Array.isArray(body.batch) ? body.batch : [body];
         if (items.length > env.INGEST_MAX_BATCH) {
           throw new HttpError(413, 'batch_too_large', `batch has more than ${env.INGEST_MAX_BATCH} items`);
