@@ -65,6 +65,11 @@ export interface SyncStageOptions {
   replace?: boolean;
   force?: boolean;
   retry?: { maxAttempts?: number; maxDelayMs?: number };
+  /**
+   * How long to wait for asynchronous platform jobs (Google) in this call. In-process runs wait
+   * (default 10 minutes); the worker passes 0 and looks again later from a delayed job.
+   */
+  finalizeWaitMs?: number;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
 }
 
@@ -98,6 +103,7 @@ export async function runSyncStage(ctx: StageContext, options: SyncStageOptions)
     ...(audience.description ? { description: audience.description } : {}),
     ...(ctx.locker ? { locker: ctx.locker } : {}),
     ...(options.retry ? { retry: options.retry } : {}),
+    finalizeWaitMs: options.finalizeWaitMs ?? 10 * 60_000,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     log: ctx.log,
   });

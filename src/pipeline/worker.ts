@@ -153,6 +153,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
             ...(job.data.dryRun ? { dryRun: true } : {}),
             // Short in-process retries; longer waits go back to BullMQ.
             retry: { maxAttempts: 3, maxDelayMs: 60_000 },
+            finalizeWaitMs: 0,
             onProgress: (p) => {
               void job.updateProgress(p);
             },
