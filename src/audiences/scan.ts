@@ -243,8 +243,9 @@ function makeLineTest(
     const from = keyAt + keyLength;
     const close = buf.indexOf(QUOTE, from);
     if (close === -1 || close > end) return undefined;
-    const slash = buf.indexOf(BACKSLASH, from);
-    if (slash !== -1 && slash < close) return undefined;
+    // An escaped value is left to the real parser (and searched only up to the quote: an unbounded
+    // search would run to the end of the part on every line).
+    for (let i = from; i < close; i++) if (buf[i] === BACKSLASH) return undefined;
     return buf.toString('utf8', from, close);
   };
   return (start, end) => {
