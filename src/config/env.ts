@@ -38,7 +38,10 @@ export const envSchema = z.object({
     .default('redis://127.0.0.1:6379'),
   CONFIG: z.string().min(1).default('./audience-sync.yaml'),
   /** BullMQ key prefix: one per deployment sharing a Redis. */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use letters, digits, _ . -').default('audience-sync'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use letters, digits, _ . -')
+    .default('audience-sync'),
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -11,7 +11,6 @@ import { createLogger } from '../../src/log.js';
 import { measureLift } from '../../src/measure/report.js';
 import { createBullConnection } from '../../src/pipeline/redis.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
-import { keys } from '../../src/storage/keys.js';
 import { createFsTestStore, type TestStore, uniqueName } from '../helpers/stores.js';
 import { deletePrefix, testRedis } from '../ingest/harness.js';
 

@@ -14,7 +14,10 @@ const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
 
 /** `${NAME:-default}` → default, as docker compose would substitute with nothing set. */
 function substituteDefaults(value: string): string {
-  return value.replace(/\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g, (_m, _name, def: string | undefined) => def ?? '');
+  return value.replace(
+    /\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g,
+    (_m, _name, def: string | undefined) => def ?? '',
+  );
 }
 
 function serviceEnv(name: string): Record<string, string> {
@@ -39,18 +42,28 @@ describe('docker-compose.yml', () => {
     expect(command[command.indexOf('--appendonly') + 1]).toBe('yes');
   });
 
-  it.each(['api', 'worker'])('%s environment uses only names the code or the mounted config knows', (service) => {
-    const env = serviceEnv(service);
-    const mount = (compose.services[service].volumes as string[]).find((v) => v.endsWith(':/config/audience-sync.yaml:ro'));
-    expect(mount, 'config file mounted at CONFIG').toBeDefined();
-    expect(env.CONFIG).toBe('/config/audience-sync.yaml');
-    const configPath = new URL(mount!.split(':')[0]!, root);
-    expect(existsSync(configPath), `${mount!.split(':')[0]} exists`).toBe(true);
-    const referenced = new Set([...readFileSync(configPath, 'utf8').matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1]));
-    for (const name of Object.keys(env)) {
-      expect(ENV_NAMES.includes(name) || referenced.has(name), `${name} is known to the code or the config`).toBe(true);
-    }
-  });
+  it.each(['api', 'worker'])(
+    '%s environment uses only names the code or the mounted config knows',
+    (service) => {
+      const env = serviceEnv(service);
+      const mount = (compose.services[service].volumes as string[]).find((v) =>
+        v.endsWith(':/config/audience-sync.yaml:ro'),
+      );
+      expect(mount, 'config file mounted at CONFIG').toBeDefined();
+      expect(env.CONFIG).toBe('/config/audience-sync.yaml');
+      const configPath = new URL(mount!.split(':')[0]!, root);
+      expect(existsSync(configPath), `${mount!.split(':')[0]} exists`).toBe(true);
+      const referenced = new Set(
+        [...readFileSync(configPath, 'utf8').matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1]),
+      );
+      for (const name of Object.keys(env)) {
+        expect(
+          ENV_NAMES.includes(name) || referenced.has(name),
+          `${name} is known to the code or the config`,
+        ).toBe(true);
+      }
+    },
+  );
 
   it('wires api and worker to the redis and minio services and a bucket that minio-init creates', () => {
     const env = serviceEnv('api');
@@ -61,7 +74,9 @@ describe('docker-compose.yml', () => {
     const target = parseStoreUrl(parsed.STORE_URL);
     expect(target.kind).toBe('s3');
     if (target.kind === 's3') {
-      expect(compose.services['minio-init'].entrypoint.join(' ')).toContain(`mc mb --ignore-existing local/${target.bucket}`);
+      expect(compose.services['minio-init'].entrypoint.join(' ')).toContain(
+        `mc mb --ignore-existing local/${target.bucket}`,
+      );
     }
     // The API's published port is the one the process listens on.
     expect(compose.services.api.ports).toContain(`${parsed.PORT}:${parsed.PORT}`);
