@@ -13,10 +13,14 @@ import { readPeopleSnapshot } from './snapshot.js';
 export class IdentityIndex {
   readonly byEmail = new Map<string, string>();
   readonly byCioId = new Map<string, string>();
+  /** Earlier identities folded into a person by `alias` (anonymous ids, old user ids). */
+  readonly byMergedId = new Map<string, string>();
   ambiguousEmails = 0;
   ambiguousCioIds = 0;
 
-  add(person: Pick<SnapshotPerson, 'customer_id' | 'email' | 'cio_id'>): void {
+  add(person: Pick<SnapshotPerson, 'customer_id' | 'email' | 'cio_id' | 'merged_ids'>): void {
+    for (const id of person.merged_ids ?? [])
+      if (!this.byMergedId.has(id)) this.byMergedId.set(id, person.customer_id);
     if (person.email) {
       if (this.byEmail.has(person.email)) this.ambiguousEmails += 1;
       else this.byEmail.set(person.email, person.customer_id);
@@ -28,7 +32,7 @@ export class IdentityIndex {
   }
 
   /**
-   * The person key of a record: its own `customer_id`, else the owner of its email, else of its
+   * The person key of a record: its own `customer_id` (or the person it was aliased into), else the owner of its email, else of its
    * `cio_id`; undefined when none resolves. Emails are compared lowercased, like they are stored.
    */
   resolve(record: {
@@ -36,7 +40,7 @@ export class IdentityIndex {
     email?: string | undefined;
     cio_id?: string | undefined;
   }): string | undefined {
-    if (record.customer_id) return record.customer_id;
+    if (record.customer_id) return this.byMergedId.get(record.customer_id) ?? record.customer_id;
     if (record.email) {
       const id = this.byEmail.get(record.email.toLowerCase());
       if (id !== undefined) return id;

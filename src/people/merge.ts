@@ -11,12 +11,21 @@ import { PERSON_SCALAR_FIELDS, type PersonRecord } from '../contract/records.js'
  */
 
 /** Snapshot lines carry the times of fields older than the line's `ts` (newer ones equal it). */
-export type SnapshotPerson = PersonRecord & { field_ts?: Record<string, string> };
+export type SnapshotPerson = PersonRecord & {
+  field_ts?: Record<string, string>;
+  /** Earlier identities folded into this person by `alias` calls (their ids, sorted). */
+  merged_ids?: string[];
+};
+
+/** A raw person line; an alias line also names the identity it folds in (`merged_from`). */
+export type PersonUpdate = PersonRecord & { merged_from?: string };
 
 export interface FlatPerson {
   customer_id: string;
   values: Map<string, unknown>;
   times: Map<string, string>;
+  /** Ids merged into this person (alias). */
+  merged?: Set<string>;
 }
 
 export { PERSON_SCALAR_FIELDS };
@@ -76,6 +85,7 @@ export function flattenSnapshotPerson(line: SnapshotPerson): FlatPerson {
     if (value !== undefined) put(`consent.${key}`, value);
   }
   for (const [key, value] of Object.entries(line.attributes ?? {})) put(`attributes.${key}`, value);
+  if (Array.isArray(line.merged_ids) && line.merged_ids.length > 0) person.merged = new Set(line.merged_ids);
   return person;
 }
 
@@ -96,6 +106,7 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
   if (Object.keys(consent).length > 0) out.consent = consent;
   if (Object.keys(attributes).length > 0) out.attributes = attributes;
   out.ts = ts;
+  if (person.merged && person.merged.size > 0) out.merged_ids = [...person.merged].sort();
   const older: Record<string, string> = {};
   for (const [field, t] of person.times) if (t !== ts) older[field] = t;
   if (Object.keys(older).length > 0) out.field_ts = older;
@@ -107,7 +118,7 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
  * this only guards against lines that are not person records at all; a full re-validation
  * (libphonenumber per line) would dominate the snapshot time for no gain.
  */
-export function asPersonUpdate(value: Record<string, unknown>): PersonRecord | string {
+export function asPersonUpdate(value: Record<string, unknown>): PersonUpdate | string {
   const id = value.customer_id;
   if (typeof id !== 'string' || id.length === 0 || id.length > 256) return 'missing_person_key';
   if (typeof value.ts !== 'string' || !ISO_TS.test(value.ts)) return 'bad_timestamp';
@@ -129,5 +140,39 @@ export function asPersonUpdate(value: Record<string, unknown>): PersonRecord | s
   }
   const attributes = value.attributes;
   if (attributes && typeof attributes === 'object' && !Array.isArray(attributes)) out.attributes = attributes;
-  return out as PersonRecord;
+  const from = value.merged_from;
+  if (typeof from === 'string' && from.length > 0 && from.length <= 256 && from !== id)
+    out.merged_from = from;
+  return out as PersonUpdate;
+}
+
+/**
+ * Folds `source` (an earlier identity named by an `alias` call) into `target`: every field the
+ * target does not hold newer wins over it, and the target remembers the merged ids (the source's
+ * own earlier merges included) so records keyed by them can be resolved.
+ */
+export function mergeInto(target: FlatPerson, source: FlatPerson): FlatPerson {
+  mergeFields(target, source);
+  const merged = target.merged ?? new Set<string>();
+  merged.add(source.customer_id);
+  for (const id of source.merged ?? []) merged.add(id);
+  merged.delete(target.customer_id);
+  target.merged = merged;
+  return target;
+}
+
+/** Field-by-field: the newer value of each field wins (ties: `delta`). Merged ids are unioned. */
+export function mergeFields(base: FlatPerson, delta: FlatPerson): FlatPerson {
+  for (const [field, ts] of delta.times) {
+    const held = base.times.get(field);
+    if (held !== undefined && held > ts) continue;
+    base.values.set(field, delta.values.get(field));
+    base.times.set(field, ts);
+  }
+  if (delta.merged && delta.merged.size > 0) {
+    const merged = base.merged ?? new Set<string>();
+    for (const id of delta.merged) merged.add(id);
+    base.merged = merged;
+  }
+  return base;
 }

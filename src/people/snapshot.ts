@@ -10,6 +10,8 @@ import {
   emptyPerson,
   type FlatPerson,
   flattenSnapshotPerson,
+  mergeFields,
+  mergeInto,
   type SnapshotPerson,
   toSnapshotPerson,
 } from './merge.js';
@@ -55,6 +57,8 @@ export interface PeopleSnapshotManifest {
   /** The first malformed lines (key + line number), capped so a broken part cannot bloat the manifest. */
   malformed: MalformedLine[];
   seconds: number;
+  /** Identities folded into another person by alias updates in the parts of this run. */
+  merged_people?: number;
   /** True when the stored snapshot already held every part and nothing was rewritten. */
   up_to_date?: boolean;
 }
@@ -112,6 +116,8 @@ export async function updatePeopleSnapshot(
   // held as one serialized snapshot line (~250 bytes) rather than objects (~1 KB): a first build
   // folds in everyone, and this map is then the largest thing in memory.
   const delta = new Map<string, string>();
+  /** Alias updates (`merged_from`): applied once every part is read, in time order. */
+  const aliases: { from: string; into: string; ts: string }[] = [];
   let done = 0;
   for (const key of toFold) {
     for await (const value of readJsonl(store, key, {
@@ -130,6 +136,8 @@ export async function updatePeopleSnapshot(
         : emptyPerson(update.customer_id);
       applyUpdate(person, update);
       delta.set(update.customer_id, JSON.stringify(toSnapshotPerson(person)));
+      if (update.merged_from)
+        aliases.push({ from: update.merged_from, into: update.customer_id, ts: update.ts });
     }
     const dt = partitionDay(key)!;
     const list = folded[dt] ?? [];
@@ -139,6 +147,8 @@ export async function updatePeopleSnapshot(
     options.onProgress?.(done, toFold.length);
   }
   for (const dt of Object.keys(folded)) folded[dt]!.sort();
+
+  const removed = aliases.length > 0 ? await foldAliases(store, baseDay, delta, aliases) : new Set<string>();
 
   const counts = { people: 0, updated: 0, added: 0, deleted: 0, unsubscribed: 0 };
   const deltaIds = [...delta.keys()].sort(compareIds);
@@ -163,6 +173,7 @@ export async function updatePeopleSnapshot(
           noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'no customer_id' });
           continue;
         }
+        if (removed.has(held.customer_id)) continue; // folded into another person by an alias
         while (next < deltaIds.length && compareIds(deltaIds[next]!, held.customer_id) < 0) {
           const text = delta.get(deltaIds[next++]!)!;
           counts.added += 1;
@@ -208,6 +219,7 @@ export async function updatePeopleSnapshot(
     unsubscribed: counts.unsubscribed,
     malformed_lines: malformedCount,
     malformed,
+    merged_people: removed.size,
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
   };
   // The manifest is written last: its presence means the snapshot next to it is complete.
@@ -240,13 +252,49 @@ export async function latestSnapshotDay(
 }
 
 function mergeFlat(base: FlatPerson, delta: FlatPerson): FlatPerson {
-  for (const [field, ts] of delta.times) {
-    const held = base.times.get(field);
-    if (held !== undefined && held > ts) continue;
-    base.values.set(field, delta.values.get(field));
-    base.times.set(field, ts);
+  return mergeFields(base, delta);
+}
+
+/**
+ * Applies alias updates to the delta: each earlier identity (`from`) is folded into the person
+ * that named it (`into`), with its base-snapshot line and its own updates, and is removed from the
+ * snapshot. In time order, so chains (a → b, then b → c) end in c. Returns the removed ids.
+ *
+ * The base snapshot is read once more, only for the aliased ids: aliases are few next to people.
+ */
+async function foldAliases(
+  store: ObjectStore,
+  baseDay: string | undefined,
+  delta: Map<string, string>,
+  aliases: { from: string; into: string; ts: string }[],
+): Promise<Set<string>> {
+  const sources = new Set(aliases.map((a) => a.from));
+  const baseLines = new Map<string, SnapshotPerson>();
+  if (baseDay) {
+    for await (const person of readPeopleSnapshot(store, baseDay)) {
+      if (sources.has(person.customer_id)) baseLines.set(person.customer_id, person);
+    }
   }
-  return base;
+  const removed = new Set<string>();
+  const flatOf = (id: string): FlatPerson | undefined => {
+    const held = delta.get(id);
+    const base = removed.has(id) ? undefined : baseLines.get(id);
+    if (!held && !base) return undefined;
+    const person = base ? flattenSnapshotPerson(base) : emptyPerson(id);
+    return held ? mergeFields(person, flattenSnapshotPerson(JSON.parse(held) as SnapshotPerson)) : person;
+  };
+  aliases.sort((a, b) => compareIds(a.ts, b.ts));
+  for (const { from, into } of aliases) {
+    if (from === into || removed.has(into)) continue;
+    const source = flatOf(from) ?? emptyPerson(from);
+    const target = delta.get(into)
+      ? flattenSnapshotPerson(JSON.parse(delta.get(into)!) as SnapshotPerson)
+      : emptyPerson(into);
+    delta.set(into, JSON.stringify(toSnapshotPerson(mergeInto(target, source))));
+    delta.delete(from);
+    removed.add(from);
+  }
+  return removed;
 }
 
 function isFolded(folded: Record<string, string[]>, key: string): boolean {
