@@ -116,10 +116,18 @@ function emulatedCapabilities(config: unknown): { capabilities: Capabilities; op
   const c = config as { platform?: string; options?: Record<string, unknown>; batch_size?: number };
   if (!c.platform || c.platform === 'generic') return undefined;
   const platform = getConnector(c.platform);
+  // The platform's own defaults apply (TikTok sends 1,000 people per request unless told
+  // otherwise); values still holding an unresolved `${VAR}` are left out, as the dry run does.
+  const raw = Object.fromEntries(
+    Object.entries(c.options ?? {}).filter(
+      ([, v]) => !(typeof v === 'string' && /\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(v)),
+    ),
+  );
+  const parsed = platform.drafts?.optionsSchema.safeParse(raw);
   return {
     capabilities: platform.drafts?.replace
       ? platform.capabilities
       : { ...platform.capabilities, replaceStrategy: 'none' },
-    options: c.batch_size ? { batch_size: c.batch_size } : (c.options ?? {}),
+    options: c.batch_size ? { batch_size: c.batch_size } : parsed?.success ? parsed.data : raw,
   };
 }
