@@ -420,7 +420,10 @@ function applyProps(s: Source, properties: unknown, p: number): void {
 
 function personOf(rec: Rec, identity: IdentityIndex, persons: PersonTable): number {
   const customerId = rec.customer_id;
-  if (typeof customerId === 'string' && customerId !== '') return persons.intern(customerId);
+  if (typeof customerId === 'string' && customerId !== '') {
+    // An id merged into another person by an alias counts for that person.
+    return persons.intern(identity.byMergedId.get(customerId) ?? customerId);
+  }
   const resolved = identity.resolve({
     email: typeof rec.email === 'string' ? rec.email : undefined,
     cio_id: typeof rec.cio_id === 'string' ? rec.cio_id : undefined,

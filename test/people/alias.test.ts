@@ -1,9 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildAudiences } from '../../src/audiences/build.js';
+import { parseAudienceConfig } from '../../src/audiences/config.js';
+import { readMembers } from '../../src/audiences/members.js';
 import { loadIdentityIndex } from '../../src/people/identity.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
 import { readPeopleSnapshot, updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
-import { person, writePart } from '../audiences/fixtures.js';
+import { ev, person, writePart } from '../audiences/fixtures.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
 
 /** `alias` (Segment) as the snapshot folds it: a person line with `merged_from`. */
@@ -77,5 +80,30 @@ describe('alias in the people snapshot', () => {
     await updatePeopleSnapshot({ store: t.store, day: '2026-06-02' });
     const [later] = await snapshot(t.store, '2026-06-02');
     expect(later).toMatchObject({ customer_id: 'user-c', city: 'Rome', merged_ids: ['anon-a', 'user-b'] });
+  });
+
+  it('credits events sent under the earlier id to the aliased person in audience builds', async () => {
+    const day = '2026-07-02';
+    await writePart(t.store, 'people', '2026-07-01', 'p1', [
+      person('visitor-1', '2026-07-01T08:00:00.000Z'),
+      person('acct-1', '2026-07-01T08:00:00.000Z'),
+    ]);
+    await writePart(t.store, 'people', day, 'p1', [alias('acct-1', 'visitor-1', `${day}T09:00:00.000Z`)]);
+    // One cart event before the alias under the visitor id, one after under the account.
+    await writePart(t.store, 'events', '2026-07-01', 'e1', [
+      ev('e1', 'visitor-1', 'checkout_started', '2026-07-01T10:00:00.000Z'),
+    ]);
+    await writePart(t.store, 'events', day, 'e2', [
+      ev('e2', 'acct-1', 'checkout_started', `${day}T10:00:00.000Z`),
+    ]);
+    const { config } = parseAudienceConfig(
+      'version: 1\naudiences:\n  - id: repeat_carts\n    type: segment\n    when: { event: checkout_started, within_days: 7, min_count: 2 }\n',
+      'test.yaml',
+      {},
+    );
+    await buildAudiences({ store: t.store, config, day });
+    const members = [];
+    for await (const m of readMembers(t.store, 'repeat_carts', day)) members.push(m.customer_id);
+    expect(members).toEqual(['acct-1']);
   });
 });
