@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { rejection } from '../contract/rejection.js';
 import type { DropInMessage } from './drop-in.js';
 import { firstPresent, isObject, type Loose, present } from './items.js';
@@ -25,14 +26,22 @@ export interface PersonAddress {
 
 const CIO_PREFIX = 'cio_';
 
+/**
+ * The person key of someone known only by an email (an email-first workspace): a pseudonym derived
+ * from the normalized address, so every call about that email lands on one person, while the raw
+ * address never becomes an id (ids travel into ledgers, run reports and logs; emails must not).
+ */
+export function emailPersonKey(email: string): string {
+  return `email_${hash('sha256', email.trim().toLowerCase()).slice(0, 32)}`;
+}
+
 export function addressOf(identifier: string, bodyId?: unknown): PersonAddress {
   const own =
     present(bodyId) && (typeof bodyId === 'string' || typeof bodyId === 'number') ? String(bodyId) : '';
   if (identifier.startsWith(CIO_PREFIX) && identifier.length > CIO_PREFIX.length) {
     return { customer_id: own || identifier, cio_id: identifier.slice(CIO_PREFIX.length) };
   }
-  if (identifier.includes('@'))
-    return { customer_id: own || identifier.trim().toLowerCase(), email: identifier };
+  if (identifier.includes('@')) return { customer_id: own || emailPersonKey(identifier), email: identifier };
   return { customer_id: identifier };
 }
 
