@@ -38,7 +38,7 @@ describe('lift on generated data with an injected lift', () => {
       const h = report.groups.holdout;
       expect(t.people).toBeGreaterThan(200);
       expect(h.people).toBeGreaterThan(20);
-      expect(t.rate).toBeGreaterThan(h.rate);
+      expect(t.rate ?? 0).toBeGreaterThan(h.rate ?? 1);
       const rel = report.relative_lift;
       expect(rel.estimate).not.toBeNull();
       expect(rel.ci_low!).toBeLessThanOrEqual(lift);
