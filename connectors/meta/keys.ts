@@ -3,6 +3,7 @@ import {
   birthDateKeys,
   type FieldRules,
   hashedKey,
+  INPUT_FIELDS,
   keysFromRules,
   nameWithInitial,
   plainKey,
@@ -62,19 +63,8 @@ export const META_KEY_BY_IDENTIFIER: ReadonlyArray<readonly [IdentifierType, str
 
 export const META_IDENTIFIER_TYPES: readonly IdentifierType[] = META_KEY_BY_IDENTIFIER.map(([t]) => t);
 
-const WITHOUT_EXTERN_ID = [
-  'email',
-  'phone',
-  'first_name',
-  'last_name',
-  'city',
-  'region',
-  'postal_code',
-  'country',
-  'gender',
-  'birth_date',
-  'maid',
-] as const;
+/** Every input field but the customer id, which Meta gets only when the destination opts in. */
+const WITHOUT_EXTERN_ID = INPUT_FIELDS.filter((f) => f !== 'external_id');
 
 /**
  * A person's Meta keys. EXTERN_ID (the customer_id) only when the destination sends it, so a
