@@ -11,7 +11,7 @@ import { PlatformAudienceDeletedError, SyncBlockedError, syncAudience } from '..
 import { readLedger, readState } from '../../src/sync/ledger.js';
 import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
-import { personFor, writeDay } from './helpers.js';
+import { personFor, treatment, writeDay } from './helpers.js';
 
 const D1 = '2026-11-27';
 const D2 = '2026-11-28';
@@ -99,13 +99,7 @@ describe('sync engine against the fake Meta Graph API', () => {
 
   it('sends zero requests when nothing changed, and ceil(changes / batch) per operation after churn', async () => {
     const persons = Array.from({ length: 30 }, (_, i) => personFor(i));
-    await writeDay(
-      t.store,
-      D1,
-      AUD,
-      persons,
-      persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
     await run(D1);
     const before = fake.requests.length;
     const again = await run(D1, { force: true });
@@ -120,13 +114,7 @@ describe('sync engine against the fake Meta Graph API', () => {
       ...Array.from({ length: 23 }, (_, i) => personFor(100 + i)),
     ];
     const gone = persons.slice(0, 12).map((p) => ({ ...p }));
-    await writeDay(
-      t.store,
-      D2,
-      AUD,
-      [...day2, ...gone],
-      day2.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D2, AUD, [...day2, ...gone], treatment(day2));
     const mark = fake.requests.length;
     // 12 of 30 leave: more than the default 30% guard, so this plan needs confirming.
     const record = await run(D2, { confirm: true });
@@ -139,7 +127,7 @@ describe('sync engine against the fake Meta Graph API', () => {
 
   it('removes a never-send person who was on the platform', async () => {
     const persons = Array.from({ length: 10 }, (_, i) => personFor(i));
-    const all = persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' as const }));
+    const all = treatment(persons);
     await writeDay(t.store, D1, AUD, persons, all);
     await run(D1);
     // Day 2: person 3 unsubscribed; the build keeps them out and the sync must take them off.
@@ -159,21 +147,9 @@ describe('sync engine against the fake Meta Graph API', () => {
 
   it('stops a plan that removes too much until confirmed', async () => {
     const persons = Array.from({ length: 10 }, (_, i) => personFor(i));
-    await writeDay(
-      t.store,
-      D1,
-      AUD,
-      persons,
-      persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
     await run(D1);
-    await writeDay(
-      t.store,
-      D2,
-      AUD,
-      persons,
-      persons.slice(0, 5).map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D2, AUD, persons, treatment(persons.slice(0, 5)));
     const mark = fake.requests.length;
     const error = await run(D2).catch((e) => e);
     expect(error).toBeInstanceOf(SyncBlockedError);
@@ -187,22 +163,10 @@ describe('sync engine against the fake Meta Graph API', () => {
 
   it('retries throttling and records it, ending in the desired state', async () => {
     const persons = Array.from({ length: 20 }, (_, i) => personFor(i));
-    await writeDay(
-      t.store,
-      D1,
-      AUD,
-      persons,
-      persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
     await run(D1, { confirm: true, runId: 'warmup', day: D1 }).catch(() => {});
     fake.controls.throttle(2);
-    await writeDay(
-      t.store,
-      D2,
-      AUD,
-      [...persons, personFor(99)],
-      [...persons, personFor(99)].map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D2, AUD, [...persons, personFor(99)], treatment([...persons, personFor(99)]));
     const record = await run(D2);
     expect(record.status).toBe('completed');
     expect(record.retries).toBe(2);
@@ -213,13 +177,7 @@ describe('sync engine against the fake Meta Graph API', () => {
     const persons = Array.from({ length: 6 }, (_, i) => personFor(i));
     const bad = metaConnector.matchKeys(persons[2]!)!.email!;
     fake.controls.rejectValues([bad], 'invalid hash');
-    await writeDay(
-      t.store,
-      D1,
-      AUD,
-      persons,
-      persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
     const record = await run(D1);
     expect(record.status).toBe('completed');
     expect(record.rejected_sample.map((r) => r.customer_id)).toEqual([persons[2]!.customer_id]);
@@ -234,13 +192,7 @@ describe('sync engine against the fake Meta Graph API', () => {
 
   it('fails clearly on an expired token and resends nothing confirmed on the next attempt', async () => {
     const persons = Array.from({ length: 30 }, (_, i) => personFor(i));
-    await writeDay(
-      t.store,
-      D1,
-      AUD,
-      persons,
-      persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
     // Let the audience be created and one batch through, then expire the token.
     let uploads = 0;
     ctx = makeCtx('meta-test-token', (async (url: string | URL | Request, init?: RequestInit) => {
@@ -269,22 +221,10 @@ describe('sync engine against the fake Meta Graph API', () => {
 
   it('reports a platform audience deleted on the platform side, and re-creates it only when configured to', async () => {
     const persons = Array.from({ length: 5 }, (_, i) => personFor(i));
-    await writeDay(
-      t.store,
-      D1,
-      AUD,
-      persons,
-      persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
     const first = await run(D1);
     fake.controls.deleteAudience(first.platform_audience_id!);
-    await writeDay(
-      t.store,
-      D2,
-      AUD,
-      [...persons, personFor(50)],
-      [...persons, personFor(50)].map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D2, AUD, [...persons, personFor(50)], treatment([...persons, personFor(50)]));
     const error = await run(D2).catch((e) => e);
     expect(error).toBeInstanceOf(PlatformAudienceDeletedError);
     expect(error.message).toMatch(
@@ -300,22 +240,10 @@ describe('sync engine against the fake Meta Graph API', () => {
 
   it('replaces the platform contents with a usersreplace session', async () => {
     const persons = Array.from({ length: 15 }, (_, i) => personFor(i));
-    await writeDay(
-      t.store,
-      D1,
-      AUD,
-      persons,
-      persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
     await run(D1);
     const keep = persons.slice(0, 12);
-    await writeDay(
-      t.store,
-      D2,
-      AUD,
-      persons,
-      keep.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, D2, AUD, persons, treatment(keep));
     const record = await run(D2, { replace: true });
     expect(record.mode).toBe('replace');
     expect(fake.requests.filter((r) => r.path.endsWith('/usersreplace'))).toHaveLength(2);

@@ -9,7 +9,7 @@ import { syncAudience } from '../../src/sync/execute.js';
 import { startFakeGoogleAds } from '../fakes/google-ads.js';
 import { startFakeTiktok } from '../fakes/tiktok.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
-import { personFor, writeDay } from './helpers.js';
+import { personFor, treatment, writeDay } from './helpers.js';
 
 /**
  * The sync engine with the asynchronous-job platform (Google Customer Match, consent rules) and
@@ -80,7 +80,7 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
       personFor(4, { consent: { ad_user_data: 'denied' } }), // denied anywhere: never added
       personFor(5, { country: 'FR', consent: granted }),
     ];
-    const all = persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' as const }));
+    const all = treatment(persons);
     await writeDay(t.store, D1, AUD, persons, all);
     const first = await run(t, googleAdsConnector, ctx, D1);
     expect(first.status).toBe('completed');
@@ -149,8 +149,8 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
         .filter((m) => m.startsWith('EMAIL_SHA256:'))
         .map((m) => m.slice(13))
         .sort();
-    const treatment = persons.filter((_, i) => i % 5 !== 4);
-    expect(emails()).toEqual(treatment.map((p) => tiktokConnector.matchKeys(p)!.email!).sort());
+    const reached = persons.filter((_, i) => i % 5 !== 4);
+    expect(emails()).toEqual(reached.map((p) => tiktokConnector.matchKeys(p)!.email!).sort());
 
     const mapping = () => fake.requests.filter((r) => r.path.endsWith('/segment/mapping/')).length;
     const before = mapping();
@@ -158,14 +158,8 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(mapping()).toBe(before);
 
     // 3 leave, 12 join: ceil(3/10) removes + ceil(12/10) adds = 3 requests.
-    const day2 = [...treatment.slice(3), ...Array.from({ length: 12 }, (_, i) => personFor(200 + i))];
-    await writeDay(
-      t.store,
-      D2,
-      AUD,
-      [...day2, ...treatment.slice(0, 3)],
-      day2.map((p) => ({ customer_id: p.customer_id, group: 'treatment' as const })),
-    );
+    const day2 = [...reached.slice(3), ...Array.from({ length: 12 }, (_, i) => personFor(200 + i))];
+    await writeDay(t.store, D2, AUD, [...day2, ...reached.slice(0, 3)], treatment(day2));
     const record = await run(t, tiktokConnector, ctx, D2);
     expect(record.plan).toMatchObject({ add: 12, remove: 3, requests: 3 });
     expect(mapping() - before).toBe(3);

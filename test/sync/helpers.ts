@@ -33,3 +33,10 @@ export function personFor(i: number, extra: Partial<PersonRecord> = {}): PersonR
     ...extra,
   };
 }
+
+/** Everyone in the treatment group: the common case of the sync tests. */
+export function treatment(
+  persons: readonly Pick<PersonRecord, 'customer_id'>[],
+): Pick<MemberRecord, 'customer_id' | 'group'>[] {
+  return persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' }));
+}

@@ -4,7 +4,7 @@ import { metaConnector } from '../../connectors/meta/index.js';
 import { readLedger } from '../../src/sync/ledger.js';
 import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
 import { createFsTestStore } from '../helpers/stores.js';
-import { personFor, writeDay } from './helpers.js';
+import { personFor, treatment, writeDay } from './helpers.js';
 
 const CHILD = new URL('./sync-child.ts', import.meta.url).pathname;
 const DAY = '2026-11-28';
@@ -42,13 +42,7 @@ describe('a sync killed with SIGKILL half-way', () => {
 
   it('resumes after the last checkpoint and ends in the desired state without resending confirmed batches', async () => {
     const persons = Array.from({ length: 95 }, (_, i) => personFor(i));
-    await writeDay(
-      t.store,
-      DAY,
-      'high_intent',
-      persons,
-      persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' })),
-    );
+    await writeDay(t.store, DAY, 'high_intent', persons, treatment(persons));
     // Slow uploads, so the kill lands while a batch is in flight.
     fake.controls.setLatency(150);
     const uploads = () => fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/users'));
