@@ -55,7 +55,9 @@ export function computePlan(
       if (!held) adds.push({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
       else if (held.digest !== d.digest) {
         changed += 1;
-        removes.push({ row: ledgerRow(id, held), digest: held.digest, reason: 'changed' });
+        // Match keys: the old ones must go. Attributes (write-back): the new values overwrite.
+        if (!d.row.attributes)
+          removes.push({ row: ledgerRow(id, held), digest: held.digest, reason: 'changed' });
         adds.push({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'changed' });
       } else unchanged += 1;
     }
