@@ -1,7 +1,9 @@
+import { Queue } from 'bullmq';
 import type { Command } from 'commander';
 import { getEnv } from '../../config/env.js';
 import { isDay } from '../../contract/days.js';
 import { enqueueRefresh, getRunStatus, type RunStatus } from '../../pipeline/flow.js';
+import { QUEUES } from '../../pipeline/queues.js';
 import { createBullConnection, probeRedis } from '../../pipeline/redis.js';
 import { type RefreshSummary, runRefreshInline } from '../../pipeline/refresh-inline.js';
 import { lastCompleteDayIn } from '../../pipeline/stages.js';
@@ -112,11 +114,16 @@ async function followQueued(opts: RefreshOptions, redisUrl: string, prefix: stri
       ...(opts.force ? { attempt: Date.now().toString(36) } : {}),
     });
     if (!opts.json)
-      err(
-        created
-          ? `enqueued ${runId}; following it (start \`audience-sync worker\` if none runs)`
-          : `${runId} was already enqueued; following it`,
+      err(created ? `enqueued ${runId}; following it` : `${runId} was already enqueued; following it`);
+    // Following a flow no worker will ever pick up would wait forever: say so and stop instead.
+    const queue = new Queue(QUEUES.refresh, { connection, prefix });
+    const workers = await queue.getWorkersCount().finally(() => queue.close());
+    if (workers === 0) {
+      throw new CliError(
+        `no worker is consuming the queues: ${runId} stays enqueued and runs when \`audience-sync worker\` starts (or run refresh --inline)`,
+        EXIT.failed,
       );
+    }
     let last = '';
     let status: RunStatus | undefined;
     for (;;) {
