@@ -10,8 +10,6 @@ export const EXIT = {
   usage: 2,
   /** Stopped by a guard that needs `--confirm`. */
   needsConfirmation: 3,
-  /** The command exists but its capability has not landed. */
-  unavailable: 4,
 } as const;
 
 export function out(text: string): void {

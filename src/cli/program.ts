@@ -8,7 +8,6 @@ import { registerGenerateCommand } from './commands/generate.js';
 import { registerHashCommand } from './commands/hash.js';
 import { registerImportCustomerIoCommand } from './commands/import-customerio.js';
 import { registerLiftCommand } from './commands/lift.js';
-import { registerPending } from './commands/pending.js';
 import { registerPlanCommand, registerSyncCommand } from './commands/plan-sync.js';
 import { registerRefreshCommand } from './commands/refresh.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -37,7 +36,5 @@ export function buildProgram(): Command {
   registerRefreshCommand(program);
   registerWorkerCommand(program);
   registerDemoCommand(program);
-  const registered = new Set(program.commands.map((c) => c.name()));
-  registerPending(program, registered);
   return program;
 }

@@ -88,6 +88,7 @@ export async function runSyncStage(ctx: StageContext, options: SyncStageOptions)
     ctx: destination.context,
     capabilities: destination.capabilities,
     batchSize: destination.batchSize,
+    platform: destination.type,
     mode:
       target.kind === 'write_back' && audience.write_back
         ? { kind: 'write_back', attributes: audience.write_back.attributes }

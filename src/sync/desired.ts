@@ -1,5 +1,11 @@
 import { mayAddToGoogle, rowConsent } from '../../connectors/core/consent.js';
-import type { AnyConnector, IdentifierType, MatchKeys, SyncRow } from '../../connectors/core/types.js';
+import type {
+  AnyConnector,
+  ConnectorId,
+  IdentifierType,
+  MatchKeys,
+  SyncRow,
+} from '../../connectors/core/types.js';
 import { type WriteBackMapping, writeBackAttributes } from '../../connectors/customerio/attributes.js';
 import type { MemberRecord, PersonRecord } from '../contract/records.js';
 import { readPeopleSnapshot } from '../people/snapshot.js';
@@ -54,6 +60,11 @@ export interface DesiredInput {
   day: string;
   connector: AnyConnector;
   config: unknown;
+  /**
+   * The configured platform, when the connector stands in for it (a dry run emulating Google must
+   * apply Google's consent rules too). Defaults to the connector's own id.
+   */
+  platform?: ConnectorId;
   mode: SyncMode;
   /** The current ledger: people whose identifier fields did not change keep their keys. */
   ledger?: Ledger;
@@ -90,7 +101,7 @@ export async function buildDesired(
   /** People who must leave the platform (deleted, unsubscribed, consent withdrawn). */
   const compliance = new Set<string>();
   const found = new Set<string>();
-  const checksConsent = connector.id === 'google_ads';
+  const checksConsent = (input.platform ?? connector.id) === 'google_ads';
   for await (const person of readPeopleSnapshot(store, day)) {
     const member = members.get(person.customer_id);
     if (!member) {

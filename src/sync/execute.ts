@@ -1,9 +1,11 @@
+import { batchSizeFor } from '../../connectors/core/batching.js';
 import { AudienceGoneError, isConnectorError } from '../../connectors/core/errors.js';
 import { type RetryOptions, withRetries } from '../../connectors/core/retry.js';
 import type {
   AnyConnector,
   Capabilities,
   ConnectorContext,
+  ConnectorId,
   ConnectorSession,
   PushResult,
   RowResult,
@@ -49,6 +51,8 @@ export interface SyncAudienceInput {
    */
   capabilities?: Capabilities;
   batchSize?: number;
+  /** The configured platform when the connector stands in for it (dry runs): its consent rules apply. */
+  platform?: ConnectorId;
   mode: SyncMode;
   /** The base run id (e.g. the day); attempts after a failure get `-2`, `-3`, ... */
   runId: string;
@@ -140,6 +144,7 @@ async function startRun(input: SyncAudienceInput, runId: string, log: Logger): P
     config: input.ctx.config,
     mode: input.mode,
     ledger,
+    ...(input.platform ? { platform: input.platform } : {}),
   });
   const state = await readState(store, destination, audienceId);
   // A replace that failed half-way leaves the platform's contents uncertain: repair with a replace.
@@ -389,6 +394,7 @@ async function replanAfterReset(input: SyncAudienceInput, record: SyncRunRecord)
     connector: input.connector,
     config: input.ctx.config,
     mode: input.mode,
+    ...(input.platform ? { platform: input.platform } : {}),
   });
   const plan = computePlan(desired, new Map(), capabilitiesOf(input), batchSizeOf(input), 'diff');
   record.plan = { ...plan.counts, requests: plan.requests, batch_size: plan.batchSize };
@@ -722,8 +728,5 @@ function capabilitiesOf(input: SyncAudienceInput): Capabilities {
 }
 
 function batchSizeOf(input: SyncAudienceInput): number {
-  if (input.batchSize) return input.batchSize;
-  const configured = (input.ctx.config as { batch_size?: unknown } | null)?.batch_size;
-  const max = capabilitiesOf(input).maxBatchSize;
-  return typeof configured === 'number' && configured > 0 ? Math.min(configured, max) : max;
+  return input.batchSize ?? batchSizeFor(capabilitiesOf(input), input.ctx.config);
 }

@@ -2,9 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createConnectorContext } from '../../connectors/core/context.js';
 import type { AnyConnector } from '../../connectors/core/types.js';
 import { googleAdsConnector } from '../../connectors/google-ads/index.js';
+import { openDestination } from '../../connectors/open.js';
 import { tiktokConnector } from '../../connectors/tiktok/index.js';
 import type { PersonRecord } from '../../src/contract/records.js';
 import { createLogger } from '../../src/log.js';
+import { listKeys } from '../../src/storage/object-store.js';
 import { syncAudience } from '../../src/sync/execute.js';
 import { startFakeGoogleAds } from '../fakes/google-ads.js';
 import { startFakeTiktok } from '../fakes/tiktok.js';
@@ -164,5 +166,41 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(record.plan).toMatchObject({ add: 12, remove: 3, requests: 3 });
     expect(mapping() - before).toBe(3);
     expect(emails()).toEqual(day2.map((p) => tiktokConnector.matchKeys(p)!.email!).sort());
+  });
+
+  it('a dry run of a Google destination applies Google consent rules and needs no credentials', async () => {
+    const t = await store();
+    const persons: PersonRecord[] = [
+      personFor(1),
+      personFor(2, { country: 'DE' }), // EEA without consent
+      personFor(3, { consent: { ad_personalization: 'denied' } }),
+    ];
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    const destination = openDestination({
+      name: 'google',
+      config: { type: 'google_ads', customer_id: '1234567890', developer_token: '${UNSET_TOKEN}' },
+      dryRun: { store: t.store, runId: 'dry-1' },
+      log,
+    });
+    const record = await syncAudience({
+      store: t.store,
+      audienceId: AUD,
+      day: D1,
+      destination: 'google',
+      connector: destination.connector,
+      ctx: destination.context,
+      capabilities: destination.capabilities,
+      batchSize: destination.batchSize,
+      platform: destination.type,
+      mode: { kind: 'audience' },
+      runId: 'dry-1',
+      dryRun: true,
+    });
+    expect(record.members).toMatchObject({ desired: 1, consent_excluded: 2 });
+    const bodies = await listKeys(t.store, 'outbox/google/high_intent/dry-1/');
+    const sent = (await Promise.all(bodies.map((k) => t.store.get(k)))).map(String).join('');
+    expect(sent).toContain(googleAdsConnector.matchKeys(persons[0]!)!.email!);
+    expect(sent).not.toContain(googleAdsConnector.matchKeys(persons[1]!)!.email!);
+    expect(sent).not.toContain(googleAdsConnector.matchKeys(persons[2]!)!.email!);
   });
 });

@@ -6,12 +6,11 @@ import { builtDays, latestBuiltDay, readManifest } from '../../audiences/members
 import type { LoadedConfig } from '../../config/load-config.js';
 import { isDay } from '../../contract/days.js';
 import { log } from '../../log.js';
+import { readLiftReport } from '../../measure/report.js';
 import { enqueueRefresh, getRunStatus, type PipelineConnection } from '../../pipeline/flow.js';
 import { planTarget } from '../../pipeline/plan-report.js';
 import { lastCompleteDayIn, type StageContext } from '../../pipeline/stages.js';
 import { syncTargets } from '../../pipeline/targets.js';
-import { keys, partitionDay } from '../../storage/keys.js';
-import { readJsonIfExists } from '../../storage/object-store.js';
 import { errorResponses, HttpError } from '../http-errors.js';
 import { requireBearer } from '../plugins/auth.js';
 
@@ -195,35 +194,21 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app
     },
     async (request, reply) => {
       const { audience } = await audienceOf(request.params.id);
-      let at = request.query.as_of;
-      if (!at) {
-        for await (const info of app.store.list(`reports/lift/${audience.id}/`)) {
-          const d = partitionDay(info.key);
-          if (d && info.key.endsWith('/report.json') && (!at || d > at)) at = d;
-        }
+      const found = await readLiftReport(app.store, audience.id, request.query.as_of);
+      if (!found) {
+        const when = request.query.as_of ? ` on ${request.query.as_of}` : ' yet';
+        throw new HttpError(404, 'not_found', `no lift report for ${audience.id}${when}`);
       }
-      if (!at) throw new HttpError(404, 'not_found', `no lift report for ${audience.id} yet`);
-      const wantsHtml =
-        /text\/html/.test(String(request.headers.accept ?? '')) &&
-        !/application\/json/.test(String(request.headers.accept ?? ''));
-      if (wantsHtml) {
-        try {
-          const html = (await app.store.get(keys.liftReport(audience.id, at, 'html'))).toString('utf8');
-          // The HTML page is not described by the JSON schema: send it raw.
-          return reply
-            .type('text/html; charset=utf-8')
-            .serializer((s: unknown) => s as string)
-            .send(html as never);
-        } catch {
-          throw new HttpError(404, 'not_found', `no lift report for ${audience.id} on ${at}`);
-        }
+      const accept = String(request.headers.accept ?? '');
+      if (/text\/html/.test(accept) && !/application\/json/.test(accept)) {
+        const html = (await app.store.get(found.htmlKey)).toString('utf8');
+        // The HTML page is not described by the JSON schema: send it raw.
+        return reply
+          .type('text/html; charset=utf-8')
+          .serializer((s: unknown) => s as string)
+          .send(html as never);
       }
-      const report = await readJsonIfExists<Record<string, unknown>>(
-        app.store,
-        keys.liftReport(audience.id, at, 'json'),
-      );
-      if (!report) throw new HttpError(404, 'not_found', `no lift report for ${audience.id} on ${at}`);
-      return report;
+      return found.report as unknown as Record<string, unknown>;
     },
   );
 
