@@ -58,15 +58,13 @@ export abstract class ConnectorError extends Error {
       subcode: this.subcode,
       status: this.status,
       requestId: this.requestId,
-      delayMs: (this as { delayMs?: number }).delayMs,
+      delayMs: this instanceof RetryLaterError ? this.delayMs : undefined,
     };
   }
 }
 
-/** A passing failure (network, timeout, 5xx, Google CONCURRENT_MODIFICATION): try again after `delayMs`. */
-export class RetryableError extends ConnectorError {
-  override readonly name = 'RetryableError';
-  readonly kind = 'retryable' as const;
+/** Errors after which the same call may succeed once `delayMs` has passed. */
+export abstract class RetryLaterError extends ConnectorError {
   readonly retry = true;
   constructor(
     message: string,
@@ -77,18 +75,16 @@ export class RetryableError extends ConnectorError {
   }
 }
 
+/** A passing failure (network, timeout, 5xx, Google CONCURRENT_MODIFICATION): try again after `delayMs`. */
+export class RetryableError extends RetryLaterError {
+  override readonly name = 'RetryableError';
+  readonly kind = 'retryable' as const;
+}
+
 /** The platform throttled us (Meta 17 / 613 / 4 / 80003-4, HTTP 429, TikTok 40100): wait `delayMs`. */
-export class RateLimitedError extends ConnectorError {
+export class RateLimitedError extends RetryLaterError {
   override readonly name = 'RateLimitedError';
   readonly kind = 'rate_limited' as const;
-  readonly retry = true;
-  constructor(
-    message: string,
-    details: ConnectorErrorDetails,
-    readonly delayMs: number,
-  ) {
-    super(message, details);
-  }
 }
 
 /** Credentials are missing, expired or revoked: a person has to act. */
@@ -139,7 +135,7 @@ export function isConnectorError(error: unknown): error is ConnectorError {
 
 /** The delay to wait before retrying, or `undefined` when the error is not retryable. */
 export function retryDelayMs(error: unknown): number | undefined {
-  if (error instanceof RetryableError || error instanceof RateLimitedError) return error.delayMs;
+  if (error instanceof RetryLaterError) return error.delayMs;
   return undefined;
 }
 

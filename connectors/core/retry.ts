@@ -1,4 +1,4 @@
-import { RateLimitedError, RetryableError } from './errors.js';
+import { RetryLaterError } from './errors.js';
 
 /**
  * In-process retries for code that runs a connector without a queue (CLI `sync`, the demo).
@@ -13,7 +13,7 @@ export interface RetryOptions {
   maxDelayMs?: number;
   sleep?: (ms: number) => Promise<void>;
   /** Called before each wait, e.g. to log or count throttling. */
-  onRetry?: (error: RetryableError | RateLimitedError, attempt: number, delayMs: number) => void;
+  onRetry?: (error: RetryLaterError, attempt: number, delayMs: number) => void;
 }
 
 export async function withRetries<T>(
@@ -27,7 +27,7 @@ export async function withRetries<T>(
     try {
       return await fn(attempt);
     } catch (error) {
-      if (!(error instanceof RetryableError || error instanceof RateLimitedError) || attempt >= maxAttempts) {
+      if (!(error instanceof RetryLaterError) || attempt >= maxAttempts) {
         throw error;
       }
       const delayMs = Math.min(maxDelayMs, error.delayMs * 2 ** (attempt - 1));
