@@ -212,7 +212,6 @@ async function continueRun(
   loaded?: Loaded,
 ): Promise<SyncRunRecord> {
   const { store, connector, ctx, destination, audienceId } = input;
-  const started = Date.now();
   const ledger = loaded?.ledger ?? (await readLedger(store, destination, audienceId));
   let state = loaded?.state ?? (await readState(store, destination, audienceId));
   try {
@@ -293,7 +292,8 @@ async function continueRun(
     }
     record.status = 'completed';
     record.finished_at = new Date().toISOString();
-    record.timings_ms.total += Date.now() - started + record.timings_ms.plan;
+    // Wall time from the first start, resumed runs included.
+    record.timings_ms.total = Date.parse(record.finished_at) - Date.parse(record.started_at);
     await saveRecord(input, record);
     log.info(
       { run_id: record.run_id, requests: record.requests, add: record.plan.add, remove: record.plan.remove },
