@@ -51,6 +51,8 @@ export interface BuildOptions {
   runId?: string;
   /** Bring the people snapshot up to date first (default true). */
   updateSnapshot?: boolean;
+  /** Worker threads for the scan (0: scan on this thread); default by input size and cores. */
+  scanThreads?: number;
 }
 
 export interface BuildResult {
@@ -63,6 +65,7 @@ export interface BuildResult {
     records_per_second: number;
     passes: number;
     reordered_duplicates: number;
+    threads: number;
   };
   audiences: AudienceManifest[];
 }
@@ -118,6 +121,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
     identity,
     resetColumns: () => resetSources(compiler.sources),
     onProgress: (done, total) => progress?.({ phase: 'scan', done, total }),
+    ...(options.scanThreads !== undefined ? { threads: options.scanThreads } : {}),
   });
   // People known only from records have no profile: person conditions see an empty one.
   for (const atom of compiler.personAtoms) {
@@ -162,6 +166,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
       records_per_second: scan.seconds > 0 ? scanned / scan.seconds : 0,
       passes: scan.passes,
       reordered_duplicates: scan.reorderedDuplicates,
+      threads: scan.threads,
     },
     // Dependencies were rebuilt too (their members feed `exclude`); report what was asked for first.
     audiences: requested

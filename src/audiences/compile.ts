@@ -43,8 +43,8 @@ export interface Source {
   message?: Filters;
   /** Selector key: sources differing only in window or `where` share it. */
   selectorKey: string;
-  selectorTest: (record: Rec) => boolean;
-  whereTest: ((properties: unknown) => boolean) | undefined;
+  /** Event property filters (events) or record filters (messages); the scan compiles them. */
+  where: Filters | undefined;
   windowDays: number;
   /** First day of the window (the window is `[fromDay, D]`). */
   fromDay: string;
@@ -211,25 +211,13 @@ export class Compiler {
     const key = JSON.stringify([selectorKey, windowDays, sortedEntries(spec.where ?? {})]);
     const existing = this.byKey.get(key);
     if (existing) return existing;
-    const selectorTest =
-      dataset === 'events'
-        ? (
-            (name: string) => (r: Rec) =>
-              r.name === name
-          )(spec.event!)
-        : compileFilters(spec.message ?? {}, (field) => pathGetter(field));
-    const whereTest =
-      spec.where && Object.keys(spec.where).length > 0
-        ? compileFilters(spec.where, (field) => pathGetter(field))
-        : undefined;
     const source: Source = {
       key,
       dataset,
       ...(spec.event !== undefined ? { event: spec.event } : {}),
       ...(spec.message !== undefined ? { message: spec.message } : {}),
       selectorKey,
-      selectorTest: selectorTest as (r: Rec) => boolean,
-      whereTest,
+      where: spec.where && Object.keys(spec.where).length > 0 ? spec.where : undefined,
       windowDays,
       fromDay: addDays(this.day, 1 - windowDays),
       count: this.columns.u32(),

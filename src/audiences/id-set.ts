@@ -15,14 +15,40 @@ export const EARLIER_DUPLICATE = 2;
 
 export type InsertResult = typeof INSERTED | typeof DUPLICATE | typeof EARLIER_DUPLICATE;
 
+/**
+ * Two independent 32-bit hashes of `id` (murmur-style mixing) into `out[0]`, `out[1]`; `out[1]` is
+ * never 0, which marks empty slots.
+ */
+export function fingerprint(id: string, out: Int32Array): void {
+  let a = 0x811c9dc5 ^ id.length;
+  let b = 0x9747b28c;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 13;
+  }
+  a ^= a >>> 16;
+  a = Math.imul(a, 0x85ebca6b);
+  a ^= a >>> 13;
+  a = Math.imul(a, 0xc2b2ae35);
+  a ^= a >>> 16;
+  b ^= b >>> 16;
+  b = Math.imul(b, 0x7feb352d);
+  b ^= b >>> 15;
+  b = Math.imul(b, 0x846ca68b);
+  b ^= b >>> 16;
+  out[0] = a | 0;
+  out[1] = b | 1;
+}
+
 export class IdSet {
   private hi: Int32Array;
   private lo: Int32Array;
   private recv: Float64Array;
   private mask: number;
   private count = 0;
-  private h1 = 0;
-  private h2 = 0;
+  private readonly fp = new Int32Array(2);
 
   constructor(initialCapacity = 1 << 16) {
     let cap = 16;
@@ -38,9 +64,12 @@ export class IdSet {
   }
 
   insert(id: string, receivedAtMs: number): InsertResult {
-    this.fingerprint(id);
-    const h1 = this.h1;
-    const h2 = this.h2;
+    fingerprint(id, this.fp);
+    return this.insertFingerprint(this.fp[0]!, this.fp[1]!, receivedAtMs);
+  }
+
+  /** `insert` for an id already reduced by `fingerprint` (scan threads send fingerprints, not ids). */
+  insertFingerprint(h1: number, h2: number, receivedAtMs: number): InsertResult {
     let i = h1 & this.mask;
     for (;;) {
       const lo = this.lo[i]!;
@@ -60,30 +89,6 @@ export class IdSet {
     this.count += 1;
     if (this.count * 10 > this.lo.length * 7) this.grow();
     return INSERTED;
-  }
-
-  /** Two independent 32-bit hashes (murmur-style mixing); `h2` is never 0, which marks empty slots. */
-  private fingerprint(id: string): void {
-    let a = 0x811c9dc5 ^ id.length;
-    let b = 0x9747b28c;
-    for (let i = 0; i < id.length; i++) {
-      const c = id.charCodeAt(i);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x5bd1e995);
-      b ^= b >>> 13;
-    }
-    a ^= a >>> 16;
-    a = Math.imul(a, 0x85ebca6b);
-    a ^= a >>> 13;
-    a = Math.imul(a, 0xc2b2ae35);
-    a ^= a >>> 16;
-    b ^= b >>> 16;
-    b = Math.imul(b, 0x7feb352d);
-    b ^= b >>> 15;
-    b = Math.imul(b, 0x846ca68b);
-    b ^= b >>> 16;
-    this.h1 = a | 0;
-    this.h2 = b | 1;
   }
 
   private grow(): void {

@@ -1,23 +1,23 @@
-import { promisify } from 'node:util';
-import { createGunzip, gunzip } from 'node:zlib';
+import { availableParallelism } from 'node:os';
 import { addDays, dayRange } from '../contract/days.js';
 import type { IdentityIndex } from '../people/identity.js';
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { PersonTable } from './columns.js';
-import { dayNumber, type Rec, type RecordDataset, type Source } from './compile.js';
+import type { RecordDataset, Source } from './compile.js';
 import { EARLIER_DUPLICATE, IdSet, INSERTED } from './id-set.js';
-import { toNumber } from './values.js';
+import { type DatasetSpec, type LineFilter, type PartScan, PartScanner } from './scan-part.js';
+import { ScanPool } from './scan-pool.js';
 
 /**
  * One streaming pass over the raw partitions the rules need, feeding every source at once.
  *
- * Per line: a cheap substring test skips lines that cannot match any rule (predicate push-down:
- * a record can only be `checkout_started` if its line contains `"checkout_started"` — our writers
- * use `JSON.stringify`, which never escapes letters, digits or `_`); the rest are parsed,
- * de-duplicated on `id` (DESIGN: first by `received_at`, then object key, then line), resolved to a
- * person, and counted into the sources whose window and `where` they satisfy.
+ * Parts are scanned in parallel on worker threads (scan-part.ts does the per-line work: skip lines
+ * that cannot match any rule, parse the rest, reduce matching records to ids, days and source
+ * hits). This coordinator fetches the parts, and applies the part results strictly in key order:
+ * de-duplication on `id` (DESIGN: first by `received_at`, then object key, then line), identity
+ * resolution, and the per-person counters. So the result is the same whichever thread scanned what.
  *
  * De-duplication is among the records that match some rule's selector in the partitions read.
  * Records are visited in key and line order, so the first copy is normally also the first received;
@@ -56,6 +56,8 @@ export interface ScanResult {
   /** Ids whose winning copy was decided by `received_at` against read order (needed a second pass). */
   reorderedDuplicates: number;
   passes: number;
+  /** Worker threads that scanned parts (0: this thread). */
+  threads: number;
   seconds: number;
 }
 
@@ -68,30 +70,38 @@ export interface ScanOptions {
   resetColumns: () => void;
   maxReportedMalformed?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Worker threads scanning parts; 0 scans on this thread. Default: see `defaultScanThreads`. */
+  threads?: number;
 }
 
-const GUNZIP_CHUNK = 256 * 1024;
+/** Parts larger than this (compressed) are streamed from the store and scanned on this thread. */
+const STREAMED_PART_BYTES = 64 * 1024 * 1024;
+/** Below this much compressed input, starting threads costs more than it saves. */
+const THREADED_INPUT_BYTES = 16 * 1024 * 1024;
 
-interface SelectorGroup {
-  test: (r: Rec) => boolean;
-  sources: Source[];
+/** One thread per core for inputs worth it; none for small ones. */
+export function defaultScanThreads(inputBytes: number): number {
+  return inputBytes < THREADED_INPUT_BYTES ? 0 : Math.max(1, availableParallelism());
 }
 
 interface DatasetRuntime {
   dataset: RecordDataset;
+  /** Position of `spec` in the specs every scanner gets. */
+  index: number;
   keys: string[];
-  /** How lines that cannot match any rule are skipped unread; undefined: parse every line. */
-  filter: FilterSpec | undefined;
   sizes: Map<string, number>;
-  byName: Map<string, Source[]>;
-  groups: SelectorGroup[];
+  sources: Source[];
+  spec: DatasetSpec;
 }
 
+/** A record held back until every copy of its id is known (second pass only). */
 interface Deferred {
-  rec: Rec;
   recv: number;
-  order: number;
-  line: number;
+  customerId: string;
+  identity: { email?: string; cio_id?: string } | undefined;
+  day: number;
+  sources: number[];
+  values: number[];
 }
 
 export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
@@ -99,6 +109,7 @@ export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
   const { store, day, plans } = options;
   const runtimes: DatasetRuntime[] = [];
   const fromDay: Partial<Record<RecordDataset, string>> = {};
+  let inputBytes = 0;
   for (const plan of plans) {
     if (plan.sources.length === 0) continue;
     let first = day;
@@ -111,56 +122,74 @@ export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
         if (!info.key.endsWith('.jsonl.gz')) continue;
         partKeys.push(info.key);
         sizes.set(info.key, info.size);
+        inputBytes += info.size;
       }
     }
-    runtimes.push(makeRuntime(plan, partKeys, sizes));
+    runtimes.push({
+      dataset: plan.dataset,
+      index: runtimes.length,
+      keys: partKeys,
+      sizes,
+      sources: plan.sources,
+      spec: datasetSpec(plan, day),
+    });
   }
 
-  let result = await runPass(options, runtimes, undefined);
-  let passes = 1;
-  let reordered = 0;
-  if (result.conflicts.size > 0) {
-    reordered = result.conflicts.size;
-    options.resetColumns();
-    result = await runPass(options, runtimes, result.conflicts);
-    passes = 2;
+  const maxReported = options.maxReportedMalformed ?? 100;
+  const specs = runtimes.map((r) => r.spec);
+  const threads = Math.min(
+    options.threads ?? defaultScanThreads(inputBytes),
+    runtimes.reduce((n, r) => n + r.keys.length, 0),
+  );
+  const pool = threads > 0 ? new ScanPool(threads, { datasets: specs, maxReported }) : undefined;
+  const local = specs.map((spec) => new PartScanner(spec, maxReported));
+  try {
+    const scanner: PartSource = { store, pool, local };
+    let result = await runPass(options, scanner, runtimes, undefined);
+    let passes = 1;
+    let reordered = 0;
+    if (result.conflicts.size > 0) {
+      reordered = result.conflicts.size;
+      options.resetColumns();
+      result = await runPass(options, scanner, runtimes, result.conflicts);
+      passes = 2;
+    }
+    return {
+      inputs: {
+        events: runtimes.find((r) => r.dataset === 'events')?.keys ?? [],
+        messages: runtimes.find((r) => r.dataset === 'messages')?.keys ?? [],
+      },
+      fromDay,
+      linesByKey: result.linesByKey,
+      stats: result.stats,
+      malformedLines: result.malformedLines,
+      malformed: result.malformed,
+      reorderedDuplicates: reordered,
+      passes,
+      threads,
+      seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    };
+  } finally {
+    await pool?.close();
   }
-  return {
-    inputs: {
-      events: runtimes.find((r) => r.dataset === 'events')?.keys ?? [],
-      messages: runtimes.find((r) => r.dataset === 'messages')?.keys ?? [],
-    },
-    fromDay,
-    linesByKey: result.linesByKey,
-    stats: result.stats,
-    malformedLines: result.malformedLines,
-    malformed: result.malformed,
-    reorderedDuplicates: reordered,
-    passes,
-    seconds: Number(process.hrtime.bigint() - started) / 1e9,
-  };
 }
 
-function makeRuntime(plan: ScanPlan, partKeys: string[], sizes: Map<string, number>): DatasetRuntime {
-  const byName = new Map<string, Source[]>();
-  const groupsByKey = new Map<string, SelectorGroup>();
-  for (const s of plan.sources) {
-    if (s.event !== undefined) {
-      const list = byName.get(s.event) ?? [];
-      list.push(s);
-      byName.set(s.event, list);
-    }
-    const g = groupsByKey.get(s.selectorKey) ?? { test: s.selectorTest, sources: [] };
-    g.sources.push(s);
-    groupsByKey.set(s.selectorKey, g);
-  }
+/** What a scanner needs of a plan, as plain data (it crosses to worker threads). */
+function datasetSpec(plan: ScanPlan, day: string): DatasetSpec {
   return {
     dataset: plan.dataset,
-    keys: partKeys,
-    sizes,
-    filter: plan.dataset === 'events' ? eventFilter([...byName.keys()]) : messageFilter(plan.sources),
-    byName,
-    groups: [...groupsByKey.values()],
+    lastDay: day,
+    sources: plan.sources.map((s) => ({
+      ...(s.event !== undefined ? { event: s.event } : {}),
+      ...(s.message !== undefined ? { message: s.message } : {}),
+      ...(s.where !== undefined ? { where: s.where } : {}),
+      fromDay: s.fromDay,
+      props: [...s.props.keys()],
+    })),
+    filter:
+      plan.dataset === 'events'
+        ? eventFilter([...new Set(plan.sources.map((s) => s.event!))])
+        : messageFilter(plan.sources),
   };
 }
 
@@ -168,20 +197,19 @@ function makeRuntime(plan: ScanPlan, partKeys: string[], sizes: Map<string, numb
  * Events: a line can be `checkout_started` only if it contains `"checkout_started"` (our writers use
  * `JSON.stringify`, which never escapes letters, digits or `_`), whatever the key order.
  */
-function eventFilter(names: string[]): FilterSpec {
-  return { kind: 'needles', needles: names.map((n) => Buffer.from(JSON.stringify(n))) };
+function eventFilter(names: string[]): LineFilter {
+  return { kind: 'needles', needles: names.map((n) => JSON.stringify(n)) };
 }
 
 /**
  * Messages are flat records whose `channel` and `metric` are always present: a line is read only
- * when the values after `"channel":"` and `"metric":"` could satisfy some selector. A line where
- * either is not found in that exact form (another writer's spacing, an escape) is parsed anyway.
+ * when the values after `"channel":"` and `"metric":"` could satisfy some selector.
  */
-function messageFilter(sources: readonly Source[]): FilterSpec | undefined {
-  const allowed: { channel: Set<string> | null; metric: Set<string> | null }[] = [];
+function messageFilter(sources: readonly Source[]): LineFilter | undefined {
+  const allowed: { channel: string[] | null; metric: string[] | null }[] = [];
   for (const s of sources) {
-    const pin = (v: unknown): Set<string> | null => {
-      if (typeof v === 'string') return new Set([v]);
+    const pin = (v: unknown): string[] | null => {
+      if (typeof v === 'string') return [v];
       if (
         v &&
         typeof v === 'object' &&
@@ -189,7 +217,7 @@ function messageFilter(sources: readonly Source[]): FilterSpec | undefined {
         Array.isArray((v as { in?: unknown[] }).in)
       ) {
         const values = (v as { in: unknown[] }).in;
-        if (values.every((x) => typeof x === 'string')) return new Set(values as string[]);
+        if (values.every((x) => typeof x === 'string')) return values as string[];
       }
       return null;
     };
@@ -201,337 +229,169 @@ function messageFilter(sources: readonly Source[]): FilterSpec | undefined {
   return { kind: 'fields', allowed };
 }
 
-type FilterSpec =
-  | { kind: 'needles'; needles: Buffer[] }
-  | { kind: 'fields'; allowed: { channel: Set<string> | null; metric: Set<string> | null }[] };
+interface PartSource {
+  store: ObjectStore;
+  pool: ScanPool | undefined;
+  local: PartScanner[];
+}
 
-const CHANNEL_KEY = Buffer.from('"channel":"');
-const METRIC_KEY = Buffer.from('"metric":"');
-const QUOTE = 34;
-const BACKSLASH = 92;
-const NEWLINE = 10;
-
-/**
- * The line test over a buffer, with one cursor per searched pattern: the next occurrence at or
- * after the current line, so each pattern is searched about once per line that has it and lines
- * without it cost a comparison.
- */
-function makeLineTest(
-  spec: FilterSpec | undefined,
-  buf: Buffer,
-): ((start: number, end: number) => boolean) | undefined {
-  if (!spec) return undefined;
-  if (spec.kind === 'needles') {
-    const { needles } = spec;
-    const next = new Float64Array(needles.length).fill(-2);
-    return (start, end) => {
-      for (let i = 0; i < needles.length; i++) {
-        let at = next[i]!;
-        if (at !== -1 && at < start) {
-          at = buf.indexOf(needles[i]!, start);
-          next[i] = at;
-        }
-        if (at !== -1 && at < end) return true;
-      }
-      return false;
-    };
-  }
-  const { allowed } = spec;
-  let nextChannel = -2;
-  let nextMetric = -2;
-  const valueAt = (keyAt: number, keyLength: number, end: number): string | undefined => {
-    const from = keyAt + keyLength;
-    const close = buf.indexOf(QUOTE, from);
-    if (close === -1 || close > end) return undefined;
-    // An escaped value is left to the real parser (and searched only up to the quote: an unbounded
-    // search would run to the end of the part on every line).
-    for (let i = from; i < close; i++) if (buf[i] === BACKSLASH) return undefined;
-    return buf.toString('utf8', from, close);
-  };
-  return (start, end) => {
-    if (nextChannel !== -1 && nextChannel < start) nextChannel = buf.indexOf(CHANNEL_KEY, start);
-    if (nextMetric !== -1 && nextMetric < start) nextMetric = buf.indexOf(METRIC_KEY, start);
-    if (nextChannel === -1 || nextChannel >= end || nextMetric === -1 || nextMetric >= end) return true;
-    const channel = valueAt(nextChannel, CHANNEL_KEY.length, end);
-    const metric = valueAt(nextMetric, METRIC_KEY.length, end);
-    if (channel === undefined || metric === undefined) return true;
-    for (const a of allowed) {
-      if ((a.channel === null || a.channel.has(channel)) && (a.metric === null || a.metric.has(metric)))
-        return true;
-    }
-    return false;
-  };
+/** Scans one part: on a worker thread, or here when there are none or the part is too big to hold. */
+async function scanPart(from: PartSource, rt: DatasetRuntime, key: string): Promise<PartScan> {
+  const local = from.local[rt.index]!;
+  if ((rt.sizes.get(key) ?? 0) > STREAMED_PART_BYTES)
+    return local.scanGzipStream(await from.store.getStream(key));
+  const bytes = await from.store.get(key);
+  return from.pool ? from.pool.scan(rt.index, bytes) : local.scanCompressed(bytes);
 }
 
 function emptyStats(): DatasetStats {
   return { lines: 0, parsed: 0, relevant: 0, duplicates: 0, unresolved: 0, rejected: {} };
 }
 
-async function runPass(options: ScanOptions, runtimes: DatasetRuntime[], deferIds: Set<string> | undefined) {
-  const { store, day, persons, identity } = options;
+const fingerprintKey = (hi: number, lo: number) => `${hi}/${lo}`;
+
+async function runPass(
+  options: ScanOptions,
+  from: PartSource,
+  runtimes: DatasetRuntime[],
+  deferIds: Set<string> | undefined,
+) {
+  const { persons, identity } = options;
   const maxReported = options.maxReportedMalformed ?? 100;
   const stats: Record<RecordDataset, DatasetStats> = { events: emptyStats(), messages: emptyStats() };
   const linesByKey = new Map<string, number>();
   const malformed: MalformedLine[] = [];
   let malformedLines = 0;
   const conflicts = new Set<string>();
-  const dayNumCache = new Map<string, number>();
-  const dayNum = (d: string) => {
-    let n = dayNumCache.get(d);
-    if (n === undefined) {
-      n = dayNumber(d);
-      dayNumCache.set(d, n);
-    }
-    return n;
-  };
-  const lastDay = day;
   const total = runtimes.reduce((n, r) => n + r.keys.length, 0);
+  // Parts scanned ahead of the one being applied: enough to keep every thread busy.
+  const ahead = Math.max(1, (from.pool?.threads ?? 0) * 2);
   let done = 0;
-  let order = 0;
 
   for (const rt of runtimes) {
     const st = stats[rt.dataset];
     const ids = new IdSet(1 << 16);
     const deferred = new Map<string, Deferred>();
-    const isEvents = rt.dataset === 'events';
-    const matched: SelectorGroup[] = [];
+    const sources = rt.sources;
 
-    const apply = (rec: Rec, sources: readonly Source[]) => {
-      const p = personOf(rec, identity, persons);
-      if (p < 0) {
-        st.unresolved += 1;
-        return;
-      }
-      const d = (rec.ts as string).slice(0, 10);
-      if (d > lastDay) return;
-      const target = isEvents ? rec.properties : rec;
-      for (const s of sources) {
-        if (d < s.fromDay) continue;
-        if (s.whereTest && !s.whereTest(target)) continue;
+    const personOf = (customerId: string, who: { email?: string; cio_id?: string } | undefined): number => {
+      // An id merged into another person by an alias counts for that person.
+      if (customerId !== '') return persons.intern(identity.byMergedId.get(customerId) ?? customerId);
+      const resolved = who ? identity.resolve(who) : undefined;
+      return resolved === undefined ? -1 : persons.intern(resolved);
+    };
+
+    const apply = (
+      p: number,
+      day: number,
+      hits: ArrayLike<number>,
+      from: number,
+      to: number,
+      values: ArrayLike<number>,
+      v: number,
+    ) => {
+      for (let j = from; j < to; j++) {
+        const s = sources[hits[j]!]!;
         s.count.data[p]! += 1;
-        if (s.latest) {
-          const n = dayNum(d);
-          if (n > s.latest.data[p]!) s.latest.data[p] = n;
-        }
-        if (s.props.size > 0) applyProps(s, rec.properties, p);
-      }
-    };
-
-    const sourcesOf = (rec: Rec): readonly Source[] | undefined => {
-      if (isEvents) return rt.byName.get(rec.name as string);
-      matched.length = 0;
-      for (const g of rt.groups) if (g.test(rec)) matched.push(g);
-      if (matched.length === 0) return undefined;
-      if (matched.length === 1) return matched[0]!.sources;
-      return matched.flatMap((g) => g.sources);
-    };
-
-    // The next part is fetched and decompressed (on libuv's threads) while this one is parsed.
-    let next = rt.keys.length > 0 ? loadPart(store, rt.keys[0]!, rt.sizes.get(rt.keys[0]!) ?? 0) : undefined;
-    for (let k = 0; k < rt.keys.length; k++) {
-      const key = rt.keys[k]!;
-      const keyOrder = order++;
-      const loaded = await next!;
-      const following = rt.keys[k + 1];
-      next = following !== undefined ? loadPart(store, following, rt.sizes.get(following) ?? 0) : undefined;
-      const onCandidate = (text: string, line: number) => {
-        let rec: Rec;
-        try {
-          rec = JSON.parse(text) as Rec;
-        } catch {
-          malformedLines += 1;
-          if (malformed.length < maxReported) malformed.push({ key, line, reason: 'not valid JSON' });
-          return;
-        }
-        st.parsed += 1;
-        const problem = recordProblem(rec, isEvents);
-        if (problem) {
-          if (problem === 'not_an_object') {
-            malformedLines += 1;
-            if (malformed.length < maxReported) malformed.push({ key, line, reason: 'not a JSON object' });
-          } else st.rejected[problem] = (st.rejected[problem] ?? 0) + 1;
-          return;
-        }
-        const sources = sourcesOf(rec);
-        if (!sources) return;
-        st.relevant += 1;
-        const id = rec.id as string;
-        const recv = receivedMs(rec.received_at);
-        if (deferIds?.has(id)) {
-          // Every copy is seen before choosing: earliest received_at, then key order, then line.
-          const held = deferred.get(id);
-          if (!held) deferred.set(id, { rec, recv, order: keyOrder, line });
-          else {
-            st.duplicates += 1;
-            if (recv < held.recv) deferred.set(id, { rec, recv, order: keyOrder, line });
+        if (s.latest && day > s.latest.data[p]!) s.latest.data[p] = day;
+        for (const agg of s.props.values()) {
+          const value = values[v++]!;
+          if (Number.isNaN(value)) continue;
+          if (agg.sum) {
+            // Neumaier's compensated summation: the sum no longer depends on record order in practice.
+            const sum = agg.sum.data[p]!;
+            const t = sum + value;
+            const comp = agg.comp!;
+            if (Math.abs(sum) >= Math.abs(value)) comp.data[p]! += sum - t + value;
+            else comp.data[p]! += value - t + sum;
+            agg.sum.data[p] = t;
           }
-          return;
+          if (agg.max && value > agg.max.data[p]!) agg.max.data[p] = value;
+          if (agg.min && value < agg.min.data[p]!) agg.min.data[p] = value;
         }
-        const inserted = ids.insert(id, recv);
+      }
+      return v;
+    };
+
+    const applyPart = (key: string, scan: PartScan) => {
+      st.lines += scan.lines;
+      st.parsed += scan.parsed;
+      for (const [reason, n] of Object.entries(scan.rejected))
+        st.rejected[reason] = (st.rejected[reason] ?? 0) + n;
+      malformedLines += scan.malformedLines;
+      for (const m of scan.malformed) if (malformed.length < maxReported) malformed.push({ key, ...m });
+      linesByKey.set(key, scan.lines);
+      const r = scan.records;
+      st.relevant += r.count;
+      let nextIdentity = 0;
+      let v = 0;
+      for (let i = 0; i < r.count; i++) {
+        const customerId = r.customerIds[i]!;
+        const who = customerId === '' ? r.identities[nextIdentity++] : undefined;
+        const hitsFrom = r.sourceStart[i]!;
+        const hitsTo = r.sourceStart[i + 1]!;
+        const valueFrom = v;
+        for (let j = hitsFrom; j < hitsTo; j++) v += sources[r.sourceList[j]!]!.props.size;
+        const hi = r.idHi[i]!;
+        const lo = r.idLo[i]!;
+        const recv = r.receivedMs[i]!;
+        if (deferIds && deferIds.size > 0) {
+          const fk = fingerprintKey(hi, lo);
+          if (deferIds.has(fk)) {
+            // Every copy is seen before choosing: earliest received_at, then key order, then line.
+            const held = deferred.get(fk);
+            if (held) st.duplicates += 1;
+            if (!held || recv < held.recv) {
+              deferred.set(fk, {
+                recv,
+                customerId,
+                identity: who,
+                day: r.day[i]!,
+                sources: Array.from(r.sourceList.subarray(hitsFrom, hitsTo)),
+                values: Array.from(r.values.subarray(valueFrom, v)),
+              });
+            }
+            continue;
+          }
+        }
+        const inserted = ids.insertFingerprint(hi, lo, recv);
         if (inserted !== INSERTED) {
           st.duplicates += 1;
-          if (inserted === EARLIER_DUPLICATE) conflicts.add(id);
-          return;
+          if (inserted === EARLIER_DUPLICATE) conflicts.add(fingerprintKey(hi, lo));
+          continue;
         }
-        apply(rec, sources);
-      };
-      let lines: number;
-      if (loaded !== 'stream') {
-        lines = scanBuffer(loaded, loaded.length, rt.filter, 1, onCandidate);
-      } else {
-        // Too large to hold, or damaged: stream it, salvaging every line before a break.
-        const streamed = await streamPart(store, key, rt.filter, onCandidate);
-        lines = streamed.lines;
-        if (streamed.failure) {
-          malformedLines += 1;
-          if (malformed.length < maxReported) malformed.push({ key, ...streamed.failure });
+        const p = personOf(customerId, who);
+        if (p < 0) {
+          st.unresolved += 1;
+          continue;
         }
+        apply(p, r.day[i]!, r.sourceList, hitsFrom, hitsTo, r.values, valueFrom);
       }
-      st.lines += lines;
-      linesByKey.set(key, lines);
+    };
+
+    const tasks = new Map<number, Promise<PartScan>>();
+    const start = (k: number) => {
+      if (k >= rt.keys.length || tasks.has(k)) return;
+      const task = scanPart(from, rt, rt.keys[k]!);
+      // Awaited in order below; a failure ahead of that is not an unhandled rejection.
+      task.catch(() => {});
+      tasks.set(k, task);
+    };
+    for (let k = 0; k < rt.keys.length; k++) {
+      for (let a = k; a < k + ahead; a++) start(a);
+      const scan = await tasks.get(k)!;
+      tasks.delete(k);
+      applyPart(rt.keys[k]!, scan);
       done += 1;
       options.onProgress?.(done, total);
     }
     for (const held of deferred.values()) {
-      const sources = sourcesOf(held.rec);
-      if (sources) apply(held.rec, sources);
+      const p = personOf(held.customerId, held.identity);
+      if (p < 0) st.unresolved += 1;
+      else apply(p, held.day, held.sources, 0, held.sources.length, held.values, 0);
     }
   }
   return { stats, linesByKey, malformed, malformedLines, conflicts };
-}
-
-function applyProps(s: Source, properties: unknown, p: number): void {
-  for (const agg of s.props.values()) {
-    const v = toNumber(agg.get(properties));
-    if (v === undefined) continue;
-    if (agg.sum) {
-      // Neumaier's compensated summation: the sum no longer depends on record order in practice.
-      const sum = agg.sum.data[p]!;
-      const t = sum + v;
-      const comp = agg.comp!;
-      if (Math.abs(sum) >= Math.abs(v)) comp.data[p]! += sum - t + v;
-      else comp.data[p]! += v - t + sum;
-      agg.sum.data[p] = t;
-    }
-    if (agg.max && v > agg.max.data[p]!) agg.max.data[p] = v;
-    if (agg.min && v < agg.min.data[p]!) agg.min.data[p] = v;
-  }
-}
-
-function personOf(rec: Rec, identity: IdentityIndex, persons: PersonTable): number {
-  const customerId = rec.customer_id;
-  if (typeof customerId === 'string' && customerId !== '') {
-    // An id merged into another person by an alias counts for that person.
-    return persons.intern(identity.byMergedId.get(customerId) ?? customerId);
-  }
-  const resolved = identity.resolve({
-    email: typeof rec.email === 'string' ? rec.email : undefined,
-    cio_id: typeof rec.cio_id === 'string' ? rec.cio_id : undefined,
-  });
-  return resolved === undefined ? -1 : persons.intern(resolved);
-}
-
-/** A missing or unreadable `received_at` sorts after every real one. */
-function receivedMs(value: unknown): number {
-  if (typeof value !== 'string') return Number.POSITIVE_INFINITY;
-  const ms = Date.parse(value);
-  return Number.isFinite(ms) ? ms : Number.POSITIVE_INFINITY;
-}
-
-const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-function recordProblem(rec: unknown, isEvent: boolean): string | undefined {
-  if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) return 'not_an_object';
-  const r = rec as Rec;
-  if (typeof r.id !== 'string' || r.id === '') return 'missing_id';
-  if (typeof r.ts !== 'string' || !TS_RE.test(r.ts)) return 'bad_timestamp';
-  if (isEvent) {
-    if (typeof r.name !== 'string' || r.name === '') return 'missing_name';
-  } else if (typeof r.metric !== 'string' || typeof r.channel !== 'string') return 'missing_metric';
-  return undefined;
-}
-
-/** Parts up to this compressed size are read whole (one decompression off the main thread). */
-const WHOLE_PART_BYTES = 16 * 1024 * 1024;
-const gunzipAsync = promisify(gunzip);
-/** Large output chunks: each chunk is a round trip to the main thread, which is busy parsing. */
-const GUNZIP_WHOLE_CHUNK = 4 * 1024 * 1024;
-
-/**
- * The decompressed bytes of a part, or `'stream'` when it must be streamed (large or unreadable as a
- * whole). Never rejects: it runs ahead of the part being parsed, unobserved for a while.
- */
-async function loadPart(store: ObjectStore, key: string, size: number): Promise<Buffer | 'stream'> {
-  if (size > WHOLE_PART_BYTES) return 'stream';
-  try {
-    return await gunzipAsync(await store.get(key), { chunkSize: GUNZIP_WHOLE_CHUNK });
-  } catch {
-    return 'stream';
-  }
-}
-
-/**
- * Walks the lines of `buf[0, length)` (complete lines; a last line without `\n` counts) and hands
- * those that pass the line test to `onCandidate`, decoded. Only candidates are decoded and parsed.
- * Returns the number of lines.
- */
-function scanBuffer(
-  buf: Buffer,
-  length: number,
-  filter: FilterSpec | undefined,
-  firstLine: number,
-  onCandidate: (line: string, lineNumber: number) => void,
-): number {
-  const test = makeLineTest(filter, buf);
-  let start = 0;
-  let line = firstLine - 1;
-  while (start < length) {
-    let nl = buf.indexOf(NEWLINE, start);
-    if (nl === -1 || nl > length) nl = length;
-    line += 1;
-    if (nl > start && (test === undefined || test(start, nl)))
-      onCandidate(buf.toString('utf8', start, nl), line);
-    start = nl + 1;
-  }
-  return line - firstLine + 1;
-}
-
-/** Streams a part in decompressed chunks, scanning the complete lines of each. */
-async function streamPart(
-  store: ObjectStore,
-  key: string,
-  filter: FilterSpec | undefined,
-  onCandidate: (line: string, lineNumber: number) => void,
-): Promise<{ lines: number; failure?: { line: number; reason: string } }> {
-  let rest: Buffer = Buffer.alloc(0);
-  let lines = 0;
-  try {
-    const source = await store.getStream(key);
-    const gunzipStream = createGunzip({ chunkSize: GUNZIP_CHUNK });
-    source.on('error', (e) => gunzipStream.destroy(e));
-    source.pipe(gunzipStream);
-    try {
-      for await (const chunk of gunzipStream) {
-        const buf = rest.length > 0 ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
-        const cut = buf.lastIndexOf(NEWLINE);
-        if (cut === -1) {
-          rest = buf;
-          continue;
-        }
-        lines += scanBuffer(buf, cut, filter, lines + 1, onCandidate);
-        rest = buf.subarray(cut + 1);
-      }
-    } finally {
-      source.destroy();
-    }
-  } catch (error) {
-    return {
-      lines,
-      failure: { line: lines + 1, reason: `unreadable gzip data (${(error as Error).message})` },
-    };
-  }
-  if (rest.length > 0) lines += scanBuffer(rest, rest.length, filter, lines + 1, onCandidate);
-  return { lines };
 }
 
 /** The first day an audience reads for a window of `days` ending on `day`. */

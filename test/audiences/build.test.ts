@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildAudiences } from '../../src/audiences/build.js';
+import { type BuildOptions, buildAudiences } from '../../src/audiences/build.js';
 import { type AudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import { isHoldout } from '../../src/audiences/holdout.js';
 import { latestManifest, readManifest, readMembers } from '../../src/audiences/members.js';
@@ -24,9 +24,17 @@ async function ids(store: ObjectStore, id: string, day = D): Promise<string[]> {
   return (await members(store, id, day)).map((m) => m.customer_id);
 }
 
-describe.each(STORE_KINDS)('buildAudiences on the $kind store', ({ create }) => {
+// Every case on both stores with the scan on the calling thread, and once more with two scan
+// worker threads (the default for large inputs), which must give exactly the same result.
+const MODES = [
+  ...STORE_KINDS.map((k) => ({ ...k, threads: 0 })),
+  { ...STORE_KINDS.find((k) => k.kind === 'fs')!, threads: 2 },
+];
+
+describe.each(MODES)('buildAudiences on the $kind store, $threads scan threads', ({ create, threads }) => {
   let t: TestStore;
   let store: ObjectStore;
+  const build = (options: Omit<BuildOptions, 'scanThreads'>) => buildAudiences({ ...options, scanThreads: threads });
   beforeEach(async () => {
     t = await create();
     store = t.store;
@@ -46,7 +54,7 @@ describe.each(STORE_KINDS)('buildAudiences on the $kind store', ({ create }) => 
       ev('d', 'after', 'x', '2026-03-11T00:00:00.000Z'),
     ]);
     await writePart(store, 'events', '2026-03-11', 'p1', [ev('e', 'next', 'x', '2026-03-11T00:00:00.000Z')]);
-    const result = await buildAudiences({
+    const result = await build({
       store,
       config: config('audiences:\n  - { id: w, type: segment, when: { event: x, within_days: 3 } }'),
       day: D,
@@ -80,7 +88,7 @@ describe.each(STORE_KINDS)('buildAudiences on the $kind store', ({ create }) => 
       person('twice', '2026-03-01T00:00:00.000Z', { country: 'DE' }),
       person('idle', '2026-03-01T00:00:00.000Z', { country: 'FR' }),
     ]);
-    await buildAudiences({
+    await build({
       store,
       config: config(`audiences:
   - { id: twice, type: segment, when: { event: view, within_days: 1, min_count: 2 } }
@@ -119,7 +127,7 @@ describe.each(STORE_KINDS)('buildAudiences on the $kind store', ({ create }) => 
     await writePart(store, 'events', '2026-03-08', 'p1', [
       ev('3', 'c', 'cart', '2026-03-08T01:00:00.000Z', { value: '10.0' }),
     ]);
-    await buildAudiences({
+    await build({
       store,
       config: config(`audiences:
   - id: top
@@ -173,7 +181,7 @@ describe.each(STORE_KINDS)('buildAudiences on the $kind store', ({ create }) => 
     await writePart(store, 'messages', '2025-12-01', 'p1', [
       msg('m2', 'ok2', 'email', 'spammed', '2025-12-01T00:00:00.000Z'),
     ]);
-    const result = await buildAudiences({
+    const result = await build({
       store,
       config: config(`never_send:
   any:
@@ -219,7 +227,7 @@ audiences:
     await writePart(store, 'messages', D, 'p1', [
       msg('m1', { cio_id: 'cio2' }, 'email', 'clicked', '2026-03-10T01:00:00.000Z'),
     ]);
-    const result = await buildAudiences({
+    const result = await build({
       store,
       config: config(`audiences:
   - { id: carts, type: segment, when: { event: checkout_started, within_days: 1 } }
@@ -245,7 +253,7 @@ audiences:
       // Same received_at: the earlier object key wins.
       ev('same', 'b', 'cart', '2026-03-10T01:00:00.000Z', { value: 70 }, '2026-03-10T01:00:00.000Z'),
     ]);
-    const result = await buildAudiences({
+    const result = await build({
       store,
       config: config(`audiences:
   - id: value
@@ -260,6 +268,8 @@ audiences:
     expect(scores).toEqual({ a: 1005, b: 1007 });
     expect(result.scan.passes).toBe(2);
     expect(result.scan.reordered_duplicates).toBe(1);
+    // Three parts: with threads, copies of one id were scanned on different threads.
+    expect(result.scan.threads).toBe(threads);
     expect(result.audiences[0]!.records.events.duplicates).toBe(2);
   });
 
@@ -269,7 +279,7 @@ audiences:
       '{"id":"broken","name":"cart",',
       ev('2', 'b', 'cart', '2026-03-10T01:00:00.000Z'),
     ]);
-    const result = await buildAudiences({
+    const result = await build({
       store,
       config: config('audiences:\n  - { id: carts, type: segment, when: { event: cart, within_days: 1 } }'),
       day: D,
@@ -291,7 +301,7 @@ audiences:
     );
     const whole = await store.get(key);
     await store.put(key, whole.subarray(0, Math.floor(whole.length * 0.6)));
-    const result = await buildAudiences({
+    const result = await build({
       store,
       config: config('audiences:\n  - { id: carts, type: segment, when: { event: cart, within_days: 1 } }'),
       day: D,
@@ -313,14 +323,14 @@ audiences:
       person('b', '2026-03-01T00:00:00.000Z'),
     ]);
     await writePart(store, 'events', '2026-03-08', 'p1', [ev('1', 'a', 'cart', '2026-03-08T01:00:00.000Z')]);
-    await buildAudiences({ store, config: cfg, day: D });
+    await build({ store, config: cfg, day: D });
     expect(await ids(store, 'carts')).toEqual(['a']);
     // Late arrivals land in old partitions under new part keys.
     await writePart(store, 'events', '2026-03-05', 'p9', [ev('2', 'b', 'cart', '2026-03-05T01:00:00.000Z')]);
     await writePart(store, 'people', '2026-03-06', 'p9', [
       person('a', '2026-03-06T00:00:00.000Z', { unsubscribed: true }),
     ]);
-    const again = await buildAudiences({ store, config: cfg, day: D });
+    const again = await build({ store, config: cfg, day: D });
     expect(again.people.new_parts).toEqual(['raw/people/dt=2026-03-06/part-p9-p9.jsonl.gz']);
     expect(await ids(store, 'carts')).toEqual(['b']);
     expect(again.audiences[0]!.counts.excluded).toEqual({ never_send: 1 });
@@ -346,7 +356,7 @@ audiences:
       ...people.slice(0, 40).map((p) => ev(`c-${p}`, p, 'cart', '2026-03-09T01:00:00.000Z')),
       ...people.map((p) => ev(`v-${p}`, p, 'view', '2026-03-09T01:00:00.000Z')),
     ]);
-    await buildAudiences({ store, config: cfg, day: '2026-03-09' });
+    await build({ store, config: cfg, day: '2026-03-09' });
     await writePart(
       store,
       'events',
@@ -354,7 +364,7 @@ audiences:
       'p1',
       people.slice(20).map((p) => ev(`c2-${p}`, p, 'cart', '2026-03-10T01:00:00.000Z')),
     );
-    await buildAudiences({ store, config: cfg, day: D });
+    await build({ store, config: cfg, day: D });
 
     const dayOne = new Map((await members(store, 'one', '2026-03-09')).map((m) => [m.customer_id, m]));
     const one = await members(store, 'one');
