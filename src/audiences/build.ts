@@ -1,6 +1,5 @@
 import { hash } from 'node:crypto';
 import type { MemberRecord } from '../contract/records.js';
-import { IdentityIndex } from '../people/identity.js';
 import {
   newRunId,
   type PeopleSnapshotManifest,
@@ -23,6 +22,7 @@ import {
 import { isHoldout } from './holdout.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
 import { latestBuiltDay, readMembers } from './members.js';
+import { PersonIndex } from './person-index.js';
 import { type ScanResult, scanRecords } from './scan.js';
 import { compareRanked, topFractionCount } from './select.js';
 
@@ -99,11 +99,11 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
 
   // The snapshot: person numbers, identity resolution, and person conditions, in one read.
   const snapshotStarted = process.hrtime.bigint();
-  const identity = new IdentityIndex();
+  const index = PersonIndex.builder(people.people);
   for await (const person of readPeopleSnapshot(store, day)) {
     const p = persons.intern(person.customer_id);
     persons.inSnapshot.data[p] = 1;
-    identity.add(person);
+    index.add(person, p);
     for (const atom of compiler.personAtoms) atom.bits.data[p] = atom.test(person) ? 1 : 0;
   }
   const snapshotCount = persons.count;
@@ -118,7 +118,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
       { dataset: 'messages', sources: compiler.sources.filter((s) => s.dataset === 'messages') },
     ],
     persons,
-    identity,
+    people: index.finish(),
     resetColumns: () => resetSources(compiler.sources),
     onProgress: (done, total) => progress?.({ phase: 'scan', done, total }),
     ...(options.scanThreads !== undefined ? { threads: options.scanThreads } : {}),

@@ -3,6 +3,7 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import { dayNumber, type Rec, type RecordDataset } from './compile.js';
 import type { Filters } from './config.js';
 import { fingerprint } from './id-set.js';
+import { type PersonIndex, UNKNOWN } from './person-index.js';
 import { compileFilters, pathGetter, toNumber } from './values.js';
 
 /**
@@ -57,9 +58,13 @@ export interface RelevantRecords {
   receivedMs: Float64Array;
   /** Day number of `ts`. */
   day: Int32Array;
-  /** `customer_id`, or `''` when the record has none (its email / cio_id are in `identities`). */
-  customerIds: string[];
-  identities: { at: number; email?: string; cio_id?: string }[];
+  /**
+   * The person number (person-index.ts); NEW_PERSON for a `customer_id` the snapshot does not
+   * know (the ids are in `newIds`, in record order); UNKNOWN when the record's email / cio_id do
+   * not resolve.
+   */
+  person: Int32Array;
+  newIds: string[];
   /** Record i counts for sources `sourceList[sourceStart[i] .. sourceStart[i + 1])` (window and `where` passed). */
   sourceStart: Uint32Array;
   sourceList: Uint16Array;
@@ -85,20 +90,27 @@ export interface PartScan {
 /** The typed arrays of a part scan, for `postMessage` transfer lists. */
 export function transferables(scan: PartScan): ArrayBuffer[] {
   const r = scan.records;
-  return [r.idHi, r.idLo, r.receivedMs, r.day, r.sourceStart, r.sourceList, r.values].map(
+  return [r.idHi, r.idLo, r.receivedMs, r.day, r.person, r.sourceStart, r.sourceList, r.values].map(
     (a) => a.buffer as ArrayBuffer,
   );
 }
+
+/** A `customer_id` the snapshot does not have: the coordinator gives it a new person number. */
+export const NEW_PERSON = -2;
 
 /** Compressed parts up to this size are inflated in one call; larger ones in a stream. */
 export const WHOLE_PART_BYTES = 16 * 1024 * 1024;
 const STREAM_CHUNK = 256 * 1024;
 
 const NEWLINE = 10;
-const QUOTE = 34;
-const BACKSLASH = 92;
-const CHANNEL_KEY = Buffer.from('"channel":"');
-const METRIC_KEY = Buffer.from('"metric":"');
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+/** Decoded slice length: below V8's large-object size, so slices are cheap young garbage. */
+const TEXT_SLICE = 100 * 1024;
+/** How much of the first part is sampled to choose the message finder. */
+const SAMPLE_BYTES = 4 * 1024 * 1024;
+/** The largest output buffer preallocated from a gzip trailer. */
+const MAX_OUTPUT_CHUNK = 512 * 1024 * 1024;
 const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 interface CompiledSource {
@@ -110,6 +122,7 @@ interface CompiledSource {
 
 interface SelectorGroup {
   test: (record: Rec) => boolean;
+  message: Filters;
   sources: CompiledSource[];
 }
 
@@ -117,13 +130,20 @@ export class PartScanner {
   private readonly isEvents: boolean;
   private readonly byName = new Map<string, CompiledSource[]>();
   private readonly groups: SelectorGroup[] = [];
-  private readonly needles: Buffer[] | undefined;
+  /** Message groups by `channel\nmetric`, when every group pins both to plain strings. */
+  private readonly groupsByPair: Map<string, SelectorGroup[]> | undefined;
+  /** Finds lines that may match (undefined: every line is read). */
+  private finder: RegExp | undefined;
+  /** Messages: the channel / metric pairs some selector accepts, checked before a line is parsed. */
   private readonly allowed: { channel: Set<string> | null; metric: Set<string> | null }[] | undefined;
   private readonly dayNumbers = new Map<string, number>();
   private readonly fp = new Int32Array(2);
+  private receivedDay = '';
+  private receivedDayMs = Number.NaN;
 
   constructor(
     private readonly spec: DatasetSpec,
+    private readonly people: PersonIndex,
     private readonly maxReported: number,
   ) {
     this.isEvents = spec.dataset === 'events';
@@ -143,36 +163,41 @@ export class PartScanner {
         const key = JSON.stringify(Object.entries(s.message ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)));
         let group = groupsByKey.get(key);
         if (!group) {
-          group = { test: compileFilters(s.message ?? {}, pathGetter) as (r: Rec) => boolean, sources: [] };
+          group = {
+            test: compileFilters(s.message ?? {}, pathGetter) as (r: Rec) => boolean,
+            message: s.message ?? {},
+            sources: [],
+          };
           groupsByKey.set(key, group);
           this.groups.push(group);
         }
         group.sources.push(compiled);
       }
     });
+    this.groupsByPair = pairIndex(this.groups, spec.sources);
     const filter = spec.filter;
-    this.needles = filter?.kind === 'needles' ? filter.needles.map((n) => Buffer.from(n)) : undefined;
-    this.allowed =
-      filter?.kind === 'fields'
-        ? filter.allowed.map((a) => ({
-            channel: a.channel ? new Set(a.channel) : null,
-            metric: a.metric ? new Set(a.metric) : null,
-          }))
-        : undefined;
+    if (filter?.kind === 'needles') this.finder = anyOf(filter.needles);
+    else if (filter?.kind === 'fields') {
+      this.allowed = filter.allowed.map((a) => ({
+        channel: a.channel ? new Set(a.channel) : null,
+        metric: a.metric ? new Set(a.metric) : null,
+      }));
+      // The finder is chosen on the first part seen: see `chooseFinder`.
+    }
   }
 
   /** Scans a whole part from its compressed bytes; a damaged part is read up to the damage. */
   async scanCompressed(bytes: Uint8Array): Promise<PartScan> {
     if (bytes.length <= WHOLE_PART_BYTES) {
-      let text: Buffer | undefined;
+      let data: Buffer | undefined;
       try {
-        text = gunzipSync(bytes);
+        data = gunzipSync(bytes, { chunkSize: outputChunkSize(bytes) });
       } catch {
         // Damaged: stream it to salvage every line before the break.
       }
-      if (text) {
+      if (data) {
         const part = this.begin();
-        part.lines = this.scanLines(part, text, text.length, 1);
+        this.scanBuffer(part, data, data.length, true);
         return part.finish();
       }
     }
@@ -195,7 +220,7 @@ export class PartScanner {
             rest = buf;
             continue;
           }
-          part.lines += this.scanLines(part, buf, cut, part.lines + 1);
+          this.scanBuffer(part, buf, cut, false);
           rest = buf.subarray(cut + 1);
         }
       } finally {
@@ -205,8 +230,63 @@ export class PartScanner {
       part.malformed(part.lines + 1, `unreadable gzip data (${(error as Error).message})`);
       return part.finish();
     }
-    if (rest.length > 0) part.lines += this.scanLines(part, rest, rest.length, part.lines + 1);
+    if (rest.length > 0) this.scanBuffer(part, rest, rest.length, true);
     return part.finish();
+  }
+
+  /**
+   * Scans `buf[0, length)` in line-aligned slices decoded to strings of at most about
+   * `TEXT_SLICE` characters: small enough to be young-generation garbage (a whole part as one
+   * string would be fresh memory, and page faults, for every part). `final`: the range ends the
+   * part (otherwise a newline follows it, so its last line is complete even when empty).
+   */
+  private scanBuffer(part: PartBuilder, buf: Buffer, length: number, final: boolean): void {
+    if (this.allowed && !this.finder) this.finder = this.chooseFinder(buf, length);
+    let pos = 0;
+    for (;;) {
+      let cut = length;
+      if (length - pos > TEXT_SLICE) {
+        cut = buf.lastIndexOf(NEWLINE, pos + TEXT_SLICE);
+        if (cut < pos) {
+          cut = buf.indexOf(NEWLINE, pos + TEXT_SLICE);
+          if (cut === -1 || cut > length) cut = length;
+        }
+      }
+      const last = cut === length;
+      part.lines += this.scanText(part, buf.toString('utf8', pos, cut), part.lines + 1, last ? final : false);
+      if (last) return;
+      pos = cut + 1;
+    }
+  }
+
+  /**
+   * Messages: a line can match a channel / metric pair only where the pair's pinned values are
+   * written (`"metric":"opened"`: our writers use `JSON.stringify`, so a value is always written
+   * the same way). Each pair is looked for by whichever of its pinned fields is rarer in the
+   * first data seen ("sms" beats "delivered" when most deliveries are emails); every line found is
+   * then checked for the whole pair before it is parsed, so the choice changes speed, not results.
+   */
+  private chooseFinder(buf: Buffer, length: number): RegExp {
+    const sample = buf.subarray(0, Math.min(length, SAMPLE_BYTES));
+    const counts = new Map<string, number>();
+    const count = (needle: string) => {
+      let n = counts.get(needle);
+      if (n === undefined) {
+        n = 0;
+        const bytes = Buffer.from(needle);
+        for (let at = sample.indexOf(bytes); at !== -1; at = sample.indexOf(bytes, at + bytes.length)) n += 1;
+        counts.set(needle, n);
+      }
+      return n;
+    };
+    const needles: string[] = [];
+    for (const a of this.allowed!) {
+      const metric = a.metric ? [...a.metric].map((v) => `"metric":${JSON.stringify(v)}`) : undefined;
+      const channel = a.channel ? [...a.channel].map((v) => `"channel":${JSON.stringify(v)}`) : undefined;
+      const total = (list: string[]) => list.reduce((n, x) => n + count(x), 0);
+      needles.push(...(metric && (!channel || total(metric) <= total(channel)) ? metric : channel!));
+    }
+    return anyOf(needles);
   }
 
   private begin(): PartBuilder {
@@ -214,22 +294,71 @@ export class PartScanner {
   }
 
   /**
-   * Walks the lines of `buf[0, length)` (a last line without `\n` counts) and reads those that pass
-   * the line test. Returns the number of lines.
+   * Reads the lines of `text` that may match a rule (every line without a finder) and returns the
+   * number of lines. The finder runs over the whole text in one go, far cheaper than testing line
+   * by line: most lines are only counted. A counted line that is not shaped like a JSON object
+   * (`{` ... `}`: truncated, garbage) is parsed anyway, so damage is reported wherever it is.
+   * Empty lines count and are skipped. `final`: see `scanBuffer`.
    */
-  private scanLines(part: PartBuilder, buf: Buffer, length: number, firstLine: number): number {
-    const test = this.lineTest(buf);
-    let start = 0;
-    let line = firstLine - 1;
-    while (start < length) {
-      let nl = buf.indexOf(NEWLINE, start);
-      if (nl === -1 || nl > length) nl = length;
-      line += 1;
-      if (nl > start && (test === undefined || test(start, nl)))
-        this.readLine(part, buf.toString('utf8', start, nl), line);
-      start = nl + 1;
+  private scanText(part: PartBuilder, text: string, firstLine: number, final: boolean): number {
+    const finder = this.finder;
+    // The next line not yet handled starts at `lineStart` and has number `line`.
+    let line = firstLine;
+    let lineStart = 0;
+    if (finder) {
+      finder.lastIndex = 0;
+      while (finder.test(text)) {
+        const hit = finder.lastIndex;
+        const start = text.lastIndexOf('\n', hit - 1) + 1;
+        let end = text.indexOf('\n', hit);
+        if (end === -1) end = text.length;
+        while (lineStart < start) {
+          const nl = text.indexOf('\n', lineStart);
+          this.checkShape(part, text, lineStart, nl, line);
+          lineStart = nl + 1;
+          line += 1;
+        }
+        if (this.mayMatch(text, start, end)) this.readLine(part, text.slice(start, end), line);
+        else this.checkShape(part, text, start, end, line);
+        lineStart = end + 1;
+        line += 1;
+        if (end === text.length) break;
+        finder.lastIndex = end + 1;
+      }
     }
-    return line - firstLine + 1;
+    while (lineStart <= text.length) {
+      const nl = text.indexOf('\n', lineStart);
+      const end = nl === -1 ? text.length : nl;
+      // After the last newline of a part there is a line only when it has content.
+      if (nl === -1 && final && end === lineStart) break;
+      if (finder) this.checkShape(part, text, lineStart, end, line);
+      else if (end > lineStart) this.readLine(part, text.slice(lineStart, end), line);
+      lineStart = end + 1;
+      line += 1;
+    }
+    return line - firstLine;
+  }
+
+  private checkShape(part: PartBuilder, text: string, start: number, end: number, line: number): void {
+    if (end > start && (text.charCodeAt(start) !== OPEN_BRACE || text.charCodeAt(end - 1) !== CLOSE_BRACE))
+      this.readLine(part, text.slice(start, end), line);
+  }
+
+  /**
+   * Messages: whether the line's `channel` and `metric` could satisfy some selector. A line where
+   * either is not written plainly (an escape) is left to the parser.
+   */
+  private mayMatch(text: string, start: number, end: number): boolean {
+    const allowed = this.allowed;
+    if (!allowed) return true;
+    const channel = plainValue(CHANNEL_VALUE, text, start, end);
+    const metric = plainValue(METRIC_VALUE, text, start, end);
+    if (channel === undefined || metric === undefined) return true;
+    for (const a of allowed) {
+      if ((a.channel === null || a.channel.has(channel)) && (a.metric === null || a.metric.has(metric)))
+        return true;
+    }
+    return false;
   }
 
   private readLine(part: PartBuilder, text: string, line: number): void {
@@ -250,7 +379,10 @@ export class PartScanner {
     let candidates: CompiledSource[] | undefined;
     if (this.isEvents) candidates = this.byName.get(rec.name as string);
     else {
-      for (const g of this.groups) {
+      const groups = this.groupsByPair
+        ? this.groupsByPair.get(`${rec.channel as string}\n${rec.metric as string}`)
+        : this.groups;
+      for (const g of groups ?? []) {
         if (!g.test(rec)) continue;
         candidates = candidates ? candidates.concat(g.sources) : g.sources;
       }
@@ -259,17 +391,21 @@ export class PartScanner {
 
     fingerprint(rec.id as string, this.fp);
     const d = (rec.ts as string).slice(0, 10);
-    const i = part.add(this.fp[0]!, this.fp[1]!, receivedMs(rec.received_at), this.dayNumber(d));
     const customerId = rec.customer_id;
-    if (typeof customerId === 'string' && customerId !== '') part.customerIds.push(customerId);
-    else {
-      part.customerIds.push('');
-      part.identities.push({
-        at: i,
-        ...(typeof rec.email === 'string' ? { email: rec.email } : {}),
-        ...(typeof rec.cio_id === 'string' ? { cio_id: rec.cio_id } : {}),
-      });
+    let person: number;
+    if (typeof customerId === 'string' && customerId !== '') {
+      person = this.people.byCustomerId(customerId);
+      if (person === UNKNOWN) {
+        person = NEW_PERSON;
+        part.newIds.push(customerId);
+      }
+    } else {
+      person = this.people.byContact(
+        typeof rec.email === 'string' ? rec.email : undefined,
+        typeof rec.cio_id === 'string' ? rec.cio_id : undefined,
+      );
     }
+    part.add(this.fp[0]!, this.fp[1]!, this.receivedMs(rec.received_at), this.dayNumber(d), person);
     if (d <= this.spec.lastDay) {
       const target = this.isEvents ? rec.properties : rec;
       for (const s of candidates) {
@@ -282,6 +418,39 @@ export class PartScanner {
     part.endRecord();
   }
 
+  /**
+   * `Date.parse(received_at)`, +Infinity when missing or unreadable. The canonical form
+   * `YYYY-MM-DDTHH:MM:SS.sssZ` is computed from the day (parsed once per day, by Date.parse, so
+   * day validity is exactly its) plus the time of day: Date.parse is the slowest step otherwise.
+   */
+  private receivedMs(value: unknown): number {
+    if (typeof value !== 'string') return Number.POSITIVE_INFINITY;
+    if (
+      value.length === 24 &&
+      value.charCodeAt(10) === 84 && // T
+      value.charCodeAt(13) === 58 && // :
+      value.charCodeAt(16) === 58 &&
+      value.charCodeAt(19) === 46 && // .
+      value.charCodeAt(23) === 90 // Z
+    ) {
+      const h = digits(value, 11, 2);
+      const m = digits(value, 14, 2);
+      const sec = digits(value, 17, 2);
+      const ms = digits(value, 20, 3);
+      if (h >= 0 && h < 24 && m >= 0 && m < 60 && sec >= 0 && sec < 60 && ms >= 0) {
+        const day = value.slice(0, 10);
+        if (day !== this.receivedDay) {
+          this.receivedDay = day;
+          this.receivedDayMs = Date.parse(`${day}T00:00:00.000Z`);
+        }
+        if (Number.isFinite(this.receivedDayMs))
+          return this.receivedDayMs + ((h * 60 + m) * 60 + sec) * 1000 + ms;
+      }
+    }
+    const parsed = Date.parse(value);
+    return Number.isFinite(parsed) ? parsed : Number.POSITIVE_INFINITY;
+  }
+
   private dayNumber(d: string): number {
     let n = this.dayNumbers.get(d);
     if (n === undefined) {
@@ -289,57 +458,6 @@ export class PartScanner {
       this.dayNumbers.set(d, n);
     }
     return n;
-  }
-
-  /**
-   * The line test over a buffer, with one cursor per searched pattern: the next occurrence at or
-   * after the current line, so each pattern is searched about once per line that has it and lines
-   * without it cost a comparison. Our writers use `JSON.stringify`, which never escapes letters,
-   * digits or `_`, so a `checkout_started` record's line contains `"checkout_started"`.
-   */
-  private lineTest(buf: Buffer): ((start: number, end: number) => boolean) | undefined {
-    const { needles, allowed } = this;
-    if (needles) {
-      const next = new Float64Array(needles.length).fill(-2);
-      return (start, end) => {
-        for (let i = 0; i < needles.length; i++) {
-          let at = next[i]!;
-          if (at !== -1 && at < start) {
-            at = buf.indexOf(needles[i]!, start);
-            next[i] = at;
-          }
-          if (at !== -1 && at < end) return true;
-        }
-        return false;
-      };
-    }
-    if (!allowed) return undefined;
-    let nextChannel = -2;
-    let nextMetric = -2;
-    const valueAt = (keyAt: number, keyLength: number, end: number): string | undefined => {
-      const from = keyAt + keyLength;
-      const close = buf.indexOf(QUOTE, from);
-      if (close === -1 || close > end) return undefined;
-      // An escaped value is left to the real parser (searched only up to the quote: an unbounded
-      // search would run to the end of the part on every line).
-      for (let i = from; i < close; i++) if (buf[i] === BACKSLASH) return undefined;
-      return buf.toString('utf8', from, close);
-    };
-    // A line where either key is not found in this exact form (another writer's spacing, an
-    // escape) is parsed anyway.
-    return (start, end) => {
-      if (nextChannel !== -1 && nextChannel < start) nextChannel = buf.indexOf(CHANNEL_KEY, start);
-      if (nextMetric !== -1 && nextMetric < start) nextMetric = buf.indexOf(METRIC_KEY, start);
-      if (nextChannel === -1 || nextChannel >= end || nextMetric === -1 || nextMetric >= end) return true;
-      const channel = valueAt(nextChannel, CHANNEL_KEY.length, end);
-      const metric = valueAt(nextMetric, METRIC_KEY.length, end);
-      if (channel === undefined || metric === undefined) return true;
-      for (const a of allowed) {
-        if ((a.channel === null || a.channel.has(channel)) && (a.metric === null || a.metric.has(metric)))
-          return true;
-      }
-      return false;
-    };
   }
 }
 
@@ -350,13 +468,13 @@ class PartBuilder {
   readonly rejected: Record<string, number> = {};
   malformedLines = 0;
   private readonly malformedList: MalformedAt[] = [];
-  readonly customerIds: string[] = [];
-  readonly identities: RelevantRecords['identities'] = [];
+  readonly newIds: string[] = [];
   private count = 0;
   private idHi = new Int32Array(1024);
   private idLo = new Int32Array(1024);
   private received = new Float64Array(1024);
   private day = new Int32Array(1024);
+  private person = new Int32Array(1024);
   private sourceStart = new Uint32Array(1025);
   private sourceList = new Uint16Array(1024);
   private sourceCount = 0;
@@ -370,15 +488,14 @@ class PartBuilder {
     if (this.malformedList.length < this.maxReported) this.malformedList.push({ line, reason });
   }
 
-  add(hi: number, lo: number, receivedMs: number, day: number): number {
+  add(hi: number, lo: number, receivedMs: number, day: number, person: number): void {
     const i = this.count;
     if (i === this.idHi.length) this.growRecords();
     this.idHi[i] = hi;
     this.idLo[i] = lo;
     this.received[i] = receivedMs;
     this.day[i] = day;
-    this.sourceStart[i] = this.sourceCount;
-    return i;
+    this.person[i] = person;
   }
 
   source(index: number): void {
@@ -409,8 +526,8 @@ class PartBuilder {
         idLo: this.idLo.slice(0, this.count),
         receivedMs: this.received.slice(0, this.count),
         day: this.day.slice(0, this.count),
-        customerIds: this.customerIds,
-        identities: this.identities,
+        person: this.person.slice(0, this.count),
+        newIds: this.newIds,
         sourceStart: this.sourceStart.slice(0, this.count + 1),
         sourceList: this.sourceList.slice(0, this.sourceCount),
         values: this.values.slice(0, this.valueCount),
@@ -423,6 +540,7 @@ class PartBuilder {
     this.idLo = grown(this.idLo);
     this.received = grown(this.received);
     this.day = grown(this.day);
+    this.person = grown(this.person);
     const start = new Uint32Array(this.sourceStart.length * 2);
     start.set(this.sourceStart);
     this.sourceStart = start;
@@ -435,11 +553,78 @@ function grown<T extends Int32Array | Uint16Array | Float64Array>(a: T): T {
   return next;
 }
 
-/** A missing or unreadable `received_at` sorts after every real one. */
-function receivedMs(value: unknown): number {
-  if (typeof value !== 'string') return Number.POSITIVE_INFINITY;
-  const ms = Date.parse(value);
-  return Number.isFinite(ms) ? ms : Number.POSITIVE_INFINITY;
+const CHANNEL_VALUE = /"channel":"([^"\\]*)"/g;
+const METRIC_VALUE = /"metric":"([^"\\]*)"/g;
+
+/** The first `"key":"value"` of `pattern` within `[start, end)`, when its value has no escapes. */
+function plainValue(pattern: RegExp, text: string, start: number, end: number): string | undefined {
+  pattern.lastIndex = start;
+  const m = pattern.exec(text);
+  return m && pattern.lastIndex <= end ? m[1] : undefined;
+}
+
+/**
+ * Message selector groups by the channel / metric pair they require, so a record is tested only
+ * against groups that can match it. Undefined when some group leaves channel or metric open.
+ */
+function pairIndex(groups: SelectorGroup[], sources: SourceSpec[]): Map<string, SelectorGroup[]> | undefined {
+  if (sources.some((s) => s.event !== undefined)) return undefined;
+  const byPair = new Map<string, SelectorGroup[]>();
+  const values = (v: unknown): string[] | undefined => {
+    if (typeof v === 'string') return [v];
+    const list = (v as { in?: unknown } | undefined)?.in;
+    if (
+      v &&
+      typeof v === 'object' &&
+      Object.keys(v).length === 1 &&
+      Array.isArray(list) &&
+      list.every((x) => typeof x === 'string')
+    )
+      return list as string[];
+    return undefined;
+  };
+  for (const g of groups) {
+    const channels = values(g.message.channel);
+    const metrics = values(g.message.metric);
+    if (!channels || !metrics) return undefined;
+    for (const c of channels)
+      for (const m of metrics) {
+        const key = `${c}\n${m}`;
+        const list = byPair.get(key) ?? [];
+        if (!list.includes(g)) list.push(g);
+        byPair.set(key, list);
+      }
+  }
+  return byPair;
+}
+
+/** A global pattern finding any of the literal strings. */
+function anyOf(literals: string[]): RegExp {
+  const escaped = [...new Set(literals)].map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(escaped.join('|'), 'g');
+}
+
+/**
+ * The output buffer size for inflating `gzip` in one call: the size its trailer declares (ISIZE,
+ * exact for a single-member gzip under 4 GiB) plus a little, so the output is one allocation of
+ * the right size instead of many small chunks concatenated. A wrong guess only costs speed.
+ */
+function outputChunkSize(gzip: Uint8Array): number {
+  const n = gzip.length;
+  const declared =
+    n >= 18 ? (gzip[n - 4]! | (gzip[n - 3]! << 8) | (gzip[n - 2]! << 16) | (gzip[n - 1]! << 24)) >>> 0 : 0;
+  return Math.min(Math.max(declared + 1024, 64 * 1024), MAX_OUTPUT_CHUNK);
+}
+
+/** The decimal number written by `length` digits at `at`, or -1 when one is not a digit. */
+function digits(text: string, at: number, length: number): number {
+  let n = 0;
+  for (let i = at; i < at + length; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 function recordProblem(rec: unknown, isEvent: boolean): string | undefined {

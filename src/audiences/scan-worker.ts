@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { PersonIndex, type PersonIndexData } from './person-index.js';
 import { type DatasetSpec, PartScanner, transferables } from './scan-part.js';
 
 /**
@@ -9,6 +10,8 @@ import { type DatasetSpec, PartScanner, transferables } from './scan-part.js';
 
 export interface ScanWorkerInit {
   datasets: DatasetSpec[];
+  /** Shared memory: the threads read the coordinator's person index without copying it. */
+  people: PersonIndexData;
   maxReported: number;
 }
 
@@ -19,7 +22,8 @@ export interface ScanRequest {
 }
 
 const init = workerData as ScanWorkerInit;
-const scanners = init.datasets.map((d) => new PartScanner(d, init.maxReported));
+const people = PersonIndex.attach(init.people);
+const scanners = init.datasets.map((d) => new PartScanner(d, people, init.maxReported));
 const port = parentPort!;
 
 port.on('message', async (request: ScanRequest) => {

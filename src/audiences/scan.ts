@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { addDays, dayRange } from '../contract/days.js';
-import type { IdentityIndex } from '../people/identity.js';
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { PersonTable } from './columns.js';
 import type { RecordDataset, Source } from './compile.js';
 import { EARLIER_DUPLICATE, IdSet, INSERTED } from './id-set.js';
-import { type DatasetSpec, type LineFilter, type PartScan, PartScanner } from './scan-part.js';
+import { type PersonIndex, UNKNOWN } from './person-index.js';
+import { type DatasetSpec, type LineFilter, NEW_PERSON, type PartScan, PartScanner } from './scan-part.js';
 import { ScanPool } from './scan-pool.js';
 
 /**
@@ -66,7 +66,8 @@ export interface ScanOptions {
   day: string;
   plans: ScanPlan[];
   persons: PersonTable;
-  identity: IdentityIndex;
+  /** Who the snapshot people are, by customer id, email and cio_id (built with the person table). */
+  people: PersonIndex;
   resetColumns: () => void;
   maxReportedMalformed?: number;
   onProgress?: (done: number, total: number) => void;
@@ -97,8 +98,8 @@ interface DatasetRuntime {
 /** A record held back until every copy of its id is known (second pass only). */
 interface Deferred {
   recv: number;
-  customerId: string;
-  identity: { email?: string; cio_id?: string } | undefined;
+  person: number;
+  newId: string | undefined;
   day: number;
   sources: number[];
   values: number[];
@@ -141,8 +142,10 @@ export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
     options.threads ?? defaultScanThreads(inputBytes),
     runtimes.reduce((n, r) => n + r.keys.length, 0),
   );
-  const pool = threads > 0 ? new ScanPool(threads, { datasets: specs, maxReported }) : undefined;
-  const local = specs.map((spec) => new PartScanner(spec, maxReported));
+  const people = options.people;
+  const pool =
+    threads > 0 ? new ScanPool(threads, { datasets: specs, people: people.data, maxReported }) : undefined;
+  const local = specs.map((spec) => new PartScanner(spec, people, maxReported));
   try {
     const scanner: PartSource = { store, pool, local };
     let result = await runPass(options, scanner, runtimes, undefined);
@@ -175,7 +178,7 @@ export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
 }
 
 /** What a scanner needs of a plan, as plain data (it crosses to worker threads). */
-function datasetSpec(plan: ScanPlan, day: string): DatasetSpec {
+export function datasetSpec(plan: ScanPlan, day: string): DatasetSpec {
   return {
     dataset: plan.dataset,
     lastDay: day,
@@ -202,8 +205,9 @@ function eventFilter(names: string[]): LineFilter {
 }
 
 /**
- * Messages are flat records whose `channel` and `metric` are always present: a line is read only
- * when the values after `"channel":"` and `"metric":"` could satisfy some selector.
+ * Messages: every selector that pins `channel` and / or `metric` to strings names the pairs it
+ * accepts; a line is read only when it holds one (see `PartScanner.chooseFinder`). A selector that
+ * pins neither makes every line a candidate.
  */
 function messageFilter(sources: readonly Source[]): LineFilter | undefined {
   const allowed: { channel: string[] | null; metric: string[] | null }[] = [];
@@ -256,7 +260,7 @@ async function runPass(
   runtimes: DatasetRuntime[],
   deferIds: Set<string> | undefined,
 ) {
-  const { persons, identity } = options;
+  const { persons } = options;
   const maxReported = options.maxReportedMalformed ?? 100;
   const stats: Record<RecordDataset, DatasetStats> = { events: emptyStats(), messages: emptyStats() };
   const linesByKey = new Map<string, number>();
@@ -265,21 +269,18 @@ async function runPass(
   const conflicts = new Set<string>();
   const total = runtimes.reduce((n, r) => n + r.keys.length, 0);
   // Parts scanned ahead of the one being applied: enough to keep every thread busy.
-  const ahead = Math.max(1, (from.pool?.threads ?? 0) * 2);
+  const ahead = Math.max(1, (from.pool?.threads ?? 0) * 4);
   let done = 0;
 
   for (const rt of runtimes) {
     const st = stats[rt.dataset];
-    const ids = new IdSet(1 << 16);
+    let ids: IdSet | undefined;
     const deferred = new Map<string, Deferred>();
     const sources = rt.sources;
 
-    const personOf = (customerId: string, who: { email?: string; cio_id?: string } | undefined): number => {
-      // An id merged into another person by an alias counts for that person.
-      if (customerId !== '') return persons.intern(identity.byMergedId.get(customerId) ?? customerId);
-      const resolved = who ? identity.resolve(who) : undefined;
-      return resolved === undefined ? -1 : persons.intern(resolved);
-    };
+    // Scanners resolve people the snapshot knows (aliases included); other ids become new people here.
+    const personOf = (person: number, newId: string | undefined): number =>
+      person === NEW_PERSON ? persons.intern(newId!) : person;
 
     const apply = (
       p: number,
@@ -323,11 +324,13 @@ async function runPass(
       linesByKey.set(key, scan.lines);
       const r = scan.records;
       st.relevant += r.count;
-      let nextIdentity = 0;
+      // Sized from the first part, so the set rarely has to grow (each growth rehashes it all).
+      ids ??= new IdSet(Math.min(Math.ceil((r.count * rt.keys.length * 1.2) / 0.7), 1 << 23));
+      let nextNewId = 0;
       let v = 0;
       for (let i = 0; i < r.count; i++) {
-        const customerId = r.customerIds[i]!;
-        const who = customerId === '' ? r.identities[nextIdentity++] : undefined;
+        const person = r.person[i]!;
+        const newId = person === NEW_PERSON ? r.newIds[nextNewId++] : undefined;
         const hitsFrom = r.sourceStart[i]!;
         const hitsTo = r.sourceStart[i + 1]!;
         const valueFrom = v;
@@ -344,8 +347,8 @@ async function runPass(
             if (!held || recv < held.recv) {
               deferred.set(fk, {
                 recv,
-                customerId,
-                identity: who,
+                person,
+                newId,
                 day: r.day[i]!,
                 sources: Array.from(r.sourceList.subarray(hitsFrom, hitsTo)),
                 values: Array.from(r.values.subarray(valueFrom, v)),
@@ -360,8 +363,8 @@ async function runPass(
           if (inserted === EARLIER_DUPLICATE) conflicts.add(fingerprintKey(hi, lo));
           continue;
         }
-        const p = personOf(customerId, who);
-        if (p < 0) {
+        const p = personOf(person, newId);
+        if (p === UNKNOWN) {
           st.unresolved += 1;
           continue;
         }
@@ -386,8 +389,8 @@ async function runPass(
       options.onProgress?.(done, total);
     }
     for (const held of deferred.values()) {
-      const p = personOf(held.customerId, held.identity);
-      if (p < 0) st.unresolved += 1;
+      const p = personOf(held.person, held.newId);
+      if (p === UNKNOWN) st.unresolved += 1;
       else apply(p, held.day, held.sources, 0, held.sources.length, held.values, 0);
     }
   }

@@ -1,9 +1,8 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { GZIP_LEVEL } from '../storage/jsonl.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
-/** Same level as `storage/jsonl.ts`: the export is CPU-bound, and level 3 compresses JSON well. */
-const GZIP_LEVEL = 3;
 const gzipAsync = promisify(gzip);
 
 /**

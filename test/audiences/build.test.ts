@@ -34,7 +34,8 @@ const MODES = [
 describe.each(MODES)('buildAudiences on the $kind store, $threads scan threads', ({ create, threads }) => {
   let t: TestStore;
   let store: ObjectStore;
-  const build = (options: Omit<BuildOptions, 'scanThreads'>) => buildAudiences({ ...options, scanThreads: threads });
+  const build = (options: Omit<BuildOptions, 'scanThreads'>) =>
+    buildAudiences({ ...options, scanThreads: threads });
   beforeEach(async () => {
     t = await create();
     store = t.store;
