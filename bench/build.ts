@@ -75,6 +75,7 @@ export async function run(args: string[]): Promise<void> {
   report('scan time', result.scan.seconds, 's');
   report('records scanned per second', result.scan.records_per_second, 'records/s');
   report('scan passes', result.scan.passes, '');
+  report('scan threads', result.scan.threads, '');
   for (const m of result.audiences) {
     report(
       `audience ${m.audience} (evaluate + write)`,

@@ -139,6 +139,9 @@ export class PartScanner {
   private readonly dayNumbers = new Map<string, number>();
   private readonly fp = new Int32Array(2);
   private receivedDay = '';
+  /** The buffer and offset of the text slice being scanned. */
+  private bytes: Buffer = Buffer.alloc(0);
+  private base = 0;
   private receivedDayMs = Number.NaN;
 
   constructor(
@@ -253,7 +256,11 @@ export class PartScanner {
         }
       }
       const last = cut === length;
-      part.lines += this.scanText(part, buf.toString('utf8', pos, cut), part.lines + 1, last ? final : false);
+      // Latin-1 maps each byte to one character: a cheap copy, string positions are byte offsets,
+      // and ASCII needles match UTF-8 text exactly. Lines are decoded as UTF-8 when read.
+      this.bytes = buf;
+      this.base = pos;
+      part.lines += this.scanText(part, buf.toString('latin1', pos, cut), part.lines + 1, last ? final : false);
       if (last) return;
       pos = cut + 1;
     }
@@ -318,7 +325,7 @@ export class PartScanner {
           lineStart = nl + 1;
           line += 1;
         }
-        if (this.mayMatch(text, start, end)) this.readLine(part, text.slice(start, end), line);
+        if (this.mayMatch(text, start, end)) this.readLine(part, this.lineAt(start, end), line);
         else this.checkShape(part, text, start, end, line);
         lineStart = end + 1;
         line += 1;
@@ -332,16 +339,21 @@ export class PartScanner {
       // After the last newline of a part there is a line only when it has content.
       if (nl === -1 && final && end === lineStart) break;
       if (finder) this.checkShape(part, text, lineStart, end, line);
-      else if (end > lineStart) this.readLine(part, text.slice(lineStart, end), line);
+      else if (end > lineStart) this.readLine(part, this.lineAt(lineStart, end), line);
       lineStart = end + 1;
       line += 1;
     }
     return line - firstLine;
   }
 
+  /** The line at `[start, end)` of the current slice's text, decoded as UTF-8. */
+  private lineAt(start: number, end: number): string {
+    return this.bytes.toString('utf8', this.base + start, this.base + end);
+  }
+
   private checkShape(part: PartBuilder, text: string, start: number, end: number, line: number): void {
     if (end > start && (text.charCodeAt(start) !== OPEN_BRACE || text.charCodeAt(end - 1) !== CLOSE_BRACE))
-      this.readLine(part, text.slice(start, end), line);
+      this.readLine(part, this.lineAt(start, end), line);
   }
 
   /**
@@ -553,8 +565,10 @@ function grown<T extends Int32Array | Uint16Array | Float64Array>(a: T): T {
   return next;
 }
 
-const CHANNEL_VALUE = /"channel":"([^"\\]*)"/g;
-const METRIC_VALUE = /"metric":"([^"\\]*)"/g;
+// Printable ASCII without quote or backslash: anything else (escapes, UTF-8 bytes seen as Latin-1)
+// is left to the parser.
+const CHANNEL_VALUE = /"channel":"([ !#-[\]-~]*)"/g;
+const METRIC_VALUE = /"metric":"([ !#-[\]-~]*)"/g;
 
 /** The first `"key":"value"` of `pattern` within `[start, end)`, when its value has no escapes. */
 function plainValue(pattern: RegExp, text: string, start: number, end: number): string | undefined {
@@ -600,7 +614,8 @@ function pairIndex(groups: SelectorGroup[], sources: SourceSpec[]): Map<string, 
 
 /** A global pattern finding any of the literal strings. */
 function anyOf(literals: string[]): RegExp {
-  const escaped = [...new Set(literals)].map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  // Matched against Latin-1 text: a literal is looked for as its UTF-8 bytes.
+  const escaped = [...new Set(literals.map((l) => Buffer.from(l, 'utf8').toString('latin1')))].map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   return new RegExp(escaped.join('|'), 'g');
 }
 

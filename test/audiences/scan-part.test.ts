@@ -57,6 +57,26 @@ describe('PartScanner', () => {
     expect(streamed.records.count).toBe(whole.records.count);
   });
 
+  it('finds and reads lines with non-ASCII names and values exactly', async () => {
+    const spec: DatasetSpec = {
+      ...events,
+      sources: [{ event: 'café', fromDay: D, props: [] }],
+      filter: { kind: 'needles', needles: ['"café"'] },
+    };
+    const lines = [
+      ev('1', 'a', 'cafe', T),
+      ev('2', 'a', 'café', T, { note: '日本語' }),
+      ev('3', 'b', 'café', T),
+    ];
+    const scan = await new PartScanner(
+      spec,
+      people([{ customer_id: 'a' }, { customer_id: 'b' }]),
+      10,
+    ).scanCompressed(gz(lines));
+    expect(scan.parsed).toBe(2);
+    expect(ids(scan)).toEqual([0, 1]);
+  });
+
   it('counts a trailing newline as the end of the last line, not a line of its own', async () => {
     const scanner = new PartScanner(events, people([]), 10);
     const withNewline = gzipSync(`${JSON.stringify(ev('1', 'a', 'cart', T))}\n\n`);
