@@ -43,9 +43,12 @@ export function fingerprint(id: string, out: Int32Array): void {
 }
 
 export class IdSet {
-  private hi: Int32Array;
-  private lo: Int32Array;
-  private recv: Float64Array;
+  /**
+   * One 16-byte slot per id, so a probe touches one cache line: Int32 view [4i] = h1, [4i + 1] = h2
+   * (0: empty); Float64 view [2i + 1] = earliest `received_at`.
+   */
+  private ints: Int32Array;
+  private floats: Float64Array;
   private mask: number;
   private count = 0;
   private readonly fp = new Int32Array(2);
@@ -53,9 +56,9 @@ export class IdSet {
   constructor(initialCapacity = 1 << 16) {
     let cap = 16;
     while (cap < initialCapacity) cap *= 2;
-    this.hi = new Int32Array(cap);
-    this.lo = new Int32Array(cap);
-    this.recv = new Float64Array(cap);
+    const buffer = new ArrayBuffer(cap * 16);
+    this.ints = new Int32Array(buffer);
+    this.floats = new Float64Array(buffer);
     this.mask = cap - 1;
   }
 
@@ -70,42 +73,43 @@ export class IdSet {
 
   /** `insert` for an id already reduced by `fingerprint` (scan threads send fingerprints, not ids). */
   insertFingerprint(h1: number, h2: number, receivedAtMs: number): InsertResult {
+    const ints = this.ints;
     let i = h1 & this.mask;
     for (;;) {
-      const lo = this.lo[i]!;
+      const lo = ints[4 * i + 1]!;
       if (lo === 0) break;
-      if (lo === h2 && this.hi[i] === h1) {
-        if (receivedAtMs < this.recv[i]!) {
-          this.recv[i] = receivedAtMs;
+      if (lo === h2 && ints[4 * i] === h1) {
+        if (receivedAtMs < this.floats[2 * i + 1]!) {
+          this.floats[2 * i + 1] = receivedAtMs;
           return EARLIER_DUPLICATE;
         }
         return DUPLICATE;
       }
       i = (i + 1) & this.mask;
     }
-    this.hi[i] = h1;
-    this.lo[i] = h2;
-    this.recv[i] = receivedAtMs;
+    ints[4 * i] = h1;
+    ints[4 * i + 1] = h2;
+    this.floats[2 * i + 1] = receivedAtMs;
     this.count += 1;
-    if (this.count * 10 > this.lo.length * 7) this.grow();
+    if (this.count * 10 > (this.mask + 1) * 7) this.grow();
     return INSERTED;
   }
 
   private grow(): void {
-    const { hi, lo, recv } = this;
-    const cap = lo.length * 2;
-    this.hi = new Int32Array(cap);
-    this.lo = new Int32Array(cap);
-    this.recv = new Float64Array(cap);
+    const { ints, floats } = this;
+    const cap = (this.mask + 1) * 2;
+    const buffer = new ArrayBuffer(cap * 16);
+    this.ints = new Int32Array(buffer);
+    this.floats = new Float64Array(buffer);
     this.mask = cap - 1;
-    for (let j = 0; j < lo.length; j++) {
-      const l = lo[j]!;
-      if (l === 0) continue;
-      let i = hi[j]! & this.mask;
-      while (this.lo[i] !== 0) i = (i + 1) & this.mask;
-      this.hi[i] = hi[j]!;
-      this.lo[i] = l;
-      this.recv[i] = recv[j]!;
+    for (let j = 0; j < ints.length / 4; j++) {
+      const lo = ints[4 * j + 1]!;
+      if (lo === 0) continue;
+      let i = ints[4 * j]! & this.mask;
+      while (this.ints[4 * i + 1] !== 0) i = (i + 1) & this.mask;
+      this.ints[4 * i] = ints[4 * j]!;
+      this.ints[4 * i + 1] = lo;
+      this.floats[2 * i + 1] = floats[2 * j + 1]!;
     }
   }
 }

@@ -139,6 +139,8 @@ export class PartScanner {
   private readonly dayNumbers = new Map<string, number>();
   private readonly fp = new Int32Array(2);
   private receivedDay = '';
+  private lastDay = '';
+  private lastDayNumber = 0;
   /** The buffer and offset of the text slice being scanned. */
   private bytes: Buffer = Buffer.alloc(0);
   private base = 0;
@@ -260,7 +262,12 @@ export class PartScanner {
       // and ASCII needles match UTF-8 text exactly. Lines are decoded as UTF-8 when read.
       this.bytes = buf;
       this.base = pos;
-      part.lines += this.scanText(part, buf.toString('latin1', pos, cut), part.lines + 1, last ? final : false);
+      part.lines += this.scanText(
+        part,
+        buf.toString('latin1', pos, cut),
+        part.lines + 1,
+        last ? final : false,
+      );
       if (last) return;
       pos = cut + 1;
     }
@@ -464,11 +471,15 @@ export class PartScanner {
   }
 
   private dayNumber(d: string): number {
+    // Records of a part are mostly of one day.
+    if (d === this.lastDay) return this.lastDayNumber;
     let n = this.dayNumbers.get(d);
     if (n === undefined) {
       n = dayNumber(d);
       this.dayNumbers.set(d, n);
     }
+    this.lastDay = d;
+    this.lastDayNumber = n;
     return n;
   }
 }
@@ -615,7 +626,9 @@ function pairIndex(groups: SelectorGroup[], sources: SourceSpec[]): Map<string, 
 /** A global pattern finding any of the literal strings. */
 function anyOf(literals: string[]): RegExp {
   // Matched against Latin-1 text: a literal is looked for as its UTF-8 bytes.
-  const escaped = [...new Set(literals.map((l) => Buffer.from(l, 'utf8').toString('latin1')))].map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const escaped = [...new Set(literals.map((l) => Buffer.from(l, 'utf8').toString('latin1')))].map((l) =>
+    l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+  );
   return new RegExp(escaped.join('|'), 'g');
 }
 
