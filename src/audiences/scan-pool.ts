@@ -81,13 +81,18 @@ export class ScanPool {
  * Compiled (`dist/`) the worker is a plain module. Run from the TypeScript sources (tsx in a
  * checkout, vitest) the new thread has no TypeScript loader of its own: it registers tsx first.
  */
+const YOUNG_GENERATION_MB = 64;
+
 function startScanWorker(init: ScanWorkerInit): Worker {
   const fromSource = import.meta.url.endsWith('.ts');
   const entry = new URL(fromSource ? './scan-worker.ts' : './scan-worker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: init });
+  // Scanning makes a lot of short-lived garbage (text slices, parsed lines) and keeps little: a
+  // larger young generation means fewer scavenges.
+  const limits = { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } };
+  if (!fromSource) return new Worker(entry, { workerData: init, ...limits });
   const tsx = tsxEsmApi();
   const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
+  return new Worker(bootstrap, { eval: true, workerData: init, ...limits });
 }
 
 /** The ESM build of `tsx/esm/api` (its CommonJS build cannot load the ESM loader from a worker). */
