@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { MemberRecord } from '../contract/records.js';
+import { PersonIndex } from '../people/person-index.js';
 import {
   newRunId,
   type PeopleSnapshotManifest,
@@ -22,7 +23,6 @@ import {
 import { isHoldout } from './holdout.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
 import { latestBuiltDay, readMembers } from './members.js';
-import { PersonIndex } from './person-index.js';
 import { type ScanResult, scanRecords } from './scan.js';
 import { compareRanked, topFractionCount } from './select.js';
 

@@ -1,3 +1,5 @@
+import { fingerprint96 } from '../people/fingerprint.js';
+
 /**
  * A set of record ids for de-duplication that costs 16 bytes per id instead of a JS string in a
  * `Set` (~60+ bytes). Ids are reduced to 64-bit fingerprints; with tens of millions of ids the
@@ -15,31 +17,16 @@ export const EARLIER_DUPLICATE = 2;
 
 export type InsertResult = typeof INSERTED | typeof DUPLICATE | typeof EARLIER_DUPLICATE;
 
+const FP = new Int32Array(3);
+
 /**
- * Two independent 32-bit hashes of `id` (murmur-style mixing) into `out[0]`, `out[1]`; `out[1]` is
- * never 0, which marks empty slots.
+ * The 64-bit fingerprint of a record id IdSet keys on, into `out[0]`, `out[1]`; `out[1]` is never
+ * 0, which marks empty slots.
  */
 export function fingerprint(id: string, out: Int32Array): void {
-  let a = 0x811c9dc5 ^ id.length;
-  let b = 0x9747b28c;
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 13;
-  }
-  a ^= a >>> 16;
-  a = Math.imul(a, 0x85ebca6b);
-  a ^= a >>> 13;
-  a = Math.imul(a, 0xc2b2ae35);
-  a ^= a >>> 16;
-  b ^= b >>> 16;
-  b = Math.imul(b, 0x7feb352d);
-  b ^= b >>> 15;
-  b = Math.imul(b, 0x846ca68b);
-  b ^= b >>> 16;
-  out[0] = a | 0;
-  out[1] = b | 1;
+  fingerprint96(id, FP);
+  out[0] = FP[0]!;
+  out[1] = FP[1]! | 1;
 }
 
 export class IdSet {

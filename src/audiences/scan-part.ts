@@ -1,18 +1,18 @@
 import { Readable } from 'node:stream';
 import { createGunzip, gunzipSync } from 'node:zlib';
+import { type PersonIndex, UNKNOWN } from '../people/person-index.js';
 import { dayNumber, type Rec, type RecordDataset } from './compile.js';
 import type { Filters } from './config.js';
 import { fingerprint } from './id-set.js';
-import { type PersonIndex, UNKNOWN } from './person-index.js';
 import { compileFilters, pathGetter, toNumber } from './values.js';
 
 /**
  * The per-part half of the build's scan: decompress one raw part, skip the lines no rule can
  * match, parse the rest, and reduce each record that matches a rule's selector to a few numbers —
- * id fingerprint, `received_at`, day, person reference, the sources it counts for and their
- * property values. Everything person-shaped (de-duplication across parts, identity resolution,
- * per-person counters) stays with the coordinator (scan.ts), which applies part results in key
- * order, so the outcome does not depend on which thread scanned which part.
+ * id fingerprint, `received_at`, day, person number (people/person-index.ts), the sources it
+ * counts for and their property values. What spans parts (de-duplication, new people, per-person
+ * counters) stays with the coordinator (scan.ts), which applies part results in key order, so the
+ * outcome does not depend on which thread scanned which part.
  *
  * Pure and self-contained: it runs in scan worker threads (scan-worker.ts) and, for small inputs
  * and very large parts, on the coordinator's own thread. Its inputs and outputs are plain data
@@ -30,22 +30,11 @@ export interface SourceSpec {
   props: string[];
 }
 
-/**
- * How lines that cannot match any rule are skipped unread.
- * - `needles`: a line is read only when it contains one of these JSON strings (event names).
- * - `fields`: a message line is read only when its `channel` / `metric` values could satisfy some
- *   selector (`null`: any value).
- */
-export type LineFilter =
-  | { kind: 'needles'; needles: string[] }
-  | { kind: 'fields'; allowed: { channel: string[] | null; metric: string[] | null }[] };
-
 export interface DatasetSpec {
   dataset: RecordDataset;
   /** The build day: records after it are not counted. */
   lastDay: string;
   sources: SourceSpec[];
-  filter: LineFilter | undefined;
 }
 
 /** The records of a part that match some source's selector, in line order, as columns. */
@@ -179,15 +168,32 @@ export class PartScanner {
         group.sources.push(compiled);
       }
     });
-    this.groupsByPair = pairIndex(this.groups, spec.sources);
-    const filter = spec.filter;
-    if (filter?.kind === 'needles') this.finder = anyOf(filter.needles);
-    else if (filter?.kind === 'fields') {
-      this.allowed = filter.allowed.map((a) => ({
-        channel: a.channel ? new Set(a.channel) : null,
-        metric: a.metric ? new Set(a.metric) : null,
+    // Lines that cannot match any rule are skipped unread. Events: a `checkout_started` record's
+    // line contains `"checkout_started"` (our writers use `JSON.stringify`, which writes a string
+    // the same way every time). Messages: see `chooseFinder`, chosen on the first part seen.
+    if (this.byName.size > 0) this.finder = anyOf([...this.byName.keys()].map((n) => JSON.stringify(n)));
+    const pins = this.groups.map((g) => ({
+      channel: pinned(g.message.channel),
+      metric: pinned(g.message.metric),
+    }));
+    // A selector that pins neither field can match any line.
+    if (pins.length > 0 && pins.every((p) => p.channel || p.metric)) {
+      this.allowed = pins.map((p) => ({
+        channel: p.channel ? new Set(p.channel) : null,
+        metric: p.metric ? new Set(p.metric) : null,
       }));
-      // The finder is chosen on the first part seen: see `chooseFinder`.
+    }
+    // With every selector pinning both fields, a record is tested only against the groups of its pair.
+    if (pins.length > 0 && pins.every((p) => p.channel && p.metric)) {
+      this.groupsByPair = new Map();
+      this.groups.forEach((g, i) => {
+        for (const c of pins[i]!.channel!)
+          for (const m of pins[i]!.metric!) {
+            const list = this.groupsByPair!.get(`${c}\n${m}`) ?? [];
+            if (!list.includes(g)) list.push(g);
+            this.groupsByPair!.set(`${c}\n${m}`, list);
+          }
+      });
     }
   }
 
@@ -588,39 +594,19 @@ function plainValue(pattern: RegExp, text: string, start: number, end: number): 
   return m && pattern.lastIndex <= end ? m[1] : undefined;
 }
 
-/**
- * Message selector groups by the channel / metric pair they require, so a record is tested only
- * against groups that can match it. Undefined when some group leaves channel or metric open.
- */
-function pairIndex(groups: SelectorGroup[], sources: SourceSpec[]): Map<string, SelectorGroup[]> | undefined {
-  if (sources.some((s) => s.event !== undefined)) return undefined;
-  const byPair = new Map<string, SelectorGroup[]>();
-  const values = (v: unknown): string[] | undefined => {
-    if (typeof v === 'string') return [v];
-    const list = (v as { in?: unknown } | undefined)?.in;
-    if (
-      v &&
-      typeof v === 'object' &&
-      Object.keys(v).length === 1 &&
-      Array.isArray(list) &&
-      list.every((x) => typeof x === 'string')
-    )
-      return list as string[];
-    return undefined;
-  };
-  for (const g of groups) {
-    const channels = values(g.message.channel);
-    const metrics = values(g.message.metric);
-    if (!channels || !metrics) return undefined;
-    for (const c of channels)
-      for (const m of metrics) {
-        const key = `${c}\n${m}`;
-        const list = byPair.get(key) ?? [];
-        if (!list.includes(g)) list.push(g);
-        byPair.set(key, list);
-      }
-  }
-  return byPair;
+/** The values a selector field accepts when it pins them: `"email"` or `{ in: [...] }` of strings. */
+function pinned(v: unknown): string[] | null {
+  if (typeof v === 'string') return [v];
+  const list = (v as { in?: unknown } | undefined)?.in;
+  if (
+    v &&
+    typeof v === 'object' &&
+    Object.keys(v).length === 1 &&
+    Array.isArray(list) &&
+    list.every((x) => typeof x === 'string')
+  )
+    return list as string[];
+  return null;
 }
 
 /** A global pattern finding any of the literal strings. */

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { PersonIndex, type PersonIndexData } from './person-index.js';
+import { PersonIndex, type PersonIndexData } from '../people/person-index.js';
 import { type DatasetSpec, PartScanner, transferables } from './scan-part.js';
 
 /**

@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { addDays, dayRange } from '../contract/days.js';
+import { type PersonIndex, UNKNOWN } from '../people/person-index.js';
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { PersonTable } from './columns.js';
 import type { RecordDataset, Source } from './compile.js';
 import { EARLIER_DUPLICATE, IdSet, INSERTED } from './id-set.js';
-import { type PersonIndex, UNKNOWN } from './person-index.js';
-import { type DatasetSpec, type LineFilter, NEW_PERSON, type PartScan, PartScanner } from './scan-part.js';
+import { type DatasetSpec, NEW_PERSON, type PartScan, PartScanner } from './scan-part.js';
 import { ScanPool } from './scan-pool.js';
 
 /**
@@ -15,9 +15,10 @@ import { ScanPool } from './scan-pool.js';
  *
  * Parts are scanned in parallel on worker threads (scan-part.ts does the per-line work: skip lines
  * that cannot match any rule, parse the rest, reduce matching records to ids, days and source
- * hits). This coordinator fetches the parts, and applies the part results strictly in key order:
- * de-duplication on `id` (DESIGN: first by `received_at`, then object key, then line), identity
- * resolution, and the per-person counters. So the result is the same whichever thread scanned what.
+ * hits, and people through the shared person index). This coordinator fetches the parts, and
+ * applies the part results strictly in key order: de-duplication on `id` (DESIGN: first by
+ * `received_at`, then object key, then line), person numbers for ids the snapshot lacks, and the
+ * per-person counters. So the result is the same whichever thread scanned what.
  *
  * De-duplication is among the records that match some rule's selector in the partitions read.
  * Records are visited in key and line order, so the first copy is normally also the first received;
@@ -81,7 +82,7 @@ const STREAMED_PART_BYTES = 64 * 1024 * 1024;
 const THREADED_INPUT_BYTES = 16 * 1024 * 1024;
 
 /** One thread per core for inputs worth it; none for small ones. */
-export function defaultScanThreads(inputBytes: number): number {
+function defaultScanThreads(inputBytes: number): number {
   return inputBytes < THREADED_INPUT_BYTES ? 0 : Math.max(1, availableParallelism());
 }
 
@@ -178,7 +179,7 @@ export async function scanRecords(options: ScanOptions): Promise<ScanResult> {
 }
 
 /** What a scanner needs of a plan, as plain data (it crosses to worker threads). */
-export function datasetSpec(plan: ScanPlan, day: string): DatasetSpec {
+function datasetSpec(plan: ScanPlan, day: string): DatasetSpec {
   return {
     dataset: plan.dataset,
     lastDay: day,
@@ -189,48 +190,7 @@ export function datasetSpec(plan: ScanPlan, day: string): DatasetSpec {
       fromDay: s.fromDay,
       props: [...s.props.keys()],
     })),
-    filter:
-      plan.dataset === 'events'
-        ? eventFilter([...new Set(plan.sources.map((s) => s.event!))])
-        : messageFilter(plan.sources),
   };
-}
-
-/**
- * Events: a line can be `checkout_started` only if it contains `"checkout_started"` (our writers use
- * `JSON.stringify`, which never escapes letters, digits or `_`), whatever the key order.
- */
-function eventFilter(names: string[]): LineFilter {
-  return { kind: 'needles', needles: names.map((n) => JSON.stringify(n)) };
-}
-
-/**
- * Messages: every selector that pins `channel` and / or `metric` to strings names the pairs it
- * accepts; a line is read only when it holds one (see `PartScanner.chooseFinder`). A selector that
- * pins neither makes every line a candidate.
- */
-function messageFilter(sources: readonly Source[]): LineFilter | undefined {
-  const allowed: { channel: string[] | null; metric: string[] | null }[] = [];
-  for (const s of sources) {
-    const pin = (v: unknown): string[] | null => {
-      if (typeof v === 'string') return [v];
-      if (
-        v &&
-        typeof v === 'object' &&
-        Object.keys(v).length === 1 &&
-        Array.isArray((v as { in?: unknown[] }).in)
-      ) {
-        const values = (v as { in: unknown[] }).in;
-        if (values.every((x) => typeof x === 'string')) return values as string[];
-      }
-      return null;
-    };
-    const channel = pin(s.message?.channel);
-    const metric = pin(s.message?.metric);
-    if (channel === null && metric === null) return undefined;
-    allowed.push({ channel, metric });
-  }
-  return { kind: 'fields', allowed };
 }
 
 interface PartSource {

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { PersonIndex, UNKNOWN } from '../../src/audiences/person-index.js';
 import { type DatasetSpec, NEW_PERSON, type PartScan, PartScanner } from '../../src/audiences/scan-part.js';
+import { PersonIndex, UNKNOWN } from '../../src/people/person-index.js';
 import { ev, msg } from './fixtures.js';
 
 const D = '2026-03-10';
@@ -24,7 +24,6 @@ const events: DatasetSpec = {
   dataset: 'events',
   lastDay: D,
   sources: [{ event: 'cart', fromDay: D, props: ['value'] }],
-  filter: { kind: 'needles', needles: ['"cart"'] },
 };
 
 /** Ids of the relevant records, in order. */
@@ -61,7 +60,6 @@ describe('PartScanner', () => {
     const spec: DatasetSpec = {
       ...events,
       sources: [{ event: 'café', fromDay: D, props: [] }],
-      filter: { kind: 'needles', needles: ['"café"'] },
     };
     const lines = [
       ev('1', 'a', 'cafe', T),
@@ -92,13 +90,6 @@ describe('PartScanner', () => {
         { message: { channel: 'sms', metric: 'delivered' }, fromDay: D, props: [] },
         { message: { channel: 'email', metric: 'opened' }, fromDay: D, props: [] },
       ],
-      filter: {
-        kind: 'fields',
-        allowed: [
-          { channel: ['sms'], metric: ['delivered'] },
-          { channel: ['email'], metric: ['opened'] },
-        ],
-      },
     };
     const lines = [
       ...Array.from({ length: 50 }, (_, i) => msg(`d${i}`, 'a', 'email', 'delivered', T)),
@@ -120,6 +111,25 @@ describe('PartScanner', () => {
     ]);
     expect(ids(scan)).toEqual([1, 2]);
     expect(Array.from(scan.records.sourceList)).toEqual([0, 1]);
+  });
+
+  it('reads every line when a message selector pins neither channel nor metric', async () => {
+    const spec: DatasetSpec = {
+      dataset: 'messages',
+      lastDay: D,
+      sources: [
+        { message: { channel: 'sms', metric: 'delivered' }, fromDay: D, props: [] },
+        { message: { campaign_id: 7 }, fromDay: D, props: [] },
+      ],
+    };
+    const lines = [
+      msg('1', 'a', 'email', 'sent', T, { campaign_id: '7' }),
+      msg('2', 'a', 'email', 'sent', T, { campaign_id: '8' }),
+      msg('3', 'a', 'sms', 'delivered', T),
+    ];
+    const scan = await new PartScanner(spec, people([{ customer_id: 'a' }]), 10).scanCompressed(gz(lines));
+    expect(scan.parsed).toBe(3);
+    expect(Array.from(scan.records.sourceList)).toEqual([1, 0]);
   });
 
   it('resolves people through the person index and marks ids the snapshot lacks', async () => {

@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { parseAudienceConfig } from '../../src/audiences/config.js';
 import { readMembers } from '../../src/audiences/members.js';
-import { loadIdentityIndex } from '../../src/people/identity.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
+import { loadPersonIndex } from '../../src/people/person-index.js';
 import { readPeopleSnapshot, updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { ev, person, writePart } from '../audiences/fixtures.js';
@@ -51,10 +51,10 @@ describe('alias in the people snapshot', () => {
       attributes: { plan: 'pro' },
       merged_ids: ['visitor-9'],
     });
-    const index = await loadIdentityIndex(t.store, '2026-05-02');
-    expect(index.resolve({ customer_id: 'visitor-9' })).toBe('acct-1');
-    expect(index.resolve({ email: 'v@example.com' })).toBe('acct-1');
-    expect(index.resolve({ customer_id: 'zz-other' })).toBe('zz-other');
+    const { index, customerIds } = await loadPersonIndex(t.store, '2026-05-02');
+    expect(customerIds[index.byCustomerId('visitor-9')]).toBe('acct-1');
+    expect(customerIds[index.byContact('v@example.com', undefined)]).toBe('acct-1');
+    expect(customerIds[index.byCustomerId('zz-other')]).toBe('zz-other');
   });
 
   it('follows chains in time order within one fold, including updates to the earlier id', async () => {

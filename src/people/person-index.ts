@@ -1,15 +1,22 @@
-import type { SnapshotPerson } from '../people/merge.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { fingerprint96 } from './fingerprint.js';
+import type { SnapshotPerson } from './merge.js';
+import { readPeopleSnapshot } from './snapshot.js';
 
 /**
- * Person numbers by identity, in shared memory, so scan threads resolve the people of records
- * themselves and send back numbers instead of strings (interning millions of strings was the
- * coordinator's largest cost).
+ * Identity resolution: which snapshot person a record's `customer_id`, or failing that its email
+ * or Customer.io `cio_id`, belongs to. Rules (applied in snapshot order, so any reader of the same
+ * snapshot gets the same answers):
+ * - a customer id is its own person's, unless it was aliased into another person (an anonymous
+ *   id, an old user id): then it counts for that person, the first alias winning;
+ * - when two people hold the same email or cio_id (possible in id-first workspaces), the first
+ *   keeps it; emails are compared lowercased, like they are stored.
  *
- * Three open-addressing tables of 96-bit fingerprints: customer ids (a person's own id, or an
- * earlier id aliased into it), lowercased emails and Customer.io ids — the same answers as
- * `IdentityIndex` (people/identity.ts), built from the snapshot in the same order. A key absent from a table is certainly
- * unknown; a key present could in theory be another key with the same 96-bit fingerprint
- * (about 10⁻¹³ for a million people and a million unknown ids).
+ * The answers are person numbers, kept in three open-addressing tables of 96-bit fingerprints in
+ * shared memory, so the build's scan threads resolve people themselves and send back numbers
+ * instead of strings. A key absent from a table is certainly unknown; a key present could in
+ * theory be another key with the same fingerprint (about 10⁻¹³ for a million people and a
+ * million unknown ids).
  */
 
 export interface PersonIndexData {
@@ -22,6 +29,8 @@ export interface PersonIndexData {
 export const UNKNOWN = -1;
 
 const SLOT = 4; // h1, h2, h3, person number + 1 (0: empty)
+/** The fingerprint of the key being looked up. */
+const H = new Int32Array(3);
 
 class FingerprintTable {
   slots: Int32Array;
@@ -62,7 +71,7 @@ class FingerprintTable {
 
   /** The slot of `key`, or the empty slot where it would go; leaves its fingerprint in `H`. */
   private find(key: string): number {
-    fingerprint96(key);
+    fingerprint96(key, H);
     return this.slotOf(H[0]!, H[1]!, H[2]!);
   }
 
@@ -128,7 +137,7 @@ export class PersonIndex {
 
   /**
    * The person of a record without `customer_id`: the owner of its email, else of its cio_id
-   * (`IdentityIndex.resolve`); UNKNOWN when neither resolves.
+   * UNKNOWN when neither resolves.
    */
   byContact(email: string | undefined, cioId: string | undefined): number {
     if (email) {
@@ -139,11 +148,7 @@ export class PersonIndex {
   }
 }
 
-/**
- * Fills an index from snapshot people in snapshot order, with `IdentityIndex.add`'s rules: the
- * first person holding an email or cio_id keeps it; an id aliased into a person counts for that
- * person (the first alias wins), even when it is also someone's own id.
- */
+/** Fills an index from snapshot people, in snapshot order (the rules above). */
 export class PersonIndexBuilder {
   private readonly merged = new Map<string, number>();
 
@@ -162,30 +167,19 @@ export class PersonIndexBuilder {
   }
 }
 
-/** Three 32-bit hashes of `key` (murmur-style mixing) into `H`. */
-const H = new Int32Array(3);
-function fingerprint96(key: string): void {
-  let a = 0x811c9dc5 ^ key.length;
-  let b = 0x9747b28c;
-  let c = 0x2545f491;
-  for (let i = 0; i < key.length; i++) {
-    const ch = key.charCodeAt(i);
-    a = Math.imul(a ^ ch, 0x01000193);
-    b = Math.imul(b ^ ch, 0x5bd1e995);
-    b ^= b >>> 13;
-    c = Math.imul(c + ch, 0x9e3779b1);
-    c ^= c >>> 15;
+/**
+ * The person index of the snapshot of `day` (which must exist: see `updatePeopleSnapshot`), with
+ * person numbers in snapshot order, and the customer id of each number.
+ */
+export async function loadPersonIndex(
+  store: ObjectStore,
+  day: string,
+): Promise<{ index: PersonIndex; customerIds: string[] }> {
+  const customerIds: string[] = [];
+  const builder = PersonIndex.builder(1024);
+  for await (const person of readPeopleSnapshot(store, day)) {
+    builder.add(person, customerIds.length);
+    customerIds.push(person.customer_id);
   }
-  H[0] = avalanche(a, 0x85ebca6b, 0xc2b2ae35);
-  H[1] = avalanche(b, 0x7feb352d, 0x846ca68b);
-  H[2] = avalanche(c, 0x27d4eb2f, 0x165667b1);
-}
-
-function avalanche(h: number, m1: number, m2: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, m1);
-  h ^= h >>> 13;
-  h = Math.imul(h, m2);
-  h ^= h >>> 16;
-  return h | 0;
+  return { index: builder.finish(), customerIds };
 }
