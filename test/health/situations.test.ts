@@ -262,6 +262,14 @@ describe.each(STORE_KINDS)('health situations ($kind store)', ({ create }) => {
     );
   });
 
+  it('a people snapshot of a later day covers the expected one (a refresh run early)', async () => {
+    await t.store.delete([peopleManifestKey(DAY)]);
+    await writeJson(t.store, peopleManifestKey(addDays(DAY, 1)), { version: 1, day: addDays(DAY, 1) });
+    const result = await check(recordingSink());
+    expect(result.report.findings.map((f) => f.id)).not.toContain('refresh_incomplete:daily');
+    expect(result.alerts.fired).toEqual([]);
+  });
+
   it('a stalled export: the oldest buffered record waits too long in Redis', async () => {
     const k = ingestKeys(prefix);
     await redis.xadd(k.stream('messages'), `${NOW.getTime() - 40 * 60_000}-0`, 'v', '1', 'n', '1', 'r', 'x');
