@@ -26,6 +26,11 @@ export class FsObjectStore implements ObjectStore {
     this.location = `file://${root}`;
   }
 
+  /** The file that holds `key` (the SQL engine reads local objects in place). */
+  localPath(key: string): string {
+    return this.path(key);
+  }
+
   private path(key: string): string {
     assertValidKey(key);
     return join(this.root, ...key.split('/'));

@@ -9,6 +9,8 @@ export interface ObjectInfo {
   key: string;
   size: number;
   lastModified?: Date;
+  /** The object's entity tag where the store has one (S3): changes whenever the content does. */
+  etag?: string;
 }
 
 export type Body = string | Uint8Array | Readable;

@@ -126,6 +126,7 @@ export class S3ObjectStore implements ObjectStore {
         yield {
           key: object.Key.slice(this.prefix.length),
           size: object.Size ?? 0,
+          ...(object.ETag ? { etag: object.ETag.replaceAll('"', '') } : {}),
           ...(object.LastModified ? { lastModified: object.LastModified } : {}),
         };
       }

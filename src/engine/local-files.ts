@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import { EngineError } from './duckdb.js';
+
+/**
+ * The SQL engine reads local files. A filesystem store's objects are read in place; an S3 store's
+ * raw parts go through a read-through cache on local disk, keyed by object key and ETag (size when
+ * the store gives none): raw parts are immutable, so each day downloads only what is new, and a
+ * rewritten object (new ETag) is fetched again. The cache is bounded: after each use, the least
+ * recently used files beyond `maxBytes` are removed (never the ones that use still needs).
+ */
+
+export interface LocalFiles {
+  /** Local paths of `objects`, in the same order; fetches what the cache lacks. */
+  paths(objects: readonly ObjectInfo[]): Promise<string[]>;
+  /** Trims the cache to its bound, keeping `inUse`. */
+  trim(inUse?: readonly string[]): Promise<{ removed: number; bytes: number }>;
+  readonly cached: boolean;
+}
+
+export interface CacheOptions {
+  dir: string;
+  maxBytes: number;
+}
+
+interface WithLocalPath {
+  localPath(key: string): string;
+}
+
+function hasLocalPath(store: ObjectStore): store is ObjectStore & WithLocalPath {
+  return typeof (store as Partial<WithLocalPath>).localPath === 'function';
+}
+
+export function localFiles(store: ObjectStore, cache: CacheOptions): LocalFiles {
+  if (hasLocalPath(store)) {
+    return {
+      cached: false,
+      paths: async (objects) => objects.map((o) => store.localPath(o.key)),
+      trim: async () => ({ removed: 0, bytes: 0 }),
+    };
+  }
+  return new ReadThroughCache(store, cache);
+}
+
+/** The file extension DuckDB needs to see (it detects compression and format by name). */
+function extensionOf(key: string): string {
+  const m = /(\.jsonl\.gz|\.json\.gz|\.parquet|\.jsonl|\.csv\.gz|\.csv)$/.exec(key);
+  return m ? m[1]! : '';
+}
+
+export class ReadThroughCache implements LocalFiles {
+  readonly cached = true;
+  private readonly objectsDir: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly options: CacheOptions,
+  ) {
+    this.objectsDir = join(options.dir, 'objects');
+  }
+
+  /** The cache file of an object version: a digest of store + key, then the version. */
+  fileOf(object: ObjectInfo): string {
+    const id = createHash('sha256')
+      .update(`${this.store.location}\n${object.key}`)
+      .digest('hex')
+      .slice(0, 32);
+    const version = (object.etag ?? `size${object.size}`).replace(/[^A-Za-z0-9_-]/g, '');
+    return join(this.objectsDir, `${id}-${version}${extensionOf(object.key)}`);
+  }
+
+  async paths(objects: readonly ObjectInfo[]): Promise<string[]> {
+    await this.prepare();
+    const out: string[] = [];
+    // A few downloads at a time: enough to hide latency, few enough to stay polite to the store.
+    const queue = objects.map((o, i) => ({ o, i }));
+    const results = new Array<string>(objects.length);
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) results[next.i] = await this.fetch(next.o);
+    };
+    await Promise.all(Array.from({ length: Math.min(4, objects.length) }, worker));
+    out.push(...results);
+    return out;
+  }
+
+  private prepare(): Promise<void> {
+    this.ready ??= mkdir(this.objectsDir, { recursive: true }).then(
+      () => undefined,
+      (error: Error) => {
+        this.ready = undefined;
+        throw new EngineError(
+          'io',
+          `CACHE_DIR ${this.options.dir} cannot be used: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
+        );
+      },
+    );
+    return this.ready;
+  }
+
+  private async fetch(object: ObjectInfo): Promise<string> {
+    const file = this.fileOf(object);
+    try {
+      const st = await stat(file);
+      if (st.size === object.size) {
+        const now = new Date();
+        await utimes(file, now, now); // most recently used
+        return file;
+      }
+    } catch {
+      // not cached yet
+    }
+    const partial = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.partial`;
+    try {
+      await pipeline(await this.store.getStream(object.key), createWriteStream(partial));
+      await rename(partial, file);
+    } catch (error) {
+      await rm(partial, { force: true });
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'ENOSPC' || code === 'EROFS' || code === 'ENOENT')
+        throw new EngineError('io', `CACHE_DIR ${this.options.dir} cannot be used: ${code}`, object.key);
+      throw error;
+    }
+    return file;
+  }
+
+  async trim(inUse: readonly string[] = []): Promise<{ removed: number; bytes: number }> {
+    const keep = new Set(inUse);
+    let entries: { file: string; size: number; used: number }[] = [];
+    try {
+      const names = await readdir(this.objectsDir);
+      entries = await Promise.all(
+        names
+          .filter((n) => !n.endsWith('.partial'))
+          .map(async (n) => {
+            const file = join(this.objectsDir, n);
+            const st = await stat(file);
+            return { file, size: st.size, used: st.mtimeMs };
+          }),
+      );
+    } catch {
+      return { removed: 0, bytes: 0 };
+    }
+    let total = entries.reduce((n, e) => n + e.size, 0);
+    entries.sort((a, b) => a.used - b.used);
+    let removed = 0;
+    let bytes = 0;
+    for (const e of entries) {
+      if (total <= this.options.maxBytes) break;
+      if (keep.has(e.file)) continue;
+      await rm(e.file, { force: true });
+      total -= e.size;
+      removed += 1;
+      bytes += e.size;
+    }
+    return { removed, bytes };
+  }
+}

@@ -1,0 +1,157 @@
+import type { Dataset } from '../contract/records.js';
+import { sqlString } from './duckdb.js';
+
+/**
+ * Raw records as one SQL relation, whichever form their parts are in: gzip JSON Lines as exported
+ * (`raw/<dataset>/dt=D/part-….jsonl.gz`) or Parquet written by compaction (`part-….parquet`). Every
+ * row carries the object key and line number it came from (`_key`, `_line`; a compacted row keeps
+ * those of its JSON line), so de-duplication ties and damage reports read the same in both forms.
+ *
+ * Column rules (the same for both forms, documented in docs/store-layout.md):
+ * - scalar fields are text: a JSON value of another type is read as its JSON text (`42` → `"42"`),
+ *   a missing field or JSON null is NULL;
+ * - bags (`properties`, `attributes`, `consent`) stay JSON text, so a property whose type drifts
+ *   across days never breaks a read: rules look inside with JSON functions;
+ * - a column missing from some parts (older Parquet, new fields) reads as NULL (union by name).
+ *
+ * JSON lines are checked here: a line that is not JSON, or JSON but not an object, becomes a
+ * `_malformed` reason; empty lines are counted and skipped. Rows with `_malformed` set carry no
+ * fields.
+ */
+
+export const SCALAR_FIELDS: Record<Dataset, readonly string[]> = {
+  events: ['id', 'customer_id', 'anonymous_id', 'email', 'name', 'raw_name', 'ts', 'received_at', 'source'],
+  messages: [
+    'id',
+    'customer_id',
+    'email',
+    'cio_id',
+    'channel',
+    'metric',
+    'delivery_id',
+    'campaign_id',
+    'broadcast_id',
+    'newsletter_id',
+    'journey_id',
+    'action_id',
+    'transactional_message_id',
+    'href',
+    'ts',
+    'received_at',
+    'source',
+  ],
+  people: [
+    'customer_id',
+    'email',
+    'phone',
+    'first_name',
+    'last_name',
+    'city',
+    'region',
+    'postal_code',
+    'country',
+    'maid',
+    'cio_id',
+    'unsubscribed',
+    'deleted',
+    'ts',
+    'merged_from',
+  ],
+};
+
+export const BAG_FIELDS: Record<Dataset, readonly string[]> = {
+  events: ['properties'],
+  messages: [],
+  people: ['consent', 'attributes'],
+};
+
+/** Every data column of a dataset's relation, in order (without `_key`, `_line`, `_malformed`). */
+export function dataColumns(dataset: Dataset): string[] {
+  return [...SCALAR_FIELDS[dataset], ...BAG_FIELDS[dataset]];
+}
+
+export interface RawFile {
+  /** The object key (what reports name). */
+  key: string;
+  /** The local file DuckDB reads. */
+  path: string;
+}
+
+/** One JSON Lines file, one row per line (empty lines included, as NULL), in file order. */
+function jsonLines(file: RawFile): string {
+  // A delimiter that cannot occur in JSON text and no quoting: each line is one value, unchanged.
+  // `row_number() over ()` without partition or order is computed as the rows stream, in file order.
+  return `SELECT ${sqlString(file.key)} AS _key, row_number() OVER () AS _line, line
+    FROM read_csv(${sqlString(file.path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '',
+      escape = '', header = false, auto_detect = false, strict_mode = false, compression = 'gzip')`;
+}
+
+/** The parsed relation of JSON Lines files (all columns text or JSON text). */
+export function jsonlRelation(dataset: Dataset, files: readonly RawFile[]): string {
+  if (files.length === 0) return emptyRelation(dataset);
+  const scalars = SCALAR_FIELDS[dataset];
+  const bags = BAG_FIELDS[dataset];
+  const paths = scalars.map((f) => sqlString(`$.${f}`)).join(', ');
+  const lines = files.map(jsonLines).join('\n  UNION ALL\n  ');
+  const ok = `_malformed IS NULL`;
+  return `SELECT _key, _line, _malformed,
+      ${scalars.map((f, i) => `CASE WHEN ${ok} THEN _f[${i + 1}] END AS ${quoteIdent(f)}`).join(',\n      ')}${bags.length > 0 ? ',' : ''}
+      ${bags.map((f) => `CASE WHEN ${ok} THEN CAST(json_extract(line, ${sqlString(`$.${f}`)}) AS VARCHAR) END AS ${quoteIdent(f)}`).join(',\n      ')}
+    FROM (
+      SELECT *, CASE WHEN _malformed IS NULL THEN json_extract_string(line, [${paths}]) END AS _f
+      FROM (
+        SELECT _key, _line, line,
+          CASE
+            WHEN line IS NULL THEN 'empty'
+            WHEN NOT json_valid(line) THEN 'not valid JSON'
+            WHEN left(ltrim(line), 1) <> '{' THEN 'not a JSON object'
+          END AS _malformed
+        FROM (
+  ${lines}
+        )
+      )
+    )
+    WHERE _malformed IS DISTINCT FROM 'empty'`;
+}
+
+/** The relation of Parquet files written by compaction (union by name: older files may lack columns). */
+export function parquetRelation(dataset: Dataset, files: readonly RawFile[]): string {
+  if (files.length === 0) return emptyRelation(dataset);
+  const list = `[${files.map((f) => sqlString(f.path)).join(', ')}]`;
+  const present = ['_key', '_line', ...dataColumns(dataset)];
+  return `SELECT ${present.map(quoteIdent).join(', ')}, CAST(NULL AS VARCHAR) AS _malformed
+    FROM read_parquet(${list}, union_by_name = true)`;
+}
+
+/** Both forms together, in one relation with the same columns. */
+export function rawRelation(
+  dataset: Dataset,
+  files: { jsonl: readonly RawFile[]; parquet: readonly RawFile[] },
+): string {
+  const columns = ['_key', '_line', '_malformed', ...dataColumns(dataset)].map(quoteIdent).join(', ');
+  const parts: string[] = [];
+  if (files.jsonl.length > 0) parts.push(`SELECT ${columns} FROM (${jsonlRelation(dataset, files.jsonl)})`);
+  if (files.parquet.length > 0)
+    parts.push(`SELECT ${columns} FROM (${parquetRelation(dataset, files.parquet)})`);
+  if (parts.length === 0) return emptyRelation(dataset);
+  return parts.join('\nUNION ALL\n');
+}
+
+export function emptyRelation(dataset: Dataset): string {
+  const cols = dataColumns(dataset).map((c) => `CAST(NULL AS VARCHAR) AS ${quoteIdent(c)}`);
+  return `SELECT CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _malformed, ${cols.join(', ')} WHERE false`;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Whether a raw part key is in the compacted (Parquet) form. */
+export function isParquetPart(key: string): boolean {
+  return key.endsWith('.parquet');
+}
+
+/** Whether a key is a raw data part in either form. */
+export function isRawPart(key: string): boolean {
+  return key.endsWith('.jsonl.gz') || key.endsWith('.parquet');
+}
