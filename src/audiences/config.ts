@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compactionConfigSchema } from '../compaction/config.js';
 import { ConfigError, formatPath } from '../config/errors.js';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load-config.js';
 import {
@@ -429,6 +430,7 @@ export const audienceConfigObject = baseConfigSchema.extend({
   health: healthSchema,
   alerts: alertsSchema,
   import: importConfigSchema,
+  compaction: compactionConfigSchema,
 });
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */

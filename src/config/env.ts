@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
@@ -64,6 +66,17 @@ export const envSchema = z.object({
   GOOGLE_OAUTH_TOKEN_URL: optionalUrl,
   TIKTOK_API_URL: optionalUrl,
   CIO_TRACK_URL: optionalUrl,
+  /** Local disk for the SQL engine: cached S3 objects, spill files, compaction scratch files. */
+  CACHE_DIR: z.string().min(1).default(join(tmpdir(), 'audience-sync-cache')),
+  /** Bound of the object cache under CACHE_DIR, in MiB. */
+  CACHE_MAX_MB: z.coerce.number().int().min(1).max(100_000_000).default(10_240),
+  /** DuckDB's memory limit (`512MB`, `1GB`, `1.5GiB`); beyond it the engine spills to CACHE_DIR. */
+  DUCKDB_MEMORY_LIMIT: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size such as 512MB or 1GB')
+    .optional(),
+  /** DuckDB worker threads; default: the container's CPU quota, else the machine's cores. */
+  DUCKDB_THREADS: z.coerce.number().int().min(1).max(1024).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,476 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dayStartMs } from '../contract/days.js';
+import { DATASETS, type Dataset } from '../contract/records.js';
+import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine/duckdb.js';
+import { type CacheOptions, localFiles } from '../engine/local-files.js';
+import { dataColumns, jsonlRelation, quoteIdent, type RawFile } from '../engine/raw.js';
+import type { MalformedLine } from '../people/snapshot.js';
+import { writeJsonl } from '../storage/jsonl.js';
+import { keys, partitionDay } from '../storage/keys.js';
+import { type ObjectInfo, type ObjectStore, writeJson } from '../storage/object-store.js';
+import { DEFAULT_CACHE_MAX_MB } from './engine-settings.js';
+import { faultPoint } from './fault.js';
+import { checkGzipLines, type LineProblem, normalizeGzipLines, readLinesAt } from './gzip-lines.js';
+import {
+  COMPACTION_MANIFEST_VERSION,
+  type CompactedFile,
+  type CompactionManifest,
+  compactionManifestKey,
+  readCompactionManifest,
+} from './parts.js';
+import { objectInfo } from './read.js';
+
+/**
+ * Compaction: a closed day's JSON Lines parts become one Parquet file (zstd), so the build reads a
+ * few column files instead of thousands of small gzip parts. The steps are ordered so that a
+ * process killed at any point leaves every record readable exactly once through `listDayParts`,
+ * and a rerun finishes or undoes what was left:
+ *
+ * 1. the pending parts (JSON Lines no manifest entry holds) are checked and read by the SQL engine;
+ *    lines that are not records go to a quarantine object;
+ * 2. the Parquet file is written locally, uploaded to a deterministic key
+ *    (`part-c-<first 16 hex of sha256 of the sorted source keys>.parquet`) and verified by reading
+ *    the stored object back (rows per source equal to what the engine read);
+ * 3. only then is the day's manifest (`_compacted.json`) written with an entry for the file;
+ * 4. only then are the JSON Lines sources deleted.
+ *
+ * Readers ignore a Parquet file the manifest does not list (so a file uploaded by a killed run is
+ * invisible; the rerun deletes it), and skip a JSON Lines part a listed file holds (so sources a
+ * killed run did not delete are not read twice; the rerun deletes them).
+ *
+ * One compactor per dataset-day at a time: with a `locker` (Redis in the worker and the CLI when
+ * Redis answers) a second one stops with an error instead of racing the first.
+ */
+
+export interface CompactionLocker {
+  withLock<T>(
+    name: string,
+    fn: (held?: { assertHeld?: () => void }) => Promise<T>,
+    options?: { waitMs?: number },
+  ): Promise<T>;
+}
+
+export interface CompactionLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface CompactionRuntime {
+  /** An open engine to use (left open); otherwise one is opened with `settings` and closed. */
+  engine?: Engine;
+  settings?: EngineSettings;
+  /** `CACHE_DIR`: S3 objects are cached under `objects/`, scratch files go to `tmp/`. */
+  cacheDir?: string;
+  cacheMaxBytes?: number;
+  locker?: CompactionLocker;
+  log?: CompactionLog;
+}
+
+export interface CompactDayOptions extends CompactionRuntime {
+  store: ObjectStore;
+  dataset: Dataset;
+  day: string;
+  now?: Date;
+}
+
+export interface CompactDayReport {
+  dataset: Dataset;
+  day: string;
+  /** `compacted`: a Parquet file was written; `nothing_to_do`: no pending JSON Lines part. */
+  status: 'compacted' | 'nothing_to_do';
+  /** The Parquet file written by this run. */
+  parquet: string | null;
+  parts_compacted: number;
+  rows: number;
+  malformed_lines: number;
+  /** Stored size of the JSON Lines parts compacted, and of the Parquet file that replaced them. */
+  bytes_before: number;
+  bytes_after: number;
+  /** Sources rewritten before the engine read them (gzip break, over-long lines, bad UTF-8). */
+  salvaged: string[];
+  /** What an earlier, interrupted run left and this run cleaned up. */
+  cleanup: {
+    /** Parquet and quarantine objects no manifest entry names (unfinished writes): deleted. */
+    orphans_deleted: string[];
+    /** JSON Lines parts a listed Parquet file holds that were still there: deleted. */
+    sources_deleted: number;
+    /** Manifest entries whose Parquet file was missing: removed from the manifest. */
+    entries_dropped: string[];
+  };
+  seconds: number;
+}
+
+/** Most malformed lines a manifest entry names (all of them are in the quarantine object). */
+export const MAX_MANIFEST_MALFORMED = 100;
+
+const COMPACTED_NAME_RE = /\/part-c-([0-9a-f]{16})\.(parquet|jsonl\.gz)$/;
+
+/** The end of day D (UTC) plus the grace period: from then on, D is closed. */
+export function closesAt(day: string, graceHours: number): Date {
+  return new Date(dayStartMs(day) + 86_400_000 + graceHours * 3_600_000);
+}
+
+export function isClosed(day: string, now: Date, graceHours: number): boolean {
+  return now.getTime() >= closesAt(day, graceHours).getTime();
+}
+
+/** The deterministic name part of the file that compacts exactly these sources. */
+export function compactionId(sources: readonly string[]): string {
+  return createHash('sha256')
+    .update([...sources].sort().join('\n'))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Compacts the pending JSON Lines parts of one day (closed or not: the caller decides). */
+export async function compactDay(options: CompactDayOptions): Promise<CompactDayReport> {
+  const { locker, dataset, day } = options;
+  if (!locker) return compactDayLocked(options, undefined);
+  return locker.withLock(`compaction-${dataset}-${day}`, (held) => compactDayLocked(options, held));
+}
+
+async function compactDayLocked(
+  options: CompactDayOptions,
+  held: { assertHeld?: () => void } | undefined,
+): Promise<CompactDayReport> {
+  const { store, dataset, day } = options;
+  const started = process.hrtime.bigint();
+  const prefix = keys.rawPrefix(dataset, day);
+  const report: CompactDayReport = {
+    dataset,
+    day,
+    status: 'nothing_to_do',
+    parquet: null,
+    parts_compacted: 0,
+    rows: 0,
+    malformed_lines: 0,
+    bytes_before: 0,
+    bytes_after: 0,
+    salvaged: [],
+    cleanup: { orphans_deleted: [], sources_deleted: 0, entries_dropped: [] },
+    seconds: 0,
+  };
+  const finish = () => {
+    report.seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return report;
+  };
+
+  // --- what an interrupted run left -----------------------------------------------------------
+  const listing: ObjectInfo[] = [];
+  for await (const info of store.list(prefix)) listing.push(info);
+  const present = new Map(listing.map((o) => [o.key, o]));
+  let manifest: CompactionManifest = (await readCompactionManifest(store, dataset, day)) ?? {
+    version: COMPACTION_MANIFEST_VERSION,
+    dataset,
+    day,
+    files: [],
+  };
+  const missing = manifest.files.filter((f) => !present.has(f.key));
+  if (missing.length > 0) {
+    // A listed file that is gone (deleted by hand?) would hide its sources from every reader.
+    manifest = { ...manifest, files: manifest.files.filter((f) => present.has(f.key)) };
+    await writeJson(store, compactionManifestKey(dataset, day), manifest);
+    report.cleanup.entries_dropped = missing.map((f) => f.key);
+    options.log?.warn(
+      { dataset, day, files: report.cleanup.entries_dropped },
+      'compaction manifest named missing Parquet files; their entries were removed',
+    );
+  }
+  const listedIds = new Set<string>();
+  const compactedSources = new Set<string>();
+  for (const f of manifest.files) {
+    const id = COMPACTED_NAME_RE.exec(f.key)?.[1];
+    if (id) listedIds.add(id);
+    for (const s of f.sources) compactedSources.add(s);
+  }
+  const listedKeys = new Set(manifest.files.map((f) => f.key));
+  const orphans = listing
+    .filter((o) => COMPACTED_NAME_RE.test(o.key) && o.key.endsWith('.parquet') && !listedKeys.has(o.key))
+    .map((o) => o.key);
+  for await (const q of store.list(keys.quarantinePrefix(dataset, day))) {
+    const id = COMPACTED_NAME_RE.exec(q.key)?.[1];
+    if (id && !listedIds.has(id)) orphans.push(q.key);
+  }
+  if (orphans.length > 0) {
+    await store.delete(orphans);
+    report.cleanup.orphans_deleted = orphans;
+  }
+  const leftover = listing.filter((o) => o.key.endsWith('.jsonl.gz') && compactedSources.has(o.key));
+  if (leftover.length > 0) {
+    await store.delete(leftover.map((o) => o.key));
+    report.cleanup.sources_deleted = leftover.length;
+  }
+
+  // --- the pending parts ----------------------------------------------------------------------
+  const pending = listing.filter((o) => o.key.endsWith('.jsonl.gz') && !compactedSources.has(o.key));
+  if (pending.length === 0) return finish();
+  const sources = pending.map((o) => o.key).sort();
+  const id = compactionId(sources);
+  const parquetKey = `${prefix}part-c-${id}.parquet`;
+  const quarantineKey = keys.quarantinePart(dataset, day, `c-${id}`);
+
+  const cacheDir = options.cacheDir ?? join(tmpdir(), 'audience-sync-cache');
+  const cache: CacheOptions = {
+    dir: cacheDir,
+    maxBytes: options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_MB * 1024 * 1024,
+  };
+  const files = localFiles(store, cache);
+  await mkdir(join(cacheDir, 'tmp'), { recursive: true });
+  const scratch = await mkdtemp(join(cacheDir, 'tmp', `compact-${dataset}-${day}-`));
+  const engine = options.engine ?? (await Engine.open(options.settings ?? {}));
+  try {
+    const paths = await files.paths(pending);
+
+    // 1. Parts the engine cannot read as they are get a readable copy (same line numbers).
+    const rawFiles: RawFile[] = new Array(pending.length);
+    const problems: (MalformedLine & { text: string })[] = [];
+    await forEachLimit(pending, 4, async (info, i) => {
+      const check = await checkGzipLines(paths[i]!);
+      if (check.ok) {
+        rawFiles[i] = { key: info.key, path: paths[i]! };
+        return;
+      }
+      const copy = join(scratch, `source-${i}.jsonl.gz`);
+      const normalized = await normalizeGzipLines(
+        paths[i]!,
+        copy,
+        check.gzipError !== undefined ? { gzipError: check.gzipError } : {},
+      );
+      rawFiles[i] = { key: info.key, path: copy };
+      report.salvaged.push(info.key);
+      problems.push(...normalized.problems.map((p: LineProblem) => ({ key: info.key, ...p })));
+      options.log?.warn(
+        { dataset, day, part: info.key, reason: check.reason, lines_lost: normalized.problems.length },
+        'raw part repaired before compaction',
+      );
+    });
+    report.salvaged.sort();
+    const relation = jsonlRelation(dataset, rawFiles);
+
+    // 2. Rows per source, and the lines that are not records.
+    const counts = await engine.all<{ _key: string; valid: number; bad: number }>(
+      `SELECT _key, count(*) FILTER (WHERE _malformed IS NULL) AS valid, count(_malformed) AS bad
+       FROM (${relation}) GROUP BY _key`,
+    );
+    const expected = new Map(counts.filter((c) => c.valid > 0).map((c) => [c._key, Number(c.valid)]));
+    const withBad = counts.filter((c) => c.bad > 0).map((c) => c._key);
+    if (withBad.length > 0) {
+      const bad = await engine.all<{ _key: string; _line: number; _malformed: string }>(
+        `SELECT _key, _line, _malformed FROM (${relation})
+         WHERE _malformed IS NOT NULL AND list_contains(${sqlStringList(withBad)}, _key)`,
+      );
+      const byKey = new Map<string, { line: number; reason: string }[]>();
+      for (const b of bad) {
+        const list = byKey.get(b._key) ?? [];
+        list.push({ line: Number(b._line), reason: b._malformed });
+        byKey.set(b._key, list);
+      }
+      for (const [key, lines] of byKey) {
+        const file = rawFiles.find((f) => f.key === key)!;
+        const texts = await readLinesAt(file.path, new Set(lines.map((l) => l.line)));
+        for (const l of lines)
+          problems.push({ key, line: l.line, reason: l.reason, text: texts.get(l.line) ?? '' });
+      }
+    }
+    problems.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.line - b.line));
+
+    // 3. The Parquet file, written locally, uploaded, and verified as stored.
+    const local = join(scratch, 'part.parquet');
+    const columns = ['_key', '_line', ...dataColumns(dataset)].map(quoteIdent).join(', ');
+    const [copied] = await engine.all<{ Count: number }>(
+      `COPY (SELECT ${columns} FROM (${relation}) WHERE _malformed IS NULL ORDER BY _key, _line)
+       TO ${sqlString(local)} (FORMAT parquet, COMPRESSION zstd)`,
+    );
+    const rows = [...expected.values()].reduce((n, v) => n + v, 0);
+    if (Number(copied?.Count) !== rows)
+      throw new Error(`compaction of ${prefix}: wrote ${copied?.Count} rows, expected ${rows}`);
+    const localSize = (await stat(local)).size;
+    await store.put(parquetKey, createReadStream(local), { contentType: 'application/vnd.apache.parquet' });
+    faultPoint('compaction:after-parquet-upload');
+    const stored = await objectInfo(store, parquetKey);
+    if (stored.size !== localSize)
+      throw new Error(
+        `compaction of ${prefix}: ${parquetKey} is ${stored.size} bytes as stored, ${localSize} written`,
+      );
+    const [storedPath] = await files.paths([stored]);
+    const readBack = await engine.all<{ _key: string; n: number }>(
+      `SELECT _key, count(*) AS n FROM read_parquet(${sqlString(storedPath!)}) GROUP BY _key`,
+    );
+    const mismatch =
+      readBack.length !== expected.size || readBack.some((r) => expected.get(r._key) !== Number(r.n));
+    if (mismatch) {
+      await store.delete([parquetKey]);
+      throw new Error(`compaction of ${prefix}: ${parquetKey} does not hold the rows read; deleted it`);
+    }
+
+    // 4. Quarantine, then the manifest entry (the commit point), then the sources.
+    if (problems.length > 0) {
+      await writeJsonl(
+        store,
+        quarantineKey,
+        problems.map((p) => ({
+          dataset,
+          rejected: true,
+          reasons: [{ code: 'malformed_line', path: '', message: p.reason }],
+          key: p.key,
+          line: p.line,
+          reason: p.reason,
+          text: p.text,
+        })),
+      );
+    }
+    const entry: CompactedFile = {
+      key: parquetKey,
+      sources,
+      rows,
+      malformed_lines: problems.length,
+      malformed: problems
+        .slice(0, MAX_MANIFEST_MALFORMED)
+        .map(({ key, line, reason }) => ({ key, line, reason })),
+      created_at: (options.now ?? new Date()).toISOString(),
+    };
+    held?.assertHeld?.();
+    await writeJson(store, compactionManifestKey(dataset, day), {
+      ...manifest,
+      files: [...manifest.files, entry],
+    } satisfies CompactionManifest);
+    faultPoint('compaction:after-manifest-write');
+
+    held?.assertHeld?.();
+    // The first source alone, so a crash test can stop between deletions.
+    await store.delete(sources.slice(0, 1));
+    faultPoint('compaction:mid-delete');
+    if (sources.length > 1) await store.delete(sources.slice(1));
+
+    report.status = 'compacted';
+    report.parquet = parquetKey;
+    report.parts_compacted = sources.length;
+    report.rows = rows;
+    report.malformed_lines = problems.length;
+    report.bytes_before = pending.reduce((n, o) => n + o.size, 0);
+    report.bytes_after = stored.size;
+    options.log?.info(
+      {
+        dataset,
+        day,
+        parquet: parquetKey,
+        parts: sources.length,
+        rows,
+        malformed_lines: problems.length,
+        bytes_before: report.bytes_before,
+        bytes_after: report.bytes_after,
+      },
+      'day compacted',
+    );
+    await files.trim();
+    return finish();
+  } finally {
+    if (!options.engine) engine.close();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export interface CompactClosedDaysOptions extends CompactionRuntime {
+  store: ObjectStore;
+  now: Date;
+  graceHours: number;
+  datasets?: readonly Dataset[];
+  /** Called after each day, for progress output. */
+  onDay?: (report: CompactDayReport) => void;
+}
+
+export interface CompactionReport {
+  now: string;
+  grace_hours: number;
+  /** Days with work done (a Parquet file written or leftovers cleaned up). */
+  days: CompactDayReport[];
+  parts_compacted: number;
+  rows: number;
+  malformed_lines: number;
+  bytes_before: number;
+  bytes_after: number;
+  seconds: number;
+}
+
+/**
+ * Every closed day of the datasets that has JSON Lines parts (pending, or compacted but not yet
+ * deleted), or Parquet files without a manifest: one listing per dataset decides which.
+ */
+export async function compactClosedDays(options: CompactClosedDaysOptions): Promise<CompactionReport> {
+  const started = process.hrtime.bigint();
+  const report: CompactionReport = {
+    now: options.now.toISOString(),
+    grace_hours: options.graceHours,
+    days: [],
+    parts_compacted: 0,
+    rows: 0,
+    malformed_lines: 0,
+    bytes_before: 0,
+    bytes_after: 0,
+    seconds: 0,
+  };
+  let engine = options.engine;
+  try {
+    for (const dataset of options.datasets ?? DATASETS) {
+      for (const day of await daysToCompact(options.store, dataset, options.now, options.graceHours)) {
+        engine ??= await Engine.open(options.settings ?? {});
+        const d = await compactDay({ ...options, dataset, day, engine });
+        options.onDay?.(d);
+        const cleaned =
+          d.cleanup.orphans_deleted.length > 0 ||
+          d.cleanup.sources_deleted > 0 ||
+          d.cleanup.entries_dropped.length > 0;
+        if (d.status === 'nothing_to_do' && !cleaned) continue;
+        report.days.push(d);
+        report.parts_compacted += d.parts_compacted;
+        report.rows += d.rows;
+        report.malformed_lines += d.malformed_lines;
+        report.bytes_before += d.bytes_before;
+        report.bytes_after += d.bytes_after;
+      }
+    }
+  } finally {
+    if (!options.engine) engine?.close();
+  }
+  report.seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return report;
+}
+
+/** Closed days of a dataset that may have something to compact or clean up, in day order. */
+export async function daysToCompact(
+  store: ObjectStore,
+  dataset: Dataset,
+  now: Date,
+  graceHours: number,
+): Promise<string[]> {
+  const days = new Map<string, { jsonl: boolean; parquet: boolean; manifest: boolean }>();
+  for await (const info of store.list(keys.rawPrefix(dataset))) {
+    const day = partitionDay(info.key);
+    if (!day || !isClosed(day, now, graceHours)) continue;
+    const d = days.get(day) ?? { jsonl: false, parquet: false, manifest: false };
+    if (info.key.endsWith('.jsonl.gz')) d.jsonl = true;
+    else if (info.key.endsWith('.parquet')) d.parquet = true;
+    else if (info.key === compactionManifestKey(dataset, day)) d.manifest = true;
+    days.set(day, d);
+  }
+  return [...days.entries()]
+    .filter(([, d]) => d.jsonl || (d.parquet && !d.manifest))
+    .map(([day]) => day)
+    .sort();
+}
+
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < items.length; i = next++) await fn(items[i]!, i);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}

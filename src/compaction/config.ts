@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/**
+ * `compaction:` in `audience-sync.yaml`. A day's raw partition is rewritten as Parquet once it is
+ * *closed*: `grace_hours` after the end of the day (UTC). Data for a day keeps arriving after
+ * midnight (late senders, retried exports, clocks that run behind), so compacting too early only
+ * means more late parts; anything that still arrives after compaction is compacted into an extra
+ * file on a later run, never lost.
+ */
+export const DEFAULT_GRACE_HOURS = 48;
+
+export const compactionConfigSchema = z
+  .strictObject({
+    grace_hours: z
+      .number({ error: 'grace_hours must be a number of hours' })
+      .int('grace_hours must be whole hours')
+      .min(0, 'grace_hours must be at least 0')
+      .max(24 * 366, 'grace_hours must be at most 8784 (a year)')
+      .default(DEFAULT_GRACE_HOURS),
+  })
+  .prefault({});
+
+export type CompactionConfig = z.output<typeof compactionConfigSchema>;
