@@ -71,11 +71,9 @@ export async function run(args: string[]): Promise<void> {
   );
   report('people snapshot (from raw, no base)', result.people.seconds, 's');
   report('people in snapshot', result.people.people, 'people');
-  report('records scanned (events + messages, shared scan)', result.scan.records_scanned, 'records');
-  report('scan time', result.scan.seconds, 's');
-  report('records scanned per second', result.scan.records_per_second, 'records/s');
-  report('scan passes', result.scan.passes, '');
-  report('scan threads', result.scan.threads, '');
+  report('records read (events + messages)', result.engine.records_scanned, 'records');
+  report('engine: shared statements (read, dedupe, resolve, aggregate)', result.engine.seconds, 's');
+  report('engine threads', result.engine.threads, '');
   for (const m of result.audiences) {
     report(
       `audience ${m.audience} (evaluate + write)`,

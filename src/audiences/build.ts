@@ -1,37 +1,32 @@
 import { hash } from 'node:crypto';
 import type { MemberRecord } from '../contract/records.js';
-import { PersonIndex } from '../people/person-index.js';
+import type { EngineSettings } from '../engine/duckdb.js';
+import type { CacheOptions } from '../engine/local-files.js';
 import {
   newRunId,
   type PeopleSnapshotManifest,
   peopleManifestKey,
-  readPeopleSnapshot,
   updatePeopleSnapshot,
 } from '../people/snapshot.js';
 import { writeJsonl } from '../storage/jsonl.js';
-import { keys } from '../storage/keys.js';
-import { type ObjectStore, readJson, writeJson } from '../storage/object-store.js';
-import { PersonColumns, PersonTable } from './columns.js';
-import { type CompiledAudience, Compiler, type Expr, resetSources, type Source } from './compile.js';
-import {
-  type AudienceConfig,
-  type AudienceDefinition,
-  buildOrder,
-  holdoutSalt,
-  withDependencies,
-} from './config.js';
-import { isHoldout } from './holdout.js';
+import { keys, partitionDay } from '../storage/keys.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { readJson, writeJson } from '../storage/object-store.js';
+import { type AudienceConfig, type AudienceDefinition, buildOrder, withDependencies } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
-import { latestBuiltDay, readMembers } from './members.js';
-import { type ScanResult, scanRecords } from './scan.js';
-import { compareRanked, topFractionCount } from './select.js';
+import { type BuildSession, type DatasetInput, openBuildSession } from './session.js';
+import { duckdb } from './sql/dialect.js';
+import { type AudienceSql, audienceCountsSql, compileBuildPlan, type RecordDataset } from './sql/plan.js';
 
 /**
- * The daily build (DESIGN.md "Audience configuration", semantics exact):
- * people snapshot → one streaming scan of the partitions the rules need → per audience, in
- * dependency order: universe → `when` → minus `exclude` members and `never_send` people → score →
- * top fraction (score desc, customer_id asc) → holdout split → `entered` carried over → members
- * and manifest.
+ * The daily build: the people snapshot is brought up to date, then the audience language, compiled
+ * to SQL (sql/plan.ts), runs in embedded DuckDB over the raw parts of the window — Parquet for
+ * compacted days, gzip JSON Lines for the rest — and each audience's members stream out of the
+ * engine into `audiences/<id>/dt=D/members.jsonl.gz`, followed by its manifest.
+ *
+ * A failure (an unreadable Parquet file, the engine out of memory) fails the build before any
+ * manifest of the day is written for the audiences not yet done, and names what failed; snapshots
+ * already published stay as they were (a manifest is written only after its members).
  */
 
 export interface BuildProgress {
@@ -51,21 +46,23 @@ export interface BuildOptions {
   runId?: string;
   /** Bring the people snapshot up to date first (default true). */
   updateSnapshot?: boolean;
-  /** Worker threads for the scan (0: scan on this thread); default by input size and cores. */
-  scanThreads?: number;
+  /** Engine limits (memory, threads, spill directory). */
+  engine?: EngineSettings;
+  /** Local cache for objects of an S3 store (default: a folder in the OS temporary directory). */
+  cache?: CacheOptions;
 }
 
 export interface BuildResult {
   run_id: string;
   day: string;
   people: PeopleSnapshotManifest;
-  scan: {
+  engine: {
+    /** Seconds the shared statements took (reading raw parts through features). */
     seconds: number;
     records_scanned: number;
     records_per_second: number;
-    passes: number;
-    reordered_duplicates: number;
     threads: number;
+    parts: { jsonl: number; parquet: number };
   };
   audiences: AudienceManifest[];
 }
@@ -87,282 +84,210 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
   const definitions = options.audienceIds
     ? withDependencies(config.audiences, options.audienceIds)
     : buildOrder(config.audiences);
-
-  const columns = new PersonColumns(people.people + 1024);
-  const persons = new PersonTable(columns);
-  const compiler = new Compiler(columns, day);
-  const compiled = definitions.map((d) => compiler.audience(d));
-  const neverSendOwn = new Set<Source>();
-  const neverSend: Expr | undefined = config.never_send
-    ? compiler.condition(config.never_send, 30, neverSendOwn)
-    : undefined;
-
-  // The snapshot: person numbers, identity resolution, and person conditions, in one read.
-  const snapshotStarted = process.hrtime.bigint();
-  const index = PersonIndex.builder(people.people);
-  for await (const person of readPeopleSnapshot(store, day)) {
-    const p = persons.intern(person.customer_id);
-    persons.inSnapshot.data[p] = 1;
-    index.add(person, p);
-    for (const atom of compiler.personAtoms) atom.bits.data[p] = atom.test(person) ? 1 : 0;
-  }
-  const snapshotCount = persons.count;
-  const snapshotSeconds = seconds(snapshotStarted);
-  progress?.({ phase: 'snapshot', done: snapshotCount, total: snapshotCount });
-
-  const scan = await scanRecords({
-    store,
+  const plan = compileBuildPlan({
+    dialect: duckdb,
     day,
-    plans: [
-      { dataset: 'events', sources: compiler.sources.filter((s) => s.dataset === 'events') },
-      { dataset: 'messages', sources: compiler.sources.filter((s) => s.dataset === 'messages') },
-    ],
-    persons,
-    people: index.finish(),
-    resetColumns: () => resetSources(compiler.sources),
-    onProgress: (done, total) => progress?.({ phase: 'scan', done, total }),
-    ...(options.scanThreads !== undefined ? { threads: options.scanThreads } : {}),
+    audiences: definitions,
+    neverSend: config.never_send,
   });
-  // People known only from records have no profile: person conditions see an empty one.
-  for (const atom of compiler.personAtoms) {
-    for (let p = snapshotCount; p < persons.count; p++) atom.bits.data[p] = atom.onEmpty ? 1 : 0;
-  }
 
-  const n = persons.count;
-  const blocked = new Uint8Array(n);
-  if (neverSend) for (let p = 0; p < n; p++) if (neverSend(p)) blocked[p] = 1;
+  const session = await openBuildSession({
+    store,
+    plan,
+    ...(options.engine ? { engine: options.engine } : {}),
+    ...(options.cache ? { cache: options.cache } : {}),
+    onReady: () => progress?.({ phase: 'snapshot', done: people.people, total: people.people }),
+  });
+  const { engine, inputs } = session;
+  try {
+    progress?.({ phase: 'scan', done: 1, total: 1 });
+    const sharedSeconds = session.sharedSeconds;
+    const tables = new Map<string, string>();
+    const manifests: AudienceManifest[] = [];
+    for (let i = 0; i < plan.audiences.length; i++) {
+      const audience = plan.audiences[i]!;
+      progress?.({
+        phase: 'audience',
+        done: i,
+        total: plan.audiences.length,
+        audience: audience.definition.id,
+      });
+      manifests.push(
+        await buildOne({
+          session,
+          audience,
+          tables,
+          runId,
+          neverSend: config.never_send,
+        }),
+      );
+      tables.set(audience.definition.id, audience.table);
+    }
+    progress?.({ phase: 'audience', done: plan.audiences.length, total: plan.audiences.length });
 
-  const memberFlags = new Map<string, Uint8Array>();
-  const manifests: AudienceManifest[] = [];
-  for (let i = 0; i < compiled.length; i++) {
-    const audience = compiled[i]!;
-    progress?.({ phase: 'audience', done: i, total: compiled.length, audience: audience.definition.id });
-    const manifest = await buildOne({
-      store,
+    const scanned = (Object.values(inputs) as DatasetInput[]).reduce(
+      (n, input) => n + [...input.lines.values()].reduce((a, b) => a + b, 0),
+      0,
+    );
+    const requested = options.audienceIds ? new Set(options.audienceIds) : undefined;
+    return {
+      run_id: runId,
       day,
-      runId,
-      audience,
-      persons,
-      blocked,
-      neverSendSources: [...neverSendOwn],
-      neverSendCondition: config.never_send,
-      memberFlags,
-      scan,
-      snapshotSeconds,
-    });
-    manifests.push(manifest);
+      people,
+      engine: {
+        seconds: sharedSeconds,
+        records_scanned: scanned,
+        records_per_second: sharedSeconds > 0 ? scanned / sharedSeconds : 0,
+        threads: engine.threads,
+        parts: {
+          jsonl: (Object.values(inputs) as DatasetInput[]).reduce(
+            (n, input) => n + input.parts.jsonl.length,
+            0,
+          ),
+          parquet: (Object.values(inputs) as DatasetInput[]).reduce(
+            (n, input) => n + input.parts.parquet.length,
+            0,
+          ),
+        },
+      },
+      // Dependencies were rebuilt too (their members feed `exclude`); report what was asked for first.
+      audiences: requested
+        ? [
+            ...manifests.filter((m) => requested.has(m.audience)),
+            ...manifests.filter((m) => !requested.has(m.audience)),
+          ]
+        : manifests,
+    };
+  } finally {
+    await session.close();
   }
-  progress?.({ phase: 'audience', done: compiled.length, total: compiled.length });
-
-  const scanned = scan.stats.events.lines + scan.stats.messages.lines;
-  const requested = options.audienceIds ? new Set(options.audienceIds) : undefined;
-  return {
-    run_id: runId,
-    day,
-    people,
-    scan: {
-      seconds: scan.seconds,
-      records_scanned: scanned,
-      records_per_second: scan.seconds > 0 ? scanned / scan.seconds : 0,
-      passes: scan.passes,
-      reordered_duplicates: scan.reorderedDuplicates,
-      threads: scan.threads,
-    },
-    // Dependencies were rebuilt too (their members feed `exclude`); report what was asked for first.
-    audiences: requested
-      ? [
-          ...manifests.filter((m) => requested.has(m.audience)),
-          ...manifests.filter((m) => !requested.has(m.audience)),
-        ]
-      : manifests,
-  };
 }
 
 interface BuildOneInput {
-  store: ObjectStore;
-  day: string;
+  session: BuildSession;
+  audience: AudienceSql;
+  /** Members tables of the audiences built so far in this run, by audience id. */
+  tables: Map<string, string>;
   runId: string;
-  audience: CompiledAudience;
-  persons: PersonTable;
-  blocked: Uint8Array;
-  neverSendSources: Source[];
-  neverSendCondition: AudienceConfig['never_send'];
-  memberFlags: Map<string, Uint8Array>;
-  scan: ScanResult;
-  snapshotSeconds: number;
+  neverSend: AudienceConfig['never_send'];
 }
 
 async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
-  const { store, day, audience, persons, blocked, memberFlags } = input;
+  const { session, audience, runId } = input;
+  const { engine, store, plan } = session;
   const def = audience.definition;
+  const day = plan.day;
   const evaluateStarted = process.hrtime.bigint();
-  const n = persons.count;
-  const inSnapshot = persons.inSnapshot.data;
-  const own = audience.sources;
 
-  const excludes = def.exclude.map((id) => ({ id, flags: memberFlags.get(id)! }));
-  const excludedCounts: Record<string, number> = {};
-  for (const e of excludes) excludedCounts[`audience:${e.id}`] = 0;
-  excludedCounts.never_send = 0;
-
-  let universe = 0;
-  let matched = 0;
-  let removed = 0;
-  const eligible: number[] = [];
-  for (let p = 0; p < n; p++) {
-    let known = inSnapshot[p] === 1;
-    if (!known) {
-      for (const s of own) {
-        if (s.count.data[p]! > 0) {
-          known = true;
-          break;
-        }
-      }
-    }
-    if (!known) continue;
-    universe += 1;
-    if (!audience.condition(p)) continue;
-    matched += 1;
-    let out = false;
-    for (const e of excludes) {
-      if (e.flags[p] === 1) {
-        excludedCounts[`audience:${e.id}`]! += 1;
-        out = true;
-      }
-    }
-    if (blocked[p] === 1) {
-      excludedCounts.never_send! += 1;
-      out = true;
-    }
-    if (out) removed += 1;
-    else eligible.push(p);
-  }
-
-  // Score in IEEE doubles, term by term in order (DESIGN); segments score 0.
-  const isTop = def.type === 'top_fraction';
-  const scores = new Float64Array(n);
-  if (isTop) {
-    for (const p of eligible) {
-      let score = 0;
-      for (const term of audience.terms) score += term.weight * term.read(p);
-      scores[p] = score;
-    }
-  }
-  const ids = persons.ids;
-  eligible.sort((a, b) => compareRanked(scores[a]!, ids[a]!, scores[b]!, ids[b]!));
-  const k = isTop ? topFractionCount(def.top_fraction!, eligible.length) : eligible.length;
-  const selected = eligible.slice(0, k);
-
-  const holdoutFraction = isTop ? (def.holdout?.fraction ?? 0) : 0;
-  const salt = holdoutSalt(def);
-  const previousDay = await latestBuiltDay(store, def.id, { before: day });
-  const previous = new Map<string, string>();
-  if (previousDay) {
-    for await (const m of readMembers(store, def.id, previousDay)) previous.set(m.customer_id, m.entered);
-  }
-
-  const flags = new Uint8Array(n);
-  const members: MemberRecord[] = new Array(selected.length);
-  let holdout = 0;
-  let carried = 0;
-  for (let r = 0; r < selected.length; r++) {
-    const p = selected[r]!;
-    flags[p] = 1;
-    const customerId = ids[p]!;
-    const inHoldout = isHoldout(salt, customerId, holdoutFraction);
-    if (inHoldout) holdout += 1;
-    const before = previous.get(customerId);
-    if (before !== undefined) carried += 1;
-    members[r] = {
-      customer_id: customerId,
-      group: inHoldout ? 'holdout' : 'treatment',
-      score: isTop ? scores[p]! : 0,
-      rank: r + 1,
-      entered: before ?? day,
-    };
-  }
-  memberFlags.set(def.id, flags);
+  const previousDay = await session.runAudience(audience, input.tables);
+  const [counts] = await engine.all<Record<string, number | null>>(audienceCountsSql(audience));
+  const c = counts!;
   const evaluateSeconds = seconds(evaluateStarted);
 
   const writeStarted = process.hrtime.bigint();
   const membersKey = keys.members(def.id, day);
-  await writeJsonl(store, membersKey, members);
+  const isTop = def.type === 'top_fraction';
+  async function* members(): AsyncGenerator<MemberRecord> {
+    for await (const rows of engine.stream<MemberRecord & { score: number }>(
+      `SELECT customer_id, "group", score, rank, entered FROM ${audience.table} ORDER BY rank`,
+    )) {
+      for (const r of rows)
+        yield {
+          customer_id: r.customer_id,
+          group: r.group,
+          score: isTop ? r.score : 0,
+          rank: r.rank,
+          entered: r.entered,
+        };
+    }
+  }
+  await writeJsonl(store, membersKey, members());
 
   // What this audience read: its own sources' datasets and windows, plus never_send's.
-  const readSources = [...own, ...input.neverSendSources];
-  const fromBy = { events: undefined as string | undefined, messages: undefined as string | undefined };
-  for (const s of readSources) {
-    const f = fromBy[s.dataset];
-    if (f === undefined || s.fromDay < f) fromBy[s.dataset] = s.fromDay;
-  }
-  const partsOf = (dataset: 'events' | 'messages') => {
-    const from = fromBy[dataset];
-    if (from === undefined) return [];
-    return input.scan.inputs[dataset].filter((key) => dayOfKey(key) >= from);
+  const partsOf = (dataset: RecordDataset): string[] => {
+    const from = audience.fromDay[dataset];
+    const inputParts = session.inputs[dataset]?.parts;
+    if (from === undefined || !inputParts) return [];
+    return [...inputParts.jsonl, ...inputParts.parquet]
+      .map((p) => p.key)
+      .filter((key) => (partitionDay(key) ?? '') >= from)
+      .sort();
   };
   const parts = { events: partsOf('events'), messages: partsOf('messages') };
-  const lines = (list: string[]) => list.reduce((sum, key) => sum + (input.scan.linesByKey.get(key) ?? 0), 0);
-  const partSet = new Set([...parts.events, ...parts.messages]);
-  const datasetRecords = (dataset: 'events' | 'messages') => {
-    const st = input.scan.stats[dataset];
-    const used = parts[dataset].length > 0;
+  const datasetRecords = (dataset: RecordDataset) => {
+    const data = session.inputs[dataset];
+    const used = parts[dataset].length > 0 && data !== undefined;
     return {
-      lines: lines(parts[dataset]),
-      relevant: used ? st.relevant : 0,
-      duplicates: used ? st.duplicates : 0,
-      unresolved: used ? st.unresolved : 0,
+      lines: parts[dataset].reduce((n, key) => n + (data?.lines.get(key) ?? 0), 0),
+      relevant: used ? data.stats.relevant : 0,
+      duplicates: used ? data.stats.duplicates : 0,
+      unresolved: used ? data.stats.unresolved : 0,
     };
   };
   const records = { events: datasetRecords('events'), messages: datasetRecords('messages') };
+  const malformed = (['events', 'messages'] as const).flatMap((dataset) => {
+    const from = audience.fromDay[dataset];
+    if (from === undefined) return [];
+    return (session.inputs[dataset]?.malformed ?? []).filter((m) => (partitionDay(m.key) ?? '') >= from);
+  });
   const windowFrom =
-    [fromBy.events, fromBy.messages].filter((d): d is string => d !== undefined).sort()[0] ?? day;
-  const scoreStats =
-    isTop && selected.length > 0
-      ? {
-          max: scores[selected[0]!]!,
-          min: scores[eligible[eligible.length - 1]!]!,
-          cutoff: scores[selected[selected.length - 1]!]!,
-        }
-      : null;
+    [audience.fromDay.events, audience.fromDay.messages]
+      .filter((d): d is string => d !== undefined)
+      .sort()[0] ?? day;
+  const excludedCounts: Record<string, number> = {};
+  def.exclude.forEach((id, j) => {
+    excludedCounts[`audience:${id}`] = Number(c[`x${j}`] ?? 0);
+  });
+  excludedCounts.never_send = Number(c.never_send ?? 0);
+  const selected = Number(c.selected ?? 0);
+  const holdout = Number(c.holdout ?? 0);
+  const excludedAudiences: AudienceManifest['inputs']['excluded_audiences'] = [];
+  for (const id of def.exclude) {
+    const [row] = await engine.all<{ n: number }>(`SELECT count(*) AS n FROM ${input.tables.get(id)!}`);
+    excludedAudiences.push({ audience: id, day, members: row!.n });
+  }
 
   const manifest: AudienceManifest = {
     version: AUDIENCE_MANIFEST_VERSION,
     audience: def.id,
     type: def.type,
     day,
-    run_id: input.runId,
+    run_id: runId,
     created_at: new Date().toISOString(),
-    definition_hash: definitionHash(def, input.neverSendCondition),
+    definition_hash: definitionHash(def, input.neverSend),
     lookback_days: audience.lookbackDays,
     window: { from: windowFrom, to: day },
     inputs: {
       people_snapshot: keys.peopleSnapshot(day),
       parts,
-      excluded_audiences: excludes.map((e) => ({ audience: e.id, day, members: countFlags(e.flags) })),
+      excluded_audiences: excludedAudiences,
       previous_snapshot_day: previousDay ?? null,
     },
     records_scanned: records.events.lines + records.messages.lines,
     records,
     unresolved_identities: records.events.unresolved + records.messages.unresolved,
-    malformed_lines: input.scan.malformed.filter((m) => partSet.has(m.key)).length,
-    malformed: input.scan.malformed.filter((m) => partSet.has(m.key)),
+    malformed_lines: malformed.length,
+    malformed: malformed.slice(0, 100),
     counts: {
-      universe,
-      matched,
+      universe: Number(c.universe ?? 0),
+      matched: Number(c.matched ?? 0),
       excluded: excludedCounts,
-      removed,
-      eligible: eligible.length,
-      selected: selected.length,
-      treatment: selected.length - holdout,
+      removed: Number(c.removed ?? 0),
+      eligible: Number(c.eligible ?? 0),
+      selected,
+      treatment: selected - holdout,
       holdout,
     },
     top_fraction: isTop ? def.top_fraction! : null,
-    holdout: { fraction: holdoutFraction, salt },
-    score: scoreStats,
-    entered: { carried_over: carried, new: selected.length - carried },
+    holdout: audience.holdout,
+    score:
+      isTop && selected > 0
+        ? { max: Number(c.max_score), min: Number(c.min_score), cutoff: Number(c.cutoff) }
+        : null,
+    entered: { carried_over: Number(c.carried ?? 0), new: selected - Number(c.carried ?? 0) },
     timings: {
-      snapshot_seconds: input.snapshotSeconds,
-      scan_seconds: input.scan.seconds,
+      snapshot_seconds: 0,
+      scan_seconds: session.sharedSeconds,
       evaluate_seconds: evaluateSeconds,
       write_seconds: 0,
     },
@@ -392,17 +317,6 @@ function stableJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
-}
-
-function countFlags(flags: Uint8Array): number {
-  let c = 0;
-  for (let i = 0; i < flags.length; i++) c += flags[i]!;
-  return c;
-}
-
-function dayOfKey(key: string): string {
-  const m = /\/dt=(\d{4}-\d{2}-\d{2})\//.exec(key);
-  return m ? m[1]! : '';
 }
 
 function seconds(start: bigint): number {

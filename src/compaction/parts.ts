@@ -58,6 +58,8 @@ export interface DayParts {
   malformedLines: number;
   /** Lines of the compacted sources (rows + malformed), for line counts in reports. */
   compactedLines: number;
+  /** Lines held by each listed Parquet file (its rows plus its sources' malformed lines). */
+  parquetLines: Map<string, number>;
 }
 
 /** The parts holding a day's records (see the rules above), each list in key order. */
@@ -69,7 +71,7 @@ export async function listDayParts(store: ObjectStore, dataset: Dataset, day: st
     listed.set(f.key, f);
     for (const s of f.sources) compactedSources.add(s);
   }
-  const out: DayParts = { jsonl: [], parquet: [], malformed: [], malformedLines: 0, compactedLines: 0 };
+  const out: DayParts = emptyDayParts();
   for await (const info of store.list(keys.rawPrefix(dataset, day))) {
     if (info.key.endsWith('.jsonl.gz')) {
       if (!compactedSources.has(info.key)) out.jsonl.push(info);
@@ -80,6 +82,7 @@ export async function listDayParts(store: ObjectStore, dataset: Dataset, day: st
       out.malformed.push(...f.malformed);
       out.malformedLines += f.malformed_lines;
       out.compactedLines += f.rows + f.malformed_lines;
+      out.parquetLines.set(info.key, f.rows + f.malformed_lines);
     }
   }
   return out;
@@ -92,7 +95,7 @@ export async function listRangeParts(
   from: string,
   to: string,
 ): Promise<DayParts> {
-  const out: DayParts = { jsonl: [], parquet: [], malformed: [], malformedLines: 0, compactedLines: 0 };
+  const out = emptyDayParts();
   for (const day of dayRange(from, to)) {
     const d = await listDayParts(store, dataset, day);
     out.jsonl.push(...d.jsonl);
@@ -100,6 +103,11 @@ export async function listRangeParts(
     out.malformed.push(...d.malformed);
     out.malformedLines += d.malformedLines;
     out.compactedLines += d.compactedLines;
+    for (const [k, n] of d.parquetLines) out.parquetLines.set(k, n);
   }
   return out;
+}
+
+function emptyDayParts(): DayParts {
+  return { jsonl: [], parquet: [], malformed: [], malformedLines: 0, compactedLines: 0, parquetLines: new Map() };
 }

@@ -86,8 +86,11 @@ function jsonLines(file: RawFile): string {
       escape = '', header = false, auto_detect = false, strict_mode = false, compression = 'gzip')`;
 }
 
-/** The parsed relation of JSON Lines files (all columns text or JSON text). */
-export function jsonlRelation(dataset: Dataset, files: readonly RawFile[]): string {
+/**
+ * The parsed relation of JSON Lines files (all columns text or JSON text). With `keepEmpty`, empty
+ * lines stay as rows with `_malformed = 'empty'` (they count as lines of their part).
+ */
+export function jsonlRelation(dataset: Dataset, files: readonly RawFile[], keepEmpty = false): string {
   if (files.length === 0) return emptyRelation(dataset);
   const scalars = SCALAR_FIELDS[dataset];
   const bags = BAG_FIELDS[dataset];
@@ -111,7 +114,7 @@ export function jsonlRelation(dataset: Dataset, files: readonly RawFile[]): stri
         )
       )
     )
-    WHERE _malformed IS DISTINCT FROM 'empty'`;
+    ${keepEmpty ? '' : `WHERE _malformed IS DISTINCT FROM 'empty'`}`;
 }
 
 /** The relation of Parquet files written by compaction (union by name: older files may lack columns). */

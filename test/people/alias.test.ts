@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { parseAudienceConfig } from '../../src/audiences/config.js';
+import { resolveIdentities } from '../../src/audiences/identity.js';
 import { readMembers } from '../../src/audiences/members.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
-import { loadPersonIndex } from '../../src/people/person-index.js';
 import { readPeopleSnapshot, updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { ev, person, writePart } from '../audiences/fixtures.js';
@@ -51,10 +51,13 @@ describe('alias in the people snapshot', () => {
       attributes: { plan: 'pro' },
       merged_ids: ['visitor-9'],
     });
-    const { index, customerIds } = await loadPersonIndex(t.store, '2026-05-02');
-    expect(customerIds[index.byCustomerId('visitor-9')]).toBe('acct-1');
-    expect(customerIds[index.byContact('v@example.com', undefined)]).toBe('acct-1');
-    expect(customerIds[index.byCustomerId('zz-other')]).toBe('zz-other');
+    expect(
+      await resolveIdentities(t.store, '2026-05-02', [
+        { customer_id: 'visitor-9' },
+        { email: 'v@example.com' },
+        { customer_id: 'zz-other' },
+      ]),
+    ).toEqual(['acct-1', 'acct-1', 'zz-other']);
   });
 
   it('follows chains in time order within one fold, including updates to the earlier id', async () => {

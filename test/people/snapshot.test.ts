@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveIdentities } from '../../src/audiences/identity.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
-import { loadPersonIndex, UNKNOWN } from '../../src/people/person-index.js';
 import { peopleManifestKey, readPeopleSnapshot, updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import { type ObjectStore, readJson } from '../../src/storage/object-store.js';
 import { person, writePart } from '../audiences/fixtures.js';
@@ -63,9 +63,12 @@ describe.each(STORE_KINDS)('people snapshot on the $kind store', ({ create }) =>
       unsubscribed: true,
       attributes: { plan: 'pro', seats: 1 },
     });
-    const { index, customerIds } = await loadPersonIndex(store, '2026-03-03');
-    expect(customerIds[index.byContact('NEW@example.com', undefined)]).toBe('a');
-    expect(index.byContact('old@example.com', undefined)).toBe(UNKNOWN);
+    expect(
+      await resolveIdentities(store, '2026-03-03', [
+        { email: 'NEW@example.com' },
+        { email: 'old@example.com' },
+      ]),
+    ).toEqual(['a', undefined]);
   });
 
   it('folds only parts not folded yet, late ones included, without letting old values win', async () => {

@@ -47,8 +47,8 @@ export function registerBuildCommand(program: Command): void {
             (p.malformed_lines ? `, ${p.malformed_lines} malformed lines` : ''),
         );
         out(
-          `  scan: ${result.scan.records_scanned} records in ${result.scan.seconds.toFixed(1)} s` +
-            ` (${Math.round(result.scan.records_per_second)}/s)`,
+          `  engine: ${result.engine.records_scanned} records (${result.engine.parts.parquet} Parquet, ${result.engine.parts.jsonl} JSON Lines parts)` +
+            ` in ${result.engine.seconds.toFixed(1)} s on ${result.engine.threads} threads`,
         );
         for (const m of result.audiences) {
           const c = m.counts;

@@ -1,0 +1,255 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type DayParts, listRangeParts } from '../compaction/parts.js';
+import { Engine, EngineError, type EngineSettings, sqlString } from '../engine/duckdb.js';
+import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
+import { jsonlRelation, parquetRelation, type RawFile } from '../engine/raw.js';
+import { gzipError, salvageGzipLines } from '../engine/salvage.js';
+import type { MalformedLine } from '../people/snapshot.js';
+import { keys } from '../storage/keys.js';
+import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import { latestBuiltDay } from './members.js';
+import { duckdb } from './sql/dialect.js';
+import { type AudienceSql, audienceStatements, type BuildPlan, type RecordDataset } from './sql/plan.js';
+
+/**
+ * An engine bound to one day's inputs: `people_snapshot`, and `raw_events` / `raw_messages` over the
+ * parts of the plan's windows (Parquet for compacted days, gzip JSON Lines for the rest), with the
+ * plan's shared statements run (identity, de-duplication, per-person aggregates, `features`). The
+ * build, `explain` and the SQL tests all start here, so they see exactly the same data.
+ */
+
+export const DEFAULT_CACHE: CacheOptions = {
+  dir: join(tmpdir(), 'audience-sync-cache'),
+  maxBytes: 10 * 1024 * 1024 * 1024,
+};
+
+export interface DatasetInput {
+  parts: DayParts;
+  /** Lines per part key (JSON Lines: counted; Parquet: from the compaction manifest). */
+  lines: Map<string, number>;
+  malformed: MalformedLine[];
+  stats: { relevant: number; duplicates: number; unresolved: number };
+}
+
+export interface BuildSession {
+  engine: Engine;
+  store: ObjectStore;
+  plan: BuildPlan;
+  inputs: Partial<Record<RecordDataset, DatasetInput>>;
+  /** Seconds the binding and the shared statements took. */
+  sharedSeconds: number;
+  /**
+   * Creates `previous_<table>` from the audience's latest snapshot before the day, then its
+   * tables (`<table>_scored`, `<table>`); returns that previous day. `tables` maps ids of audiences
+   * built earlier in this session to their members tables (for `exclude`).
+   */
+  runAudience(audience: AudienceSql, tables: ReadonlyMap<string, string>): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+export interface SessionOptions {
+  store: ObjectStore;
+  plan: BuildPlan;
+  engine?: EngineSettings;
+  cache?: CacheOptions;
+  /** Called when the inputs are bound, before the shared statements run. */
+  onReady?: () => void;
+}
+
+export async function openBuildSession(options: SessionOptions): Promise<BuildSession> {
+  const { store, plan } = options;
+  const files = localFiles(store, options.cache ?? DEFAULT_CACHE);
+  const engine = await Engine.open(options.engine);
+  const scratch = await mkdtemp(join(tmpdir(), 'audience-sync-build-'));
+  const inUse: string[] = [];
+  const close = async () => {
+    engine.close();
+    await rm(scratch, { recursive: true, force: true });
+    await files.trim(inUse);
+  };
+  try {
+    const started = process.hrtime.bigint();
+    await bindPeopleSnapshot(engine, store, files, plan.day, inUse);
+    const inputs: Partial<Record<RecordDataset, DatasetInput>> = {};
+    for (const dataset of ['events', 'messages'] as const) {
+      const from = plan.fromDay[dataset];
+      if (from === undefined) continue;
+      inputs[dataset] = await bindDataset(engine, store, files, scratch, dataset, from, plan.day, inUse);
+    }
+    options.onReady?.();
+    for (const s of plan.shared) await engine.run(duckdb.createTable(s.name, s.select));
+    for (const dataset of ['events', 'messages'] as const) {
+      const input = inputs[dataset];
+      if (input) input.stats = await datasetStats(engine, dataset);
+    }
+    const sharedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return {
+      engine,
+      store,
+      plan,
+      inputs,
+      sharedSeconds,
+      close,
+      runAudience: async (audience, tables) => {
+        const def = audience.definition;
+        const previousDay = await latestBuiltDay(store, def.id, { before: plan.day });
+        const previous = `previous_${audience.table}`;
+        if (previousDay) {
+          const [path] = await pathsOf(
+            files,
+            [await objectInfo(store, keys.members(def.id, previousDay))],
+            inUse,
+          );
+          await engine.run(
+            `CREATE OR REPLACE VIEW ${previous} AS SELECT customer_id, entered FROM read_json(${sqlString(path!)},
+              format = 'newline_delimited', columns = {customer_id: 'VARCHAR', entered: 'VARCHAR'}, compression = 'gzip')`,
+          );
+        } else {
+          await engine.run(
+            `CREATE OR REPLACE VIEW ${previous} AS SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS entered WHERE false`,
+          );
+        }
+        for (const s of audienceStatements(duckdb, plan, audience, tables))
+          await engine.run(duckdb.createTable(s.name, s.select));
+        return previousDay;
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Binds `people_snapshot` to the snapshot of `day` (which must exist). */
+export async function bindPeopleSnapshot(
+  engine: Engine,
+  store: ObjectStore,
+  files: LocalFiles,
+  day: string,
+  inUse: string[],
+): Promise<void> {
+  const [path] = await pathsOf(files, [await objectInfo(store, keys.peopleSnapshot(day))], inUse);
+  await engine.run(`CREATE VIEW people_snapshot AS ${peopleSnapshotRelation(path!)}`);
+}
+
+export async function objectInfo(store: ObjectStore, key: string): Promise<ObjectInfo> {
+  for await (const info of store.list(key)) if (info.key === key) return info;
+  throw new EngineError('io', `missing object ${key} in ${store.location}`, key);
+}
+
+async function pathsOf(
+  files: LocalFiles,
+  objects: readonly ObjectInfo[],
+  inUse: string[],
+): Promise<string[]> {
+  const paths = await files.paths(objects);
+  inUse.push(...paths);
+  return paths;
+}
+
+/** The people snapshot: identity columns plus the whole line as JSON text for `person:` rules. */
+function peopleSnapshotRelation(path: string): string {
+  return `SELECT json_extract_string(line, '$.customer_id') AS customer_id,
+    json_extract_string(line, '$.email') AS email,
+    json_extract_string(line, '$.cio_id') AS cio_id,
+    CAST(json_extract(line, '$.merged_ids') AS VARCHAR[]) AS merged_ids,
+    line AS person
+  FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '', escape = '',
+    header = false, auto_detect = false, strict_mode = false, compression = 'gzip')
+  WHERE line IS NOT NULL AND json_valid(line) AND json_extract_string(line, '$.customer_id') IS NOT NULL`;
+}
+
+/**
+ * Binds `raw_<dataset>` to the parts of `[from, day]`. JSON Lines parts are loaded once into a
+ * temporary table (their line counts and damage come from it); a part whose gzip data breaks is
+ * salvaged up to the break. Parquet parts are read in place.
+ */
+async function bindDataset(
+  engine: Engine,
+  store: ObjectStore,
+  files: LocalFiles,
+  scratch: string,
+  dataset: RecordDataset,
+  from: string,
+  day: string,
+  inUse: string[],
+): Promise<DatasetInput> {
+  const parts = await listRangeParts(store, dataset, from, day);
+  const jsonl: RawFile[] = (await pathsOf(files, parts.jsonl, inUse)).map((path, i) => ({
+    key: parts.jsonl[i]!.key,
+    path,
+  }));
+  const parquet: RawFile[] = (await pathsOf(files, parts.parquet, inUse)).map((path, i) => ({
+    key: parts.parquet[i]!.key,
+    path,
+  }));
+  const table = `raw_${dataset}_jsonl`;
+  const malformed: MalformedLine[] = [...parts.malformed];
+  const loaded = await loadJsonl(engine, table, dataset, jsonl, scratch);
+  malformed.push(...loaded.broken);
+  const lines = new Map<string, number>();
+  for (const row of await engine.all<{ key: string; lines: number }>(
+    `SELECT _key AS key, count(*) AS lines FROM ${table} GROUP BY _key`,
+  ))
+    lines.set(row.key, row.lines);
+  // A salvaged part's break is one more line, as the scanner reported it.
+  for (const b of loaded.broken) lines.set(b.key, (lines.get(b.key) ?? 0) + 1);
+  for (const [key, n] of parts.parquetLines) lines.set(key, n);
+  for (const row of await engine.all<{ key: string; line: number; reason: string }>(
+    `SELECT _key AS key, _line AS line, _malformed AS reason FROM ${table}
+     WHERE _malformed IS NOT NULL AND _malformed <> 'empty' ORDER BY _key, _line`,
+  ))
+    malformed.push(row);
+  malformed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.line - b.line));
+  const sources = [
+    `SELECT * EXCLUDE (_malformed), _malformed FROM ${table} WHERE _malformed IS DISTINCT FROM 'empty'`,
+  ];
+  if (parquet.length > 0) sources.push(`SELECT * FROM (${parquetRelation(dataset, parquet)})`);
+  await engine.run(`CREATE VIEW raw_${dataset} AS ${sources.join('\nUNION ALL BY NAME\n')}`);
+  return { parts, lines, malformed, stats: { relevant: 0, duplicates: 0, unresolved: 0 } };
+}
+
+/**
+ * Loads JSON Lines parts into `table`. Each part's gzip data is checked first; a part that breaks
+ * partway is read up to the break (salvage.ts) and the break reported as a malformed line.
+ */
+async function loadJsonl(
+  engine: Engine,
+  table: string,
+  dataset: RecordDataset,
+  files: RawFile[],
+  scratch: string,
+): Promise<{ broken: MalformedLine[] }> {
+  const broken: MalformedLine[] = [];
+  const errors = await Promise.all(files.map((f) => gzipError(f.path)));
+  const readable: RawFile[] = [];
+  for (let i = 0; i < files.length; i++) {
+    const file = files[i]!;
+    if (errors[i] === undefined) {
+      readable.push(file);
+      continue;
+    }
+    const out = join(scratch, `salvaged-${i}.jsonl.gz`);
+    const salvaged = await salvageGzipLines(file.path, out);
+    broken.push({
+      key: file.key,
+      line: salvaged.lines + 1,
+      reason: `unreadable gzip data (${salvaged.error ?? errors[i]})`,
+    });
+    readable.push({ key: file.key, path: out });
+  }
+  await engine.run(`CREATE TEMP TABLE ${table} AS ${jsonlRelation(dataset, readable, true)}`);
+  return { broken };
+}
+
+async function datasetStats(engine: Engine, dataset: RecordDataset) {
+  const x = dataset === 'events' ? 'ev' : 'msg';
+  const [row] = await engine.all<{ relevant: number; winners: number; unresolved: number }>(
+    `SELECT (SELECT count(*) FROM ${x}_relevant) AS relevant,
+       (SELECT count(*) FROM ${x}_winners) AS winners,
+       (SELECT count(*) FROM ${x}_resolved WHERE owner IS NULL) AS unresolved`,
+  );
+  return { relevant: row!.relevant, duplicates: row!.relevant - row!.winners, unresolved: row!.unresolved };
+}

@@ -1,0 +1,598 @@
+import { addDays } from '../../contract/days.js';
+import {
+  type AudienceDefinition,
+  type Condition,
+  DEFAULT_LOOKBACK_DAYS,
+  FEATURE_KINDS,
+  type FeatureKind,
+  type FeatureSource,
+  type Filters,
+  holdoutSalt,
+} from '../config.js';
+import { audienceLookback } from '../lookback.js';
+import { compileFilters, pathGetter } from '../values.js';
+import type { Dialect } from './dialect.js';
+import { filtersSql, flagValue, jsonValue, numberOf, textValue, type ValueRef } from './values.js';
+
+/**
+ * The audience language compiled to SQL: one list of statements that computes, for day D, every
+ * audience's members from the raw records and the people snapshot. DuckDB runs it in the build;
+ * `audience-sync sql` prints it for a warehouse. Semantics (docs/audiences.md) are those of the
+ * language, exactly:
+ *
+ * 1. Identity: a record's `customer_id` counts for its own person, or for the person it was
+ *    aliased into (`merged_ids`, first alias in snapshot order wins); a record without one counts
+ *    for the first snapshot person holding its email (lowercased), else its `cio_id`; else it is
+ *    unresolved. A `customer_id` the snapshot lacks is a person of its own.
+ * 2. De-duplication per dataset, among the records matching some rule's selector in the partitions
+ *    read: one record per `id`, the first by `received_at`, then object key, then line.
+ * 3. Per person and *source* (an event name or message selector, with one window and one `where`):
+ *    count, latest day, and sum / max / min of numeric properties, over records with
+ *    `fromDay <= day(ts) <= D` that pass `where`.
+ * 4. Per audience: universe (snapshot people plus people with a record in one of its own
+ *    sources) → `when` → minus members of `exclude` audiences and `never_send` people → score (terms
+ *    added in order, IEEE doubles) → the first ceil(f × eligible) by score desc, customer_id asc →
+ *    holdout by `unitHash(salt:customer_id) < fraction` → `entered` carried from the previous day.
+ *
+ * Input relations the statements read (the engine binds them to files; a warehouse to external
+ * tables, see sql/warehouse.ts): `raw_events`, `raw_messages` (raw columns plus `_key`, `_line`,
+ * `_malformed`), `people_snapshot` (`customer_id`, `email`, `cio_id`, `merged_ids`, `person`: the
+ * whole snapshot line as JSON text) and `previous_<audience table>` (`customer_id`, `entered`).
+ */
+
+export type RecordDataset = 'events' | 'messages';
+
+/** One source (see above): a column group in the `features` table. */
+export interface SqlSource {
+  /** Column prefix: `e0`, `m3`. */
+  id: string;
+  dataset: RecordDataset;
+  event?: string;
+  message?: Filters;
+  where?: Filters;
+  windowDays: number;
+  fromDay: string;
+  /** Whether a rule reads the latest day (days_since). */
+  latest: boolean;
+  /** Numeric property aggregates read by rules: path → kinds. */
+  props: Map<string, Set<'sum' | 'max' | 'min'>>;
+}
+
+/** A person condition: a boolean column `p<k>` of `features`. */
+export interface PersonAtom {
+  column: string;
+  filters: Filters;
+  /** Its value for people the snapshot does not have (no profile at all). */
+  onEmpty: boolean;
+}
+
+/** A condition tree node with the SQL that evaluates it over `features` (for explain). */
+export type ConditionNode =
+  | { kind: 'all' | 'any'; sql: string; parts: ConditionNode[] }
+  | { kind: 'not'; sql: string; part: ConditionNode }
+  | { kind: 'person'; sql: string; atom: PersonAtom }
+  | { kind: 'records'; sql: string; source: SqlSource; minCount: number; condition: Condition };
+
+export interface ScoreTermSql {
+  weight: number;
+  kind: FeatureKind;
+  source: SqlSource;
+  /** The feature value as a double. */
+  sql: string;
+  property?: string;
+}
+
+export interface AudienceSql {
+  definition: AudienceDefinition;
+  /** Table-name-safe name: `a<index>`. */
+  table: string;
+  lookbackDays: number;
+  condition: ConditionNode;
+  universe: string;
+  score: string;
+  terms: ScoreTermSql[];
+  /** Its own sources (never_send's are shared by all audiences and listed on the plan). */
+  sources: SqlSource[];
+  /** Window start per dataset for what this audience reads (own sources and never_send's). */
+  fromDay: Partial<Record<RecordDataset, string>>;
+  holdout: { fraction: number; salt: string };
+  /** top_fraction in parts per million (segments: 1,000,000). */
+  ppm: number;
+}
+
+export interface Statement {
+  /** The table it creates. */
+  name: string;
+  select: string;
+}
+
+export interface BuildPlan {
+  day: string;
+  sources: SqlSource[];
+  atoms: PersonAtom[];
+  neverSend: ConditionNode | undefined;
+  neverSendSources: SqlSource[];
+  audiences: AudienceSql[];
+  /** First day read per dataset (undefined: the dataset is not read). */
+  fromDay: Partial<Record<RecordDataset, string>>;
+  /** Statements up to and including `features` (everything audiences share). */
+  shared: Statement[];
+}
+
+const TS_PATTERN = '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z';
+
+/** Message fields (raw text columns) a `message:` selector or message `where` may test. */
+const MESSAGE_COLUMNS = new Set([
+  'id',
+  'customer_id',
+  'email',
+  'cio_id',
+  'channel',
+  'metric',
+  'delivery_id',
+  'campaign_id',
+  'broadcast_id',
+  'newsletter_id',
+  'journey_id',
+  'action_id',
+  'transactional_message_id',
+  'href',
+  'ts',
+  'received_at',
+  'source',
+]);
+
+export function quote(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The `features` columns of a source's aggregate. */
+export const col = {
+  count: (s: SqlSource) => `${s.id}_n`,
+  latest: (s: SqlSource) => `${s.id}_last`,
+  prop: (s: SqlSource, property: string, kind: 'sum' | 'max' | 'min') =>
+    `${s.id}_p${[...s.props.keys()].indexOf(property)}_${kind}`,
+};
+
+class Compiler {
+  readonly sources: SqlSource[] = [];
+  readonly atoms: PersonAtom[] = [];
+  private readonly byKey = new Map<string, SqlSource>();
+  private readonly atomsByKey = new Map<string, PersonAtom>();
+
+  constructor(
+    readonly d: Dialect,
+    readonly day: string,
+  ) {}
+
+  source(
+    spec: { event?: string; message?: Filters; where?: Filters | undefined },
+    windowDays: number,
+  ): SqlSource {
+    const dataset: RecordDataset = spec.event !== undefined ? 'events' : 'messages';
+    const selector =
+      dataset === 'events' ? ['events', spec.event] : ['messages', sortedEntries(spec.message ?? {})];
+    const key = JSON.stringify([selector, windowDays, sortedEntries(spec.where ?? {})]);
+    const existing = this.byKey.get(key);
+    if (existing) return existing;
+    const prefix = dataset === 'events' ? 'e' : 'm';
+    const source: SqlSource = {
+      id: `${prefix}${this.sources.filter((s) => s.dataset === dataset).length}`,
+      dataset,
+      ...(spec.event !== undefined ? { event: spec.event } : {}),
+      ...(spec.message !== undefined ? { message: spec.message } : {}),
+      ...(spec.where && Object.keys(spec.where).length > 0 ? { where: spec.where } : {}),
+      windowDays,
+      fromDay: addDays(this.day, 1 - windowDays),
+      latest: false,
+      props: new Map(),
+    };
+    this.byKey.set(key, source);
+    this.sources.push(source);
+    return source;
+  }
+
+  atom(filters: Filters): PersonAtom {
+    const key = JSON.stringify(sortedEntries(filters));
+    const existing = this.atomsByKey.get(key);
+    if (existing) return existing;
+    const test = compileFilters(filters, personGetter) as (person: unknown) => boolean;
+    const atom: PersonAtom = { column: `p${this.atoms.length}`, filters, onEmpty: test(undefined) };
+    this.atomsByKey.set(key, atom);
+    this.atoms.push(atom);
+    return atom;
+  }
+
+  condition(c: Condition, lookback: number, own: Set<SqlSource>): ConditionNode {
+    if ('all' in c || 'any' in c) {
+      const kind = 'all' in c ? 'all' : 'any';
+      const parts = ('all' in c ? c.all : (c as { any: Condition[] }).any).map((x) =>
+        this.condition(x, lookback, own),
+      );
+      return { kind, sql: `(${parts.map((p) => p.sql).join(kind === 'all' ? ' AND ' : ' OR ')})`, parts };
+    }
+    if ('not' in c) {
+      const part = this.condition(c.not, lookback, own);
+      return { kind: 'not', sql: `(NOT ${part.sql})`, part };
+    }
+    if ('person' in c) {
+      const atom = this.atom(c.person);
+      return { kind: 'person', sql: `f.${atom.column}`, atom };
+    }
+    const source = this.source(c, c.within_days ?? lookback);
+    own.add(source);
+    return {
+      kind: 'records',
+      sql: `(f.${col.count(source)} >= ${c.min_count})`,
+      source,
+      minCount: c.min_count,
+      condition: c,
+    };
+  }
+
+  feature(kind: FeatureKind, f: FeatureSource, lookback: number, own: Set<SqlSource>): ScoreTermSql {
+    const source = this.source(f, f.within_days ?? lookback);
+    own.add(source);
+    const d = this.d;
+    if (kind === 'count') return { weight: 0, kind, source, sql: `CAST(f.${col.count(source)} AS DOUBLE)` };
+    if (kind === 'days_since') {
+      source.latest = true;
+      // A missing days_since is the audience lookback + 1.
+      return {
+        weight: 0,
+        kind,
+        source,
+        sql: `COALESCE(CAST(${d.dayDiff(`f.${col.latest(source)}`, d.str(this.day))} AS DOUBLE), ${d.dbl(lookback + 1)})`,
+      };
+    }
+    const property = f.property!;
+    const kinds = source.props.get(property) ?? new Set();
+    kinds.add(kind);
+    source.props.set(property, kinds);
+    return {
+      weight: 0,
+      kind,
+      source,
+      property,
+      sql: `COALESCE(f.${col.prop(source, property, kind)}, ${d.dbl(0)})`,
+    };
+  }
+}
+
+/** Person fields: the flags default to false, every other missing field is missing (compile.ts). */
+function personGetter(field: string): (root: unknown) => unknown {
+  if (field === 'unsubscribed' || field === 'deleted') {
+    return (root) => (root as Record<string, unknown> | undefined)?.[field] === true;
+  }
+  return pathGetter(field);
+}
+
+function sortedEntries(filters: Filters): [string, unknown][] {
+  return Object.entries(filters).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Compiles the rules of `audiences` (in build order) and `never_send` for day `day`. */
+export function compileBuildPlan(options: {
+  dialect: Dialect;
+  day: string;
+  audiences: readonly AudienceDefinition[];
+  neverSend: Condition | undefined;
+}): BuildPlan {
+  const { dialect: d, day } = options;
+  const c = new Compiler(d, day);
+  const neverSendOwn = new Set<SqlSource>();
+  const neverSend = options.neverSend
+    ? c.condition(options.neverSend, DEFAULT_LOOKBACK_DAYS, neverSendOwn)
+    : undefined;
+  const audiences = options.audiences.map((definition, index): AudienceSql => {
+    const lookbackDays = audienceLookback(definition);
+    const own = new Set<SqlSource>();
+    const condition = c.condition(definition.when, lookbackDays, own);
+    const terms = (definition.score ?? []).map((term) => {
+      const kind = FEATURE_KINDS.find((k) => term[k] !== undefined)!;
+      return { ...c.feature(kind, term[kind]!, lookbackDays, own), weight: term.weight };
+    });
+    const isTop = definition.type === 'top_fraction';
+    // Term by term, in order, from 0: the same double arithmetic as a loop `score += w × f`.
+    const score = isTop
+      ? terms.reduce((acc, t) => `(${acc} + ${d.dbl(t.weight)} * ${t.sql})`, d.dbl(0))
+      : d.dbl(0);
+    const sources = [...own];
+    const universe = `(f.in_snapshot${sources.map((s) => ` OR f.${col.count(s)} > 0`).join('')})`;
+    const fromDay: Partial<Record<RecordDataset, string>> = {};
+    for (const s of [...sources, ...neverSendOwn]) {
+      const f = fromDay[s.dataset];
+      if (f === undefined || s.fromDay < f) fromDay[s.dataset] = s.fromDay;
+    }
+    return {
+      definition,
+      table: `a${index}`,
+      lookbackDays,
+      condition,
+      universe,
+      score,
+      terms,
+      sources,
+      fromDay,
+      holdout: { fraction: isTop ? (definition.holdout?.fraction ?? 0) : 0, salt: holdoutSalt(definition) },
+      ppm: isTop ? Math.round(definition.top_fraction! * 1_000_000) : 1_000_000,
+    };
+  });
+
+  const fromDay: Partial<Record<RecordDataset, string>> = {};
+  for (const s of c.sources) {
+    const f = fromDay[s.dataset];
+    if (f === undefined || s.fromDay < f) fromDay[s.dataset] = s.fromDay;
+  }
+  const plan: BuildPlan = {
+    day,
+    sources: c.sources,
+    atoms: c.atoms,
+    neverSend,
+    neverSendSources: [...neverSendOwn],
+    audiences,
+    fromDay,
+    shared: [],
+  };
+  plan.shared = sharedStatements(d, plan);
+  return plan;
+}
+
+// --- shared statements -------------------------------------------------------------------------
+
+function recordValue(d: Dialect, dataset: RecordDataset, alias: string) {
+  return (field: string): ValueRef => {
+    if (dataset === 'events') return jsonValue(d, `${alias}.properties`, field.split('.'));
+    // Message selectors and `where` test the record's own fields, which are text columns.
+    return MESSAGE_COLUMNS.has(field)
+      ? textValue(`${alias}.${quote(field)}`)
+      : { kind: 'NULL', text: 'NULL' };
+  };
+}
+
+function personValue(d: Dialect) {
+  return (field: string): ValueRef => {
+    if (field === 'unsubscribed' || field === 'deleted') {
+      const v = jsonValue(d, 'p.person', [field]);
+      return flagValue(`COALESCE(${v.kind} = 'BOOLEAN' AND ${v.text} = 'true', false)`);
+    }
+    return jsonValue(d, 'p.person', field.split('.'));
+  };
+}
+
+/** Whether a record matches a source's selector (its event name or message filters). */
+function selectorSql(d: Dialect, s: SqlSource, alias: string): string {
+  if (s.dataset === 'events') return `${alias}.name = ${d.str(s.event!)}`;
+  return filtersSql(d, s.message ?? {}, recordValue(d, 'messages', alias));
+}
+
+function datasetStatements(d: Dialect, plan: BuildPlan, dataset: RecordDataset): Statement[] {
+  const sources = plan.sources.filter((s) => s.dataset === dataset);
+  if (sources.length === 0) return [];
+  const x = dataset === 'events' ? 'ev' : 'msg';
+  const raw = dataset === 'events' ? 'raw_events' : 'raw_messages';
+  const valid =
+    dataset === 'events'
+      ? `r.name IS NOT NULL AND r.name <> ''`
+      : `r.channel IS NOT NULL AND r.metric IS NOT NULL`;
+  // Selectors are deduplicated: sources that differ only in window or `where` share one test.
+  const selectors = [...new Set(sources.map((s) => selectorSql(d, s, 'r')))];
+  // What the later statements read of a record: identity, and what selectors and `where` test.
+  const needed = new Set<string>(['customer_id', 'email']);
+  if (dataset === 'events') {
+    needed.add('name');
+    if (sources.some((s) => s.where || s.props.size > 0)) needed.add('properties');
+  } else {
+    needed.add('cio_id');
+    for (const s of sources)
+      for (const f of [...Object.keys(s.message ?? {}), ...Object.keys(s.where ?? {})])
+        if (MESSAGE_COLUMNS.has(f)) needed.add(f);
+  }
+  needed.delete('id');
+  const carried = [...needed].map((f) => `r.${quote(f)}`).join(', ');
+
+  // Relevant: well-formed records matching a selector, anywhere in the partitions read.
+  const relevant = `SELECT r._key, r._line, r.id, ${d.instant('r.received_at')} AS received, substr(r.ts, 1, 10) AS day, ${carried}
+FROM ${raw} r
+WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+  AND ${d.fullMatch('r.ts', TS_PATTERN)} AND ${valid}
+  AND (${selectors.join('\n    OR ')})`;
+
+  // One record per id: the first received (unreadable received_at last), then key, then line.
+  const winners = `SELECT * FROM ${x}_relevant
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1`;
+
+  const resolved = `SELECT w.*, ${ownerSql('w', dataset === 'messages')} AS owner
+FROM ${x}_winners w
+${ownerJoins('w', dataset === 'messages')}`;
+
+  const aggregates: string[] = [];
+  for (const s of sources) {
+    const when = [
+      selectorSql(d, s, 'w'),
+      `w.day >= ${d.str(s.fromDay)}`,
+      `w.day <= ${d.str(plan.day)}`,
+      ...(s.where ? [filtersSql(d, s.where, recordValue(d, dataset, 'w'))] : []),
+    ].join(' AND ');
+    aggregates.push(`${d.filtered('count', '*', when)} AS ${col.count(s)}`);
+    if (s.latest) aggregates.push(`${d.filtered('max', 'w.day', when)} AS ${col.latest(s)}`);
+    for (const [property, kinds] of s.props) {
+      const value = numberOf(d, jsonValue(d, 'w.properties', property.split('.')));
+      for (const kind of ['sum', 'max', 'min'] as const) {
+        if (!kinds.has(kind)) continue;
+        const fn = kind === 'sum' ? d.preciseSum : kind;
+        aggregates.push(`${d.filtered(fn, value, when)} AS ${col.prop(s, property, kind)}`);
+      }
+    }
+  }
+  const aggregate = `SELECT owner, ${aggregates.join(',\n  ')}
+FROM ${x}_resolved w
+WHERE owner IS NOT NULL
+GROUP BY owner`;
+
+  return [
+    { name: `${x}_relevant`, select: relevant },
+    { name: `${x}_winners`, select: winners },
+    { name: `${x}_resolved`, select: resolved },
+    { name: `${x}_agg`, select: aggregate },
+  ];
+}
+
+/**
+ * The owner of a record or reference aliased `alias` (rule 1): needs `ownerJoins` in the FROM clause.
+ */
+export function ownerSql(alias: string, withCio: boolean): string {
+  return `CASE WHEN ${alias}.customer_id IS NOT NULL AND ${alias}.customer_id <> '' THEN COALESCE(idm.owner, ${alias}.customer_id)
+       ELSE ${withCio ? 'COALESCE(em.owner, cio.owner)' : 'em.owner'} END`;
+}
+
+export function ownerJoins(alias: string, withCio: boolean): string {
+  const contactOnly = `(${alias}.customer_id IS NULL OR ${alias}.customer_id = '')`;
+  return [
+    `LEFT JOIN id_map idm ON idm.id = ${alias}.customer_id`,
+    `LEFT JOIN email_map em ON ${contactOnly} AND em.email = lower(${alias}.email)`,
+    ...(withCio ? [`LEFT JOIN cio_map cio ON ${contactOnly} AND cio.cio_id = ${alias}.cio_id`] : []),
+  ].join('\n');
+}
+
+/**
+ * Identity resolution over `people_snapshot` (rule 1 above): `people`, and `id_map` (id → owner),
+ * `email_map` (email → owner), `cio_map` (cio_id → owner). Owners are customer ids of snapshot
+ * people; "first" means first in snapshot order, which is customer_id order.
+ */
+export function identityStatements(): Statement[] {
+  const people = `SELECT customer_id, email, cio_id, merged_ids, person FROM people_snapshot`;
+  // An alias beats an own id; among aliases, the first person in snapshot (customer_id) order.
+  const idMap = `SELECT COALESCE(a.id, o.id) AS id, COALESCE(a.owner, o.owner) AS owner
+FROM (SELECT customer_id AS id, customer_id AS owner FROM people) o
+FULL JOIN (
+  SELECT m.id, min(m.owner) AS owner
+  FROM (SELECT unnest(merged_ids) AS id, customer_id AS owner FROM people) m
+  GROUP BY m.id
+) a ON a.id = o.id`;
+  const emailMap = `SELECT email, min(customer_id) AS owner FROM people WHERE email IS NOT NULL AND email <> '' GROUP BY email`;
+  const cioMap = `SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AND cio_id <> '' GROUP BY cio_id`;
+  return [
+    { name: 'people', select: people },
+    { name: 'id_map', select: idMap },
+    { name: 'email_map', select: emailMap },
+    { name: 'cio_map', select: cioMap },
+  ];
+}
+
+function sharedStatements(d: Dialect, plan: BuildPlan): Statement[] {
+  const statements: Statement[] = identityStatements();
+
+  statements.push(...datasetStatements(d, plan, 'events'), ...datasetStatements(d, plan, 'messages'));
+
+  // Everyone the audiences can see: the snapshot, plus owners of counted records.
+  const aggs = (['events', 'messages'] as const)
+    .filter((ds) => plan.sources.some((s) => s.dataset === ds))
+    .map((ds) => (ds === 'events' ? 'ev_agg' : 'msg_agg'));
+  const ids = [
+    `SELECT customer_id AS id FROM people`,
+    ...aggs.map((a) => `SELECT owner AS id FROM ${a}`),
+  ].join('\nUNION\n');
+  const columns: string[] = [`k.id AS customer_id`, `p.customer_id IS NOT NULL AS in_snapshot`];
+  const pv = personValue(d);
+  for (const atom of plan.atoms) {
+    columns.push(
+      `CASE WHEN p.customer_id IS NULL THEN ${atom.onEmpty ? 'true' : 'false'} ELSE ${filtersSql(d, atom.filters, pv)} END AS ${atom.column}`,
+    );
+  }
+  for (const s of plan.sources) {
+    const a = s.dataset === 'events' ? 'ev' : 'msg';
+    columns.push(`COALESCE(${a}.${col.count(s)}, 0) AS ${col.count(s)}`);
+    if (s.latest) columns.push(`${a}.${col.latest(s)} AS ${col.latest(s)}`);
+    for (const [property, kinds] of s.props)
+      for (const kind of kinds)
+        columns.push(`${a}.${col.prop(s, property, kind)} AS ${col.prop(s, property, kind)}`);
+  }
+  const joins = aggs.map(
+    (a) => `LEFT JOIN ${a} ${a === 'ev_agg' ? 'ev' : 'msg'} ON ${a === 'ev_agg' ? 'ev' : 'msg'}.owner = k.id`,
+  );
+  const features = `SELECT ${columns.join(',\n  ')}
+FROM (${ids}) k
+LEFT JOIN people p ON p.customer_id = k.id
+${joins.join('\n')}`;
+  statements.push({ name: 'features', select: features });
+  if (plan.neverSend) {
+    statements.push({
+      name: 'blocked',
+      select: `SELECT f.customer_id FROM features f WHERE ${plan.neverSend.sql}`,
+    });
+  } else {
+    statements.push({ name: 'blocked', select: `SELECT customer_id FROM features WHERE false` });
+  }
+  return statements;
+}
+
+// --- per audience ------------------------------------------------------------------------------
+
+/**
+ * The statements of one audience: `<table>_scored` (universe with match, exclusion flags and
+ * score) and `<table>` (members: customer_id, group, score, rank, entered). `excluded` maps each
+ * excluded audience id to its members table, built earlier in the same run.
+ */
+export function audienceStatements(
+  d: Dialect,
+  plan: BuildPlan,
+  audience: AudienceSql,
+  excluded: ReadonlyMap<string, string>,
+): Statement[] {
+  const t = audience.table;
+  const excludes = audience.definition.exclude.map((id, j) => ({
+    id,
+    table: excluded.get(id)!,
+    column: `x${j}`,
+  }));
+  const scored = `SELECT f.customer_id,
+  ${audience.condition.sql} AS matched,
+  ${excludes.map((e) => `f.customer_id IN (SELECT customer_id FROM ${e.table}) AS ${e.column},`).join('\n  ')}
+  f.customer_id IN (SELECT customer_id FROM blocked) AS blocked,
+  ${audience.score} AS score
+FROM features f
+WHERE ${audience.universe}`;
+  const removed = ['blocked', ...excludes.map((e) => e.column)].join(' OR ');
+  const salt = d.str(`${audience.holdout.salt}:`);
+  const group =
+    audience.holdout.fraction > 0
+      ? `CASE WHEN ${d.unitHash(`${salt} || s.customer_id`)} < ${d.dbl(audience.holdout.fraction)} THEN 'holdout' ELSE 'treatment' END`
+      : `'treatment'`;
+  // k = ceil(ppm × eligible / 10^6) in integers (select.ts topFractionCount).
+  const members = `SELECT s.customer_id, ${group} AS "group", s.score, s.rank,
+  COALESCE(prev.entered, ${d.str(plan.day)}) AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM ${t}_scored
+  WHERE matched AND NOT (${removed})
+) s
+LEFT JOIN previous_${t} prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= (${audience.ppm} * s.eligible + 999999) // 1000000`;
+  return [
+    { name: `${t}_scored`, select: scored },
+    { name: t, select: members },
+  ];
+}
+
+/** Counts for the manifest of an audience (one row; see manifest.ts `counts`). */
+export function audienceCountsSql(audience: AudienceSql): string {
+  const t = audience.table;
+  const excludes = audience.definition.exclude.map((_, j) => `x${j}`);
+  const removed = ['blocked', ...excludes].join(' OR ');
+  return `SELECT count(*) AS universe,
+  count(*) FILTER (WHERE matched) AS matched,
+  ${excludes.map((x) => `count(*) FILTER (WHERE matched AND ${x}) AS ${x},`).join('\n  ')}
+  count(*) FILTER (WHERE matched AND blocked) AS never_send,
+  count(*) FILTER (WHERE matched AND (${removed})) AS removed,
+  count(*) FILTER (WHERE matched AND NOT (${removed})) AS eligible,
+  min(score) FILTER (WHERE matched AND NOT (${removed})) AS min_score,
+  (SELECT count(*) FROM ${t}) AS selected,
+  (SELECT count(*) FROM ${t} WHERE "group" = 'holdout') AS holdout,
+  (SELECT count(*) FROM ${t} WHERE carried) AS carried,
+  (SELECT max(score) FROM ${t}) AS max_score,
+  (SELECT min(score) FROM ${t}) AS cutoff
+FROM ${t}_scored`;
+}
