@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { fileName, listDatasetParts } from '../compaction/listing.js';
+import type { CompactedFile } from '../compaction/parts.js';
+import { RawPartReader } from '../compaction/read.js';
 import type { PersonRecord } from '../contract/records.js';
 import { readJsonl, readLines } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
-import { listKeys, type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
+import { type ObjectInfo, type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
 import { writeGzipLines } from './gzip-lines.js';
 import {
   applyUpdate,
@@ -25,6 +28,11 @@ import {
  * a snapshot holds is recorded next to it in `people/dt=D/manifest.json`, so a part that lands late
  * in an old partition reaches the next snapshot. Memory grows with the people updated since the base,
  * not with everyone: unchanged lines are streamed through as text.
+ *
+ * Raw parts are read in either form (compaction/parts.ts decides which parts hold a day's records).
+ * The bookkeeping is by JSON Lines part name: a compacted Parquet file counts as folded when every
+ * part it holds (its `sources`) is, and folding it folds exactly the rows of the sources not folded
+ * yet, in the order the JSON Lines parts would have been read (by key within a day, line by line).
  */
 
 export const PEOPLE_MANIFEST_VERSION = 1;
@@ -84,13 +92,10 @@ export async function updatePeopleSnapshot(
 ): Promise<PeopleSnapshotManifest> {
   const { store, day } = options;
   const started = process.hrtime.bigint();
-  const parts = (await listKeys(store, keys.rawPrefix('people'))).filter((k) => {
-    const dt = partitionDay(k);
-    return dt !== undefined && dt <= day && k.endsWith('.jsonl.gz');
-  });
+  const parts = await personParts(store, day);
 
   const existing = await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(day));
-  if (existing && !options.force && parts.every((k) => isFolded(existing.folded, k))) {
+  if (existing && !options.force && parts.every((u) => isFolded(existing.folded, u.key))) {
     return { ...existing, up_to_date: true };
   }
 
@@ -101,7 +106,7 @@ export async function updatePeopleSnapshot(
     ? await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(baseDay))
     : undefined;
   const folded: Record<string, string[]> = structuredClone(base?.folded ?? {});
-  const toFold = parts.filter((k) => !isFolded(folded, k));
+  const toFold = parts.filter((u) => !isFolded(folded, u.key));
 
   const malformed: MalformedLine[] = [];
   let malformedCount = 0;
@@ -119,32 +124,54 @@ export async function updatePeopleSnapshot(
   /** Alias updates (`merged_from`): applied once every part is read, in time order. */
   const aliases: { from: string; into: string; ts: string }[] = [];
   let done = 0;
-  for (const key of toFold) {
-    for await (const value of readJsonl(store, key, {
-      onCorrupt: (e) =>
-        noteMalformed({ key: e.key, line: e.line, reason: e.message.slice(e.message.lastIndexOf(': ') + 2) }),
-    })) {
-      const update = asPersonUpdate(value);
-      if (typeof update === 'string') {
-        rejected[update] = (rejected[update] ?? 0) + 1;
-        continue;
+  const reader = new RawPartReader(store);
+  try {
+    for (const run of readRuns(toFold)) {
+      const { part, file } = run[0]!;
+      const sources = run.map((u) => u.key);
+      if (file) {
+        // Damage found when these parts were compacted, as if their lines had been read now.
+        const wanted = new Set(sources);
+        for (const m of file.malformed) if (wanted.has(m.key)) noteMalformed(m);
+        if (run.length === file.sources.length)
+          malformedCount += file.malformed_lines - file.malformed.length;
       }
-      updatesRead += 1;
-      const held = delta.get(update.customer_id);
-      const person = held
-        ? flattenSnapshotPerson(JSON.parse(held) as SnapshotPerson)
-        : emptyPerson(update.customer_id);
-      applyUpdate(person, update);
-      delta.set(update.customer_id, JSON.stringify(toSnapshotPerson(person)));
-      if (update.merged_from)
-        aliases.push({ from: update.merged_from, into: update.customer_id, ts: update.ts });
+      const read = reader.read('people', part, {
+        ...(file && run.length < file.sources.length ? { sources } : {}),
+        onCorrupt: (e) =>
+          noteMalformed({
+            key: e.key,
+            line: e.line,
+            reason: e.message.slice(e.message.lastIndexOf(': ') + 2),
+          }),
+      });
+      for await (const { record: value } of read) {
+        const update = asPersonUpdate(value);
+        if (typeof update === 'string') {
+          rejected[update] = (rejected[update] ?? 0) + 1;
+          continue;
+        }
+        updatesRead += 1;
+        const held = delta.get(update.customer_id);
+        const person = held
+          ? flattenSnapshotPerson(JSON.parse(held) as SnapshotPerson)
+          : emptyPerson(update.customer_id);
+        applyUpdate(person, update);
+        delta.set(update.customer_id, JSON.stringify(toSnapshotPerson(person)));
+        if (update.merged_from)
+          aliases.push({ from: update.merged_from, into: update.customer_id, ts: update.ts });
+      }
+      for (const key of sources) {
+        const dt = partitionDay(key)!;
+        const list = folded[dt] ?? [];
+        list.push(fileName(key));
+        folded[dt] = list;
+      }
+      done += run.length;
+      options.onProgress?.(done, toFold.length);
     }
-    const dt = partitionDay(key)!;
-    const list = folded[dt] ?? [];
-    list.push(fileName(key));
-    folded[dt] = list;
-    done += 1;
-    options.onProgress?.(done, toFold.length);
+  } finally {
+    reader.close();
   }
   for (const dt of Object.keys(folded)) folded[dt]!.sort();
 
@@ -209,7 +236,7 @@ export async function updatePeopleSnapshot(
     created_at: new Date().toISOString(),
     base_day: baseDay ?? null,
     folded,
-    new_parts: toFold,
+    new_parts: toFold.map((u) => u.key),
     people: counts.people,
     updated_people: counts.updated,
     new_people: counts.added,
@@ -316,8 +343,45 @@ function binaryIncludes(sorted: readonly string[], value: string): boolean {
   return false;
 }
 
-function fileName(key: string): string {
-  return key.slice(key.lastIndexOf('/') + 1);
+/** A JSON Lines part's records, held by the part itself or by the Parquet file it was compacted into. */
+interface SourceUnit {
+  /** The JSON Lines part key (what `folded` records by name). */
+  key: string;
+  /** The object to read: the part itself, or the Parquet file holding it. */
+  part: ObjectInfo;
+  /** The manifest entry when `part` is a Parquet file. */
+  file?: CompactedFile;
+}
+
+/** Every raw person part with `dt <= day`, by day and then by JSON Lines key, in either form. */
+async function personParts(store: ObjectStore, day: string): Promise<SourceUnit[]> {
+  const out: SourceUnit[] = [];
+  for (const d of await listDatasetParts(store, 'people', { to: day })) {
+    const units: SourceUnit[] = d.jsonl.map((part) => ({ key: part.key, part }));
+    for (const part of d.parquet) {
+      const file = d.files.get(part.key)!;
+      for (const key of file.sources) units.push({ key, part, file });
+    }
+    out.push(...units.sort((a, b) => compareIds(a.key, b.key)));
+  }
+  return out;
+}
+
+/** Consecutive units read from one object: a JSON Lines part alone, or sources of one Parquet file. */
+function* readRuns(units: readonly SourceUnit[]): Generator<SourceUnit[]> {
+  let run: SourceUnit[] = [];
+  for (const u of units) {
+    if (run.length > 0 && (!u.file || run[0]!.part.key !== u.part.key)) {
+      yield run;
+      run = [];
+    }
+    run.push(u);
+    if (!u.file) {
+      yield run;
+      run = [];
+    }
+  }
+  if (run.length > 0) yield run;
 }
 
 /** JavaScript string order, the order of snapshot lines and of rank ties. */
