@@ -26,7 +26,7 @@ import {
   writeLedger,
   writeState,
 } from './ledger.js';
-import { LocalLocker, type Locker } from './lock.js';
+import { type HeldLock, LocalLocker, type Locker, LockLostError } from './lock.js';
 import { computePlan, type PlanRow, type SyncPlan } from './plan.js';
 import { type BatchRecord, REJECTED_SAMPLE_LIMIT, type SyncRunRecord } from './run-record.js';
 
@@ -98,10 +98,14 @@ const defaultLocker = new LocalLocker();
 
 export async function syncAudience(input: SyncAudienceInput): Promise<SyncRunRecord> {
   const locker = input.locker ?? defaultLocker;
-  return locker.withLock(`${input.destination}.${input.audienceId}`, () => runLocked(input), { waitMs: 0 });
+  const name = `${input.destination}.${input.audienceId}`;
+  return locker.withLock(name, (held) => runLocked({ ...input, held }), { waitMs: 0 });
 }
 
-async function runLocked(input: SyncAudienceInput): Promise<SyncRunRecord> {
+/** The input while the lock is held: the batch loop stops if the lock is lost. */
+type LockedInput = SyncAudienceInput & { held?: HeldLock };
+
+async function runLocked(input: LockedInput): Promise<SyncRunRecord> {
   const { store, destination, audienceId } = input;
   const log = (input.log ?? rootLogger).child({ destination, audience: audienceId });
   if (!input.dryRun) {
@@ -131,7 +135,7 @@ async function runLocked(input: SyncAudienceInput): Promise<SyncRunRecord> {
   return startRun(input, runId, log);
 }
 
-async function startRun(input: SyncAudienceInput, runId: string, log: Logger): Promise<SyncRunRecord> {
+async function startRun(input: LockedInput, runId: string, log: Logger): Promise<SyncRunRecord> {
   const { store, connector, destination, audienceId } = input;
   const started = Date.now();
   input.onProgress?.({ phase: 'plan', done: 0, total: 1 });
@@ -205,7 +209,7 @@ interface Loaded {
 }
 
 async function continueRun(
-  input: SyncAudienceInput,
+  input: LockedInput,
   record: SyncRunRecord,
   plan: StoredPlan,
   log: Logger,
@@ -229,6 +233,7 @@ async function continueRun(
     const batches = cutBatches(plan, record.plan.batch_size);
     const pushStarted = Date.now();
     for (let i = record.batches.length; i < batches.length; i++) {
+      input.held?.assertHeld();
       const batch = batches[i]!;
       let attempts = 0;
       const result = await withRetries(
@@ -252,6 +257,7 @@ async function continueRun(
     record.timings_ms.push += Date.now() - pushStarted;
 
     input.onProgress?.({ phase: 'finalize', done: 0, total: 1 });
+    input.held?.assertHeld();
     const finalized = await connector.finalize(ctx, {
       audienceId,
       platformAudienceId,
@@ -301,6 +307,8 @@ async function continueRun(
     );
     return record;
   } catch (error) {
+    // Another process may hold the run now: write nothing; the checkpointed record stays resumable.
+    if (error instanceof LockLostError) throw error;
     await failRun(input, record, plan, ledger, state, error);
     throw error;
   }
