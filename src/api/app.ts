@@ -23,6 +23,7 @@ import { metricsPlugin } from './plugins/metrics.js';
 import { registerQueuesUi } from './plugins/queues-ui.js';
 import { createIngestRedis } from './redis-client.js';
 import { adminRoutes } from './routes/admin.js';
+import { explainRoutes } from './routes/explain.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { segmentRoutes } from './routes/segment.js';
@@ -130,6 +131,10 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     await app.register(adminRoutes, {
       loadConfig: operator.loadConfig,
       ...(operator.pipeline ? { pipeline: operator.pipeline } : {}),
+      rateLimitPerMinute: options.adminRateLimit ?? 300,
+    });
+    await app.register(explainRoutes, {
+      loadConfig: operator.loadConfig,
       rateLimitPerMinute: options.adminRateLimit ?? 300,
     });
     if (operator.pipeline) {
