@@ -63,6 +63,8 @@ export interface BuildResult {
     records_per_second: number;
     threads: number;
     parts: { jsonl: number; parquet: number };
+    /** Seconds per step of the shared work (binding the inputs, then each statement). */
+    steps: Record<string, number>;
   };
   audiences: AudienceManifest[];
 }
@@ -139,6 +141,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
         records_scanned: scanned,
         records_per_second: sharedSeconds > 0 ? scanned / sharedSeconds : 0,
         threads: engine.threads,
+        steps: session.steps,
         parts: {
           jsonl: (Object.values(inputs) as DatasetInput[]).reduce(
             (n, input) => n + input.parts.jsonl.length,

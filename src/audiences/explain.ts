@@ -261,7 +261,7 @@ class PersonView {
   ) {}
 
   async load(plan: BuildPlan): Promise<void> {
-    const row = await one(this.session, `SELECT person FROM people WHERE customer_id = $id`, this.customerId);
+    const row = await one(this.session, `SELECT person FROM people_snapshot WHERE customer_id = $id`, this.customerId);
     if (typeof row?.person === 'string') this.profile = JSON.parse(row.person) as Record<string, unknown>;
     if (plan.atoms.length === 0) return;
     if (!this.profile) {
@@ -280,7 +280,7 @@ class PersonView {
       });
     const matched = (await one(
       this.session,
-      `SELECT ${columns.join(', ')} FROM people p WHERE p.customer_id = $id`,
+      `SELECT ${columns.join(', ')} FROM people_snapshot p WHERE p.customer_id = $id`,
       this.customerId,
     ))!;
     for (const atom of plan.atoms)

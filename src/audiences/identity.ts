@@ -1,7 +1,7 @@
 import { Engine, type EngineSettings, sqlString } from '../engine/duckdb.js';
 import { type CacheOptions, localFiles } from '../engine/local-files.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { bindPeopleSnapshot, DEFAULT_CACHE } from './session.js';
+import { bindPeopleSnapshot, engineDefaults } from './session.js';
 import { duckdb } from './sql/dialect.js';
 import { identityStatements, ownerJoins, ownerSql } from './sql/plan.js';
 
@@ -24,9 +24,10 @@ export async function resolveIdentities(
   options: { engine?: EngineSettings; cache?: CacheOptions } = {},
 ): Promise<(string | undefined)[]> {
   if (refs.length === 0) return [];
-  const engine = await Engine.open({ threads: 1, ...options.engine });
-  const files = localFiles(store, options.cache ?? DEFAULT_CACHE);
-  const inUse: string[] = [];
+  const defaults = engineDefaults(options);
+  const engine = await Engine.open({ ...defaults.engine, threads: 1 });
+  const files = localFiles(store, defaults.cache);
+  const inUse = new Map<string, string>();
   try {
     await bindPeopleSnapshot(engine, store, files, day, inUse);
     for (const s of identityStatements()) await engine.run(duckdb.createTable(s.name, s.select));
@@ -43,6 +44,6 @@ export async function resolveIdentities(
     return rows.map((row) => row.owner ?? undefined);
   } finally {
     engine.close();
-    await files.trim(inUse);
+    await files.trim([...inUse.keys()]);
   }
 }

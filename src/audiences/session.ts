@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { type DayParts, listRangeParts } from '../compaction/parts.js';
 import { Engine, EngineError, type EngineSettings, sqlString } from '../engine/duckdb.js';
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
@@ -20,10 +21,17 @@ import { type AudienceSql, audienceStatements, type BuildPlan, type RecordDatase
  * build, `explain` and the SQL tests all start here, so they see exactly the same data.
  */
 
-export const DEFAULT_CACHE: CacheOptions = {
-  dir: join(tmpdir(), 'audience-sync-cache'),
-  maxBytes: 10 * 1024 * 1024 * 1024,
-};
+/** Engine limits and the object cache from the environment (DUCKDB_*, CACHE_*), unless given. */
+export function engineDefaults(options: {
+  engine?: EngineSettings | undefined;
+  cache?: CacheOptions | undefined;
+}) {
+  const env = options.engine && options.cache ? undefined : engineEnvFrom();
+  return {
+    engine: options.engine ?? engineSettingsFromEnv(env!),
+    cache: options.cache ?? cacheOptionsFromEnv(env!),
+  };
+}
 
 export interface DatasetInput {
   parts: DayParts;
@@ -40,6 +48,8 @@ export interface BuildSession {
   inputs: Partial<Record<RecordDataset, DatasetInput>>;
   /** Seconds the binding and the shared statements took. */
   sharedSeconds: number;
+  /** Seconds per step: `bind` (inputs), then each shared statement by the table it creates. */
+  steps: Record<string, number>;
   /**
    * Creates `previous_<table>` from the audience's latest snapshot before the day, then its
    * tables (`<table>_scored`, `<table>`); returns that previous day. `tables` maps ids of audiences
@@ -60,17 +70,25 @@ export interface SessionOptions {
 
 export async function openBuildSession(options: SessionOptions): Promise<BuildSession> {
   const { store, plan } = options;
-  const files = localFiles(store, options.cache ?? DEFAULT_CACHE);
-  const engine = await Engine.open(options.engine);
+  const defaults = engineDefaults(options);
+  const files = localFiles(store, defaults.cache);
+  const engine = await Engine.open(defaults.engine);
   const scratch = await mkdtemp(join(tmpdir(), 'audience-sync-build-'));
-  const inUse: string[] = [];
+  const inUse = new Map<string, string>();
   const close = async () => {
     engine.close();
     await rm(scratch, { recursive: true, force: true });
-    await files.trim(inUse);
+    await files.trim([...inUse.keys()]);
   };
   try {
     const started = process.hrtime.bigint();
+    const steps: Record<string, number> = {};
+    let mark = started;
+    const lap = (name: string) => {
+      const now = process.hrtime.bigint();
+      steps[name] = Number(now - mark) / 1e9;
+      mark = now;
+    };
     await bindPeopleSnapshot(engine, store, files, plan.day, inUse);
     const inputs: Partial<Record<RecordDataset, DatasetInput>> = {};
     for (const dataset of ['events', 'messages'] as const) {
@@ -78,8 +96,12 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       if (from === undefined) continue;
       inputs[dataset] = await bindDataset(engine, store, files, scratch, dataset, from, plan.day, inUse);
     }
+    lap('bind');
     options.onReady?.();
-    for (const s of plan.shared) await engine.run(duckdb.createTable(s.name, s.select));
+    for (const s of plan.shared) {
+      await engine.run(duckdb.createTable(s.name, s.select));
+      lap(s.name);
+    }
     for (const dataset of ['events', 'messages'] as const) {
       const input = inputs[dataset];
       if (input) input.stats = await datasetStats(engine, dataset);
@@ -91,8 +113,15 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       plan,
       inputs,
       sharedSeconds,
+      steps,
       close,
-      runAudience: async (audience, tables) => {
+      runAudience: (audience, tables) =>
+        runAudience(audience, tables).catch((error: unknown) => {
+          throw namingObjects(error, inUse);
+        }),
+    };
+    async function runAudience(audience: AudienceSql, tables: ReadonlyMap<string, string>) {
+      {
         const def = audience.definition;
         const previousDay = await latestBuiltDay(store, def.id, { before: plan.day });
         const previous = `previous_${audience.table}`;
@@ -114,12 +143,28 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         for (const s of audienceStatements(duckdb, plan, audience, tables))
           await engine.run(duckdb.createTable(s.name, s.select));
         return previousDay;
-      },
-    };
+      }
+    }
   } catch (error) {
     await close();
-    throw error;
+    throw namingObjects(error, inUse);
   }
+}
+
+/**
+ * An engine error names local files (the cache's, or the filesystem store's); the person reading
+ * it needs the object. Paths are replaced by their keys, and the first one becomes `object`.
+ */
+export function namingObjects(error: unknown, files: ReadonlyMap<string, string>): unknown {
+  if (!(error instanceof EngineError)) return error;
+  let message = error.message;
+  let object = error.object;
+  for (const [path, key] of files) {
+    if (!message.includes(path)) continue;
+    message = message.replaceAll(path, key);
+    object ??= key;
+  }
+  return message === error.message ? error : new EngineError(error.kind, message, object);
 }
 
 /** Binds `people_snapshot` to the snapshot of `day` (which must exist). */
@@ -128,7 +173,7 @@ export async function bindPeopleSnapshot(
   store: ObjectStore,
   files: LocalFiles,
   day: string,
-  inUse: string[],
+  inUse: Map<string, string>,
 ): Promise<void> {
   const [path] = await pathsOf(files, [await objectInfo(store, keys.peopleSnapshot(day))], inUse);
   await engine.run(`CREATE VIEW people_snapshot AS ${peopleSnapshotRelation(path!)}`);
@@ -142,15 +187,15 @@ export async function objectInfo(store: ObjectStore, key: string): Promise<Objec
 async function pathsOf(
   files: LocalFiles,
   objects: readonly ObjectInfo[],
-  inUse: string[],
+  inUse: Map<string, string>,
 ): Promise<string[]> {
   const paths = await files.paths(objects);
-  inUse.push(...paths);
+  for (const [i, path] of paths.entries()) inUse.set(path, objects[i]!.key);
   return paths;
 }
 
 /** The people snapshot: identity columns plus the whole line as JSON text for `person:` rules. */
-function peopleSnapshotRelation(path: string): string {
+export function peopleSnapshotRelation(path: string): string {
   return `SELECT json_extract_string(line, '$.customer_id') AS customer_id,
     json_extract_string(line, '$.email') AS email,
     json_extract_string(line, '$.cio_id') AS cio_id,
@@ -174,7 +219,7 @@ async function bindDataset(
   dataset: RecordDataset,
   from: string,
   day: string,
-  inUse: string[],
+  inUse: Map<string, string>,
 ): Promise<DatasetInput> {
   const parts = await listRangeParts(store, dataset, from, day);
   const jsonl: RawFile[] = (await pathsOf(files, parts.jsonl, inUse)).map((path, i) => ({
@@ -240,7 +285,22 @@ async function loadJsonl(
     });
     readable.push({ key: file.key, path: out });
   }
-  await engine.run(`CREATE TEMP TABLE ${table} AS ${jsonlRelation(dataset, readable, true)}`);
+  // One scan of every part, without line numbers; then the parts that need them — those with
+  // malformed lines (reports name the line) and those holding two copies of an id received at the
+  // same instant (the first line wins) — are read again on their own, numbered.
+  await engine.run(`CREATE TEMP TABLE ${table} AS ${jsonlRelation(dataset, readable, true, false)}`);
+  const needLines = await engine.all<{ key: string }>(
+    `SELECT DISTINCT _key AS key FROM ${table} WHERE _malformed IS NOT NULL AND _malformed <> 'empty'
+     UNION
+     SELECT DISTINCT _key FROM ${table} WHERE _malformed IS NULL AND id IS NOT NULL
+       GROUP BY _key, id, received_at HAVING count(*) > 1`,
+  );
+  if (needLines.length > 0) {
+    const keys = new Set(needLines.map((r) => r.key));
+    const numbered = readable.filter((f) => keys.has(f.key));
+    await engine.run(`DELETE FROM ${table} WHERE _key IN (${[...keys].map(sqlString).join(', ')})`);
+    await engine.run(`INSERT INTO ${table} ${jsonlRelation(dataset, numbered, true)}`);
+  }
   return { broken };
 }
 

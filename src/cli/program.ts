@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
 import { registerCheckCommand } from './commands/check.js';
+import { registerCompactCommand } from './commands/compact.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerExplainCommand } from './commands/explain.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerGenerateCommand } from './commands/generate.js';
 import { registerHashCommand } from './commands/hash.js';
@@ -23,7 +25,9 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   // Each capability registers its commands here.
   registerConfigCommand(program);
+  registerCompactCommand(program);
   registerBuildCommand(program);
+  registerExplainCommand(program);
   registerGenerateCommand(program);
   registerLiftCommand(program);
   registerCheckCommand(program);

@@ -41,6 +41,18 @@ export interface Dialect {
   readonly text: string;
   /** `CREATE [TEMP] TABLE name AS select`. */
   createTable(name: string, select: string): string;
+  /** A quoted identifier (a column named like a keyword, or a raw field). */
+  ident(name: string): string;
+  /** The double type name (for `CAST(x AS …)`). */
+  readonly double: string;
+  /** `UNION` that removes duplicates. */
+  readonly unionDistinct: string;
+  /** The rows of `table` that come first in `order` within each `key` (all columns of `table`). */
+  firstPerKey(table: string, key: string, order: string): string;
+  /** `SELECT <element> AS alias, columns FROM table`: one row per element of array column `array`. */
+  explode(table: string, array: string, alias: string, columns: string): string;
+  /** Integer division of non-negative integers (rounded down). */
+  intDiv(a: string, b: string): string;
 }
 
 const DOUBLE_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')";
@@ -67,4 +79,11 @@ export const duckdb: Dialect = {
   filtered: (aggregate, argument, condition) => `${aggregate}(${argument}) FILTER (WHERE ${condition})`,
   text: 'VARCHAR',
   createTable: (name, select) => `CREATE OR REPLACE TEMP TABLE ${name} AS\n${select}`,
+  ident: (name) => `"${name.replaceAll('"', '""')}"`,
+  double: 'DOUBLE',
+  unionDistinct: 'UNION',
+  firstPerKey: (table, key, order) =>
+    `SELECT * FROM ${table}\nQUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${order}) = 1`,
+  explode: (table, array, alias, columns) => `SELECT unnest(${array}) AS ${alias}, ${columns} FROM ${table}`,
+  intDiv: (a, b) => `${a} // ${b}`,
 };

@@ -11,7 +11,7 @@ import {
 } from '../config.js';
 import { audienceLookback } from '../lookback.js';
 import { compileFilters, pathGetter } from '../values.js';
-import type { Dialect } from './dialect.js';
+import { type Dialect, duckdb } from './dialect.js';
 import { filtersSql, flagValue, jsonValue, numberOf, textValue, type ValueRef } from './values.js';
 
 /**
@@ -234,7 +234,8 @@ class Compiler {
     const source = this.source(f, f.within_days ?? lookback);
     own.add(source);
     const d = this.d;
-    if (kind === 'count') return { weight: 0, kind, source, sql: `CAST(f.${col.count(source)} AS DOUBLE)` };
+    if (kind === 'count')
+      return { weight: 0, kind, source, sql: `CAST(f.${col.count(source)} AS ${d.double})` };
     if (kind === 'days_since') {
       source.latest = true;
       // A missing days_since is the audience lookback + 1.
@@ -242,7 +243,7 @@ class Compiler {
         weight: 0,
         kind,
         source,
-        sql: `COALESCE(CAST(${d.dayDiff(`f.${col.latest(source)}`, d.str(this.day))} AS DOUBLE), ${d.dbl(lookback + 1)})`,
+        sql: `COALESCE(CAST(${d.dayDiff(`f.${col.latest(source)}`, d.str(this.day))} AS ${d.double}), ${d.dbl(lookback + 1)})`,
       };
     }
     const property = f.property!;
@@ -345,7 +346,7 @@ function recordValue(d: Dialect, dataset: RecordDataset, alias: string) {
     if (dataset === 'events') return jsonValue(d, `${alias}.properties`, field.split('.'));
     // Message selectors and `where` test the record's own fields, which are text columns.
     return MESSAGE_COLUMNS.has(field)
-      ? textValue(`${alias}.${quote(field)}`)
+      ? textValue(`${alias}.${d.ident(field)}`)
       : { kind: 'NULL', text: 'NULL' };
   };
 }
@@ -389,7 +390,7 @@ function datasetStatements(d: Dialect, plan: BuildPlan, dataset: RecordDataset):
         if (MESSAGE_COLUMNS.has(f)) needed.add(f);
   }
   needed.delete('id');
-  const carried = [...needed].map((f) => `r.${quote(f)}`).join(', ');
+  const carried = [...needed].map((f) => `r.${d.ident(f)}`).join(', ');
 
   // Relevant: well-formed records matching a selector, anywhere in the partitions read.
   const relevant = `SELECT r._key, r._line, r.id, ${d.instant('r.received_at')} AS received, substr(r.ts, 1, 10) AS day, ${carried}
@@ -399,8 +400,7 @@ WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT N
   AND (${selectors.join('\n    OR ')})`;
 
   // One record per id: the first received (unreadable received_at last), then key, then line.
-  const winners = `SELECT * FROM ${x}_relevant
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1`;
+  const winners = d.firstPerKey(`${x}_relevant`, 'id', 'received ASC NULLS LAST, _key, _line');
 
   const resolved = `SELECT w.*, ${ownerSql('w', dataset === 'messages')} AS owner
 FROM ${x}_winners w
@@ -447,11 +447,14 @@ export function ownerSql(alias: string, withCio: boolean): string {
 }
 
 export function ownerJoins(alias: string, withCio: boolean): string {
-  const contactOnly = `(${alias}.customer_id IS NULL OR ${alias}.customer_id = '')`;
+  // Equality on one computed key per map, so the engine hash-joins (an OR in the condition would not).
+  const contactOnly = `${alias}.customer_id IS NULL OR ${alias}.customer_id = ''`;
   return [
     `LEFT JOIN id_map idm ON idm.id = ${alias}.customer_id`,
-    `LEFT JOIN email_map em ON ${contactOnly} AND em.email = lower(${alias}.email)`,
-    ...(withCio ? [`LEFT JOIN cio_map cio ON ${contactOnly} AND cio.cio_id = ${alias}.cio_id`] : []),
+    `LEFT JOIN email_map em ON em.email = (CASE WHEN ${contactOnly} THEN lower(${alias}.email) END)`,
+    ...(withCio
+      ? [`LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN ${contactOnly} THEN ${alias}.cio_id END)`]
+      : []),
   ].join('\n');
 }
 
@@ -460,14 +463,16 @@ export function ownerJoins(alias: string, withCio: boolean): string {
  * `email_map` (email → owner), `cio_map` (cio_id → owner). Owners are customer ids of snapshot
  * people; "first" means first in snapshot order, which is customer_id order.
  */
-export function identityStatements(): Statement[] {
-  const people = `SELECT customer_id, email, cio_id, merged_ids, person FROM people_snapshot`;
+export function identityStatements(d: Dialect = duckdb, personColumns: readonly string[] = []): Statement[] {
+  // Person conditions are evaluated here, once per person, so the profile JSON is not kept.
+  const people = `SELECT customer_id, email, cio_id, merged_ids${personColumns.map((c) => `,\n  ${c}`).join('')}
+FROM people_snapshot p`;
   // An alias beats an own id; among aliases, the first person in snapshot (customer_id) order.
   const idMap = `SELECT COALESCE(a.id, o.id) AS id, COALESCE(a.owner, o.owner) AS owner
 FROM (SELECT customer_id AS id, customer_id AS owner FROM people) o
 FULL JOIN (
   SELECT m.id, min(m.owner) AS owner
-  FROM (SELECT unnest(merged_ids) AS id, customer_id AS owner FROM people) m
+  FROM (${d.explode('people', 'merged_ids', 'id', 'customer_id AS owner')}) m
   GROUP BY m.id
 ) a ON a.id = o.id`;
   const emailMap = `SELECT email, min(customer_id) AS owner FROM people WHERE email IS NOT NULL AND email <> '' GROUP BY email`;
@@ -481,7 +486,11 @@ FULL JOIN (
 }
 
 function sharedStatements(d: Dialect, plan: BuildPlan): Statement[] {
-  const statements: Statement[] = identityStatements();
+  const pv = personValue(d);
+  const statements: Statement[] = identityStatements(
+    d,
+    plan.atoms.map((atom) => `${filtersSql(d, atom.filters, pv)} AS ${atom.column}`),
+  );
 
   statements.push(...datasetStatements(d, plan, 'events'), ...datasetStatements(d, plan, 'messages'));
 
@@ -492,12 +501,11 @@ function sharedStatements(d: Dialect, plan: BuildPlan): Statement[] {
   const ids = [
     `SELECT customer_id AS id FROM people`,
     ...aggs.map((a) => `SELECT owner AS id FROM ${a}`),
-  ].join('\nUNION\n');
+  ].join(`\n${d.unionDistinct}\n`);
   const columns: string[] = [`k.id AS customer_id`, `p.customer_id IS NOT NULL AS in_snapshot`];
-  const pv = personValue(d);
   for (const atom of plan.atoms) {
     columns.push(
-      `CASE WHEN p.customer_id IS NULL THEN ${atom.onEmpty ? 'true' : 'false'} ELSE ${filtersSql(d, atom.filters, pv)} END AS ${atom.column}`,
+      `CASE WHEN p.customer_id IS NULL THEN ${atom.onEmpty ? 'true' : 'false'} ELSE p.${atom.column} END AS ${atom.column}`,
     );
   }
   for (const s of plan.sources) {
@@ -545,13 +553,18 @@ export function audienceStatements(
     id,
     table: excluded.get(id)!,
     column: `x${j}`,
+    alias: `ex${j}`,
   }));
+  // Membership through LEFT JOINs (every engine plans them; an IN subquery in the select list is
+  // not portable): customer ids are unique in features, in blocked and in members tables, and
+  // never NULL, so this is `customer_id IN (SELECT customer_id FROM …)` exactly.
   const scored = `SELECT f.customer_id,
   ${audience.condition.sql} AS matched,
-  ${excludes.map((e) => `f.customer_id IN (SELECT customer_id FROM ${e.table}) AS ${e.column},`).join('\n  ')}
-  f.customer_id IN (SELECT customer_id FROM blocked) AS blocked,
+  ${excludes.map((e) => `${e.alias}.customer_id IS NOT NULL AS ${e.column},`).join('\n  ')}
+  nb.customer_id IS NOT NULL AS blocked,
   ${audience.score} AS score
 FROM features f
+${excludes.map((e) => `LEFT JOIN ${e.table} ${e.alias} ON ${e.alias}.customer_id = f.customer_id\n`).join('')}LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
 WHERE ${audience.universe}`;
   const removed = ['blocked', ...excludes.map((e) => e.column)].join(' OR ');
   const salt = d.str(`${audience.holdout.salt}:`);
@@ -560,7 +573,7 @@ WHERE ${audience.universe}`;
       ? `CASE WHEN ${d.unitHash(`${salt} || s.customer_id`)} < ${d.dbl(audience.holdout.fraction)} THEN 'holdout' ELSE 'treatment' END`
       : `'treatment'`;
   // k = ceil(ppm × eligible / 10^6) in integers (select.ts topFractionCount).
-  const members = `SELECT s.customer_id, ${group} AS "group", s.score, s.rank,
+  const members = `SELECT s.customer_id, ${group} AS ${d.ident('group')}, s.score, s.rank,
   COALESCE(prev.entered, ${d.str(plan.day)}) AS entered, prev.customer_id IS NOT NULL AS carried
 FROM (
   SELECT customer_id, score,
@@ -570,7 +583,7 @@ FROM (
   WHERE matched AND NOT (${removed})
 ) s
 LEFT JOIN previous_${t} prev ON prev.customer_id = s.customer_id
-WHERE s.rank <= (${audience.ppm} * s.eligible + 999999) // 1000000`;
+WHERE s.rank <= ${d.intDiv(`(${audience.ppm} * s.eligible + 999999)`, '1000000')}`;
   return [
     { name: `${t}_scored`, select: scored },
     { name: t, select: members },
