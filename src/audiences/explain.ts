@@ -261,7 +261,11 @@ class PersonView {
   ) {}
 
   async load(plan: BuildPlan): Promise<void> {
-    const row = await one(this.session, `SELECT person FROM people_snapshot WHERE customer_id = $id`, this.customerId);
+    const row = await one(
+      this.session,
+      `SELECT person FROM people_snapshot WHERE customer_id = $id`,
+      this.customerId,
+    );
     if (typeof row?.person === 'string') this.profile = JSON.parse(row.person) as Record<string, unknown>;
     if (plan.atoms.length === 0) return;
     if (!this.profile) {

@@ -109,5 +109,12 @@ export async function listRangeParts(
 }
 
 function emptyDayParts(): DayParts {
-  return { jsonl: [], parquet: [], malformed: [], malformedLines: 0, compactedLines: 0, parquetLines: new Map() };
+  return {
+    jsonl: [],
+    parquet: [],
+    malformed: [],
+    malformedLines: 0,
+    compactedLines: 0,
+    parquetLines: new Map(),
+  };
 }
