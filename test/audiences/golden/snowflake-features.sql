@@ -1,0 +1,564 @@
+-- audience-sync sql --dialect snowflake: the build for one day, over the store at s3://acme-audiences/prod
+-- day 2026-03-10; audiences in build order: buyers (a0), top-cart-2026 (a1), clickers (a2), vip (a3)
+-- raw events read from 2026-02-25 to 2026-03-10
+-- raw messages read from 2026-02-09 to 2026-03-10
+-- Snowflake. Run the statements in order in one session (temporary tables); the stage, file
+-- formats and external tables are created in the schema audiences_prod of the current database.
+-- Written from the engine documentation and golden-tested; not run against the engine.
+-- See docs/warehouse.md for what differs from the build (DuckDB).
+
+CREATE SCHEMA IF NOT EXISTS audiences_prod;
+
+USE SCHEMA audiences_prod;
+
+CREATE STAGE IF NOT EXISTS audience_sync_store
+  URL = 's3://acme-audiences/prod/'
+  STORAGE_INTEGRATION = audience_sync_s3;
+
+CREATE OR REPLACE FILE FORMAT audience_sync_lines
+  TYPE = CSV FIELD_DELIMITER = NONE RECORD_DELIMITER = '\n' FIELD_OPTIONALLY_ENCLOSED_BY = NONE
+  ESCAPE = NONE ESCAPE_UNENCLOSED_FIELD = NONE SKIP_BLANK_LINES = TRUE COMPRESSION = AUTO;
+
+CREATE OR REPLACE FILE FORMAT audience_sync_json TYPE = JSON;
+
+CREATE OR REPLACE FILE FORMAT audience_sync_parquet TYPE = PARQUET;
+
+CREATE OR REPLACE EXTERNAL TABLE people_lines (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/people/
+PATTERN = '.*/people[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE people_lines REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE raw_events_lines (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/raw/events/
+PATTERN = '.*[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE raw_events_lines REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE raw_events_parquet (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  _key VARCHAR AS (VALUE:"_key"::VARCHAR),
+  _line NUMBER AS (VALUE:"_line"::NUMBER),
+  id VARCHAR AS (VALUE:"id"::VARCHAR),
+  customer_id VARCHAR AS (VALUE:"customer_id"::VARCHAR),
+  anonymous_id VARCHAR AS (VALUE:"anonymous_id"::VARCHAR),
+  email VARCHAR AS (VALUE:"email"::VARCHAR),
+  name VARCHAR AS (VALUE:"name"::VARCHAR),
+  raw_name VARCHAR AS (VALUE:"raw_name"::VARCHAR),
+  ts VARCHAR AS (VALUE:"ts"::VARCHAR),
+  received_at VARCHAR AS (VALUE:"received_at"::VARCHAR),
+  source VARCHAR AS (VALUE:"source"::VARCHAR),
+  properties VARCHAR AS (VALUE:"properties"::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/raw/events/
+PATTERN = '.*[.]parquet'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_parquet')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE raw_events_parquet REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE raw_events_manifests (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1))
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/raw/events/
+PATTERN = '.*/_compacted[.]json'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_json')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE raw_events_manifests REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE raw_messages_lines (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/raw/messages/
+PATTERN = '.*[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE raw_messages_lines REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE raw_messages_parquet (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  _key VARCHAR AS (VALUE:"_key"::VARCHAR),
+  _line NUMBER AS (VALUE:"_line"::NUMBER),
+  id VARCHAR AS (VALUE:"id"::VARCHAR),
+  customer_id VARCHAR AS (VALUE:"customer_id"::VARCHAR),
+  email VARCHAR AS (VALUE:"email"::VARCHAR),
+  cio_id VARCHAR AS (VALUE:"cio_id"::VARCHAR),
+  channel VARCHAR AS (VALUE:"channel"::VARCHAR),
+  metric VARCHAR AS (VALUE:"metric"::VARCHAR),
+  delivery_id VARCHAR AS (VALUE:"delivery_id"::VARCHAR),
+  campaign_id VARCHAR AS (VALUE:"campaign_id"::VARCHAR),
+  broadcast_id VARCHAR AS (VALUE:"broadcast_id"::VARCHAR),
+  newsletter_id VARCHAR AS (VALUE:"newsletter_id"::VARCHAR),
+  journey_id VARCHAR AS (VALUE:"journey_id"::VARCHAR),
+  action_id VARCHAR AS (VALUE:"action_id"::VARCHAR),
+  transactional_message_id VARCHAR AS (VALUE:"transactional_message_id"::VARCHAR),
+  href VARCHAR AS (VALUE:"href"::VARCHAR),
+  ts VARCHAR AS (VALUE:"ts"::VARCHAR),
+  received_at VARCHAR AS (VALUE:"received_at"::VARCHAR),
+  source VARCHAR AS (VALUE:"source"::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/raw/messages/
+PATTERN = '.*[.]parquet'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_parquet')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE raw_messages_parquet REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE raw_messages_manifests (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1))
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/raw/messages/
+PATTERN = '.*/_compacted[.]json'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_json')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE raw_messages_manifests REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_buyers_members (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/buyers/
+PATTERN = '.*/members[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_buyers_members REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_buyers_manifests (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1))
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/buyers/
+PATTERN = '.*/manifest[.]json'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_json')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_buyers_manifests REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_top_cart_2026_f4be25bd_members (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/top-cart-2026/
+PATTERN = '.*/members[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_top_cart_2026_f4be25bd_members REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_top_cart_2026_f4be25bd_manifests (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1))
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/top-cart-2026/
+PATTERN = '.*/manifest[.]json'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_json')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_top_cart_2026_f4be25bd_manifests REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_clickers_members (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/clickers/
+PATTERN = '.*/members[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_clickers_members REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_clickers_manifests (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1))
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/clickers/
+PATTERN = '.*/manifest[.]json'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_json')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_clickers_manifests REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_vip_members (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/vip/
+PATTERN = '.*/members[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_vip_members REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_vip_manifests (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1))
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/vip/
+PATTERN = '.*/manifest[.]json'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_json')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_vip_manifests REFRESH;
+
+CREATE OR REPLACE TEMPORARY TABLE people_snapshot AS
+SELECT IFF(IS_NULL_VALUE(j:"customer_id"), NULL, j:"customer_id"::VARCHAR) AS customer_id,
+  IFF(IS_NULL_VALUE(j:"email"), NULL, j:"email"::VARCHAR) AS email,
+  IFF(IS_NULL_VALUE(j:"cio_id"), NULL, j:"cio_id"::VARCHAR) AS cio_id,
+  IFF(IS_ARRAY(j:"merged_ids"), j:"merged_ids", NULL) AS merged_ids,
+  j AS person
+FROM (SELECT TRY_PARSE_JSON(line) AS j FROM people_lines WHERE dt = '2026-03-10' AND line <> '') s
+WHERE IS_OBJECT(j) AND IFF(IS_NULL_VALUE(j:"customer_id"), NULL, j:"customer_id"::VARCHAR) IS NOT NULL;
+
+CREATE OR REPLACE TEMPORARY TABLE raw_events AS
+WITH files AS (
+  SELECT m.dt, f.value:"key"::VARCHAR AS parquet_key, f.value:"sources" AS sources
+  FROM raw_events_manifests m, LATERAL FLATTEN(input => m.VALUE:"files") f
+  WHERE m.dt BETWEEN '2026-02-25' AND '2026-03-10'
+),
+sources AS (
+  SELECT s.value::VARCHAR AS source_key FROM files, LATERAL FLATTEN(input => files.sources) s
+  WHERE s.value IS NOT NULL
+),
+parquet AS (
+  SELECT * FROM raw_events_parquet
+  WHERE dt BETWEEN '2026-02-25' AND '2026-03-10'
+    AND REGEXP_SUBSTR(METADATA$FILENAME, 'raw/events/dt=[^/]+/[^/]+$') IN (SELECT parquet_key FROM files WHERE parquet_key IS NOT NULL)
+),
+lines AS (
+  SELECT REGEXP_SUBSTR(METADATA$FILENAME, 'raw/events/dt=[^/]+/[^/]+$') AS _key,
+    METADATA$FILE_ROW_NUMBER AS _line,
+    line, TRY_PARSE_JSON(line) AS j
+  FROM raw_events_lines
+  WHERE dt BETWEEN '2026-02-25' AND '2026-03-10' AND line IS NOT NULL AND line <> ''
+)
+SELECT _key, _line, CAST(NULL AS VARCHAR) AS _malformed, id, customer_id, anonymous_id, email, name, raw_name, ts, received_at, source, TRY_PARSE_JSON(properties) AS properties
+FROM parquet
+UNION ALL
+SELECT l._key, l._line,
+  CASE WHEN l.j IS NULL THEN 'not valid JSON' WHEN NOT IS_OBJECT(l.j) THEN 'not a JSON object' END AS _malformed,
+  IFF(IS_NULL_VALUE(l.j:"id"), NULL, l.j:"id"::VARCHAR) AS id,
+  IFF(IS_NULL_VALUE(l.j:"customer_id"), NULL, l.j:"customer_id"::VARCHAR) AS customer_id,
+  IFF(IS_NULL_VALUE(l.j:"anonymous_id"), NULL, l.j:"anonymous_id"::VARCHAR) AS anonymous_id,
+  IFF(IS_NULL_VALUE(l.j:"email"), NULL, l.j:"email"::VARCHAR) AS email,
+  IFF(IS_NULL_VALUE(l.j:"name"), NULL, l.j:"name"::VARCHAR) AS name,
+  IFF(IS_NULL_VALUE(l.j:"raw_name"), NULL, l.j:"raw_name"::VARCHAR) AS raw_name,
+  IFF(IS_NULL_VALUE(l.j:"ts"), NULL, l.j:"ts"::VARCHAR) AS ts,
+  IFF(IS_NULL_VALUE(l.j:"received_at"), NULL, l.j:"received_at"::VARCHAR) AS received_at,
+  IFF(IS_NULL_VALUE(l.j:"source"), NULL, l.j:"source"::VARCHAR) AS source,
+  l.j:"properties" AS properties
+FROM lines l
+WHERE l._key NOT IN (SELECT source_key FROM sources);
+
+CREATE OR REPLACE TEMPORARY TABLE raw_messages AS
+WITH files AS (
+  SELECT m.dt, f.value:"key"::VARCHAR AS parquet_key, f.value:"sources" AS sources
+  FROM raw_messages_manifests m, LATERAL FLATTEN(input => m.VALUE:"files") f
+  WHERE m.dt BETWEEN '2026-02-09' AND '2026-03-10'
+),
+sources AS (
+  SELECT s.value::VARCHAR AS source_key FROM files, LATERAL FLATTEN(input => files.sources) s
+  WHERE s.value IS NOT NULL
+),
+parquet AS (
+  SELECT * FROM raw_messages_parquet
+  WHERE dt BETWEEN '2026-02-09' AND '2026-03-10'
+    AND REGEXP_SUBSTR(METADATA$FILENAME, 'raw/messages/dt=[^/]+/[^/]+$') IN (SELECT parquet_key FROM files WHERE parquet_key IS NOT NULL)
+),
+lines AS (
+  SELECT REGEXP_SUBSTR(METADATA$FILENAME, 'raw/messages/dt=[^/]+/[^/]+$') AS _key,
+    METADATA$FILE_ROW_NUMBER AS _line,
+    line, TRY_PARSE_JSON(line) AS j
+  FROM raw_messages_lines
+  WHERE dt BETWEEN '2026-02-09' AND '2026-03-10' AND line IS NOT NULL AND line <> ''
+)
+SELECT _key, _line, CAST(NULL AS VARCHAR) AS _malformed, id, customer_id, email, cio_id, channel, metric, delivery_id, campaign_id, broadcast_id, newsletter_id, journey_id, action_id, transactional_message_id, href, ts, received_at, source
+FROM parquet
+UNION ALL
+SELECT l._key, l._line,
+  CASE WHEN l.j IS NULL THEN 'not valid JSON' WHEN NOT IS_OBJECT(l.j) THEN 'not a JSON object' END AS _malformed,
+  IFF(IS_NULL_VALUE(l.j:"id"), NULL, l.j:"id"::VARCHAR) AS id,
+  IFF(IS_NULL_VALUE(l.j:"customer_id"), NULL, l.j:"customer_id"::VARCHAR) AS customer_id,
+  IFF(IS_NULL_VALUE(l.j:"email"), NULL, l.j:"email"::VARCHAR) AS email,
+  IFF(IS_NULL_VALUE(l.j:"cio_id"), NULL, l.j:"cio_id"::VARCHAR) AS cio_id,
+  IFF(IS_NULL_VALUE(l.j:"channel"), NULL, l.j:"channel"::VARCHAR) AS channel,
+  IFF(IS_NULL_VALUE(l.j:"metric"), NULL, l.j:"metric"::VARCHAR) AS metric,
+  IFF(IS_NULL_VALUE(l.j:"delivery_id"), NULL, l.j:"delivery_id"::VARCHAR) AS delivery_id,
+  IFF(IS_NULL_VALUE(l.j:"campaign_id"), NULL, l.j:"campaign_id"::VARCHAR) AS campaign_id,
+  IFF(IS_NULL_VALUE(l.j:"broadcast_id"), NULL, l.j:"broadcast_id"::VARCHAR) AS broadcast_id,
+  IFF(IS_NULL_VALUE(l.j:"newsletter_id"), NULL, l.j:"newsletter_id"::VARCHAR) AS newsletter_id,
+  IFF(IS_NULL_VALUE(l.j:"journey_id"), NULL, l.j:"journey_id"::VARCHAR) AS journey_id,
+  IFF(IS_NULL_VALUE(l.j:"action_id"), NULL, l.j:"action_id"::VARCHAR) AS action_id,
+  IFF(IS_NULL_VALUE(l.j:"transactional_message_id"), NULL, l.j:"transactional_message_id"::VARCHAR) AS transactional_message_id,
+  IFF(IS_NULL_VALUE(l.j:"href"), NULL, l.j:"href"::VARCHAR) AS href,
+  IFF(IS_NULL_VALUE(l.j:"ts"), NULL, l.j:"ts"::VARCHAR) AS ts,
+  IFF(IS_NULL_VALUE(l.j:"received_at"), NULL, l.j:"received_at"::VARCHAR) AS received_at,
+  IFF(IS_NULL_VALUE(l.j:"source"), NULL, l.j:"source"::VARCHAR) AS source
+FROM lines l
+WHERE l._key NOT IN (SELECT source_key FROM sources);
+
+CREATE OR REPLACE TEMPORARY TABLE previous_a0 AS
+SELECT j:"customer_id"::VARCHAR AS customer_id, j:"entered"::VARCHAR AS entered
+FROM (
+  SELECT TRY_PARSE_JSON(line) AS j FROM audience_buyers_members
+  WHERE line <> '' AND dt = (SELECT MAX(dt) FROM audience_buyers_manifests WHERE dt < '2026-03-10')
+) m;
+
+CREATE OR REPLACE TEMPORARY TABLE previous_a1 AS
+SELECT j:"customer_id"::VARCHAR AS customer_id, j:"entered"::VARCHAR AS entered
+FROM (
+  SELECT TRY_PARSE_JSON(line) AS j FROM audience_top_cart_2026_f4be25bd_members
+  WHERE line <> '' AND dt = (SELECT MAX(dt) FROM audience_top_cart_2026_f4be25bd_manifests WHERE dt < '2026-03-10')
+) m;
+
+CREATE OR REPLACE TEMPORARY TABLE previous_a2 AS
+SELECT j:"customer_id"::VARCHAR AS customer_id, j:"entered"::VARCHAR AS entered
+FROM (
+  SELECT TRY_PARSE_JSON(line) AS j FROM audience_clickers_members
+  WHERE line <> '' AND dt = (SELECT MAX(dt) FROM audience_clickers_manifests WHERE dt < '2026-03-10')
+) m;
+
+CREATE OR REPLACE TEMPORARY TABLE previous_a3 AS
+SELECT j:"customer_id"::VARCHAR AS customer_id, j:"entered"::VARCHAR AS entered
+FROM (
+  SELECT TRY_PARSE_JSON(line) AS j FROM audience_vip_members
+  WHERE line <> '' AND dt = (SELECT MAX(dt) FROM audience_vip_manifests WHERE dt < '2026-03-10')
+) m;
+
+CREATE OR REPLACE TEMPORARY TABLE people AS
+SELECT customer_id, email, cio_id, merged_ids,
+  (COALESCE(('BOOLEAN' = 'BOOLEAN' AND CASE WHEN COALESCE(CASE TYPEOF(GET(p.person, 'unsubscribed')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(p.person, 'unsubscribed')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'BOOLEAN' AND GET(p.person, 'unsubscribed')::VARCHAR = 'true', false) THEN 'true' ELSE 'false' END = 'true'), false)) AS p0,
+  (COALESCE(((CASE TYPEOF(GET(p.person, 'country')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(p.person, 'country')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND GET(p.person, 'country')::VARCHAR = 'FR')), false)) AS p1,
+  ((COALESCE((CASE WHEN (CASE WHEN CASE TYPEOF(GET(GET(p.person, 'attributes'), 'ltv')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(GET(p.person, 'attributes'), 'ltv')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(GET(p.person, 'attributes'), 'ltv')::VARCHAR) WHEN CASE TYPEOF(GET(GET(p.person, 'attributes'), 'ltv')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(GET(p.person, 'attributes'), 'ltv')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(GET(p.person, 'attributes'), 'ltv')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(GET(p.person, 'attributes'), 'ltv')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(GET(p.person, 'attributes'), 'ltv')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(GET(p.person, 'attributes'), 'ltv')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(GET(p.person, 'attributes'), 'ltv')::VARCHAR) WHEN CASE TYPEOF(GET(GET(p.person, 'attributes'), 'ltv')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(GET(p.person, 'attributes'), 'ltv')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(GET(p.person, 'attributes'), 'ltv')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(GET(p.person, 'attributes'), 'ltv')::VARCHAR) END END) >= CAST('100' AS DOUBLE), false))) AS p2
+FROM people_snapshot p;
+
+CREATE OR REPLACE TEMPORARY TABLE id_map AS
+SELECT COALESCE(a.id, o.id) AS id, COALESCE(a.owner, o.owner) AS owner
+FROM (SELECT customer_id AS id, customer_id AS owner FROM people) o
+FULL JOIN (
+  SELECT m.id, min(m.owner) AS owner
+  FROM (SELECT u.value::VARCHAR AS id, customer_id AS owner FROM people, LATERAL FLATTEN(input => people.merged_ids) u) m
+  GROUP BY m.id
+) a ON a.id = o.id;
+
+CREATE OR REPLACE TEMPORARY TABLE email_map AS
+SELECT email, min(customer_id) AS owner FROM people WHERE email IS NOT NULL AND email <> '' GROUP BY email;
+
+CREATE OR REPLACE TEMPORARY TABLE cio_map AS
+SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AND cio_id <> '' GROUP BY cio_id;
+
+CREATE OR REPLACE TEMPORARY TABLE ev_relevant AS
+SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, substr(r.ts, 1, 10) AS day, r."CUSTOMER_ID", r."EMAIL", r."NAME", r."PROPERTIES"
+FROM raw_events r
+WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+  AND REGEXP_LIKE(r.ts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z') AND r.name IS NOT NULL AND r.name <> ''
+  AND (r.name = 'order_completed'
+    OR r.name = 'checkout_started'
+    OR r.name = 'page_viewed');
+
+CREATE OR REPLACE TEMPORARY TABLE ev_winners AS
+SELECT * FROM ev_relevant
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
+
+CREATE OR REPLACE TEMPORARY TABLE ev_resolved AS
+SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
+       ELSE em.owner END AS owner
+FROM ev_winners w
+LEFT JOIN id_map idm ON idm.id = w.customer_id
+LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
+
+CREATE OR REPLACE TEMPORARY TABLE ev_agg AS
+SELECT owner, COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-25' AND w.day <= '2026-03-10') AS e0_n,
+  COUNT_IF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_n,
+  max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', w.day, NULL)) AS e1_last,
+  SUM(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END), NULL)) AS e1_p0_sum,
+  max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END), NULL)) AS e1_p0_max,
+  min(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR) WHEN CASE TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR) WHEN CASE TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR) END END), NULL)) AS e1_p1_min,
+  COUNT_IF(w.name = 'page_viewed' AND w.day >= '2026-03-01' AND w.day <= '2026-03-10' AND (((COALESCE(((CASE TYPEOF(GET(w.properties, 'path')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'path')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND GET(w.properties, 'path')::VARCHAR = '/pricing')), false) OR COALESCE(((CASE TYPEOF(GET(w.properties, 'path')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'path')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND GET(w.properties, 'path')::VARCHAR = '/checkout')), false))) AND (NOT (CASE TYPEOF(GET(GET(w.properties, 'utm'), 'source')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(GET(w.properties, 'utm'), 'source')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END IS NULL OR CASE TYPEOF(GET(GET(w.properties, 'utm'), 'source')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(GET(w.properties, 'utm'), 'source')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NULL')))) AS e2_n
+FROM ev_resolved w
+WHERE owner IS NOT NULL
+GROUP BY owner;
+
+CREATE OR REPLACE TEMPORARY TABLE msg_relevant AS
+SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, substr(r.ts, 1, 10) AS day, r."CUSTOMER_ID", r."EMAIL", r."CIO_ID", r."CHANNEL", r."METRIC", r."CAMPAIGN_ID"
+FROM raw_messages r
+WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+  AND REGEXP_LIKE(r.ts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z') AND r.channel IS NOT NULL AND r.metric IS NOT NULL
+  AND ((COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'spammed')), false))
+    OR (COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'clicked')), false))
+    OR (COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'clicked')), false) AND COALESCE((CASE WHEN (CASE WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(r."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(r."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") END END) = CAST('501' AS DOUBLE), false)));
+
+CREATE OR REPLACE TEMPORARY TABLE msg_winners AS
+SELECT * FROM msg_relevant
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
+
+CREATE OR REPLACE TEMPORARY TABLE msg_resolved AS
+SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
+       ELSE COALESCE(em.owner, cio.owner) END AS owner
+FROM msg_winners w
+LEFT JOIN id_map idm ON idm.id = w.customer_id
+LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
+LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
+
+CREATE OR REPLACE TEMPORARY TABLE msg_agg AS
+SELECT owner, COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'spammed')), false)) AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS m0_n,
+  COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'clicked')), false)) AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS m1_n,
+  COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'clicked')), false) AND COALESCE((CASE WHEN (CASE WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(w."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(w."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") END END) = CAST('501' AS DOUBLE), false)) AND w.day >= '2026-03-06' AND w.day <= '2026-03-10') AS m2_n
+FROM msg_resolved w
+WHERE owner IS NOT NULL
+GROUP BY owner;
+
+CREATE OR REPLACE TEMPORARY TABLE features AS
+SELECT k.id AS customer_id,
+  p.customer_id IS NOT NULL AS in_snapshot,
+  CASE WHEN p.customer_id IS NULL THEN false ELSE p.p0 END AS p0,
+  CASE WHEN p.customer_id IS NULL THEN false ELSE p.p1 END AS p1,
+  CASE WHEN p.customer_id IS NULL THEN false ELSE p.p2 END AS p2,
+  COALESCE(msg.m0_n, 0) AS m0_n,
+  COALESCE(ev.e0_n, 0) AS e0_n,
+  COALESCE(ev.e1_n, 0) AS e1_n,
+  ev.e1_last AS e1_last,
+  ev.e1_p0_sum AS e1_p0_sum,
+  ev.e1_p0_max AS e1_p0_max,
+  ev.e1_p1_min AS e1_p1_min,
+  COALESCE(msg.m1_n, 0) AS m1_n,
+  COALESCE(msg.m2_n, 0) AS m2_n,
+  COALESCE(ev.e2_n, 0) AS e2_n
+FROM (SELECT customer_id AS id FROM people
+UNION
+SELECT owner AS id FROM ev_agg
+UNION
+SELECT owner AS id FROM msg_agg) k
+LEFT JOIN people p ON p.customer_id = k.id
+LEFT JOIN ev_agg ev ON ev.owner = k.id
+LEFT JOIN msg_agg msg ON msg.owner = k.id;
+
+CREATE OR REPLACE TEMPORARY TABLE blocked AS
+SELECT f.customer_id FROM features f WHERE (f.p0 OR (f.m0_n >= 1));
+
+CREATE OR REPLACE TEMPORARY TABLE a0_scored AS
+SELECT f.customer_id,
+  (f.e0_n >= 1) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS DOUBLE) AS score
+FROM features f
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.e0_n > 0);
+
+CREATE OR REPLACE TEMPORARY TABLE a0 AS
+SELECT s.customer_id, 'treatment' AS "GROUP", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a0_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a0 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
+
+CREATE OR REPLACE TEMPORARY TABLE a1_scored AS
+SELECT f.customer_id,
+  ((f.e1_n >= 1) AND (NOT f.p1)) AS matched,
+  ex0.customer_id IS NOT NULL AS x0,
+  nb.customer_id IS NOT NULL AS blocked,
+  ((((((CAST('0' AS DOUBLE) + CAST('1' AS DOUBLE) * CAST(f.e1_n AS DOUBLE)) + CAST('0.01' AS DOUBLE) * COALESCE(f.e1_p0_sum, CAST('0' AS DOUBLE))) + CAST('0.5' AS DOUBLE) * COALESCE(f.e1_p0_max, CAST('0' AS DOUBLE))) + CAST('0.25' AS DOUBLE) * COALESCE(f.e1_p1_min, CAST('0' AS DOUBLE))) + CAST('-0.1' AS DOUBLE) * COALESCE(CAST(DATEDIFF(day, TRY_TO_DATE(f.e1_last), TRY_TO_DATE('2026-03-10')) AS DOUBLE), CAST('8' AS DOUBLE))) + CAST('2' AS DOUBLE) * CAST(f.m1_n AS DOUBLE)) AS score
+FROM features f
+LEFT JOIN a0 ex0 ON ex0.customer_id = f.customer_id
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.e1_n > 0 OR f.m1_n > 0);
+
+CREATE OR REPLACE TEMPORARY TABLE a1 AS
+SELECT s.customer_id, CASE WHEN (TO_DOUBLE(TO_NUMBER(UPPER(SUBSTR(SHA2('s''1:' || s.customer_id, 256), 1, 13)), 'XXXXXXXXXXXXX')) / CAST(4503599627370496 AS DOUBLE)) < CAST('0.3' AS DOUBLE) THEN 'holdout' ELSE 'treatment' END AS "GROUP", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a1_scored
+  WHERE matched AND NOT (blocked OR x0)
+) s
+LEFT JOIN previous_a1 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= FLOOR((600000 * s.eligible + 999999) / 1000000);
+
+CREATE OR REPLACE TEMPORARY TABLE a2_scored AS
+SELECT f.customer_id,
+  (f.m2_n >= 1) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS DOUBLE) AS score
+FROM features f
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.m2_n > 0);
+
+CREATE OR REPLACE TEMPORARY TABLE a2 AS
+SELECT s.customer_id, 'treatment' AS "GROUP", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a2_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a2 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
+
+CREATE OR REPLACE TEMPORARY TABLE a3_scored AS
+SELECT f.customer_id,
+  (f.p2 AND (f.e2_n >= 1)) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS DOUBLE) AS score
+FROM features f
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.e2_n > 0);
+
+CREATE OR REPLACE TEMPORARY TABLE a3 AS
+SELECT s.customer_id, 'treatment' AS "GROUP", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a3_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a3 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
+
+SELECT 'buyers' AS audience, customer_id, "GROUP", score, rank, entered FROM a0
+UNION ALL
+SELECT 'top-cart-2026' AS audience, customer_id, "GROUP", score, rank, entered FROM a1
+UNION ALL
+SELECT 'clickers' AS audience, customer_id, "GROUP", score, rank, entered FROM a2
+UNION ALL
+SELECT 'vip' AS audience, customer_id, "GROUP", score, rank, entered FROM a3
+ORDER BY audience, rank;
