@@ -13,6 +13,7 @@ import { registerLiftCommand } from './commands/lift.js';
 import { registerPlanCommand, registerSyncCommand } from './commands/plan-sync.js';
 import { registerRefreshCommand } from './commands/refresh.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerSqlCommand } from './commands/sql.js';
 import { registerWorkerCommand } from './commands/worker.js';
 
 /** The whole command tree; `main.ts` runs it, tests call it with their own argv. */
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerCompactCommand(program);
   registerBuildCommand(program);
   registerExplainCommand(program);
+  registerSqlCommand(program);
   registerGenerateCommand(program);
   registerLiftCommand(program);
   registerCheckCommand(program);
