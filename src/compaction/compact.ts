@@ -15,6 +15,7 @@ import { type ObjectInfo, type ObjectStore, writeJson } from '../storage/object-
 import { DEFAULT_CACHE_MAX_MB } from './engine-settings.js';
 import { faultPoint } from './fault.js';
 import { checkGzipLines, type LineProblem, normalizeGzipLines, readLinesAt } from './gzip-lines.js';
+import { COMPACTED_NAME_RE } from './listing.js';
 import {
   COMPACTION_MANIFEST_VERSION,
   type CompactedFile,
@@ -106,8 +107,6 @@ export interface CompactDayReport {
 
 /** Most malformed lines a manifest entry names (all of them are in the quarantine object). */
 export const MAX_MANIFEST_MALFORMED = 100;
-
-const COMPACTED_NAME_RE = /\/part-c-([0-9a-f]{16})\.(parquet|jsonl\.gz)$/;
 
 /** The end of day D (UTC) plus the grace period: from then on, D is closed. */
 export function closesAt(day: string, graceHours: number): Date {

@@ -5,7 +5,6 @@ import {
   type CompactedFile,
   type CompactionManifest,
   compactionManifestKey,
-  listDayParts,
   readCompactionManifest,
 } from './parts.js';
 
@@ -27,23 +26,20 @@ export interface DayPartsDetail {
   files: Map<string, CompactedFile>;
 }
 
-/** `listDayParts` plus the manifest entries of the Parquet files it returns. */
+/**
+ * `listDayParts` plus the manifest entries of the Parquet files it returns: one listing, and the
+ * manifest is fetched only when the listing has one.
+ */
 export async function listDayPartsDetail(
   store: ObjectStore,
   dataset: Dataset,
   day: string,
 ): Promise<DayPartsDetail> {
-  const [parts, manifest] = await Promise.all([
-    listDayParts(store, dataset, day),
-    readCompactionManifest(store, dataset, day),
-  ]);
-  const files = new Map<string, CompactedFile>();
-  const listed = new Map((manifest?.files ?? []).map((f) => [f.key, f]));
-  for (const p of parts.parquet) {
-    const f = listed.get(p.key);
-    if (f) files.set(p.key, f);
-  }
-  return { day, jsonl: parts.jsonl, parquet: parts.parquet, files };
+  const listing: ObjectInfo[] = [];
+  for await (const info of store.list(keys.rawPrefix(dataset, day))) listing.push(info);
+  const hasManifest = listing.some((o) => o.key === compactionManifestKey(dataset, day));
+  const manifest = hasManifest ? await readCompactionManifest(store, dataset, day) : undefined;
+  return selectDayParts(day, listing, manifest);
 }
 
 /**
@@ -77,7 +73,10 @@ export async function listDatasetParts(
   return out;
 }
 
-/** The rules of `listDayParts` applied to one day's listing (in key order) and manifest. */
+/**
+ * The rules of `listDayParts` applied to one day's listing (in key order) and manifest. Kept in
+ * step with parts.ts (test/compaction/readers.test.ts compares the two).
+ */
 export function selectDayParts(
   day: string,
   listing: readonly ObjectInfo[],
@@ -106,4 +105,16 @@ export function selectDayParts(
 /** The last path segment of a key (what incremental readers bookkeep per partition). */
 export function fileName(key: string): string {
   return key.slice(key.lastIndexOf('/') + 1);
+}
+
+/** Names compaction writes: `part-c-<16 hex>.parquet` in raw partitions, `.jsonl.gz` in quarantine. */
+export const COMPACTED_NAME_RE = /(?:^|\/)part-c-([0-9a-f]{16})\.(parquet|jsonl\.gz)$/;
+
+/**
+ * Whether a quarantine object holds the malformed lines compaction set aside. Those lines are
+ * already counted where the raw parts are read (the manifest lists them), so counting them again
+ * as quarantined records would count them twice.
+ */
+export function isCompactionQuarantine(key: string): boolean {
+  return key.endsWith('.jsonl.gz') && COMPACTED_NAME_RE.test(key);
 }

@@ -1,3 +1,4 @@
+import { listDayPartsDetail } from '../compaction/listing.js';
 import { addDays, today } from '../contract/days.js';
 import type { Dataset } from '../contract/records.js';
 import { keys } from '../storage/keys.js';
@@ -15,6 +16,20 @@ export function partArrivalMs(info: ObjectInfo): number | undefined {
   const m = STREAM_PART_RE.exec(info.key);
   if (m) return Number(m[2]);
   return info.lastModified?.getTime();
+}
+
+/**
+ * When the data of a compacted (Parquet) part arrived: the newest arrival its JSON Lines sources'
+ * names say. The file's own modification time is when compaction ran, not when data arrived, so
+ * a part whose sources are not named by stream ids has no arrival time (undefined).
+ */
+export function compactedArrivalMs(sources: readonly string[]): number | undefined {
+  let newest: number | undefined;
+  for (const key of sources) {
+    const m = STREAM_PART_RE.exec(key);
+    if (m && (newest === undefined || Number(m[2]) > newest)) newest = Number(m[2]);
+  }
+  return newest;
 }
 
 export interface NewestPart {
@@ -37,9 +52,15 @@ export async function newestRawPart(
   const last = addDays(today(now), 1);
   for (let i = 0; i <= lookbackDays + 1; i++) {
     const dt = addDays(last, -i);
-    for await (const info of store.list(keys.rawPrefix(dataset, dt))) {
-      if (!info.key.endsWith('.jsonl.gz')) continue;
+    // The parts that hold the day's records, in either form (compaction/parts.ts).
+    const parts = await listDayPartsDetail(store, dataset, dt);
+    for (const info of parts.jsonl) {
       const at = partArrivalMs(info);
+      if (at !== undefined && (!newest || at > newest.arrivedAtMs))
+        newest = { key: info.key, arrivedAtMs: at };
+    }
+    for (const info of parts.parquet) {
+      const at = compactedArrivalMs(parts.files.get(info.key)?.sources ?? []);
       if (at !== undefined && (!newest || at > newest.arrivedAtMs))
         newest = { key: info.key, arrivedAtMs: at };
     }
@@ -53,7 +74,7 @@ export async function hasAnyRawPart(store: ObjectStore, dataset: Dataset): Promi
   return false;
 }
 
-/** Part file names (the last path segment) under a prefix, in key order. */
+/** JSON Lines part file names (the last path segment) under a prefix, in key order. */
 export async function partNames(store: ObjectStore, prefix: string): Promise<string[]> {
   const names: string[] = [];
   for await (const info of store.list(prefix)) {

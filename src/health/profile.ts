@@ -1,3 +1,5 @@
+import { fileName, isCompactionQuarantine, listDayPartsDetail } from '../compaction/listing.js';
+import { RawPartReader } from '../compaction/read.js';
 import type { Dataset } from '../contract/records.js';
 import { readLines } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
@@ -13,6 +15,10 @@ import { partNames } from './parts.js';
  * part names they folded in: a part is read once, so a check that runs every few minutes reads only
  * the parts that arrived since the last run. Memory is bounded by the caps on distinct fields and
  * names, not by the number of records.
+ *
+ * Raw parts are read in either form (compaction/parts.ts decides which hold the day's records);
+ * `raw_parts` names JSON Lines parts, so a compacted Parquet file is read only for the sources a
+ * profile has not folded yet, and its rows count like the lines they were.
  */
 export const PROFILE_VERSION = 1;
 export const MAX_FIELDS = 500;
@@ -96,40 +102,95 @@ export async function profileDay(
   const skippedParts: string[] = [];
   let changed = false;
 
-  const rawPrefix = keys.rawPrefix(dataset, day);
+  if (!options.quarantineOnly) {
+    const raw = await profileRawParts(store, dataset, day, profile);
+    skippedParts.push(...raw.skipped);
+    changed ||= raw.changed;
+  }
   const quarantinePrefix = keys.quarantinePrefix(dataset, day);
-  const sources: ['raw' | 'quarantine', string][] = options.quarantineOnly
-    ? [['quarantine', quarantinePrefix]]
-    : [
-        ['raw', rawPrefix],
-        ['quarantine', quarantinePrefix],
-      ];
-  for (const [kind, prefix] of sources) {
-    const folded = new Set(kind === 'raw' ? profile.raw_parts : profile.quarantine_parts);
-    for (const name of await partNames(store, prefix)) {
-      if (folded.has(name)) continue;
-      // One part into a scratch profile, merged only when the whole part was read: a part that
-      // fails half-way is not counted twice when it is read again.
-      const part = emptyProfile(dataset, day);
-      try {
-        for await (const { text } of readLines(store, prefix + name)) {
-          if (kind === 'raw') addRawLine(part, text);
-          else addQuarantineLine(part, text);
-        }
-      } catch {
-        skippedParts.push(prefix + name);
-        continue;
-      }
-      mergeInto(profile, part);
-      (kind === 'raw' ? profile.raw_parts : profile.quarantine_parts).push(name);
-      changed = true;
+  const folded = new Set(profile.quarantine_parts);
+  for (const name of await partNames(store, quarantinePrefix)) {
+    // Malformed lines set aside by compaction are counted as `unreadable` with the raw parts.
+    if (folded.has(name) || isCompactionQuarantine(name)) continue;
+    // One part into a scratch profile, merged only when the whole part was read: a part that
+    // fails half-way is not counted twice when it is read again.
+    const part = emptyProfile(dataset, day);
+    try {
+      for await (const { text } of readLines(store, quarantinePrefix + name)) addQuarantineLine(part, text);
+    } catch {
+      skippedParts.push(quarantinePrefix + name);
+      continue;
     }
+    mergeInto(profile, part);
+    profile.quarantine_parts.push(name);
+    changed = true;
   }
   if (changed) {
     profile.updated_at = (options.now ?? new Date()).toISOString();
     if (options.persist !== false) await writeJson(store, key, profile);
   }
   return { profile, skippedParts };
+}
+
+/** Folds the raw parts of the day not folded yet into `profile`, in either form. */
+async function profileRawParts(
+  store: ObjectStore,
+  dataset: Dataset,
+  day: string,
+  profile: DayProfile,
+): Promise<{ changed: boolean; skipped: string[] }> {
+  const prefix = keys.rawPrefix(dataset, day);
+  const folded = new Set(profile.raw_parts);
+  const parts = await listDayPartsDetail(store, dataset, day);
+  const skipped: string[] = [];
+  let changed = false;
+  for (const info of parts.jsonl) {
+    const name = info.key.slice(prefix.length);
+    if (folded.has(name)) continue;
+    // One part into a scratch profile, merged only when the whole part was read: a part that
+    // fails half-way is not counted twice when it is read again.
+    const part = emptyProfile(dataset, day);
+    try {
+      for await (const { text } of readLines(store, info.key)) addRawLine(part, text);
+    } catch {
+      skipped.push(info.key);
+      continue;
+    }
+    mergeInto(profile, part);
+    profile.raw_parts.push(name);
+    changed = true;
+  }
+  const reader = new RawPartReader(store);
+  try {
+    for (const info of parts.parquet) {
+      const file = parts.files.get(info.key)!;
+      const unfolded = file.sources.filter((s) => !folded.has(fileName(s)));
+      if (unfolded.length === 0) continue;
+      const part = emptyProfile(dataset, day);
+      try {
+        const read = reader.read(
+          dataset,
+          info,
+          unfolded.length < file.sources.length ? { sources: unfolded } : {},
+        );
+        for await (const { record } of read) addRawRecord(part, record);
+      } catch {
+        skipped.push(info.key);
+        continue;
+      }
+      // Lines of these sources that were not records, as compaction found them.
+      const wanted = new Set(unfolded);
+      part.unreadable += file.malformed.filter((m) => wanted.has(m.key)).length;
+      if (unfolded.length === file.sources.length)
+        part.unreadable += file.malformed_lines - file.malformed.length;
+      mergeInto(profile, part);
+      profile.raw_parts.push(...unfolded.map(fileName));
+      changed = true;
+    }
+  } finally {
+    reader.close();
+  }
+  return { changed, skipped };
 }
 
 function addRawLine(p: DayProfile, text: string): void {
@@ -144,8 +205,11 @@ function addRawLine(p: DayProfile, text: string): void {
     p.unreadable += 1;
     return;
   }
+  addRawRecord(p, record as Record<string, unknown>);
+}
+
+function addRawRecord(p: DayProfile, r: Record<string, unknown>): void {
   p.records += 1;
-  const r = record as Record<string, unknown>;
   for (const field of fieldsOf(p.dataset, r)) bump(p.fields, field, MAX_FIELDS, p.overflow, 'fields');
   const name = nameOf(p.dataset, r);
   if (name !== undefined) bump(p.names, name, MAX_NAMES, p.overflow, 'names');

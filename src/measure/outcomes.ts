@@ -1,3 +1,5 @@
+import { listDayParts } from '../compaction/parts.js';
+import { RawPartReader } from '../compaction/read.js';
 import { addDays } from '../contract/days.js';
 import { cleanEmail } from '../contract/identifiers.js';
 import type { JsonlLineError } from '../storage/jsonl.js';
@@ -35,6 +37,9 @@ export function maturesOn(entered: string, windowDays: number): string {
 
 interface Candidate {
   receivedAt: string;
+  /** Where the copy was exported to (JSON Lines key and line), the tie-break between copies. */
+  key: string;
+  line: number;
   customerId: string | undefined;
   email: string | undefined;
   ts: string;
@@ -148,9 +153,10 @@ export async function readOutcomes(store: ObjectStore, options: ReadOutcomesOpti
 
 /**
  * Reads the outcome events of the day partitions [fromDay, toDay] and keeps one copy per id:
- * the earliest `received_at`, then the first object key, then the first line. Keys are listed in
- * ascending order and lines come in order, so a later copy replaces the kept one only when it
- * was received strictly earlier.
+ * the earliest `received_at`, then the first object key, then the first line. Raw parts are read
+ * in either form (`listDayParts`: JSON Lines, or Parquet written by compaction, whose rows keep
+ * the key and line they were exported to), so the kept copy does not depend on compaction. A
+ * record without an id is unique by where it was exported (`<key>#<line>`).
  */
 async function collectCandidates(
   store: ObjectStore,
@@ -163,43 +169,60 @@ async function collectCandidates(
   const onCorrupt = (_: JsonlLineError) => {
     stats.malformed += 1;
   };
-  for (let day = fromDay; day <= toDay; day = addDays(day, 1)) {
-    for await (const info of store.list(keys.rawPrefix('events', day))) {
-      if (!info.key.endsWith('.jsonl.gz') || partitionDay(info.key) !== day) continue;
-      stats.partitions += 1;
-      let line = 0;
-      for await (const record of readJsonl<Record<string, unknown>>(store, info.key, { onCorrupt })) {
-        line += 1;
-        if (record.name !== event) continue;
-        const ts = record.ts;
-        if (typeof ts !== 'string' || !TS_RE.test(ts)) {
-          stats.malformed += 1;
-          continue;
-        }
-        const properties = record.properties as Record<string, unknown> | undefined;
-        const currency = properties?.currency;
-        const candidate: Candidate = {
-          receivedAt: typeof record.received_at === 'string' ? record.received_at : ts,
-          customerId:
-            typeof record.customer_id === 'string' && record.customer_id ? record.customer_id : undefined,
-          email: cleanEmail(record.email) ?? undefined,
-          ts,
-          value: outcomeValue(properties),
-          currency: typeof currency === 'string' && currency ? currency.trim().toUpperCase() : undefined,
-        };
-        // Records are canonical and carry an id; one without is unique by where it sits.
-        const id = typeof record.id === 'string' && record.id ? record.id : `${info.key}#${line}`;
-        const kept = candidates.get(id);
-        if (!kept) {
-          candidates.set(id, candidate);
-        } else {
-          stats.duplicates += 1;
-          if (candidate.receivedAt < kept.receivedAt) candidates.set(id, candidate);
+  const reader = new RawPartReader(store);
+  try {
+    for (let day = fromDay; day <= toDay; day = addDays(day, 1)) {
+      const parts = await listDayParts(store, 'events', day);
+      // Lines of compacted parts that were not records (JSON Lines parts report theirs as read).
+      stats.malformed += parts.malformedLines;
+      for (const info of [...parts.jsonl, ...parts.parquet]) {
+        if (partitionDay(info.key) !== day) continue;
+        stats.partitions += 1;
+        for await (const { key, line, record } of reader.read('events', info, {
+          onCorrupt,
+          where: { name: event },
+        })) {
+          const ts = record.ts;
+          if (typeof ts !== 'string' || !TS_RE.test(ts)) {
+            stats.malformed += 1;
+            continue;
+          }
+          const properties = record.properties as Record<string, unknown> | undefined;
+          const currency = properties?.currency;
+          const candidate: Candidate = {
+            receivedAt: typeof record.received_at === 'string' ? record.received_at : ts,
+            key,
+            line,
+            customerId:
+              typeof record.customer_id === 'string' && record.customer_id ? record.customer_id : undefined,
+            email: cleanEmail(record.email) ?? undefined,
+            ts,
+            value: outcomeValue(properties),
+            currency: typeof currency === 'string' && currency ? currency.trim().toUpperCase() : undefined,
+          };
+          // Records are canonical and carry an id; one without is unique by where it sits.
+          const id = typeof record.id === 'string' && record.id ? record.id : `${key}#${line}`;
+          const kept = candidates.get(id);
+          if (!kept) {
+            candidates.set(id, candidate);
+          } else {
+            stats.duplicates += 1;
+            if (earlier(candidate, kept)) candidates.set(id, candidate);
+          }
         }
       }
     }
+  } finally {
+    reader.close();
   }
   return candidates;
+}
+
+/** Earliest `received_at`, then first key, then first line. */
+function earlier(a: Candidate, b: Candidate): boolean {
+  if (a.receivedAt !== b.receivedAt) return a.receivedAt < b.receivedAt;
+  if (a.key !== b.key) return a.key < b.key;
+  return a.line < b.line;
 }
 
 /** The newest identity snapshot on or before `asOf`, or undefined. */
