@@ -99,7 +99,11 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     lap('bind');
     options.onReady?.();
     for (const s of plan.shared) {
-      await engine.run(duckdb.createTable(s.name, s.select));
+      await engine.run(
+        s.view
+          ? `CREATE OR REPLACE TEMP VIEW ${s.name} AS\n${s.select}`
+          : duckdb.createTable(s.name, s.select),
+      );
       lap(s.name);
     }
     for (const dataset of ['events', 'messages'] as const) {
@@ -308,8 +312,8 @@ async function datasetStats(engine: Engine, dataset: RecordDataset) {
   const x = dataset === 'events' ? 'ev' : 'msg';
   const [row] = await engine.all<{ relevant: number; winners: number; unresolved: number }>(
     `SELECT (SELECT count(*) FROM ${x}_relevant) AS relevant,
-       (SELECT count(*) FROM ${x}_winners) AS winners,
-       (SELECT count(*) FROM ${x}_resolved WHERE owner IS NULL) AS unresolved`,
+       (SELECT COALESCE(sum(records), 0) FROM ${x}_agg) AS winners,
+       (SELECT COALESCE(sum(records), 0) FROM ${x}_agg WHERE owner IS NULL) AS unresolved`,
   );
   return { relevant: row!.relevant, duplicates: row!.relevant - row!.winners, unresolved: row!.unresolved };
 }

@@ -20,9 +20,16 @@ export const DEFAULT_CACHE_MAX_MB = 10_240;
 
 export type EngineEnv = Pick<Env, 'DUCKDB_MEMORY_LIMIT' | 'DUCKDB_THREADS' | 'CACHE_DIR' | 'CACHE_MAX_MB'>;
 
+/**
+ * The engine's memory limit when DUCKDB_MEMORY_LIMIT is not set. DuckDB's own default is 80% of
+ * the machine's memory, whatever else runs there; a fixed 1 GB keeps a build's whole process near
+ * 1.5 GB (the engine spills to disk beyond its limit instead of growing).
+ */
+export const DEFAULT_MEMORY_LIMIT = '1GB';
+
 export function engineSettingsFromEnv(env: Partial<EngineEnv>): EngineSettings {
   return {
-    ...(env.DUCKDB_MEMORY_LIMIT ? { memoryLimit: env.DUCKDB_MEMORY_LIMIT } : {}),
+    memoryLimit: env.DUCKDB_MEMORY_LIMIT ?? DEFAULT_MEMORY_LIMIT,
     ...(env.DUCKDB_THREADS ? { threads: env.DUCKDB_THREADS } : {}),
     tempDirectory: join(env.CACHE_DIR ?? DEFAULT_CACHE_DIR, 'duckdb-spill'),
   };

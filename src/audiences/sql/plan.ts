@@ -104,6 +104,8 @@ export interface Statement {
   /** The table it creates. */
   name: string;
   select: string;
+  /** Read once, by the next statement: an engine may keep it as a view instead of a table. */
+  view?: boolean;
 }
 
 export interface BuildPlan {
@@ -400,7 +402,17 @@ WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT N
   AND (${selectors.join('\n    OR ')})`;
 
   // One record per id: the first received (unreadable received_at last), then key, then line.
-  const winners = d.firstPerKey(`${x}_relevant`, 'id', 'received ASC NULLS LAST, _key, _line');
+  // Most ids are unique: only the rows of ids seen more than once are ranked.
+  const columns = ['_key', '_line', 'id', 'received', 'day', ...needed].map((c) => d.ident(c)).join(', ');
+  const dups = `SELECT id FROM ${x}_relevant GROUP BY id HAVING count(*) > 1`;
+  const dupFirst = d.firstPerKey(
+    `(SELECT * FROM ${x}_relevant WHERE id IN (SELECT id FROM ${x}_dups)) r`,
+    'id',
+    'received ASC NULLS LAST, _key, _line',
+  );
+  const winners = `SELECT ${columns} FROM ${x}_relevant WHERE id NOT IN (SELECT id FROM ${x}_dups)
+UNION ALL
+SELECT ${columns} FROM ${x}_dup_first`;
 
   const resolved = `SELECT w.*, ${ownerSql('w', dataset === 'messages')} AS owner
 FROM ${x}_winners w
@@ -425,15 +437,18 @@ ${ownerJoins('w', dataset === 'messages')}`;
       }
     }
   }
-  const aggregate = `SELECT owner, ${aggregates.join(',\n  ')}
+  // One row per owner; the row of owner NULL counts the unresolved records.
+  const aggregate = `SELECT owner, count(*) AS records, ${aggregates.join(',\n  ')}
 FROM ${x}_resolved w
-WHERE owner IS NOT NULL
 GROUP BY owner`;
 
+  // Winners and resolved records are views: the aggregate reads them as one stream.
   return [
     { name: `${x}_relevant`, select: relevant },
-    { name: `${x}_winners`, select: winners },
-    { name: `${x}_resolved`, select: resolved },
+    { name: `${x}_dups`, select: dups },
+    { name: `${x}_dup_first`, select: dupFirst },
+    { name: `${x}_winners`, select: winners, view: true },
+    { name: `${x}_resolved`, select: resolved, view: true },
     { name: `${x}_agg`, select: aggregate },
   ];
 }
@@ -500,7 +515,7 @@ function sharedStatements(d: Dialect, plan: BuildPlan): Statement[] {
     .map((ds) => (ds === 'events' ? 'ev_agg' : 'msg_agg'));
   const ids = [
     `SELECT customer_id AS id FROM people`,
-    ...aggs.map((a) => `SELECT owner AS id FROM ${a}`),
+    ...aggs.map((a) => `SELECT owner AS id FROM ${a} WHERE owner IS NOT NULL`),
   ].join(`\n${d.unionDistinct}\n`);
   const columns: string[] = [`k.id AS customer_id`, `p.customer_id IS NOT NULL AS in_snapshot`];
   for (const atom of plan.atoms) {

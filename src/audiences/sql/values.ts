@@ -11,6 +11,8 @@ import type { Dialect } from './dialect.js';
 export interface ValueRef {
   kind: string;
   text: string;
+  /** A text column: always a string when present (lets tests skip the kind checks). */
+  column?: boolean;
 }
 
 /** A JSON value (a property, a person field). */
@@ -21,7 +23,7 @@ export function jsonValue(d: Dialect, json: string, path: readonly string[]): Va
 
 /** A text column (raw message fields are text): a string, or missing when NULL. */
 export function textValue(column: string): ValueRef {
-  return { kind: `CASE WHEN ${column} IS NULL THEN NULL ELSE 'STRING' END`, text: column };
+  return { kind: `CASE WHEN ${column} IS NULL THEN NULL ELSE 'STRING' END`, text: column, column: true };
 }
 
 /** A boolean that is always present (the `unsubscribed` / `deleted` flags default to false). */
@@ -34,6 +36,11 @@ const DECIMAL = '[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)';
 
 /** The numeric value (values.ts `toNumber`): a finite JSON number, or a decimal string; else NULL. */
 export function numberOf(d: Dialect, v: ValueRef): string {
+  // A text column is a string or missing: the cheap cast first, the pattern only where it succeeded.
+  if (v.column) {
+    const cast = d.tryDouble(v.text);
+    return `(CASE WHEN ${d.isFinite(cast)} AND ${d.fullMatch(v.text, DECIMAL)} THEN ${cast} END)`;
+  }
   const raw = `CASE WHEN ${v.kind} = 'NUMBER' THEN ${d.tryDouble(v.text)} WHEN ${v.kind} = 'STRING' AND ${d.fullMatch(v.text, DECIMAL)} THEN ${d.tryDouble(v.text)} END`;
   return `(CASE WHEN ${d.isFinite(raw)} THEN ${raw} END)`;
 }
@@ -45,7 +52,15 @@ function orFalse(expr: string): string {
 /** values.ts `valueEquals`. */
 export function equals(d: Dialect, v: ValueRef, expected: Scalar): string {
   if (expected === null) return `(${v.kind} IS NULL OR ${v.kind} = 'NULL')`;
-  if (typeof expected === 'number') return orFalse(`${numberOf(d, v)} = ${d.dbl(expected)}`);
+  if (typeof expected === 'number') {
+    if (v.column)
+      return `(CASE WHEN ${d.tryDouble(v.text)} = ${d.dbl(expected)} THEN ${d.fullMatch(v.text, DECIMAL)} ELSE false END)`;
+    return orFalse(`${numberOf(d, v)} = ${d.dbl(expected)}`);
+  }
+  if (v.column && typeof expected === 'string') {
+    // A text column holds no numbers or booleans: plain string equality.
+    return orFalse(`${v.text} = ${d.str(expected)}`);
+  }
   if (typeof expected === 'boolean')
     return orFalse(`(${v.kind} = 'BOOLEAN' AND ${v.text} = ${d.str(String(expected))})`);
   const tests = [`(${v.kind} = 'STRING' AND ${v.text} = ${d.str(expected)})`];

@@ -360,11 +360,19 @@ WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT N
   AND (r.name = 'order_completed'
     OR r.name = 'checkout_started');
 
-CREATE OR REPLACE VIEW ev_winners AS
+CREATE OR REPLACE VIEW ev_dups AS
+SELECT id FROM ev_relevant GROUP BY id HAVING count(*) > 1;
+
+CREATE OR REPLACE VIEW ev_dup_first AS
 SELECT * FROM (
-  SELECT *, row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) AS _first FROM ev_relevant
+  SELECT *, row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) AS _first FROM (SELECT * FROM ev_relevant WHERE id IN (SELECT id FROM ev_dups)) r
 ) t
 WHERE _first = 1;
+
+CREATE OR REPLACE VIEW ev_winners AS
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
+UNION ALL
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties" FROM ev_dup_first;
 
 CREATE OR REPLACE VIEW ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
@@ -374,7 +382,7 @@ LEFT JOIN id_map idm ON idm.id = w.customer_id
 LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE VIEW ev_agg AS
-SELECT owner, count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_n,
+SELECT owner, count(*) AS records, count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_n,
   count(*) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_n,
   max(w.day) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_last,
   max((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END)) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_p0_max,
@@ -382,7 +390,6 @@ SELECT owner, count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '20
   count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e3_n,
   count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n
 FROM ev_resolved w
-WHERE owner IS NOT NULL
 GROUP BY owner;
 
 CREATE OR REPLACE VIEW msg_relevant AS
@@ -390,17 +397,25 @@ SELECT r._key, r._line, r.id, try(from_iso8601_timestamp(r.received_at)) AS rece
 FROM raw_messages r
 WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND regexp_like(r.ts, '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z)$') AND r.channel IS NOT NULL AND r.metric IS NOT NULL
-  AND ((COALESCE(((CASE WHEN r."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."channel" = 'email')), false) AND COALESCE(((CASE WHEN r."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."metric" = 'spammed')), false))
-    OR (COALESCE(((CASE WHEN r."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."channel" = 'email')), false) AND COALESCE(((CASE WHEN r."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."metric" = 'clicked')), false))
-    OR (COALESCE(((CASE WHEN r."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."channel" = 'email')), false) AND COALESCE(((CASE WHEN r."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."metric" = 'clicked')), false) AND COALESCE((CASE WHEN is_finite(CASE WHEN CASE WHEN r."campaign_id" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_CAST(r."campaign_id" AS double) WHEN CASE WHEN r."campaign_id" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND regexp_like(r."campaign_id", '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(r."campaign_id" AS double) END) THEN CASE WHEN CASE WHEN r."campaign_id" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_CAST(r."campaign_id" AS double) WHEN CASE WHEN r."campaign_id" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND regexp_like(r."campaign_id", '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(r."campaign_id" AS double) END END) = CAST('501' AS double), false))
-    OR (COALESCE(((CASE WHEN r."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."channel" = 'sms')), false) AND COALESCE(((CASE WHEN r."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."metric" = 'delivered')), false))
-    OR (COALESCE(((CASE WHEN r."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."channel" = 'email')), false) AND COALESCE(((CASE WHEN r."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."metric" = 'opened')), false)));
+  AND ((COALESCE(r."channel" = 'email', false) AND COALESCE(r."metric" = 'spammed', false))
+    OR (COALESCE(r."channel" = 'email', false) AND COALESCE(r."metric" = 'clicked', false))
+    OR (COALESCE(r."channel" = 'email', false) AND COALESCE(r."metric" = 'clicked', false) AND (CASE WHEN TRY_CAST(r."campaign_id" AS double) = CAST('501' AS double) THEN regexp_like(r."campaign_id", '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') ELSE false END))
+    OR (COALESCE(r."channel" = 'sms', false) AND COALESCE(r."metric" = 'delivered', false))
+    OR (COALESCE(r."channel" = 'email', false) AND COALESCE(r."metric" = 'opened', false)));
 
-CREATE OR REPLACE VIEW msg_winners AS
+CREATE OR REPLACE VIEW msg_dups AS
+SELECT id FROM msg_relevant GROUP BY id HAVING count(*) > 1;
+
+CREATE OR REPLACE VIEW msg_dup_first AS
 SELECT * FROM (
-  SELECT *, row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) AS _first FROM msg_relevant
+  SELECT *, row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) AS _first FROM (SELECT * FROM msg_relevant WHERE id IN (SELECT id FROM msg_dups)) r
 ) t
 WHERE _first = 1;
+
+CREATE OR REPLACE VIEW msg_winners AS
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric", "campaign_id" FROM msg_relevant WHERE id NOT IN (SELECT id FROM msg_dups)
+UNION ALL
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric", "campaign_id" FROM msg_dup_first;
 
 CREATE OR REPLACE VIEW msg_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
@@ -411,13 +426,12 @@ LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.custo
 LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
 
 CREATE OR REPLACE VIEW msg_agg AS
-SELECT owner, count(*) FILTER (WHERE (COALESCE(((CASE WHEN w."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."channel" = 'email')), false) AND COALESCE(((CASE WHEN w."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."metric" = 'spammed')), false)) AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS m0_n,
-  count(*) FILTER (WHERE (COALESCE(((CASE WHEN w."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."channel" = 'email')), false) AND COALESCE(((CASE WHEN w."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."metric" = 'clicked')), false)) AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS m1_n,
-  count(*) FILTER (WHERE (COALESCE(((CASE WHEN w."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."channel" = 'email')), false) AND COALESCE(((CASE WHEN w."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."metric" = 'clicked')), false) AND COALESCE((CASE WHEN is_finite(CASE WHEN CASE WHEN w."campaign_id" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_CAST(w."campaign_id" AS double) WHEN CASE WHEN w."campaign_id" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND regexp_like(w."campaign_id", '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(w."campaign_id" AS double) END) THEN CASE WHEN CASE WHEN w."campaign_id" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_CAST(w."campaign_id" AS double) WHEN CASE WHEN w."campaign_id" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND regexp_like(w."campaign_id", '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(w."campaign_id" AS double) END END) = CAST('501' AS double), false)) AND w.day >= '2026-03-08' AND w.day <= '2026-03-10') AS m2_n,
-  count(*) FILTER (WHERE (COALESCE(((CASE WHEN w."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."channel" = 'sms')), false) AND COALESCE(((CASE WHEN w."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."metric" = 'delivered')), false)) AND w.day >= '2026-03-08' AND w.day <= '2026-03-10') AS m3_n,
-  count(*) FILTER (WHERE (COALESCE(((CASE WHEN w."channel" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."channel" = 'email')), false) AND COALESCE(((CASE WHEN w."metric" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."metric" = 'opened')), false)) AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS m4_n
+SELECT owner, count(*) AS records, count(*) FILTER (WHERE (COALESCE(w."channel" = 'email', false) AND COALESCE(w."metric" = 'spammed', false)) AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS m0_n,
+  count(*) FILTER (WHERE (COALESCE(w."channel" = 'email', false) AND COALESCE(w."metric" = 'clicked', false)) AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS m1_n,
+  count(*) FILTER (WHERE (COALESCE(w."channel" = 'email', false) AND COALESCE(w."metric" = 'clicked', false) AND (CASE WHEN TRY_CAST(w."campaign_id" AS double) = CAST('501' AS double) THEN regexp_like(w."campaign_id", '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') ELSE false END)) AND w.day >= '2026-03-08' AND w.day <= '2026-03-10') AS m2_n,
+  count(*) FILTER (WHERE (COALESCE(w."channel" = 'sms', false) AND COALESCE(w."metric" = 'delivered', false)) AND w.day >= '2026-03-08' AND w.day <= '2026-03-10') AS m3_n,
+  count(*) FILTER (WHERE (COALESCE(w."channel" = 'email', false) AND COALESCE(w."metric" = 'opened', false)) AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS m4_n
 FROM msg_resolved w
-WHERE owner IS NOT NULL
 GROUP BY owner;
 
 CREATE OR REPLACE VIEW features AS
@@ -439,9 +453,9 @@ SELECT k.id AS customer_id,
   COALESCE(msg.m4_n, 0) AS m4_n
 FROM (SELECT customer_id AS id FROM people
 UNION
-SELECT owner AS id FROM ev_agg
+SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
 UNION
-SELECT owner AS id FROM msg_agg) k
+SELECT owner AS id FROM msg_agg WHERE owner IS NOT NULL) k
 LEFT JOIN people p ON p.customer_id = k.id
 LEFT JOIN ev_agg ev ON ev.owner = k.id
 LEFT JOIN msg_agg msg ON msg.owner = k.id;

@@ -381,9 +381,17 @@ WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT N
     OR r.name = 'checkout_started'
     OR r.name = 'page_viewed');
 
-CREATE OR REPLACE TEMPORARY TABLE ev_winners AS
-SELECT * FROM ev_relevant
+CREATE OR REPLACE TEMPORARY TABLE ev_dups AS
+SELECT id FROM ev_relevant GROUP BY id HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMPORARY TABLE ev_dup_first AS
+SELECT * FROM (SELECT * FROM ev_relevant WHERE id IN (SELECT id FROM ev_dups)) r
 QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
+
+CREATE OR REPLACE TEMPORARY TABLE ev_winners AS
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
+UNION ALL
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES" FROM ev_dup_first;
 
 CREATE OR REPLACE TEMPORARY TABLE ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
@@ -393,7 +401,7 @@ LEFT JOIN id_map idm ON idm.id = w.customer_id
 LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE TEMPORARY TABLE ev_agg AS
-SELECT owner, COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-25' AND w.day <= '2026-03-10') AS e0_n,
+SELECT owner, count(*) AS records, COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-25' AND w.day <= '2026-03-10') AS e0_n,
   COUNT_IF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_n,
   max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', w.day, NULL)) AS e1_last,
   SUM(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END), NULL)) AS e1_p0_sum,
@@ -401,7 +409,6 @@ SELECT owner, COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-25' AND 
   min(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR) WHEN CASE TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR) WHEN CASE TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(IFF(IS_ARRAY(GET(GET(w.properties, 'cart'), 'items')), GET(GET(GET(w.properties, 'cart'), 'items'), 0), GET(GET(GET(w.properties, 'cart'), 'items'), '0')), 'qty')::VARCHAR) END END), NULL)) AS e1_p1_min,
   COUNT_IF(w.name = 'page_viewed' AND w.day >= '2026-03-01' AND w.day <= '2026-03-10' AND (((COALESCE(((CASE TYPEOF(GET(w.properties, 'path')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'path')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND GET(w.properties, 'path')::VARCHAR = '/pricing')), false) OR COALESCE(((CASE TYPEOF(GET(w.properties, 'path')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'path')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND GET(w.properties, 'path')::VARCHAR = '/checkout')), false))) AND (NOT (CASE TYPEOF(GET(GET(w.properties, 'utm'), 'source')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(GET(w.properties, 'utm'), 'source')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END IS NULL OR CASE TYPEOF(GET(GET(w.properties, 'utm'), 'source')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(GET(w.properties, 'utm'), 'source')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NULL')))) AS e2_n
 FROM ev_resolved w
-WHERE owner IS NOT NULL
 GROUP BY owner;
 
 CREATE OR REPLACE TEMPORARY TABLE msg_relevant AS
@@ -409,13 +416,21 @@ SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, su
 FROM raw_messages r
 WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND REGEXP_LIKE(r.ts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z') AND r.channel IS NOT NULL AND r.metric IS NOT NULL
-  AND ((COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'spammed')), false))
-    OR (COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'clicked')), false))
-    OR (COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'clicked')), false) AND COALESCE((CASE WHEN (CASE WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(r."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(r."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") END END) = CAST('501' AS DOUBLE), false)));
+  AND ((COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'spammed', false))
+    OR (COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'clicked', false))
+    OR (COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'clicked', false) AND (CASE WHEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") = CAST('501' AS DOUBLE) THEN REGEXP_LIKE(r."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') ELSE false END)));
+
+CREATE OR REPLACE TEMPORARY TABLE msg_dups AS
+SELECT id FROM msg_relevant GROUP BY id HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMPORARY TABLE msg_dup_first AS
+SELECT * FROM (SELECT * FROM msg_relevant WHERE id IN (SELECT id FROM msg_dups)) r
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
 
 CREATE OR REPLACE TEMPORARY TABLE msg_winners AS
-SELECT * FROM msg_relevant
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "CIO_ID", "CHANNEL", "METRIC", "CAMPAIGN_ID" FROM msg_relevant WHERE id NOT IN (SELECT id FROM msg_dups)
+UNION ALL
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "CIO_ID", "CHANNEL", "METRIC", "CAMPAIGN_ID" FROM msg_dup_first;
 
 CREATE OR REPLACE TEMPORARY TABLE msg_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
@@ -426,11 +441,10 @@ LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.custo
 LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
 
 CREATE OR REPLACE TEMPORARY TABLE msg_agg AS
-SELECT owner, COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'spammed')), false)) AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS m0_n,
-  COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'clicked')), false)) AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS m1_n,
-  COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'clicked')), false) AND COALESCE((CASE WHEN (CASE WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(w."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(w."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") END END) = CAST('501' AS DOUBLE), false)) AND w.day >= '2026-03-06' AND w.day <= '2026-03-10') AS m2_n
+SELECT owner, count(*) AS records, COUNT_IF((COALESCE(w."CHANNEL" = 'email', false) AND COALESCE(w."METRIC" = 'spammed', false)) AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS m0_n,
+  COUNT_IF((COALESCE(w."CHANNEL" = 'email', false) AND COALESCE(w."METRIC" = 'clicked', false)) AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS m1_n,
+  COUNT_IF((COALESCE(w."CHANNEL" = 'email', false) AND COALESCE(w."METRIC" = 'clicked', false) AND (CASE WHEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") = CAST('501' AS DOUBLE) THEN REGEXP_LIKE(w."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') ELSE false END)) AND w.day >= '2026-03-06' AND w.day <= '2026-03-10') AS m2_n
 FROM msg_resolved w
-WHERE owner IS NOT NULL
 GROUP BY owner;
 
 CREATE OR REPLACE TEMPORARY TABLE features AS
@@ -451,9 +465,9 @@ SELECT k.id AS customer_id,
   COALESCE(ev.e2_n, 0) AS e2_n
 FROM (SELECT customer_id AS id FROM people
 UNION
-SELECT owner AS id FROM ev_agg
+SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
 UNION
-SELECT owner AS id FROM msg_agg) k
+SELECT owner AS id FROM msg_agg WHERE owner IS NOT NULL) k
 LEFT JOIN people p ON p.customer_id = k.id
 LEFT JOIN ev_agg ev ON ev.owner = k.id
 LEFT JOIN msg_agg msg ON msg.owner = k.id;

@@ -409,9 +409,17 @@ WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT N
   AND (r.name = 'order_completed'
     OR r.name = 'checkout_started');
 
-CREATE OR REPLACE TEMPORARY TABLE ev_winners AS
-SELECT * FROM ev_relevant
+CREATE OR REPLACE TEMPORARY TABLE ev_dups AS
+SELECT id FROM ev_relevant GROUP BY id HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMPORARY TABLE ev_dup_first AS
+SELECT * FROM (SELECT * FROM ev_relevant WHERE id IN (SELECT id FROM ev_dups)) r
 QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
+
+CREATE OR REPLACE TEMPORARY TABLE ev_winners AS
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
+UNION ALL
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES" FROM ev_dup_first;
 
 CREATE OR REPLACE TEMPORARY TABLE ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
@@ -421,7 +429,7 @@ LEFT JOIN id_map idm ON idm.id = w.customer_id
 LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE TEMPORARY TABLE ev_agg AS
-SELECT owner, COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_n,
+SELECT owner, count(*) AS records, COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_n,
   COUNT_IF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_n,
   max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', w.day, NULL)) AS e1_last,
   max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END), NULL)) AS e1_p0_max,
@@ -429,7 +437,6 @@ SELECT owner, COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-09' AND 
   COUNT_IF(w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e3_n,
   COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n
 FROM ev_resolved w
-WHERE owner IS NOT NULL
 GROUP BY owner;
 
 CREATE OR REPLACE TEMPORARY TABLE msg_relevant AS
@@ -437,15 +444,23 @@ SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, su
 FROM raw_messages r
 WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND REGEXP_LIKE(r.ts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z') AND r.channel IS NOT NULL AND r.metric IS NOT NULL
-  AND ((COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'spammed')), false))
-    OR (COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'clicked')), false))
-    OR (COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'clicked')), false) AND COALESCE((CASE WHEN (CASE WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(r."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") WHEN CASE WHEN r."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(r."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") END END) = CAST('501' AS DOUBLE), false))
-    OR (COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'sms')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'delivered')), false))
-    OR (COALESCE(((CASE WHEN r."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN r."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND r."METRIC" = 'opened')), false)));
+  AND ((COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'spammed', false))
+    OR (COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'clicked', false))
+    OR (COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'clicked', false) AND (CASE WHEN TRY_TO_DOUBLE(r."CAMPAIGN_ID") = CAST('501' AS DOUBLE) THEN REGEXP_LIKE(r."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') ELSE false END))
+    OR (COALESCE(r."CHANNEL" = 'sms', false) AND COALESCE(r."METRIC" = 'delivered', false))
+    OR (COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'opened', false)));
+
+CREATE OR REPLACE TEMPORARY TABLE msg_dups AS
+SELECT id FROM msg_relevant GROUP BY id HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMPORARY TABLE msg_dup_first AS
+SELECT * FROM (SELECT * FROM msg_relevant WHERE id IN (SELECT id FROM msg_dups)) r
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
 
 CREATE OR REPLACE TEMPORARY TABLE msg_winners AS
-SELECT * FROM msg_relevant
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "CIO_ID", "CHANNEL", "METRIC", "CAMPAIGN_ID" FROM msg_relevant WHERE id NOT IN (SELECT id FROM msg_dups)
+UNION ALL
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "CIO_ID", "CHANNEL", "METRIC", "CAMPAIGN_ID" FROM msg_dup_first;
 
 CREATE OR REPLACE TEMPORARY TABLE msg_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
@@ -456,13 +471,12 @@ LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.custo
 LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
 
 CREATE OR REPLACE TEMPORARY TABLE msg_agg AS
-SELECT owner, COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'spammed')), false)) AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS m0_n,
-  COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'clicked')), false)) AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS m1_n,
-  COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'clicked')), false) AND COALESCE((CASE WHEN (CASE WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(w."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'NUMBER' THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") WHEN CASE WHEN w."CAMPAIGN_ID" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND REGEXP_LIKE(w."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") END END) = CAST('501' AS DOUBLE), false)) AND w.day >= '2026-03-08' AND w.day <= '2026-03-10') AS m2_n,
-  COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'sms')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'delivered')), false)) AND w.day >= '2026-03-08' AND w.day <= '2026-03-10') AS m3_n,
-  COUNT_IF((COALESCE(((CASE WHEN w."CHANNEL" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."CHANNEL" = 'email')), false) AND COALESCE(((CASE WHEN w."METRIC" IS NULL THEN NULL ELSE 'STRING' END = 'STRING' AND w."METRIC" = 'opened')), false)) AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS m4_n
+SELECT owner, count(*) AS records, COUNT_IF((COALESCE(w."CHANNEL" = 'email', false) AND COALESCE(w."METRIC" = 'spammed', false)) AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS m0_n,
+  COUNT_IF((COALESCE(w."CHANNEL" = 'email', false) AND COALESCE(w."METRIC" = 'clicked', false)) AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS m1_n,
+  COUNT_IF((COALESCE(w."CHANNEL" = 'email', false) AND COALESCE(w."METRIC" = 'clicked', false) AND (CASE WHEN TRY_TO_DOUBLE(w."CAMPAIGN_ID") = CAST('501' AS DOUBLE) THEN REGEXP_LIKE(w."CAMPAIGN_ID", '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') ELSE false END)) AND w.day >= '2026-03-08' AND w.day <= '2026-03-10') AS m2_n,
+  COUNT_IF((COALESCE(w."CHANNEL" = 'sms', false) AND COALESCE(w."METRIC" = 'delivered', false)) AND w.day >= '2026-03-08' AND w.day <= '2026-03-10') AS m3_n,
+  COUNT_IF((COALESCE(w."CHANNEL" = 'email', false) AND COALESCE(w."METRIC" = 'opened', false)) AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS m4_n
 FROM msg_resolved w
-WHERE owner IS NOT NULL
 GROUP BY owner;
 
 CREATE OR REPLACE TEMPORARY TABLE features AS
@@ -484,9 +498,9 @@ SELECT k.id AS customer_id,
   COALESCE(msg.m4_n, 0) AS m4_n
 FROM (SELECT customer_id AS id FROM people
 UNION
-SELECT owner AS id FROM ev_agg
+SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
 UNION
-SELECT owner AS id FROM msg_agg) k
+SELECT owner AS id FROM msg_agg WHERE owner IS NOT NULL) k
 LEFT JOIN people p ON p.customer_id = k.id
 LEFT JOIN ev_agg ev ON ev.owner = k.id
 LEFT JOIN msg_agg msg ON msg.owner = k.id;
