@@ -380,6 +380,11 @@ export interface CompactClosedDaysOptions extends CompactionRuntime {
   datasets?: readonly Dataset[];
   /** Called after each day, for progress output. */
   onDay?: (report: CompactDayReport) => void;
+  /**
+   * Start no new day after this many seconds (the refresh bounds a first run over a long
+   * history this way; the days left are compacted by later runs or by `audience-sync compact`).
+   */
+  budgetSeconds?: number;
 }
 
 export interface CompactionReport {
@@ -392,12 +397,16 @@ export interface CompactionReport {
   malformed_lines: number;
   bytes_before: number;
   bytes_after: number;
+  /** Closed days with parts to compact that were left for a later run (`budgetSeconds`). */
+  deferred_days: number;
   seconds: number;
 }
 
 /**
  * Every closed day of the datasets that has JSON Lines parts (pending, or compacted but not yet
- * deleted), or Parquet files without a manifest: one listing per dataset decides which.
+ * deleted), or Parquet files without a manifest: one listing per dataset decides which. Newest
+ * days first (datasets in turn), so the day that just closed is compacted even while a long
+ * history is still being worked through under a time budget.
  */
 export async function compactClosedDays(options: CompactClosedDaysOptions): Promise<CompactionReport> {
   const started = process.hrtime.bigint();
@@ -410,32 +419,45 @@ export async function compactClosedDays(options: CompactClosedDaysOptions): Prom
     malformed_lines: 0,
     bytes_before: 0,
     bytes_after: 0,
+    deferred_days: 0,
     seconds: 0,
   };
+  const work: { dataset: Dataset; day: string }[] = [];
+  for (const dataset of options.datasets ?? DATASETS)
+    for (const day of await daysToCompact(options.store, dataset, options.now, options.graceHours))
+      work.push({ dataset, day });
+  work.sort((a, b) => (a.day !== b.day ? (a.day < b.day ? 1 : -1) : 0));
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
   let engine = options.engine;
   try {
-    for (const dataset of options.datasets ?? DATASETS) {
-      for (const day of await daysToCompact(options.store, dataset, options.now, options.graceHours)) {
-        engine ??= await Engine.open(options.settings ?? {});
-        const d = await compactDay({ ...options, dataset, day, engine });
-        options.onDay?.(d);
-        const cleaned =
-          d.cleanup.orphans_deleted.length > 0 ||
-          d.cleanup.sources_deleted > 0 ||
-          d.cleanup.entries_dropped.length > 0;
-        if (d.status === 'nothing_to_do' && !cleaned) continue;
-        report.days.push(d);
-        report.parts_compacted += d.parts_compacted;
-        report.rows += d.rows;
-        report.malformed_lines += d.malformed_lines;
-        report.bytes_before += d.bytes_before;
-        report.bytes_after += d.bytes_after;
+    for (const [i, { dataset, day }] of work.entries()) {
+      if (options.budgetSeconds !== undefined && elapsed() >= options.budgetSeconds) {
+        report.deferred_days = work.length - i;
+        options.log?.warn(
+          { deferred_days: report.deferred_days, budget_seconds: options.budgetSeconds },
+          'compaction time budget used up; the remaining closed days are left for the next run',
+        );
+        break;
       }
+      engine ??= await Engine.open(options.settings ?? {});
+      const d = await compactDay({ ...options, dataset, day, engine });
+      options.onDay?.(d);
+      const cleaned =
+        d.cleanup.orphans_deleted.length > 0 ||
+        d.cleanup.sources_deleted > 0 ||
+        d.cleanup.entries_dropped.length > 0;
+      if (d.status === 'nothing_to_do' && !cleaned) continue;
+      report.days.push(d);
+      report.parts_compacted += d.parts_compacted;
+      report.rows += d.rows;
+      report.malformed_lines += d.malformed_lines;
+      report.bytes_before += d.bytes_before;
+      report.bytes_after += d.bytes_after;
     }
   } finally {
     if (!options.engine) engine?.close();
   }
-  report.seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  report.seconds = elapsed();
   return report;
 }
 

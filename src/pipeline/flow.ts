@@ -1,12 +1,14 @@
 import { FlowProducer, Job, type JobNode, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { QUEUES, type RefreshJobData, refreshRunId, stageJobId } from './queues.js';
+import { type CompactJobData, QUEUES, type RefreshJobData, refreshRunId, stageJobId } from './queues.js';
 
 /**
  * The daily refresh as a BullMQ flow. A child runs before its parent, so the chain is written
- * leaf-first: people → build → syncs → measure → refresh. The `syncs` step fans out one job per
- * audience × destination when it runs (the audiences come from the config of that moment), and
- * waits for them; a failed sync is recorded but does not stop measurement.
+ * leaf-first: compact → people → build → syncs → measure → refresh. The `syncs` step fans out one
+ * job per audience × destination when it runs (the audiences come from the config of that moment),
+ * and waits for them; a failed sync is recorded but does not stop measurement. A failed compaction
+ * does not stop the refresh either: readers take raw parts in either form, so the day is built
+ * from whatever is there, and the next run compacts what this one could not.
  */
 export interface PipelineConnection {
   connection: Redis;
@@ -64,6 +66,14 @@ export async function enqueueRefresh(
                       queueName: QUEUES.people,
                       data: { ...data, runId },
                       opts: opts(stageJobId('people', runId)),
+                      children: [
+                        {
+                          name: 'compact',
+                          queueName: QUEUES.compact,
+                          data: { day: data.day, runId } satisfies CompactJobData,
+                          opts: { ...opts(stageJobId('compact', runId)), ignoreDependencyOnFailure: true },
+                        },
+                      ],
                     },
                   ],
                 },

@@ -5,6 +5,8 @@
  */
 export const QUEUES = {
   refresh: 'refresh',
+  /** Compaction of closed days, before the people snapshot and the build. */
+  compact: 'compact',
   people: 'people',
   build: 'build',
   /** One queue per destination, so throttling by one platform does not hold back the others. */
@@ -21,6 +23,12 @@ export interface RefreshJobData {
   dryRun?: boolean;
   /** Distinguishes a forced re-run from the day's first run. */
   attempt?: string;
+}
+
+/** A compaction step: which refresh it belongs to; the closed days are found when it runs. */
+export interface CompactJobData {
+  day: string;
+  runId: string;
 }
 
 export interface SyncJobData {

@@ -1,4 +1,5 @@
 import type { BuildResult } from '../audiences/build.js';
+import { compactionSummary, runCompactionStage } from '../compaction/stage.js';
 import type { MeasureStageResult } from '../measure/stage.js';
 import type { PeopleSnapshotManifest } from '../people/snapshot.js';
 import { SyncBlockedError } from '../sync/execute.js';
@@ -14,9 +15,10 @@ import {
 import { type SyncTarget, syncTargets } from './targets.js';
 
 /**
- * The daily refresh in this process: people → build → sync (audience × destination, write-back
- * included) → measure. The same stage functions back the BullMQ flow. A failing sync does not stop
- * the others; the summary says which failed and why.
+ * The daily refresh in this process: compaction of closed days → people → build → sync (audience ×
+ * destination, write-back included) → measure. The same stage functions back the BullMQ flow. A
+ * failing sync does not stop the others, nor does a failing compaction stop the refresh (readers
+ * take raw parts in either form); the summary says what failed and why.
  */
 export interface RefreshOptions {
   day: string;
@@ -28,7 +30,8 @@ export interface RefreshOptions {
 }
 
 export type RefreshEvent =
-  | { stage: 'people' | 'build' | 'measure'; status: 'started' | 'done' }
+  | { stage: 'compaction' | 'people' | 'build' | 'measure'; status: 'started' | 'done' }
+  | { stage: 'compaction'; status: 'failed'; error: string }
   | {
       stage: 'sync';
       status: 'started' | 'done' | 'failed' | 'blocked';
@@ -50,6 +53,8 @@ export interface SyncOutcome {
 export interface RefreshSummary {
   day: string;
   dry_run: boolean;
+  /** Closed days compacted before the build, or why compaction failed (the refresh went on). */
+  compaction: ReturnType<typeof compactionSummary> | { error: string };
   people: Pick<PeopleSnapshotManifest, 'people' | 'new_people' | 'updated_people'>;
   audiences: { id: string; treatment: number; holdout: number; eligible: number }[];
   syncs: SyncOutcome[];
@@ -60,6 +65,18 @@ export interface RefreshSummary {
 export async function runRefreshInline(ctx: StageContext, options: RefreshOptions): Promise<RefreshSummary> {
   const { day } = options;
   const emit = options.onStage ?? (() => {});
+  emit({ stage: 'compaction', status: 'started' });
+  let compaction: RefreshSummary['compaction'];
+  try {
+    compaction = compactionSummary(await runCompactionStage(ctx));
+    emit({ stage: 'compaction', status: 'done' });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    compaction = { error: message };
+    ctx.log.error({ err: message }, 'compaction failed; the refresh goes on with the parts as they are');
+    emit({ stage: 'compaction', status: 'failed', error: message });
+  }
+
   emit({ stage: 'people', status: 'started' });
   const people = await runPeopleStage(ctx, day);
   emit({ stage: 'people', status: 'done' });
@@ -79,6 +96,7 @@ export async function runRefreshInline(ctx: StageContext, options: RefreshOption
   return {
     day,
     dry_run: options.dryRun === true,
+    compaction,
     people: { people: people.people, new_people: people.new_people, updated_people: people.updated_people },
     audiences: built.audiences.map((m) => ({
       id: m.audience,

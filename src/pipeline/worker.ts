@@ -1,6 +1,7 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
 import { isConnectorError, RateLimitedError } from '../../connectors/core/errors.js';
 import { loadAudienceConfig } from '../audiences/config.js';
+import { compactionSummary, runCompactionStage } from '../compaction/stage.js';
 import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
 import type { Logger } from '../log.js';
@@ -9,7 +10,7 @@ import { PlatformAudienceDeletedError, SyncBlockedError } from '../sync/execute.
 import { RedisLocker } from '../sync/lock.js';
 import { enqueueRefresh, KEEP_JOBS, type PipelineConnection } from './flow.js';
 import { startHealthWorker } from './health-queue.js';
-import { QUEUES, type RefreshJobData, type SyncJobData, stageJobId } from './queues.js';
+import { type CompactJobData, QUEUES, type RefreshJobData, type SyncJobData, stageJobId } from './queues.js';
 import {
   lastCompleteDayIn,
   runBuildStage,
@@ -83,6 +84,15 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
 
   const workers: Worker[] = [];
   workers.push(
+    new Worker(
+      QUEUES.compact,
+      async (_job: Job<CompactJobData>) => {
+        const ctx = await context();
+        // Every closed day as of now (not only the refreshed one): a day closes grace hours late.
+        return compactionSummary(await runCompactionStage(ctx));
+      },
+      { ...base, concurrency: 1 },
+    ),
     new Worker(
       QUEUES.people,
       async (job: Job<RefreshJobData>) => {

@@ -85,6 +85,7 @@ export function registerCompactCommand(program: Command): void {
             malformed_lines: sum(days, (d) => d.malformed_lines),
             bytes_before: sum(days, (d) => d.bytes_before),
             bytes_after: sum(days, (d) => d.bytes_after),
+            deferred_days: 0,
             seconds: Number(process.hrtime.bigint() - started) / 1e9,
           };
         } else {
