@@ -63,13 +63,20 @@ export async function listDatasetParts(
     }
     list.push(info);
   }
-  const out: DayPartsDetail[] = [];
-  for (const day of [...byDay.keys()].sort()) {
-    const listing = byDay.get(day)!;
-    const hasManifest = listing.some((o) => o.key === compactionManifestKey(dataset, day));
-    const manifest = hasManifest ? await readCompactionManifest(store, dataset, day) : undefined;
-    out.push(selectDayParts(day, listing, manifest));
-  }
+  const days = [...byDay.keys()].sort();
+  const out: DayPartsDetail[] = new Array(days.length);
+  // Manifests are small: a few at a time, so a long compacted history is not one GET after another.
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < days.length; i = next++) {
+      const day = days[i]!;
+      const listing = byDay.get(day)!;
+      const hasManifest = listing.some((o) => o.key === compactionManifestKey(dataset, day));
+      const manifest = hasManifest ? await readCompactionManifest(store, dataset, day) : undefined;
+      out[i] = selectDayParts(day, listing, manifest);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, days.length) }, lane));
   return out;
 }
 
