@@ -70,7 +70,7 @@ export const envSchema = z.object({
   CACHE_DIR: z.string().min(1).default(join(tmpdir(), 'audience-sync-cache')),
   /** Bound of the object cache under CACHE_DIR, in MiB. */
   CACHE_MAX_MB: z.coerce.number().int().min(1).max(100_000_000).default(10_240),
-  /** DuckDB's memory limit (`512MB`, `1GB`, `1.5GiB`); beyond it the engine spills to CACHE_DIR. */
+  /** DuckDB's memory limit (`512MB`, `2GB`, `1.5GiB`; unset: 1GB); beyond it the engine spills to CACHE_DIR. */
   DUCKDB_MEMORY_LIMIT: z
     .string()
     .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size such as 512MB or 1GB')
