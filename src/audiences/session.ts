@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { type DayParts, listRangeParts } from '../compaction/parts.js';
 import { Engine, EngineError, type EngineSettings, sqlString } from '../engine/duckdb.js';
+import { checkGzipLines, normalizeGzipLines } from '../engine/gzip-lines.js';
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
-import { jsonlRelation, parquetRelation, type RawFile } from '../engine/raw.js';
-import { gzipError, salvageGzipLines } from '../engine/salvage.js';
+import { dataColumns, jsonlRelation, parquetRelation, quoteIdent, type RawFile } from '../engine/raw.js';
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
@@ -243,8 +243,10 @@ async function bindDataset(
     `SELECT _key AS key, count(*) AS lines FROM ${table} GROUP BY _key`,
   ))
     lines.set(row.key, row.lines);
-  // A salvaged part's break is one more line, as the scanner reported it.
-  for (const b of loaded.broken) lines.set(b.key, (lines.get(b.key) ?? 0) + 1);
+  // A part's gzip break is one more line (the one it cut), as the problem reports it.
+  for (const b of loaded.broken)
+    if (b.reason.startsWith('unreadable gzip data'))
+      lines.set(b.key, Math.max(lines.get(b.key) ?? 0, b.line));
   for (const [key, n] of parts.parquetLines) lines.set(key, n);
   for (const row of await engine.all<{ key: string; line: number; reason: string }>(
     `SELECT _key AS key, _line AS line, _malformed AS reason FROM ${table}
@@ -261,8 +263,10 @@ async function bindDataset(
 }
 
 /**
- * Loads JSON Lines parts into `table`. Each part's gzip data is checked first; a part that breaks
- * partway is read up to the break (salvage.ts) and the break reported as a malformed line.
+ * Loads JSON Lines parts into `table`. Each part is first checked (engine/gzip-lines.ts): one the
+ * engine cannot read as it is — a gzip break, invalid UTF-8, an over-long line, a carriage return
+ * inside a line — is read from a repaired copy with the same line numbers, and what could not be
+ * kept is reported with its line.
  */
 async function loadJsonl(
   engine: Engine,
@@ -272,32 +276,35 @@ async function loadJsonl(
   scratch: string,
 ): Promise<{ broken: MalformedLine[] }> {
   const broken: MalformedLine[] = [];
-  const errors = await Promise.all(files.map((f) => gzipError(f.path)));
+  const checks = await Promise.all(files.map((f) => checkGzipLines(f.path)));
   const readable: RawFile[] = [];
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
-    if (errors[i] === undefined) {
+    const check = checks[i]!;
+    if (check.ok) {
       readable.push(file);
       continue;
     }
-    const out = join(scratch, `salvaged-${i}.jsonl.gz`);
-    const salvaged = await salvageGzipLines(file.path, out);
-    broken.push({
-      key: file.key,
-      line: salvaged.lines + 1,
-      reason: `unreadable gzip data (${salvaged.error ?? errors[i]})`,
-    });
+    const out = join(scratch, `repaired-${dataset}-${i}.jsonl.gz`);
+    const repaired = await normalizeGzipLines(
+      file.path,
+      out,
+      check.gzipError !== undefined ? { gzipError: check.gzipError } : {},
+    );
+    for (const p of repaired.problems) broken.push({ key: file.key, line: p.line, reason: p.reason });
     readable.push({ key: file.key, path: out });
   }
   // One scan of every part, without line numbers; then the parts that need them — those with
-  // malformed lines (reports name the line) and those holding two copies of an id received at the
-  // same instant (the first line wins) — are read again on their own, numbered.
+  // malformed lines (reports name the line) and those holding two different copies of an id
+  // received at the same instant (the first line wins) — are read again on their own, numbered.
+  // Identical copies need no line: whichever wins, the record is the same.
   await engine.run(`CREATE TEMP TABLE ${table} AS ${jsonlRelation(dataset, readable, true, false)}`);
   const needLines = await engine.all<{ key: string }>(
     `SELECT DISTINCT _key AS key FROM ${table} WHERE _malformed IS NOT NULL AND _malformed <> 'empty'
      UNION
      SELECT DISTINCT _key FROM ${table} WHERE _malformed IS NULL AND id IS NOT NULL
-       GROUP BY _key, id, received_at HAVING count(*) > 1`,
+       GROUP BY _key, id, received_at
+       HAVING count(DISTINCT hash(${dataColumns(dataset).map(quoteIdent).join(', ')})) > 1`,
   );
   if (needLines.length > 0) {
     const keys = new Set(needLines.map((r) => r.key));

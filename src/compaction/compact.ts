@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { dayStartMs } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine/duckdb.js';
+import { checkGzipLines, type LineProblem, normalizeGzipLines, readLinesAt } from '../engine/gzip-lines.js';
 import { type CacheOptions, localFiles } from '../engine/local-files.js';
 import { dataColumns, jsonlRelation, quoteIdent, type RawFile } from '../engine/raw.js';
 import type { MalformedLine } from '../people/snapshot.js';
@@ -14,7 +15,6 @@ import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, writeJson } from '../storage/object-store.js';
 import { DEFAULT_CACHE_MAX_MB } from './engine-settings.js';
 import { faultPoint } from './fault.js';
-import { checkGzipLines, type LineProblem, normalizeGzipLines, readLinesAt } from './gzip-lines.js';
 import { COMPACTED_NAME_RE } from './listing.js';
 import {
   COMPACTION_MANIFEST_VERSION,

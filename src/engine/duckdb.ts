@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 
 /**
  * The embedded columnar engine: one in-process DuckDB database per job (in memory, spilling to a
@@ -85,6 +85,8 @@ export class Engine {
     if (settings.memoryLimit) options.memory_limit = settings.memoryLimit;
     let instance: DuckDBInstance;
     try {
+      // Loaded on first use: commands that never query (`--help`, `hash`, `config`) skip the native module.
+      const { DuckDBInstance } = await import('@duckdb/node-api');
       instance = await DuckDBInstance.create(':memory:', options);
     } catch (error) {
       throw classify(error, 'opening the SQL engine');

@@ -245,6 +245,7 @@ describe('admin routes', () => {
     expect(status.statusCode).toBe(200);
     expect(status.json()).toMatchObject({ id: `refresh-${DAY}-dry`, day: DAY, dry_run: true });
     expect(status.json().stages.map((s: { name: string }) => s.name)).toEqual([
+      'compact',
       'people',
       'build',
       'syncs',

@@ -35,5 +35,6 @@ describe('audience-sync demo', () => {
     } finally {
       await cleanup();
     }
-  });
+    // A whole process: generation, 19 builds, compaction, syncs and the lift report.
+  }, 120_000);
 });

@@ -124,7 +124,10 @@ describe('audience-sync lift', () => {
     expect(stdout).toMatch(/wrote reports\/lift\/cart_recovery\/dt=2026-02-15\/report\.json/);
   });
 
-  it('exits 2 naming the problem for an unknown audience, one without a holdout, or a bad day', async () => {
+  // Three whole CLI processes.
+  it('exits 2 naming the problem for an unknown audience, one without a holdout, or a bad day', {
+    timeout: 90_000,
+  }, async () => {
     const unknown = await cli(['--audience', 'nope']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.trim()).toMatch(
