@@ -6,7 +6,15 @@ import { type DayParts, listRangeParts } from '../compaction/parts.js';
 import { Engine, EngineError, type EngineSettings, sqlString } from '../engine/duckdb.js';
 import { checkGzipLines, normalizeGzipLines } from '../engine/gzip-lines.js';
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
-import { dataColumns, jsonlRelation, parquetRelation, quoteIdent, type RawFile } from '../engine/raw.js';
+import {
+  dataColumns,
+  jsonlRelation,
+  parquetColumnsSql,
+  parquetRelation,
+  peopleSnapshotRelation,
+  quoteIdent,
+  type RawFile,
+} from '../engine/raw.js';
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
@@ -198,18 +206,6 @@ async function pathsOf(
   return paths;
 }
 
-/** The people snapshot: identity columns plus the whole line as JSON text for `person:` rules. */
-export function peopleSnapshotRelation(path: string): string {
-  return `SELECT json_extract_string(line, '$.customer_id') AS customer_id,
-    json_extract_string(line, '$.email') AS email,
-    json_extract_string(line, '$.cio_id') AS cio_id,
-    CAST(json_extract(line, '$.merged_ids') AS VARCHAR[]) AS merged_ids,
-    line AS person
-  FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '', escape = '',
-    header = false, auto_detect = false, strict_mode = false, compression = 'gzip')
-  WHERE line IS NOT NULL AND json_valid(line) AND json_extract_string(line, '$.customer_id') IS NOT NULL`;
-}
-
 /**
  * Binds `raw_<dataset>` to the parts of `[from, day]`. JSON Lines parts are loaded once into a
  * temporary table (their line counts and damage come from it); a part whose gzip data breaks is
@@ -257,7 +253,11 @@ async function bindDataset(
   const sources = [
     `SELECT * EXCLUDE (_malformed), _malformed FROM ${table} WHERE _malformed IS DISTINCT FROM 'empty'`,
   ];
-  if (parquet.length > 0) sources.push(`SELECT * FROM (${parquetRelation(dataset, parquet)})`);
+  if (parquet.length > 0) {
+    const names = await engine.all<{ name: string }>(parquetColumnsSql(parquet));
+    const present = new Set(names.map((n) => n.name));
+    sources.push(`SELECT * FROM (${parquetRelation(dataset, parquet, present)})`);
+  }
   await engine.run(`CREATE VIEW raw_${dataset} AS ${sources.join('\nUNION ALL BY NAME\n')}`);
   return { parts, lines, malformed, stats: { relevant: 0, duplicates: 0, unresolved: 0 } };
 }

@@ -13,7 +13,7 @@ import type { MalformedLine } from '../people/snapshot.js';
 import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, writeJson } from '../storage/object-store.js';
-import { DEFAULT_CACHE_MAX_MB } from './engine-settings.js';
+import { DEFAULT_CACHE_MAX_MB, engineEnvFrom, engineSettingsFromEnv } from './engine-settings.js';
 import { faultPoint } from './fault.js';
 import { COMPACTED_NAME_RE } from './listing.js';
 import {
@@ -220,7 +220,8 @@ async function compactDayLocked(
   const files = localFiles(store, cache);
   await mkdir(join(cacheDir, 'tmp'), { recursive: true });
   const scratch = await mkdtemp(join(cacheDir, 'tmp', `compact-${dataset}-${day}-`));
-  const engine = options.engine ?? (await Engine.open(options.settings ?? {}));
+  const engine =
+    options.engine ?? (await Engine.open(options.settings ?? engineSettingsFromEnv(engineEnvFrom())));
   try {
     const paths = await files.paths(pending);
 
@@ -248,7 +249,11 @@ async function compactDayLocked(
       );
     });
     report.salvaged.sort();
-    const relation = jsonlRelation(dataset, rawFiles);
+    // Parsed once into a temporary table: the counts, the damaged lines and the Parquet file all
+    // read it (parsing JSON is most of the work).
+    const table = `compact_${dataset}`;
+    await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${jsonlRelation(dataset, rawFiles)}`);
+    const relation = `SELECT * FROM ${table}`;
 
     // 2. Rows per source, and the lines that are not records.
     const counts = await engine.all<{ _key: string; valid: number; bad: number }>(
@@ -281,7 +286,7 @@ async function compactDayLocked(
     const local = join(scratch, 'part.parquet');
     const columns = ['_key', '_line', ...dataColumns(dataset)].map(quoteIdent).join(', ');
     const [copied] = await engine.all<{ Count: number }>(
-      `COPY (SELECT ${columns} FROM (${relation}) WHERE _malformed IS NULL ORDER BY _key, _line)
+      `COPY (SELECT ${columns} FROM (${relation}) WHERE _malformed IS NULL)
        TO ${sqlString(local)} (FORMAT parquet, COMPRESSION zstd)`,
     );
     const rows = [...expected.values()].reduce((n, v) => n + v, 0);
@@ -368,7 +373,8 @@ async function compactDayLocked(
     await files.trim();
     return finish();
   } finally {
-    if (!options.engine) engine.close();
+    if (options.engine) await engine.run(`DROP TABLE IF EXISTS compact_${dataset}`).catch(() => {});
+    else engine.close();
     await rm(scratch, { recursive: true, force: true });
   }
 }
@@ -439,7 +445,7 @@ export async function compactClosedDays(options: CompactClosedDaysOptions): Prom
         );
         break;
       }
-      engine ??= await Engine.open(options.settings ?? {});
+      engine ??= await Engine.open(options.settings ?? engineSettingsFromEnv(engineEnvFrom()));
       const d = await compactDay({ ...options, dataset, day, engine });
       options.onDay?.(d);
       const cleaned =

@@ -137,13 +137,30 @@ export function jsonlRelation(
     ${keepEmpty ? '' : `WHERE _malformed IS DISTINCT FROM 'empty'`}`;
 }
 
-/** The relation of Parquet files written by compaction (union by name: older files may lack columns). */
-export function parquetRelation(dataset: Dataset, files: readonly RawFile[]): string {
+/**
+ * The relation of Parquet files written by compaction (union by name: older files may lack
+ * columns). `present` names the columns at least one of the files has (see `parquetColumns`): the
+ * others read as NULL, since DuckDB cannot select a column that no file in the set has.
+ */
+export function parquetRelation(
+  dataset: Dataset,
+  files: readonly RawFile[],
+  present?: ReadonlySet<string>,
+): string {
   if (files.length === 0) return emptyRelation(dataset);
   const list = `[${files.map((f) => sqlString(f.path)).join(', ')}]`;
-  const present = ['_key', '_line', ...dataColumns(dataset)];
-  return `SELECT ${present.map(quoteIdent).join(', ')}, CAST(NULL AS VARCHAR) AS _malformed
+  const columns = ['_key', '_line', ...dataColumns(dataset)].map((c) =>
+    !present || present.has(c)
+      ? quoteIdent(c)
+      : `CAST(NULL AS ${c === '_line' ? 'BIGINT' : 'VARCHAR'}) AS ${quoteIdent(c)}`,
+  );
+  return `SELECT ${columns.join(', ')}, CAST(NULL AS VARCHAR) AS _malformed
     FROM read_parquet(${list}, union_by_name = true)`;
+}
+
+/** SQL listing the column names the Parquet files have (their footers only). */
+export function parquetColumnsSql(files: readonly RawFile[]): string {
+  return `SELECT DISTINCT name FROM parquet_schema([${files.map((f) => sqlString(f.path)).join(', ')}])`;
 }
 
 /** Both forms together, in one relation with the same columns. */
@@ -177,4 +194,16 @@ export function isParquetPart(key: string): boolean {
 /** Whether a key is a raw data part in either form. */
 export function isRawPart(key: string): boolean {
   return key.endsWith('.jsonl.gz') || key.endsWith('.parquet');
+}
+
+/** The people snapshot: identity columns plus the whole line as JSON text for `person:` rules. */
+export function peopleSnapshotRelation(path: string): string {
+  return `SELECT json_extract_string(line, '$.customer_id') AS customer_id,
+    json_extract_string(line, '$.email') AS email,
+    json_extract_string(line, '$.cio_id') AS cio_id,
+    CAST(json_extract(line, '$.merged_ids') AS VARCHAR[]) AS merged_ids,
+    line AS person
+  FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '', escape = '',
+    header = false, auto_detect = false, strict_mode = false, compression = 'gzip')
+  WHERE line IS NOT NULL AND json_valid(line) AND json_extract_string(line, '$.customer_id') IS NOT NULL`;
 }

@@ -1,4 +1,5 @@
 import { addDays } from '../../contract/days.js';
+import { SCALAR_FIELDS } from '../../engine/raw.js';
 import {
   type AudienceDefinition,
   type Condition,
@@ -124,25 +125,7 @@ export interface BuildPlan {
 const TS_PATTERN = '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z';
 
 /** Message fields (raw text columns) a `message:` selector or message `where` may test. */
-const MESSAGE_COLUMNS = new Set([
-  'id',
-  'customer_id',
-  'email',
-  'cio_id',
-  'channel',
-  'metric',
-  'delivery_id',
-  'campaign_id',
-  'broadcast_id',
-  'newsletter_id',
-  'journey_id',
-  'action_id',
-  'transactional_message_id',
-  'href',
-  'ts',
-  'received_at',
-  'source',
-]);
+const MESSAGE_COLUMNS: ReadonlySet<string> = new Set(SCALAR_FIELDS.messages);
 
 export function quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;

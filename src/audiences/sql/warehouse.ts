@@ -3,7 +3,13 @@ import { listRangeParts } from '../../compaction/parts.js';
 import type { Dataset } from '../../contract/records.js';
 import { sqlString } from '../../engine/duckdb.js';
 import type { LocalFiles } from '../../engine/local-files.js';
-import { BAG_FIELDS, type RawFile, rawRelation, SCALAR_FIELDS } from '../../engine/raw.js';
+import {
+  BAG_FIELDS,
+  peopleSnapshotRelation,
+  type RawFile,
+  rawRelation,
+  SCALAR_FIELDS,
+} from '../../engine/raw.js';
 import { keys } from '../../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
 import { latestBuiltDay } from '../members.js';
@@ -136,18 +142,6 @@ async function requireObject(store: ObjectStore, key: string): Promise<ObjectInf
   throw new MissingInputError(`missing object ${key} in ${store.location}`);
 }
 
-/** The people snapshot relation over its file (as the build binds it, audiences/session.ts). */
-function duckdbPeopleSnapshot(path: string): string {
-  return `SELECT json_extract_string(line, '$.customer_id') AS customer_id,
-  json_extract_string(line, '$.email') AS email,
-  json_extract_string(line, '$.cio_id') AS cio_id,
-  CAST(json_extract(line, '$.merged_ids') AS VARCHAR[]) AS merged_ids,
-  line AS person
-FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '', escape = '',
-  header = false, auto_detect = false, strict_mode = false, compression = 'gzip')
-WHERE line IS NOT NULL AND json_valid(line) AND json_extract_string(line, '$.customer_id') IS NOT NULL`;
-}
-
 function duckdbPrevious(previous: { path: string } | undefined): string {
   if (!previous) {
     return `SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS entered WHERE false`;
@@ -163,7 +157,7 @@ function duckdbPrevious(previous: { path: string } | undefined): string {
  */
 export function duckdbScript(plan: BuildPlan, inputs: DuckdbInputs): string {
   const view = (name: string, select: string) => `CREATE OR REPLACE TEMP VIEW ${name} AS\n${select}`;
-  const statements = [view('people_snapshot', duckdbPeopleSnapshot(inputs.peopleSnapshot))];
+  const statements = [view('people_snapshot', peopleSnapshotRelation(inputs.peopleSnapshot))];
   for (const dataset of ['events', 'messages'] as const) {
     const files = inputs.raw[dataset];
     if (files) statements.push(view(`raw_${dataset}`, rawRelation(dataset, files)));
