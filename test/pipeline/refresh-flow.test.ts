@@ -17,7 +17,13 @@ import { QUEUES } from '../../src/pipeline/queues.js';
 import { createBullConnection } from '../../src/pipeline/redis.js';
 import { type RunningWorkers, startWorkers } from '../../src/pipeline/worker.js';
 import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
-import { createFsTestStore, type TestStore, uniqueName } from '../helpers/stores.js';
+import {
+  createFsTestStore,
+  createS3TestStore,
+  TEST_S3_CREDENTIALS,
+  type TestStore,
+  uniqueName,
+} from '../helpers/stores.js';
 
 /**
  * The whole product on real parts: events POSTed to the API land in the Redis buffer, the export
@@ -78,7 +84,7 @@ async function waitFor(
   }
 }
 
-describe('daily refresh as a BullMQ flow', () => {
+describe.each(['fs', 's3'] as const)('daily refresh as a BullMQ flow (%s store)', (kind) => {
   let fake: FakeMeta;
   let t: TestStore;
   let dir: string;
@@ -95,12 +101,20 @@ describe('daily refresh as a BullMQ flow', () => {
   beforeAll(async () => {
     process.env.FLOW_TEST_META_TOKEN = 'meta-test-token';
     fake = await startFakeMeta();
-    t = await createFsTestStore();
+    const s3 = kind === 's3' ? await createS3TestStore() : undefined;
+    t = s3 ?? (await createFsTestStore());
     dir = await mkdtemp(join(tmpdir(), 'flow-config-'));
     await writeFile(join(dir, 'audience-sync.yaml'), CONFIG);
     env = parseEnv({
       CONFIG: join(dir, 'audience-sync.yaml'),
-      STORE_URL: t.store.location.replace('file://', ''),
+      ...(s3
+        ? {
+            STORE_URL: `s3://${s3.bucket}/acme/test`,
+            S3_ENDPOINT: s3.endpoint,
+            AWS_ACCESS_KEY_ID: TEST_S3_CREDENTIALS.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: TEST_S3_CREDENTIALS.secretAccessKey,
+          }
+        : { STORE_URL: t.store.location.replace('file://', '') }),
       REDIS_URL: inject('redisUrl'),
       META_GRAPH_URL: fake.url,
       API_KEYS: 'ingest-key',
