@@ -86,7 +86,9 @@ export class RawPartReader {
     options: RawReadOptions,
   ): AsyncGenerator<RawRecord> {
     const info = typeof part === 'string' ? await objectInfo(this.store, part) : part;
-    this.engine ??= await Engine.open(this.options.settings ?? engineSettingsFromEnv(engineEnvFrom()));
+    this.engine ??= await Engine.open(
+      this.options.settings ?? streamingSettings(engineSettingsFromEnv(engineEnvFrom())),
+    );
     this.files ??= localFiles(this.store, this.options.cache ?? cacheOptionsFromEnv(engineEnvFrom()));
     const [path] = await this.files.paths([info]);
     const engine = this.engine;
@@ -173,4 +175,29 @@ async function* readJsonlPart(
 export async function objectInfo(store: ObjectStore, key: string): Promise<ObjectInfo> {
   for await (const info of store.list(key)) if (info.key === key) return info;
   throw new ObjectNotFoundError(key, store.location);
+}
+
+/**
+ * Rows streamed to JavaScript need little engine memory, while the reader's caller (the people
+ * snapshot) holds a lot of its own: a small limit keeps the two from adding up. An explicit
+ * DUCKDB_MEMORY_LIMIT below it still wins.
+ */
+export const STREAMING_MEMORY_LIMIT = '256MB';
+
+function streamingSettings(settings: EngineSettings): EngineSettings {
+  const configured = settings.memoryLimit ? parseBytes(settings.memoryLimit) : undefined;
+  const small = parseBytes(STREAMING_MEMORY_LIMIT)!;
+  return {
+    ...settings,
+    memoryLimit:
+      configured !== undefined && configured < small ? settings.memoryLimit : STREAMING_MEMORY_LIMIT,
+  };
+}
+
+/** `256MB`, `1GB`, `512 MiB` → bytes (undefined when unreadable). */
+function parseBytes(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B\s*$/i.exec(text);
+  if (!m) return undefined;
+  const power = ' KMGT'.indexOf(m[2]!.toUpperCase() || ' ');
+  return Number(m[1]) * 1024 ** Math.max(0, power);
 }
