@@ -12,11 +12,10 @@ import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readJson, writeJson } from '../storage/object-store.js';
-import { type AudienceConfig, type AudienceDefinition, buildOrder, withDependencies } from './config.js';
+import type { AudienceConfig, AudienceDefinition } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
-import { type BuildSession, type DatasetInput, openBuildSession } from './session.js';
-import { duckdb } from './sql/dialect.js';
-import { type AudienceSql, audienceCountsSql, compileBuildPlan, type RecordDataset } from './sql/plan.js';
+import { type BuildSession, type DatasetInput, openRulesSession } from './session.js';
+import { type AudienceSql, audienceCountsSql, type RecordDataset } from './sql/plan.js';
 
 /**
  * The daily build: the people snapshot is brought up to date, then the audience language, compiled
@@ -83,24 +82,16 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
           onProgress: (done, total) => progress?.({ phase: 'people', done, total }),
         });
 
-  const definitions = options.audienceIds
-    ? withDependencies(config.audiences, options.audienceIds)
-    : buildOrder(config.audiences);
-  const plan = compileBuildPlan({
-    dialect: duckdb,
-    day,
-    audiences: definitions,
-    neverSend: config.never_send,
-  });
-
-  const session = await openBuildSession({
+  const session = await openRulesSession({
     store,
-    plan,
+    config,
+    day,
+    audienceIds: options.audienceIds,
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.cache ? { cache: options.cache } : {}),
     onReady: () => progress?.({ phase: 'snapshot', done: people.people, total: people.people }),
   });
-  const { engine, inputs } = session;
+  const { engine, inputs, plan } = session;
   try {
     progress?.({ phase: 'scan', done: 1, total: 1 });
     const sharedSeconds = session.sharedSeconds;

@@ -6,15 +6,13 @@ import { updatePeopleSnapshot } from '../people/snapshot.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import {
   type AudienceConfig,
-  type AudienceDefinition,
-  buildOrder,
   type FeatureKind,
   type Filters,
   type ValueMatch,
   withDependencies,
 } from './config.js';
 import { latestBuiltDay } from './members.js';
-import { type BuildSession, openBuildSession } from './session.js';
+import { type BuildSession, openRulesSession } from './session.js';
 import { duckdb } from './sql/dialect.js';
 import {
   type AudienceSql,
@@ -22,7 +20,6 @@ import {
   type BuildPlan,
   type ConditionNode,
   col,
-  compileBuildPlan,
   type PersonAtom,
   type SqlSource,
 } from './sql/plan.js';
@@ -174,23 +171,18 @@ export async function defaultExplainDay(
 export async function explainPerson(options: ExplainOptions): Promise<Explanation> {
   const { store, config } = options;
   // Unknown audience ids fail here (ConfigError), before anything is read.
-  const definitions: AudienceDefinition[] = options.audienceId
-    ? withDependencies(config.audiences, [options.audienceId])
-    : buildOrder(config.audiences);
+  if (options.audienceId) withDependencies(config.audiences, [options.audienceId]);
   const day = options.day ?? (await defaultExplainDay(store, config, options.audienceId));
   if (options.updateSnapshot !== false) await updatePeopleSnapshot({ store, day });
-  const plan = compileBuildPlan({
-    dialect: duckdb,
-    day,
-    audiences: definitions,
-    neverSend: config.never_send,
-  });
-  const session = await openBuildSession({
+  const session = await openRulesSession({
     store,
-    plan,
+    config,
+    day,
+    audienceIds: options.audienceId ? [options.audienceId] : undefined,
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.cache ? { cache: options.cache } : {}),
   });
+  const { plan } = session;
   try {
     const customerId = await resolveOwner(session, options.customerId);
     const features = await one(session, `SELECT * FROM features WHERE customer_id = $id`, customerId);

@@ -18,9 +18,16 @@ import {
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import { type AudienceConfig, buildOrder, withDependencies } from './config.js';
 import { latestBuiltDay } from './members.js';
 import { duckdb } from './sql/dialect.js';
-import { type AudienceSql, audienceStatements, type BuildPlan, type RecordDataset } from './sql/plan.js';
+import {
+  type AudienceSql,
+  audienceStatements,
+  type BuildPlan,
+  compileBuildPlan,
+  type RecordDataset,
+} from './sql/plan.js';
 
 /**
  * An engine bound to one day's inputs: `people_snapshot`, and `raw_events` / `raw_messages` over the
@@ -177,6 +184,25 @@ export function namingObjects(error: unknown, files: ReadonlyMap<string, string>
     object ??= key;
   }
   return message === error.message ? error : new EngineError(error.kind, message, object);
+}
+
+/**
+ * The rules of `audienceIds` (with the audiences they exclude; every audience when none) and
+ * `never_send`, compiled for `day`, in a session: the one way the build and explain start.
+ */
+export function openRulesSession(
+  options: Omit<SessionOptions, 'plan'> & {
+    config: Pick<AudienceConfig, 'audiences' | 'never_send'>;
+    day: string;
+    audienceIds?: readonly string[] | undefined;
+  },
+): Promise<BuildSession> {
+  const { config, day, audienceIds, ...rest } = options;
+  const audiences = audienceIds
+    ? withDependencies(config.audiences, audienceIds)
+    : buildOrder(config.audiences);
+  const plan = compileBuildPlan({ dialect: duckdb, day, audiences, neverSend: config.never_send });
+  return openBuildSession({ ...rest, plan });
 }
 
 /** Binds `people_snapshot` to the snapshot of `day` (which must exist). */
