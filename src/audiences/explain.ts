@@ -21,10 +21,12 @@ import {
   type ConditionNode,
   col,
   type PersonAtom,
+  personGetter,
+  personValue,
   type SqlSource,
 } from './sql/plan.js';
-import { filtersSql, flagValue, jsonValue, type ValueRef } from './sql/values.js';
-import { matchValue, pathGetter } from './values.js';
+import { filtersSql } from './sql/values.js';
+import { matchValue } from './values.js';
 
 /**
  * Why a person is (or is not) in an audience on day D: the build's own SQL (sql/plan.ts), run over
@@ -154,7 +156,7 @@ export class PersonNotFoundError extends Error {
 }
 
 /** The day explained when none is given: the latest built day of the audiences, else yesterday. */
-export async function defaultExplainDay(
+async function defaultExplainDay(
   store: ObjectStore,
   config: Pick<AudienceConfig, 'audiences'>,
   audienceId?: string,
@@ -272,7 +274,7 @@ class PersonView {
     const columns: string[] = [];
     for (const atom of plan.atoms)
       Object.entries(atom.filters).forEach(([field, match], j) => {
-        columns.push(`${filtersSql(duckdb, { [field]: match }, personValue)} AS ${atom.column}_${j}`);
+        columns.push(`${filtersSql(duckdb, { [field]: match }, personField)} AS ${atom.column}_${j}`);
       });
     const matched = (await one(
       this.session,
@@ -422,20 +424,7 @@ async function explainAudience(
 
 // --- person values (plan.ts reads them the same way) ------------------------------------------------
 
-/** A person field in SQL: the flags default to false, every other field is read from the line. */
-function personValue(field: string): ValueRef {
-  if (field === 'unsubscribed' || field === 'deleted') {
-    const v = jsonValue(duckdb, 'p.person', [field]);
-    return flagValue(`COALESCE(${v.kind} = 'BOOLEAN' AND ${v.text} = 'true', false)`);
-  }
-  return jsonValue(duckdb, 'p.person', field.split('.'));
-}
-
-function personGetter(field: string): (root: unknown) => unknown {
-  if (field === 'unsubscribed' || field === 'deleted')
-    return (root) => (root as Record<string, unknown> | undefined)?.[field] === true;
-  return pathGetter(field);
-}
+const personField = personValue(duckdb);
 
 /** A field's value for someone without a profile. */
 function emptyValue(field: string): unknown {
@@ -464,7 +453,7 @@ const PERSONAL_FIELDS = new Set([
 ]);
 
 /** A field (or property path) holding personal data: by name, or the last segment of its path. */
-export function isPersonalField(field: string): boolean {
+function isPersonalField(field: string): boolean {
   const last = (field.split('.').at(-1) ?? field).toLowerCase();
   return PERSONAL_FIELDS.has(field) || PERSONAL_FIELDS.has(last) || /email|phone/.test(last);
 }

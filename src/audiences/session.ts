@@ -12,12 +12,13 @@ import {
   parquetColumnsSql,
   parquetRelation,
   peopleSnapshotRelation,
+  previousMembersRelation,
   quoteIdent,
   type RawFile,
 } from '../engine/raw.js';
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
-import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
 import { type AudienceConfig, buildOrder, withDependencies } from './config.js';
 import { latestBuiltDay } from './members.js';
 import { duckdb } from './sql/dialect.js';
@@ -140,29 +141,17 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         }),
     };
     async function runAudience(audience: AudienceSql, tables: ReadonlyMap<string, string>) {
-      {
-        const def = audience.definition;
-        const previousDay = await latestBuiltDay(store, def.id, { before: plan.day });
-        const previous = `previous_${audience.table}`;
-        if (previousDay) {
-          const [path] = await pathsOf(
-            files,
-            [await objectInfo(store, keys.members(def.id, previousDay))],
-            inUse,
-          );
-          await engine.run(
-            `CREATE OR REPLACE VIEW ${previous} AS SELECT customer_id, entered FROM read_json(${sqlString(path!)},
-              format = 'newline_delimited', columns = {customer_id: 'VARCHAR', entered: 'VARCHAR'}, compression = 'gzip')`,
-          );
-        } else {
-          await engine.run(
-            `CREATE OR REPLACE VIEW ${previous} AS SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS entered WHERE false`,
-          );
-        }
-        for (const s of audienceStatements(duckdb, plan, audience, tables))
-          await engine.run(duckdb.createTable(s.name, s.select));
-        return previousDay;
-      }
+      const def = audience.definition;
+      const previousDay = await latestBuiltDay(store, def.id, { before: plan.day });
+      const [path] = previousDay
+        ? await pathsOf(files, [await statObject(store, keys.members(def.id, previousDay))], inUse)
+        : [];
+      await engine.run(
+        `CREATE OR REPLACE VIEW previous_${audience.table} AS ${previousMembersRelation(path)}`,
+      );
+      for (const s of audienceStatements(duckdb, plan, audience, tables))
+        await engine.run(duckdb.createTable(s.name, s.select));
+      return previousDay;
     }
   } catch (error) {
     await close();
@@ -213,13 +202,8 @@ export async function bindPeopleSnapshot(
   day: string,
   inUse: Map<string, string>,
 ): Promise<void> {
-  const [path] = await pathsOf(files, [await objectInfo(store, keys.peopleSnapshot(day))], inUse);
+  const [path] = await pathsOf(files, [await statObject(store, keys.peopleSnapshot(day))], inUse);
   await engine.run(`CREATE VIEW people_snapshot AS ${peopleSnapshotRelation(path!)}`);
-}
-
-export async function objectInfo(store: ObjectStore, key: string): Promise<ObjectInfo> {
-  for await (const info of store.list(key)) if (info.key === key) return info;
-  throw new EngineError('io', `missing object ${key} in ${store.location}`, key);
 }
 
 async function pathsOf(

@@ -12,7 +12,7 @@ import { dataColumns, jsonlRelation, quoteIdent, type RawFile } from '../engine/
 import type { MalformedLine } from '../people/snapshot.js';
 import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
-import { type ObjectInfo, type ObjectStore, writeJson } from '../storage/object-store.js';
+import { type ObjectInfo, type ObjectStore, statObject, writeJson } from '../storage/object-store.js';
 import { DEFAULT_CACHE_MAX_MB, engineEnvFrom, engineSettingsFromEnv } from './engine-settings.js';
 import { faultPoint } from './fault.js';
 import { COMPACTED_NAME_RE } from './listing.js';
@@ -23,7 +23,6 @@ import {
   compactionManifestKey,
   readCompactionManifest,
 } from './parts.js';
-import { objectInfo } from './read.js';
 
 /**
  * Compaction: a closed day's JSON Lines parts become one Parquet file (zstd), so the build reads a
@@ -295,7 +294,7 @@ async function compactDayLocked(
     const localSize = (await stat(local)).size;
     await store.put(parquetKey, createReadStream(local), { contentType: 'application/vnd.apache.parquet' });
     faultPoint('compaction:after-parquet-upload');
-    const stored = await objectInfo(store, parquetKey);
+    const stored = await statObject(store, parquetKey);
     if (stored.size !== localSize)
       throw new Error(
         `compaction of ${prefix}: ${parquetKey} is ${stored.size} bytes as stored, ${localSize} written`,

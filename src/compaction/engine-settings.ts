@@ -42,11 +42,6 @@ export function cacheOptionsFromEnv(env: Partial<EngineEnv>): CacheOptions {
   };
 }
 
-/** Scratch files of one job (compaction's Parquet before upload, salvaged parts). */
-export function scratchDirFromEnv(env: Partial<EngineEnv>): string {
-  return join(env.CACHE_DIR ?? DEFAULT_CACHE_DIR, 'tmp');
-}
-
 const engineEnvSchema = envSchema.pick({
   DUCKDB_MEMORY_LIMIT: true,
   DUCKDB_THREADS: true,

@@ -3,7 +3,7 @@ import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
 import { BAG_FIELDS, dataColumns, isParquetPart, quoteIdent, SCALAR_FIELDS } from '../engine/raw.js';
 import { JsonlLineError, readLines } from '../storage/jsonl.js';
-import { type ObjectInfo, ObjectNotFoundError, type ObjectStore } from '../storage/object-store.js';
+import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
 import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from './engine-settings.js';
 
 /**
@@ -85,7 +85,7 @@ export class RawPartReader {
     part: ObjectInfo | string,
     options: RawReadOptions,
   ): AsyncGenerator<RawRecord> {
-    const info = typeof part === 'string' ? await objectInfo(this.store, part) : part;
+    const info = typeof part === 'string' ? await statObject(this.store, part) : part;
     this.engine ??= await Engine.open(
       this.options.settings ?? streamingSettings(engineSettingsFromEnv(engineEnvFrom())),
     );
@@ -171,18 +171,12 @@ async function* readJsonlPart(
   }
 }
 
-/** Size and version of one object, as listed. */
-export async function objectInfo(store: ObjectStore, key: string): Promise<ObjectInfo> {
-  for await (const info of store.list(key)) if (info.key === key) return info;
-  throw new ObjectNotFoundError(key, store.location);
-}
-
 /**
  * Rows streamed to JavaScript need little engine memory, while the reader's caller (the people
  * snapshot) holds a lot of its own: a small limit keeps the two from adding up. An explicit
  * DUCKDB_MEMORY_LIMIT below it still wins.
  */
-export const STREAMING_MEMORY_LIMIT = '256MB';
+const STREAMING_MEMORY_LIMIT = '256MB';
 
 function streamingSettings(settings: EngineSettings): EngineSettings {
   const configured = settings.memoryLimit ? parseBytes(settings.memoryLimit) : undefined;

@@ -143,7 +143,7 @@ function firstWords(sql: string): string {
 }
 
 /** DuckDB's error text → a typed error. Messages carry paths and SQL, never record values. */
-export function classify(error: unknown, doing: string): EngineError {
+function classify(error: unknown, doing: string): EngineError {
   if (error instanceof EngineError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const firstLine = message.split('\n')[0]!.slice(0, 500);

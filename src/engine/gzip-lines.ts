@@ -16,7 +16,7 @@ import { constants, createGunzip, createGzip } from 'node:zlib';
  */
 
 /** Lines longer than this are not given to the engine (its line reader stops at 2,000,000 bytes). */
-export const MAX_LINE_BYTES = 1_990_000;
+const MAX_LINE_BYTES = 1_990_000;
 
 const NL = 0x0a;
 const CR = 0x0d;

@@ -177,7 +177,7 @@ export function rawRelation(
   return parts.join('\nUNION ALL\n');
 }
 
-export function emptyRelation(dataset: Dataset): string {
+function emptyRelation(dataset: Dataset): string {
   const cols = dataColumns(dataset).map((c) => `CAST(NULL AS VARCHAR) AS ${quoteIdent(c)}`);
   return `SELECT CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS BIGINT) AS _line, CAST(NULL AS VARCHAR) AS _malformed, ${cols.join(', ')} WHERE false`;
 }
@@ -191,11 +191,6 @@ export function isParquetPart(key: string): boolean {
   return key.endsWith('.parquet');
 }
 
-/** Whether a key is a raw data part in either form. */
-export function isRawPart(key: string): boolean {
-  return key.endsWith('.jsonl.gz') || key.endsWith('.parquet');
-}
-
 /** The people snapshot: identity columns plus the whole line as JSON text for `person:` rules. */
 export function peopleSnapshotRelation(path: string): string {
   return `SELECT json_extract_string(line, '$.customer_id') AS customer_id,
@@ -206,4 +201,12 @@ export function peopleSnapshotRelation(path: string): string {
   FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '', escape = '',
     header = false, auto_detect = false, strict_mode = false, compression = 'gzip')
   WHERE line IS NOT NULL AND json_valid(line) AND json_extract_string(line, '$.customer_id') IS NOT NULL`;
+}
+
+/** The members of an audience's previous snapshot (`customer_id`, `entered`); empty without one. */
+export function previousMembersRelation(path: string | undefined): string {
+  if (path === undefined)
+    return `SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS entered WHERE false`;
+  return `SELECT customer_id, entered FROM read_json(${sqlString(path)},
+  format = 'newline_delimited', columns = {customer_id: 'VARCHAR', entered: 'VARCHAR'}, compression = 'gzip')`;
 }

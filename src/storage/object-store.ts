@@ -58,6 +58,12 @@ export function assertValidKey(key: string): void {
   }
 }
 
+/** An object's listing entry (size, ETag); ObjectNotFoundError when there is none. */
+export async function statObject(store: ObjectStore, key: string): Promise<ObjectInfo> {
+  for await (const info of store.list(key)) if (info.key === key) return info;
+  throw new ObjectNotFoundError(key, store.location);
+}
+
 export async function readText(store: ObjectStore, key: string): Promise<string> {
   return (await store.get(key)).toString('utf8');
 }

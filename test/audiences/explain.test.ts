@@ -47,6 +47,14 @@ audiences:
       - { weight: 0.5, max: { event: cart, property: value } }
     top_fraction: 0.5
     holdout: { fraction: 0.5 }
+  # Personal fields in rules: explain shows them only as present / missing.
+  - id: contacts
+    type: segment
+    when:
+      any:
+        - person: { phone: { ne: null } }
+        - person: { first_name: Alice }
+        - person: { attributes.contact: { ne: null } }
 `;
 
 const ALICE_EMAIL = 'alice.private@example.com';
@@ -106,7 +114,13 @@ describe('explainPerson', () => {
     const p = (id: string, fields: Record<string, unknown> = {}) =>
       person(id, '2026-03-01T00:00:00.000Z', fields as never);
     await writePart(store, 'people', '2026-03-01', 'p1', [
-      p('alice', { country: 'DE', email: ALICE_EMAIL, phone: ALICE_PHONE, first_name: 'Alice' }),
+      p('alice', {
+        country: 'DE',
+        email: ALICE_EMAIL,
+        phone: ALICE_PHONE,
+        first_name: 'Alice',
+        attributes: { contact: ALICE_EMAIL },
+      }),
       p('bob', { country: 'FR', email: 'bob@example.com' }),
       p('carol', { country: 'DE' }),
       p('dave', { country: 'DE', unsubscribed: true }),

@@ -102,7 +102,7 @@ const audienceExplanation = z.object({
   holdout: z.object({ fraction: z.number() }).nullable(),
 });
 
-export const explanationSchema = z.object({
+const explanationSchema = z.object({
   day: z.string(),
   customer_id: z.string(),
   requested_id: z.string().optional(),

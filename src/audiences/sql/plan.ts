@@ -127,10 +127,6 @@ const TS_PATTERN = '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9
 /** Message fields (raw text columns) a `message:` selector or message `where` may test. */
 const MESSAGE_COLUMNS: ReadonlySet<string> = new Set(SCALAR_FIELDS.messages);
 
-export function quote(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
 /** The `features` columns of a source's aggregate. */
 export const col = {
   count: (s: SqlSource) => `${s.id}_n`,
@@ -246,7 +242,7 @@ class Compiler {
 }
 
 /** Person fields: the flags default to false, every other missing field is missing (compile.ts). */
-function personGetter(field: string): (root: unknown) => unknown {
+export function personGetter(field: string): (root: unknown) => unknown {
   if (field === 'unsubscribed' || field === 'deleted') {
     return (root) => (root as Record<string, unknown> | undefined)?.[field] === true;
   }
@@ -336,7 +332,8 @@ function recordValue(d: Dialect, dataset: RecordDataset, alias: string) {
   };
 }
 
-function personValue(d: Dialect) {
+/** A person field in SQL over the snapshot line `p.person`: the flags default to false. */
+export function personValue(d: Dialect) {
   return (field: string): ValueRef => {
     if (field === 'unsubscribed' || field === 'deleted') {
       const v = jsonValue(d, 'p.person', [field]);

@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { listRangeParts } from '../../compaction/parts.js';
 import type { Dataset } from '../../contract/records.js';
-import { sqlString } from '../../engine/duckdb.js';
 import type { LocalFiles } from '../../engine/local-files.js';
 import {
   BAG_FIELDS,
   peopleSnapshotRelation,
+  previousMembersRelation,
   type RawFile,
   rawRelation,
   SCALAR_FIELDS,
 } from '../../engine/raw.js';
 import { keys } from '../../storage/keys.js';
-import type { ObjectInfo, ObjectStore } from '../../storage/object-store.js';
+import { type ObjectInfo, type ObjectStore, statObject } from '../../storage/object-store.js';
 import { latestBuiltDay } from '../members.js';
 import { type Dialect, duckdb } from './dialect.js';
 import { type AudienceSql, audienceStatements, type BuildPlan, type RecordDataset } from './plan.js';
@@ -57,13 +57,13 @@ export interface Script {
   statements: string[];
 }
 
-export function renderScript(script: Script): string {
+function renderScript(script: Script): string {
   const header = script.header.map((l) => (l ? `-- ${l}` : '--')).join('\n');
   return `${header}\n\n${script.statements.map((s) => `${s};`).join('\n\n')}\n`;
 }
 
 /** The plan's statements (shared, then each audience's) as the dialect creates tables. */
-export function planStatements(d: Dialect, plan: BuildPlan): string[] {
+function planStatements(d: Dialect, plan: BuildPlan): string[] {
   const out = plan.shared.map((s) => d.createTable(s.name, s.select));
   const tables = new Map<string, string>();
   for (const audience of plan.audiences) {
@@ -74,7 +74,7 @@ export function planStatements(d: Dialect, plan: BuildPlan): string[] {
 }
 
 /** Every audience's members (`audience`, `customer_id`, `group`, `score`, `rank`, `entered`). */
-export function membersSelect(d: Dialect, plan: BuildPlan): string {
+function membersSelect(d: Dialect, plan: BuildPlan): string {
   const selects = plan.audiences.map(
     (a) =>
       `SELECT ${d.str(a.definition.id)} AS audience, customer_id, ${d.ident('group')}, score, rank, entered FROM ${a.table}`,
@@ -113,7 +113,7 @@ export async function resolveDuckdbInputs(
   files: LocalFiles,
 ): Promise<DuckdbInputs> {
   const snapshotKey = keys.peopleSnapshot(plan.day);
-  const [snapshot] = await files.paths([await requireObject(store, snapshotKey)]);
+  const [snapshot] = await files.paths([await statObject(store, snapshotKey)]);
   const raw: DuckdbInputs['raw'] = {};
   for (const dataset of ['events', 'messages'] as const) {
     const from = plan.fromDay[dataset];
@@ -127,27 +127,10 @@ export async function resolveDuckdbInputs(
   for (const audience of plan.audiences) {
     const day = await latestBuiltDay(store, audience.definition.id, { before: plan.day });
     if (!day) continue;
-    const [path] = await files.paths([await requireObject(store, keys.members(audience.definition.id, day))]);
+    const [path] = await files.paths([await statObject(store, keys.members(audience.definition.id, day))]);
     previous.set(audience.table, { day, path: path! });
   }
   return { location: store.location, peopleSnapshot: snapshot!, raw, previous };
-}
-
-export class MissingInputError extends Error {
-  override readonly name = 'MissingInputError';
-}
-
-async function requireObject(store: ObjectStore, key: string): Promise<ObjectInfo> {
-  for await (const info of store.list(key)) if (info.key === key) return info;
-  throw new MissingInputError(`missing object ${key} in ${store.location}`);
-}
-
-function duckdbPrevious(previous: { path: string } | undefined): string {
-  if (!previous) {
-    return `SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS entered WHERE false`;
-  }
-  return `SELECT customer_id, entered FROM read_json(${sqlString(previous.path)},
-  format = 'newline_delimited', columns = {customer_id: 'VARCHAR', entered: 'VARCHAR'}, compression = 'gzip')`;
 }
 
 /**
@@ -163,7 +146,9 @@ export function duckdbScript(plan: BuildPlan, inputs: DuckdbInputs): string {
     if (files) statements.push(view(`raw_${dataset}`, rawRelation(dataset, files)));
   }
   for (const audience of plan.audiences) {
-    statements.push(view(`previous_${audience.table}`, duckdbPrevious(inputs.previous.get(audience.table))));
+    statements.push(
+      view(`previous_${audience.table}`, previousMembersRelation(inputs.previous.get(audience.table)?.path)),
+    );
   }
   statements.push(...planStatements(duckdb, plan), membersSelect(duckdb, plan));
   return renderScript({

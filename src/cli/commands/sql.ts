@@ -10,7 +10,6 @@ import { DIALECT_NAMES, dialectByName } from '../../audiences/sql/dialects/index
 import { compileBuildPlan } from '../../audiences/sql/plan.js';
 import {
   duckdbScript,
-  MissingInputError,
   resolveDuckdbInputs,
   type WarehouseOptions,
   warehouseScript,
@@ -19,7 +18,7 @@ import { cacheOptionsFromEnv } from '../../compaction/engine-settings.js';
 import { getEnv } from '../../config/env.js';
 import { addDays, isDay, today } from '../../contract/days.js';
 import { type CacheOptions, localFiles } from '../../engine/local-files.js';
-import type { ObjectStore } from '../../storage/object-store.js';
+import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.js';
 import { openStore, parseStoreUrl } from '../../storage/open-store.js';
 import { CliError, EXIT, out } from '../output.js';
 
@@ -149,7 +148,7 @@ export function registerSqlCommand(program: Command): void {
       try {
         out(await sqlScript({ ...common, store, cache: cacheOptionsFromEnv(env) }));
       } catch (error) {
-        if (error instanceof MissingInputError) {
+        if (error instanceof ObjectNotFoundError) {
           throw new CliError(`${error.message}: build the day first (audience-sync build --date ${day})`);
         }
         throw error;

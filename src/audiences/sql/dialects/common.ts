@@ -4,7 +4,7 @@
  */
 
 /** A path segment that may be an array index as well as an object key (`items.0.price`). */
-export function isIndexSegment(segment: string): boolean {
+function isIndexSegment(segment: string): boolean {
   return /^(0|[1-9][0-9]{0,8})$/.test(segment);
 }
 
