@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { type DayParts, listRangeParts } from '../compaction/parts.js';
 import { Engine, EngineError, type EngineSettings, sqlString } from '../engine/duckdb.js';
-import { checkGzipLines, normalizeGzipLines } from '../engine/gzip-lines.js';
+import { readableParts } from '../engine/gzip-lines.js';
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
 import {
   dataColumns,
@@ -285,25 +285,10 @@ async function loadJsonl(
   files: RawFile[],
   scratch: string,
 ): Promise<{ broken: MalformedLine[] }> {
-  const broken: MalformedLine[] = [];
-  const checks = await Promise.all(files.map((f) => checkGzipLines(f.path)));
-  const readable: RawFile[] = [];
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i]!;
-    const check = checks[i]!;
-    if (check.ok) {
-      readable.push(file);
-      continue;
-    }
-    const out = join(scratch, `repaired-${dataset}-${i}.jsonl.gz`);
-    const repaired = await normalizeGzipLines(
-      file.path,
-      out,
-      check.gzipError !== undefined ? { gzipError: check.gzipError } : {},
-    );
-    for (const p of repaired.problems) broken.push({ key: file.key, line: p.line, reason: p.reason });
-    readable.push({ key: file.key, path: out });
-  }
+  const readable = await readableParts(files, scratch);
+  const broken: MalformedLine[] = readable.flatMap((part) =>
+    part.problems.map((p) => ({ key: part.key, line: p.line, reason: p.reason })),
+  );
   // One scan of every part, without line numbers; then the parts that need them — those with
   // malformed lines (reports name the line) and those holding two different copies of an id
   // received at the same instant (the first line wins) — are read again on their own, numbered.

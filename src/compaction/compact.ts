@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { dayStartMs } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine/duckdb.js';
-import { checkGzipLines, type LineProblem, normalizeGzipLines, readLinesAt } from '../engine/gzip-lines.js';
+import { readableParts, readLinesAt } from '../engine/gzip-lines.js';
 import { type CacheOptions, localFiles } from '../engine/local-files.js';
-import { dataColumns, jsonlRelation, quoteIdent, type RawFile } from '../engine/raw.js';
+import { dataColumns, jsonlRelation, quoteIdent } from '../engine/raw.js';
 import type { MalformedLine } from '../people/snapshot.js';
 import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
@@ -225,33 +225,25 @@ async function compactDayLocked(
     const paths = await files.paths(pending);
 
     // 1. Parts the engine cannot read as they are get a readable copy (same line numbers).
-    const rawFiles: RawFile[] = new Array(pending.length);
+    const readable = await readableParts(
+      pending.map((info, i) => ({ key: info.key, path: paths[i]! })),
+      scratch,
+    );
     const problems: (MalformedLine & { text: string })[] = [];
-    await forEachLimit(pending, 4, async (info, i) => {
-      const check = await checkGzipLines(paths[i]!);
-      if (check.ok) {
-        rawFiles[i] = { key: info.key, path: paths[i]! };
-        return;
-      }
-      const copy = join(scratch, `source-${i}.jsonl.gz`);
-      const normalized = await normalizeGzipLines(
-        paths[i]!,
-        copy,
-        check.gzipError !== undefined ? { gzipError: check.gzipError } : {},
-      );
-      rawFiles[i] = { key: info.key, path: copy };
-      report.salvaged.push(info.key);
-      problems.push(...normalized.problems.map((p: LineProblem) => ({ key: info.key, ...p })));
+    for (const part of readable) {
+      if (part.repaired === undefined) continue;
+      report.salvaged.push(part.key);
+      problems.push(...part.problems.map((p) => ({ key: part.key, ...p })));
       options.log?.warn(
-        { dataset, day, part: info.key, reason: check.reason, lines_lost: normalized.problems.length },
+        { dataset, day, part: part.key, reason: part.repaired, lines_lost: part.problems.length },
         'raw part repaired before compaction',
       );
-    });
+    }
     report.salvaged.sort();
     // Parsed once into a temporary table: the counts, the damaged lines and the Parquet file all
     // read it (parsing JSON is most of the work).
     const table = `compact_${dataset}`;
-    await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${jsonlRelation(dataset, rawFiles)}`);
+    await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${jsonlRelation(dataset, readable)}`);
     const relation = `SELECT * FROM ${table}`;
 
     // 2. Rows per source, and the lines that are not records.
@@ -273,7 +265,7 @@ async function compactDayLocked(
         byKey.set(b._key, list);
       }
       for (const [key, lines] of byKey) {
-        const file = rawFiles.find((f) => f.key === key)!;
+        const file = readable.find((f) => f.key === key)!;
         const texts = await readLinesAt(file.path, new Set(lines.map((l) => l.line)));
         for (const l of lines)
           problems.push({ key, line: l.line, reason: l.reason, text: texts.get(l.line) ?? '' });
@@ -487,16 +479,4 @@ export async function daysToCompact(
     .filter(([, d]) => d.jsonl || (d.parquet && !d.manifest))
     .map(([day]) => day)
     .sort();
-}
-
-async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < items.length; i = next++) await fn(items[i]!, i);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }

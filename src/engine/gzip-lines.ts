@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { basename, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { constants, createGunzip, createGzip } from 'node:zlib';
 
@@ -225,5 +226,47 @@ export async function readLinesAt(path: string, wanted: ReadonlySet<number>): Pr
   } finally {
     input.destroy();
   }
+  return out;
+}
+
+export interface ReadablePart {
+  key: string;
+  /** The part itself, or its repaired copy. */
+  path: string;
+  /** Why the part needed a copy (undefined: read as it is). */
+  repaired: string | undefined;
+  /** What could not be kept, by line. */
+  problems: LineProblem[];
+}
+
+/**
+ * Every JSON Lines part as a file the engine can read (`checkGzipLines`): the part itself, or a
+ * repaired copy written into `scratch` (`normalizeGzipLines`), four parts at a time. The one path
+ * by which compaction and the build hand JSON Lines to the engine.
+ */
+export async function readableParts(
+  parts: readonly { key: string; path: string }[],
+  scratch: string,
+): Promise<ReadablePart[]> {
+  const out = new Array<ReadablePart>(parts.length);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < parts.length; i = next++) {
+      const part = parts[i]!;
+      const check = await checkGzipLines(part.path);
+      if (check.ok) {
+        out[i] = { key: part.key, path: part.path, repaired: undefined, problems: [] };
+        continue;
+      }
+      const copy = join(scratch, `repaired-${i}-${basename(part.path)}`);
+      const normalized = await normalizeGzipLines(
+        part.path,
+        copy,
+        check.gzipError !== undefined ? { gzipError: check.gzipError } : {},
+      );
+      out[i] = { key: part.key, path: copy, repaired: check.reason, problems: normalized.problems };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, parts.length) }, lane));
   return out;
 }

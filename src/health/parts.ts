@@ -1,4 +1,4 @@
-import { listDayPartsDetail } from '../compaction/listing.js';
+import { listDayPartsDetail } from '../compaction/parts.js';
 import { addDays, today } from '../contract/days.js';
 import type { Dataset } from '../contract/records.js';
 import { keys } from '../storage/keys.js';

@@ -1,4 +1,5 @@
-import { fileName, isCompactionQuarantine, listDayPartsDetail } from '../compaction/listing.js';
+import { fileName, isCompactionQuarantine } from '../compaction/listing.js';
+import { listDayPartsDetail } from '../compaction/parts.js';
 import { RawPartReader } from '../compaction/read.js';
 import type { Dataset } from '../contract/records.js';
 import { readLines } from '../storage/jsonl.js';

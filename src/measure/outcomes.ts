@@ -1,4 +1,4 @@
-import { listDayParts } from '../compaction/parts.js';
+import { listRangeParts } from '../compaction/parts.js';
 import { RawPartReader } from '../compaction/read.js';
 import { addDays } from '../contract/days.js';
 import { cleanEmail } from '../contract/identifiers.js';
@@ -171,44 +171,42 @@ async function collectCandidates(
   };
   const reader = new RawPartReader(store);
   try {
-    for (let day = fromDay; day <= toDay; day = addDays(day, 1)) {
-      const parts = await listDayParts(store, 'events', day);
-      // Lines of compacted parts that were not records (JSON Lines parts report theirs as read).
-      stats.malformed += parts.malformedLines;
-      for (const info of [...parts.jsonl, ...parts.parquet]) {
-        if (partitionDay(info.key) !== day) continue;
-        stats.partitions += 1;
-        for await (const { key, line, record } of reader.read('events', info, {
-          onCorrupt,
-          where: { name: event },
-        })) {
-          const ts = record.ts;
-          if (typeof ts !== 'string' || !TS_RE.test(ts)) {
-            stats.malformed += 1;
-            continue;
-          }
-          const properties = record.properties as Record<string, unknown> | undefined;
-          const currency = properties?.currency;
-          const candidate: Candidate = {
-            receivedAt: typeof record.received_at === 'string' ? record.received_at : ts,
-            key,
-            line,
-            customerId:
-              typeof record.customer_id === 'string' && record.customer_id ? record.customer_id : undefined,
-            email: cleanEmail(record.email) ?? undefined,
-            ts,
-            value: outcomeValue(properties),
-            currency: typeof currency === 'string' && currency ? currency.trim().toUpperCase() : undefined,
-          };
-          // Records are canonical and carry an id; one without is unique by where it sits.
-          const id = typeof record.id === 'string' && record.id ? record.id : `${key}#${line}`;
-          const kept = candidates.get(id);
-          if (!kept) {
-            candidates.set(id, candidate);
-          } else {
-            stats.duplicates += 1;
-            if (earlier(candidate, kept)) candidates.set(id, candidate);
-          }
+    // One listing for the window (a copy is kept by received_at, key and line: order does not matter).
+    const parts = await listRangeParts(store, 'events', fromDay, toDay);
+    // Lines of compacted parts that were not records (JSON Lines parts report theirs as read).
+    stats.malformed += parts.malformedLines;
+    for (const info of [...parts.jsonl, ...parts.parquet]) {
+      stats.partitions += 1;
+      for await (const { key, line, record } of reader.read('events', info, {
+        onCorrupt,
+        where: { name: event },
+      })) {
+        const ts = record.ts;
+        if (typeof ts !== 'string' || !TS_RE.test(ts)) {
+          stats.malformed += 1;
+          continue;
+        }
+        const properties = record.properties as Record<string, unknown> | undefined;
+        const currency = properties?.currency;
+        const candidate: Candidate = {
+          receivedAt: typeof record.received_at === 'string' ? record.received_at : ts,
+          key,
+          line,
+          customerId:
+            typeof record.customer_id === 'string' && record.customer_id ? record.customer_id : undefined,
+          email: cleanEmail(record.email) ?? undefined,
+          ts,
+          value: outcomeValue(properties),
+          currency: typeof currency === 'string' && currency ? currency.trim().toUpperCase() : undefined,
+        };
+        // Records are canonical and carry an id; one without is unique by where it sits.
+        const id = typeof record.id === 'string' && record.id ? record.id : `${key}#${line}`;
+        const kept = candidates.get(id);
+        if (!kept) {
+          candidates.set(id, candidate);
+        } else {
+          stats.duplicates += 1;
+          if (earlier(candidate, kept)) candidates.set(id, candidate);
         }
       }
     }

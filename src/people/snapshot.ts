@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { fileName, listDatasetParts } from '../compaction/listing.js';
+import { fileName } from '../compaction/listing.js';
 import type { CompactedFile } from '../compaction/parts.js';
+import { listDatasetParts } from '../compaction/parts.js';
 import { RawPartReader } from '../compaction/read.js';
 import type { PersonRecord } from '../contract/records.js';
 import { readJsonl, readLines } from '../storage/jsonl.js';
