@@ -1,15 +1,15 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { loadAudienceConfig } from '../audiences/config.js';
 import { type Env, getEnv } from '../config/env.js';
 import { log } from '../log.js';
-import { probeRedis } from '../pipeline/redis.js';
 import type { StageContext } from '../pipeline/stages.js';
+import { COMMAND_READY_TIMEOUT_MS, connectCommandClient, probeRedis } from '../redis/clients.js';
 import { ensureLayout, openStore } from '../storage/open-store.js';
-import { describeRedis, LocalLocker, RedisLocker, waitForRedisReady } from '../sync/lock.js';
+import { LocalLocker, RedisLocker } from '../sync/lock.js';
 import { CliError, EXIT } from './output.js';
 
 /** How long the lock connection may take to connect, authenticate and select its database. */
-const READY_TIMEOUT_MS = 3_000;
+const READY_TIMEOUT_MS = COMMAND_READY_TIMEOUT_MS;
 
 /**
  * Store, configuration and locks for commands that run stages in this process. Redis is used for
@@ -39,7 +39,8 @@ export async function openStageContext(options: { env?: Env; writes?: boolean } 
     loaded,
     env,
     log,
-    locker: redis ? new RedisLocker(redis) : new LocalLocker(),
+    // The workers' prefix: a CLI sync and a worker's sync of the same deployment exclude each other.
+    locker: redis ? new RedisLocker(redis, `${env.QUEUE_PREFIX}:lock:`) : new LocalLocker(),
   };
   return {
     ctx,
@@ -52,39 +53,17 @@ export async function openStageContext(options: { env?: Env; writes?: boolean } 
 }
 
 /**
- * The short-command connection for sync locks. It has no offline queue (a command fails at once
- * when Redis goes away instead of hanging the CLI), so ioredis rejects anything sent before the
- * connection is `ready` ("Stream isn't writeable ..."): this resolves only once it is ready.
+ * The short-command connection for sync locks (the `command` use of src/redis/clients.ts): it has no
+ * offline queue, so a command fails at once when Redis goes away instead of hanging the CLI, and it
+ * resolves only once the connection is ready, so the first lock command cannot race the handshake.
  */
 export async function connectLockRedis(url: string, readyTimeoutMs = READY_TIMEOUT_MS): Promise<Redis> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 1000,
-    enableOfflineQueue: false,
-  });
-  const password = redis.options.password;
-  let lastLogged = '';
-  let lastLoggedAt = 0;
-  redis.on('error', (error: Error) => {
-    // Reconnect attempts repeat the same failure: log each distinct one, and repeats once a minute.
-    const message = password ? error.message.split(password).join('[redacted]') : error.message;
-    if (message === lastLogged && Date.now() - lastLoggedAt < 60_000) return;
-    lastLogged = message;
-    lastLoggedAt = Date.now();
-    log.warn(
-      { redis: describeRedis(redis), code: (error as { code?: string }).code, err: message },
-      'redis connection error (sync locks)',
-    );
-  });
   try {
-    await waitForRedisReady(redis, readyTimeoutMs);
+    return await connectCommandClient(url, { readyTimeoutMs, label: 'sync locks' });
   } catch (error) {
-    redis.disconnect();
     throw new CliError(
       `${error instanceof Error ? error.message : String(error)} (it answered a ping just before; the sync locks need it — check REDIS_URL and try again)`,
       EXIT.failed,
     );
   }
-  return redis;
 }

@@ -1,28 +1,24 @@
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { log } from '../log.js';
+import { tryAcquireFencedLease } from '../redis/lock.js';
 
 /**
  * A lease in Redis: one exporter per dataset at a time (the minute scheduler, an early trigger and
  * `audience-sync export` may all start one). Safety does not depend on it — part names are
- * deterministic and the trim is conditional — it only avoids doing the same work twice.
+ * deterministic and the trim is conditional — it only avoids doing the same work twice. It is the
+ * sync lock's fenced lease (src/redis/lock.ts): renewed in the background, confirmed after each chunk.
  */
-const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-
 export interface Lease {
-  /** Renews the lease; `false` when another holder has taken it over. */
+  /** Confirms (and renews) the lease in Redis; `false` when it was lost to another holder or to expiry. */
   extend(): Promise<boolean>;
   release(): Promise<void>;
 }
 
 export async function acquireLease(redis: Redis, key: string, ttlMs: number): Promise<Lease | null> {
-  const token = randomBytes(12).toString('hex');
-  const ok = await redis.set(key, token, 'PX', ttlMs, 'NX');
-  if (ok !== 'OK') return null;
+  const lease = await tryAcquireFencedLease(redis, key, { leaseMs: ttlMs, log, what: `export ${key}` });
+  if (!lease) return null;
   return {
-    extend: async () => (await redis.eval(EXTEND, 1, key, token, ttlMs)) === 1,
-    release: async () => {
-      await redis.eval(RELEASE, 1, key, token);
-    },
+    extend: async () => (await lease.confirm()) === undefined,
+    release: () => lease.release(),
   };
 }

@@ -1,38 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 
-/**
- * Redis connections for BullMQ. Workers need `maxRetriesPerRequest: null` (blocking commands must
- * wait through reconnects); commands that can run without Redis only probe it, with a short
- * timeout and no retry loop, so they never hang when it is absent.
- */
-export function createBullConnection(url: string, options: RedisOptions = {}): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...options });
-  redis.on('error', () => {
-    // ioredis reconnects by itself; BullMQ surfaces failures through the jobs.
-  });
-  return redis;
-}
-
-/** True when Redis answers PING within `timeoutMs`. */
-export async function probeRedis(url: string, timeoutMs = 500): Promise<boolean> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
+/** The clients come from the one factory (src/redis/clients.ts); BullMQ code imports them from here. */
+export { createBullConnection, probeRedis } from '../redis/clients.js';
 
 /**
  * BullMQ needs every key kept: with an eviction policy Redis may silently drop jobs under memory

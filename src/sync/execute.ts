@@ -218,6 +218,7 @@ async function continueRun(
   const { store, connector, ctx, destination, audienceId } = input;
   const ledger = loaded?.ledger ?? (await readLedger(store, destination, audienceId));
   let state = loaded?.state ?? (await readState(store, destination, audienceId));
+  if (input.held?.fencingToken !== undefined) record.fencing_token = input.held.fencingToken;
   try {
     if (!record.platform_audience_id) {
       const ensured = await ensurePlatformAudience(input, record, plan, state, log);
@@ -233,7 +234,8 @@ async function continueRun(
     const batches = cutBatches(plan, record.plan.batch_size);
     const pushStarted = Date.now();
     for (let i = record.batches.length; i < batches.length; i++) {
-      input.held?.assertHeld();
+      // Asked of Redis before every batch: a holder that lost the lock sends nothing more.
+      await input.held?.confirm();
       const batch = batches[i]!;
       let attempts = 0;
       const result = await withRetries(
@@ -257,7 +259,7 @@ async function continueRun(
     record.timings_ms.push += Date.now() - pushStarted;
 
     input.onProgress?.({ phase: 'finalize', done: 0, total: 1 });
-    input.held?.assertHeld();
+    await input.held?.confirm();
     const finalized = await connector.finalize(ctx, {
       audienceId,
       platformAudienceId,
@@ -307,8 +309,11 @@ async function continueRun(
     );
     return record;
   } catch (error) {
-    // Another process may hold the run now: write nothing; the checkpointed record stays resumable.
-    if (error instanceof LockLostError) throw error;
+    // Another process may hold the run now: no failure is recorded; the checkpointed record stays resumable.
+    if (error instanceof LockLostError) {
+      await noteLockLost(input, record, error, log);
+      throw error;
+    }
     await failRun(input, record, plan, ledger, state, error);
     throw error;
   }
@@ -626,6 +631,31 @@ function recordKey(input: SyncAudienceInput, record: SyncRunRecord): string {
   return input.dryRun
     ? `${keys.outboxPrefix(record.destination, record.audience_id, record.run_id)}run.json`
     : keys.syncRun(record.destination, record.audience_id, record.run_id);
+}
+
+/**
+ * Says in the run record that this holder stopped because it lost the lock — unless a newer holder
+ * (a larger fencing token) has written the record since: that record is the live one, and this
+ * holder's copy is stale. (Read, then write: a newer holder that writes in between overwrites this
+ * note with its own record at its next checkpoint, which is what it should be.)
+ */
+async function noteLockLost(input: LockedInput, record: SyncRunRecord, error: LockLostError, log: Logger) {
+  try {
+    const stored = await readJsonIfExists<SyncRunRecord>(input.store, recordKey(input, record));
+    if ((stored?.fencing_token ?? 0) > (record.fencing_token ?? 0)) return;
+    record.lock_lost = [
+      ...(record.lock_lost ?? []),
+      {
+        at: new Date().toISOString(),
+        reason: error.reason,
+        next_batch: record.batches.length,
+        ...(record.fencing_token !== undefined ? { fencing_token: record.fencing_token } : {}),
+      },
+    ];
+    await saveRecord(input, record);
+  } catch (writeError) {
+    log.warn({ run_id: record.run_id, err: writeError }, 'could not note the lost lock in the run record');
+  }
 }
 
 async function saveRecord(input: SyncAudienceInput, record: SyncRunRecord): Promise<void> {

@@ -1,27 +1,31 @@
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type Logger, log as rootLogger } from '../log.js';
+import { type FencedLease, tryAcquireFencedLease } from '../redis/lock.js';
 
 /**
  * One sync per audience × destination at a time, across every worker: two jobs on one Google list
  * fail with CONCURRENT_MODIFICATION, and two find-or-creates of one Meta audience would create two.
- * With Redis the lock is shared by all processes; without it (a one-machine CLI run) it is local.
+ * With Redis the lock is shared by all processes (a fenced lease, src/redis/lock.ts); without it
+ * (a one-machine CLI run) it is local.
  */
 export interface Locker {
   /**
    * Runs `fn` holding the lock; throws `LockBusyError` if another holder keeps it past `waitMs`.
-   * `fn` gets the held lock: long work checks `assertHeld()` before each step that must not run
-   * twice at once (a lease that could not be renewed may already belong to someone else).
+   * `fn` gets the held lock and calls `confirm()` before each step that must not run twice at once.
    */
   withLock<T>(name: string, fn: (held: HeldLock) => Promise<T>, options?: { waitMs?: number }): Promise<T>;
 }
 
 export interface HeldLock {
   readonly name: string;
+  /** Larger for every new holder of this lock (absent for local locks): recorded in run reports. */
+  readonly fencingToken?: number;
   /** True once the lock can no longer be vouched for: taken over, deleted, or not renewed within its lease. */
   readonly lost: boolean;
-  /** Throws `LockLostError` when the lock is lost. */
+  /** Throws `LockLostError` when the lock is known to be lost (no round trip). */
   assertHeld(): void;
+  /** Asks Redis whether the lock is still ours; throws `LockLostError` when it is not. */
+  confirm(): Promise<void>;
 }
 
 export interface Lease extends HeldLock {
@@ -48,16 +52,10 @@ export class LockLostError extends Error {
   }
 }
 
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-
 export interface RedisLockerOptions {
   /** Lease length; renewed at a third of it while the holder runs, so a dead holder frees it soon. */
   leaseMs?: number;
-  /**
-   * How long the first command waits for a client without an offline queue to become ready
-   * (ioredis rejects commands sent before `ready` instead of queueing them).
-   */
+  /** How long the first command waits for a client without an offline queue to become ready. */
   readyTimeoutMs?: number;
   log?: Pick<Logger, 'warn' | 'error'>;
 }
@@ -92,88 +90,38 @@ export class RedisLocker implements Locker {
 
   /** Takes the lock (waiting up to `waitMs` for another holder) and renews it until released. */
   async acquire(name: string, options: { waitMs?: number } = {}): Promise<Lease> {
-    if (this.redis.options.enableOfflineQueue === false) {
-      await waitForRedisReady(this.redis, this.readyTimeoutMs);
-    }
-    const key = this.prefix + name;
-    const token = randomBytes(12).toString('hex');
     const deadline = Date.now() + (options.waitMs ?? 0);
-    let confirmedAt: number;
     for (;;) {
-      confirmedAt = Date.now();
-      const ok = await this.redis.set(key, token, 'PX', this.leaseMs, 'NX');
-      if (ok === 'OK') break;
+      const lease = await tryAcquireFencedLease(this.redis, this.prefix + name, {
+        leaseMs: this.leaseMs,
+        readyTimeoutMs: this.readyTimeoutMs,
+        log: this.log,
+        what: `sync ${name}`,
+      });
+      if (lease) return heldLease(name, lease);
       if (Date.now() >= deadline) throw new LockBusyError(name);
       await new Promise((r) => setTimeout(r, 250));
     }
-
-    let lostReason: string | undefined;
-    let lastError: string | undefined;
-    let renewing = false;
-    let released = false;
-    const markLost = (reason: string) => {
-      if (lostReason || released) return;
-      lostReason = reason;
-      clearInterval(renew);
-      this.log.error({ lock: name, reason }, 'sync lock lost');
-    };
-    // The lease runs from when the last successful SET / PEXPIRE was sent: past it, the key may
-    // have expired and been taken by another holder, even if no reply said so.
-    const expired = () => Date.now() - confirmedAt >= this.leaseMs;
-    const renew = setInterval(
-      () => {
-        if (renewing || lostReason) return;
-        renewing = true;
-        const sentAt = Date.now();
-        this.redis
-          .eval(RENEW, 1, key, token, String(this.leaseMs))
-          .then((renewed) => {
-            if (renewed === 1) {
-              confirmedAt = sentAt;
-              lastError = undefined;
-            } else markLost('its key was deleted or taken over by another holder');
-          })
-          .catch((error: unknown) => {
-            lastError = error instanceof Error ? error.message : String(error);
-            this.log.warn({ lock: name, err: lastError }, 'could not renew the sync lock; retrying');
-            if (expired()) markLost(`not renewed within its ${this.leaseMs} ms lease: ${lastError}`);
-          })
-          .finally(() => {
-            renewing = false;
-          });
-      },
-      Math.max(1, Math.floor(this.leaseMs / 3)),
-    );
-    renew.unref();
-
-    const lease: Lease = {
-      name,
-      get lost() {
-        if (!lostReason && expired()) {
-          markLost(`not renewed within its lease${lastError ? `: ${lastError}` : ''}`);
-        }
-        return lostReason !== undefined;
-      },
-      assertHeld() {
-        if (lease.lost) throw new LockLostError(name, lostReason!);
-      },
-      release: async () => {
-        if (released) return;
-        released = true;
-        clearInterval(renew);
-        try {
-          await this.redis.eval(RELEASE, 1, key, token);
-        } catch (error) {
-          // The lease still expires on its own; the next holder waits at most that long.
-          this.log.warn(
-            { lock: name, err: error instanceof Error ? error.message : String(error) },
-            'could not release the sync lock; it expires with its lease',
-          );
-        }
-      },
-    };
-    return lease;
   }
+}
+
+function heldLease(name: string, lease: FencedLease): Lease {
+  return {
+    name,
+    fencingToken: lease.fencingToken,
+    get lost() {
+      return lease.lostReason !== undefined;
+    },
+    assertHeld() {
+      const reason = lease.lostReason;
+      if (reason) throw new LockLostError(name, reason);
+    },
+    async confirm() {
+      const reason = await lease.confirm();
+      if (reason) throw new LockLostError(name, reason);
+    },
+    release: () => lease.release(),
+  };
 }
 
 /** In-process lock for runs without Redis. */
@@ -192,56 +140,9 @@ export class LocalLocker implements Locker {
     }
     this.held.add(name);
     try {
-      return await fn({ name, lost: false, assertHeld() {} });
+      return await fn({ name, lost: false, assertHeld() {}, async confirm() {} });
     } finally {
       this.held.delete(name);
     }
-  }
-}
-
-/** `host:port/db` (or the socket path) of a client: for messages, never with its credentials. */
-export function describeRedis(redis: Redis): string {
-  const { path, host, port, db } = redis.options;
-  return `Redis at ${path ?? `${host ?? '127.0.0.1'}:${port ?? 6379}`}${db ? `/${db}` : ''}`;
-}
-
-/**
- * Waits until `redis` is ready for commands (connected, authenticated, database selected), connecting
- * it first when it was created with `lazyConnect`. Rejects after `timeoutMs`, or when the client
- * gives up, with a message naming the server but not its password.
- */
-export async function waitForRedisReady(redis: Redis, timeoutMs: number): Promise<void> {
-  if (redis.status === 'ready') return;
-  const where = describeRedis(redis);
-  const password = redis.options.password;
-  const scrub = (message: string) => (password ? message.split(password).join('[redacted]') : message);
-  if (redis.status === 'end') throw new Error(`${where}: the connection is closed`);
-  let lastError: string | undefined;
-  const because = () => (lastError ? `: ${scrub(lastError)}` : '');
-  const onError = (error: Error) => {
-    lastError = error.message;
-  };
-  let onReady = () => {};
-  let onEnd = () => {};
-  let timer: NodeJS.Timeout | undefined;
-  redis.on('error', onError);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      onReady = resolve;
-      onEnd = () => reject(new Error(`${where} closed the connection before it was ready${because()}`));
-      timer = setTimeout(
-        () => reject(new Error(`${where} was not ready within ${timeoutMs} ms${because()}`)),
-        timeoutMs,
-      );
-      redis.once('ready', onReady);
-      redis.once('end', onEnd);
-      // Failures arrive as 'error' / 'end' events (or the timeout): the promise itself adds nothing.
-      if (redis.status === 'wait') redis.connect().catch(() => {});
-    });
-  } finally {
-    clearTimeout(timer);
-    redis.off('error', onError);
-    redis.off('ready', onReady);
-    redis.off('end', onEnd);
   }
 }

@@ -73,6 +73,16 @@ export interface SyncRunRecord {
    * idempotent, so a repeat changes nothing there).
    */
   resumed?: { at: string; next_batch: number; possibly_repeated_batches: number }[];
+  /**
+   * The sync lock's fencing token of the holder that last wrote this record (absent without Redis):
+   * a larger token is a later holder.
+   */
+  fencing_token?: number;
+  /**
+   * Each time a holder stopped because it lost the sync lock (taken over, deleted, or not renewed in
+   * time). It sent nothing after that; the run stays `running` and the next sync resumes it.
+   */
+  lock_lost?: { at: string; reason: string; next_batch: number; fencing_token?: number }[];
   timings_ms: { plan: number; push: number; total: number };
   error?: RunError;
 }

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import { createConnectorContext } from '../../connectors/core/context.js';
@@ -241,6 +243,9 @@ describe('a sync whose lock is lost', () => {
             assertHeld() {
               if (lost) throw new LockLostError(name, 'its key was deleted or taken over by another holder');
             },
+            async confirm() {
+              this.assertHeld();
+            },
           }),
       };
       const input = {
@@ -268,6 +273,10 @@ describe('a sync whose lock is lost', () => {
       );
       expect(record.status).toBe('running');
       expect(record.batches).toHaveLength(1);
+      // The run report says why it stopped, and where the next run picks up.
+      expect(record.lock_lost).toEqual([
+        expect.objectContaining({ reason: expect.stringMatching(/taken over/), next_batch: 1 }),
+      ]);
 
       const resumed = await syncAudience(input);
       expect(resumed.run_id).toBe('2026-11-27');
@@ -279,5 +288,128 @@ describe('a sync whose lock is lost', () => {
       await fake.close();
       await t.cleanup();
     }
+  });
+});
+
+const LOCKED_CHILD = new URL('../redis/locked-sync-child.ts', import.meta.url).pathname;
+
+describe('syncs holding the Redis lock', () => {
+  let fake: Awaited<ReturnType<typeof startFakeMeta>>;
+  let t: Awaited<ReturnType<typeof createFsTestStore>>;
+  let admin: Redis;
+  let prefix: string;
+  const uploads = () => fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/users'));
+  const metaContext = () =>
+    createConnectorContext(metaConnector, {
+      destination: 'meta',
+      config: { type: 'meta', ad_account_id: 'act_1234', access_token: 'meta-test-token', batch_size: 10 },
+      env: { META_GRAPH_URL: fake.url },
+      log: rootLog,
+      sleep: async () => {},
+    });
+
+  beforeEach(async () => {
+    fake = await startFakeMeta();
+    t = await createFsTestStore();
+    admin = new Redis(redisUrl);
+    prefix = `${uniqueName('locktest')}:lock:`;
+  });
+  afterEach(async () => {
+    const keys = await admin.keys(`${prefix}*`);
+    if (keys.length) await admin.del(...keys);
+    admin.disconnect();
+    await fake.close();
+    await t.cleanup();
+  });
+
+  it('a holder whose lock was taken over stops before its next batch; the run report says so with its fencing token', async () => {
+    const persons = Array.from({ length: 35 }, (_, i) => personFor(i));
+    await writeDay(t.store, '2026-11-27', 'high_intent', persons, treatment(persons));
+    const lockClient = await connectLockRedis(redisUrl);
+    // A long lease: no renewal happens during the run, so only the check before each batch can notice.
+    const locker = new RedisLocker(lockClient, prefix, { leaseMs: 60_000, log: fakeLog() });
+    try {
+      const error = await syncAudience({
+        store: t.store,
+        audienceId: 'high_intent',
+        day: '2026-11-27',
+        destination: 'meta',
+        connector: metaConnector,
+        ctx: metaContext(),
+        mode: { kind: 'audience' },
+        runId: '2026-11-27',
+        locker,
+        onProgress: (p) => {
+          // Another holder takes the key over once the first batch is confirmed (as after an expiry).
+          if (p.phase === 'push' && p.done === 1)
+            void admin.set(`${prefix}meta.high_intent`, '999:someone-else');
+        },
+      }).catch((e) => e);
+      expect(error).toBeInstanceOf(LockLostError);
+      expect(uploads()).toHaveLength(1);
+      const record = await readJson<SyncRunRecord>(
+        t.store,
+        keys.syncRun('meta', 'high_intent', '2026-11-27'),
+      );
+      expect(record.status).toBe('running');
+      expect(record.fencing_token).toBeGreaterThan(0);
+      expect(record.lock_lost).toEqual([
+        expect.objectContaining({
+          next_batch: 1,
+          fencing_token: record.fencing_token,
+          reason: expect.stringMatching(/taken over/),
+        }),
+      ]);
+      // The other holder's key is left alone.
+      expect(await admin.get(`${prefix}meta.high_intent`)).toBe('999:someone-else');
+    } finally {
+      lockClient.disconnect();
+    }
+  });
+
+  it('two processes syncing the same audience × destination at once: exactly one sends', async () => {
+    const persons = Array.from({ length: 60 }, (_, i) => personFor(i));
+    await writeDay(t.store, '2026-11-28', 'high_intent', persons, treatment(persons));
+    // Slow uploads: the first holder keeps the lock for a while after both have started.
+    fake.controls.setLatency(80);
+    const children = [0, 1].map(() => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', LOCKED_CHILD, t.root, fake.url, '2026-11-28', redisUrl, prefix],
+        {
+          stdio: ['pipe', 'pipe', 'pipe'],
+          env: { ...process.env, LOG_LEVEL: 'silent' },
+        },
+      );
+      const lines = createInterface({ input: child.stdout! });
+      const ready = new Promise<void>((resolve) => lines.once('line', () => resolve()));
+      const result = new Promise<Record<string, unknown>>((resolve, reject) => {
+        let last = '';
+        lines.on('line', (line) => {
+          last = line;
+        });
+        child.once('exit', (code) => {
+          try {
+            resolve(JSON.parse(last) as Record<string, unknown>);
+          } catch {
+            reject(new Error(`child exited ${code} without a result`));
+          }
+        });
+      });
+      child.stderr!.resume();
+      return { child, ready, result };
+    });
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.child.stdin!.write('go\n');
+    const results = await Promise.all(children.map((c) => c.result));
+
+    const sent = results.filter((r) => r.status === 'completed');
+    const busy = results.filter((r) => r.error === 'LockBusyError');
+    expect(sent).toHaveLength(1);
+    expect(busy).toHaveLength(1);
+    // Six batches of ten, each sent once, to one audience.
+    expect(uploads()).toHaveLength(6);
+    expect([...fake.state.audiences.values()].filter((a) => !a.deleted)).toHaveLength(1);
+    expect([...fake.state.audiences.values()][0]!.members.size).toBe(60);
   });
 });

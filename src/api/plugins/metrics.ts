@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { AudienceConfig } from '../../audiences/config.js';
 import type { Dataset } from '../../contract/records.js';
 import {
@@ -9,6 +9,7 @@ import {
   defaultMetrics,
   type Metrics,
 } from '../../health/metrics.js';
+import { createRedisClient } from '../../redis/clients.js';
 
 /**
  * `GET /metrics` (open, Prometheus text format) plus the in-process counters: HTTP requests by
@@ -51,14 +52,11 @@ export const metricsPlugin = fp(
     let queues: CollectorSources['queues'];
     if (options.queues) queues = options.queues;
     else if (options.queues !== false) {
-      // Its own connection: the ingest one fails fast by design, BullMQ wants one that waits.
-      ownQueueConnection = new Redis(app.env.REDIS_URL, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 1,
-        connectTimeout: 2_000,
-        commandTimeout: 3_000,
+      // Its own short-command connection: a scrape reads queue counts and must not wait for Redis.
+      ownQueueConnection = createRedisClient(app.env.REDIS_URL, 'command', {
+        label: 'metrics queue gauges',
+        logger: app.log,
       });
-      ownQueueConnection.on('error', () => {});
       queues = { connection: ownQueueConnection, prefix: app.env.QUEUE_PREFIX };
     }
     const collector = createCollector(metrics, {

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
 import { runHealthChecks } from '../../health/checks.js';
 import type { Finding } from '../../health/findings.js';
 import { type HealthRunResult, runHealth } from '../../health/run.js';
 import { log, redirectLogs } from '../../log.js';
-import { probeRedis } from '../../pipeline/redis.js';
+import { connectCommandClient, probeRedis } from '../../redis/clients.js';
 import { openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
 
@@ -28,7 +28,10 @@ export function registerCheckCommand(program: Command): void {
       const loaded = await loadAudienceConfig(env.CONFIG);
       const store = openStore(env.STORE_URL, env);
       // Buffer checks need Redis; everything else runs without it, and never waits for it.
-      const redis = (await probeRedis(env.REDIS_URL)) ? checkRedis(env.REDIS_URL) : undefined;
+      // (A Redis that answered the probe but not the connection is reported like a missing one.)
+      const redis = (await probeRedis(env.REDIS_URL))
+        ? await checkRedis(env.REDIS_URL).catch(() => undefined)
+        : undefined;
       try {
         // The ingest buffer's keys live under the deployment's prefix, like its queues.
         const input = {
@@ -75,16 +78,17 @@ export function registerCheckCommand(program: Command): void {
     });
 }
 
-function checkRedis(url: string): Redis {
-  const redis = new Redis(url, {
-    connectTimeout: 1_000,
-    commandTimeout: 2_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: true,
-    retryStrategy: () => null,
+/** The buffer checks' connection: short commands, ready before the first one, no reconnect loop. */
+function checkRedis(url: string): Promise<Redis> {
+  return connectCommandClient(url, {
+    label: 'check',
+    overrides: {
+      connectTimeout: 1_000,
+      commandTimeout: 2_000,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    },
   });
-  redis.on('error', () => {});
-  return redis;
 }
 
 const LABEL: Record<Finding['severity'], string> = {

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
 import { getEnv } from '../../config/env.js';
 import { DATASETS, type Dataset } from '../../contract/records.js';
 import { drainBuffers } from '../../export/drain.js';
 import { log } from '../../log.js';
-import { probeRedis } from '../../pipeline/redis.js';
+import { connectCommandClient, probeRedis } from '../../redis/clients.js';
+import { redactRedisUrl } from '../../redis/scrub.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
 
@@ -23,12 +23,13 @@ export function registerExportCommand(program: Command): void {
       // The buffer lives in Redis: without it there is nothing to drain, so fail at once.
       if (!(await probeRedis(env.REDIS_URL, 2_000))) {
         throw new CliError(
-          `Redis is not answering at ${env.REDIS_URL}; the ingest buffers live there`,
+          `Redis is not answering at ${redactRedisUrl(env.REDIS_URL)}; the ingest buffers live there`,
           EXIT.failed,
         );
       }
-      const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2_000 });
-      redis.on('error', () => {});
+      const redis = await connectCommandClient(env.REDIS_URL, { label: 'export' }).catch((error: unknown) => {
+        throw new CliError(error instanceof Error ? error.message : String(error), EXIT.failed);
+      });
       const store = openStore(env.STORE_URL, env);
       try {
         await ensureLayout(store);

@@ -6,6 +6,7 @@ import { startExportWorkers } from '../../pipeline/export-worker.js';
 import { upsertHealthSchedule } from '../../pipeline/health-queue.js';
 import { createBullConnection, evictionPolicyWarning, probeRedis } from '../../pipeline/redis.js';
 import { startWorkers, upsertSchedule } from '../../pipeline/worker.js';
+import { redactRedisUrl } from '../../redis/scrub.js';
 import { openStore } from '../../storage/open-store.js';
 import { CliError, EXIT } from '../output.js';
 import { loadIngestSettings } from './ingest-config.js';
@@ -22,7 +23,7 @@ export function registerWorkerCommand(program: Command): void {
       const loaded = await loadAudienceConfig(env.CONFIG);
       if (!(await probeRedis(env.REDIS_URL, 2000))) {
         throw new CliError(
-          `Redis is not answering at ${env.REDIS_URL}; the worker needs it (use refresh --inline without Redis)`,
+          `Redis is not answering at ${redactRedisUrl(env.REDIS_URL)}; the worker needs it (use refresh --inline without Redis)`,
           EXIT.failed,
         );
       }
