@@ -1,6 +1,7 @@
 export * from './buffer.js';
 export * from './ingest.js';
 export * from './items.js';
+export * from './json-limits.js';
 export * from './redis-keys.js';
 export * from './signature.js';
 export * from './track.js';

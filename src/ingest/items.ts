@@ -1,4 +1,5 @@
 import type { Dataset } from '../contract/records.js';
+import { setOwn } from './json-limits.js';
 
 /**
  * What ingest hands to the buffer. One accepted input (a webhook, a track event, an identify) is
@@ -44,9 +45,10 @@ export function firstPresent(...values: unknown[]): unknown {
 /** Copies only the fields that carry a value. */
 export function compact(record: Loose): Loose {
   const out: Loose = {};
-  for (const key in record) {
+  // Own keys only, copied as own properties (a `__proto__` key stays data, never a prototype).
+  for (const key of Object.keys(record)) {
     const v = record[key];
-    if (v !== undefined && v !== null && v !== '') out[key] = v;
+    if (v !== undefined && v !== null && v !== '') setOwn(out, key, v);
   }
   return out;
 }

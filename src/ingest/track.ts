@@ -12,6 +12,7 @@ import {
   MAX_DEDUPE_ID,
   present,
 } from './items.js';
+import { setOwn } from './json-limits.js';
 import { type CheckContext, checkerFor, validateRecord } from './validate-record.js';
 
 /**
@@ -40,7 +41,11 @@ export function mapTrackItem(input: Loose, receivedAt: string): Loose {
   const rawName = firstPresent(input.name, input.event);
   let properties = firstPresent(input.data, input.properties);
   let name = rawName;
-  const view = typeof input.type === 'string' ? VIEW_TYPES[input.type] : undefined;
+  // Own keys only: `type: "constructor"` must not find Object's constructor on the prototype.
+  const view =
+    typeof input.type === 'string' && Object.hasOwn(VIEW_TYPES, input.type)
+      ? VIEW_TYPES[input.type]
+      : undefined;
   if (view) {
     name = view.name;
     properties = { ...(isObject(properties) ? properties : {}), [view.property]: rawName };
@@ -122,7 +127,7 @@ export function mapIdentifyItem(input: Loose, receivedAt: string): Loose {
     if (ENVELOPE_FIELDS.has(key) || key === 'attributes' || key === 'consent' || key.startsWith('consent.'))
       continue;
     if ((PERSON_FIELDS as readonly string[]).includes(key)) continue;
-    attributes[key] = value;
+    setOwn(attributes, key, value);
   }
   if (Object.keys(attributes).length > 0) out.attributes = attributes;
   return compact(out);

@@ -91,7 +91,11 @@ export function mapCioWebhook(payload: Loose, receivedAt: string): MappedWebhook
     item.dedupeId = `m:${String(eventId)}`;
   }
 
-  const unsubscribed = channel === 'customer' && metric ? SUBSCRIPTION_METRICS[metric] : undefined;
+  // Own keys only: a metric named `constructor` or `__proto__` is not a subscription change.
+  const unsubscribed =
+    channel === 'customer' && metric && Object.hasOwn(SUBSCRIPTION_METRICS, metric)
+      ? SUBSCRIPTION_METRICS[metric]
+      : undefined;
   // A person update needs the person key; without one the message record still carries the change.
   if (unsubscribed !== undefined && present(customerId)) {
     item.records.push({

@@ -1,9 +1,10 @@
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DropInChecker, DropInMessage } from '../../ingest/drop-in.js';
 import { type IngestSummary, ingestItems } from '../../ingest/ingest.js';
 import type { BufferItem } from '../../ingest/items.js';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from '../../ingest/json-limits.js';
 import { HttpError } from '../http-errors.js';
 import { bearerKeyMatcher, bearerToken } from '../plugins/auth.js';
 import { triggerEarlyExports } from './ingest.js';
@@ -35,9 +36,14 @@ export function ingestKeyMatcher(keys: readonly string[]): (candidate: string | 
   return (candidate) => keys.length > 0 && candidate !== undefined && candidate !== '' && matches(candidate);
 }
 
+/** Inflated bytes of a gzip body above the route's body limit: refused with 413. */
+export const GZIP_TOO_LARGE = 'inflated body is larger than the limit for this endpoint';
+
 /**
  * `preParsing` hook: inflates `Content-Encoding: gzip` bodies (Segment's HTTP API accepts them).
- * The body limit then applies to the inflated bytes, so a small bomb cannot grow past it.
+ * The body limit applies to the inflated bytes, counted here as they come out of zlib: past the
+ * limit, inflation stops at once (413), so a small bomb costs no more than a body at the limit.
+ * Bytes that are not gzip are a 400 (`invalid_gzip`).
  */
 export async function gunzipBody(
   request: FastifyRequest,
@@ -46,17 +52,57 @@ export async function gunzipBody(
 ): Promise<Readable> {
   const encoding = request.headers['content-encoding'];
   if (typeof encoding !== 'string' || encoding.trim().toLowerCase() !== 'gzip') return payload;
+  const limit = request.routeOptions.bodyLimit;
   let encoded = 0;
   payload.on('data', (chunk: Buffer) => {
     encoded += chunk.length;
   });
-  const inflated = payload.pipe(createGunzip());
+  let inflatedBytes = 0;
+  const limited = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      inflatedBytes += chunk.length;
+      if (inflatedBytes > limit) return callback(new HttpError(413, 'payload_too_large', GZIP_TOO_LARGE));
+      callback(null, chunk);
+    },
+    destroy(error, callback) {
+      // zlib's errors (Z_DATA_ERROR, Z_BUF_ERROR, ...) mean the bytes were not gzip.
+      const code = (error as { code?: unknown } | null)?.code;
+      callback(
+        typeof code === 'string' && code.startsWith('Z_')
+          ? new HttpError(400, 'invalid_gzip', 'body is not valid gzip data')
+          : error,
+      );
+    },
+  });
+  // Fastify listens for errors while it reads; one may come after it stopped (it answered already).
+  limited.on('error', () => {});
+  // The pipeline destroys every stage on the first error: zlib stops inflating.
+  pipeline(payload, createGunzip(), limited, () => {});
   // Fastify compares Content-Length with the bytes received, which are the compressed ones.
   payload.on('end', () => {
-    (inflated as Readable & { receivedEncodedLength?: number }).receivedEncodedLength = encoded;
+    (limited as Transform & { receivedEncodedLength?: number }).receivedEncodedLength = encoded;
   });
-  payload.on('error', (error) => inflated.destroy(error));
-  return inflated;
+  return limited;
+}
+
+/**
+ * `preValidation` hook: refuses a parsed body nested deeper than `MAX_JSON_DEPTH` (400 `too_deep`)
+ * before anything copies or serializes it.
+ */
+export async function limitJsonDepth(request: FastifyRequest): Promise<void> {
+  if (exceedsJsonDepth(request.body)) throw tooDeep();
+}
+
+export function tooDeep(): HttpError {
+  return new HttpError(400, 'too_deep', `body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+}
+
+/**
+ * Ingest bodies are JSON: without Fastify's `text/plain` parser, any other content type is a 415
+ * instead of a string that fails the shape check.
+ */
+export function jsonOnly(app: FastifyInstance): void {
+  app.removeContentTypeParser('text/plain');
 }
 
 /**

@@ -5,13 +5,13 @@ import { crossedThreshold, type IngestSummary, ingestItems } from '../../ingest/
 import { isSegmentBody } from '../../ingest/segment.js';
 import { createIdentifyChecker, createTrackChecker, type ItemChecker } from '../../ingest/track.js';
 import { errorResponses, HttpError, plainJsonSerializer, problemSchema } from '../http-errors.js';
-import { gunzipBody, requireIngestKey } from './drop-in-common.js';
+import { gunzipBody, jsonOnly, limitJsonDepth, requireIngestKey } from './drop-in-common.js';
 import { answerSegment, segmentAnswer } from './segment.js';
 
 /**
  * `POST /v1/track` and `POST /v1/identify`: one item or `{batch: [...]}`, answered per item.
  * 202 when at least one item was accepted (or was a duplicate), 422 when every item was rejected,
- * 400 only for a broken envelope, 413 for bodies or batches over the limits, 503 when the buffer
+ * 400 only for a broken envelope (or one nested deeper than MAX_JSON_DEPTH), 413 for bodies or batches over the limits, 503 when the buffer
  * cannot take the records (then nothing was accepted).
  */
 
@@ -36,6 +36,7 @@ export const ingestResponse = z.object({
 
 export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
   const { env } = app;
+  jsonOnly(app);
   // Bearer for the project's own shapes; HTTP Basic with the write key for Segment SDKs.
   const auth = requireIngestKey(env.API_KEYS, 'Bearer realm="audience-sync"');
   const routes: [string, ItemChecker, 'track' | 'identify'][] = [
@@ -48,6 +49,7 @@ export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
       {
         onRequest: auth,
         preParsing: gunzipBody,
+        preValidation: limitJsonDepth,
         bodyLimit: env.INGEST_MAX_BODY_BYTES,
         serializerCompiler: plainJsonSerializer,
         schema: {

@@ -5,7 +5,7 @@ import { createDropInChecker, type DropInChecker } from '../../ingest/drop-in.js
 import { isObject, type Loose } from '../../ingest/items.js';
 import { type SegmentType, segmentMessage } from '../../ingest/segment.js';
 import { HttpError } from '../http-errors.js';
-import { gunzipBody, ingestDropIn, requireIngestKey } from './drop-in-common.js';
+import { gunzipBody, ingestDropIn, jsonOnly, limitJsonDepth, requireIngestKey } from './drop-in-common.js';
 
 /**
  * Segment-spec HTTP API (what `@segment/analytics-node` and `@customerio/cdp-analytics-node` send
@@ -78,9 +78,11 @@ function withBatchContext(input: unknown, context: unknown): unknown {
 
 export const segmentRoutes: FastifyPluginAsyncZod = async (app) => {
   const auth = requireIngestKey(app.env.API_KEYS, SEGMENT_CHALLENGE);
+  jsonOnly(app);
   const common = {
     onRequest: auth,
     preParsing: gunzipBody,
+    preValidation: limitJsonDepth,
     bodyLimit: app.env.INGEST_MAX_BODY_BYTES,
   };
   app.post(

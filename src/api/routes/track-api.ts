@@ -18,6 +18,8 @@ import {
   gunzipBody,
   ingestDropIn,
   ingestKeyMatcher,
+  jsonOnly,
+  limitJsonDepth,
 } from './drop-in-common.js';
 
 /**
@@ -41,7 +43,9 @@ export const trackApiRoutes: FastifyPluginAsyncZod = async (app) => {
   const isIngestKey = ingestKeyMatcher(env.API_KEYS);
   const check = createDropInChecker({ eventAliases: app.eventAliases });
   acceptEmptyJson(app);
+  jsonOnly(app);
   app.addHook('preParsing', gunzipBody);
+  app.addHook('preValidation', limitJsonDepth);
 
   // Customer.io's error shape for everything in this scope, status codes as the global handler's.
   app.setErrorHandler((error: FastifyError, request, reply) => {

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isObject } from '../../ingest/items.js';
+import { exceedsJsonDepth } from '../../ingest/json-limits.js';
 import {
   checkSignatureHeaders,
   SIGNATURE_FAILURE_MESSAGES,
@@ -10,6 +11,7 @@ import {
 } from '../../ingest/signature.js';
 import { webhookItem } from '../../ingest/webhook.js';
 import { errorResponses, HttpError } from '../http-errors.js';
+import { tooDeep } from './drop-in-common.js';
 import { triggerEarlyExports } from './ingest.js';
 
 /**
@@ -61,11 +63,14 @@ export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
       } catch (error) {
         return done(error as Error, undefined);
       }
+      let parsed: unknown;
       try {
-        done(null, JSON.parse((body as Buffer).toString('utf8')));
+        parsed = JSON.parse((body as Buffer).toString('utf8'));
       } catch {
-        done(new HttpError(400, 'invalid_json', 'body is not valid JSON'), undefined);
+        return done(new HttpError(400, 'invalid_json', 'body is not valid JSON'), undefined);
       }
+      if (exceedsJsonDepth(parsed)) return done(tooDeep(), undefined);
+      done(null, parsed);
     },
   );
 
@@ -81,7 +86,7 @@ export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
       preValidation: async (request) => {
         if (!request.cioSignatureVerified) verify(request, Buffer.alloc(0));
       },
-      schema: { response: { 200: webhookAnswer, ...errorResponses(400, 401, 413, 503) } },
+      schema: { response: { 200: webhookAnswer, ...errorResponses(400, 401, 413, 415, 503) } },
     },
     async (request) => {
       const payload: unknown = request.body;
