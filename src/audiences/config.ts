@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { compactionConfigSchema } from '../compaction/config.js';
-import { ConfigError, formatPath } from '../config/errors.js';
+import { ConfigError, formatPath, oneLine } from '../config/errors.js';
 import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load-config.js';
 import {
   alertsSchema,
@@ -480,7 +480,7 @@ function normalizeTerm(t: ScoreTerm, normalize: (s: string) => string): ScoreTer
  */
 export function refineAudienceConfig(config: AudienceConfig, source: string): void {
   const fail = (path: Path, message: string): never => {
-    throw new ConfigError(`${source}: ${formatPath(path)}: ${message}`);
+    throw new ConfigError(oneLine(`${source}: ${formatPath(path)}: ${message}`));
   };
   const index = new Map<string, number>();
   config.audiences.forEach((a, i) => {

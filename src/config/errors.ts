@@ -13,7 +13,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
+    else out += out ? `.${oneLine(String(part))}` : oneLine(String(part));
   }
   return out || '(root)';
 }
@@ -27,5 +27,14 @@ export function describeZodError(
   const issue = error.issues[0];
   if (!issue) return `${where}: invalid`;
   const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
-  return `${where}: ${formatPath([...basePath, ...issue.path])}: ${issue.message}${more}`;
+  return oneLine(`${where}: ${formatPath([...basePath, ...issue.path])}: ${issue.message}${more}`);
+}
+
+/**
+ * Keeps a message on one line: control characters (a YAML key or value may hold a newline, which
+ * zod quotes as it is) are written as escapes.
+ */
+export function oneLine(message: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters replaced
+  return message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
 }

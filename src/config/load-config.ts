@@ -30,6 +30,28 @@ export interface LoadOptions<T> {
 }
 
 const VAR_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/** Deepest nesting of mappings and lists the file may have; deeper is a mistake or an attack. */
+export const MAX_CONFIG_DEPTH = 64;
+/** Alias references `toJS` may expand (the yaml library's own default). */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * The path of the first node nested deeper than `max` levels, or undefined. Iterative: a cyclic
+ * document (`a: &x [*x]`) has no end, and is reported here instead of overflowing the stack later.
+ */
+function tooDeepAt(value: unknown, max: number): (string | number)[] | undefined {
+  const stack: [unknown, (string | number)[]][] = [[value, []]];
+  while (stack.length > 0) {
+    const [node, path] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (path.length > max) return path;
+    const entries: [string | number, unknown][] = Array.isArray(node)
+      ? node.map((v, i) => [i, v])
+      : Object.entries(node);
+    for (const [k, v] of entries) stack.push([v, [...path, k]]);
+  }
+  return undefined;
+}
 
 export async function loadConfigFile<T = BaseConfig>(
   path: string,
@@ -72,15 +94,34 @@ export function parseConfig<T = BaseConfig>(
     throw new ConfigError(`${where}: invalid YAML: ${yamlError.message.split('\n')[0]}${hint}`);
   }
   if (!isMap(doc.contents)) throw new ConfigError(`${source}: the top level must be a mapping`);
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    // The yaml library refuses alias expansion that grows without bound ("billion laughs").
+    const why = /alias/i.test((error as Error).message)
+      ? `aliases expand to too many nodes (more than ${MAX_ALIAS_COUNT} references)`
+      : 'the document cannot be read';
+    throw new ConfigError(`${source}: invalid YAML: ${why}`);
+  }
+  const deep = tooDeepAt(raw, MAX_CONFIG_DEPTH);
+  if (deep) {
+    throw new ConfigError(
+      `${source}: ${formatPath(deep)}: nested deeper than ${MAX_CONFIG_DEPTH} levels (or an alias refers to itself)`,
+    );
+  }
   const missingByDestination: Record<string, MissingVariable[]> = {};
   const interpolated = interpolate(raw, [], env, (variable, path) => {
     if (path[0] === 'destinations' && typeof path[1] === 'string') {
       const name = path[1];
-      missingByDestination[name] = [
-        ...(missingByDestination[name] ?? []),
-        { variable, path: formatPath(path) },
-      ];
+      // Own keys only: a destination named `constructor` must not find Object's on the prototype.
+      const earlier = Object.hasOwn(missingByDestination, name) ? missingByDestination[name]! : [];
+      Object.defineProperty(missingByDestination, name, {
+        value: [...earlier, { variable, path: formatPath(path) }],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       return true;
     }
     // The alert webhook URL is a secret like a destination's: unset, only the webhook is disabled.
@@ -115,7 +156,16 @@ function interpolate(
   if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, i], env, onMissing));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, [...path, k], env, onMissing);
+    for (const [k, v] of Object.entries(value)) {
+      // A `__proto__` key stays an own key that the schema reports, never this object's prototype
+      // (which would make its keys look like inherited, and so unchecked, settings).
+      Object.defineProperty(out, k, {
+        value: interpolate(v, [...path, k], env, onMissing),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
     return out;
   }
   return value;
@@ -129,12 +179,16 @@ export function requireDestination<T extends { destinations: Record<string, Dest
   loaded: LoadedConfig<T>,
   name: string,
 ): DestinationConfig {
-  const destination = loaded.config.destinations[name];
+  const destination = Object.hasOwn(loaded.config.destinations, name)
+    ? loaded.config.destinations[name]
+    : undefined;
   if (!destination) {
     const known = Object.keys(loaded.config.destinations).join(', ') || 'none';
     throw new ConfigError(`${loaded.source}: destination "${name}" is not defined (defined: ${known})`);
   }
-  const missing = loaded.missingByDestination[name];
+  const missing = Object.hasOwn(loaded.missingByDestination, name)
+    ? loaded.missingByDestination[name]
+    : undefined;
   if (missing?.[0]) {
     throw new ConfigError(
       `destination "${name}" needs environment variable ${missing[0].variable} (${missing[0].path}), which is not set`,
