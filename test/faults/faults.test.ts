@@ -1,0 +1,530 @@
+import { writeFile } from 'node:fs/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { RunStatus } from '../../src/pipeline/flow.js';
+import { type ChildRun, Episode, type Outcome, type Suite } from './harness.js';
+import {
+  type HttpCall,
+  HttpFaultLayer,
+  type Injected,
+  s3Error,
+  s3Operation,
+  TcpFaultProxy,
+} from './proxy.js';
+import { OwnRedis } from './redis-server.js';
+import { FAULT_WORKER_TIMINGS } from './timings.js';
+
+/**
+ * The fault-injection suite (docs/reliability.md). Each episode injects faults into a full day —
+ * ingest through the API, export, the daily refresh as a BullMQ flow with compaction, people,
+ * build, syncs to a fake Meta and measurement — then runs the flow to completion and asserts:
+ *  - every acknowledged ingest record is in the store exactly once;
+ *  - the audiences equal those of the fault-free baseline;
+ *  - the fake Meta audiences hold exactly the treatment members;
+ *  - batches accepted twice by Meta (resent) are at most one per kill.
+ *
+ * Kill points are drawn from FAULT_SEED (printed; set it to replay a run, and `-t "kill sync #3"`
+ * to replay one episode).
+ */
+const SEED = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const KILLS_PER_STAGE = 10;
+/** Named compaction points of src/compaction/compact.ts, killed through AUDIENCE_SYNC_FAULT. */
+const COMPACTION_POINTS = ['after-parquet-upload', 'after-manifest-write', 'mid-delete'] as const;
+
+/** mulberry32: small, seeded, good enough to pick kill points. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const figures = {
+  seed: SEED,
+  episodes: 0,
+  faults_injected: 0,
+  faults_by_kind: {} as Record<string, number>,
+  kills: { export: 0, build: 0, sync: 0 },
+  runs_completed: 0,
+  records_checked: 0,
+  records_lost: 0,
+  duplicates: 0,
+  resent_batches: 0,
+  resent_after_kill_max: 0,
+  seconds: 0,
+};
+
+function injected(kind: string, n = 1): void {
+  figures.faults_injected += n;
+  figures.faults_by_kind[kind] = (figures.faults_by_kind[kind] ?? 0) + n;
+}
+
+function note(line: string): void {
+  process.stderr.write(`[faults seed=${SEED}] ${line}\n`);
+}
+
+describe(`fault injection (FAULT_SEED=${SEED})`, () => {
+  let suite: Suite;
+  let baseline: Outcome;
+  /** Requests in the fault-free run: S3 during export, S3 during the flow before the first Meta call, Meta. */
+  const counts = { exportS3: 0, exportRedis: 0, buildS3: 0, syncMeta: 0 };
+  const started = Date.now();
+  const pick = rng(SEED);
+
+  beforeAll(async () => {
+    const redis = await OwnRedis.start();
+    const redisProxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: redis.port });
+    const s3Endpoint = inject('s3Endpoint');
+    const s3Proxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: Number(new URL(s3Endpoint).port) });
+    const s3Layer = await HttpFaultLayer.start(`http://127.0.0.1:${s3Proxy.port}`);
+    suite = { redis, redisProxy, s3Proxy, s3Layer, s3Endpoint };
+
+    // The fault-free baseline, counting requests per stage for the kill points.
+    const ep = await Episode.open(suite);
+    try {
+      await ep.ingest();
+      s3Layer.resetCount();
+      const redisBefore = redisProxy.stats.clientChunks;
+      await ep.exportInProcess();
+      counts.exportS3 = s3Layer.stats.requests;
+      counts.exportRedis = redisProxy.stats.clientChunks - redisBefore;
+      await ep.startWorkers(FAULT_WORKER_TIMINGS);
+      const runId = await ep.enqueue();
+      const s3AtStart = s3Layer.stats.requests;
+      ep.metaLayer.hooks.before = () => {
+        if (counts.buildS3 === 0) counts.buildS3 = s3Layer.stats.requests - s3AtStart;
+        return undefined;
+      };
+      expectCompleted(await ep.waitForRun(runId));
+      counts.syncMeta = ep.metaLayer.stats.requests;
+      baseline = await ep.outcome();
+      expect(baseline.lost).toBe(0);
+      expect(baseline.duplicates).toBe(0);
+      expect(baseline.resent).toBe(0);
+      expect(baseline.audiences.buyers?.length).toBe(30);
+      expect(baseline.treatment.abandoners?.length).toBeGreaterThan(0);
+      for (const id of Object.keys(baseline.platform))
+        expect(baseline.platform[id]).toEqual(baseline.treatment[id]);
+      figures.runs_completed++;
+      note(`baseline: ${JSON.stringify(counts)}`);
+    } finally {
+      await ep.close();
+      s3Layer.hooks = {};
+    }
+  });
+
+  afterEach(() => {
+    suite.redisProxy.setLatency(0);
+    suite.redisProxy.onClientChunk = undefined;
+    suite.s3Proxy.setLatency(0);
+    suite.s3Layer.hooks = {};
+  });
+
+  afterAll(async () => {
+    figures.seconds = Math.round((Date.now() - started) / 1000);
+    note(`FIGURES ${JSON.stringify(figures)}`);
+    if (process.env.FAULT_FIGURES_FILE)
+      await writeFile(process.env.FAULT_FIGURES_FILE, JSON.stringify(figures, null, 2));
+    await suite?.s3Layer.close();
+    await suite?.s3Proxy.close();
+    await suite?.redisProxy.close();
+    await suite?.redis.stop();
+  });
+
+  function expectCompleted(status: RunStatus): void {
+    const failed = status.stages.filter((s) => s.state !== 'completed');
+    expect(failed, JSON.stringify(failed)).toEqual([]);
+    expect(status.state).toBe('completed');
+    expect(status.stages.filter((s) => s.name.startsWith('sync ')).length).toBe(2);
+  }
+
+  /** The assertions after every episode, and its figures. */
+  async function settle(ep: Episode, status: RunStatus, kills: number): Promise<void> {
+    expectCompleted(status);
+    figures.runs_completed++;
+    figures.episodes++;
+    const outcome = await ep.outcome();
+    figures.records_checked += outcome.checked;
+    figures.records_lost += outcome.lost;
+    figures.duplicates += outcome.duplicates;
+    figures.resent_batches += outcome.resent;
+    if (kills > 0) figures.resent_after_kill_max = Math.max(figures.resent_after_kill_max, outcome.resent);
+    expect(outcome.checked).toBe(2 * 60);
+    expect(outcome.lost).toBe(0);
+    expect(outcome.duplicates).toBe(0);
+    expect(outcome.audiences).toEqual(baseline.audiences);
+    for (const id of Object.keys(outcome.platform))
+      expect(outcome.platform[id]).toEqual(outcome.treatment[id]);
+    expect(outcome.treatment).toEqual(baseline.treatment);
+    expect(outcome.resent).toBeLessThanOrEqual(kills);
+  }
+
+  /** Ingest, export and the flow with faults from `during` (started when the episode starts). */
+  async function faultyDay(
+    during: (ep: Episode, runId: Promise<string>) => Promise<void> | void,
+    options: { faultIngest?: boolean } = {},
+  ): Promise<void> {
+    const ep = await Episode.open(suite);
+    try {
+      let setRun: (id: string) => void = () => {};
+      const runId = new Promise<string>((r) => {
+        setRun = r;
+      });
+      let injecting: Promise<void> | undefined;
+      if (options.faultIngest !== false) injecting = Promise.resolve(during(ep, runId));
+      await ep.ingest();
+      await ep.exportInProcess();
+      await ep.startWorkers(FAULT_WORKER_TIMINGS);
+      const id = await ep.enqueue();
+      setRun(id);
+      if (options.faultIngest === false) injecting = Promise.resolve(during(ep, runId));
+      const status = await ep.waitForRun(id, 150_000);
+      await injecting;
+      await settle(ep, status, 0);
+    } finally {
+      await ep.close();
+    }
+  }
+
+  /** Resolves once a stage matching `match` is active (or the run is over). */
+  async function whenActive(ep: Episode, runId: string, match: (name: string) => boolean): Promise<void> {
+    const { getRunStatus } = await import('../../src/pipeline/flow.js');
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      const s = await getRunStatus({ connection: ep.connection, prefix: ep.prefix }, runId).catch(
+        () => undefined,
+      );
+      if (s?.state === 'completed' || s?.stages.some((x) => match(x.name) && x.state === 'active')) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  describe('Redis', () => {
+    it('latency: 10 ms each way on every Redis connection, ingest to sync', async () => {
+      injected('redis latency');
+      await faultyDay(() => suite.redisProxy.setLatency(10));
+    });
+
+    it('connection resets every 700 ms, ingest to sync', async () => {
+      let stop = false;
+      await faultyDay(async (_ep, runId) => {
+        const timer = setInterval(() => {
+          if (stop) return;
+          suite.redisProxy.resetAll();
+          injected('redis reset');
+        }, 700);
+        await runId;
+        // A few more during the flow, then let it finish.
+        await new Promise((r) => setTimeout(r, 5000));
+        stop = true;
+        clearInterval(timer);
+      });
+    });
+
+    it('blackhole for 4 s (longer than the job lease) while the build runs', async () => {
+      await faultyDay(
+        async (ep, runId) => {
+          await whenActive(ep, await runId, (name) => name === 'build');
+          injected('redis blackhole');
+          await suite.redisProxy.blackhole(4000);
+        },
+        { faultIngest: false },
+      );
+    });
+
+    it('Redis restarted (SIGKILL, AOF) in the middle of the syncs', async () => {
+      await faultyDay(
+        async (ep, runId) => {
+          await whenActive(ep, await runId, (name) => name.startsWith('sync '));
+          injected('redis restart');
+          await suite.redis.restart(1000);
+        },
+        { faultIngest: false },
+      );
+    });
+  });
+
+  describe('S3', () => {
+    /** Fails a share of the matching requests, at most twice in a row per request (the SDK makes 5 attempts). */
+    function s3Storm(
+      status: 503 | 500,
+      share: number,
+      seed: number,
+    ): (call: HttpCall) => Injected | undefined {
+      const random = rng(seed);
+      const streak = new Map<string, number>();
+      return (call) => {
+        const op = s3Operation(call);
+        if (op !== 'PUT' && op !== 'GET' && op !== 'LIST') return undefined;
+        const key = `${call.method} ${call.path}?${call.query}`;
+        const n = streak.get(key) ?? 0;
+        if (n < 2 && random() < share) {
+          streak.set(key, n + 1);
+          injected(`s3 ${status} ${op}`);
+          return s3Error(status);
+        }
+        streak.set(key, 0);
+        return undefined;
+      };
+    }
+
+    it('503 SlowDown on a quarter of PUT, GET and LIST, export to sync', async () => {
+      await faultyDay(
+        () => {
+          suite.s3Layer.hooks.inject = s3Storm(503, 0.25, SEED + 1);
+        },
+        { faultIngest: true },
+      );
+    });
+
+    it('500 InternalError on a quarter of PUT, GET and LIST, export to sync', async () => {
+      await faultyDay(() => {
+        suite.s3Layer.hooks.inject = s3Storm(500, 0.25, SEED + 2);
+      });
+    });
+
+    it('S3 connections reset every 500 ms during the flow', async () => {
+      let stop = false;
+      await faultyDay(
+        async () => {
+          const timer = setInterval(() => {
+            if (!stop && suite.s3Proxy.resetAll() > 0) injected('s3 reset');
+          }, 500);
+          await new Promise((r) => setTimeout(r, 8000));
+          stop = true;
+          clearInterval(timer);
+        },
+        { faultIngest: false },
+      );
+    });
+  });
+
+  describe('platform (fake Meta)', () => {
+    /** Arms one failure for a share of the calls, at most three in a row. */
+    function storm(ep: Episode, share: number, seed: number, arm: () => void, kind: string): void {
+      const random = rng(seed);
+      let streak = 0;
+      ep.metaLayer.hooks.before = () => {
+        if (streak < 3 && random() < share) {
+          streak++;
+          arm();
+          injected(kind);
+        } else streak = 0;
+        return undefined;
+      };
+    }
+
+    it('5xx storm: the fake answers HTTP 500 (code 2) to half the calls', async () => {
+      await faultyDay(
+        (ep) => storm(ep, 0.5, SEED + 3, () => ep.fake.controls.failServer(1), 'platform 500'),
+        { faultIngest: false },
+      );
+    });
+
+    it('throttling storm: the fake answers code 17 (reset in 1 s) to half the calls', async () => {
+      await faultyDay(
+        (ep) =>
+          storm(
+            ep,
+            0.5,
+            SEED + 4,
+            () =>
+              ep.fake.controls.throttle(1, {
+                code: 17,
+                subcode: 2446079,
+                headers: { 'x-ad-account-usage': JSON.stringify({ reset_time_duration: 1 }) },
+              }),
+            'platform throttle',
+          ),
+        { faultIngest: false },
+      );
+    });
+
+    it('429 storm: HTTP 429 with Retry-After: 1 on half the calls', async () => {
+      await faultyDay(
+        (ep) => {
+          const random = rng(SEED + 5);
+          let streak = 0;
+          ep.metaLayer.hooks.inject = () => {
+            if (streak < 3 && random() < 0.5) {
+              streak++;
+              injected('platform 429');
+              return {
+                status: 429,
+                headers: { 'content-type': 'application/json', 'retry-after': '1' },
+                body: JSON.stringify({ error: { message: 'Too many calls', code: 4 } }),
+              };
+            }
+            streak = 0;
+            return undefined;
+          };
+        },
+        { faultIngest: false },
+      );
+    });
+  });
+
+  /** A kill point: the k-th request of a kind, SIGKILL before it is forwarded or after the server answered. */
+  interface KillPoint {
+    via: 's3' | 'redis' | 'meta' | 'named';
+    k: number;
+    when: 'before' | 'after';
+    named?: string;
+  }
+
+  function describePoint(p: KillPoint, of: number): string {
+    return p.via === 'named' ? `compaction:${p.named}` : `${p.via} request ${p.k}/${of} (${p.when})`;
+  }
+
+  /** SIGKILLs `run` at the point; resolves once the process is gone, with whether the kill happened. */
+  async function killAt(ep: Episode, run: ChildRun, point: KillPoint): Promise<boolean> {
+    let n = 0;
+    let killed = false;
+    const kill = () => {
+      killed = true;
+      run.child.kill('SIGKILL');
+    };
+    if (point.via === 's3' || point.via === 'meta') {
+      const layer = point.via === 's3' ? suite.s3Layer : ep.metaLayer;
+      const hit = () => !killed && ++n === point.k;
+      if (point.when === 'before')
+        layer.hooks.before = () => {
+          if (killed) return 'drop';
+          if (!hit()) return undefined;
+          kill();
+          return 'drop';
+        };
+      else
+        layer.hooks.after = () => {
+          if (killed) return 'drop';
+          if (!hit()) return undefined;
+          kill();
+          return 'drop';
+        };
+    } else if (point.via === 'redis') {
+      suite.redisProxy.onClientChunk = () => {
+        if (!killed && ++n === point.k) kill();
+      };
+    }
+    const exit = await run.exited;
+    suite.s3Layer.hooks = {};
+    ep.metaLayer.hooks = {};
+    suite.redisProxy.onClientChunk = undefined;
+    return killed || exit.signal === 'SIGKILL';
+  }
+
+  function drawPoints(
+    via: KillPoint['via'][],
+    of: (via: KillPoint['via']) => number,
+    n: number,
+  ): KillPoint[] {
+    const out: KillPoint[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = via[Math.floor(pick() * via.length)]!;
+      out.push({
+        via: v,
+        k: Math.max(1, Math.ceil(pick() * of(v))),
+        when: pick() < 0.5 ? 'before' : 'after',
+      });
+    }
+    return out;
+  }
+
+  // Points are drawn when the episode runs (the counts come from the baseline), in a fixed order,
+  // so one seed always gives the same points for the same episode number.
+  const exportPoints: KillPoint[] = [];
+  const buildPoints: KillPoint[] = [];
+  const syncPoints: KillPoint[] = [];
+  function points(stage: 'export' | 'build' | 'sync', i: number): KillPoint {
+    if (exportPoints.length === 0) {
+      exportPoints.push(
+        ...drawPoints(
+          ['s3', 'redis'],
+          (v) => (v === 's3' ? counts.exportS3 : counts.exportRedis),
+          KILLS_PER_STAGE,
+        ),
+      );
+      buildPoints.push(
+        ...COMPACTION_POINTS.map((named) => ({
+          via: 'named' as const,
+          k: 0,
+          when: 'before' as const,
+          named,
+        })),
+        ...drawPoints(['s3'], () => counts.buildS3, KILLS_PER_STAGE),
+      );
+      syncPoints.push(...drawPoints(['meta'], () => counts.syncMeta, KILLS_PER_STAGE));
+    }
+    return { export: exportPoints, build: buildPoints, sync: syncPoints }[stage][i]!;
+  }
+
+  describe('kill -9 of the worker during export', () => {
+    it.each(Array.from({ length: KILLS_PER_STAGE }, (_, i) => i + 1))('kill export #%i', async (i) => {
+      const point = points('export', i - 1);
+      const of = point.via === 's3' ? counts.exportS3 : counts.exportRedis;
+      note(`kill export #${i}: ${describePoint(point, of)}`);
+      const ep = await Episode.open(suite);
+      try {
+        await ep.ingest();
+        suite.s3Layer.resetCount();
+        const run = ep.startChild('export');
+        const killed = await killAt(ep, run, point);
+        expect(killed, `export was not killed at ${describePoint(point, of)}`).toBe(true);
+        figures.kills.export++;
+        injected('kill export');
+        await ep.releaseDeadLeases();
+        await ep.exportInProcess();
+        await ep.startWorkers();
+        const status = await ep.waitForRun(await ep.enqueue());
+        await settle(ep, status, 1);
+      } finally {
+        await ep.close();
+      }
+    });
+  });
+
+  describe('kill -9 of the worker during compaction and build', () => {
+    it.each(Array.from({ length: KILLS_PER_STAGE + COMPACTION_POINTS.length }, (_, i) => i + 1))(
+      'kill build #%i',
+      async (i) => {
+        const point = points('build', i - 1);
+        note(`kill build #${i}: ${describePoint(point, counts.buildS3)}`);
+        await killedFlow(point, 'build');
+      },
+    );
+  });
+
+  describe('kill -9 of the worker during sync', () => {
+    it.each(Array.from({ length: KILLS_PER_STAGE }, (_, i) => i + 1))('kill sync #%i', async (i) => {
+      const point = points('sync', i - 1);
+      note(`kill sync #${i}: ${describePoint(point, counts.syncMeta)}`);
+      await killedFlow(point, 'sync');
+    });
+  });
+
+  /** Ingest and export, the flow in a worker process killed at `point`, then the flow finished in this one. */
+  async function killedFlow(point: KillPoint, stage: 'build' | 'sync'): Promise<void> {
+    const ep = await Episode.open(suite);
+    try {
+      await ep.ingest();
+      await ep.exportInProcess();
+      const runId = await ep.enqueue();
+      suite.s3Layer.resetCount();
+      const run = ep.startChild('worker', point.via === 'named' ? `compaction:${point.named}` : undefined);
+      const killed = await killAt(ep, run, point);
+      const of = stage === 'build' ? counts.buildS3 : counts.syncMeta;
+      expect(killed, `worker was not killed at ${describePoint(point, of)}`).toBe(true);
+      figures.kills[stage]++;
+      injected(`kill ${stage}`);
+      await ep.releaseDeadLeases();
+      await ep.startWorkers();
+      const status = await ep.waitForRun(runId);
+      await settle(ep, status, 1);
+    } finally {
+      await ep.close();
+    }
+  }
+});
