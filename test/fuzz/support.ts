@@ -25,6 +25,11 @@ export const FUZZ_SEED = envSeed !== undefined && envSeed !== '' ? Number(envSee
 if (!Number.isInteger(FUZZ_SEED)) throw new Error(`FUZZ_SEED must be an integer, got ${envSeed}`);
 const factor = Number(process.env.FUZZ_RUNS ?? '1');
 export const RUN_FACTOR = Number.isFinite(factor) && factor > 0 ? factor : 1;
+/**
+ * Timeout of a fuzz test: vitest's default grown with FUZZ_RUNS. A property that outlives its test
+ * would keep sending requests while the next test runs, and their writes would mix.
+ */
+export const FUZZ_TIMEOUT = 30_000 * Math.max(1, RUN_FACTOR);
 
 let announced = false;
 /** fast-check parameters: the run's seed and `runs` × FUZZ_RUNS. */

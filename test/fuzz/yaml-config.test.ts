@@ -5,7 +5,7 @@ import { parseAudienceConfig } from '../../src/audiences/config.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { MAX_CONFIG_DEPTH, requireDestination } from '../../src/config/load-config.js';
 import { HOSTILE_KEYS } from './arbitraries.js';
-import { expectNoPollution, fuzzParams } from './support.js';
+import { expectNoPollution, FUZZ_TIMEOUT, fuzzParams } from './support.js';
 
 /**
  * The YAML loader against hostile files: every file either loads or fails with one ConfigError
@@ -151,106 +151,118 @@ describe('YAML configuration loader', () => {
     expect(loaded.config.audiences.map((a) => a.id)).toEqual(['buyers', 'top']);
   });
 
-  it('hostile values and keys anywhere in a valid file', () => {
-    fc.assert(
-      fc.property(
-        fc.constantFrom(...places),
-        fc.oneof(
-          fc.constantFrom(...HOSTILE_KEYS, 'version', 'audiences', 'extra'),
-          fc.string({ maxLength: 10 }),
+  it(
+    'hostile values and keys anywhere in a valid file',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...places),
+          fc.oneof(
+            fc.constantFrom(...HOSTILE_KEYS, 'version', 'audiences', 'extra'),
+            fc.string({ maxLength: 10 }),
+          ),
+          value,
+          fc.boolean(),
+          (place, key, v, replace) => {
+            let text: string;
+            try {
+              text = stringify(mutate(place, key, v, replace), { aliasDuplicateObjects: false });
+            } catch {
+              return; // not representable as YAML: nothing to load
+            }
+            expectLoadsOrNamesPath(text);
+          },
         ),
-        value,
-        fc.boolean(),
-        (place, key, v, replace) => {
-          let text: string;
-          try {
-            text = stringify(mutate(place, key, v, replace), { aliasDuplicateObjects: false });
-          } catch {
-            return; // not representable as YAML: nothing to load
-          }
-          expectLoadsOrNamesPath(text);
-        },
-      ),
-      fuzzParams(400),
-    );
-  });
-
-  it('raw YAML text: anchors, aliases, tags, flow and block syntax, invalid UTF-8', () => {
-    const token = fc.oneof(
-      fc.constantFrom(
-        'version: 1\n',
-        'audiences:\n',
-        '  - ',
-        'id: a\n',
-        'when: ',
-        '{event: x}',
-        '[',
-        ']',
-        '{',
-        '}',
-        ': ',
-        '- ',
-        '&a ',
-        '*a ',
-        '&b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n',
-        '!!binary ',
-        '!!set ',
-        '!!omap ',
-        '!!js/function ',
-        '!custom ',
-        '<<: ',
-        '? ',
-        '"${UNSET}"',
-        '${META_TOKEN}',
-        '__proto__: ',
-        'constructor: ',
-        '\t',
-        '\n  ',
-        '#',
-        '---\n',
-        '...\n',
-        '|\n  ',
-        '>\n  ',
-        "'",
-        '"',
-        '\uFEFF',
-        '\uFFFD',
-      ),
-      fc.string({ unit: 'binary', maxLength: 6 }),
-    );
-    const text = fc.oneof(
-      fc.array(token, { maxLength: 40 }).map((t) => `version: 1\n${t.join('')}`),
-      fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('utf8')),
-    );
-    fc.assert(
-      fc.property(text, (t) => expectLoadsOrNamesPath(t)),
-      fuzzParams(500),
-    );
-  });
-
-  it('deep nesting, self-referring aliases and alias bombs are configuration errors', () => {
-    const deepText = fc
-      .integer({ min: 1, max: 3000 })
-      .chain((depth) =>
-        fc.constantFrom(
-          `version: 1\nnever_send: ${'{not: '.repeat(depth)}{event: x}${'}'.repeat(depth)}\n`,
-          `version: 1\naudiences: ${'['.repeat(depth)}${']'.repeat(depth)}\n`,
-          `version: 1\nnever_send:\n${Array.from({ length: Math.min(depth, 400) }, (_, i) => `${'  '.repeat(i + 1)}not:`).join('\n')} {event: x}\n`,
-        ),
+        fuzzParams(400),
       );
-    fc.assert(
-      fc.property(deepText, (t) => expectLoadsOrNamesPath(t)),
-      fuzzParams(60),
-    );
-    for (const text of [
-      'version: 1\nnever_send: &n {not: *n}\n',
-      'version: 1\naudiences: &l [*l]\n',
-      `version: 1\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n`,
-    ]) {
-      expect(() => parseAudienceConfig(text, SOURCE, ENV)).toThrow(ConfigError);
-      expectLoadsOrNamesPath(text);
-    }
-  });
+    },
+    FUZZ_TIMEOUT,
+  );
+
+  it(
+    'raw YAML text: anchors, aliases, tags, flow and block syntax, invalid UTF-8',
+    () => {
+      const token = fc.oneof(
+        fc.constantFrom(
+          'version: 1\n',
+          'audiences:\n',
+          '  - ',
+          'id: a\n',
+          'when: ',
+          '{event: x}',
+          '[',
+          ']',
+          '{',
+          '}',
+          ': ',
+          '- ',
+          '&a ',
+          '*a ',
+          '&b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n',
+          '!!binary ',
+          '!!set ',
+          '!!omap ',
+          '!!js/function ',
+          '!custom ',
+          '<<: ',
+          '? ',
+          '"${UNSET}"',
+          '${META_TOKEN}',
+          '__proto__: ',
+          'constructor: ',
+          '\t',
+          '\n  ',
+          '#',
+          '---\n',
+          '...\n',
+          '|\n  ',
+          '>\n  ',
+          "'",
+          '"',
+          '\uFEFF',
+          '\uFFFD',
+        ),
+        fc.string({ unit: 'binary', maxLength: 6 }),
+      );
+      const text = fc.oneof(
+        fc.array(token, { maxLength: 40 }).map((t) => `version: 1\n${t.join('')}`),
+        fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('utf8')),
+      );
+      fc.assert(
+        fc.property(text, (t) => expectLoadsOrNamesPath(t)),
+        fuzzParams(500),
+      );
+    },
+    FUZZ_TIMEOUT,
+  );
+
+  it(
+    'deep nesting, self-referring aliases and alias bombs are configuration errors',
+    () => {
+      const deepText = fc
+        .integer({ min: 1, max: 3000 })
+        .chain((depth) =>
+          fc.constantFrom(
+            `version: 1\nnever_send: ${'{not: '.repeat(depth)}{event: x}${'}'.repeat(depth)}\n`,
+            `version: 1\naudiences: ${'['.repeat(depth)}${']'.repeat(depth)}\n`,
+            `version: 1\nnever_send:\n${Array.from({ length: Math.min(depth, 400) }, (_, i) => `${'  '.repeat(i + 1)}not:`).join('\n')} {event: x}\n`,
+          ),
+        );
+      fc.assert(
+        fc.property(deepText, (t) => expectLoadsOrNamesPath(t)),
+        fuzzParams(60),
+      );
+      for (const text of [
+        'version: 1\nnever_send: &n {not: *n}\n',
+        'version: 1\naudiences: &l [*l]\n',
+        `version: 1\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n`,
+      ]) {
+        expect(() => parseAudienceConfig(text, SOURCE, ENV)).toThrow(ConfigError);
+        expectLoadsOrNamesPath(text);
+      }
+    },
+    FUZZ_TIMEOUT,
+  );
 });
 
 describe('YAML loader regressions', () => {
