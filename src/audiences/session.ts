@@ -3,17 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { type DayParts, listRangeParts } from '../compaction/parts.js';
-import { Engine, EngineError, type EngineSettings, sqlString } from '../engine/duckdb.js';
+import { Engine, EngineError, type EngineSettings } from '../engine/duckdb.js';
 import { readableParts } from '../engine/gzip-lines.js';
+import { loadJsonlTable } from '../engine/jsonl-load.js';
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
 import {
-  dataColumns,
-  jsonlRelation,
   parquetColumnsSql,
   parquetRelation,
   peopleSnapshotRelation,
   previousMembersRelation,
-  quoteIdent,
   type RawFile,
 } from '../engine/raw.js';
 import type { MalformedLine } from '../people/snapshot.js';
@@ -273,10 +271,10 @@ async function bindDataset(
 }
 
 /**
- * Loads JSON Lines parts into `table`. Each part is first checked (engine/gzip-lines.ts): one the
- * engine cannot read as it is — a gzip break, invalid UTF-8, an over-long line, a carriage return
- * inside a line — is read from a repaired copy with the same line numbers, and what could not be
- * kept is reported with its line.
+ * Loads JSON Lines parts into `table` (engine/jsonl-load.ts). Each part is first checked
+ * (engine/gzip-lines.ts): one the engine cannot read as it is — a gzip break, invalid UTF-8, an
+ * over-long line, a carriage return inside a line — is read from a repaired copy with the same
+ * line numbers, and what could not be kept is reported with its line.
  */
 async function loadJsonl(
   engine: Engine,
@@ -289,24 +287,7 @@ async function loadJsonl(
   const broken: MalformedLine[] = readable.flatMap((part) =>
     part.problems.map((p) => ({ key: part.key, line: p.line, reason: p.reason })),
   );
-  // One scan of every part, without line numbers; then the parts that need them — those with
-  // malformed lines (reports name the line) and those holding two different copies of an id
-  // received at the same instant (the first line wins) — are read again on their own, numbered.
-  // Identical copies need no line: whichever wins, the record is the same.
-  await engine.run(`CREATE TEMP TABLE ${table} AS ${jsonlRelation(dataset, readable, true, false)}`);
-  const needLines = await engine.all<{ key: string }>(
-    `SELECT DISTINCT _key AS key FROM ${table} WHERE _malformed IS NOT NULL AND _malformed <> 'empty'
-     UNION
-     SELECT DISTINCT _key FROM ${table} WHERE _malformed IS NULL AND id IS NOT NULL
-       GROUP BY _key, id, received_at
-       HAVING count(DISTINCT hash(${dataColumns(dataset).map(quoteIdent).join(', ')})) > 1`,
-  );
-  if (needLines.length > 0) {
-    const keys = new Set(needLines.map((r) => r.key));
-    const numbered = readable.filter((f) => keys.has(f.key));
-    await engine.run(`DELETE FROM ${table} WHERE _key IN (${[...keys].map(sqlString).join(', ')})`);
-    await engine.run(`INSERT INTO ${table} ${jsonlRelation(dataset, numbered, true)}`);
-  }
+  await loadJsonlTable(engine, table, dataset, readable);
   return { broken };
 }
 

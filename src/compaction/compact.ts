@@ -5,11 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dayStartMs } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
-import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine/duckdb.js';
-import { readableParts, readLinesAt } from '../engine/gzip-lines.js';
+import { Engine, EngineError, type EngineSettings, sqlString } from '../engine/duckdb.js';
+import { readableParts } from '../engine/gzip-lines.js';
 import { type CacheOptions, localFiles } from '../engine/local-files.js';
-import { dataColumns, jsonlRelation, quoteIdent } from '../engine/raw.js';
-import type { MalformedLine } from '../people/snapshot.js';
 import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject, writeJson } from '../storage/object-store.js';
@@ -23,6 +21,7 @@ import {
   compactionManifestKey,
   readCompactionManifest,
 } from './parts.js';
+import { writeDayParquet } from './to-parquet.js';
 
 /**
  * Compaction: a closed day's JSON Lines parts become one Parquet file (zstd), so the build reads a
@@ -229,60 +228,26 @@ async function compactDayLocked(
       pending.map((info, i) => ({ key: info.key, path: paths[i]! })),
       scratch,
     );
-    const problems: (MalformedLine & { text: string })[] = [];
     for (const part of readable) {
       if (part.repaired === undefined) continue;
       report.salvaged.push(part.key);
-      problems.push(...part.problems.map((p) => ({ key: part.key, ...p })));
       options.log?.warn(
         { dataset, day, part: part.key, reason: part.repaired, lines_lost: part.problems.length },
         'raw part repaired before compaction',
       );
     }
     report.salvaged.sort();
-    // Parsed once into a temporary table: the counts, the damaged lines and the Parquet file all
-    // read it (parsing JSON is most of the work).
-    const table = `compact_${dataset}`;
-    await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${jsonlRelation(dataset, readable)}`);
-    const relation = `SELECT * FROM ${table}`;
 
-    // 2. Rows per source, and the lines that are not records.
-    const counts = await engine.all<{ _key: string; valid: number; bad: number }>(
-      `SELECT _key, count(*) FILTER (WHERE _malformed IS NULL) AS valid, count(_malformed) AS bad
-       FROM (${relation}) GROUP BY _key`,
-    );
-    const expected = new Map(counts.filter((c) => c.valid > 0).map((c) => [c._key, Number(c.valid)]));
-    const withBad = counts.filter((c) => c.bad > 0).map((c) => c._key);
-    if (withBad.length > 0) {
-      const bad = await engine.all<{ _key: string; _line: number; _malformed: string }>(
-        `SELECT _key, _line, _malformed FROM (${relation})
-         WHERE _malformed IS NOT NULL AND list_contains(${sqlStringList(withBad)}, _key)`,
-      );
-      const byKey = new Map<string, { line: number; reason: string }[]>();
-      for (const b of bad) {
-        const list = byKey.get(b._key) ?? [];
-        list.push({ line: Number(b._line), reason: b._malformed });
-        byKey.set(b._key, list);
-      }
-      for (const [key, lines] of byKey) {
-        const file = readable.find((f) => f.key === key)!;
-        const texts = await readLinesAt(file.path, new Set(lines.map((l) => l.line)));
-        for (const l of lines)
-          problems.push({ key, line: l.line, reason: l.reason, text: texts.get(l.line) ?? '' });
-      }
-    }
-    problems.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.line - b.line));
-
-    // 3. The Parquet file, written locally, uploaded, and verified as stored.
+    // 2-3. The Parquet file (rows per source, and the lines that are not records), written
+    // locally, then uploaded and verified as stored.
     const local = join(scratch, 'part.parquet');
-    const columns = ['_key', '_line', ...dataColumns(dataset)].map(quoteIdent).join(', ');
-    const [copied] = await engine.all<{ Count: number }>(
-      `COPY (SELECT ${columns} FROM (${relation}) WHERE _malformed IS NULL)
-       TO ${sqlString(local)} (FORMAT parquet, COMPRESSION zstd)`,
+    const { expected, rows, problems } = await writeDayParquet(engine, dataset, readable, local).catch(
+      (error: unknown) => {
+        throw error instanceof EngineError
+          ? error
+          : new Error(`compaction of ${prefix}: ${(error as Error).message}`);
+      },
     );
-    const rows = [...expected.values()].reduce((n, v) => n + v, 0);
-    if (Number(copied?.Count) !== rows)
-      throw new Error(`compaction of ${prefix}: wrote ${copied?.Count} rows, expected ${rows}`);
     const localSize = (await stat(local)).size;
     await store.put(parquetKey, createReadStream(local), { contentType: 'application/vnd.apache.parquet' });
     faultPoint('compaction:after-parquet-upload');
@@ -364,8 +329,7 @@ async function compactDayLocked(
     await files.trim();
     return finish();
   } finally {
-    if (options.engine) await engine.run(`DROP TABLE IF EXISTS compact_${dataset}`).catch(() => {});
-    else engine.close();
+    if (!options.engine) engine.close();
     await rm(scratch, { recursive: true, force: true });
   }
 }

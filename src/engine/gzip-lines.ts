@@ -30,15 +30,28 @@ function hasLoneCr(chunk: Buffer): boolean {
   return false;
 }
 
-export type GzipCheck = { ok: true } | { ok: false; reason: string; gzipError?: string };
+export type GzipCheck =
+  /** `lines`: the part's lines, empty ones included (a last line without a newline counts). */
+  { ok: true; lines: number } | { ok: false; reason: string; gzipError?: string };
 
-/** Whether the engine can read the part at `path` as it is (whole gzip, UTF-8, lines within the limit). */
+/** Counts newline bytes from `from` to `to` (exclusive). */
+function countNewlines(chunk: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let i = chunk.indexOf(NL, from); i !== -1 && i < to; i = chunk.indexOf(NL, i + 1)) n += 1;
+  return n;
+}
+
+/**
+ * Whether the engine can read the part at `path` as it is (whole gzip, UTF-8, lines within the
+ * limit), and how many lines it has.
+ */
 export async function checkGzipLines(path: string, maxLineBytes = MAX_LINE_BYTES): Promise<GzipCheck> {
   const gunzip = createGunzip({ chunkSize: 64 * 1024 });
   const input = createReadStream(path);
   input.on('error', (e) => gunzip.destroy(e));
   input.pipe(gunzip);
   let carry: Buffer = Buffer.alloc(0);
+  let lines = 0;
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       if (hasLoneCr(chunk)) return { ok: false, reason: 'carriage return inside a line' };
@@ -52,6 +65,7 @@ export async function checkGzipLines(path: string, maxLineBytes = MAX_LINE_BYTES
         carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, first)]) : chunk.subarray(0, first);
       if (head.length > maxLineBytes) return { ok: false, reason: 'line too long' };
       const last = chunk.lastIndexOf(NL);
+      lines += 1 + countNewlines(chunk, first + 1, last + 1);
       // Lines inside one chunk are shorter than the chunk, so only their encoding needs a look.
       if (!isUtf8(head) || !isUtf8(chunk.subarray(first + 1, last)))
         return { ok: false, reason: 'not UTF-8' };
@@ -65,7 +79,7 @@ export async function checkGzipLines(path: string, maxLineBytes = MAX_LINE_BYTES
   }
   if (carry.length > maxLineBytes) return { ok: false, reason: 'line too long' };
   if (!isUtf8(carry)) return { ok: false, reason: 'not UTF-8' };
-  return { ok: true };
+  return { ok: true, lines: lines + (carry.length > 0 ? 1 : 0) };
 }
 
 export interface LineProblem {
@@ -237,6 +251,8 @@ export interface ReadablePart {
   repaired: string | undefined;
   /** What could not be kept, by line. */
   problems: LineProblem[];
+  /** Lines of a part read as it is (`checkGzipLines`); undefined for a repaired copy. */
+  lines: number | undefined;
 }
 
 /**
@@ -255,7 +271,7 @@ export async function readableParts(
       const part = parts[i]!;
       const check = await checkGzipLines(part.path);
       if (check.ok) {
-        out[i] = { key: part.key, path: part.path, repaired: undefined, problems: [] };
+        out[i] = { key: part.key, path: part.path, repaired: undefined, problems: [], lines: check.lines };
         continue;
       }
       const copy = join(scratch, `repaired-${i}-${basename(part.path)}`);
@@ -264,7 +280,13 @@ export async function readableParts(
         copy,
         check.gzipError !== undefined ? { gzipError: check.gzipError } : {},
       );
-      out[i] = { key: part.key, path: copy, repaired: check.reason, problems: normalized.problems };
+      out[i] = {
+        key: part.key,
+        path: copy,
+        repaired: check.reason,
+        problems: normalized.problems,
+        lines: undefined,
+      };
     }
   };
   await Promise.all(Array.from({ length: Math.min(4, parts.length) }, lane));

@@ -11,7 +11,7 @@ import { sqlString } from './duckdb.js';
  * - scalar fields are text: a JSON value of another type is read as its JSON text (`42` → `"42"`),
  *   a missing field or JSON null is NULL;
  * - bags (`properties`, `attributes`, `consent`) stay JSON text, so a property whose type drifts
- *   across days never breaks a read: rules look inside with JSON functions;
+ *   across days never breaks a read: rules look inside with JSON functions (a JSON null bag is NULL);
  * - a column missing from some parts (older Parquet, new fields) reads as NULL (union by name).
  *
  * JSON lines are checked here: a line that is not JSON, or JSON but not an object, becomes a
@@ -119,7 +119,7 @@ export function jsonlRelation(
   const ok = `_malformed IS NULL`;
   return `SELECT _key, _line, _malformed,
       ${scalars.map((f, i) => `CASE WHEN ${ok} THEN _f[${i + 1}] END AS ${quoteIdent(f)}`).join(',\n      ')}${bags.length > 0 ? ',' : ''}
-      ${bags.map((f) => `CASE WHEN ${ok} THEN CAST(json_extract(line, ${sqlString(`$.${f}`)}) AS VARCHAR) END AS ${quoteIdent(f)}`).join(',\n      ')}
+      ${bags.map((f) => `CASE WHEN ${ok} THEN NULLIF(CAST(json_extract(line, ${sqlString(`$.${f}`)}) AS VARCHAR), 'null') END AS ${quoteIdent(f)}`).join(',\n      ')}
     FROM (
       SELECT *, CASE WHEN _malformed IS NULL THEN json_extract_string(line, [${paths}]) END AS _f
       FROM (
@@ -135,6 +135,33 @@ export function jsonlRelation(
       )
     )
     ${keepEmpty ? '' : `WHERE _malformed IS DISTINCT FROM 'empty'`}`;
+}
+
+/**
+ * JSON Lines parts parsed by the engine's own JSON reader, one scan per part numbered in file
+ * order: several times faster than `jsonlRelation`, which reads each line as text and parses it
+ * with JSON functions. It is exact only for a part whose every line is a JSON object: the reader
+ * skips empty and blank lines (shifting the numbers), reads a `null` line as a row of NULLs, and
+ * stops the whole query at a line that is not JSON. `loadJsonlTable` (jsonl-load.ts) checks that
+ * and reads any other part with `jsonlRelation`. Bags read as JSON text, a JSON null bag as NULL.
+ */
+export function jsonlFastRelation(dataset: Dataset, files: readonly RawFile[]): string {
+  if (files.length === 0) return emptyRelation(dataset);
+  const columns = dataColumns(dataset)
+    .map((f) => `${quoteIdent(f)}: '${BAG_FIELDS[dataset].includes(f) ? 'JSON' : 'VARCHAR'}'`)
+    .join(', ');
+  const select = [
+    ...SCALAR_FIELDS[dataset].map(quoteIdent),
+    ...BAG_FIELDS[dataset].map((f) => `CAST(${quoteIdent(f)} AS VARCHAR) AS ${quoteIdent(f)}`),
+  ].join(', ');
+  return files
+    .map(
+      (
+        f,
+      ) => `SELECT ${sqlString(f.key)} AS _key, row_number() OVER () AS _line, CAST(NULL AS VARCHAR) AS _malformed, ${select}
+    FROM read_json(${sqlString(f.path)}, format = 'newline_delimited', columns = {${columns}})`,
+    )
+    .join('\n  UNION ALL\n  ');
 }
 
 /**

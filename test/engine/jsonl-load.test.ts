@@ -1,0 +1,113 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeDayParquet } from '../../src/compaction/to-parquet.js';
+import { Engine, sqlString } from '../../src/engine/duckdb.js';
+import { checkGzipLines, readableParts } from '../../src/engine/gzip-lines.js';
+import { loadJsonlTable } from '../../src/engine/jsonl-load.js';
+import { dataColumns, jsonlRelation, quoteIdent } from '../../src/engine/raw.js';
+
+/**
+ * The engine's JSON reader is used only where it reads exactly what the line-by-line text reader
+ * reads: these parts each hold one thing it would get wrong, and every table must equal the text
+ * reader's, line numbers and damage included.
+ */
+const ok = (id: string, extra = '', customerId = `"c-${id}"`) =>
+  `{"id":"${id}","customer_id":${customerId},"name":"order_completed","ts":"2026-03-10T10:00:00.000Z"${extra}}`;
+
+const PARTS: Record<string, string> = {
+  'clean.jsonl.gz': `${ok('a', ',"properties":{"value":1.50,"sku":"é"}')}\n${ok('b', '', '42')}\n${ok('c')}\n`,
+  'no-final-newline.jsonl.gz': `${ok('d')}\n${ok('e')}`,
+  'empty-line.jsonl.gz': `${ok('f')}\n\n${ok('g')}\n`,
+  'blank-line.jsonl.gz': `${ok('h')}\n   \n${ok('i')}\n`,
+  'null-line.jsonl.gz': `${ok('j')}\nnull\n${ok('k')}\n`,
+  'not-an-object.jsonl.gz': `${ok('l')}\n[1,2]\n${ok('m')}\n`,
+  'not-json.jsonl.gz': `${ok('n')}\n{"id":\n${ok('o')}\n`,
+  'null-bag.jsonl.gz': `${ok('p', ',"properties":null')}\n`,
+};
+const CLEAN = ['clean.jsonl.gz', 'no-final-newline.jsonl.gz', 'null-bag.jsonl.gz'];
+
+describe('JSON Lines into the engine', () => {
+  let dir: string;
+  let engine: Engine;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'audience-sync-jsonl-load-'));
+    for (const [name, text] of Object.entries(PARTS)) await writeFile(join(dir, name), gzipSync(text));
+    engine = await Engine.open({ threads: 2 });
+  });
+  afterAll(async () => {
+    engine.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const parts = () =>
+    readableParts(
+      Object.keys(PARTS).map((name) => ({ key: `raw/events/dt=2026-03-10/${name}`, path: join(dir, name) })),
+      dir,
+    );
+  const columns = ['_key', '_line', '_malformed', ...dataColumns('events')].map(quoteIdent).join(', ');
+  const sorted = (from: string) => `SELECT ${columns} FROM ${from} ORDER BY _key, _line`;
+
+  it('counts the lines of a part, empty ones and a last line without a newline included', async () => {
+    expect(await checkGzipLines(join(dir, 'clean.jsonl.gz'))).toEqual({ ok: true, lines: 3 });
+    expect(await checkGzipLines(join(dir, 'no-final-newline.jsonl.gz'))).toEqual({ ok: true, lines: 2 });
+    expect(await checkGzipLines(join(dir, 'empty-line.jsonl.gz'))).toEqual({ ok: true, lines: 3 });
+  });
+
+  it('reads clean parts with the JSON reader and the rest as text, into the table the text reader gives', async () => {
+    const readable = await parts();
+    const { textRead } = await loadJsonlTable(engine, 'loaded', 'events', readable);
+    expect(textRead.map((k) => k.split('/').pop())).toEqual(
+      Object.keys(PARTS)
+        .filter((n) => !CLEAN.includes(n))
+        .sort(),
+    );
+    await engine.run(`CREATE OR REPLACE TEMP TABLE as_text AS ${jsonlRelation('events', readable, true)}`);
+    const loaded = await engine.all(sorted('loaded'));
+    expect(loaded).toEqual(await engine.all(sorted('as_text')));
+    const byId = new Map(loaded.map((r) => [r.id, r]));
+    expect(byId.get('b')).toMatchObject({ customer_id: '42', _line: 2 });
+    expect(byId.get('a')?.properties).toBe('{"value":1.5,"sku":"é"}');
+    expect(byId.get('p')?.properties).toBeNull();
+    expect(
+      loaded
+        .filter((r) => r._malformed !== null)
+        .map((r) => [String(r._key).split('/').pop(), r._line, r._malformed]),
+    ).toEqual([
+      ['blank-line.jsonl.gz', 2, 'not valid JSON'],
+      ['empty-line.jsonl.gz', 2, 'empty'],
+      ['not-an-object.jsonl.gz', 2, 'not a JSON object'],
+      ['not-json.jsonl.gz', 2, 'not valid JSON'],
+      ['null-line.jsonl.gz', 2, 'not a JSON object'],
+    ]);
+  });
+
+  it('writes a clean day straight to Parquet and a damaged one with its lines named', async () => {
+    const readable = await parts();
+    const clean = readable.filter((p) => CLEAN.some((n) => p.key.endsWith(n)));
+    const local = join(dir, 'clean.parquet');
+    const fast = await writeDayParquet(engine, 'events', clean, local);
+    expect(fast.problems).toEqual([]);
+    expect(fast.rows).toBe(6);
+    const stored = await engine.all(
+      `SELECT _key, _line, id FROM read_parquet(${sqlString(local)}) ORDER BY _key, _line`,
+    );
+    expect(stored.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e', 'p']);
+
+    const all = join(dir, 'all.parquet');
+    const slow = await writeDayParquet(engine, 'events', readable, all);
+    expect(slow.rows).toBe(6 + 2 * 5);
+    expect(slow.problems.map((p) => [p.key.split('/').pop(), p.line, p.reason, p.text])).toEqual([
+      ['blank-line.jsonl.gz', 2, 'not valid JSON', '   '],
+      ['not-an-object.jsonl.gz', 2, 'not a JSON object', '[1,2]'],
+      ['not-json.jsonl.gz', 2, 'not valid JSON', '{"id":'],
+      ['null-line.jsonl.gz', 2, 'not a JSON object', 'null'],
+    ]);
+    const [{ n }] = (await engine.all(`SELECT count(*) AS n FROM read_parquet(${sqlString(all)})`)) as [
+      { n: number },
+    ];
+    expect(n).toBe(16);
+  });
+});
