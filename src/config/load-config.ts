@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, describeZodError, formatPath } from './errors.js';
+import { ConfigError, describeZodError, formatPath, oneLine } from './errors.js';
 import { baseConfigSchema, type DestinationConfig } from './schema.js';
 
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
@@ -91,7 +91,7 @@ export function parseConfig<T = BaseConfig>(
       /\$\{/.test(text) && /flow|Nested mappings|Unexpected/i.test(yamlError.message)
         ? ' (write $' + '{VAR} references in quotes)'
         : '';
-    throw new ConfigError(`${where}: invalid YAML: ${yamlError.message.split('\n')[0]}${hint}`);
+    throw new ConfigError(oneLine(`${where}: invalid YAML: ${yamlError.message.split('\n')[0]}${hint}`));
   }
   if (!isMap(doc.contents)) throw new ConfigError(`${source}: the top level must be a mapping`);
   let raw: unknown;
