@@ -67,12 +67,9 @@ schedule: { cron: "0 6 * * *", timezone: UTC }
 const AUDIENCES = ['buyers', 'abandoners'] as const;
 const CHILD = new URL('./worker-child.ts', import.meta.url).pathname;
 
+/** What every episode shares: the suite's own redis-server and the test setup's s3rver. */
 export interface Suite {
   redis: OwnRedis;
-  redisProxy: TcpFaultProxy;
-  /** HTTP fault layer in front of s3rver (through `s3Proxy`). */
-  s3Layer: HttpFaultLayer;
-  s3Proxy: TcpFaultProxy;
   s3Endpoint: string;
 }
 
@@ -124,8 +121,14 @@ export class Episode {
     readonly childEnv: Record<string, string>,
     readonly store: ObjectStore,
     readonly fake: FakeMeta,
+    /** Between the episode's processes and Redis. */
+    readonly redisProxy: TcpFaultProxy,
+    /** HTTP fault layer in front of s3rver, through `s3Proxy`. */
+    readonly s3Layer: HttpFaultLayer,
+    readonly s3Proxy: TcpFaultProxy,
+    /** HTTP fault layer in front of the fake Meta, through `metaProxy`. */
     readonly metaLayer: HttpFaultLayer,
-    private readonly metaProxy: TcpFaultProxy,
+    readonly metaProxy: TcpFaultProxy,
     readonly connection: Redis,
     private readonly dir: string,
   ) {}
@@ -135,6 +138,12 @@ export class Episode {
     const fake = await startFakeMeta();
     const metaProxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: Number(new URL(fake.url).port) });
     const metaLayer = await HttpFaultLayer.start(`http://127.0.0.1:${metaProxy.port}`);
+    const redisProxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: suite.redis.port });
+    const s3Proxy = await TcpFaultProxy.start({
+      host: '127.0.0.1',
+      port: Number(new URL(suite.s3Endpoint).port),
+    });
+    const s3Layer = await HttpFaultLayer.start(`http://127.0.0.1:${s3Proxy.port}`);
     const bucket = uniqueName('faults').toLowerCase();
     const admin = new S3Client({
       region: 'us-east-1',
@@ -150,11 +159,11 @@ export class Episode {
     const childEnv: Record<string, string> = {
       CONFIG: join(dir, 'audience-sync.yaml'),
       STORE_URL: `s3://${bucket}/acme`,
-      S3_ENDPOINT: suite.s3Layer.url,
+      S3_ENDPOINT: s3Layer.url,
       AWS_ACCESS_KEY_ID: TEST_S3_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: TEST_S3_CREDENTIALS.secretAccessKey,
       AWS_REGION: 'us-east-1',
-      REDIS_URL: `redis://127.0.0.1:${suite.redisProxy.port}`,
+      REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
       META_GRAPH_URL: metaLayer.url,
       API_KEYS: 'ingest-key',
       QUEUE_PREFIX: prefix,
@@ -165,7 +174,21 @@ export class Episode {
     const env = parseEnv(childEnv);
     const store = openStore(env.STORE_URL, env);
     const connection = createBullConnection(env.REDIS_URL);
-    return new Episode(prefix, suite, env, childEnv, store, fake, metaLayer, metaProxy, connection, dir);
+    return new Episode(
+      prefix,
+      suite,
+      env,
+      childEnv,
+      store,
+      fake,
+      redisProxy,
+      s3Layer,
+      s3Proxy,
+      metaLayer,
+      metaProxy,
+      connection,
+      dir,
+    );
   }
 
   /**
@@ -316,7 +339,11 @@ export class Episode {
       QUEUES.refresh,
       QUEUES.sync('meta'),
     ];
-    const queues = names.map((name) => new Queue(name, { connection: this.connection, prefix: this.prefix }));
+    const queues = names.map((name) => {
+      const queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      queue.on('error', () => {}); // connection errors under faults; the run's status is what counts
+      return queue;
+    });
     const until = Date.now() + timeoutMs;
     let last: RunStatus | undefined;
     try {
@@ -410,8 +437,8 @@ export class Episode {
     if (keys.length) await this.connection.del(...keys).catch(() => {});
     this.connection.disconnect();
     await this.store.close();
-    await this.metaLayer.close();
-    await this.metaProxy.close();
+    for (const hop of [this.metaLayer, this.metaProxy, this.s3Layer, this.s3Proxy, this.redisProxy])
+      await hop.close();
     await this.fake.close();
     await rm(this.dir, { recursive: true, force: true });
   }

@@ -14,6 +14,8 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 120_000,
     maxWorkers: 1,
+    // Kill episodes run two at a time (describe.concurrent): one waits on a child while the other builds.
+    maxConcurrency: 2,
     fileParallelism: false,
     env: {
       LOG_LEVEL: 'silent',
