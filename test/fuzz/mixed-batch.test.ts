@@ -78,7 +78,7 @@ describe('mixed batches', () => {
           const res = await send(fuzz, route('/v1/track'), JSON.stringify({ batch: items }));
           expectDocumentedAnswer(route('/v1/track'), res, SECRET_VALUES);
           const validCount = plan.filter(([ok]) => ok).length;
-          expect(res.statusCode).toBe(validCount > 0 ? 202 : 422);
+          expect(res.statusCode, res.body).toBe(validCount > 0 ? 202 : 422);
           const body = res.json() as {
             accepted: number;
             rejected: number;
@@ -121,7 +121,7 @@ describe('mixed batches', () => {
           const validIds = items
             .filter((_, i) => plan[i]![0])
             .map((item) => (item as { customer_id: string }).customer_id);
-          expect(res.statusCode).toBe(validIds.length > 0 ? 202 : 422);
+          expect(res.statusCode, res.body).toBe(validIds.length > 0 ? 202 : 422);
           const results = (res.json() as { results: { status: string }[] }).results;
           plan.forEach(([ok], i) => expect(results[i]?.status).toBe(ok ? 'accepted' : 'rejected'));
           const written = await writtenSince(fuzz, mark);
@@ -174,7 +174,7 @@ describe('mixed batches', () => {
           const validIds = items
             .filter((_, i) => plan[i]![0])
             .map((item) => (item as { messageId: string }).messageId);
-          expect(res.statusCode).toBe(200);
+          expect(res.statusCode, res.body).toBe(200);
           expect(res.json()).toMatchObject({
             success: true,
             accepted: validIds.length,
@@ -241,7 +241,7 @@ describe('mixed batches', () => {
           const invalidIndexes = plan.flatMap(([ok], i) => (ok ? [] : [i]));
           const validIds = items.filter((_, i) => plan[i]![0]).map((item) => (item as { id: string }).id);
           if (invalidIndexes.length === 0) {
-            expect(res.statusCode).toBe(200);
+            expect(res.statusCode, res.body).toBe(200);
           } else {
             expect(res.statusCode).toBe(207);
             const errors = (res.json() as { errors: { batch_index: number }[] }).errors;
