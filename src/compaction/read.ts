@@ -112,10 +112,10 @@ export class RawPartReader {
       conditions.push(`${quoteIdent(field)} = $w${i}`);
       params[`w${i}`] = value;
     }
-    // No ORDER BY: the engine keeps a file's row order (insertion order), which is (_key, _line).
+    // In the order the JSON lines were written (files are sorted for the build's scans).
     const sql = `SELECT ${columns.join(', ')} FROM read_parquet(${sqlString(path!)})${
       conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''
-    }`;
+    } ORDER BY _key, _line`;
     for await (const rows of engine.stream(sql, params)) {
       for (const row of rows)
         yield { key: String(row._key), line: Number(row._line), record: recordFromRow(dataset, row) };

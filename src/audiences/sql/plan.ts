@@ -343,6 +343,42 @@ export function personValue(d: Dialect) {
   };
 }
 
+/**
+ * What every selector of a dataset requires of one column, as `col IN (…)`: the event name, or a
+ * message `channel` / `metric` that each message selector names as a plain value. It is implied by
+ * the selectors (it changes no result), and unlike them the engine pushes it into its scan:
+ * compacted Parquet is sorted by these columns (engine/raw.ts `SORT_COLUMNS`), so row groups that
+ * hold no wanted value are never decompressed.
+ */
+function impliedScanFilters(d: Dialect, sources: readonly SqlSource[], alias: string): string[] {
+  const values = (pick: (s: SqlSource) => unknown) => {
+    const out = new Set<string>();
+    for (const s of sources) {
+      const v = pick(s);
+      if (typeof v !== 'string') return undefined;
+      out.add(v);
+    }
+    return [...out].sort();
+  };
+  const filters: string[] = [];
+  const add = (column: string, list: string[] | undefined) => {
+    if (list && list.length > 0)
+      filters.push(`${alias}.${d.ident(column)} IN (${list.map((v) => d.str(v)).join(', ')})`);
+  };
+  if (sources.every((s) => s.dataset === 'events'))
+    add(
+      'name',
+      values((s) => s.event),
+    );
+  else
+    for (const column of ['channel', 'metric'])
+      add(
+        column,
+        values((s) => s.message?.[column]),
+      );
+  return filters;
+}
+
 /** Whether a record matches a source's selector (its event name or message filters). */
 function selectorSql(d: Dialect, s: SqlSource, alias: string): string {
   if (s.dataset === 'events') return `${alias}.name = ${d.str(s.event!)}`;
@@ -377,7 +413,7 @@ function datasetStatements(d: Dialect, plan: BuildPlan, dataset: RecordDataset):
   // Relevant: well-formed records matching a selector, anywhere in the partitions read.
   const relevant = `SELECT r._key, r._line, r.id, ${d.instant('r.received_at')} AS received, substr(r.ts, 1, 10) AS day, ${carried}
 FROM ${raw} r
-WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+WHERE ${[...impliedScanFilters(d, sources, 'r'), 'r._malformed IS NULL'].join(' AND ')} AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND ${d.fullMatch('r.ts', TS_PATTERN)} AND ${valid}
   AND (${selectors.join('\n    OR ')})`;
 

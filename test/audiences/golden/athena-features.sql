@@ -332,7 +332,7 @@ SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AN
 CREATE OR REPLACE VIEW ev_relevant AS
 SELECT r._key, r._line, r.id, try(from_iso8601_timestamp(r.received_at)) AS received, substr(r.ts, 1, 10) AS day, r."customer_id", r."email", r."name", r."properties"
 FROM raw_events r
-WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+WHERE r."name" IN ('checkout_started', 'order_completed', 'page_viewed') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND regexp_like(r.ts, '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z)$') AND r.name IS NOT NULL AND r.name <> ''
   AND (r.name = 'order_completed'
     OR r.name = 'checkout_started'
@@ -373,7 +373,7 @@ GROUP BY owner;
 CREATE OR REPLACE VIEW msg_relevant AS
 SELECT r._key, r._line, r.id, try(from_iso8601_timestamp(r.received_at)) AS received, substr(r.ts, 1, 10) AS day, r."customer_id", r."email", r."cio_id", r."channel", r."metric", r."campaign_id"
 FROM raw_messages r
-WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+WHERE r."channel" IN ('email') AND r."metric" IN ('clicked', 'spammed') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND regexp_like(r.ts, '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z)$') AND r.channel IS NOT NULL AND r.metric IS NOT NULL
   AND ((COALESCE(r."channel" = 'email', false) AND COALESCE(r."metric" = 'spammed', false))
     OR (COALESCE(r."channel" = 'email', false) AND COALESCE(r."metric" = 'clicked', false))

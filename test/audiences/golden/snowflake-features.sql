@@ -375,7 +375,7 @@ SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AN
 CREATE OR REPLACE TEMPORARY TABLE ev_relevant AS
 SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, substr(r.ts, 1, 10) AS day, r."CUSTOMER_ID", r."EMAIL", r."NAME", r."PROPERTIES"
 FROM raw_events r
-WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+WHERE r."NAME" IN ('checkout_started', 'order_completed', 'page_viewed') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND REGEXP_LIKE(r.ts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z') AND r.name IS NOT NULL AND r.name <> ''
   AND (r.name = 'order_completed'
     OR r.name = 'checkout_started'
@@ -414,7 +414,7 @@ GROUP BY owner;
 CREATE OR REPLACE TEMPORARY TABLE msg_relevant AS
 SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, substr(r.ts, 1, 10) AS day, r."CUSTOMER_ID", r."EMAIL", r."CIO_ID", r."CHANNEL", r."METRIC", r."CAMPAIGN_ID"
 FROM raw_messages r
-WHERE r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+WHERE r."CHANNEL" IN ('email') AND r."METRIC" IN ('clicked', 'spammed') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND REGEXP_LIKE(r.ts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z') AND r.channel IS NOT NULL AND r.metric IS NOT NULL
   AND ((COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'spammed', false))
     OR (COALESCE(r."CHANNEL" = 'email', false) AND COALESCE(r."METRIC" = 'clicked', false))
