@@ -97,18 +97,28 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
   for (const field of PERSON_SCALAR_FIELDS) {
     if (person.values.has(field)) out[field] = person.values.get(field);
   }
+  // Fields in one order whatever order updates set them in (scalars, consent, attributes), so a
+  // person folded in one pass writes the same line as one folded across several snapshots.
   const consent: Record<string, unknown> = {};
   const attributes: Record<string, unknown> = {};
-  for (const [field, value] of person.values) {
-    if (field.startsWith('consent.')) consent[field.slice('consent.'.length)] = value;
-    else if (field.startsWith('attributes.')) attributes[field.slice('attributes.'.length)] = value;
-  }
+  for (const key of CONSENT_KEYS)
+    if (person.values.has(`consent.${key}`)) consent[key] = person.values.get(`consent.${key}`);
+  for (const [field, value] of person.values)
+    if (field.startsWith('attributes.')) attributes[field.slice('attributes.'.length)] = value;
   if (Object.keys(consent).length > 0) out.consent = consent;
   if (Object.keys(attributes).length > 0) out.attributes = attributes;
   out.ts = ts;
   if (person.merged && person.merged.size > 0) out.merged_ids = [...person.merged].sort();
   const older: Record<string, string> = {};
-  for (const [field, t] of person.times) if (t !== ts) older[field] = t;
+  const fields = [
+    ...PERSON_SCALAR_FIELDS,
+    ...CONSENT_KEYS.map((k) => `consent.${k}`),
+    ...Object.keys(attributes).map((k) => `attributes.${k}`),
+  ];
+  for (const field of fields) {
+    const t = person.times.get(field);
+    if (t !== undefined && t !== ts) older[field] = t;
+  }
   if (Object.keys(older).length > 0) out.field_ts = older;
   return out as SnapshotPerson;
 }

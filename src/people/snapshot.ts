@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { fileName } from '../compaction/listing.js';
-import type { CompactedFile } from '../compaction/parts.js';
 import { listDatasetParts } from '../compaction/parts.js';
-import { RawPartReader } from '../compaction/read.js';
 import type { PersonRecord } from '../contract/records.js';
 import { readJsonl, readLines } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
-import { type ObjectInfo, type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
+import { type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
 import { writeGzipLines } from './gzip-lines.js';
 import {
   applyUpdate,
@@ -19,6 +18,7 @@ import {
   type SnapshotPerson,
   toSnapshotPerson,
 } from './merge.js';
+import { loadPersonUpdates, type PersonUpdateRow, type SourceUnit } from './updates.js';
 
 /**
  * The identity snapshot `people/dt=D/people.jsonl.gz`: every known person as of the end of day D,
@@ -118,141 +118,151 @@ export async function updatePeopleSnapshot(
   const rejected: Record<string, number> = {};
   let updatesRead = 0;
 
-  // The delta: everyone touched by the parts not folded yet, merged field by field. Each person is
-  // held as one serialized snapshot line (~250 bytes) rather than objects (~1 KB): a first build
-  // folds in everyone, and this map is then the largest thing in memory.
-  const delta = new Map<string, string>();
-  /** Alias updates (`merged_from`): applied once every part is read, in time order. */
-  const aliases: { from: string; into: string; ts: string }[] = [];
-  let done = 0;
-  const reader = new RawPartReader(store);
+  // The updates not folded yet, held by the SQL engine and read back one person at a time in
+  // `customer_id` order (people/updates.ts), merged with the base snapshot (in the same order) as
+  // both stream: memory holds one person, whatever the number of people updated.
+  const updates = toFold.length > 0 ? await loadPersonUpdates(store, toFold, tmpdir()) : undefined;
   try {
-    for (const run of readRuns(toFold)) {
-      const { part, file } = run[0]!;
-      const sources = run.map((u) => u.key);
-      if (file) {
-        // Damage found when these parts were compacted, as if their lines had been read now.
-        const wanted = new Set(sources);
-        for (const m of file.malformed) if (wanted.has(m.key)) noteMalformed(m);
-        if (run.length === file.sources.length)
-          malformedCount += file.malformed_lines - file.malformed.length;
-      }
-      const read = reader.read('people', part, {
-        ...(file && run.length < file.sources.length ? { sources } : {}),
-        onCorrupt: (e) =>
-          noteMalformed({
-            key: e.key,
-            line: e.line,
-            reason: e.message.slice(e.message.lastIndexOf(': ') + 2),
-          }),
-      });
-      for await (const { record: value } of read) {
-        const update = asPersonUpdate(value);
+    for (const m of updates?.malformed ?? []) noteMalformed(m);
+    malformedCount += updates?.malformedUncounted ?? 0;
+    for (const key of toFold.map((u) => u.key)) {
+      const dt = partitionDay(key)!;
+      const list = folded[dt] ?? [];
+      list.push(fileName(key));
+      folded[dt] = list;
+    }
+    for (const dt of Object.keys(folded)) folded[dt]!.sort();
+    options.onProgress?.(toFold.length, toFold.length);
+
+    /** One person's updates folded in order; counts what was read and rejected. */
+    const foldGroup = (group: readonly PersonUpdateRow[], count: boolean) => {
+      let person: FlatPerson | undefined;
+      for (const { record } of group) {
+        const update = asPersonUpdate(record);
         if (typeof update === 'string') {
-          rejected[update] = (rejected[update] ?? 0) + 1;
+          if (count) rejected[update] = (rejected[update] ?? 0) + 1;
           continue;
         }
-        updatesRead += 1;
-        const held = delta.get(update.customer_id);
-        const person = held
-          ? flattenSnapshotPerson(JSON.parse(held) as SnapshotPerson)
-          : emptyPerson(update.customer_id);
+        if (count) updatesRead += 1;
+        person ??= emptyPerson(update.customer_id);
         applyUpdate(person, update);
-        delta.set(update.customer_id, JSON.stringify(toSnapshotPerson(person)));
-        if (update.merged_from)
-          aliases.push({ from: update.merged_from, into: update.customer_id, ts: update.ts });
       }
-      for (const key of sources) {
-        const dt = partitionDay(key)!;
-        const list = folded[dt] ?? [];
-        list.push(fileName(key));
-        folded[dt] = list;
-      }
-      done += run.length;
-      options.onProgress?.(done, toFold.length);
+      return person;
+    };
+
+    // Alias updates (`merged_from`) fold one identity into another, in time order, across people:
+    // the few people they involve are folded first, in memory, and stand in for their updates.
+    const aliases: { from: string; into: string; ts: string }[] = [];
+    for (const record of (await updates?.aliasRecords()) ?? []) {
+      const update = asPersonUpdate(record);
+      if (typeof update !== 'string' && update.merged_from)
+        aliases.push({ from: update.merged_from, into: update.customer_id, ts: update.ts });
     }
-  } finally {
-    reader.close();
-  }
-  for (const dt of Object.keys(folded)) folded[dt]!.sort();
+    const involved = new Map<string, string>();
+    let removed = new Set<string>();
+    if (updates && aliases.length > 0) {
+      const ids = [...new Set(aliases.flatMap((a) => [a.from, a.into]))];
+      for await (const group of updates.people({ only: ids })) {
+        const person = foldGroup(group, false);
+        if (person) involved.set(person.customer_id, JSON.stringify(toSnapshotPerson(person)));
+      }
+      removed = await foldAliases(store, baseDay, involved, aliases);
+    }
+    const aliasIds = new Set(aliases.flatMap((a) => [a.from, a.into]));
+    const involvedIds = [...involved.keys()].sort(compareIds);
 
-  const removed = aliases.length > 0 ? await foldAliases(store, baseDay, delta, aliases) : new Set<string>();
+    /** Every changed person, in `customer_id` order: streamed groups and the alias-involved ones. */
+    async function* changes(): AsyncGenerator<{ id: string; person: FlatPerson }> {
+      let k = 0;
+      const held = function* (before: string | undefined) {
+        while (k < involvedIds.length && (before === undefined || compareIds(involvedIds[k]!, before) < 0)) {
+          const id = involvedIds[k++]!;
+          yield { id, person: flattenSnapshotPerson(JSON.parse(involved.get(id)!) as SnapshotPerson) };
+        }
+      };
+      for await (const group of updates?.people() ?? []) {
+        const id = group[0]!.customer_id;
+        const person = foldGroup(group, true);
+        if (!person || id === null || aliasIds.has(id)) continue;
+        yield* held(id);
+        yield { id, person };
+      }
+      yield* held(undefined);
+    }
 
-  const counts = { people: 0, updated: 0, added: 0, deleted: 0, unsubscribed: 0 };
-  const deltaIds = [...delta.keys()].sort(compareIds);
-  async function* merged(): AsyncGenerator<string> {
-    let next = 0;
+    const counts = { people: 0, updated: 0, added: 0, deleted: 0, unsubscribed: 0 };
     const emit = (p: SnapshotPerson | { deleted?: boolean; unsubscribed?: boolean }, text: string) => {
       counts.people += 1;
       if (p.deleted) counts.deleted += 1;
       if (p.unsubscribed) counts.unsubscribed += 1;
       return text;
     };
-    if (baseDay) {
-      for await (const { text, line } of readLines(store, keys.peopleSnapshot(baseDay))) {
-        let held: SnapshotPerson;
-        try {
-          held = JSON.parse(text) as SnapshotPerson;
-        } catch {
-          noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'not valid JSON' });
-          continue;
-        }
-        if (typeof held?.customer_id !== 'string') {
-          noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'no customer_id' });
-          continue;
-        }
-        if (removed.has(held.customer_id)) continue; // folded into another person by an alias
-        while (next < deltaIds.length && compareIds(deltaIds[next]!, held.customer_id) < 0) {
-          const text = delta.get(deltaIds[next++]!)!;
-          counts.added += 1;
-          yield emit(JSON.parse(text) as SnapshotPerson, text);
-        }
-        const change = delta.get(held.customer_id);
-        if (change) {
-          if (deltaIds[next] === held.customer_id) next += 1;
-          const person = mergeFlat(
-            flattenSnapshotPerson(held),
-            flattenSnapshotPerson(JSON.parse(change) as SnapshotPerson),
-          );
-          const out = toSnapshotPerson(person);
-          counts.updated += 1;
-          yield emit(out, JSON.stringify(out));
-        } else {
-          yield emit(held, text);
+    const added = (person: FlatPerson) => {
+      const out = toSnapshotPerson(person);
+      counts.added += 1;
+      return emit(out, JSON.stringify(out));
+    };
+    async function* merged(): AsyncGenerator<string> {
+      const pending = changes()[Symbol.asyncIterator]();
+      let next = await pending.next();
+      if (baseDay) {
+        for await (const { text, line } of readLines(store, keys.peopleSnapshot(baseDay))) {
+          let held: SnapshotPerson;
+          try {
+            held = JSON.parse(text) as SnapshotPerson;
+          } catch {
+            noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'not valid JSON' });
+            continue;
+          }
+          if (typeof held?.customer_id !== 'string') {
+            noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'no customer_id' });
+            continue;
+          }
+          if (removed.has(held.customer_id)) continue; // folded into another person by an alias
+          while (!next.done && compareIds(next.value.id, held.customer_id) < 0) {
+            yield added(next.value.person);
+            next = await pending.next();
+          }
+          if (!next.done && next.value.id === held.customer_id) {
+            const out = toSnapshotPerson(mergeFields(flattenSnapshotPerson(held), next.value.person));
+            next = await pending.next();
+            counts.updated += 1;
+            yield emit(out, JSON.stringify(out));
+          } else {
+            yield emit(held, text);
+          }
         }
       }
+      for (; !next.done; next = await pending.next()) yield added(next.value.person);
     }
-    while (next < deltaIds.length) {
-      const text = delta.get(deltaIds[next++]!)!;
-      counts.added += 1;
-      yield emit(JSON.parse(text) as SnapshotPerson, text);
-    }
-  }
-  await writeGzipLines(store, keys.peopleSnapshot(day), merged());
+    await writeGzipLines(store, keys.peopleSnapshot(day), merged());
 
-  const manifest: PeopleSnapshotManifest = {
-    version: PEOPLE_MANIFEST_VERSION,
-    day,
-    run_id: options.runId ?? newRunId('people'),
-    created_at: new Date().toISOString(),
-    base_day: baseDay ?? null,
-    folded,
-    new_parts: toFold.map((u) => u.key),
-    people: counts.people,
-    updated_people: counts.updated,
-    new_people: counts.added,
-    updates_read: updatesRead,
-    updates_rejected: rejected,
-    deleted: counts.deleted,
-    unsubscribed: counts.unsubscribed,
-    malformed_lines: malformedCount,
-    malformed,
-    merged_people: removed.size,
-    seconds: Number(process.hrtime.bigint() - started) / 1e9,
-  };
-  // The manifest is written last: its presence means the snapshot next to it is complete.
-  await writeJson(store, peopleManifestKey(day), manifest);
-  return manifest;
+    const manifest: PeopleSnapshotManifest = {
+      version: PEOPLE_MANIFEST_VERSION,
+      day,
+      run_id: options.runId ?? newRunId('people'),
+      created_at: new Date().toISOString(),
+      base_day: baseDay ?? null,
+      folded,
+      new_parts: toFold.map((u) => u.key),
+      people: counts.people,
+      updated_people: counts.updated,
+      new_people: counts.added,
+      updates_read: updatesRead,
+      updates_rejected: rejected,
+      deleted: counts.deleted,
+      unsubscribed: counts.unsubscribed,
+      malformed_lines: malformedCount,
+      malformed,
+      merged_people: removed.size,
+      seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    };
+    // The manifest is written last: its presence means the snapshot next to it is complete.
+    await writeJson(store, peopleManifestKey(day), manifest);
+    return manifest;
+  } finally {
+    await updates?.close();
+  }
 }
 
 /** Every person in the snapshot of `day`, in `customer_id` order. */
@@ -277,10 +287,6 @@ export async function latestSnapshotDay(
     if (!best || dt > best) best = dt;
   }
   return best;
-}
-
-function mergeFlat(base: FlatPerson, delta: FlatPerson): FlatPerson {
-  return mergeFields(base, delta);
 }
 
 /**
@@ -344,16 +350,6 @@ function binaryIncludes(sorted: readonly string[], value: string): boolean {
   return false;
 }
 
-/** A JSON Lines part's records, held by the part itself or by the Parquet file it was compacted into. */
-interface SourceUnit {
-  /** The JSON Lines part key (what `folded` records by name). */
-  key: string;
-  /** The object to read: the part itself, or the Parquet file holding it. */
-  part: ObjectInfo;
-  /** The manifest entry when `part` is a Parquet file. */
-  file?: CompactedFile;
-}
-
 /** Every raw person part with `dt <= day`, by day and then by JSON Lines key, in either form. */
 async function personParts(store: ObjectStore, day: string): Promise<SourceUnit[]> {
   const out: SourceUnit[] = [];
@@ -368,26 +364,26 @@ async function personParts(store: ObjectStore, day: string): Promise<SourceUnit[
   return out;
 }
 
-/** Consecutive units read from one object: a JSON Lines part alone, or sources of one Parquet file. */
-function* readRuns(units: readonly SourceUnit[]): Generator<SourceUnit[]> {
-  let run: SourceUnit[] = [];
-  for (const u of units) {
-    if (run.length > 0 && (!u.file || run[0]!.part.key !== u.part.key)) {
-      yield run;
-      run = [];
-    }
-    run.push(u);
-    if (!u.file) {
-      yield run;
-      run = [];
-    }
-  }
-  if (run.length > 0) yield run;
-}
+/** Characters where UTF-16 order and code point order can differ (surrogates and U+E000–U+FFFF). */
+const NON_BMP_SENSITIVE = /[\uD800-\uFFFF]/;
 
-/** JavaScript string order, the order of snapshot lines and of rank ties. */
+/**
+ * Code point order, the order of snapshot lines: the SQL engine's order for text (UTF-8 bytes), so
+ * the snapshot and the engine's stream of updates can be merged. JavaScript's `<` compares UTF-16
+ * units, which agrees except between a character above U+FFFF and one in U+E000–U+FFFF.
+ */
 export function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a === b) return 0;
+  if (!NON_BMP_SENSITIVE.test(a) && !NON_BMP_SENSITIVE.test(b)) return a < b ? -1 : 1;
+  const x = a[Symbol.iterator]();
+  const y = b[Symbol.iterator]();
+  for (;;) {
+    const p = x.next();
+    const q = y.next();
+    if (p.done || q.done) return p.done ? (q.done ? 0 : -1) : 1;
+    const d = p.value.codePointAt(0)! - q.value.codePointAt(0)!;
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
 }
 
 export function newRunId(kind: string, now = new Date()): string {
