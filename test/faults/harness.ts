@@ -28,8 +28,8 @@ import { EXPORT_CHUNK_RECORDS, EXPORT_LEASE_MS, KILL_WORKER_TIMINGS, shortSleep 
 /**
  * One fault episode: a fresh bucket, queue prefix and fake Meta; ingest through the API, export,
  * the daily refresh as a BullMQ flow, then what the suite asserts. Every connection of the product
- * goes through a fault proxy: Redis (TCP), S3 (HTTP layer → TCP proxy → s3rver) and Meta (HTTP
- * layer → TCP proxy → fake).
+ * goes through a fault proxy: Redis (TCP), S3 (TCP proxy → HTTP layer → s3rver) and Meta (TCP
+ * proxy → HTTP layer → fake).
  */
 
 /** Closed (compaction grace 0) and inside every audience window. */
@@ -123,10 +123,10 @@ export class Episode {
     readonly fake: FakeMeta,
     /** Between the episode's processes and Redis. */
     readonly redisProxy: TcpFaultProxy,
-    /** HTTP fault layer in front of s3rver, through `s3Proxy`. */
+    /** HTTP fault layer in front of s3rver; the product reaches it through `s3Proxy`. */
     readonly s3Layer: HttpFaultLayer,
     readonly s3Proxy: TcpFaultProxy,
-    /** HTTP fault layer in front of the fake Meta, through `metaProxy`. */
+    /** HTTP fault layer in front of the fake Meta; the product reaches it through `metaProxy`. */
     readonly metaLayer: HttpFaultLayer,
     readonly metaProxy: TcpFaultProxy,
     readonly connection: Redis,
@@ -136,14 +136,16 @@ export class Episode {
   static async open(suite: Suite): Promise<Episode> {
     process.env.FAULTS_META_TOKEN = 'meta-test-token';
     const fake = await startFakeMeta();
-    const metaProxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: Number(new URL(fake.url).port) });
-    const metaLayer = await HttpFaultLayer.start(`http://127.0.0.1:${metaProxy.port}`);
-    const redisProxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: suite.redis.port });
-    const s3Proxy = await TcpFaultProxy.start({
+    // Client → TCP proxy → HTTP layer → server: the layer records what the server answered even
+    // when the proxy then resets the connection before the client gets it.
+    const metaLayer = await HttpFaultLayer.start(fake.url);
+    const metaProxy = await TcpFaultProxy.start({
       host: '127.0.0.1',
-      port: Number(new URL(suite.s3Endpoint).port),
+      port: Number(new URL(metaLayer.url).port),
     });
-    const s3Layer = await HttpFaultLayer.start(`http://127.0.0.1:${s3Proxy.port}`);
+    const redisProxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: suite.redis.port });
+    const s3Layer = await HttpFaultLayer.start(suite.s3Endpoint);
+    const s3Proxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: Number(new URL(s3Layer.url).port) });
     const bucket = uniqueName('faults').toLowerCase();
     const admin = new S3Client({
       region: 'us-east-1',
@@ -159,12 +161,12 @@ export class Episode {
     const childEnv: Record<string, string> = {
       CONFIG: join(dir, 'audience-sync.yaml'),
       STORE_URL: `s3://${bucket}/acme`,
-      S3_ENDPOINT: s3Layer.url,
+      S3_ENDPOINT: `http://127.0.0.1:${s3Proxy.port}`,
       AWS_ACCESS_KEY_ID: TEST_S3_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: TEST_S3_CREDENTIALS.secretAccessKey,
       AWS_REGION: 'us-east-1',
       REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
-      META_GRAPH_URL: metaLayer.url,
+      META_GRAPH_URL: `http://127.0.0.1:${metaProxy.port}`,
       API_KEYS: 'ingest-key',
       QUEUE_PREFIX: prefix,
       CACHE_DIR: join(dir, 'cache'),
@@ -437,7 +439,7 @@ export class Episode {
     if (keys.length) await this.connection.del(...keys).catch(() => {});
     this.connection.disconnect();
     await this.store.close();
-    for (const hop of [this.metaLayer, this.metaProxy, this.s3Layer, this.s3Proxy, this.redisProxy])
+    for (const hop of [this.metaProxy, this.metaLayer, this.s3Proxy, this.s3Layer, this.redisProxy])
       await hop.close();
     await this.fake.close();
     await rm(this.dir, { recursive: true, force: true });

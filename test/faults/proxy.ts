@@ -11,7 +11,7 @@ import { type AddressInfo, createServer, type Server, type Socket, connect as tc
  *
  * `TcpFaultProxy` sits between a client and a TCP server (Redis, s3rver, a platform fake) and can,
  * while it runs: delay every chunk in both directions (`setLatency`), reset every open connection
- * (`resetAll`, a TCP RST on both sides), and hold all traffic for N milliseconds (`blackhole`: bytes
+ * (`resetAll`, a TCP RST on both sides) or a share of them mid-response (`resetMidResponse`), and hold all traffic for N milliseconds (`blackhole`: bytes
  * are kept, as TCP retransmission would across a partition, and delivered in order when it ends;
  * new connections are accepted but see nothing until then).
  *
@@ -33,6 +33,9 @@ export class TcpFaultProxy {
   readonly stats = { connections: 0, resets: 0, blackholes: 0, clientChunks: 0 };
   /** Called for every chunk a client sends (before latency); the kill tests count commands with it. */
   onClientChunk: ((chunk: Buffer) => void) | undefined;
+  /** Chance that a chunk from the server resets its connection instead of being delivered. */
+  private resetChance = 0;
+  private random: () => number = Math.random;
   private holdUntil = 0;
   private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
   private readonly lanes = new Set<Lane>();
@@ -69,6 +72,12 @@ export class TcpFaultProxy {
     this.pairs.clear();
     this.stats.resets += n;
     return n;
+  }
+
+  /** From now on each chunk a server sends resets its connection with this chance (0 stops it). */
+  resetMidResponse(chance: number, random: () => number): void {
+    this.resetChance = chance;
+    this.random = random;
   }
 
   /** Holds all traffic (existing and new connections) for `ms`, then delivers it in order. */
@@ -109,7 +118,16 @@ export class TcpFaultProxy {
       this.onClientChunk?.(chunk);
       up.push(chunk);
     });
-    upstream.on('data', (chunk: Buffer) => down.push(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.resetChance > 0 && this.random() < this.resetChance) {
+        this.stats.resets++;
+        this.pairs.delete(pair);
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
+        return;
+      }
+      down.push(chunk);
+    });
     for (const socket of [client, upstream]) {
       socket.on('error', end);
       socket.on('close', end);
