@@ -18,6 +18,7 @@ import {
   type SnapshotPerson,
   toSnapshotPerson,
 } from './merge.js';
+import { peekSnapshotLine } from './snapshot-line.js';
 import { loadPersonUpdates, type PersonUpdateRow, type SourceUnit } from './updates.js';
 
 /**
@@ -207,6 +208,18 @@ export async function updatePeopleSnapshot(
       let next = await pending.next();
       if (baseDay) {
         for await (const { text, line } of readLines(store, keys.peopleSnapshot(baseDay))) {
+          const peek = peekSnapshotLine(text);
+          if (peek && !removed.has(peek.customer_id)) {
+            while (!next.done && compareIds(next.value.id, peek.customer_id) < 0) {
+              yield added(next.value.person);
+              next = await pending.next();
+            }
+            // Unchanged: passed through as it is, unparsed.
+            if (next.done || next.value.id !== peek.customer_id) {
+              yield emit(peek, text);
+              continue;
+            }
+          }
           let held: SnapshotPerson;
           try {
             held = JSON.parse(text) as SnapshotPerson;
