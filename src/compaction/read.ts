@@ -35,7 +35,7 @@ export interface RawReadOptions {
 }
 
 /** Scalar fields stored as JSON booleans, read back from their text. */
-const BOOLEAN_FIELDS: ReadonlySet<string> = new Set(['unsubscribed', 'deleted']);
+export const BOOLEAN_FIELDS: ReadonlySet<string> = new Set(['unsubscribed', 'deleted']);
 
 /** A Parquet row (columns of `dataColumns`) back to the record it was compacted from. */
 export function recordFromRow(dataset: Dataset, row: Record<string, unknown>): Record<string, unknown> {
