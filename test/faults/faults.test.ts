@@ -46,6 +46,7 @@ const figures = {
   records_lost: 0,
   duplicates: 0,
   resent_batches: 0,
+  resent_after_kills: 0,
   resent_after_kill_max: 0,
   seconds: 0,
 };
@@ -143,6 +144,7 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
   /** The flow after a kill: completed, checked, and its resent batches (at most one) counted. */
   async function settleKill(ep: Episode, status: RunStatus): Promise<void> {
     const outcome = await settle(ep, status, 1);
+    figures.resent_after_kills += outcome.resent;
     figures.resent_after_kill_max = Math.max(figures.resent_after_kill_max, outcome.resent);
   }
 
@@ -219,6 +221,14 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
         },
         { faultIngest: false },
       );
+    });
+
+    it('Redis restarted (SIGKILL, AOF) in the middle of ingest', async () => {
+      await faultyDay(async (ep) => {
+        while (ep.acked.events.size < 20) await new Promise((r) => setTimeout(r, 10));
+        injected('redis restart');
+        await suite.redis.restart(500);
+      });
     });
 
     it('Redis restarted (SIGKILL, AOF) in the middle of the syncs', async () => {
