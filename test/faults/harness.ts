@@ -65,6 +65,8 @@ compaction: { grace_hours: 0 }
 schedule: { cron: "0 6 * * *", timezone: UTC }
 `;
 const AUDIENCES = ['buyers', 'abandoners'] as const;
+/** A run slower than this prints its stage history. */
+const SLOW_RUN_MS = 30_000;
 const CHILD = new URL('./worker-child.ts', import.meta.url).pathname;
 
 /** What every episode shares: the suite's own redis-server and the test setup's s3rver. */
@@ -346,18 +348,35 @@ export class Episode {
       queue.on('error', () => {}); // connection errors under faults; the run's status is what counts
       return queue;
     });
-    const until = Date.now() + timeoutMs;
+    const started = Date.now();
+    const until = started + timeoutMs;
     let last: RunStatus | undefined;
+    // Each stage's states with when they were first seen: printed when a run is slow, to tell why.
+    const history: string[] = [];
+    const seen = new Set<string>();
+    const track = (status: RunStatus | undefined) => {
+      for (const stage of status?.stages ?? []) {
+        const key = `${stage.name} ${stage.state}${stage.failed_reason ? ` (${stage.failed_reason.slice(0, 80)})` : ''}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          history.push(`+${((Date.now() - started) / 1000).toFixed(1)}s ${key}`);
+        }
+      }
+    };
     try {
       for (;;) {
         last = await getRunStatus(pipeline, runId).catch(() => last);
+        track(last);
         if (last && (last.state === 'completed' || last.state === 'failed')) {
           // Stages and root are read one after the other: read again so they agree.
-          return (await getRunStatus(pipeline, runId)) ?? last;
+          const final = (await getRunStatus(pipeline, runId)) ?? last;
+          if (Date.now() - started > SLOW_RUN_MS)
+            process.stderr.write(`[faults] slow run ${this.prefix}: ${history.join('; ')}\n`);
+          return final;
         }
         if (Date.now() > until)
           throw new Error(
-            `refresh ${runId} did not finish: ${JSON.stringify(last?.stages.map((s) => [s.name, s.state, s.failed_reason]))}`,
+            `refresh ${runId} did not finish: ${JSON.stringify(last?.stages.map((s) => [s.name, s.state, s.failed_reason]))}; history: ${history.join('; ')}`,
           );
         const leases = (await this.connection.keys(`${this.prefix}:lock:*`).catch(() => ['?'])).filter(
           (k) => !k.endsWith(':fence'),
