@@ -1,5 +1,5 @@
 import type { Dataset } from '../contract/records.js';
-import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine/duckdb.js';
+import { Engine, type EngineSettings, parseBytes, sqlString, sqlStringList } from '../engine/duckdb.js';
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
 import { BAG_FIELDS, dataColumns, isParquetPart, quoteIdent, SCALAR_FIELDS } from '../engine/raw.js';
 import { JsonlLineError, readLines } from '../storage/jsonl.js';
@@ -186,12 +186,4 @@ function streamingSettings(settings: EngineSettings): EngineSettings {
     memoryLimit:
       configured !== undefined && configured < small ? settings.memoryLimit : STREAMING_MEMORY_LIMIT,
   };
-}
-
-/** `256MB`, `1GB`, `512 MiB` → bytes (undefined when unreadable). */
-function parseBytes(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B\s*$/i.exec(text);
-  if (!m) return undefined;
-  const power = ' KMGT'.indexOf(m[2]!.toUpperCase() || ' ');
-  return Number(m[1]) * 1024 ** Math.max(0, power);
 }

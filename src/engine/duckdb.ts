@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
@@ -60,6 +61,28 @@ function readIfExists(path: string): string | undefined {
   }
 }
 
+/** A spill folder untouched this long belongs to a process that was killed: it is removed. */
+const STALE_SPILL_MS = 24 * 3_600_000;
+
+function removeStaleSpills(root: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return; // not created yet
+  }
+  for (const name of names) {
+    if (!name.startsWith('engine-')) continue;
+    const path = join(root, name);
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_SPILL_MS)
+        rmSync(path, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile by its owner or another process
+    }
+  }
+}
+
 /** Threads the engine uses when none are configured: the CPU quota, never more than the cores. */
 export function defaultThreads(): number {
   const cores = availableParallelism();
@@ -71,13 +94,20 @@ export class Engine {
     private readonly instance: DuckDBInstance,
     private readonly connection: DuckDBConnection,
     readonly threads: number,
+    private readonly spill: string,
   ) {}
 
   static async open(settings: EngineSettings = {}): Promise<Engine> {
     const threads = settings.threads ?? defaultThreads();
+    // A folder of its own: DuckDB names its spill files the same in every database, so two engines
+    // (compaction lanes, a worker's concurrent jobs, two processes) sharing one folder would
+    // overwrite each other's spilled data.
+    const spillRoot = settings.tempDirectory ?? join(tmpdir(), 'audience-sync-duckdb');
+    removeStaleSpills(spillRoot);
+    const spill = join(spillRoot, `engine-${process.pid}-${randomBytes(4).toString('hex')}`);
     const options: Record<string, string> = {
       threads: String(threads),
-      temp_directory: settings.tempDirectory ?? join(tmpdir(), 'audience-sync-duckdb'),
+      temp_directory: spill,
       // Nothing is fetched at run time: the extensions we use (json, parquet) are built in.
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'true',
@@ -92,7 +122,7 @@ export class Engine {
       throw classify(error, 'opening the SQL engine');
     }
     const connection = await instance.connect();
-    return new Engine(instance, connection, threads);
+    return new Engine(instance, connection, threads, spill);
   }
 
   /** Runs statements that return nothing the caller needs. */
@@ -127,6 +157,7 @@ export class Engine {
   close(): void {
     this.connection.closeSync();
     this.instance.closeSync();
+    rmSync(this.spill, { recursive: true, force: true });
   }
 }
 
@@ -167,4 +198,12 @@ export function sqlString(value: string): string {
 /** A list of strings as a SQL list literal. */
 export function sqlStringList(values: readonly string[]): string {
   return `[${values.map(sqlString).join(', ')}]`;
+}
+
+/** `256MB`, `1GB`, `512 MiB` → bytes (undefined when unreadable). */
+export function parseBytes(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B\s*$/i.exec(text);
+  if (!m) return undefined;
+  const power = ' KMGT'.indexOf(m[2]!.toUpperCase() || ' ');
+  return Number(m[1]) * 1024 ** Math.max(0, power);
 }

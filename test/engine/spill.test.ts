@@ -1,0 +1,31 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/duckdb.js';
+
+describe('engines spilling to disk', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'audience-sync-spill-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('each spill into a folder of their own, so two at once never read the other one’s data', async () => {
+    // DuckDB names spill files the same in every database: in one shared folder, two engines
+    // spilling at once overwrite each other's files (an I/O error, or wrong rows).
+    const settings = { memoryLimit: '40MB', threads: 1, tempDirectory: dir };
+    const engines = [await Engine.open(settings), await Engine.open(settings)];
+    const sql = (seed: number) =>
+      `SELECT sum(i) AS total, count(*) AS n, min(k) AS first FROM (
+         SELECT i, md5(CAST(i * ${seed} AS VARCHAR)) || repeat('x', 40) AS k FROM range(1500000) t(i) ORDER BY k
+       )`;
+    const results = await Promise.all(engines.map((e, i) => e.all<{ total: number; n: number }>(sql(i + 2))));
+    for (const [r] of results) expect(r).toMatchObject({ n: 1_500_000, total: 1_124_999_250_000 });
+    expect((await readdir(dir)).length).toBe(2);
+    for (const e of engines) e.close();
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
