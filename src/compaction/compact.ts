@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dayStartMs } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
-import { Engine, EngineError, type EngineSettings, sqlString } from '../engine/duckdb.js';
+import {
+  defaultThreads,
+  Engine,
+  EngineError,
+  type EngineSettings,
+  parseBytes,
+  sqlString,
+} from '../engine/duckdb.js';
 import { readableParts } from '../engine/gzip-lines.js';
 import { type CacheOptions, localFiles } from '../engine/local-files.js';
 import { writeJsonl } from '../storage/jsonl.js';
@@ -102,6 +109,9 @@ export interface CompactDayReport {
   };
   seconds: number;
 }
+
+/** Most day-datasets compacted at once (each lane holds an engine and a day's scratch files). */
+const MAX_LANES = 4;
 
 /** Most malformed lines a manifest entry names (all of them are in the quarantine object). */
 export const MAX_MANIFEST_MALFORMED = 100;
@@ -389,34 +399,64 @@ export async function compactClosedDays(options: CompactClosedDaysOptions): Prom
       work.push({ dataset, day });
   work.sort((a, b) => (a.day !== b.day ? (a.day < b.day ? 1 : -1) : 0));
   const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
-  let engine = options.engine;
-  try {
-    for (const [i, { dataset, day }] of work.entries()) {
-      if (options.budgetSeconds !== undefined && elapsed() >= options.budgetSeconds) {
-        report.deferred_days = work.length - i;
-        options.log?.warn(
-          { deferred_days: report.deferred_days, budget_seconds: options.budgetSeconds },
-          'compaction time budget used up; the remaining closed days are left for the next run',
-        );
-        break;
-      }
-      engine ??= await Engine.open(options.settings ?? engineSettingsFromEnv(engineEnvFrom()));
+  const done: CompactDayReport[] = [];
+  let next = 0;
+  // One engine per lane (up to MAX_LANES), the threads and the memory limit shared out between
+  // them. A gzip part is read by one thread whatever the engine has, so small engines each on its
+  // own day keep the cores busier than one engine with all of them, and each lane's JavaScript
+  // check of its parts runs while the other lanes' engines work.
+  const lane = async (engine: Engine) => {
+    while (next < work.length) {
+      if (options.budgetSeconds !== undefined && elapsed() >= options.budgetSeconds) return;
+      const { dataset, day } = work[next++]!;
       const d = await compactDay({ ...options, dataset, day, engine });
       options.onDay?.(d);
-      const cleaned =
-        d.cleanup.orphans_deleted.length > 0 ||
-        d.cleanup.sources_deleted > 0 ||
-        d.cleanup.entries_dropped.length > 0;
-      if (d.status === 'nothing_to_do' && !cleaned) continue;
-      report.days.push(d);
-      report.parts_compacted += d.parts_compacted;
-      report.rows += d.rows;
-      report.malformed_lines += d.malformed_lines;
-      report.bytes_before += d.bytes_before;
-      report.bytes_after += d.bytes_after;
+      done.push(d);
     }
-  } finally {
-    if (!options.engine) engine?.close();
+  };
+  if (options.engine) await lane(options.engine);
+  else {
+    const settings = options.settings ?? engineSettingsFromEnv(engineEnvFrom());
+    const threads = settings.threads ?? defaultThreads();
+    const lanes = Math.max(1, Math.min(work.length, threads, MAX_LANES));
+    const limit = settings.memoryLimit ? parseBytes(settings.memoryLimit) : undefined;
+    const engines: Engine[] = [];
+    try {
+      for (let i = 0; i < lanes; i++)
+        engines.push(
+          await Engine.open({
+            ...settings,
+            threads: Math.max(1, Math.floor(threads / lanes)),
+            ...(limit ? { memoryLimit: `${Math.max(64, Math.floor(limit / lanes / 2 ** 20))}MB` } : {}),
+          }),
+        );
+      await Promise.all(engines.map(lane));
+    } finally {
+      for (const e of engines) e.close();
+    }
+  }
+  if (next < work.length) {
+    report.deferred_days = work.length - next;
+    options.log?.warn(
+      { deferred_days: report.deferred_days, budget_seconds: options.budgetSeconds },
+      'compaction time budget used up; the remaining closed days are left for the next run',
+    );
+  }
+  // In the order the work was listed (lanes finish in any order).
+  const order = new Map(work.map((w, i) => [`${w.dataset}/${w.day}`, i]));
+  done.sort((a, b) => order.get(`${a.dataset}/${a.day}`)! - order.get(`${b.dataset}/${b.day}`)!);
+  for (const d of done) {
+    const cleaned =
+      d.cleanup.orphans_deleted.length > 0 ||
+      d.cleanup.sources_deleted > 0 ||
+      d.cleanup.entries_dropped.length > 0;
+    if (d.status === 'nothing_to_do' && !cleaned) continue;
+    report.days.push(d);
+    report.parts_compacted += d.parts_compacted;
+    report.rows += d.rows;
+    report.malformed_lines += d.malformed_lines;
+    report.bytes_before += d.bytes_before;
+    report.bytes_after += d.bytes_after;
   }
   report.seconds = elapsed();
   return report;

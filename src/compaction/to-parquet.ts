@@ -8,13 +8,12 @@ import {
   loadJsonlTable,
   readerStopped,
 } from '../engine/jsonl-load.js';
-import { dataColumns, jsonlFastRelation, quoteIdent, SORT_COLUMNS } from '../engine/raw.js';
+import { dataColumns, jsonlFastRelation, quoteIdent } from '../engine/raw.js';
 import type { MalformedLine } from '../people/snapshot.js';
 
 /**
  * One day-dataset's JSON Lines parts (as `readableParts` made them) into one local Parquet file
- * (zstd): the rows of every line that is a record, with the `_key` and `_line` it came from,
- * sorted by the dataset's `SORT_COLUMNS` and then by `_key`, `_line`.
+ * (zstd): the rows of every line that is a record, with the `_key` and `_line` it came from.
  *
  * A day whose parts are all clean is written straight from the engine's JSON reader and checked
  * against the file itself (rows per part equal to its lines, no row of NULLs: see
@@ -37,11 +36,9 @@ export async function writeDayParquet(
   local: string,
 ): Promise<ParquetWrite> {
   const columns = ['_key', '_line', ...dataColumns(dataset)].map(quoteIdent).join(', ');
-  const order = [...SORT_COLUMNS[dataset], '_key', '_line'].map(quoteIdent).join(', ');
   const copy = async (relation: string) => {
     const [copied] = await engine.all<{ Count: number }>(
-      `COPY (SELECT ${columns} FROM (${relation}) ORDER BY ${order})
-       TO ${sqlString(local)} (FORMAT parquet, COMPRESSION zstd)`,
+      `COPY (SELECT ${columns} FROM (${relation})) TO ${sqlString(local)} (FORMAT parquet, COMPRESSION zstd)`,
     );
     return Number(copied?.Count);
   };

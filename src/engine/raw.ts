@@ -65,17 +65,6 @@ export const BAG_FIELDS: Record<Dataset, readonly string[]> = {
   people: ['consent', 'attributes'],
 };
 
-/**
- * The order of a compacted Parquet file's rows (then `_key`, `_line`): the columns the build's
- * selectors test (see `impliedScanFilters` in audiences/sql/plan.ts), so the row groups of values
- * no audience wants are skipped unread. People files keep the order they were exported in.
- */
-export const SORT_COLUMNS: Record<Dataset, readonly string[]> = {
-  events: ['name'],
-  messages: ['channel', 'metric'],
-  people: [],
-};
-
 /** Every data column of a dataset's relation, in order (without `_key`, `_line`, `_malformed`). */
 export function dataColumns(dataset: Dataset): string[] {
   return [...SCALAR_FIELDS[dataset], ...BAG_FIELDS[dataset]];

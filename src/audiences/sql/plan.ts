@@ -346,9 +346,8 @@ export function personValue(d: Dialect) {
 /**
  * What every selector of a dataset requires of one column, as `col IN (…)`: the event name, or a
  * message `channel` / `metric` that each message selector names as a plain value. It is implied by
- * the selectors (it changes no result), and unlike them the engine pushes it into its scan:
- * compacted Parquet is sorted by these columns (engine/raw.ts `SORT_COLUMNS`), so row groups that
- * hold no wanted value are never decompressed.
+ * the selectors (it changes no result), and unlike them an engine can push it into its scan and
+ * skip what its column statistics rule out (row groups, files, warehouse partitions).
  */
 function impliedScanFilters(d: Dialect, sources: readonly SqlSource[], alias: string): string[] {
   const values = (pick: (s: SqlSource) => unknown) => {
