@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { RunStatus } from '../../src/pipeline/flow.js';
+import { getRunStatus, type RunStatus } from '../../src/pipeline/flow.js';
 import { type ChildRun, Episode, type Outcome, type Suite } from './harness.js';
 import { type HttpCall, type Injected, s3Error, s3Operation } from './proxy.js';
 import { OwnRedis } from './redis-server.js';
@@ -177,17 +177,18 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     }
   }
 
-  /** Resolves once a stage matching `match` is active (or the run is over). */
+  /** Resolves once a stage matching `match` is active, or (with a note) once the run is over. */
   async function whenActive(ep: Episode, runId: string, match: (name: string) => boolean): Promise<void> {
-    const { getRunStatus } = await import('../../src/pipeline/flow.js');
     const until = Date.now() + 60_000;
     while (Date.now() < until) {
       const s = await getRunStatus({ connection: ep.connection, prefix: ep.prefix }, runId).catch(
         () => undefined,
       );
-      if (s?.state === 'completed' || s?.stages.some((x) => match(x.name) && x.state === 'active')) return;
-      await new Promise((r) => setTimeout(r, 100));
+      if (s?.stages.some((x) => match(x.name) && x.state === 'active')) return;
+      if (s?.state === 'completed') break;
+      await new Promise((r) => setTimeout(r, 50));
     }
+    note(`the stage was not seen active: the fault lands after the run (${runId})`);
   }
 
   describe('Redis', () => {
