@@ -77,6 +77,10 @@ export class OwnRedis {
       { stdio: 'ignore' },
     );
     this.child = child;
+    // Not left running if the test process dies without its afterAll.
+    const reap = () => child.kill('SIGKILL');
+    process.once('exit', reap);
+    child.once('exit', () => process.off('exit', reap));
     const until = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
