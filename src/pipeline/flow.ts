@@ -1,5 +1,7 @@
 import { FlowProducer, Job, type JobNode, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { log } from '../log.js';
+import { logBullErrors } from '../redis/clients.js';
 import { type CompactJobData, QUEUES, type RefreshJobData, refreshRunId, stageJobId } from './queues.js';
 
 /**
@@ -23,13 +25,23 @@ export async function enqueueRefresh(
   data: RefreshJobData,
 ): Promise<{ runId: string; created: boolean }> {
   const runId = refreshRunId(data);
-  const queue = new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix });
+  const queue = logBullErrors(
+    new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix }),
+    pipeline.connection,
+    log,
+    'refresh queue',
+  );
   try {
     if (await Job.fromId(queue, runId)) return { runId, created: false };
   } finally {
     await queue.close();
   }
-  const flow = new FlowProducer({ connection: pipeline.connection, prefix: pipeline.prefix });
+  const flow = logBullErrors(
+    new FlowProducer({ connection: pipeline.connection, prefix: pipeline.prefix }),
+    pipeline.connection,
+    log,
+    'refresh flow',
+  );
   const opts = (jobId: string) => ({
     jobId,
     ...KEEP_JOBS,
@@ -113,9 +125,19 @@ export async function getRunStatus(
   pipeline: PipelineConnection,
   runId: string,
 ): Promise<RunStatus | undefined> {
-  const flow = new FlowProducer({ connection: pipeline.connection, prefix: pipeline.prefix });
+  const flow = logBullErrors(
+    new FlowProducer({ connection: pipeline.connection, prefix: pipeline.prefix }),
+    pipeline.connection,
+    log,
+    'refresh flow',
+  );
   try {
-    const queue = new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix });
+    const queue = logBullErrors(
+      new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix }),
+      pipeline.connection,
+      log,
+      'refresh queue',
+    );
     const root = await Job.fromId(queue, runId);
     await queue.close();
     if (!root) return undefined;

@@ -5,6 +5,7 @@ import { compactionSummary, runCompactionStage } from '../compaction/stage.js';
 import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
 import type { Logger } from '../log.js';
+import { logBullErrors } from '../redis/clients.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { PlatformAudienceDeletedError, SyncBlockedError } from '../sync/execute.js';
 import { RedisLocker } from '../sync/lock.js';
@@ -76,7 +77,12 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   const syncQueue = (destination: string) => {
     let q = syncQueues.get(destination);
     if (!q) {
-      q = new Queue(QUEUES.sync(destination), { connection, prefix });
+      q = logBullErrors(
+        new Queue(QUEUES.sync(destination), { connection, prefix }),
+        connection,
+        log,
+        `sync queue ${destination}`,
+      );
       syncQueues.set(destination, q);
     }
     return q;

@@ -142,3 +142,26 @@ export function logRedisErrors(redis: Redis, logger: Pick<Logger, 'warn'>, label
     );
   });
 }
+
+/**
+ * BullMQ queues and flow producers pass their connection's errors on as `error` events, and print
+ * them raw to stderr when nothing listens: they go to the logger instead, scrubbed like the rest.
+ */
+export function logBullErrors<T extends { on(event: 'error', listener: (error: Error) => void): unknown }>(
+  emitter: T,
+  connection: Redis,
+  logger: Pick<Logger, 'warn'>,
+  label: string,
+): T {
+  emitter.on('error', (error: Error) =>
+    logger.warn(
+      {
+        redis: describeRedis(connection),
+        client: label,
+        err: scrubRedisSecrets(error.message, connection.options),
+      },
+      'queue connection error',
+    ),
+  );
+  return emitter;
+}

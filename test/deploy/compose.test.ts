@@ -36,10 +36,12 @@ describe('docker-compose.yml', () => {
     expect(compose.services.worker.command).toEqual(['worker']);
   });
 
-  it('runs Redis with noeviction and AOF, as BullMQ requires', () => {
+  it('runs Redis with noeviction and AOF fsynced before every answer, as BullMQ and ingest require', () => {
     const command: string[] = compose.services.redis.command;
     expect(command[command.indexOf('--maxmemory-policy') + 1]).toBe('noeviction');
     expect(command[command.indexOf('--appendonly') + 1]).toBe('yes');
+    // everysec lost acknowledged ingest in the fault suite's Redis restart (docs/reliability.md).
+    expect(command[command.indexOf('--appendfsync') + 1]).toBe('always');
   });
 
   it.each(['api', 'worker'])(
