@@ -123,7 +123,8 @@ describe('mixed batches', () => {
             .map((item) => (item as { customer_id: string }).customer_id);
           expect(res.statusCode, res.body).toBe(validIds.length > 0 ? 202 : 422);
           const results = (res.json() as { results: { status: string }[] }).results;
-          plan.forEach(([ok], i) => expect(results[i]?.status).toBe(ok ? 'accepted' : 'rejected'));
+          for (const [i, [ok]] of plan.entries())
+            expect(results[i]?.status).toBe(ok ? 'accepted' : 'rejected');
           const written = await writtenSince(fuzz, mark);
           expect(written.raw.people.map((r) => r.customer_id).sort()).toEqual(validIds.sort());
           expect(written.text).not.toMatch(/bad-/);
