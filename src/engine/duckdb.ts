@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
@@ -103,6 +103,8 @@ export class Engine {
     // (compaction lanes, a worker's concurrent jobs, two processes) sharing one folder would
     // overwrite each other's spilled data.
     const spillRoot = settings.tempDirectory ?? join(tmpdir(), 'audience-sync-duckdb');
+    // DuckDB creates the spill folder itself, but not the folders above it.
+    mkdirSync(spillRoot, { recursive: true });
     removeStaleSpills(spillRoot);
     const spill = join(spillRoot, `engine-${process.pid}-${randomBytes(4).toString('hex')}`);
     const options: Record<string, string> = {

@@ -16,7 +16,9 @@ describe('engines spilling to disk', () => {
   it('each spill into a folder of their own, so two at once never read the other one’s data', async () => {
     // DuckDB names spill files the same in every database: in one shared folder, two engines
     // spilling at once overwrite each other's files (an I/O error, or wrong rows).
-    const settings = { memoryLimit: '40MB', threads: 1, tempDirectory: dir };
+    // A folder that does not exist yet, two levels down (CACHE_DIR/duckdb-spill on a fresh disk).
+    const root = join(dir, 'cache', 'duckdb-spill');
+    const settings = { memoryLimit: '40MB', threads: 1, tempDirectory: root };
     const engines = [await Engine.open(settings), await Engine.open(settings)];
     const sql = (seed: number) =>
       `SELECT sum(i) AS total, count(*) AS n, min(k) AS first FROM (
@@ -24,8 +26,8 @@ describe('engines spilling to disk', () => {
        )`;
     const results = await Promise.all(engines.map((e, i) => e.all<{ total: number; n: number }>(sql(i + 2))));
     for (const [r] of results) expect(r).toMatchObject({ n: 1_500_000, total: 1_124_999_250_000 });
-    expect((await readdir(dir)).length).toBe(2);
+    expect((await readdir(root)).length).toBe(2);
     for (const e of engines) e.close();
-    expect(await readdir(dir)).toEqual([]);
+    expect(await readdir(root)).toEqual([]);
   });
 });
