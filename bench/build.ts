@@ -102,7 +102,11 @@ export async function run(args: string[]): Promise<void> {
         '--end-date',
         END,
       ],
-      { stdio: 'inherit', env: { ...process.env, STORE_URL: dir } },
+      // The generator holds every person in memory: 10M people need about 10 GB of heap.
+      {
+        stdio: 'inherit',
+        env: { ...process.env, STORE_URL: dir, NODE_OPTIONS: '--max-old-space-size=16384' },
+      },
     );
     if (child.status !== 0) throw new Error(`generate failed with exit code ${child.status}`);
     report('generate (child process)', (Date.now() - started) / 1000, 's');
