@@ -10,6 +10,7 @@
  * also uses database 10 of $REDIS_URL (default redis://127.0.0.1:6379).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,7 +90,9 @@ export async function runConsecutiveSyncs(options: {
       CONFIG: join(root, 'audience-sync.yaml'),
       STORE_URL: join(root, 'store'),
       REDIS_URL: options.redisUrl,
-      QUEUE_PREFIX: `consecutive-${process.pid}-${Date.now().toString(36)}`,
+      // Chains run side by side, two of them on one redis-server and database: each needs its own
+      // prefix, or they share the lock of meta.buyers (a clock-based prefix collided in CI).
+      QUEUE_PREFIX: `consecutive-${randomBytes(6).toString('hex')}`,
       META_GRAPH_URL: fake.url,
       CONSECUTIVE_META_TOKEN: fake.state.token,
       LOG_LEVEL: 'warn',
