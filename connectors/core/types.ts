@@ -116,16 +116,12 @@ export interface EnsureAudienceInput {
   /** The platform-side name; find-or-create matches on it exactly. */
   name: string;
   description?: string;
-  /** The id we stored last time; verified first, so a renamed audience keeps working. */
-  existingPlatformId?: string;
 }
 
 export interface EnsureAudienceResult {
   platformAudienceId: string;
   /** A new audience was created by this call. */
   created: boolean;
-  /** `existingPlatformId` no longer exists on the platform: what we think it holds is void. */
-  previousIdGone: boolean;
 }
 
 export interface PushInput {

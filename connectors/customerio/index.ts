@@ -152,7 +152,7 @@ export const customerioConnector: ConnectorDefinition<CioConfig> = {
   async ensureAudience(ctx, input) {
     // Nothing to create; checking the credentials here makes a bad key fail before any batch.
     await send(ctx, { method: 'GET', path: '/api/v1/accounts/region' }, 'the credential check');
-    return { platformAudienceId: input.audienceId, created: false, previousIdGone: false };
+    return { platformAudienceId: input.audienceId, created: false };
   },
   push,
   finalize: async (_ctx, input) => ({

@@ -202,10 +202,7 @@ export function createDryRunConnector(lookup: ConnectorLookup): ConnectorDefinit
     },
     async ensureAudience(ctx, input) {
       const emulation = emulate(ctx.config);
-      const requests =
-        emulation.drafts && !input.existingPlatformId
-          ? emulation.drafts.ensureAudience(emulation.options, input)
-          : [];
+      const requests = emulation.drafts ? emulation.drafts.ensureAudience(emulation.options, input) : [];
       await write(ctx, input.audienceId, '000000-ensure-audience', {
         op: 'ensure_audience',
         platform: emulation.platform,
@@ -217,11 +214,7 @@ export function createDryRunConnector(lookup: ConnectorLookup): ConnectorDefinit
         emulation.platform === 'google_ads'
           ? `customers/${customer}/userLists/DRY_RUN_${input.audienceId}`
           : `DRY_RUN_${input.audienceId}`;
-      return {
-        platformAudienceId: input.existingPlatformId ?? placeholder,
-        created: !input.existingPlatformId,
-        previousIdGone: false,
-      };
+      return { platformAudienceId: placeholder, created: true };
     },
     async push(ctx, input) {
       const emulation = emulate(ctx.config);

@@ -132,21 +132,9 @@ async function listsNamed(ctx: Ctx, name: string): Promise<string[]> {
 }
 
 async function ensureAudience(ctx: Ctx, input: EnsureAudienceInput): Promise<EnsureAudienceResult> {
-  let previousIdGone = false;
-  if (input.existingPlatformId) {
-    const list = await listByResourceName(ctx, input.existingPlatformId);
-    if (list && list.membershipStatus !== 'CLOSED') {
-      return { platformAudienceId: input.existingPlatformId, created: false, previousIdGone: false };
-    }
-    previousIdGone = true;
-    ctx.log.warn(
-      { audience: input.audienceId },
-      'Google user list no longer usable; finding or creating it again',
-    );
-  }
   return serialized(`google_ads:${ctx.config.customer_id}:${input.name}`, async () => {
     const existing = await listsNamed(ctx, input.name);
-    if (existing[0]) return { platformAudienceId: existing[0], created: false, previousIdGone };
+    if (existing[0]) return { platformAudienceId: existing[0], created: false };
     try {
       const body = await api(ctx, createListDraft(ctx.config, input), 'user list creation');
       const resourceName = asObject((body.results as unknown[] | undefined)?.[0])?.resourceName;
@@ -155,12 +143,12 @@ async function ensureAudience(ctx: Ctx, input: EnsureAudienceInput): Promise<Ens
           connector: 'google_ads',
         });
       }
-      return { platformAudienceId: resourceName, created: true, previousIdGone };
+      return { platformAudienceId: resourceName, created: true };
     } catch (error) {
       // Google keeps list names unique: losing a race shows up as NAME_ALREADY_USED.
       if (error instanceof InvalidPayloadError && error.code === 'NAME_ALREADY_USED') {
         const now = await listsNamed(ctx, input.name);
-        if (now[0]) return { platformAudienceId: now[0], created: false, previousIdGone };
+        if (now[0]) return { platformAudienceId: now[0], created: false };
       }
       throw error;
     }

@@ -1,5 +1,5 @@
 import { assertBatchSize, batchSizeFor } from '../core/batching.js';
-import { AudienceGoneError, PlatformError } from '../core/errors.js';
+import { PlatformError } from '../core/errors.js';
 import { asObject, draftUrl, jsonSafe, sendHttp } from '../core/http.js';
 import { compareNumericIds, serialized } from '../core/locks.js';
 import { rejected, unattributed } from '../core/results.js';
@@ -111,23 +111,9 @@ async function ensureAudience(
   ctx: Ctx,
   input: Parameters<ConnectorDefinition<MetaConfig>['ensureAudience']>[1],
 ): Promise<EnsureAudienceResult> {
-  let previousIdGone = false;
-  if (input.existingPlatformId) {
-    try {
-      await getAudience(ctx, input.existingPlatformId);
-      return { platformAudienceId: input.existingPlatformId, created: false, previousIdGone: false };
-    } catch (error) {
-      if (!(error instanceof AudienceGoneError)) throw error;
-      previousIdGone = true;
-      ctx.log.warn(
-        { audience: input.audienceId },
-        'Meta audience no longer exists; finding or creating it again',
-      );
-    }
-  }
   return serialized(`meta:${ctx.config.ad_account_id}:${input.name}`, async () => {
     const existing = await audiencesNamed(ctx, input.name);
-    if (existing[0]) return { platformAudienceId: existing[0], created: false, previousIdGone };
+    if (existing[0]) return { platformAudienceId: existing[0], created: false };
     const created = await graph(ctx, createAudienceDraft(ctx.config, input), 'audience creation');
     if (typeof created.id !== 'string')
       throw new PlatformError('Meta created an audience but returned no id', { connector: 'meta' });
@@ -142,9 +128,9 @@ async function ensureAudience(
         'duplicate audience removal',
         created.id,
       );
-      return { platformAudienceId: winner, created: false, previousIdGone };
+      return { platformAudienceId: winner, created: false };
     }
-    return { platformAudienceId: created.id, created: true, previousIdGone };
+    return { platformAudienceId: created.id, created: true };
   });
 }
 

@@ -145,19 +145,9 @@ async function describe(ctx: Ctx, platformAudienceId: string): Promise<AudienceD
 }
 
 async function ensureAudience(ctx: Ctx, input: EnsureAudienceInput): Promise<EnsureAudienceResult> {
-  let previousIdGone = false;
-  if (input.existingPlatformId) {
-    try {
-      await describe(ctx, input.existingPlatformId);
-      return { platformAudienceId: input.existingPlatformId, created: false, previousIdGone: false };
-    } catch (error) {
-      if ((error as { kind?: string }).kind !== 'audience_gone') throw error;
-      previousIdGone = true;
-    }
-  }
   return serialized(`tiktok:${ctx.config.advertiser_id}:${input.name}`, async () => {
     const existing = await audiencesNamed(ctx, input.name);
-    if (existing[0]) return { platformAudienceId: existing[0], created: false, previousIdGone };
+    if (existing[0]) return { platformAudienceId: existing[0], created: false };
     const data = await call(ctx, createAudienceDraft(ctx.config, input), 'audience creation');
     const id = data.audience_id;
     if (typeof id !== 'string' && typeof id !== 'number')
@@ -176,9 +166,9 @@ async function ensureAudience(ctx: Ctx, input: EnsureAudienceInput): Promise<Ens
         },
         'duplicate audience removal',
       );
-      return { platformAudienceId: winner, created: false, previousIdGone };
+      return { platformAudienceId: winner, created: false };
     }
-    return { platformAudienceId: created, created: true, previousIdGone };
+    return { platformAudienceId: created, created: true };
   });
 }
 

@@ -64,7 +64,7 @@ describe('customer.io write-back against the fake Track API', () => {
 
   it('"ensures" the audience by checking credentials, then identifies people in one v2 batch with Basic auth', async () => {
     const ensured = await cio.ensureAudience(ctx, { audienceId: 'high_intent', name: 'High intent' });
-    expect(ensured).toEqual({ platformAudienceId: 'high_intent', created: false, previousIdGone: false });
+    expect(ensured).toEqual({ platformAudienceId: 'high_intent', created: false });
     const result = await cio.push(ctx, {
       audienceId: 'high_intent',
       platformAudienceId: 'high_intent',

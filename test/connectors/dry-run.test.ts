@@ -69,25 +69,29 @@ describe.each(STORE_KINDS)('dry-run destination on $kind', ({ create }) => {
       rows: rowsFor(real),
     });
 
-    const dryAudience = await dry.ensureAudience({
-      audienceId: 'high_intent',
-      name: 'High intent',
-      existingPlatformId: realAudience.platformAudienceId,
-    });
-    expect(dryAudience.platformAudienceId).toBe(realAudience.platformAudienceId);
+    // ensureAudience writes the creation request and answers a placeholder id; it asks nothing.
+    const requestsBefore = meta.requests.length;
+    const dryAudience = await dry.ensureAudience({ audienceId: 'high_intent', name: 'High intent' });
+    expect(dryAudience).toEqual({ platformAudienceId: 'DRY_RUN_high_intent', created: true });
+    // An audience the engine already knows is pushed to by its id, as the real connector would.
     const dryResult = await dry.push({
       audienceId: 'high_intent',
-      platformAudienceId: dryAudience.platformAudienceId,
+      platformAudienceId: realAudience.platformAudienceId,
       op: 'remove',
       rows: rowsFor(dry),
     });
     expect(dryResult.rows).toEqual(realResult.rows);
+    expect(meta.requests).toHaveLength(requestsBefore);
 
     const files = await listKeys(t.store, 'outbox/');
     expect(files).toEqual([
       'outbox/meta/high_intent/run-42/000000-ensure-audience.json',
       'outbox/meta/high_intent/run-42/000001-remove.json',
     ]);
+    const ensured = await readJson<OutboxFile>(t.store, files[0]!);
+    const create = meta.requests.find((r) => r.method === 'POST' && r.path.endsWith('/customaudiences'))!;
+    expect(ensured).toMatchObject({ op: 'ensure_audience', platform: 'meta', rows: 0 });
+    expect(ensured.requests).toEqual([{ method: create.method, path: create.path, body: create.body }]);
     const written = await readJson<OutboxFile>(t.store, files[1]!);
     const sent = meta.requests.at(-1)!;
     expect(written).toMatchObject({

@@ -84,17 +84,7 @@ describe('google ads connector against the fake REST API', () => {
     expect(search.headers.authorization).toMatch(/^Bearer ya29\./);
 
     const again = await google.ensureAudience(ctx, { audienceId: 'high_intent', name: 'High intent' });
-    expect(again).toEqual({
-      platformAudienceId: created.platformAudienceId,
-      created: false,
-      previousIdGone: false,
-    });
-    const byId = await google.ensureAudience(ctx, {
-      audienceId: 'x',
-      name: 'High intent',
-      existingPlatformId: created.platformAudienceId,
-    });
-    expect(byId.platformAudienceId).toBe(created.platformAudienceId);
+    expect(again).toEqual({ platformAudienceId: created.platformAudienceId, created: false });
     expect(fake.state.lists.size).toBe(1);
     expect(fake.state.tokenRefreshes).toBe(1);
   });
@@ -394,20 +384,34 @@ describe('google ads connector against the fake REST API', () => {
       expect((error as Error).message).not.toContain(secret);
   });
 
-  it('a list deleted on the platform: staging says so, ensureAudience creates a new one', async () => {
+  it('a list deleted on the platform: describe and staging say so, ensureAudience creates a new one', async () => {
     const id = await list();
     fake.controls.removeList(id);
+    // describe is how the sync engine checks a list it knows.
+    const gone = await google.describe(ctx, id).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(AudienceGoneError);
+    expect(gone).toMatchObject({ kind: 'audience_gone', retry: false, platformAudienceId: id });
+    const lookup = fake.requests.at(-1)!;
+    expect(lookup.path).toBe('/v24/customers/1234567890/googleAds:search');
+    expect(String((lookup.body as { query?: string }).query)).toContain(`user_list.resource_name = '${id}'`);
     const error = await google
       .push(ctx, { audienceId: 'a', platformAudienceId: id, op: 'add', rows: rowsFor(google, people(1)) })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AudienceGoneError);
-    const again = await google.ensureAudience(ctx, {
-      audienceId: 'a',
-      name: 'High intent v2',
-      existingPlatformId: id,
-    });
-    expect(again).toMatchObject({ created: true, previousIdGone: true });
+    // Find-or-create by name no longer finds the removed list, so it creates a new one.
+    const again = await google.ensureAudience(ctx, { audienceId: 'high_intent', name: 'High intent' });
+    expect(again.created).toBe(true);
     expect(again.platformAudienceId).not.toBe(id);
+    expect(fake.state.lists.get(id)?.removed).toBe(true);
+    expect(
+      [...fake.state.lists.values()]
+        .filter((l) => !l.removed && l.name === 'High intent')
+        .map((l) => l.resourceName),
+    ).toEqual([again.platformAudienceId]);
+    await expect(google.describe(ctx, again.platformAudienceId)).resolves.toMatchObject({
+      platformAudienceId: again.platformAudienceId,
+      name: 'High intent',
+    });
   });
 
   it('finalize answers pending while a job runs, and continues from the returned session', async () => {

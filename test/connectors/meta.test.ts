@@ -57,17 +57,7 @@ describe('meta connector against the fake Graph API', () => {
     expect(create?.rawBody).not.toContain('meta-test-token');
 
     const again = await metaConnector.ensureAudience(ctx, { audienceId: 'high_intent', name: 'High intent' });
-    expect(again).toEqual({
-      platformAudienceId: first.platformAudienceId,
-      created: false,
-      previousIdGone: false,
-    });
-    const viaId = await metaConnector.ensureAudience(ctx, {
-      audienceId: 'high_intent',
-      name: 'High intent',
-      existingPlatformId: first.platformAudienceId,
-    });
-    expect(viaId.platformAudienceId).toBe(first.platformAudienceId);
+    expect(again).toEqual({ platformAudienceId: first.platformAudienceId, created: false });
     expect(fake.state.audiences.size).toBe(1);
   });
 
@@ -314,9 +304,14 @@ describe('meta connector against the fake Graph API', () => {
     expect((error as Error).message).not.toContain('meta-test-token');
   });
 
-  it('an audience deleted on the platform: push says so, ensureAudience makes a new one', async () => {
+  it('an audience deleted on the platform: describe and push say so, ensureAudience makes a new one', async () => {
     const id = await audience();
     fake.controls.deleteAudience(id);
+    // describe is how the sync engine checks an audience it knows.
+    const gone = await metaConnector.describe(ctx, id).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(AudienceGoneError);
+    expect(gone).toMatchObject({ kind: 'audience_gone', retry: false, platformAudienceId: id });
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'GET', path: `/v24.0/${id}` });
     const error = await metaConnector
       .push(ctx, {
         audienceId: 'a',
@@ -327,14 +322,20 @@ describe('meta connector against the fake Graph API', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AudienceGoneError);
     expect((error as AudienceGoneError).platformAudienceId).toBe(id);
-    const again = await metaConnector.ensureAudience(ctx, {
-      audienceId: 'high_intent',
-      name: 'High intent',
-      existingPlatformId: id,
-    });
-    expect(again.previousIdGone).toBe(true);
+    // Find-or-create by name no longer finds the deleted one, so it creates a new audience.
+    const again = await metaConnector.ensureAudience(ctx, { audienceId: 'high_intent', name: 'High intent' });
     expect(again.created).toBe(true);
     expect(again.platformAudienceId).not.toBe(id);
+    expect(fake.state.audiences.get(id)?.deleted).toBe(true);
+    expect(
+      [...fake.state.audiences.values()]
+        .filter((a) => !a.deleted && a.name === 'High intent')
+        .map((a) => a.id),
+    ).toEqual([again.platformAudienceId]);
+    await expect(metaConnector.describe(ctx, again.platformAudienceId)).resolves.toMatchObject({
+      platformAudienceId: again.platformAudienceId,
+      name: 'High intent',
+    });
   });
 
   it('a restricted audience (471) fails with a clear, non-retryable message', async () => {

@@ -46,11 +46,7 @@ describe('tiktok connector against the fake Business API', () => {
     });
     expect(create.headers['access-token']).toBe('tiktok-test-token');
     const again = await tiktok.ensureAudience(ctx, { audienceId: 'high_intent', name: 'High intent' });
-    expect(again).toEqual({
-      platformAudienceId: created.platformAudienceId,
-      created: false,
-      previousIdGone: false,
-    });
+    expect(again).toEqual({ platformAudienceId: created.platformAudienceId, created: false });
     const racing = await Promise.all(
       [1, 2, 3].map(() => tiktok.ensureAudience(ctx, { audienceId: 'r', name: 'Racing' })),
     );
@@ -239,19 +235,36 @@ describe('tiktok connector against the fake Business API', () => {
     expect((error as Error).message).not.toContain('tiktok-test-token');
   });
 
-  it('an audience deleted on the platform: push says so, ensureAudience creates a new one', async () => {
+  it('an audience deleted on the platform: describe and push say so, ensureAudience creates a new one', async () => {
     const id = await audience();
     fake.controls.deleteAudience(id);
+    // describe is how the sync engine checks an audience it knows.
+    const gone = await tiktok.describe(ctx, id).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(AudienceGoneError);
+    expect(gone).toMatchObject({ kind: 'audience_gone', retry: false, platformAudienceId: id, code: 40002 });
+    expect(fake.requests.at(-1)).toMatchObject({
+      method: 'GET',
+      path: '/open_api/v1.3/dmp/custom_audience/get/',
+      query: { custom_audience_ids: JSON.stringify([id]) },
+    });
     const error = await tiktok
       .push(ctx, { audienceId: 'a', platformAudienceId: id, op: 'add', rows: rowsFor(tiktok, people(1)) })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AudienceGoneError);
-    const again = await tiktok.ensureAudience(ctx, {
-      audienceId: 'high_intent',
+    // Find-or-create by name no longer finds the deleted one, so it creates a new audience.
+    const again = await tiktok.ensureAudience(ctx, { audienceId: 'high_intent', name: 'High intent' });
+    expect(again.created).toBe(true);
+    expect(again.platformAudienceId).not.toBe(id);
+    expect(fake.state.audiences.get(id)?.deleted).toBe(true);
+    expect(
+      [...fake.state.audiences.values()]
+        .filter((a) => !a.deleted && a.name === 'High intent')
+        .map((a) => a.id),
+    ).toEqual([again.platformAudienceId]);
+    await expect(tiktok.describe(ctx, again.platformAudienceId)).resolves.toMatchObject({
+      platformAudienceId: again.platformAudienceId,
       name: 'High intent',
-      existingPlatformId: id,
     });
-    expect(again).toMatchObject({ created: true, previousIdGone: true });
   });
 
   it('describes the audience size TikTok reports', async () => {
