@@ -131,7 +131,11 @@ export async function ingestDropIn(
   app: FastifyInstance,
   messages: readonly DropInMessage[],
   check: DropInChecker,
-  options: { quarantineRejected: boolean },
+  options: {
+    quarantineRejected: boolean;
+    /** The instant the request arrived, when the caller already used it (Segment's skew correction). */
+    receivedAt?: string;
+  },
 ): Promise<DropInResult> {
   const quarantine: BufferItem[] = [];
   const summary = await ingestItems(
@@ -143,6 +147,7 @@ export async function ingestDropIn(
       return outcome;
     },
     app.ingestBuffer,
+    options.receivedAt,
   );
   triggerEarlyExports(app, summary);
   if (quarantine.length > 0) await app.ingestBuffer.add(quarantine);

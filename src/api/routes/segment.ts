@@ -60,7 +60,8 @@ export async function answerSegment(
       ...(options.type ? { type: options.type } : {}),
     }),
   );
-  const result = await ingestDropIn(app, mapped, checkerOf(app), { quarantineRejected: true });
+  // One instant: the skew correction above and the records' received_at must agree.
+  const result = await ingestDropIn(app, mapped, checkerOf(app), { quarantineRejected: true, receivedAt });
   return reply.code(200).send({
     success: true,
     accepted: result.accepted,

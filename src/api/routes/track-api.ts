@@ -83,8 +83,11 @@ export const trackApiRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   /** One v1 message: 200 `{}` when taken (or a duplicate), 400 with the reasons when refused. */
-  const one = async (message: DropInMessage, reply: FastifyReply) => {
-    const result = await ingestDropIn(app, [message], check, { quarantineRejected: false });
+  const one = async (message: DropInMessage, reply: FastifyReply, receivedAt?: string) => {
+    const result = await ingestDropIn(app, [message], check, {
+      quarantineRejected: false,
+      ...(receivedAt ? { receivedAt } : {}),
+    });
     const item = result.results[0]!;
     if (item.status === 'rejected') {
       const errors = describeProblems(item.problems ?? []);
@@ -100,13 +103,15 @@ export const trackApiRoutes: FastifyPluginAsyncZod = async (app) => {
   app.put('/api/v1/customers/:identifier', { schema: { ...v1, body: jsonObject } }, (request, reply) =>
     one(identifyMessage(request.params.identifier, request.body), reply),
   );
-  app.delete('/api/v1/customers/:identifier', { schema: v1 }, (request, reply) =>
-    one(personActionMessage(request.params.identifier, 'delete', receivedNow()), reply),
-  );
+  app.delete('/api/v1/customers/:identifier', { schema: v1 }, (request, reply) => {
+    const receivedAt = receivedNow();
+    return one(personActionMessage(request.params.identifier, 'delete', receivedAt), reply, receivedAt);
+  });
   for (const action of ['suppress', 'unsuppress'] as const satisfies readonly PersonAction[]) {
-    app.post(`/api/v1/customers/:identifier/${action}`, { schema: v1 }, (request, reply) =>
-      one(personActionMessage(request.params.identifier, action, receivedNow()), reply),
-    );
+    app.post(`/api/v1/customers/:identifier/${action}`, { schema: v1 }, (request, reply) => {
+      const receivedAt = receivedNow();
+      return one(personActionMessage(request.params.identifier, action, receivedAt), reply, receivedAt);
+    });
   }
   app.post(
     '/api/v1/customers/:identifier/events',
@@ -118,8 +123,10 @@ export const trackApiRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 
   app.post('/api/v2/entity', { schema: { body: jsonObject } }, async (request, reply) => {
-    const result = await ingestDropIn(app, [v2EntryMessage(request.body, receivedNow())], check, {
+    const receivedAt = receivedNow();
+    const result = await ingestDropIn(app, [v2EntryMessage(request.body, receivedAt)], check, {
       quarantineRejected: false,
+      receivedAt,
     });
     const item = result.results[0]!;
     if (item.status === 'rejected') return reply.code(400).send({ errors: v2Errors(item.problems ?? []) });
@@ -133,7 +140,7 @@ export const trackApiRoutes: FastifyPluginAsyncZod = async (app) => {
     }
     const receivedAt = receivedNow();
     const messages = entries.map((entry) => v2EntryMessage(entry, receivedAt));
-    const result = await ingestDropIn(app, messages, check, { quarantineRejected: true });
+    const result = await ingestDropIn(app, messages, check, { quarantineRejected: true, receivedAt });
     const errors = result.results
       .filter((r) => r.status === 'rejected')
       .flatMap((r) => v2Errors(r.problems ?? []).map((e) => ({ batch_index: r.index, ...e })));
