@@ -1,4 +1,5 @@
 import { type FakeResponse, type RecordedRequest, SHA256_RE, startFakeHttp } from './http.js';
+import { withoutBodies } from './meta.js';
 
 /**
  * A fake Google Ads REST API (v24) plus OAuth token endpoint, on loopback. It checks the documented
@@ -21,6 +22,8 @@ export interface FakeGoogleList {
   /** Members by identifier value (hashed email, phone, address tuple, CRM id or mobile id). */
   members: Set<string>;
   removed: boolean;
+  /** `countOnly` fakes: how many people the list holds (created minus removed operations). */
+  counted?: number;
 }
 
 export interface FakeGoogleJob {
@@ -33,6 +36,8 @@ export interface FakeGoogleJob {
   status: 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED';
   failureReason?: string;
   pollsLeft: number;
+  /** `countOnly` fakes: staged operations are counted, not kept. */
+  counted?: { create: number; remove: number };
 }
 
 export interface FakeGoogleState {
@@ -41,6 +46,26 @@ export interface FakeGoogleState {
   shapeErrors: string[];
   issuedTokens: Set<string>;
   tokenRefreshes: number;
+  /** `countOnly` fakes: one entry per addOperations request (no identifiers). */
+  uploads?: FakeGoogleUpload[];
+}
+
+export interface FakeGoogleUpload {
+  job: string;
+  op: 'add' | 'remove';
+  /** The job's consent, `adUserData/adPersonalization`, or `-` for a job without consent (removes). */
+  group: string;
+  /** Operations the request carried (one person each; `removeAll` not counted). */
+  rows: number;
+}
+
+export interface FakeGoogleAdsOptions {
+  /**
+   * Validate every request as usual but keep no identities: jobs count their operations, lists
+   * count their members (created minus removed, no matching), recorded requests drop their bodies
+   * once answered, and `state.uploads` logs each addOperations request. For benchmarks.
+   */
+  countOnly?: boolean;
 }
 
 export interface FakeGoogleControls {
@@ -103,7 +128,8 @@ function adsError(
   };
 }
 
-export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
+export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Promise<FakeGoogleAds> {
+  const countOnly = options.countOnly === true;
   const credentials = {
     client_id: 'client-123.apps.googleusercontent.com',
     client_secret: 'client-secret-xyz',
@@ -116,7 +142,9 @@ export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
     shapeErrors: [],
     issuedTokens: new Set(),
     tokenRefreshes: 0,
+    ...(countOnly ? { uploads: [] } : {}),
   };
+  const sizeOf = (list: FakeGoogleList) => (countOnly ? (list.counted ?? 0) : list.members.size);
   let nextId = 9000001;
   let throttleLeft = 0;
   let throttleDelay = 10;
@@ -215,9 +243,9 @@ export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
               resourceName: l.resourceName,
               name: l.name,
               membershipStatus: 'OPEN',
-              sizeForSearch: String(l.members.size >= 1000 ? l.members.size : 0),
-              sizeForDisplay: String(l.members.size >= 1000 ? l.members.size : 0),
-              matchRatePercentage: l.members.size > 0 ? 55 : 0,
+              sizeForSearch: String(sizeOf(l) >= 1000 ? sizeOf(l) : 0),
+              sizeForDisplay: String(sizeOf(l) >= 1000 ? sizeOf(l) : 0),
+              matchRatePercentage: sizeOf(l) > 0 ? 55 : 0,
             },
           })),
         },
@@ -260,6 +288,10 @@ export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
       return;
     }
     if (job.removeAll) list.members.clear();
+    if (countOnly) {
+      const held = job.removeAll ? 0 : (list.counted ?? 0);
+      list.counted = Math.max(0, held + (job.counted?.create ?? 0) - (job.counted?.remove ?? 0));
+    }
     for (const operation of job.operations) {
       for (const identity of operation.identities) {
         if (operation.op === 'create') list.members.add(identity);
@@ -343,6 +375,7 @@ export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
         uploadKeyType: String(crm.uploadKeyType),
         members: new Set(),
         removed: false,
+        ...(countOnly ? { counted: 0 } : {}),
       });
       return { status: 200, json: { results: [{ resourceName }] } };
     }
@@ -379,6 +412,7 @@ export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
         operations: [],
         status: 'PENDING',
         pollsLeft: jobPolls,
+        ...(countOnly ? { counted: { create: 0, remove: 0 } } : {}),
       });
       return { status: 200, json: { resourceName } };
     }
@@ -507,7 +541,15 @@ export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
         accepted.push({ op: kind, identities });
       }
       if (identifiers > 100_000) return shape('more than 100,000 identifiers in one request');
-      job.operations.push(...accepted);
+      if (countOnly) {
+        for (const { op } of accepted) job.counted![op] += 1;
+        state.uploads?.push({
+          job: job.resourceName,
+          op: job.kind === 'remove' ? 'remove' : 'add',
+          group: job.consent ? `${job.consent.adUserData}/${job.consent.adPersonalization}` : '-',
+          rows: accepted.length,
+        });
+      } else job.operations.push(...accepted);
       return {
         status: 200,
         json: errors.length
@@ -526,7 +568,7 @@ export async function startFakeGoogleAds(): Promise<FakeGoogleAds> {
     return shape(`unsupported ${request.method} ${request.path}`);
   };
 
-  const http = await startFakeHttp(handler);
+  const http = await startFakeHttp(countOnly ? withoutBodies(handler) : handler);
   return {
     url: http.url,
     tokenUrl: `${http.url}/token`,

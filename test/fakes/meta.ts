@@ -39,6 +39,8 @@ export interface FakeMetaAudience {
   members: Map<string, Record<string, string>>;
   deleted: boolean;
   restricted: boolean;
+  /** `countOnly` fakes: how many people the audience holds (rows added minus rows removed). */
+  counted?: number;
 }
 
 export interface FakeMetaSession {
@@ -55,6 +57,14 @@ export interface FakeMetaState {
   /** Requests whose shape broke the documented contract, with why. */
   shapeErrors: string[];
   token: string;
+  /** `countOnly` fakes: one entry per users / usersreplace request, with its valid row count. */
+  uploads?: FakeUpload[];
+}
+
+/** One upload request as a `countOnly` fake logs it (no identifiers). */
+export interface FakeUpload {
+  op: 'add' | 'remove' | 'replace';
+  rows: number;
 }
 
 export interface FakeMetaControls {
@@ -102,12 +112,24 @@ function graphError(
   };
 }
 
-export async function startFakeMeta(options: { token?: string } = {}): Promise<FakeMeta> {
+export interface FakeMetaOptions {
+  token?: string;
+  /**
+   * Validate every request as usual but keep no identities: audiences count their members (adds
+   * minus removes, no matching), recorded requests drop their bodies once answered, and
+   * `state.uploads` logs each upload's row count. For benchmarks with millions of members.
+   */
+  countOnly?: boolean;
+}
+
+export async function startFakeMeta(options: FakeMetaOptions = {}): Promise<FakeMeta> {
+  const countOnly = options.countOnly === true;
   const state: FakeMetaState = {
     audiences: new Map(),
     sessions: [],
     shapeErrors: [],
     token: options.token ?? 'meta-test-token',
+    ...(countOnly ? { uploads: [] } : {}),
   };
   let nextId = 23850000000000001n;
   let throttleLeft = 0;
@@ -124,8 +146,10 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
   let sampleLimit = Number.POSITIVE_INFINITY;
   const replaceSessions = new Map<
     string,
-    { audienceId: string; nextSeq: number; rows: Map<string, Record<string, string>> }
+    { audienceId: string; nextSeq: number; rows: Map<string, Record<string, string>>; counted: number }
   >();
+  const sizeOf = (audience: FakeMetaAudience) =>
+    countOnly ? (audience.counted ?? 0) : audience.members.size;
 
   function shape(message: string): FakeResponse {
     state.shapeErrors.push(message);
@@ -319,6 +343,7 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
           members: new Map(),
           deleted: false,
           restricted: false,
+          ...(countOnly ? { counted: 0 } : {}),
         });
         return { status: 200, json: { id } };
       }
@@ -333,7 +358,7 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
 
     if (parts.length === 1) {
       if (request.method === 'GET') {
-        const size = audience.members.size;
+        const size = sizeOf(audience);
         return {
           status: 200,
           json: {
@@ -376,7 +401,13 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
       if (parts[1] === 'users') {
         if (request.method !== 'POST' && request.method !== 'DELETE')
           return shape(`${request.method} is not supported on /users`);
-        if (request.method === 'POST') {
+        if (countOnly) {
+          // No identities kept: rows are counted, not matched. A client that re-added a member or
+          // removed a stranger shows as a size other than the audience it meant to send.
+          const delta = request.method === 'POST' ? read.rows.length : -read.rows.length;
+          audience.counted = Math.max(0, (audience.counted ?? 0) + delta);
+          state.uploads?.push({ op: request.method === 'POST' ? 'add' : 'remove', rows: read.rows.length });
+        } else if (request.method === 'POST') {
           for (const identity of read.rows) audience.members.set(identityKey(identity), identity);
         } else removeMatching(audience, read.rows);
         const sessionId = String(Math.floor(Math.random() * 1e15));
@@ -403,14 +434,18 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
       if (typeof last_batch_flag !== 'boolean') return shape('session.last_batch_flag must be a boolean');
       if (typeof estimated_num_total !== 'number') return shape('session.estimated_num_total is required');
       const key = String(session_id);
-      const open = replaceSessions.get(key) ?? { audienceId: id, nextSeq: 1, rows: new Map() };
+      const open = replaceSessions.get(key) ?? { audienceId: id, nextSeq: 1, rows: new Map(), counted: 0 };
       if (batch_seq !== open.nextSeq)
         return shape(`session.batch_seq ${batch_seq} out of order (expected ${open.nextSeq})`);
       open.nextSeq++;
-      for (const identity of read.rows) open.rows.set(identityKey(identity), identity);
+      if (countOnly) {
+        open.counted += read.rows.length;
+        state.uploads?.push({ op: 'replace', rows: read.rows.length });
+      } else for (const identity of read.rows) open.rows.set(identityKey(identity), identity);
       replaceSessions.set(key, open);
       if (last_batch_flag) {
         audience.members = open.rows;
+        if (countOnly) audience.counted = open.counted;
         replaceSessions.delete(key);
       }
       recordSession(id, key, read.received, read.invalid);
@@ -428,7 +463,7 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
     return shape(`unsupported ${request.method} ${request.path}`);
   };
 
-  const http = await startFakeHttp(handler);
+  const http = await startFakeHttp(countOnly ? withoutBodies(handler) : handler);
   return {
     url: http.url,
     state,
@@ -465,3 +500,20 @@ export async function startFakeMeta(options: { token?: string } = {}): Promise<F
 }
 
 type FakeAudienceLookup = { audience: FakeMetaAudience } | { error: FakeResponse };
+
+/**
+ * The handler, after which the recorded request keeps its method, path, query and headers but not
+ * its body (a 10,000-row upload is megabytes): what `countOnly` fakes record.
+ */
+export function withoutBodies(
+  handler: (request: RecordedRequest) => FakeResponse | Promise<FakeResponse>,
+): (request: RecordedRequest) => Promise<FakeResponse> {
+  return async (request) => {
+    try {
+      return await handler(request);
+    } finally {
+      request.body = undefined;
+      request.rawBody = '';
+    }
+  };
+}

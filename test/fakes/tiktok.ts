@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { type FakeResponse, type Multipart, type RecordedRequest, SHA256_RE, startFakeHttp } from './http.js';
+import { withoutBodies } from './meta.js';
 
 /**
  * A fake TikTok Business API v1.3 (loopback): Access-Token header, HTTP 200 envelopes
@@ -16,6 +17,8 @@ export interface FakeTiktokAudience {
   name: string;
   members: Set<string>;
   deleted: boolean;
+  /** `countOnly` fakes: how many people the audience holds (mapped minus unmapped people). */
+  counted?: number;
 }
 
 export interface FakeTiktokState {
@@ -25,6 +28,13 @@ export interface FakeTiktokState {
   files: Map<string, { calculateType: string; lines: string[] }>;
   updates: Array<{ audienceId: string; action: string; file_paths: string[] }>;
   shapeErrors: string[];
+  /** `countOnly` fakes: one entry per segment mapping request, with its people count (no identifiers). */
+  uploads?: FakeTiktokUpload[];
+}
+
+export interface FakeTiktokUpload {
+  op: 'add' | 'remove';
+  rows: number;
 }
 
 export interface FakeTiktokControls {
@@ -46,8 +56,19 @@ export interface FakeTiktok {
 }
 
 export async function startFakeTiktok(
-  options: { advertiserId?: string; token?: string } = {},
+  options: {
+    advertiserId?: string;
+    token?: string;
+    /**
+     * Validate every request as usual but keep no identities on segment mapping: audiences count
+     * their people (added minus deleted, no matching), recorded requests drop their bodies once
+     * answered, and `state.uploads` logs each mapping request. The customer-file API (used only
+     * by replacements) keeps its lines either way. For benchmarks.
+     */
+    countOnly?: boolean;
+  } = {},
 ): Promise<FakeTiktok> {
+  const countOnly = options.countOnly === true;
   const state: FakeTiktokState = {
     advertiserId: options.advertiserId ?? '7000000000',
     token: options.token ?? 'tiktok-test-token',
@@ -55,7 +76,9 @@ export async function startFakeTiktok(
     files: new Map(),
     updates: [],
     shapeErrors: [],
+    ...(countOnly ? { uploads: [] } : {}),
   };
+  const sizeOf = (a: FakeTiktokAudience) => (countOnly ? (a.counted ?? 0) : a.members.size);
   let nextId = 1700000000000001n;
   let throttleLeft = 0;
   let failure: { code: number; message: string } | undefined;
@@ -105,7 +128,13 @@ export async function startFakeTiktok(
       if (typeof body.custom_audience_name !== 'string' || !body.custom_audience_name)
         return shape('custom_audience_name is required');
       const id = String(nextId++);
-      state.audiences.set(id, { id, name: body.custom_audience_name, members: new Set(), deleted: false });
+      state.audiences.set(id, {
+        id,
+        name: body.custom_audience_name,
+        members: new Set(),
+        deleted: false,
+        ...(countOnly ? { counted: 0 } : {}),
+      });
       return ok({ audience_id: id });
     }
     if (path === '/segment/mapping/' && request.method === 'POST') {
@@ -129,10 +158,13 @@ export async function startFakeTiktok(
       const data = body.batch_data;
       if (!Array.isArray(data) || data.length === 0) return shape('batch_data must be a non-empty array');
       const changes: Array<{ aud: FakeTiktokAudience; member: string }> = [];
+      /** countOnly: people per audience in this request. */
+      const people = new Map<FakeTiktokAudience, number>();
       for (const person of data) {
         if (!Array.isArray(person) || person.length !== schema.length)
           return shape('every batch_data entry must align with id_schema');
         let any = false;
+        const audiencesOfPerson = new Set<FakeTiktokAudience>();
         for (const [i, cell] of person.entries()) {
           const c = cell as { id?: unknown; audience_ids?: unknown };
           if (Object.keys(c).length === 0) continue;
@@ -143,11 +175,18 @@ export async function startFakeTiktok(
           for (const audId of c.audience_ids) {
             const aud = audience(audId);
             if (!aud) return fail(40002, `Custom audience ${String(audId)} does not exist.`);
-            changes.push({ aud, member: `${String(schema[i])}:${c.id}` });
+            if (countOnly) audiencesOfPerson.add(aud);
+            else changes.push({ aud, member: `${String(schema[i])}:${c.id}` });
           }
           any = true;
         }
         if (!any) return shape('a person must carry at least one identifier');
+        for (const aud of audiencesOfPerson) people.set(aud, (people.get(aud) ?? 0) + 1);
+      }
+      if (countOnly) {
+        for (const [aud, n] of people)
+          aud.counted = Math.max(0, (aud.counted ?? 0) + (body.action === 'add' ? n : -n));
+        state.uploads?.push({ op: body.action === 'add' ? 'add' : 'remove', rows: data.length });
       }
       for (const { aud, member } of changes) {
         if (body.action === 'add') aud.members.add(member);
@@ -188,7 +227,7 @@ export async function startFakeTiktok(
           audience_details: {
             audience_id: a!.id,
             name: a!.name,
-            cover_num: a!.members.size >= 1000 ? a!.members.size : 0,
+            cover_num: sizeOf(a!) >= 1000 ? sizeOf(a!) : 0,
             is_valid: true,
           },
         })),
@@ -251,7 +290,7 @@ export async function startFakeTiktok(
     return shape(`unsupported ${request.method} ${request.path}`);
   };
 
-  const http = await startFakeHttp(handler);
+  const http = await startFakeHttp(countOnly ? withoutBodies(handler) : handler);
   return {
     url: http.url,
     state,
