@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Env, envSchema } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
-import type { EngineSettings } from '../engine/duckdb.js';
+import { type EngineSettings, parseBytes } from '../engine/duckdb.js';
 import type { CacheOptions } from '../engine/local-files.js';
 
 /**
@@ -32,6 +32,20 @@ export function engineSettingsFromEnv(env: Partial<EngineEnv>): EngineSettings {
     memoryLimit: env.DUCKDB_MEMORY_LIMIT ?? DEFAULT_MEMORY_LIMIT,
     ...(env.DUCKDB_THREADS ? { threads: env.DUCKDB_THREADS } : {}),
     tempDirectory: join(env.CACHE_DIR ?? DEFAULT_CACHE_DIR, 'duckdb-spill'),
+  };
+}
+
+/**
+ * The settings with a memory limit no larger than `cap`: for engines that stream rows to
+ * JavaScript (the Parquet readers, the sync's sort), which need little engine memory while their
+ * caller holds its own. An explicit DUCKDB_MEMORY_LIMIT below the cap still wins.
+ */
+export function withMemoryCap(settings: EngineSettings, cap: string): EngineSettings {
+  const configured = settings.memoryLimit ? parseBytes(settings.memoryLimit) : undefined;
+  const limit = parseBytes(cap)!;
+  return {
+    ...settings,
+    memoryLimit: configured !== undefined && configured < limit ? settings.memoryLimit : cap,
   };
 }
 

@@ -1,10 +1,15 @@
 import type { Dataset } from '../contract/records.js';
-import { Engine, type EngineSettings, parseBytes, sqlString, sqlStringList } from '../engine/duckdb.js';
+import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine/duckdb.js';
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
 import { BAG_FIELDS, dataColumns, isParquetPart, quoteIdent, SCALAR_FIELDS } from '../engine/raw.js';
 import { JsonlLineError, readLines } from '../storage/jsonl.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
-import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from './engine-settings.js';
+import {
+  cacheOptionsFromEnv,
+  engineEnvFrom,
+  engineSettingsFromEnv,
+  withMemoryCap,
+} from './engine-settings.js';
 
 /**
  * Raw records for JavaScript readers (the people snapshot, lift outcomes, health profiles),
@@ -173,17 +178,10 @@ async function* readJsonlPart(
 
 /**
  * Rows streamed to JavaScript need little engine memory, while the reader's caller (the people
- * snapshot) holds a lot of its own: a small limit keeps the two from adding up. An explicit
- * DUCKDB_MEMORY_LIMIT below it still wins.
+ * snapshot) holds a lot of its own: a small limit keeps the two from adding up.
  */
 const STREAMING_MEMORY_LIMIT = '256MB';
 
 function streamingSettings(settings: EngineSettings): EngineSettings {
-  const configured = settings.memoryLimit ? parseBytes(settings.memoryLimit) : undefined;
-  const small = parseBytes(STREAMING_MEMORY_LIMIT)!;
-  return {
-    ...settings,
-    memoryLimit:
-      configured !== undefined && configured < small ? settings.memoryLimit : STREAMING_MEMORY_LIMIT,
-  };
+  return withMemoryCap(settings, STREAMING_MEMORY_LIMIT);
 }

@@ -1,7 +1,7 @@
 import type { AudienceConfig } from '../audiences/config.js';
-import { keys } from '../storage/keys.js';
 import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
+import { listRuns } from '../sync/runs.js';
 
 /**
  * Reading sync run records back (`sync/<destination>/<audience>/runs/<run_id>.json`). Run ids of
@@ -26,36 +26,16 @@ export function syncTargetsOf(config: Pick<AudienceConfig, 'audiences'>): SyncTa
   return out;
 }
 
-const RUN_KEY_RE = /\/runs\/([^/]+)\.json$/;
-const DAY_RUN_RE = /^(\d{4}-\d{2}-\d{2})(?:-(\d+))?$/;
-
-interface RunRef {
-  key: string;
-  day: string;
-  attempt: number;
-  modified: number;
-}
-
-/** Run record keys of one target, oldest first. */
+/** Run record keys of one target, oldest first: by (day, attempt), then by when they were written. */
 export async function runRecordKeys(
   store: ObjectStore,
   destination: string,
   audienceId: string,
 ): Promise<string[]> {
-  const prefix = keys.syncRun(destination, audienceId, 'x').replace(/x\.json$/, '');
-  const refs: RunRef[] = [];
-  for await (const info of store.list(prefix)) {
-    const m = RUN_KEY_RE.exec(info.key);
-    if (!m) continue;
-    const modified = info.lastModified?.getTime() ?? 0;
-    const day = DAY_RUN_RE.exec(m[1]!);
-    refs.push({
-      key: info.key,
-      day: day ? day[1]! : new Date(modified).toISOString().slice(0, 10),
-      attempt: day?.[2] ? Number(day[2]) : 1,
-      modified,
-    });
-  }
+  const refs = (await listRuns(store, destination, audienceId)).map((r) => ({
+    ...r,
+    day: r.day ?? new Date(r.modified).toISOString().slice(0, 10),
+  }));
   refs.sort((a, b) =>
     a.day !== b.day
       ? a.day < b.day

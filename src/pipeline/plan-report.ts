@@ -1,7 +1,7 @@
-import { buildDesired } from '../sync/desired.js';
+import { desiredItems } from '../sync/desired.js';
 import { checkGuards } from '../sync/guards.js';
-import { readLedger } from '../sync/ledger.js';
-import { computePlan, planSummary } from '../sync/plan.js';
+import { ensureLedgerOrder, ledgerEntries, readState } from '../sync/ledger.js';
+import { computePlan, PlanPreview, planSummary } from '../sync/plan.js';
 import type { StageContext } from './stages.js';
 import { openTarget, type SyncTarget } from './targets.js';
 
@@ -10,13 +10,21 @@ import { openTarget, type SyncTarget } from './targets.js';
  * and diff the sync computes, per destination. Served by `audience-sync plan` and
  * `GET /v1/audiences/:id/plan`. Holds customer ids and identifier *types*, never identifiers.
  */
+/** Rows listed per kind (adds, removes) when rows are asked for; the counts are always whole. */
+export const PREVIEW_ROWS = 1000;
+
 export async function planTarget(ctx: StageContext, day: string, target: SyncTarget, withRows = false) {
   // The dry-run form of the destination: the configured platform's keys, limits and defaults,
   // with no credentials needed. Nothing is sent, so its outbox stays empty.
   const destination = openTarget(ctx, target, { dryRun: true, runId: `plan-${day}` });
   const audience = ctx.loaded.config.audiences.find((a) => a.id === target.audienceId);
-  const ledger = await readLedger(ctx.store, target.destination, target.audienceId);
-  const { desired, stats, compliance } = await buildDesired({
+  await ensureLedgerOrder(
+    ctx.store,
+    target.destination,
+    target.audienceId,
+    await readState(ctx.store, target.destination, target.audienceId),
+  );
+  const { items, stats } = await desiredItems({
     store: ctx.store,
     audienceId: target.audienceId,
     day,
@@ -26,17 +34,12 @@ export async function planTarget(ctx: StageContext, day: string, target: SyncTar
       target.kind === 'write_back' && audience?.write_back
         ? { kind: 'write_back', attributes: audience.write_back.attributes }
         : { kind: 'audience' },
-    ledger,
+    ledger: ledgerEntries(ctx.store, target.destination, target.audienceId),
     platform: destination.type,
   });
-  const plan = computePlan(
-    desired,
-    ledger,
-    destination.capabilities,
-    destination.batchSize,
-    'diff',
-    compliance,
-  );
+  // Counts cover the whole plan; the rows shown stop at the first PREVIEW_ROWS of each kind.
+  const preview = new PlanPreview(withRows ? PREVIEW_ROWS : 0);
+  const plan = await computePlan(items, destination.capabilities, destination.batchSize, 'diff', preview);
   const guards = checkGuards(plan, destination.capabilities.minAudienceSize, {
     maxRemoveShare: ctx.loaded.config.sync_settings.max_remove_share,
   });
@@ -46,7 +49,7 @@ export async function planTarget(ctx: StageContext, day: string, target: SyncTar
     kind: target.kind,
     connector: destination.type,
     day,
-    ...planSummary(plan, stats, { withRows }),
+    ...planSummary(plan, stats, withRows ? preview : undefined),
     guards,
   };
 }

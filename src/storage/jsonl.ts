@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { constants, createGunzip, createGzip } from 'node:zlib';
 import type { ObjectStore } from './object-store.js';
@@ -50,6 +51,55 @@ export async function writeJsonl<T>(store: ObjectStore, key: string, values: Val
   const body = Readable.from(chunks()).pipe(gzip);
   await store.put(key, body, { contentType: 'application/x-ndjson' });
   return count;
+}
+
+/**
+ * A gzip JSON Lines object written value by value, for producers that feed several objects at once
+ * (the sync's diff writes removals and additions side by side). `write` waits when the store is
+ * slower than the producer, so memory stays bounded; `close` finishes the object and returns the
+ * number of lines. An upload that fails rejects the next `write` or `close`.
+ */
+export interface JsonlWriter<T> {
+  write(value: T): Promise<void>;
+  close(): Promise<number>;
+}
+
+export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter<T> {
+  const source = new PassThrough();
+  const uploaded = store.put(key, source.pipe(createGzip({ level: GZIP_LEVEL })), {
+    contentType: 'application/x-ndjson',
+  });
+  let failure: unknown;
+  const failed = uploaded.then(
+    () => new Promise<never>(() => {}),
+    (error: unknown) => {
+      failure = error;
+      throw error;
+    },
+  );
+  failed.catch(() => {});
+  let buf = '';
+  let count = 0;
+  const flush = async () => {
+    const chunk = buf;
+    buf = '';
+    if (!source.write(chunk)) await Promise.race([once(source, 'drain'), failed]);
+  };
+  return {
+    async write(value) {
+      if (failure) throw failure;
+      buf += `${JSON.stringify(value)}\n`;
+      count += 1;
+      if (buf.length >= CHUNK_CHARS) await flush();
+    },
+    async close() {
+      if (failure) throw failure;
+      if (buf) await flush();
+      source.end();
+      await uploaded;
+      return count;
+    },
+  };
 }
 
 /** Gzip JSON Lines of an in-memory array, for small objects and for tests. */

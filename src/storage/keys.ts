@@ -44,12 +44,33 @@ export const keys = {
     `audiences/${assertSegment('audience id', audienceId)}/dt=${day(dt)}/members.jsonl.gz`,
   manifest: (audienceId: string, dt: string) =>
     `audiences/${assertSegment('audience id', audienceId)}/dt=${day(dt)}/manifest.json`,
+  /** Everything one audience × destination keeps: ledger, state and runs. */
+  syncPrefix: (destination: string, audienceId: string) =>
+    `sync/${assertSegment('destination', destination)}/${assertSegment('audience id', audienceId)}/`,
+  /** What the platform holds, one line per person in `customer_id` (code point) order. */
   ledger: (destination: string, audienceId: string) =>
-    `sync/${assertSegment('destination', destination)}/${assertSegment('audience id', audienceId)}/ledger.jsonl.gz`,
+    `${keys.syncPrefix(destination, audienceId)}ledger.jsonl.gz`,
+  /** The platform-side audience the ledger belongs to. */
+  syncState: (destination: string, audienceId: string) =>
+    `${keys.syncPrefix(destination, audienceId)}state.json`,
+  syncRunsPrefix: (destination: string, audienceId: string) =>
+    `${keys.syncPrefix(destination, audienceId)}runs/`,
   syncRun: (destination: string, audienceId: string, runId: string) =>
-    `sync/${assertSegment('destination', destination)}/${assertSegment('audience id', audienceId)}/runs/${assertSegment('run id', runId)}.json`,
+    `${keys.syncRunsPrefix(destination, audienceId)}${assertSegment('run id', runId)}.json`,
+  /**
+   * A run's stored plan, one object per operation (`removes`, `adds`; a replace stores `adds`), each
+   * in `customer_id` order: the batches a resumed run cuts again. Runs started before plans were
+   * split stored one object, `<run>.plan.jsonl.gz`, with an `op` on every line (`legacy`).
+   */
+  syncPlan: (destination: string, audienceId: string, runId: string, part: 'removes' | 'adds' | 'legacy') =>
+    `${keys.syncRunsPrefix(destination, audienceId)}${assertSegment('run id', runId)}.${part === 'legacy' ? 'plan' : part}.jsonl.gz`,
   outboxPrefix: (destination: string, audienceId: string, runId: string) =>
     `outbox/${assertSegment('destination', destination)}/${assertSegment('audience id', audienceId)}/${assertSegment('run id', runId)}/`,
+  /** A dry run's report and plan live beside its requests, never among real runs. */
+  outboxRun: (destination: string, audienceId: string, runId: string) =>
+    `${keys.outboxPrefix(destination, audienceId, runId)}run.json`,
+  outboxPlan: (destination: string, audienceId: string, runId: string, part: 'removes' | 'adds') =>
+    `${keys.outboxPrefix(destination, audienceId, runId)}plan-${part}.jsonl.gz`,
   liftReport: (audienceId: string, dt: string, ext: 'json' | 'html') =>
     `reports/lift/${assertSegment('audience id', audienceId)}/dt=${day(dt)}/report.${ext}`,
 } as const;

@@ -8,18 +8,17 @@ import type {
 } from '../../connectors/core/types.js';
 import { type WriteBackMapping, writeBackAttributes } from '../../connectors/customerio/attributes.js';
 import type { MemberRecord, PersonRecord } from '../contract/records.js';
-import { readPeopleSnapshot } from '../people/snapshot.js';
-import { readJsonl } from '../storage/jsonl.js';
+import { compareIds, type SnapshotPerson } from '../people/snapshot.js';
+import { peekSnapshotLine } from '../people/snapshot-line.js';
+import { JsonlLineError, type Line, readLines } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { digestOf, type Ledger } from './ledger.js';
+import { digestOf, type LedgerEntry } from './ledger.js';
+import type { DiffItem } from './plan.js';
+import { SortedCursor, smallestId } from './sorted.js';
+import { sortedMembers } from './sorted-members.js';
 
-/**
- * Who should be on the platform after this sync, with the keys to send. DESIGN.md: desired =
- * treatment members with identifiers from the snapshot; holdout and never-send people are never
- * sent; Google consent rules decide eligibility per person (EEA people need both consents granted;
- * anyone who denied either is not added, and so is removed when present).
- */
+/** Who should be on the platform after this sync, with the keys to send. */
 export interface DesiredRow {
   row: SyncRow;
   digest: string;
@@ -66,15 +65,29 @@ export interface DesiredInput {
    */
   platform?: ConnectorId;
   mode: SyncMode;
-  /** The current ledger: people whose identifier fields did not change keep their keys. */
-  ledger?: Ledger;
+  /**
+   * The ledger's entries in `customer_id` order (`ledgerEntries`): people whose identifier fields
+   * did not change keep their keys, and people held but no longer desired are removed. Omitted
+   * after a platform audience was re-created: nothing is held there.
+   */
+  ledger?: AsyncIterable<LedgerEntry>;
 }
 
-export async function buildDesired(
-  input: DesiredInput,
-): Promise<{ desired: Map<string, DesiredRow>; stats: DesiredStats; compliance: Set<string> }> {
+export interface DesiredItems {
+  /** Every member and every ledger entry, once, in `customer_id` order. */
+  items: AsyncGenerator<DiffItem>;
+  /** Filled in as `items` is read; complete when it ends. */
+  stats: DesiredStats;
+}
+
+/**
+ * Merges three streams sorted by `customer_id`: the audience's members (sorted by the SQL engine),
+ * the people snapshot (identifiers and never-send flags) and the ledger. Memory stays flat whatever
+ * the audience's size; people who are neither members nor held are passed over unparsed, and the
+ * snapshot is read no further than the last member or ledger entry.
+ */
+export async function desiredItems(input: DesiredInput): Promise<DesiredItems> {
   const { store, audienceId, day, connector, config, mode } = input;
-  const settings = settingsDigest(connector, config);
   const stats: DesiredStats = {
     members: 0,
     treatment: 0,
@@ -86,74 +99,171 @@ export async function buildDesired(
     desired: 0,
     coverage: {},
   };
-  // Members first (bounded by audience size), then one pass over the snapshot to pick their records.
-  const members = new Map<string, MemberRecord>();
-  for await (const m of readJsonl<MemberRecord>(store, keys.members(audienceId, day))) {
-    stats.members += 1;
-    if (m.group === 'treatment') stats.treatment += 1;
-    if (mode.kind === 'audience' && m.group !== 'treatment') {
-      stats.holdout_excluded += 1;
-      continue;
+  const members = await sortedMembers(store, audienceId, day);
+  const snapshotKey = keys.peopleSnapshot(day);
+  const rule = new DesiredRule({
+    connector,
+    config,
+    checksConsent: (input.platform ?? connector.id) === 'google_ads',
+    mode,
+    audienceId,
+    audienceSize: members.total,
+    stats,
+  });
+  async function* items(): AsyncGenerator<DiffItem> {
+    const cursors: { close(): Promise<void> }[] = [];
+    try {
+      const memberCursor = await SortedCursor.open(
+        members.rows,
+        (m) => m.customer_id,
+        `the members of ${audienceId} on ${day}`,
+      );
+      cursors.push(memberCursor);
+      const ledgerCursor = await SortedCursor.open(
+        input.ledger ?? none<LedgerEntry>(),
+        (e) => e.customer_id,
+        'the ledger',
+      );
+      cursors.push(ledgerCursor);
+      const people = await SortedCursor.open(
+        readLines(store, snapshotKey),
+        (l) => lineId(snapshotKey, l),
+        `the people snapshot of ${day}`,
+      );
+      cursors.push(people);
+      for (;;) {
+        const id = smallestId([memberCursor, ledgerCursor]);
+        if (id === undefined) break;
+        // Everyone before the next member or ledger entry is of no interest to this sync.
+        while (!people.done && compareIds(people.id!, id) < 0) await people.next();
+        const member = await memberCursor.take(id);
+        const held = await ledgerCursor.take(id);
+        const line = await people.take(id);
+        yield rule.evaluate(id, member, held, line ? { key: snapshotKey, ...line } : undefined);
+      }
+    } finally {
+      for (const c of cursors) await c.close();
+      await members.close();
     }
-    members.set(m.customer_id, m);
   }
-  const desired = new Map<string, DesiredRow>();
-  /** People who must leave the platform (deleted, unsubscribed, consent withdrawn). */
-  const compliance = new Set<string>();
-  const found = new Set<string>();
-  const checksConsent = (input.platform ?? connector.id) === 'google_ads';
-  for await (const person of readPeopleSnapshot(store, day)) {
-    const member = members.get(person.customer_id);
-    if (!member) {
+  return { items: items(), stats };
+}
+
+async function* none<T>(): AsyncGenerator<T> {}
+
+/** A snapshot line's customer id: read off the line's start, or parsed when it has another form. */
+function lineId(key: string, line: Line): string {
+  const peeked = peekSnapshotLine(line.text);
+  if (peeked) return peeked.customer_id;
+  return parsePerson(key, line).customer_id;
+}
+
+function parsePerson(key: string, line: Line): SnapshotPerson {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.text);
+  } catch {
+    throw new JsonlLineError(key, line.line, 'not valid JSON');
+  }
+  const id = (value as { customer_id?: unknown } | null)?.customer_id;
+  if (typeof value !== 'object' || value === null || typeof id !== 'string')
+    throw new JsonlLineError(key, line.line, 'not a person with a customer_id');
+  return value as SnapshotPerson;
+}
+
+/**
+ * Who is desired, with which keys, decided one person at a time — DESIGN: desired = treatment
+ * members with identifiers from the snapshot; holdout and never-send people are never sent; Google
+ * consent rules decide eligibility per person (EEA people need both consents granted; anyone who
+ * denied either is not added, and so is removed when present).
+ */
+class DesiredRule {
+  private readonly settings: string;
+  constructor(
+    private readonly o: {
+      connector: AnyConnector;
+      config: unknown;
+      checksConsent: boolean;
+      mode: SyncMode;
+      audienceId: string;
+      audienceSize: number;
+      stats: DesiredStats;
+    },
+  ) {
+    this.settings = settingsDigest(o.connector, o.config);
+  }
+
+  evaluate(
+    id: string,
+    member: MemberRecord | undefined,
+    held: LedgerEntry | undefined,
+    line: (Line & { key: string }) | undefined,
+  ): DiffItem {
+    const { stats, mode, checksConsent } = this.o;
+    const item = (desired?: DesiredRow, mustLeave = false): DiffItem => ({
+      id,
+      ...(desired ? { desired } : {}),
+      ...(held ? { held } : {}),
+      mustLeave,
+    });
+    if (member) {
+      stats.members += 1;
+      if (member.group === 'treatment') stats.treatment += 1;
+    }
+    if (!member || (mode.kind === 'audience' && member.group !== 'treatment')) {
+      if (member) stats.holdout_excluded += 1;
       // Someone on the platform who must leave for privacy reasons: such removals are never held
       // back by the size guards.
-      if (input.ledger?.has(person.customer_id) && mustLeave(person, checksConsent))
-        compliance.add(person.customer_id);
-      continue;
+      return item(undefined, held !== undefined && line !== undefined && this.mustLeave(line));
     }
-    found.add(person.customer_id);
+    if (!line) {
+      stats.not_in_snapshot += 1;
+      return item();
+    }
+    const person = parsePerson(line.key, line);
     if (person.deleted || person.unsubscribed) {
       stats.never_send_excluded += 1;
-      compliance.add(person.customer_id);
-      continue;
+      return item(undefined, true);
     }
     if (mode.kind === 'write_back') {
       const attributes = writeBackAttributes(mode.attributes, member, {
-        audienceId,
-        audienceSize: stats.members,
+        audienceId: this.o.audienceId,
+        audienceSize: this.o.audienceSize,
       });
-      desired.set(person.customer_id, {
-        row: { key: person.customer_id, keys: {}, attributes },
-        digest: digestOf(attributes),
-      });
-      continue;
+      stats.desired += 1;
+      return item({ row: { key: id, keys: {}, attributes }, digest: digestOf(attributes) });
     }
     const consent = rowConsent(person);
     if (checksConsent && !mayAddToGoogle(consent)) {
       stats.consent_excluded += 1;
-      compliance.add(person.customer_id);
-      continue;
+      return item(undefined, true);
     }
-    const inputDigest = identityDigest(person, settings);
-    const held = input.ledger?.get(person.customer_id);
+    const inputDigest = identityDigest(person, this.settings);
     const reuse = held?.input === inputDigest && held.keys !== undefined;
-    const matchKeys = reuse ? held.keys! : connector.matchKeys(person, config);
+    const matchKeys = reuse ? held.keys! : this.o.connector.matchKeys(person, this.o.config);
     if (!matchKeys || !hasAnyKey(matchKeys)) {
       stats.no_identifiers += 1;
-      continue;
+      return item();
     }
     for (const type of Object.keys(matchKeys) as IdentifierType[]) {
       if (matchKeys[type]) stats.coverage[type] = (stats.coverage[type] ?? 0) + 1;
     }
-    desired.set(person.customer_id, {
-      row: { key: person.customer_id, keys: matchKeys, ...(checksConsent ? { consent } : {}) },
+    stats.desired += 1;
+    return item({
+      row: { key: id, keys: matchKeys, ...(checksConsent ? { consent } : {}) },
       digest: reuse ? held.digest : digestOf(matchKeys),
       input: inputDigest,
     });
   }
-  stats.not_in_snapshot = members.size - found.size;
-  stats.desired = desired.size;
-  return { desired, stats, compliance };
+
+  /** Deleted, unsubscribed, or (Google) without consent; flags are read off the line when they can be. */
+  private mustLeave(line: Line & { key: string }): boolean {
+    if (!this.o.checksConsent) {
+      const peeked = peekSnapshotLine(line.text);
+      if (peeked) return peeked.deleted || peeked.unsubscribed;
+    }
+    return mustLeave(parsePerson(line.key, line), this.o.checksConsent);
+  }
 }
 
 function mustLeave(

@@ -1,40 +1,33 @@
 import { batchSizeFor } from '../../connectors/core/batching.js';
 import { AudienceGoneError, isConnectorError } from '../../connectors/core/errors.js';
-import { type RetryOptions, withRetries } from '../../connectors/core/retry.js';
 import type {
   AnyConnector,
   Capabilities,
   ConnectorContext,
   ConnectorId,
-  ConnectorSession,
-  PushResult,
-  RowResult,
-  SyncRow,
 } from '../../connectors/core/types.js';
 import { type Logger, log as rootLogger } from '../log.js';
-import { readJsonl, writeJsonl } from '../storage/jsonl.js';
-import { keys } from '../storage/keys.js';
-import type { ObjectStore } from '../storage/object-store.js';
-import { readJsonIfExists, writeJson } from '../storage/object-store.js';
-import { buildDesired, type DesiredStats, type SyncMode } from './desired.js';
-import { checkGuards, DEFAULT_GUARDS, type GuardSettings } from './guards.js';
-import {
-  type DestinationState,
-  type Ledger,
-  readLedger,
-  readState,
-  writeLedger,
-  writeState,
-} from './ledger.js';
+import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
+import { type DesiredStats, desiredItems, type SyncMode } from './desired.js';
+import { checkGuards, type GuardSettings } from './guards.js';
+import { ensureLedgerOrder, ledgerEntries, readState, writeLedger, writeState } from './ledger.js';
+import { applyConfirmedBatches } from './ledger-update.js';
 import { type HeldLock, LocalLocker, type Locker, LockLostError } from './lock.js';
-import { computePlan, type PlanRow, type SyncPlan } from './plan.js';
-import { type BatchRecord, REJECTED_SAMPLE_LIMIT, type SyncRunRecord } from './run-record.js';
+import { computePlan, type PlanOutline } from './plan.js';
+import { resolvePlatformAudience } from './platform-audience.js';
+import { pushBatches } from './push.js';
+import type { SyncRunRecord } from './run-record.js';
+import { latestAttempt, nextAttemptId, runRecordKey, saveRunRecord } from './runs.js';
+import { batchCount, planObjects, StoredPlanWriter } from './stored-plan.js';
+
+export { PlatformAudienceDeletedError } from './platform-audience.js';
 
 /**
- * Runs one audience × destination sync: plan against the ledger, guards, batches through the
- * connector with retries, a checkpoint after every confirmed batch, finalize, ledger update, and a
- * run report. A run killed half-way is resumed by calling this again with the same run id: it
- * continues after the last checkpointed batch without resending anything.
+ * Runs one audience × destination sync: a streaming diff of the desired set against the ledger
+ * into a stored plan, guards, the platform audience, the batches through the connector (push.ts),
+ * finalize, the ledger update, and a run report. A run killed half-way is resumed by calling this
+ * again with the same run id: it continues after the last checkpointed batch without resending
+ * anything. Memory does not grow with the audience: every side of the diff is a sorted stream.
  */
 export interface SyncAudienceInput {
   store: ObjectStore;
@@ -89,11 +82,6 @@ export class SyncBlockedError extends Error {
   }
 }
 
-/** The platform audience was deleted on the platform side and re-creation is not configured. */
-export class PlatformAudienceDeletedError extends Error {
-  override readonly name = 'PlatformAudienceDeletedError';
-}
-
 const defaultLocker = new LocalLocker();
 
 export async function syncAudience(input: SyncAudienceInput): Promise<SyncRunRecord> {
@@ -110,25 +98,21 @@ async function runLocked(input: LockedInput): Promise<SyncRunRecord> {
   const log = (input.log ?? rootLogger).child({ destination, audience: audienceId });
   if (!input.dryRun) {
     const latest = await latestAttempt(store, destination, audienceId, input.runId);
-    if (latest) {
-      if (latest.record.status === 'completed' && !input.force) return latest.record;
-      if (latest.record.status === 'running' || latest.record.status === 'finalizing') {
-        log.info(
-          { run_id: latest.record.run_id, batches_done: latest.record.batches.length },
-          'resuming sync run',
-        );
-        const plan = await readStoredPlan(store, latest.record);
-        const pending = cutBatches(plan, latest.record.plan.batch_size).length - latest.record.batches.length;
-        latest.record.resumed = [
-          ...(latest.record.resumed ?? []),
-          {
-            at: new Date().toISOString(),
-            next_batch: latest.record.batches.length,
-            possibly_repeated_batches: pending > 0 ? 1 : 0,
-          },
-        ];
-        return continueRun(input, latest.record, plan, log);
-      }
+    if (latest?.status === 'completed' && !input.force) return latest;
+    if (latest?.status === 'running' || latest?.status === 'finalizing') {
+      log.info({ run_id: latest.run_id, batches_done: latest.batches.length }, 'resuming sync run');
+      const pending =
+        batchCount({ mode: latest.mode, counts: latest.plan, batchSize: latest.plan.batch_size }) -
+        latest.batches.length;
+      latest.resumed = [
+        ...(latest.resumed ?? []),
+        {
+          at: new Date().toISOString(),
+          next_batch: latest.batches.length,
+          possibly_repeated_batches: pending > 0 ? 1 : 0,
+        },
+      ];
+      return continueRun(input, latest, log);
     }
   }
   const runId = input.dryRun ? input.runId : await nextAttemptId(store, destination, audienceId, input.runId);
@@ -139,32 +123,28 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
   const { store, connector, destination, audienceId } = input;
   const started = Date.now();
   input.onProgress?.({ phase: 'plan', done: 0, total: 1 });
-  const ledger = await readLedger(store, destination, audienceId);
-  const { desired, stats, compliance } = await buildDesired({
+  const state = await ensureLedgerOrder(
     store,
+    destination,
     audienceId,
-    day: input.day,
-    connector,
-    config: input.ctx.config,
-    mode: input.mode,
-    ledger,
-    ...(input.platform ? { platform: input.platform } : {}),
-  });
-  const state = await readState(store, destination, audienceId);
+    await readState(store, destination, audienceId),
+    log,
+  );
   // A replace that failed half-way leaves the platform's contents uncertain: repair with a replace.
   const replace = input.replace === true || state?.needs_replace === true;
   if (replace && capabilitiesOf(input).replaceStrategy === 'none') {
     throw new Error(`destination "${destination}" (${connector.id}) has no replace mechanism`);
   }
-  const plan = computePlan(
-    desired,
-    ledger,
-    capabilitiesOf(input),
-    batchSizeOf(input),
-    replace ? 'replace' : 'diff',
-    compliance,
+  const ids = { destination, audience_id: audienceId, run_id: runId, dry_run: input.dryRun === true };
+  const { outline, stats, objects } = await storePlan(input, ids, {
+    mode: replace ? 'replace' : 'diff',
+    ledger: true,
+  });
+  const guards = checkGuards(
+    outline,
+    capabilitiesOf(input).minAudienceSize,
+    input.guards ?? { maxRemoveShare: 0.3 },
   );
-  const guards = checkGuards(plan, capabilitiesOf(input).minAudienceSize, input.guards ?? DEFAULT_GUARDS);
   const now = new Date().toISOString();
   const record: SyncRunRecord = {
     run_id: runId,
@@ -173,12 +153,13 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
     connector: connector.id,
     api_version: connector.apiVersion,
     day: input.day,
-    mode: plan.mode,
+    mode: outline.mode,
     dry_run: input.dryRun === true,
     status: guards.length > 0 && !input.confirm ? 'blocked' : 'running',
     started_at: now,
     updated_at: now,
-    plan: { ...plan.counts, requests: plan.requests, batch_size: plan.batchSize },
+    plan: planFields(outline),
+    plan_objects: objects,
     members: stats,
     guards,
     batches: [],
@@ -191,78 +172,78 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
   };
   if (record.status === 'blocked') {
     record.finished_at = now;
-    await saveRecord(input, record);
+    // Nothing will be sent from this plan: a confirmed rerun plans again.
+    await store.delete([objects.removes, objects.adds]);
+    delete record.plan_objects;
+    await saveRunRecord(store, record);
     throw new SyncBlockedError(
       record,
       `sync of ${audienceId} to ${destination} stopped: ${guards.map((g) => g.message).join('; ')}. Rerun with --confirm to apply it.`,
     );
   }
-  if (!input.dryRun) await writeStoredPlan(store, record, plan);
-  await saveRecord(input, record);
-  return continueRun(input, record, plan, log, { ledger, state, stats });
+  await saveRunRecord(store, record);
+  return continueRun(input, record, log);
 }
 
-interface Loaded {
-  ledger: Ledger;
-  state: DestinationState | undefined;
-  stats: DesiredStats;
+/**
+ * The diff, streamed into the run's stored plan: the desired set (members × people snapshot) against
+ * the ledger — or against nothing, after the platform audience was re-created.
+ */
+async function storePlan(
+  input: SyncAudienceInput,
+  ids: Pick<SyncRunRecord, 'destination' | 'audience_id' | 'run_id' | 'dry_run'>,
+  options: { mode: PlanOutline['mode']; ledger: boolean },
+): Promise<{ outline: PlanOutline; stats: DesiredStats; objects: { removes: string; adds: string } }> {
+  const { store, destination, audienceId } = input;
+  const { items, stats } = await desiredItems({
+    store,
+    audienceId,
+    day: input.day,
+    connector: input.connector,
+    config: input.ctx.config,
+    mode: input.mode,
+    ...(options.ledger ? { ledger: ledgerEntries(store, destination, audienceId) } : {}),
+    ...(input.platform ? { platform: input.platform } : {}),
+  });
+  const objects = planObjects(ids);
+  const writer = new StoredPlanWriter(store, objects);
+  let outline: PlanOutline;
+  try {
+    outline = await computePlan(items, capabilitiesOf(input), batchSizeOf(input), options.mode, writer);
+  } finally {
+    await items.return(undefined);
+  }
+  await writer.close();
+  return { outline, stats, objects };
 }
 
-async function continueRun(
-  input: LockedInput,
-  record: SyncRunRecord,
-  plan: StoredPlan,
-  log: Logger,
-  loaded?: Loaded,
-): Promise<SyncRunRecord> {
+function planFields(outline: PlanOutline): SyncRunRecord['plan'] {
+  return { ...outline.counts, requests: outline.requests, batch_size: outline.batchSize };
+}
+
+async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logger): Promise<SyncRunRecord> {
   const { store, connector, ctx, destination, audienceId } = input;
-  const ledger = loaded?.ledger ?? (await readLedger(store, destination, audienceId));
-  let state = loaded?.state ?? (await readState(store, destination, audienceId));
+  let state = await readState(store, destination, audienceId);
   if (input.held?.fencingToken !== undefined) record.fencing_token = input.held.fencingToken;
   try {
     if (!record.platform_audience_id) {
-      const ensured = await ensurePlatformAudience(input, record, plan, state, log);
-      if (ensured.reset) {
+      const resolved = await resolvePlatformAudience(input, record, state, log);
+      if (resolved.reset) {
         // The audience was re-created: what the old one held is void, so everyone is added again.
-        ledger.clear();
-        plan = await replanAfterReset(input, record);
+        if (!input.dryRun) await writeLedger(store, destination, audienceId, []);
+        const { outline } = await storePlan(input, record, { mode: 'diff', ledger: false });
+        record.plan = planFields(outline);
       }
-      state = ensured.state;
-      await saveRecord(input, record);
+      state = resolved.state;
+      await saveRunRecord(store, record);
     }
-    const platformAudienceId = record.platform_audience_id!;
-    const batches = cutBatches(plan, record.plan.batch_size);
-    const pushStarted = Date.now();
-    for (let i = record.batches.length; i < batches.length; i++) {
-      // Asked of Redis before every batch: a holder that lost the lock sends nothing more.
-      await input.held?.confirm();
-      const batch = batches[i]!;
-      let attempts = 0;
-      const result = await withRetries(
-        async () => {
-          attempts += 1;
-          return send(connector, ctx, {
-            audienceId,
-            platformAudienceId,
-            batch,
-            session: record.session,
-            total: plan.adds.length,
-            last: i === batches.length - 1,
-          });
-        },
-        retryOptions(input, record, log),
-      );
-      recordBatch(record, batch, result, attempts);
-      input.onProgress?.({ phase: 'push', done: i + 1, total: batches.length });
-      await saveRecord(input, record);
-    }
-    record.timings_ms.push += Date.now() - pushStarted;
+    await pushBatches(input, record, log);
 
     input.onProgress?.({ phase: 'finalize', done: 0, total: 1 });
     await input.held?.confirm();
     const finalized = await connector.finalize(ctx, {
       audienceId,
-      platformAudienceId,
+      platformAudienceId: record.platform_audience_id!,
       ...(record.session ? { session: record.session } : {}),
       maxWaitMs: input.finalizeWaitMs ?? 0,
     });
@@ -274,7 +255,7 @@ async function continueRun(
     };
     if (finalized.status === 'pending') {
       record.status = 'finalizing';
-      await saveRecord(input, record);
+      await saveRunRecord(store, record);
       return record;
     }
     if (finalized.status === 'failed') {
@@ -284,15 +265,15 @@ async function continueRun(
         message: `the platform job failed: ${finalized.failures.map((f) => f.message).join('; ')}`,
       };
       record.finished_at = new Date().toISOString();
-      await saveRecord(input, record);
+      await saveRunRecord(store, record);
       return record;
     }
     if (!input.dryRun) {
-      const next = applyToLedger(record.mode === 'replace' ? new Map() : ledger, plan, record);
-      await writeLedger(store, destination, audienceId, next);
+      await applyConfirmedBatches(store, record);
       await writeState(store, {
         ...state!,
         needs_replace: false,
+        ledger_order: 'code_point',
         last_run_id: record.run_id,
         updated_at: new Date().toISOString(),
       });
@@ -302,7 +283,10 @@ async function continueRun(
     record.finished_at = new Date().toISOString();
     // Wall time from the first start, resumed runs included.
     record.timings_ms.total = Date.parse(record.finished_at) - Date.parse(record.started_at);
-    await saveRecord(input, record);
+    await saveRunRecord(store, record);
+    // The ledger holds the outcome now; the plan was only needed to resume.
+    if (!input.dryRun && record.plan_objects)
+      await store.delete([record.plan_objects.removes, record.plan_objects.adds]);
     log.info(
       { run_id: record.run_id, requests: record.requests, add: record.plan.add, remove: record.plan.remove },
       'sync completed',
@@ -314,262 +298,18 @@ async function continueRun(
       await noteLockLost(input, record, error, log);
       throw error;
     }
-    await failRun(input, record, plan, ledger, state, error);
+    await failRun(input, record, state, error);
     throw error;
   }
-}
-
-async function ensurePlatformAudience(
-  input: SyncAudienceInput,
-  record: SyncRunRecord,
-  plan: StoredPlan,
-  state: DestinationState | undefined,
-  log: Logger,
-): Promise<{ state: DestinationState; reset: boolean }> {
-  const { connector, ctx, audienceId, destination } = input;
-  const name = input.platformName ?? `audience-sync ${audienceId}`;
-  const empty = plan.adds.length === 0 && plan.removes.length === 0;
-  if (state && !state.platform_audience_gone) {
-    // Nothing to send and an audience we already know: no request at all.
-    if (empty && record.mode === 'diff') {
-      record.platform_audience_id = state.platform_audience_id;
-      return { state, reset: false };
-    }
-    try {
-      await withRetries(
-        () => connector.describe(ctx, state.platform_audience_id),
-        retryOptions(input, record, log),
-      );
-      record.platform_audience_id = state.platform_audience_id;
-      record.requests += 1;
-      return { state, reset: false };
-    } catch (error) {
-      if (!(error instanceof AudienceGoneError)) throw error;
-      record.requests += 1;
-      log.warn(
-        { platform_audience_id: state.platform_audience_id },
-        'platform audience was deleted on the platform side',
-      );
-      if (!input.recreateDeleted) {
-        if (!input.dryRun)
-          await writeState(input.store, {
-            ...state,
-            platform_audience_gone: true,
-            updated_at: new Date().toISOString(),
-          });
-        throw new PlatformAudienceDeletedError(
-          `the ${connector.id} audience ${state.platform_audience_id} for "${audienceId}" was deleted on the platform side; set sync_settings.recreate_deleted_audiences: true to re-create it (everyone is sent again)`,
-        );
-      }
-    }
-  } else if (state?.platform_audience_gone && !input.recreateDeleted) {
-    throw new PlatformAudienceDeletedError(
-      `the ${connector.id} audience ${state.platform_audience_id} for "${audienceId}" was deleted on the platform side; set sync_settings.recreate_deleted_audiences: true to re-create it`,
-    );
-  }
-  const ensured = await withRetries(
-    () =>
-      connector.ensureAudience(ctx, {
-        audienceId,
-        name,
-        ...(input.description ? { description: input.description } : {}),
-      }),
-    retryOptions(input, record, log),
-  );
-  record.platform_audience_id = ensured.platformAudienceId;
-  record.audience_created = ensured.created;
-  const now = new Date().toISOString();
-  const next: DestinationState = {
-    destination,
-    connector: connector.id,
-    api_version: connector.apiVersion,
-    audience_id: audienceId,
-    platform_audience_id: ensured.platformAudienceId,
-    platform_audience_name: name,
-    created_at: state && !state.platform_audience_gone ? state.created_at : now,
-    updated_at: now,
-  };
-  if (!input.dryRun) await writeState(input.store, next);
-  // A state that pointed at a deleted audience (or none while the ledger had entries) means the
-  // ledger describes an audience that no longer exists.
-  const reset =
-    !!state &&
-    (state.platform_audience_gone === true || state.platform_audience_id !== ensured.platformAudienceId);
-  return { state: next, reset };
-}
-
-/** After a re-creation the plan is "add everyone desired". */
-async function replanAfterReset(input: SyncAudienceInput, record: SyncRunRecord): Promise<StoredPlan> {
-  const { desired } = await buildDesired({
-    store: input.store,
-    audienceId: input.audienceId,
-    day: input.day,
-    connector: input.connector,
-    config: input.ctx.config,
-    mode: input.mode,
-    ...(input.platform ? { platform: input.platform } : {}),
-  });
-  const plan = computePlan(desired, new Map(), capabilitiesOf(input), batchSizeOf(input), 'diff');
-  record.plan = { ...plan.counts, requests: plan.requests, batch_size: plan.batchSize };
-  if (!input.dryRun) await writeStoredPlan(input.store, record, plan);
-  return plan;
-}
-
-/** Platform-requested waits, with jitter so parallel workers do not retry in lockstep. */
-function retryOptions(input: SyncAudienceInput, record: SyncRunRecord, log: Logger): RetryOptions {
-  return {
-    ...input.retry,
-    sleep: (ms) => input.ctx.sleep(Math.round(ms * (1 + Math.random() * 0.2))),
-    onRetry: (error, attempt, delayMs) => {
-      record.retries += 1;
-      log.warn(
-        { kind: error.kind, code: error.code, attempt, delay_ms: delayMs },
-        'platform asked us to retry',
-      );
-    },
-  };
-}
-
-// --- batches ------------------------------------------------------------------------------------
-
-interface Batch {
-  op: 'add' | 'remove' | 'replace';
-  index: number;
-  rows: PlanRow[];
-}
-
-/** Removes first (a changed person leaves under the old keys before coming back under the new). */
-function cutBatches(plan: StoredPlan, size: number): Batch[] {
-  const out: Batch[] = [];
-  const cut = (op: Batch['op'], rows: PlanRow[]) => {
-    for (let i = 0, index = 0; i < rows.length; i += size, index++)
-      out.push({ op, index, rows: rows.slice(i, i + size) });
-  };
-  if (plan.mode === 'replace') {
-    cut('replace', plan.adds);
-    // The platform must be told even an empty replacement, or nothing would be cleared.
-    if (plan.adds.length === 0) out.push({ op: 'replace', index: 0, rows: [] });
-  } else {
-    cut('remove', plan.removes);
-    cut('add', plan.adds);
-  }
-  return out;
-}
-
-async function send(
-  connector: AnyConnector,
-  ctx: ConnectorContext,
-  args: {
-    audienceId: string;
-    platformAudienceId: string;
-    batch: Batch;
-    session?: ConnectorSession | undefined;
-    total: number;
-    last: boolean;
-  },
-): Promise<PushResult> {
-  const rows: SyncRow[] = args.batch.rows.map((r) => r.row);
-  const session = args.session ? { session: args.session } : {};
-  if (args.batch.op === 'replace') {
-    return connector.replace!(ctx, {
-      audienceId: args.audienceId,
-      platformAudienceId: args.platformAudienceId,
-      rows,
-      last: args.last,
-      estimatedTotal: args.total,
-      ...session,
-    });
-  }
-  return connector.push(ctx, {
-    audienceId: args.audienceId,
-    platformAudienceId: args.platformAudienceId,
-    op: args.batch.op,
-    rows,
-    ...session,
-  });
-}
-
-function recordBatch(record: SyncRunRecord, batch: Batch, result: PushResult, attempts: number): void {
-  if (result.rows.length !== batch.rows.length) {
-    throw new Error(
-      `${record.connector} returned ${result.rows.length} results for ${batch.rows.length} rows`,
-    );
-  }
-  const count = (s: RowResult['status']) => result.rows.filter((r) => r.status === s).length;
-  const rejected = result.rows.filter((r) => r.status === 'rejected');
-  const entry: BatchRecord = {
-    op: batch.op,
-    index: batch.index,
-    rows: batch.rows.length,
-    accepted: count('accepted'),
-    rejected: rejected.length,
-    skipped: count('skipped'),
-    rejected_ids: rejected.map((r) => r.key),
-    requests: result.requests,
-    attempts,
-    finished_at: new Date().toISOString(),
-  };
-  record.batches.push(entry);
-  record.requests += result.requests;
-  if (result.session) record.session = result.session;
-  for (const r of rejected) {
-    const code = r.code ?? 'rejected';
-    record.rejected_by_code[code] = (record.rejected_by_code[code] ?? 0) + 1;
-    if (record.rejected_sample.length < REJECTED_SAMPLE_LIMIT) {
-      record.rejected_sample.push({
-        customer_id: r.key,
-        op: batch.op,
-        ...(r.code ? { code: r.code } : {}),
-        ...(r.reason ? { reason: r.reason } : {}),
-      });
-    }
-  }
-  record.unattributed.push(...result.unattributed);
-}
-
-/**
- * The ledger after the confirmed batches: removals leave it (unless refused), accepted additions
- * enter it with the keys as sent. Applying twice gives the same ledger, so a crash between the
- * ledger write and the final report is harmless.
- */
-function applyToLedger(base: Ledger, plan: StoredPlan, record: SyncRunRecord): Ledger {
-  const ledger = new Map(base);
-  const batches = cutBatches(plan, record.plan.batch_size);
-  const confirmedAt = new Date().toISOString();
-  const done = record.batches.length;
-  // Removes first, exactly as they were sent.
-  for (const phase of ['remove', 'add', 'replace'] as const) {
-    for (let i = 0; i < done; i++) {
-      const batch = batches[i]!;
-      if (batch.op !== phase) continue;
-      const refused = new Set(record.batches[i]!.rejected_ids);
-      for (const r of batch.rows) {
-        if (refused.has(r.row.key)) continue;
-        if (phase === 'remove') ledger.delete(r.row.key);
-        else {
-          ledger.set(r.row.key, {
-            customer_id: r.row.key,
-            digest: r.digest,
-            ...(r.input ? { input: r.input } : {}),
-            ...(Object.keys(r.row.keys).length ? { keys: r.row.keys } : {}),
-            ...(r.row.attributes ? { attributes: r.row.attributes } : {}),
-            confirmed_at: confirmedAt,
-          });
-        }
-      }
-    }
-  }
-  return ledger;
 }
 
 async function failRun(
   input: SyncAudienceInput,
   record: SyncRunRecord,
-  plan: StoredPlan,
-  ledger: Ledger,
-  state: DestinationState | undefined,
+  state: Awaited<ReturnType<typeof readState>>,
   error: unknown,
 ): Promise<void> {
+  const { store } = input;
   record.status = 'failed';
   record.finished_at = new Date().toISOString();
   record.error = isConnectorError(error)
@@ -582,20 +322,15 @@ async function failRun(
   // Asynchronous jobs confirm nothing before finalize, and a broken replace leaves the contents unknown.
   if (!input.dryRun && record.batches.length > 0 && state) {
     if (record.mode === 'replace') {
-      await writeState(input.store, { ...state, needs_replace: true, updated_at: record.finished_at });
+      await writeState(store, { ...state, needs_replace: true, updated_at: record.finished_at });
     } else if (!capabilitiesOf(input).asyncJobs) {
-      await writeLedger(
-        input.store,
-        input.destination,
-        input.audienceId,
-        applyToLedger(ledger, plan, record),
-      );
+      await applyConfirmedBatches(store, record);
     }
   }
   if (error instanceof AudienceGoneError && state && !input.dryRun) {
-    await writeState(input.store, { ...state, platform_audience_gone: true, updated_at: record.finished_at });
+    await writeState(store, { ...state, platform_audience_gone: true, updated_at: record.finished_at });
   }
-  await saveRecord(input, record).catch(() => {});
+  await saveRunRecord(store, record).catch(() => {});
 }
 
 async function describeInto(input: SyncAudienceInput, record: SyncRunRecord, log: Logger): Promise<void> {
@@ -613,26 +348,6 @@ async function describeInto(input: SyncAudienceInput, record: SyncRunRecord, log
   }
 }
 
-// --- persistence ---------------------------------------------------------------------------------
-
-type StoredPlan = Pick<SyncPlan, 'mode' | 'adds' | 'removes'>;
-
-function runsPrefix(destination: string, audienceId: string): string {
-  return keys.syncRun(destination, audienceId, 'x').replace(/x\.json$/, '');
-}
-
-function planKey(record: Pick<SyncRunRecord, 'destination' | 'audience_id' | 'run_id'>): string {
-  return keys
-    .syncRun(record.destination, record.audience_id, record.run_id)
-    .replace(/\.json$/, '.plan.jsonl.gz');
-}
-
-function recordKey(input: SyncAudienceInput, record: SyncRunRecord): string {
-  return input.dryRun
-    ? `${keys.outboxPrefix(record.destination, record.audience_id, record.run_id)}run.json`
-    : keys.syncRun(record.destination, record.audience_id, record.run_id);
-}
-
 /**
  * Says in the run record that this holder stopped because it lost the lock — unless a newer holder
  * (a larger fencing token) has written the record since: that record is the live one, and this
@@ -641,7 +356,7 @@ function recordKey(input: SyncAudienceInput, record: SyncRunRecord): string {
  */
 async function noteLockLost(input: LockedInput, record: SyncRunRecord, error: LockLostError, log: Logger) {
   try {
-    const stored = await readJsonIfExists<SyncRunRecord>(input.store, recordKey(input, record));
+    const stored = await readJsonIfExists<SyncRunRecord>(input.store, runRecordKey(record));
     if ((stored?.fencing_token ?? 0) > (record.fencing_token ?? 0)) return;
     record.lock_lost = [
       ...(record.lock_lost ?? []),
@@ -652,113 +367,10 @@ async function noteLockLost(input: LockedInput, record: SyncRunRecord, error: Lo
         ...(record.fencing_token !== undefined ? { fencing_token: record.fencing_token } : {}),
       },
     ];
-    await saveRecord(input, record);
+    await saveRunRecord(input.store, record);
   } catch (writeError) {
     log.warn({ run_id: record.run_id, err: writeError }, 'could not note the lost lock in the run record');
   }
-}
-
-async function saveRecord(input: SyncAudienceInput, record: SyncRunRecord): Promise<void> {
-  record.updated_at = new Date().toISOString();
-  await writeJson(input.store, recordKey(input, record), record);
-}
-
-interface StoredPlanLine {
-  op: 'add' | 'remove';
-  key: string;
-  digest: string;
-  input?: string;
-  reason: PlanRow['reason'];
-  keys: SyncRow['keys'];
-  attributes?: SyncRow['attributes'];
-  consent?: SyncRow['consent'];
-}
-
-async function writeStoredPlan(store: ObjectStore, record: SyncRunRecord, plan: StoredPlan): Promise<void> {
-  function* lines(): Generator<StoredPlanLine> {
-    for (const [op, rows] of [
-      ['remove', plan.removes],
-      ['add', plan.adds],
-    ] as const) {
-      for (const r of rows) {
-        yield {
-          op,
-          key: r.row.key,
-          digest: r.digest,
-          ...(r.input ? { input: r.input } : {}),
-          reason: r.reason,
-          keys: r.row.keys,
-          ...(r.row.attributes ? { attributes: r.row.attributes } : {}),
-          ...(r.row.consent ? { consent: r.row.consent } : {}),
-        };
-      }
-    }
-  }
-  await writeJsonl(store, planKey(record), lines());
-}
-
-async function readStoredPlan(store: ObjectStore, record: SyncRunRecord): Promise<StoredPlan> {
-  const plan: StoredPlan = { mode: record.mode, adds: [], removes: [] };
-  for await (const line of readJsonl<StoredPlanLine>(store, planKey(record))) {
-    const row: SyncRow = {
-      key: line.key,
-      keys: line.keys,
-      ...(line.attributes ? { attributes: line.attributes } : {}),
-      ...(line.consent ? { consent: line.consent } : {}),
-    };
-    (line.op === 'add' ? plan.adds : plan.removes).push({
-      row,
-      digest: line.digest,
-      ...(line.input ? { input: line.input } : {}),
-      reason: line.reason,
-    });
-  }
-  return plan;
-}
-
-/** The newest attempt of a base run id (`base`, `base-2`, ...). */
-async function latestAttempt(
-  store: ObjectStore,
-  destination: string,
-  audienceId: string,
-  base: string,
-): Promise<{ record: SyncRunRecord; attempt: number } | undefined> {
-  const attempt = await lastAttemptNumber(store, destination, audienceId, base);
-  if (attempt === 0) return undefined;
-  const runId = attempt === 1 ? base : `${base}-${attempt}`;
-  const record = await readJsonIfExists<SyncRunRecord>(store, keys.syncRun(destination, audienceId, runId));
-  return record ? { record, attempt } : undefined;
-}
-
-async function nextAttemptId(
-  store: ObjectStore,
-  destination: string,
-  audienceId: string,
-  base: string,
-): Promise<string> {
-  const last = await lastAttemptNumber(store, destination, audienceId, base);
-  return last === 0 ? base : `${base}-${last + 1}`;
-}
-
-async function lastAttemptNumber(
-  store: ObjectStore,
-  destination: string,
-  audienceId: string,
-  base: string,
-): Promise<number> {
-  const prefix = runsPrefix(destination, audienceId);
-  let last = 0;
-  for await (const info of store.list(`${prefix}${base}`)) {
-    const name = info.key.slice(prefix.length);
-    if (name === `${base}.json`) last = Math.max(last, 1);
-    const m = new RegExp(`^${escapeRe(base)}-(\\d+)\\.json$`).exec(name);
-    if (m) last = Math.max(last, Number(m[1]));
-  }
-  return last;
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function capabilitiesOf(input: SyncAudienceInput): Capabilities {

@@ -1,4 +1,4 @@
-import type { SyncPlan } from './plan.js';
+import type { PlanOutline } from './plan.js';
 
 /**
  * Stops a plan that would empty or shrink an audience by surprise — the failure people remember
@@ -17,7 +17,7 @@ export interface GuardViolation {
 }
 
 export function checkGuards(
-  plan: SyncPlan,
+  plan: Pick<PlanOutline, 'mode' | 'counts'>,
   minAudienceSize: number | null,
   settings: GuardSettings,
 ): GuardViolation[] {
@@ -29,7 +29,7 @@ export function checkGuards(
       out.push(shareViolation(dropped, plan.counts.ledger, settings));
     }
   } else {
-    const leaving = plan.removes.filter((r) => r.reason === 'left').length;
+    const leaving = plan.counts.left;
     if (plan.counts.ledger > 0 && leaving / plan.counts.ledger > settings.maxRemoveShare) {
       out.push(shareViolation(leaving, plan.counts.ledger, settings));
     }

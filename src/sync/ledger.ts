@@ -1,19 +1,31 @@
 import { hash } from 'node:crypto';
 import type { AttributeValue, MatchKeys } from '../../connectors/core/types.js';
-import { readJsonl, writeJsonl } from '../storage/jsonl.js';
+import {
+  cacheOptionsFromEnv,
+  engineEnvFrom,
+  engineSettingsFromEnv,
+  withMemoryCap,
+} from '../compaction/engine-settings.js';
+import { Engine, sqlString } from '../engine/duckdb.js';
+import { localFiles } from '../engine/local-files.js';
+import type { Logger } from '../log.js';
+import { readJsonl, type Values, writeJsonl } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import {
   ObjectNotFoundError,
   type ObjectStore,
   readJsonIfExists,
+  statObject,
   writeJson,
 } from '../storage/object-store.js';
+import { SortedCursor } from './sorted.js';
 
 /**
  * What a destination holds for one audience, as far as we know: one line per person we last saw
  * confirmed, with the keys exactly as they were sent. Removal needs those keys (a person who changed
  * their email must be removed under the old one), and they are the platform's normalized and hashed
- * forms, never raw identifiers.
+ * forms, never raw identifiers. Lines are in `customer_id` code point order, so the sync compares
+ * the ledger with the desired set as two sorted streams and never holds either in memory.
  */
 export interface LedgerEntry {
   customer_id: string;
@@ -43,12 +55,12 @@ export interface DestinationState {
   platform_audience_gone?: boolean;
   /** A replace failed half-way: the next run replaces again instead of trusting the ledger. */
   needs_replace?: boolean;
-}
-
-export type Ledger = Map<string, LedgerEntry>;
-
-export function stateKey(destination: string, audienceId: string): string {
-  return keys.ledger(destination, audienceId).replace(/ledger\.jsonl\.gz$/, 'state.json');
+  /**
+   * `code_point`: the ledger is known to be in code point order, the order the sync's merge needs.
+   * Ledgers written before the sync streamed were sorted by UTF-16 units; the first run checks
+   * them once (and sorts them again in the rare case they differ) before setting this.
+   */
+  ledger_order?: 'code_point';
 }
 
 /** Digest of keys or attributes in canonical (sorted) order, so equal content means equal digest. */
@@ -58,37 +70,55 @@ export function digestOf(value: Record<string, unknown>): string {
   return hash('sha256', JSON.stringify(canonical));
 }
 
+/** The whole ledger in memory, by customer id: for tests and small tools only (the sync streams). */
+export type Ledger = Map<string, LedgerEntry>;
+
+/** The ledger's entries in order; none when there is no ledger yet. */
+export async function* ledgerEntries(
+  store: ObjectStore,
+  destination: string,
+  audienceId: string,
+): AsyncGenerator<LedgerEntry> {
+  try {
+    yield* readJsonl<LedgerEntry>(store, keys.ledger(destination, audienceId));
+  } catch (error) {
+    if (!(error instanceof ObjectNotFoundError)) throw error;
+  }
+}
+
 export async function readLedger(
   store: ObjectStore,
   destination: string,
   audienceId: string,
 ): Promise<Ledger> {
   const ledger: Ledger = new Map();
-  try {
-    for await (const entry of readJsonl<LedgerEntry>(store, keys.ledger(destination, audienceId))) {
-      ledger.set(entry.customer_id, entry);
-    }
-  } catch (error) {
-    if (!(error instanceof ObjectNotFoundError)) throw error;
-  }
+  for await (const entry of ledgerEntries(store, destination, audienceId))
+    ledger.set(entry.customer_id, entry);
   return ledger;
 }
 
-/** Whole-object write (atomic on both stores), sorted by customer id so diffs between runs are readable. */
+/**
+ * Writes the ledger from entries in `customer_id` order (checked: a ledger out of order would break
+ * the next merge), streaming. The object is replaced whole and atomically on both stores, and only
+ * once the last entry is written — so `entries` may be read from the ledger being replaced.
+ */
 export async function writeLedger(
   store: ObjectStore,
   destination: string,
   audienceId: string,
-  ledger: Ledger,
-): Promise<void> {
-  const ids = [...ledger.keys()].sort();
-  await writeJsonl(
-    store,
-    keys.ledger(destination, audienceId),
-    (function* () {
-      for (const id of ids) yield ledger.get(id)!;
-    })(),
-  );
+  entries: Values<LedgerEntry>,
+): Promise<number> {
+  async function* inOrder(): AsyncGenerator<LedgerEntry> {
+    const source = (async function* () {
+      yield* entries;
+    })();
+    const cursor = await SortedCursor.open(source, (e) => e.customer_id, 'the new ledger');
+    while (!cursor.done) {
+      yield cursor.value!;
+      await cursor.next();
+    }
+  }
+  return writeJsonl(store, keys.ledger(destination, audienceId), inOrder());
 }
 
 export function readState(
@@ -96,9 +126,85 @@ export function readState(
   destination: string,
   audienceId: string,
 ): Promise<DestinationState | undefined> {
-  return readJsonIfExists<DestinationState>(store, stateKey(destination, audienceId));
+  return readJsonIfExists<DestinationState>(store, keys.syncState(destination, audienceId));
 }
 
 export function writeState(store: ObjectStore, state: DestinationState): Promise<void> {
-  return writeJson(store, stateKey(state.destination, state.audience_id), state);
+  return writeJson(store, keys.syncState(state.destination, state.audience_id), state);
+}
+
+/**
+ * Brings a ledger written before the sync streamed into code point order, once. Those ledgers were
+ * sorted by UTF-16 units, which differs only for ids holding characters above U+FFFF next to ones in
+ * U+E000–U+FFFF: almost always the order is already right and one read proves it. Otherwise the SQL
+ * engine sorts the ledger (spilling to disk, so any size fits) and it is written again.
+ */
+export async function ensureLedgerOrder(
+  store: ObjectStore,
+  destination: string,
+  audienceId: string,
+  state: DestinationState | undefined,
+  log?: Pick<Logger, 'info'>,
+): Promise<DestinationState | undefined> {
+  if (state?.ledger_order === 'code_point') return state;
+  if (!(await inCodePointOrder(ledgerEntries(store, destination, audienceId)))) {
+    log?.info({ destination, audience: audienceId }, 'sorting a ledger written by an earlier version');
+    await sortLedger(store, destination, audienceId);
+  }
+  if (!state) return state;
+  const next: DestinationState = { ...state, ledger_order: 'code_point' };
+  await writeState(store, next);
+  return next;
+}
+
+async function inCodePointOrder(entries: AsyncGenerator<LedgerEntry>): Promise<boolean> {
+  try {
+    const cursor = await SortedCursor.open(entries, (e) => e.customer_id, 'the ledger');
+    while (!cursor.done) await cursor.next();
+    return true;
+  } catch (error) {
+    if (error instanceof Error && error.name === 'SortOrderError') return false;
+    throw error;
+  }
+}
+
+const LEDGER_COLUMNS = `{customer_id: 'VARCHAR', digest: 'VARCHAR', keys: 'JSON', attributes: 'JSON', input: 'VARCHAR', confirmed_at: 'VARCHAR'}`;
+
+async function sortLedger(store: ObjectStore, destination: string, audienceId: string): Promise<void> {
+  const env = engineEnvFrom();
+  const files = localFiles(store, cacheOptionsFromEnv(env));
+  const [path] = await files.paths([await statObject(store, keys.ledger(destination, audienceId))]);
+  const engine = await Engine.open(withMemoryCap(engineSettingsFromEnv(env), '256MB'));
+  type Row = {
+    customer_id: string;
+    digest: string;
+    keys: string | null;
+    attributes: string | null;
+    input: string | null;
+    confirmed_at: string;
+  };
+  try {
+    async function* sorted(): AsyncGenerator<LedgerEntry> {
+      for await (const rows of engine.stream<Row>(
+        `SELECT * FROM read_json(${sqlString(path!)}, format = 'newline_delimited', columns = ${LEDGER_COLUMNS}) ORDER BY customer_id`,
+      )) {
+        for (const r of rows) {
+          yield {
+            customer_id: r.customer_id,
+            digest: r.digest,
+            ...(r.input !== null ? { input: r.input } : {}),
+            ...(r.keys !== null ? { keys: JSON.parse(r.keys) as MatchKeys } : {}),
+            ...(r.attributes !== null
+              ? { attributes: JSON.parse(r.attributes) as Record<string, AttributeValue> }
+              : {}),
+            confirmed_at: r.confirmed_at,
+          };
+        }
+      }
+    }
+    await writeLedger(store, destination, audienceId, sorted());
+  } finally {
+    engine.close();
+    await files.trim();
+  }
 }

@@ -1,6 +1,6 @@
 import type { Capabilities, IdentifierType, SyncRow } from '../../connectors/core/types.js';
 import type { DesiredRow, DesiredStats } from './desired.js';
-import type { Ledger } from './ledger.js';
+import type { LedgerEntry } from './ledger.js';
 
 /**
  * The minimal change set between what should be on the platform and what the ledger says is there.
@@ -15,84 +15,130 @@ export interface PlanRow {
   reason: 'new' | 'changed' | 'left' | 'compliance';
 }
 
-export interface SyncPlan {
+export interface PlanCounts {
+  desired: number;
+  ledger: number;
+  add: number;
+  remove: number;
+  changed: number;
+  unchanged: number;
+  /** Size after the plan is applied. */
+  after: number;
+  /** Removals because the person left the audience (what the remove-share guard weighs). */
+  left: number;
+}
+
+/** A plan without its rows: what the guards, the run record and the batch loop need to know. */
+export interface PlanOutline {
   mode: 'diff' | 'replace';
-  adds: PlanRow[];
-  removes: PlanRow[];
-  counts: {
-    desired: number;
-    ledger: number;
-    add: number;
-    remove: number;
-    changed: number;
-    unchanged: number;
-    /** Size after the plan is applied. */
-    after: number;
-  };
+  counts: PlanCounts;
   batchSize: number;
   /** Upload requests the plan needs: ceil(changes / batch size), per request kind. */
   requests: number;
 }
 
-export function computePlan(
-  desired: ReadonlyMap<string, DesiredRow>,
-  ledger: Ledger,
+/** One person on either side of the comparison, in `customer_id` order (see desired.ts). */
+export interface DiffItem {
+  id: string;
+  /** What should be on the platform for this person; absent when they should not be. */
+  desired?: DesiredRow;
+  /** What the ledger says the platform holds for them. */
+  held?: LedgerEntry;
+  /** Deleted, unsubscribed or without consent: their removal is a compliance removal. */
+  mustLeave: boolean;
+}
+
+/** Where a plan's rows go as they are found: stored for the batch loop, or kept for a preview. */
+export interface PlanSink {
+  remove(row: PlanRow): Promise<void> | void;
+  add(row: PlanRow): Promise<void> | void;
+}
+
+/**
+ * Compares the desired set with the ledger, one person at a time, in `customer_id` order: memory
+ * does not depend on the audience's size. Removals and additions reach the sink each in that order,
+ * so batches are reproducible and a resumed run cuts the same ones.
+ */
+export async function computePlan(
+  items: AsyncIterable<DiffItem> | Iterable<DiffItem>,
   capabilities: Pick<Capabilities, 'addsAndRemovesShareRequest'>,
   batchSize: number,
-  mode: 'diff' | 'replace' = 'diff',
-  compliance: ReadonlySet<string> = new Set(),
-): SyncPlan {
-  const adds: PlanRow[] = [];
-  const removes: PlanRow[] = [];
-  let changed = 0;
-  let unchanged = 0;
-  if (mode === 'replace') {
-    for (const d of desired.values())
-      adds.push({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
-  } else {
-    for (const [id, d] of desired) {
-      const held = ledger.get(id);
-      if (!held) adds.push({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
-      else if (held.digest !== d.digest) {
-        changed += 1;
+  mode: 'diff' | 'replace',
+  sink: PlanSink,
+): Promise<PlanOutline> {
+  const counts: PlanCounts = {
+    desired: 0,
+    ledger: 0,
+    add: 0,
+    remove: 0,
+    changed: 0,
+    unchanged: 0,
+    after: 0,
+    left: 0,
+  };
+  const add = async (row: PlanRow) => {
+    counts.add += 1;
+    await sink.add(row);
+  };
+  const remove = async (row: PlanRow) => {
+    counts.remove += 1;
+    if (row.reason === 'left') counts.left += 1;
+    await sink.remove(row);
+  };
+  for await (const { id, desired: d, held, mustLeave } of items) {
+    if (held) counts.ledger += 1;
+    if (d) counts.desired += 1;
+    if (mode === 'replace') {
+      if (d) await add({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
+    } else if (d && !held) {
+      await add({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
+    } else if (d && held) {
+      if (held.digest === d.digest) counts.unchanged += 1;
+      else {
+        counts.changed += 1;
         // Match keys: the old ones must go. Attributes (write-back): the new values overwrite.
         if (!d.row.attributes)
-          removes.push({ row: ledgerRow(id, held), digest: held.digest, reason: 'changed' });
-        adds.push({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'changed' });
-      } else unchanged += 1;
-    }
-    for (const [id, held] of ledger) {
-      if (!desired.has(id)) {
-        removes.push({
-          row: ledgerRow(id, held),
-          digest: held.digest,
-          reason: compliance.has(id) ? 'compliance' : 'left',
-        });
+          await remove({ row: ledgerRow(id, held), digest: held.digest, reason: 'changed' });
+        await add({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'changed' });
       }
+    } else if (held) {
+      await remove({
+        row: ledgerRow(id, held),
+        digest: held.digest,
+        reason: mustLeave ? 'compliance' : 'left',
+      });
     }
   }
-  // Stable order: batches are reproducible, so a resumed run cuts the same batches.
-  adds.sort(byKey);
-  removes.sort(byKey);
-  const requests = capabilities.addsAndRemovesShareRequest
-    ? Math.ceil((adds.length + removes.length) / batchSize)
-    : Math.ceil(adds.length / batchSize) + Math.ceil(removes.length / batchSize);
-  return {
-    mode,
-    adds,
-    removes,
-    counts: {
-      desired: desired.size,
-      ledger: ledger.size,
-      add: adds.length,
-      remove: removes.length,
-      changed,
-      unchanged,
-      after: desired.size,
-    },
-    batchSize,
-    requests,
-  };
+  counts.after = counts.desired;
+  return { mode, counts, batchSize, requests: requestsFor(counts, capabilities, batchSize) };
+}
+
+function requestsFor(
+  counts: Pick<PlanCounts, 'add' | 'remove'>,
+  capabilities: Pick<Capabilities, 'addsAndRemovesShareRequest'>,
+  batchSize: number,
+): number {
+  return capabilities.addsAndRemovesShareRequest
+    ? Math.ceil((counts.add + counts.remove) / batchSize)
+    : Math.ceil(counts.add / batchSize) + Math.ceil(counts.remove / batchSize);
+}
+
+/** Keeps the first rows of a plan for people to read (`audience-sync plan --rows`), and counts the rest. */
+export class PlanPreview implements PlanSink {
+  readonly adds: PlanRow[] = [];
+  readonly removes: PlanRow[] = [];
+  truncated = false;
+  constructor(private readonly limit: number) {}
+  add(row: PlanRow): void {
+    this.keep(this.adds, row);
+  }
+  remove(row: PlanRow): void {
+    this.keep(this.removes, row);
+  }
+  private keep(rows: PlanRow[], row: PlanRow): void {
+    if (rows.length < this.limit) rows.push(row);
+    else this.truncated = true;
+  }
 }
 
 function ledgerRow(
@@ -106,13 +152,11 @@ function inputOf(d: DesiredRow): { input?: string } {
   return d.input ? { input: d.input } : {};
 }
 
-function byKey(a: PlanRow, b: PlanRow): number {
-  return a.row.key < b.row.key ? -1 : a.row.key > b.row.key ? 1 : 0;
-}
-
 /** The plan without identifiers: counts, and per person only the id, the change and the key types. */
-export function planSummary(plan: SyncPlan, stats: DesiredStats, options: { withRows?: boolean } = {}) {
+export function planSummary(plan: PlanOutline, stats: DesiredStats, preview?: PlanPreview) {
   const types = (r: PlanRow) => Object.keys(r.row.keys).filter((k) => r.row.keys[k as IdentifierType]);
+  const rows = (list: PlanRow[]) =>
+    list.map((r) => ({ customer_id: r.row.key, reason: r.reason, identifier_types: types(r) }));
   return {
     mode: plan.mode,
     counts: plan.counts,
@@ -122,19 +166,8 @@ export function planSummary(plan: SyncPlan, stats: DesiredStats, options: { with
     identifier_coverage: Object.fromEntries(
       Object.entries(stats.coverage).map(([type, n]) => [type, stats.desired ? n / stats.desired : 0]),
     ),
-    ...(options.withRows
-      ? {
-          adds: plan.adds.map((r) => ({
-            customer_id: r.row.key,
-            reason: r.reason,
-            identifier_types: types(r),
-          })),
-          removes: plan.removes.map((r) => ({
-            customer_id: r.row.key,
-            reason: r.reason,
-            identifier_types: types(r),
-          })),
-        }
+    ...(preview
+      ? { adds: rows(preview.adds), removes: rows(preview.removes), rows_truncated: preview.truncated }
       : {}),
   };
 }

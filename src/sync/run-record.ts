@@ -5,7 +5,7 @@ import type {
 } from '../../connectors/core/types.js';
 import type { DesiredStats } from './desired.js';
 import type { GuardViolation } from './guards.js';
-import type { SyncPlan } from './plan.js';
+import type { PlanCounts, PlanOutline } from './plan.js';
 
 /**
  * `sync/<destination>/<audience>/runs/<run_id>.json`: the plan's counts, every batch with its
@@ -42,7 +42,7 @@ export interface SyncRunRecord {
   connector: string;
   api_version: string;
   day: string;
-  mode: SyncPlan['mode'];
+  mode: PlanOutline['mode'];
   dry_run: boolean;
   status: RunStatus;
   started_at: string;
@@ -50,7 +50,12 @@ export interface SyncRunRecord {
   finished_at?: string;
   platform_audience_id?: string;
   audience_created?: boolean;
-  plan: SyncPlan['counts'] & { requests: number; batch_size: number };
+  plan: PlanCounts & { requests: number; batch_size: number };
+  /**
+   * The stored plan the batches are cut from (stored-plan.ts). Absent on runs started by versions
+   * that stored one object, `<run>.plan.jsonl.gz`.
+   */
+  plan_objects?: { removes: string; adds: string };
   members: DesiredStats;
   guards: GuardViolation[];
   batches: BatchRecord[];

@@ -198,6 +198,7 @@ export async function writeRun(
       changed: 0,
       unchanged: 97,
       after: 100,
+      left: 2,
       requests: 2,
       batch_size: 10_000,
     },

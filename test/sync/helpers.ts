@@ -1,4 +1,5 @@
 import type { MemberRecord, PersonRecord } from '../../src/contract/records.js';
+import { compareIds } from '../../src/people/snapshot.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
@@ -14,7 +15,8 @@ export async function writeDay(
   persons: PersonRecord[],
   members: Pick<MemberRecord, 'customer_id' | 'group'>[],
 ): Promise<void> {
-  const sorted = [...persons].sort((a, b) => (a.customer_id < b.customer_id ? -1 : 1));
+  // The snapshot's contract: customer_id in code point order (the sync merges on it).
+  const sorted = [...persons].sort((a, b) => compareIds(a.customer_id, b.customer_id));
   await writeJsonl(store, keys.peopleSnapshot(day), sorted);
   await writeJsonl(
     store,

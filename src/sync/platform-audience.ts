@@ -1,0 +1,105 @@
+import { AudienceGoneError } from '../../connectors/core/errors.js';
+import { withRetries } from '../../connectors/core/retry.js';
+import type { Logger } from '../log.js';
+import type { SyncAudienceInput } from './execute.js';
+import { type DestinationState, writeState } from './ledger.js';
+import { retryOptions } from './push.js';
+import type { SyncRunRecord } from './run-record.js';
+
+/**
+ * Which platform audience a run sends to. A known audience is checked with `describe` (a connector
+ * throws `AudienceGoneError` when the platform says it no longer exists); an unknown or re-created
+ * one comes from `ensureAudience`, which finds the audience by name or creates it. This is the one
+ * place that decides an audience was deleted on the platform side.
+ */
+
+/** The platform audience was deleted on the platform side and re-creation is not configured. */
+export class PlatformAudienceDeletedError extends Error {
+  override readonly name = 'PlatformAudienceDeletedError';
+}
+
+export interface ResolvedAudience {
+  state: DestinationState;
+  /** The audience was re-created: what the old one held is void, so everyone is added again. */
+  reset: boolean;
+}
+
+export async function resolvePlatformAudience(
+  input: SyncAudienceInput,
+  record: SyncRunRecord,
+  state: DestinationState | undefined,
+  log: Logger,
+): Promise<ResolvedAudience> {
+  const { connector, ctx, audienceId, destination } = input;
+  const name = input.platformName ?? `audience-sync ${audienceId}`;
+  const empty = record.plan.add === 0 && record.plan.remove === 0;
+  if (state && !state.platform_audience_gone) {
+    // Nothing to send and an audience we already know: no request at all.
+    if (empty && record.mode === 'diff') {
+      record.platform_audience_id = state.platform_audience_id;
+      return { state, reset: false };
+    }
+    try {
+      await withRetries(
+        () => connector.describe(ctx, state.platform_audience_id),
+        retryOptions(input, record, log),
+      );
+      record.platform_audience_id = state.platform_audience_id;
+      record.requests += 1;
+      return { state, reset: false };
+    } catch (error) {
+      if (!(error instanceof AudienceGoneError)) throw error;
+      record.requests += 1;
+      log.warn(
+        { platform_audience_id: state.platform_audience_id },
+        'platform audience was deleted on the platform side',
+      );
+      if (!input.recreateDeleted) {
+        if (!input.dryRun)
+          await writeState(input.store, {
+            ...state,
+            platform_audience_gone: true,
+            updated_at: new Date().toISOString(),
+          });
+        throw new PlatformAudienceDeletedError(
+          `the ${connector.id} audience ${state.platform_audience_id} for "${audienceId}" was deleted on the platform side; set sync_settings.recreate_deleted_audiences: true to re-create it (everyone is sent again)`,
+        );
+      }
+    }
+  } else if (state?.platform_audience_gone && !input.recreateDeleted) {
+    throw new PlatformAudienceDeletedError(
+      `the ${connector.id} audience ${state.platform_audience_id} for "${audienceId}" was deleted on the platform side; set sync_settings.recreate_deleted_audiences: true to re-create it`,
+    );
+  }
+  const ensured = await withRetries(
+    () =>
+      connector.ensureAudience(ctx, {
+        audienceId,
+        name,
+        ...(input.description ? { description: input.description } : {}),
+      }),
+    retryOptions(input, record, log),
+  );
+  record.platform_audience_id = ensured.platformAudienceId;
+  record.audience_created = ensured.created;
+  const now = new Date().toISOString();
+  const next: DestinationState = {
+    destination,
+    connector: connector.id,
+    api_version: connector.apiVersion,
+    audience_id: audienceId,
+    platform_audience_id: ensured.platformAudienceId,
+    platform_audience_name: name,
+    created_at: state && !state.platform_audience_gone ? state.created_at : now,
+    updated_at: now,
+    // A new ledger is written by this version, in the order the merge needs.
+    ledger_order: 'code_point',
+  };
+  if (!input.dryRun) await writeState(input.store, next);
+  // A state that pointed at a deleted audience (or another one) means the ledger describes an
+  // audience that no longer exists.
+  const reset =
+    !!state &&
+    (state.platform_audience_gone === true || state.platform_audience_id !== ensured.platformAudienceId);
+  return { state: next, reset };
+}
