@@ -204,6 +204,12 @@ export interface Capabilities {
   /** The platform's minimum audience size (it may refuse removals below it); `null` if none. */
   minAudienceSize: number | null;
   replaceStrategy: ReplaceStrategy;
+  /**
+   * Rows that can never share an upload request, by a key of the row (Google: one offline job per
+   * consent state). The engine cuts its batches within a group, so a plan costs the minimum of
+   * ceil(rows of the group / batch size) requests per group instead of one per group per batch.
+   */
+  requestGroup?: (row: SyncRow, op: 'add' | 'remove' | 'replace') => string;
 }
 
 /** Where a connector's HTTP goes: the env variable that overrides it and the real default. */

@@ -98,7 +98,7 @@ export function withGoogleSession(session: ConnectorSession | undefined, g: Goog
   return { ...session, google: g as unknown as JsonValue };
 }
 
-function consentGroup(consent: RowConsent | undefined): string {
+export function consentGroup(consent: RowConsent | undefined): string {
   return `${consent?.adUserData ?? 'UNSPECIFIED'}/${consent?.adPersonalization ?? 'UNSPECIFIED'}`;
 }
 

@@ -23,6 +23,7 @@ import type {
 import { GOOGLE_ADS_API_VERSION, GOOGLE_MAX_BATCH, type GoogleConfig, googleConfigSchema } from './config.js';
 import {
   addOperationsDrafts,
+  consentGroup,
   createJobDraft,
   createListDraft,
   type GoogleJobOp,
@@ -56,6 +57,8 @@ export const GOOGLE_CAPABILITIES: Capabilities = {
   asyncJobs: true,
   minAudienceSize: 100,
   replaceStrategy: 'remove_all_then_add',
+  // One job per consent state for additions (planGroups); removals carry no consent.
+  requestGroup: (row, op) => (op === 'remove' ? '-' : consentGroup(row.consent)),
 };
 
 async function api(

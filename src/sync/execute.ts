@@ -101,9 +101,7 @@ async function runLocked(input: LockedInput): Promise<SyncRunRecord> {
     if (latest?.status === 'completed' && !input.force) return latest;
     if (latest?.status === 'running' || latest?.status === 'finalizing') {
       log.info({ run_id: latest.run_id, batches_done: latest.batches.length }, 'resuming sync run');
-      const pending =
-        batchCount({ mode: latest.mode, counts: latest.plan, batchSize: latest.plan.batch_size }) -
-        latest.batches.length;
+      const pending = batchCount(latest) - latest.batches.length;
       latest.resumed = [
         ...(latest.resumed ?? []),
         {
@@ -136,7 +134,7 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
     throw new Error(`destination "${destination}" (${connector.id}) has no replace mechanism`);
   }
   const ids = { destination, audience_id: audienceId, run_id: runId, dry_run: input.dryRun === true };
-  const { outline, stats, objects } = await storePlan(input, ids, {
+  const { outline, stats, objects, batches } = await storePlan(input, ids, {
     mode: replace ? 'replace' : 'diff',
     ledger: true,
   });
@@ -158,7 +156,7 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
     status: guards.length > 0 && !input.confirm ? 'blocked' : 'running',
     started_at: now,
     updated_at: now,
-    plan: planFields(outline),
+    plan: planFields(outline, batches),
     plan_objects: objects,
     members: stats,
     guards,
@@ -193,7 +191,13 @@ async function storePlan(
   input: SyncAudienceInput,
   ids: Pick<SyncRunRecord, 'destination' | 'audience_id' | 'run_id' | 'dry_run'>,
   options: { mode: PlanOutline['mode']; ledger: boolean },
-): Promise<{ outline: PlanOutline; stats: DesiredStats; objects: { removes: string; adds: string } }> {
+): Promise<{
+  outline: PlanOutline;
+  stats: DesiredStats;
+  objects: { removes: string; adds: string };
+  /** How the batches are cut, when the platform has request groups. */
+  batches: Pick<SyncRunRecord['plan'], 'grouped' | 'remove_batches' | 'add_batches'>;
+}> {
   const { store, destination, audienceId } = input;
   const { items, stats } = await desiredItems({
     store,
@@ -206,19 +210,30 @@ async function storePlan(
     ...(input.platform ? { platform: input.platform } : {}),
   });
   const objects = planObjects(ids);
-  const writer = new StoredPlanWriter(store, objects);
+  const requestGroup = capabilitiesOf(input).requestGroup;
+  const size = batchSizeOf(input);
+  const writer = new StoredPlanWriter(store, objects, { size, mode: options.mode, requestGroup });
   let outline: PlanOutline;
   try {
-    outline = await computePlan(items, capabilitiesOf(input), batchSizeOf(input), options.mode, writer);
+    outline = await computePlan(items, capabilitiesOf(input), size, options.mode, writer);
   } finally {
     await items.return(undefined);
   }
   await writer.close();
-  return { outline, stats, objects };
+  const batches = writer.batches();
+  return {
+    outline: requestGroup ? { ...outline, requests: batches.remove + batches.add } : outline,
+    stats,
+    objects,
+    batches: requestGroup ? { grouped: true, remove_batches: batches.remove, add_batches: batches.add } : {},
+  };
 }
 
-function planFields(outline: PlanOutline): SyncRunRecord['plan'] {
-  return { ...outline.counts, requests: outline.requests, batch_size: outline.batchSize };
+function planFields(
+  outline: PlanOutline,
+  batches: Pick<SyncRunRecord['plan'], 'grouped' | 'remove_batches' | 'add_batches'>,
+): SyncRunRecord['plan'] {
+  return { ...outline.counts, requests: outline.requests, batch_size: outline.batchSize, ...batches };
 }
 
 async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logger): Promise<SyncRunRecord> {
@@ -231,8 +246,8 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
       if (resolved.reset) {
         // The audience was re-created: what the old one held is void, so everyone is added again.
         if (!input.dryRun) await writeLedger(store, destination, audienceId, []);
-        const { outline } = await storePlan(input, record, { mode: 'diff', ledger: false });
-        record.plan = planFields(outline);
+        const replanned = await storePlan(input, record, { mode: 'diff', ledger: false });
+        record.plan = planFields(replanned.outline, replanned.batches);
       }
       state = resolved.state;
       await saveRunRecord(store, record);
@@ -269,7 +284,7 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
       return record;
     }
     if (!input.dryRun) {
-      await applyConfirmedBatches(store, record);
+      await applyConfirmedBatches(store, record, capabilitiesOf(input).requestGroup);
       await writeState(store, {
         ...state!,
         needs_replace: false,
@@ -324,7 +339,7 @@ async function failRun(
     if (record.mode === 'replace') {
       await writeState(store, { ...state, needs_replace: true, updated_at: record.finished_at });
     } else if (!capabilitiesOf(input).asyncJobs) {
-      await applyConfirmedBatches(store, record);
+      await applyConfirmedBatches(store, record, capabilitiesOf(input).requestGroup);
     }
   }
   if (error instanceof AudienceGoneError && state && !input.dryRun) {

@@ -2,7 +2,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { type LedgerEntry, ledgerEntries, writeLedger } from './ledger.js';
 import type { SyncRunRecord } from './run-record.js';
 import { SortedCursor, smallestId } from './sorted.js';
-import { type Batch, planBatches } from './stored-plan.js';
+import { type Batch, planBatches, type RequestGroup } from './stored-plan.js';
 
 /**
  * The ledger after a run's confirmed batches: removals leave it (unless the platform refused them),
@@ -13,12 +13,22 @@ import { type Batch, planBatches } from './stored-plan.js';
  *
  * A replace starts from an empty ledger: what the platform holds is exactly what was sent.
  */
-export async function applyConfirmedBatches(store: ObjectStore, record: SyncRunRecord): Promise<number> {
+export async function applyConfirmedBatches(
+  store: ObjectStore,
+  record: SyncRunRecord,
+  requestGroup?: RequestGroup,
+): Promise<number> {
   const confirmedAt = new Date().toISOString();
   const done = record.batches.length;
 
-  async function* confirmed(ops: Batch['op'][]): AsyncGenerator<LedgerEntry> {
-    for await (const batch of planBatches(store, record, { ops })) {
+  /** Confirmed rows of some operations (and of one request group): in customer_id order. */
+  async function* confirmed(ops: Batch['op'][], group: string | undefined): AsyncGenerator<LedgerEntry> {
+    const stream = planBatches(store, record, {
+      ops,
+      requestGroup,
+      ...(group !== undefined ? { group } : {}),
+    });
+    for await (const batch of stream) {
       if (batch.number >= done) return;
       const refused = new Set(record.batches[batch.number]!.rejected_ids);
       for (const r of batch.rows) {
@@ -34,6 +44,20 @@ export async function applyConfirmedBatches(store: ObjectStore, record: SyncRunR
       }
     }
   }
+  /**
+   * One sorted stream per request group: batches cut within groups interleave them, but each
+   * group's rows stay in order. Without groups, one stream.
+   */
+  const streams = async (ops: Batch['op'][], what: string) => {
+    const groups = record.plan.grouped
+      ? [...new Set(record.batches.filter((b) => ops.includes(b.op)).map((b) => b.group ?? ''))]
+      : [undefined];
+    return Promise.all(
+      groups.map((g) =>
+        SortedCursor.open(confirmed(ops, g), (e) => e.customer_id, `${what}${g ? ` (${g})` : ''}`),
+      ),
+    );
+  };
 
   const replace = record.mode === 'replace';
   const old = await SortedCursor.open(
@@ -41,28 +65,23 @@ export async function applyConfirmedBatches(store: ObjectStore, record: SyncRunR
     (e: LedgerEntry) => e.customer_id,
     'the ledger',
   );
-  const removed = await SortedCursor.open(confirmed(['remove']), (e) => e.customer_id, 'the stored removals');
-  const added = await SortedCursor.open(
-    confirmed(['add', 'replace']),
-    (e) => e.customer_id,
-    'the stored additions',
-  );
+  const removed = await streams(['remove'], 'the confirmed removals');
+  const added = await streams(['add', 'replace'], 'the confirmed additions');
+  const all = [old, ...removed, ...added];
   async function* merged(): AsyncGenerator<LedgerEntry> {
     try {
-      for (
-        let id = smallestId([old, removed, added]);
-        id !== undefined;
-        id = smallestId([old, removed, added])
-      ) {
+      for (let id = smallestId(all); id !== undefined; id = smallestId(all)) {
         const before = await old.take(id);
-        const gone = await removed.take(id);
-        const entry = await added.take(id);
+        let gone = false;
+        for (const c of removed) if ((await c.take(id)) !== undefined) gone = true;
+        let entry: LedgerEntry | undefined;
+        for (const c of added) entry = (await c.take(id)) ?? entry;
         // A changed person is removed under the old keys and added under the new: the addition wins.
         if (entry) yield entry;
         else if (before && !gone) yield before;
       }
     } finally {
-      await Promise.all([old.close(), removed.close(), added.close()]);
+      await Promise.all(all.map((c) => c.close()));
     }
   }
   return writeLedger(store, record.destination, record.audience_id, merged());

@@ -19,13 +19,10 @@ export async function pushBatches(
 ): Promise<void> {
   const { store } = input;
   const platformAudienceId = record.platform_audience_id!;
-  const total = batchCount({
-    mode: record.mode,
-    counts: record.plan,
-    batchSize: record.plan.batch_size,
-  });
+  const total = batchCount(record);
   const started = Date.now();
-  for await (const batch of planBatches(store, record, { from: record.batches.length })) {
+  const requestGroup = (input.capabilities ?? input.connector.capabilities).requestGroup;
+  for await (const batch of planBatches(store, record, { from: record.batches.length, requestGroup })) {
     // Asked of Redis before every batch: a holder that lost the lock sends nothing more.
     await input.held?.confirm();
     let attempts = 0;
@@ -91,6 +88,7 @@ function recordBatch(record: SyncRunRecord, batch: Batch, result: PushResult, at
   const entry: BatchRecord = {
     op: batch.op,
     index: batch.index,
+    ...(batch.group !== undefined ? { group: batch.group } : {}),
     rows: batch.rows.length,
     accepted: count('accepted'),
     rejected: rejected.length,

@@ -18,6 +18,8 @@ export interface BatchRecord {
   op: 'add' | 'remove' | 'replace';
   /** Index within its op, in plan order. */
   index: number;
+  /** The request group of its rows, when the platform has groups. */
+  group?: string;
   rows: number;
   accepted: number;
   rejected: number;
@@ -50,7 +52,17 @@ export interface SyncRunRecord {
   finished_at?: string;
   platform_audience_id?: string;
   audience_created?: boolean;
-  plan: PlanCounts & { requests: number; batch_size: number };
+  plan: PlanCounts & {
+    requests: number;
+    batch_size: number;
+    /**
+     * Batches are cut within the platform's request groups (Google's consent states): the batch
+     * counts per operation then come from the plan, not from ceil(rows / batch_size).
+     */
+    grouped?: boolean;
+    remove_batches?: number;
+    add_batches?: number;
+  };
   /**
    * The stored plan the batches are cut from (stored-plan.ts). Absent on runs started by versions
    * that stored one object, `<run>.plan.jsonl.gz`.

@@ -8,6 +8,7 @@ import type { PersonRecord } from '../../src/contract/records.js';
 import { createLogger } from '../../src/log.js';
 import { listKeys } from '../../src/storage/object-store.js';
 import { syncAudience } from '../../src/sync/execute.js';
+import { readLedger } from '../../src/sync/ledger.js';
 import { startFakeGoogleAds } from '../fakes/google-ads.js';
 import { startFakeTiktok } from '../fakes/tiktok.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
@@ -119,6 +120,67 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(second.plan).toMatchObject({ add: 0, remove: 1 });
     expect(listEmails()).toEqual([persons[0]!, persons[4]!].map(emailOf).sort());
     expect([...fake.state.jobs.values()].filter((j) => j.kind === 'remove')).toHaveLength(1);
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
+  it('Google: batches never mix consent states, so uploads are ceil(rows / batch) per state, also after a resume', async () => {
+    const fake = await startFakeGoogleAds();
+    cleanups.push(() => fake.close());
+    const t = await store();
+    const makeCtx = (fetchImpl?: typeof fetch) =>
+      createConnectorContext(googleAdsConnector, {
+        destination: 'google',
+        config: {
+          type: 'google_ads',
+          customer_id: '1234567890',
+          developer_token: fake.credentials.developer_token,
+          client_id: fake.credentials.client_id,
+          client_secret: fake.credentials.client_secret,
+          refresh_token: fake.credentials.refresh_token,
+          poll_interval_seconds: 5,
+          batch_size: 10,
+        },
+        env: { GOOGLE_ADS_API_URL: fake.url, GOOGLE_OAUTH_TOKEN_URL: fake.tokenUrl },
+        log,
+        sleep: async () => {},
+        ...(fetchImpl ? { fetch: fetchImpl } : {}),
+      });
+    const granted = { ad_user_data: 'granted', ad_personalization: 'granted' } as const;
+    // 13 US people without consent recorded and 12 EEA people with both granted, ids interleaved.
+    const persons = Array.from({ length: 25 }, (_, i) =>
+      i % 2 === 1 && i < 24 ? personFor(i, { country: 'DE', consent: granted }) : personFor(i),
+    );
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    const uploads = () => fake.requests.filter((r) => r.path.endsWith(':addOperations')).length;
+    // The process dies at the third upload; the run is picked up again from its checkpoint.
+    let seen = 0;
+    const dying = makeCtx((async (url: string | URL | Request, init?: RequestInit) => {
+      if (String(url).endsWith(':addOperations') && ++seen === 3) throw new Error('killed');
+      return fetch(url, init);
+    }) as typeof fetch);
+    await run(t, googleAdsConnector, dying, D1, { retry: { maxAttempts: 1 } }).catch(() => {});
+    const recordKey = `sync/google_ads/${AUD}/runs/${D1}.json`;
+    const killed = JSON.parse((await t.store.get(recordKey)).toString()) as { batches: unknown[] };
+    expect(killed.batches).toHaveLength(2);
+    await t.store.put(recordKey, JSON.stringify({ ...killed, status: 'running' }));
+    const record = await run(t, googleAdsConnector, makeCtx(), D1);
+    expect(record.status).toBe('completed');
+    // ceil(13 / 10) + ceil(12 / 10): two batches per consent state, not three batches each split in two.
+    expect(record.plan).toMatchObject({ add: 25, requests: 4, grouped: true, add_batches: 4 });
+    expect(record.batches.map((b) => [b.group, b.rows])).toEqual([
+      ['UNSPECIFIED/UNSPECIFIED', 10],
+      ['GRANTED/GRANTED', 10],
+      ['GRANTED/GRANTED', 2],
+      ['UNSPECIFIED/UNSPECIFIED', 3],
+    ]);
+    expect(uploads()).toBe(2 + 2);
+    const members = [...[...fake.state.lists.values()][0]!.members].filter((m) =>
+      m.startsWith('hashedEmail:'),
+    );
+    expect(members).toHaveLength(25);
+    // The ledger merges the groups' batches back into customer_id order.
+    const ledger = await readLedger(t.store, 'google_ads', AUD);
+    expect([...ledger.keys()]).toEqual(persons.map((p) => p.customer_id).sort());
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
