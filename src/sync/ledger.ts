@@ -185,9 +185,11 @@ async function sortLedger(store: ObjectStore, destination: string, audienceId: s
   };
   try {
     async function* sorted(): AsyncGenerator<LedgerEntry> {
-      for await (const rows of engine.stream<Row>(
-        `SELECT * FROM read_json(${sqlString(path!)}, format = 'newline_delimited', columns = ${LEDGER_COLUMNS}) ORDER BY customer_id`,
-      )) {
+      // Into a table first, then sorted as it streams out (sorted-members.ts says why).
+      await engine.run(
+        `CREATE TEMP TABLE sorted_ledger AS SELECT * FROM read_json(${sqlString(path!)}, format = 'newline_delimited', columns = ${LEDGER_COLUMNS})`,
+      );
+      for await (const rows of engine.stream<Row>('SELECT * FROM sorted_ledger ORDER BY customer_id')) {
         for (const r of rows) {
           yield {
             customer_id: r.customer_id,

@@ -50,11 +50,16 @@ export async function sortedMembers(
     await files.trim();
   };
   try {
-    const [count] = await engine.all<{ n: number }>(`SELECT count(*)::BIGINT AS n FROM ${source}`);
+    // Loaded into a temporary table, then sorted as it streams out: a sort fed straight by read_json
+    // ran out of memory (10M members under the 256 MB limit), where sorting a table spills to disk.
+    await engine.run(
+      `CREATE TEMP TABLE sorted_members AS SELECT customer_id, "group", score, rank, entered FROM ${source}`,
+    );
+    const [count] = await engine.all<{ n: number }>('SELECT count(*)::BIGINT AS n FROM sorted_members');
     async function* rows(): AsyncGenerator<MemberRecord> {
       try {
         for await (const chunk of engine.stream<MemberRecord>(
-          `SELECT customer_id, "group", score, rank, entered FROM ${source} ORDER BY customer_id`,
+          'SELECT customer_id, "group", score, rank, entered FROM sorted_members ORDER BY customer_id',
         )) {
           yield* chunk;
         }
