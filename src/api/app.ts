@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import type { AudienceConfig } from '../audiences/config.js';
 import type { Env } from '../config/env.js';
 import type { LoadedConfig } from '../config/load-config.js';
+import { consolePlugin } from '../console/plugin.js';
 import { IngestBuffer } from '../ingest/buffer.js';
 import { log as defaultLogger, type Logger } from '../log.js';
 import type { PipelineConnection } from '../pipeline/flow.js';
@@ -136,6 +137,12 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     await app.register(explainRoutes, {
       loadConfig: operator.loadConfig,
       rateLimitPerMinute: options.adminRateLimit ?? 300,
+    });
+    // The operator console (/console): pages behind a session cookie opened with an admin key.
+    await app.register(consolePlugin, {
+      prefix: '/console',
+      loadConfig: operator.loadConfig,
+      ...(operator.pipeline ? { pipeline: operator.pipeline } : {}),
     });
     if (operator.pipeline) {
       const destinations = Object.keys((await operator.loadConfig()).config.destinations);

@@ -49,6 +49,11 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   API_KEYS: list,
   ADMIN_API_KEYS: list,
+  /**
+   * Key that signs operator console sessions (HMAC-SHA256), at least 32 characters. Unset: a random
+   * key per process, so sessions end when the process restarts and are not shared across replicas.
+   */
+  CONSOLE_SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   CIO_WEBHOOK_SIGNING_KEYS: list,
   INGEST_DEDUPE_HOURS: z.coerce
     .number()

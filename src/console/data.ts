@@ -1,0 +1,190 @@
+import type { AudienceConfig, AudienceDefinition } from '../audiences/config.js';
+import type { AudienceManifest } from '../audiences/manifest.js';
+import { builtDays, readManifest } from '../audiences/members.js';
+import { type AlertRecord, readAlertState } from '../health/alerts.js';
+import { recentRuns } from '../health/sync-runs.js';
+import type { LiftReport } from '../measure/report.js';
+import { type PeopleSnapshotManifest, peopleManifestKey } from '../people/snapshot.js';
+import { syncTargets } from '../pipeline/targets.js';
+import { keys, partitionDay } from '../storage/keys.js';
+import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
+import type { SyncRunRecord } from '../sync/run-record.js';
+
+/**
+ * What the console pages show, read from durable state only (the object store): people and
+ * audience manifests, sync run records, lift reports and `health/alerts.json`. Counts, days,
+ * customer ids and codes; never an identifier (the records read here hold none).
+ */
+
+/** Days shown on the overview and in charts. */
+export const HISTORY_DAYS = 14;
+
+export type StageStatus = 'done' | 'failed' | 'running' | 'blocked' | 'missing';
+
+export interface StageRow {
+  name: string;
+  status: StageStatus;
+  durationMs: number | null;
+  detail: string;
+}
+
+export interface DayRow {
+  day: string;
+  stages: StageRow[];
+}
+
+async function peopleDays(store: ObjectStore): Promise<string[]> {
+  const days = new Set<string>();
+  for await (const info of store.list(keys.peoplePrefix())) {
+    if (!info.key.endsWith('/manifest.json')) continue;
+    const dt = partitionDay(info.key);
+    if (dt) days.add(dt);
+  }
+  return [...days].sort();
+}
+
+const runStatus = (r: SyncRunRecord): StageStatus =>
+  r.status === 'completed'
+    ? 'done'
+    : r.status === 'failed'
+      ? 'failed'
+      : r.status === 'blocked'
+        ? 'blocked'
+        : 'running';
+
+/**
+ * The refresh per day, newest first: people snapshot, build of each audience, each sync (the last
+ * attempt of the day) and measurement (a lift report for the day). Export and compaction leave no
+ * per-day record in the store, so they are not listed.
+ */
+export async function refreshHistory(store: ObjectStore, config: AudienceConfig): Promise<DayRow[]> {
+  const people = await peopleDays(store);
+  const built = new Map<string, Set<string>>();
+  for (const a of config.audiences) built.set(a.id, new Set(await builtDays(store, a.id)));
+  const runsByTarget = new Map<string, SyncRunRecord[]>();
+  for (const t of syncTargets(config.audiences)) {
+    runsByTarget.set(
+      `${t.audienceId}\u0000${t.destination}`,
+      await recentRuns(store, t.destination, t.audienceId, HISTORY_DAYS * 3),
+    );
+  }
+  const days = new Set<string>(people);
+  for (const set of built.values()) for (const d of set) days.add(d);
+  for (const runs of runsByTarget.values()) for (const r of runs) days.add(r.day);
+  const shown = [...days].sort().reverse().slice(0, HISTORY_DAYS);
+
+  const rows: DayRow[] = [];
+  for (const day of shown) {
+    const stages: StageRow[] = [];
+    const pm = people.includes(day)
+      ? await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(day))
+      : undefined;
+    stages.push(
+      pm
+        ? {
+            name: 'people',
+            status: 'done',
+            durationMs: typeof pm.seconds === 'number' ? pm.seconds * 1000 : null,
+            detail: `${pm.people} people`,
+          }
+        : { name: 'people', status: 'missing', durationMs: null, detail: 'no snapshot' },
+    );
+    for (const a of config.audiences) {
+      const m = built.get(a.id)?.has(day) ? await readManifest(store, a.id, day) : undefined;
+      stages.push(
+        m
+          ? {
+              name: `build ${a.id}`,
+              status: 'done',
+              durationMs: buildMs(m),
+              detail: `${m.counts.treatment} treatment, ${m.counts.holdout} holdout`,
+            }
+          : { name: `build ${a.id}`, status: 'missing', durationMs: null, detail: 'not built' },
+      );
+    }
+    for (const t of syncTargets(config.audiences)) {
+      const runs = runsByTarget.get(`${t.audienceId}\u0000${t.destination}`) ?? [];
+      // recentRuns is newest first: the first of the day is its last attempt.
+      const r = runs.find((x) => x.day === day);
+      stages.push(
+        r
+          ? {
+              name: `sync ${t.audienceId} → ${t.destination}`,
+              status: runStatus(r),
+              durationMs: r.timings_ms?.total ?? null,
+              detail: `+${r.plan.add} −${r.plan.remove}, ${r.requests} requests${r.error ? `, ${r.error.kind}` : ''}`,
+            }
+          : {
+              name: `sync ${t.audienceId} → ${t.destination}`,
+              status: 'missing',
+              durationMs: null,
+              detail: 'no run',
+            },
+      );
+    }
+    for (const a of config.audiences.filter((x) => (x.holdout?.fraction ?? 0) > 0)) {
+      const lift = await readJsonIfExists<LiftReport>(store, keys.liftReport(a.id, day, 'json'));
+      stages.push({
+        name: `measure ${a.id}`,
+        status: lift ? 'done' : 'missing',
+        durationMs: null,
+        detail: lift ? 'lift report written' : 'no lift report',
+      });
+    }
+    rows.push({ day, stages });
+  }
+  return rows;
+}
+
+function buildMs(m: AudienceManifest): number | null {
+  const t = m.timings;
+  if (!t) return null;
+  return (t.snapshot_seconds + t.scan_seconds + t.evaluate_seconds + t.write_seconds) * 1000;
+}
+
+/** Alerts firing now, critical first. */
+export async function openAlerts(store: ObjectStore): Promise<AlertRecord[]> {
+  const state = await readAlertState(store);
+  const rank = { critical: 0, warning: 1, info: 2 } as const;
+  return Object.values(state.alerts)
+    .filter((a) => a.status === 'firing')
+    .sort((a, b) => rank[a.severity] - rank[b.severity] || a.id.localeCompare(b.id));
+}
+
+export interface SizePoint {
+  day: string;
+  treatment: number;
+  holdout: number;
+  eligible: number;
+}
+
+/** Treatment and holdout size per built day, the last HISTORY_DAYS * 2 days, oldest first. */
+export async function sizeHistory(
+  store: ObjectStore,
+  audienceId: string,
+): Promise<{ points: SizePoint[]; latest?: AudienceManifest }> {
+  const days = (await builtDays(store, audienceId)).slice(-HISTORY_DAYS * 2);
+  const points: SizePoint[] = [];
+  let latest: AudienceManifest | undefined;
+  for (const day of days) {
+    const m = await readManifest(store, audienceId, day);
+    if (!m) continue;
+    points.push({
+      day,
+      treatment: m.counts.treatment,
+      holdout: m.counts.holdout,
+      eligible: m.counts.eligible,
+    });
+    latest = m;
+  }
+  return latest ? { points, latest } : { points };
+}
+
+export function findAudience(config: AudienceConfig, id: string): AudienceDefinition | undefined {
+  return config.audiences.find((a) => a.id === id);
+}
+
+/** The sync runs of one audience × destination, newest first (dry runs are not among them). */
+export function runHistory(store: ObjectStore, destination: string, audienceId: string) {
+  return recentRuns(store, destination, audienceId, HISTORY_DAYS * 3);
+}

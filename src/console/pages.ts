@@ -1,0 +1,334 @@
+import { stringify } from 'yaml';
+import type { AudienceDefinition } from '../audiences/config.js';
+import type { AudienceManifest } from '../audiences/manifest.js';
+import type { AlertRecord } from '../health/alerts.js';
+import type { FindingKind } from '../health/findings.js';
+import type { planTarget } from '../pipeline/plan-report.js';
+import type { SyncRunRecord } from '../sync/run-record.js';
+import type { DayRow, SizePoint } from './data.js';
+import { fmtDuration, fmtInt, fmtPercent, html, jsonBlock, page, type SafeHtml } from './html.js';
+
+/** The console's pages as HTML strings. Every value goes through `html`, which escapes it. */
+
+export type PlanPreview = Awaited<ReturnType<typeof planTarget>>;
+
+const enc = encodeURIComponent;
+
+/** What to do first, per alert kind: the first step of docs/operations.md#alerts. */
+export const ALERT_ACTIONS: Record<FindingKind, string> = {
+  freshness:
+    'Check /readyz and audience_sync_buffer_records: a growing buffer means the export is stuck, an empty one that nothing arrives (check the senders and their 401s).',
+  buffer_stalled:
+    'Check that a worker runs and the export queue moves (/admin/queues); read the worker log for store errors. `audience-sync export` drains by hand.',
+  volume_drop:
+    'A sender stopped or data arrives late: check freshness, the senders, and the quarantine rate.',
+  volume_spike:
+    'A replayed backfill, a retry storm or a real event: check the senders if it was not expected.',
+  schema_fields:
+    'Find who changed the payload; fix rules that use a vanished field and rebuild the affected days.',
+  event_names: 'A renamed event: map it in event_aliases or fix the sender.',
+  quarantine_rate:
+    'Read the top reason codes in the message and fix the sender; records rejected entirely must be re-sent.',
+  coverage_drop:
+    'Fewer members carry a usable identifier: check identify calls and bad_email / bad_phone quarantine.',
+  match_rate_drop:
+    'If it persists, compare identifier coverage first, then check normalization with `audience-sync hash`.',
+  destination_failing:
+    'Read the run record: renew an expired token (auth), lower concurrency (rate_limited), or confirm a guarded sync if the change is real.',
+  refresh_incomplete:
+    'Is a worker running and did the schedule fire? `audience-sync refresh --date D` runs the day (--force if it already ran).',
+  check_failed: 'A check could not run: fix store or Redis access first.',
+};
+
+function statusBadge(status: string): SafeHtml {
+  return html`<span class="status status-${status}">${status}</span>`;
+}
+
+export function signInPage(options: { error?: string }): string {
+  return page({
+    title: 'Sign in',
+    body: html`<form method="post" action="/console/sign-in" class="card sign-in">
+  ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+  <label for="key">Admin key</label>
+  <input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
+  <p class="hint">One of the keys in <code>ADMIN_API_KEYS</code>. It is checked once; the session cookie does not contain it.</p>
+  <button type="submit">Sign in</button>
+</form>`,
+  });
+}
+
+export function errorPage(status: number, message: string, csrf?: string): string {
+  return page({
+    title: status === 404 ? 'Not found' : status === 429 ? 'Too many attempts' : 'Something went wrong',
+    ...(csrf ? { csrf } : {}),
+    body: html`<p class="error" role="alert">${message}</p><p><a href="/console">Back to the overview</a></p>`,
+  });
+}
+
+export function overviewPage(csrf: string, history: DayRow[], alerts: AlertRecord[]): string {
+  const alertList =
+    alerts.length === 0
+      ? html`<p class="ok">No alerts are firing.</p>`
+      : html`<ul class="alerts">${alerts.map(
+          (a) => html`<li class="alert alert-${a.severity}">
+  <p><strong>${a.severity}</strong> <code>${a.id}</code> since ${a.fired_at}</p>
+  <p>${a.message}</p>
+  <p class="todo">What to do: ${ALERT_ACTIONS[a.kind] ?? 'see docs/operations.md'}</p>
+</li>`,
+        )}</ul>`;
+  const days =
+    history.length === 0
+      ? html`<p>No refresh has written anything to the store yet.</p>`
+      : history.map(
+          (d) => html`<section class="day" aria-labelledby="day-${d.day}">
+<h3 id="day-${d.day}">${d.day}</h3>
+<table>
+<thead><tr><th scope="col">Stage</th><th scope="col">Status</th><th scope="col">Duration</th><th scope="col">Detail</th></tr></thead>
+<tbody>${d.stages.map(
+            (s) =>
+              html`<tr><th scope="row">${s.name}</th><td>${statusBadge(s.status)}</td><td class="num">${fmtDuration(s.durationMs)}</td><td>${s.detail}</td></tr>`,
+          )}</tbody>
+</table>
+</section>`,
+        );
+  return page({
+    title: 'Overview',
+    csrf,
+    active: 'overview',
+    body: html`<section aria-labelledby="alerts-h"><h2 id="alerts-h">Open alerts</h2>${alertList}</section>
+<section aria-labelledby="refresh-h"><h2 id="refresh-h">Refresh by day</h2>
+<p class="hint">From the store: people snapshots, audience manifests, sync run records (the last attempt of each day) and lift reports. Export and compaction keep no per-day record.</p>
+${days}</section>`,
+  });
+}
+
+export interface AudienceListRow {
+  audience: AudienceDefinition;
+  destinations: string[];
+  latest?: AudienceManifest;
+}
+
+export function audiencesPage(csrf: string, rows: AudienceListRow[]): string {
+  return page({
+    title: 'Audiences',
+    csrf,
+    active: 'audiences',
+    body: html`<table>
+<thead><tr><th scope="col">Audience</th><th scope="col">Type</th><th scope="col">Latest day</th><th scope="col">Treatment</th><th scope="col">Holdout</th><th scope="col">Destinations</th></tr></thead>
+<tbody>${rows.map(
+      (r) => html`<tr>
+<th scope="row"><a href="/console/audiences/${enc(r.audience.id)}">${r.audience.id}</a></th>
+<td>${r.audience.type}</td><td>${r.latest?.day ?? 'not built'}</td>
+<td class="num">${fmtInt(r.latest?.counts.treatment)}</td><td class="num">${fmtInt(r.latest?.counts.holdout)}</td>
+<td>${r.destinations.map((d, i) => html`${i > 0 ? ', ' : ''}<a href="/console/audiences/${enc(r.audience.id)}/destinations/${enc(d)}">${d}</a>`)}</td>
+</tr>`,
+    )}</tbody>
+</table>`,
+  });
+}
+
+function manifestSection(m: AudienceManifest | undefined): SafeHtml {
+  if (!m) return html`<p>Not built yet.</p>`;
+  const excluded = Object.entries(m.counts.excluded);
+  return html`<p class="hint">Built ${m.created_at} (run <code>${m.run_id}</code>), window ${m.window.from} to ${m.window.to}.</p>
+<dl class="counts">
+<div><dt>Matched</dt><dd data-count="matched">${fmtInt(m.counts.matched)}</dd></div>
+<div><dt>Eligible</dt><dd data-count="eligible">${fmtInt(m.counts.eligible)}</dd></div>
+<div><dt>Selected</dt><dd data-count="selected">${fmtInt(m.counts.selected)}</dd></div>
+<div><dt>Treatment</dt><dd data-count="treatment">${fmtInt(m.counts.treatment)}</dd></div>
+<div><dt>Holdout</dt><dd data-count="holdout">${fmtInt(m.counts.holdout)}</dd></div>
+<div><dt>Removed by exclusions</dt><dd data-count="removed">${fmtInt(m.counts.removed)}</dd></div>
+<div><dt>Malformed lines</dt><dd data-count="malformed">${fmtInt(m.malformed_lines)}</dd></div>
+</dl>
+<h3>Excluded by reason</h3>
+${
+  excluded.length === 0
+    ? html`<p>No exclusions applied.</p>`
+    : html`<table><thead><tr><th scope="col">Reason</th><th scope="col">Matched people</th></tr></thead><tbody>${excluded.map(
+        ([reason, n]) => html`<tr><th scope="row">${reason}</th><td class="num">${fmtInt(n)}</td></tr>`,
+      )}</tbody></table>`
+}
+${
+  m.malformed.length > 0
+    ? html`<h3>First malformed lines</h3><table><thead><tr><th scope="col">Object</th><th scope="col">Line</th><th scope="col">Reason</th></tr></thead><tbody>${m.malformed.map(
+        (x) =>
+          html`<tr><td><code>${x.key}</code></td><td class="num">${x.line}</td><td>${x.reason}</td></tr>`,
+      )}</tbody></table>`
+    : ''
+}`;
+}
+
+export function audiencePage(
+  csrf: string,
+  audience: AudienceDefinition,
+  destinations: string[],
+  sizes: SizePoint[],
+  latest: AudienceManifest | undefined,
+): string {
+  return page({
+    title: `Audience ${audience.id}`,
+    csrf,
+    active: 'audiences',
+    charts: sizes.length > 0,
+    body: html`${audience.description ? html`<p>${audience.description}</p>` : ''}
+<p>Destinations: ${
+      destinations.length === 0
+        ? 'none'
+        : destinations.map(
+            (d, i) =>
+              html`${i > 0 ? ', ' : ''}<a href="/console/audiences/${enc(audience.id)}/destinations/${enc(d)}">${d}</a>`,
+          )
+    }</p>
+<section aria-labelledby="sizes-h"><h2 id="sizes-h">Treatment and holdout over time</h2>
+${
+  sizes.length === 0
+    ? html`<p>No built days yet.</p>`
+    : html`<div class="chart" id="sizes-chart" hidden><canvas data-chart="sizes" role="img" aria-label="Treatment and holdout size by day for ${audience.id}"></canvas></div>
+${jsonBlock('sizes-data', { labels: sizes.map((p) => p.day), treatment: sizes.map((p) => p.treatment), holdout: sizes.map((p) => p.holdout) })}
+<details class="chart-numbers" open><summary>Sizes by day, as a table</summary>
+<table><thead><tr><th scope="col">Day</th><th scope="col">Eligible</th><th scope="col">Treatment</th><th scope="col">Holdout</th></tr></thead>
+<tbody>${sizes.map((p) => html`<tr><th scope="row">${p.day}</th><td class="num">${fmtInt(p.eligible)}</td><td class="num">${fmtInt(p.treatment)}</td><td class="num">${fmtInt(p.holdout)}</td></tr>`)}</tbody></table>
+</details>`
+}
+</section>
+<section aria-labelledby="manifest-h"><h2 id="manifest-h">Last manifest${latest ? html` (${latest.day})` : ''}</h2>${manifestSection(latest)}</section>
+<section aria-labelledby="definition-h"><h2 id="definition-h">Definition</h2>
+<p class="hint">As loaded from the configuration (event names normalized).</p>
+<pre class="definition">${stringify(audience)}</pre></section>`,
+  });
+}
+
+function runRow(r: SyncRunRecord): SafeHtml {
+  const rejected = Object.values(r.rejected_by_code ?? {}).reduce((a, b) => a + b, 0);
+  const resumed = r.resumed?.reduce((a, x) => a + x.possibly_repeated_batches, 0) ?? 0;
+  return html`<tr>
+<th scope="row"><code>${r.run_id}</code></th><td>${r.day}</td><td>${statusBadge(r.status)}</td>
+<td class="num">${fmtInt(r.plan.add)}</td><td class="num">${fmtInt(r.plan.remove)}</td>
+<td class="num">${fmtInt(r.requests)}</td><td class="num">${fmtInt(rejected)}</td>
+<td class="num">${r.resumed?.length ? `${r.resumed.length} (${resumed} batch${resumed === 1 ? '' : 'es'} resent)` : '0'}</td>
+<td class="num">${r.match_rate === null || r.match_rate === undefined ? '—' : fmtPercent(r.match_rate)}</td>
+<td class="num">${fmtDuration(r.timings_ms?.total)}</td>
+<td>${r.error ? html`<span class="error-kind">${r.error.kind}${r.error.code !== undefined ? ` ${r.error.code}` : ''}</span>` : ''}</td>
+</tr>`;
+}
+
+function rejectedSection(runs: SyncRunRecord[]): SafeHtml {
+  const withRejections = runs.filter((r) => Object.keys(r.rejected_by_code ?? {}).length > 0).slice(0, 5);
+  if (withRejections.length === 0) return html`<p>No rows were rejected in these runs.</p>`;
+  return html`${withRejections.map(
+    (r) => html`<h3>Run <code>${r.run_id}</code></h3>
+<table><thead><tr><th scope="col">Platform code</th><th scope="col">Rows</th></tr></thead><tbody>${Object.entries(
+      r.rejected_by_code,
+    ).map(
+      ([code, n]) =>
+        html`<tr><th scope="row"><code>${code}</code></th><td class="num">${fmtInt(n)}</td></tr>`,
+    )}</tbody></table>
+${
+  r.rejected_sample.length > 0
+    ? html`<details><summary>First rejected rows (${r.rejected_sample.length})</summary>
+<table><thead><tr><th scope="col">Customer id</th><th scope="col">Operation</th><th scope="col">Code</th><th scope="col">Reason</th></tr></thead><tbody>${r.rejected_sample
+        .slice(0, 50)
+        .map(
+          (s) =>
+            html`<tr><td><code>${s.customer_id}</code></td><td>${s.op}</td><td>${s.code ?? ''}</td><td>${s.reason ?? ''}</td></tr>`,
+        )}</tbody></table></details>`
+    : ''
+}`,
+  )}`;
+}
+
+export interface TargetPageInput {
+  csrf: string;
+  audience: AudienceDefinition;
+  destination: string;
+  runs: SyncRunRecord[];
+  plan?: PlanPreview;
+  planError?: string;
+  canEnqueue: boolean;
+  notice?: string;
+}
+
+export function targetPage(p: TargetPageInput): string {
+  const base = `/console/audiences/${enc(p.audience.id)}/destinations/${enc(p.destination)}`;
+  const matchPoints = [...p.runs]
+    .reverse()
+    .filter((r) => typeof r.match_rate === 'number')
+    .map((r) => ({ run: r.run_id, day: r.day, rate: r.match_rate as number }));
+  const plan = p.plan;
+  return page({
+    title: `${p.audience.id} → ${p.destination}`,
+    csrf: p.csrf,
+    active: 'audiences',
+    charts: matchPoints.length > 0,
+    body: html`<p><a href="/console/audiences/${enc(p.audience.id)}">Back to ${p.audience.id}</a></p>
+${p.notice ? html`<p class="notice" role="status">${p.notice}</p>` : ''}
+<section aria-labelledby="plan-h"><h2 id="plan-h">Next sync (plan preview)</h2>
+${
+  plan
+    ? html`<p class="hint">For the audience built on ${plan.day}, computed like the sync computes it; nothing is sent.</p>
+<dl class="counts">
+<div><dt>Add</dt><dd data-count="plan-add">${fmtInt(plan.counts.add)}</dd></div>
+<div><dt>Remove</dt><dd data-count="plan-remove">${fmtInt(plan.counts.remove)}</dd></div>
+<div><dt>Unchanged</dt><dd data-count="plan-unchanged">${fmtInt(plan.counts.unchanged)}</dd></div>
+<div><dt>Size after</dt><dd data-count="plan-after">${fmtInt(plan.counts.after)}</dd></div>
+<div><dt>Requests</dt><dd data-count="plan-requests">${fmtInt(plan.requests)}</dd></div>
+</dl>
+${
+  plan.guards.length > 0
+    ? html`<ul class="guards">${plan.guards.map((g) => html`<li><strong>${g.code}</strong>: ${g.message}</li>`)}</ul>`
+    : html`<p class="ok">No guard would stop this sync.</p>`
+}`
+    : html`<p>${p.planError ?? 'No plan: the audience has not been built yet.'}</p>`
+}
+</section>
+<section aria-labelledby="sync-h"><h2 id="sync-h">Sync now</h2>
+${
+  p.canEnqueue
+    ? html`<p>Queues a refresh of <strong>${p.audience.id}</strong> for the last complete day: its build, then a sync to each of its destinations, then measurement (the same run as <code>POST /v1/runs</code> with this audience).</p>
+<form method="post" action="${base}/sync" class="card">
+<input type="hidden" name="_csrf" value="${p.csrf}">
+<p><input type="checkbox" id="confirm" name="confirm" value="yes" required> <label for="confirm">I want to sync ${p.audience.id} now</label></p>
+<button type="submit">Sync now</button>
+</form>`
+    : html`<p>Syncing from the console needs the queue (Redis); this server has none configured.</p>`
+}
+</section>
+<section aria-labelledby="runs-h"><h2 id="runs-h">Sync runs</h2>
+${
+  p.runs.length === 0
+    ? html`<p>No sync run yet.</p>`
+    : html`<table class="runs"><thead><tr><th scope="col">Run</th><th scope="col">Day</th><th scope="col">Status</th><th scope="col">Adds</th><th scope="col">Removes</th><th scope="col">Requests</th><th scope="col">Rejected</th><th scope="col">Resumed</th><th scope="col">Match rate</th><th scope="col">Duration</th><th scope="col">Error</th></tr></thead>
+<tbody>${p.runs.map(runRow)}</tbody></table>`
+}
+</section>
+<section aria-labelledby="match-h"><h2 id="match-h">Match rate over time</h2>
+${
+  matchPoints.length === 0
+    ? html`<p>The platform has not reported a match rate for these runs.</p>`
+    : html`<div class="chart" id="match-chart" hidden><canvas data-chart="match" role="img" aria-label="Platform match rate by run"></canvas></div>
+${jsonBlock('match-data', { labels: matchPoints.map((x) => x.run), rate: matchPoints.map((x) => Math.round(x.rate * 10000) / 100) })}`
+}
+</section>
+<section aria-labelledby="rejected-h"><h2 id="rejected-h">Rejected rows</h2>${rejectedSection(p.runs)}</section>`,
+  });
+}
+
+export function syncQueuedPage(
+  csrf: string,
+  audienceId: string,
+  destination: string,
+  result: { runId: string; created: boolean; day: string },
+): string {
+  const back = `/console/audiences/${enc(audienceId)}/destinations/${enc(destination)}`;
+  return page({
+    title: 'Sync queued',
+    csrf,
+    active: 'audiences',
+    body: html`<p class="notice" role="status">${
+      result.created
+        ? `Queued run ${result.runId} for ${result.day}.`
+        : `Run ${result.runId} for ${result.day} was already queued; nothing was added.`
+    }</p>
+<p>Follow it in <a href="/admin/queues">the queue dashboard</a> or with <code>GET /v1/runs/${result.runId}</code>. Its sync run record appears on <a href="${back}">the destination page</a> when the sync starts.</p>`,
+  });
+}

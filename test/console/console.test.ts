@@ -1,0 +1,432 @@
+import { Job, Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSOLE_CSP } from '../../src/console/plugin.js';
+import { createSession, SESSION_COOKIE, sessionKey } from '../../src/console/session.js';
+import { QUEUES } from '../../src/pipeline/queues.js';
+import { AUDIENCE, DESTINATION } from '../health/fixture.js';
+import {
+  ADMIN_KEY,
+  ALERT_ID,
+  CANARY,
+  type ConsoleHarness,
+  EARLIER,
+  LAST_DAY,
+  SECRET,
+  signIn,
+  startConsoleApp,
+} from './fixture.js';
+
+/** The operator console through `inject`: access, CSRF, CSP, the numbers on each page, no PII. */
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+const TARGET = `/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`;
+const PAGES = ['/console', '/console/audiences', `/console/audiences/${AUDIENCE}`, TARGET];
+
+describe('operator console', () => {
+  let h: ConsoleHarness;
+  let cookie: string;
+  let csrf: string;
+
+  beforeAll(async () => {
+    h = await startConsoleApp();
+    ({ cookie, csrf } = await signIn(h.app));
+  }, 60_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const get = (url: string, headers: Record<string, string> = {}) =>
+    h.app.inject({ method: 'GET', url, headers: { cookie, ...headers } });
+
+  describe('access', () => {
+    it('serves the sign-in form without a session, under the CSP', async () => {
+      const res = await h.app.inject({ method: 'GET', url: '/console/sign-in' });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toContain('text/html');
+      expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      expect(res.body).toContain('<form method="post" action="/console/sign-in"');
+    });
+
+    it('signs in with an admin key: an HttpOnly, SameSite=Strict, expiring cookie on /console without the key', async () => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/console/sign-in',
+        headers: FORM,
+        payload: form({ key: ADMIN_KEY }),
+      });
+      expect(res.statusCode).toBe(303);
+      expect(res.headers.location).toBe('/console');
+      const setCookie = String(res.headers['set-cookie']);
+      const attributes = setCookie.split('; ');
+      expect(attributes[0]).toMatch(new RegExp(`^${SESSION_COOKIE}=v1\\.`));
+      expect(attributes).toEqual(
+        expect.arrayContaining(['HttpOnly', 'SameSite=Strict', 'Path=/console', `Max-Age=${8 * 3600}`]),
+      );
+      expect(attributes).not.toContain('Secure');
+      expect(setCookie).not.toContain(ADMIN_KEY);
+      expect(setCookie).not.toContain(encodeURIComponent(ADMIN_KEY));
+    });
+
+    it('marks the cookie Secure when the request came over HTTPS (x-forwarded-proto)', async () => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/console/sign-in',
+        headers: { ...FORM, 'x-forwarded-proto': 'https' },
+        payload: form({ key: ADMIN_KEY }),
+      });
+      expect(res.statusCode).toBe(303);
+      expect(String(res.headers['set-cookie']).split('; ')).toContain('Secure');
+    });
+
+    it('refuses a wrong, empty or ingest key with 401 and no cookie', async () => {
+      for (const key of ['wrong', '', 'ingest-key', `${ADMIN_KEY}x`]) {
+        const res = await h.app.inject({
+          method: 'POST',
+          url: '/console/sign-in',
+          headers: FORM,
+          payload: form({ key }),
+          remoteAddress: '10.1.1.1',
+        });
+        expect(res.statusCode).toBe(401);
+        expect(res.headers['set-cookie']).toBeUndefined();
+        expect(res.body).toContain('That key is not an admin key.');
+        expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      }
+    });
+
+    it('rate-limits sign-in attempts per client address', async () => {
+      const attempt = () =>
+        h.app.inject({
+          method: 'POST',
+          url: '/console/sign-in',
+          headers: FORM,
+          payload: form({ key: 'guess' }),
+          remoteAddress: '10.9.9.9',
+        });
+      for (let i = 0; i < 10; i++) expect((await attempt()).statusCode).toBe(401);
+      const limited = await attempt();
+      expect(limited.statusCode).toBe(429);
+      expect(limited.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      // Another address is not affected.
+      const other = await h.app.inject({
+        method: 'POST',
+        url: '/console/sign-in',
+        headers: FORM,
+        payload: form({ key: ADMIN_KEY }),
+        remoteAddress: '10.9.9.10',
+      });
+      expect(other.statusCode).toBe(303);
+    });
+
+    it.each([...PAGES, '/console/nowhere', `/console/audiences/${AUDIENCE}?x=1`])(
+      'redirects %s to sign-in (303) without a valid session',
+      async (url) => {
+        const key = sessionKey(SECRET);
+        const expired = createSession(key, Date.now() - 9 * 3_600_000).token;
+        const forged = `${createSession(key).token.slice(0, -4)}AAAA`;
+        const otherKey = createSession(Buffer.from('another-secret-another-secret-another')).token;
+        for (const c of [
+          undefined,
+          `${SESSION_COOKIE}=${expired}`,
+          `${SESSION_COOKIE}=${forged}`,
+          `${SESSION_COOKIE}=${otherKey}`,
+          `${SESSION_COOKIE}=${ADMIN_KEY}`,
+        ]) {
+          const res = await h.app.inject({ method: 'GET', url, headers: c ? { cookie: c } : {} });
+          expect(res.statusCode, `${url} with ${c}`).toBe(303);
+          expect(res.headers.location).toBe('/console/sign-in');
+          expect(res.body).toBe('');
+        }
+      },
+    );
+
+    it('answers console JSON without a session with 401 and nothing else', async () => {
+      const res = await h.app.inject({ method: 'GET', url: `/console/api/audiences/${AUDIENCE}/sizes` });
+      expect(res.statusCode).toBe(401);
+      expect(res.json()).toEqual({
+        statusCode: 401,
+        error: 'unauthorized',
+        message: 'sign in to the console',
+      });
+      const ok = await get(`/console/api/audiences/${AUDIENCE}/sizes`);
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json().days.map((d: { day: string }) => d.day)).toEqual([...Object.keys(EARLIER), LAST_DAY]);
+    });
+
+    it('redirects a POST without a session to sign-in and queues nothing', async () => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `${TARGET}/sync`,
+        headers: FORM,
+        payload: form({ _csrf: csrf, confirm: 'yes' }),
+      });
+      expect(res.statusCode).toBe(303);
+      expect(res.headers.location).toBe('/console/sign-in');
+    });
+
+    it('refuses a POST without, or with a wrong, CSRF token (403), and one from another origin', async () => {
+      const key = sessionKey(SECRET);
+      const otherSessionCsrf = (await signIn(h.app)).csrf;
+      for (const payload of [
+        form({ confirm: 'yes' }),
+        form({ confirm: 'yes', _csrf: 'wrong' }),
+        form({ confirm: 'yes', _csrf: otherSessionCsrf }),
+        form({ confirm: 'yes', _csrf: '' }),
+      ]) {
+        const res = await h.app.inject({
+          method: 'POST',
+          url: `${TARGET}/sync`,
+          headers: { ...FORM, cookie },
+          payload,
+        });
+        expect(res.statusCode).toBe(403);
+        expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      }
+      const signOut = await h.app.inject({ method: 'POST', url: '/console/sign-out', headers: { cookie } });
+      expect(signOut.statusCode).toBe(403);
+      const crossSite = await h.app.inject({
+        method: 'POST',
+        url: '/console/sign-in',
+        headers: { ...FORM, origin: 'https://evil.example' },
+        payload: form({ key: ADMIN_KEY }),
+      });
+      expect(crossSite.statusCode).toBe(403);
+      expect(crossSite.headers['set-cookie']).toBeUndefined();
+      expect(key.length).toBe(SECRET.length);
+    });
+
+    it('accepts the CSRF token as an x-csrf-token header too', async () => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/console/sign-out',
+        headers: { cookie: (await signIn(h.app)).cookie, 'x-csrf-token': 'nope' },
+      });
+      expect(res.statusCode).toBe(403);
+      const session = await signIn(h.app);
+      const ok = await h.app.inject({
+        method: 'POST',
+        url: '/console/sign-out',
+        headers: { cookie: session.cookie, 'x-csrf-token': session.csrf },
+      });
+      expect(ok.statusCode).toBe(303);
+      expect(ok.headers.location).toBe('/console/sign-in');
+      expect(String(ok.headers['set-cookie'])).toContain('Max-Age=0');
+    });
+  });
+
+  describe('pages', () => {
+    it.each(PAGES)('%s carries the CSP, no-store, and no inline script or style', async (url) => {
+      const res = await get(url);
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['x-frame-options']).toBeDefined();
+      // Every <script> is external or a JSON data block; no style element or attribute.
+      for (const tag of res.body.match(/<script[^>]*>/g) ?? []) {
+        expect(tag).toMatch(/src="\/console\/assets\/[a-z.]+\.js"|type="application\/json"/);
+      }
+      expect(res.body).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);
+    });
+
+    it('serves its assets from this server with the CSP, without a session', async () => {
+      for (const [name, type] of [
+        ['console.js', 'text/javascript'],
+        ['console.css', 'text/css'],
+        ['chart.umd.min.js', 'text/javascript'],
+      ] as const) {
+        const res = await h.app.inject({ method: 'GET', url: `/console/assets/${name}` });
+        expect(res.statusCode, name).toBe(200);
+        expect(res.headers['content-type']).toContain(type);
+        expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      }
+      expect((await h.app.inject({ method: 'GET', url: '/console/assets/nothing.js' })).statusCode).toBe(404);
+      expect((await h.app.inject({ method: 'GET', url: '/console/assets/..%2Fplugin.ts' })).statusCode).toBe(
+        404,
+      );
+    });
+
+    it('overview: each day with stage status and duration, and the open alert with what to do', async () => {
+      const res = await get('/console');
+      const body = res.body;
+      for (const day of [...Object.keys(EARLIER), LAST_DAY])
+        expect(body).toContain(`<h3 id="day-${day}">${day}</h3>`);
+      // The failed sync of the day before, and a completed one with its 70 ms total.
+      expect(body).toContain('<span class="status status-failed">failed</span>');
+      expect(body).toContain('+3 −2, 3 requests, auth');
+      expect(body).toContain('70 ms');
+      expect(body).toContain(`${EARLIER[Object.keys(EARLIER)[0]!]!.treatment} treatment`);
+      expect(body).toContain(`<code>${ALERT_ID}</code>`);
+      expect(body).toContain('What to do: Read the run record');
+      // Resolved alerts are not open.
+      expect(body).not.toContain('freshness:people');
+    });
+
+    it('audiences: latest treatment and holdout from the last manifest', async () => {
+      const body = (await get('/console/audiences')).body;
+      expect(body).toContain(`<a href="/console/audiences/${AUDIENCE}">${AUDIENCE}</a>`);
+      expect(body).toContain(`<td class="num">${h.latest.counts.treatment.toLocaleString('en-US')}</td>`);
+      expect(body).toContain(`<td class="num">${h.latest.counts.holdout.toLocaleString('en-US')}</td>`);
+      expect(body).toContain(`href="${TARGET}"`);
+    });
+
+    it('audience: the size chart data, the last manifest and the definition', async () => {
+      const body = (await get(`/console/audiences/${AUDIENCE}`)).body;
+      const json = /<script type="application\/json" id="sizes-data">(.*?)<\/script>/.exec(body)?.[1];
+      expect(JSON.parse(json!)).toEqual({
+        labels: [...Object.keys(EARLIER), LAST_DAY],
+        treatment: [...Object.values(EARLIER).map((s) => s.treatment), h.latest.counts.treatment],
+        holdout: [...Object.values(EARLIER).map((s) => s.holdout), h.latest.counts.holdout],
+      });
+      expect(body).toContain('<script src="/console/assets/chart.umd.min.js" defer></script>');
+      expect(h.latest.counts.matched).toBe(41);
+      expect(body).toContain(`<dd data-count="matched">41</dd>`);
+      expect(body).toContain(`<dd data-count="eligible">${h.latest.counts.eligible}</dd>`);
+      expect(body).toContain(`<dd data-count="treatment">${h.latest.counts.treatment}</dd>`);
+      expect(body).toContain(`<dd data-count="holdout">${h.latest.counts.holdout}</dd>`);
+      expect(body).toContain(`<dd data-count="malformed">0</dd>`);
+      expect(body).toContain('event: checkout_started');
+      expect(body).toContain('People who started a checkout in the last week');
+    });
+
+    it('audience × destination: runs, rejections, resumed batches, match rates and the plan preview', async () => {
+      const body = (await get(TARGET)).body;
+      expect(body.match(/<tr>\n<th scope="row"><code>2026-03-0\d<\/code><\/th>/g)).toHaveLength(4);
+      expect(body).toContain('<code>2650</code></th><td class="num">7</td>');
+      expect(body).toContain('<td><code>c0042</code></td><td>add</td><td>2650</td><td>invalid row</td>');
+      expect(body).toContain('1 (1 batch resent)');
+      expect(body).toContain('<span class="error-kind">auth 190</span>');
+      const match = /<script type="application\/json" id="match-data">(.*?)<\/script>/.exec(body)?.[1];
+      expect(JSON.parse(match!)).toEqual({
+        labels: ['2026-03-06', '2026-03-07', '2026-03-09'],
+        rate: [61, 58, 64],
+      });
+      // No ledger yet: the plan adds every treatment member that has an identifier.
+      expect(body).toContain(`<dd data-count="plan-add">${h.latest.counts.treatment}</dd>`);
+      expect(body).toContain('<dd data-count="plan-remove">0</dd>');
+      expect(body).toMatch(/name="confirm" value="yes" required/);
+    });
+
+    it('an unknown audience or destination is a 404 page, not a leak', async () => {
+      for (const url of [
+        '/console/audiences/nope',
+        `/console/audiences/${AUDIENCE}/destinations/tiktok`,
+        '/console/audiences/%3Cscript%3E',
+      ]) {
+        const res = await get(url);
+        expect(res.statusCode).toBe(404);
+        expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+        expect(res.body).not.toContain('<script>');
+      }
+    });
+  });
+
+  describe('sync now', () => {
+    it('without the confirmation box queues nothing', async () => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `${TARGET}/sync`,
+        headers: { ...FORM, cookie },
+        payload: form({ _csrf: csrf }),
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.body).toContain('Nothing was queued');
+      const queue = new Queue(QUEUES.refresh, { connection: h.queueRedis, prefix: h.prefix });
+      expect(await queue.getJobCounts()).toMatchObject({ waiting: 0, 'waiting-children': 0 });
+      await queue.close();
+    });
+
+    it('with CSRF and confirmation enqueues the audience refresh the admin API enqueues', async () => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `${TARGET}/sync`,
+        headers: { ...FORM, cookie },
+        payload: form({ _csrf: csrf, confirm: 'yes' }),
+      });
+      expect(res.statusCode).toBe(202);
+      const runId = /Queued run (refresh-[^ ]+) for/.exec(res.body)?.[1];
+      expect(runId).toMatch(new RegExp(`^refresh-\\d{4}-\\d{2}-\\d{2}-${AUDIENCE}-`));
+      const queue = new Queue(QUEUES.refresh, { connection: h.queueRedis, prefix: h.prefix });
+      const job = await Job.fromId(queue, runId!);
+      expect(job?.data).toMatchObject({ audienceIds: [AUDIENCE] });
+      await queue.close();
+    });
+  });
+
+  it('never shows an email, phone or name: PII canary over every page and JSON answer', async () => {
+    const urls = [
+      ...PAGES,
+      `/console/api/audiences/${AUDIENCE}/sizes`,
+      '/console/sign-in',
+      '/console/nowhere',
+    ];
+    const bodies = await Promise.all(urls.map(async (url) => (await get(url)).body));
+    const confirm = await h.app.inject({
+      method: 'POST',
+      url: `${TARGET}/sync`,
+      headers: { ...FORM, cookie },
+      payload: form({ _csrf: csrf }),
+    });
+    bodies.push(confirm.body);
+    const needles = [
+      CANARY.email,
+      CANARY.email.split('@')[0]!,
+      CANARY.phone,
+      CANARY.phone.slice(2),
+      CANARY.first_name,
+      'person1@example.com',
+      '@example.',
+    ];
+    for (const [i, body] of bodies.entries()) {
+      for (const needle of needles)
+        expect(body, `${urls[i] ?? 'confirm page'} contains ${needle}`).not.toContain(needle);
+    }
+    // The canary is in the audience (its customer id may show), so the check is not vacuous.
+    expect(h.latest.counts.matched).toBeGreaterThan(40);
+  });
+});
+
+describe('operator console without a queue', () => {
+  let h: ConsoleHarness;
+  beforeAll(async () => {
+    h = await startConsoleApp({ pipeline: false });
+  }, 60_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('offers no "sync now" and refuses one with 503', async () => {
+    const { cookie, csrf } = await signIn(h.app);
+    const page = await h.app.inject({ method: 'GET', url: TARGET, headers: { cookie } });
+    expect(page.body).toContain('needs the queue');
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `${TARGET}/sync`,
+      headers: { ...FORM, cookie },
+      payload: form({ _csrf: csrf, confirm: 'yes' }),
+    });
+    expect(res.statusCode).toBe(503);
+  });
+});
+
+describe('operator console is part of the operator surface only', () => {
+  it('is absent (404 JSON) when the app serves ingest only', async () => {
+    const { buildApp } = await import('../../src/api/app.js');
+    const { parseEnv } = await import('../../src/config/env.js');
+    const { createLogger } = await import('../../src/log.js');
+    const { createFsTestStore } = await import('../helpers/stores.js');
+    const { testRedis } = await import('../ingest/harness.js');
+    const t = await createFsTestStore();
+    const redis = testRedis();
+    const app = await buildApp({
+      env: parseEnv({ ADMIN_API_KEYS: ADMIN_KEY }),
+      store: t.store,
+      redis,
+      logger: createLogger({ level: 'silent' }),
+    });
+    const res = await app.inject({ method: 'GET', url: '/console/sign-in' });
+    expect(res.statusCode).toBe(404);
+    await app.close();
+    redis.disconnect();
+    await t.cleanup();
+  });
+});

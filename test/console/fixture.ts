@@ -1,0 +1,227 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { type App, buildApp } from '../../src/api/app.js';
+import { buildAudiences } from '../../src/audiences/build.js';
+import { loadAudienceConfig } from '../../src/audiences/config.js';
+import type { AudienceManifest } from '../../src/audiences/manifest.js';
+import { parseEnv } from '../../src/config/env.js';
+import { addDays } from '../../src/contract/days.js';
+import type { AlertState } from '../../src/health/alerts.js';
+import { createLogger } from '../../src/log.js';
+import { createBullConnection } from '../../src/pipeline/redis.js';
+import { writeJsonl } from '../../src/storage/jsonl.js';
+import { keys } from '../../src/storage/keys.js';
+import { type ObjectStore, writeJson } from '../../src/storage/object-store.js';
+import { AUDIENCE, DESTINATION, manifestFor, writeRun } from '../health/fixture.js';
+import { createFsTestStore, type TestStore, uniqueName } from '../helpers/stores.js';
+import { deletePrefix, testRedis } from '../ingest/harness.js';
+
+/**
+ * A store the console reads, written the way the pipeline writes it: four days of audience
+ * manifests and sync run records (from the health fixture), then a real build of the last day from
+ * raw people with emails and phones — among them a canary whose email and phone must never appear
+ * in any console response — and one firing alert.
+ */
+export const LAST_DAY = '2026-03-09';
+export const FIRST_DAY = addDays(LAST_DAY, -3);
+export const CANARY = {
+  customer_id: 'canary-7',
+  email: 'canary.person.7731@example.org',
+  phone: '+14155550199',
+  first_name: 'Zebulonia',
+};
+export const ADMIN_KEY = 'console-admin-key-0123456789';
+export const SECRET = 'console-test-session-secret-0123456789abcdef';
+
+export const CONFIG_YAML = `
+version: 1
+destinations:
+  meta: { type: meta, ad_account_id: act_1, access_token: "\${CONSOLE_TEST_META_TOKEN}" }
+audiences:
+  - id: ${AUDIENCE}
+    type: top_fraction
+    description: People who started a checkout in the last week
+    when: { event: checkout_started, within_days: 7 }
+    score: [{ weight: 1, count: { event: checkout_started, within_days: 7 } }]
+    top_fraction: 1
+    holdout: { fraction: 0.2 }
+    sync: [${DESTINATION}]
+schedule: { timezone: UTC }
+`;
+
+/** Sizes of the fake earlier days (the last day's come from the real build). */
+export const EARLIER: Record<string, { treatment: number; holdout: number }> = {
+  [addDays(LAST_DAY, -3)]: { treatment: 4101, holdout: 1023 },
+  [addDays(LAST_DAY, -2)]: { treatment: 4202, holdout: 1047 },
+  [addDays(LAST_DAY, -1)]: { treatment: 4303, holdout: 1071 },
+};
+
+export const ALERT_ID = `destination_failing:${DESTINATION}`;
+
+export async function seedConsoleStore(store: ObjectStore, configPath: string): Promise<AudienceManifest> {
+  await writeRun(store, addDays(LAST_DAY, -3), { match_rate: 0.61 });
+  await writeRun(store, addDays(LAST_DAY, -2), {
+    match_rate: 0.58,
+    rejected_by_code: { '2650': 7 },
+    rejected_sample: [{ customer_id: 'c0042', op: 'add', code: '2650', reason: 'invalid row' }],
+    resumed: [{ at: `${addDays(LAST_DAY, -2)}T06:03:00.000Z`, next_batch: 1, possibly_repeated_batches: 1 }],
+  });
+  await writeRun(store, addDays(LAST_DAY, -1), {
+    status: 'failed',
+    match_rate: null,
+    error: { kind: 'auth', code: 190, message: 'token expired' },
+  });
+
+  // The last day, built for real from raw people and events.
+  const ts = `${LAST_DAY}T10:00:00.000Z`;
+  const people = [
+    {
+      customer_id: CANARY.customer_id,
+      email: CANARY.email,
+      phone: CANARY.phone,
+      first_name: CANARY.first_name,
+      ts,
+    },
+    ...Array.from({ length: 40 }, (_, i) => ({
+      customer_id: `p${String(i).padStart(3, '0')}`,
+      email: `person${i}@example.com`,
+      ts,
+    })),
+  ];
+  await writeJsonl(store, keys.rawPart('people', LAST_DAY, '1-0', '1-1'), people);
+  await writeJsonl(
+    store,
+    keys.rawPart('events', LAST_DAY, '1-0', '1-1'),
+    people.map((p, i) => ({
+      id: `ev-${i}`,
+      customer_id: p.customer_id,
+      name: 'checkout_started',
+      raw_name: 'checkout_started',
+      ts,
+      properties: {},
+      received_at: ts,
+      source: 'test',
+    })),
+  );
+  const loaded = await loadAudienceConfig(configPath, {});
+  const built = await buildAudiences({ store, config: loaded.config, day: LAST_DAY });
+  await writeRun(store, LAST_DAY, { match_rate: 0.64 });
+  // Earlier days' manifests, written after the build so it does not look for their members.
+  for (const [day, sizes] of Object.entries(EARLIER)) {
+    const m = manifestFor(day);
+    m.counts = {
+      ...m.counts,
+      treatment: sizes.treatment,
+      holdout: sizes.holdout,
+      selected: sizes.treatment + sizes.holdout,
+    };
+    await writeJson(store, keys.manifest(AUDIENCE, day), m);
+  }
+
+  const state: AlertState = {
+    version: 1,
+    updated_at: `${LAST_DAY}T12:00:00.000Z`,
+    alerts: {
+      [ALERT_ID]: {
+        id: ALERT_ID,
+        kind: 'destination_failing',
+        severity: 'critical',
+        subject: { destination: DESTINATION },
+        message: `${AUDIENCE}: auth (190)`,
+        status: 'firing',
+        fired_at: `${addDays(LAST_DAY, -1)}T07:00:00.000Z`,
+        last_seen_at: `${LAST_DAY}T12:00:00.000Z`,
+        notified: {},
+      },
+      'freshness:people': {
+        id: 'freshness:people',
+        kind: 'freshness',
+        severity: 'critical',
+        subject: { dataset: 'people' },
+        message: 'old news',
+        status: 'resolved',
+        fired_at: `${addDays(LAST_DAY, -2)}T07:00:00.000Z`,
+        last_seen_at: `${addDays(LAST_DAY, -2)}T08:00:00.000Z`,
+        resolved_at: `${addDays(LAST_DAY, -2)}T08:00:00.000Z`,
+        notified: {},
+      },
+    },
+  };
+  await writeJson(store, 'health/alerts.json', state);
+  return built.audiences.find((a) => a.audience === AUDIENCE)!;
+}
+
+export interface ConsoleHarness {
+  app: App;
+  store: ObjectStore;
+  latest: AudienceManifest;
+  prefix: string;
+  queueRedis: Redis;
+  close(): Promise<void>;
+}
+
+/** The app with the operator surface (and the queue) over a seeded store. */
+export async function startConsoleApp(options: { pipeline?: boolean } = {}): Promise<ConsoleHarness> {
+  const t: TestStore = await createFsTestStore();
+  const dir = await mkdtemp(join(tmpdir(), 'console-config-'));
+  const configPath = join(dir, 'audience-sync.yaml');
+  await writeFile(configPath, CONFIG_YAML);
+  const latest = await seedConsoleStore(t.store, configPath);
+  const prefix = uniqueName('consoletest');
+  const env = parseEnv({
+    CONFIG: configPath,
+    ADMIN_API_KEYS: `other-admin-key,${ADMIN_KEY}`,
+    API_KEYS: 'ingest-key',
+    QUEUE_PREFIX: prefix,
+    REDIS_URL: inject('redisUrl'),
+    CONSOLE_SESSION_SECRET: SECRET,
+  });
+  const redis = testRedis();
+  const queueRedis = createBullConnection(inject('redisUrl'));
+  const app = await buildApp({
+    env,
+    store: t.store,
+    redis,
+    redisPrefix: `${prefix}-ingest`,
+    logger: createLogger({ level: 'silent' }),
+    operator: {
+      loadConfig: () => loadAudienceConfig(configPath, {}),
+      ...(options.pipeline === false ? {} : { pipeline: { connection: queueRedis, prefix } }),
+    },
+  });
+  return {
+    app,
+    store: t.store,
+    latest,
+    prefix,
+    queueRedis,
+    async close() {
+      await app.close();
+      await deletePrefix(redis, prefix);
+      redis.disconnect();
+      queueRedis.disconnect();
+      await t.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Signs in through the form and returns the cookie header value and a CSRF token from a page. */
+export async function signIn(app: App, key = ADMIN_KEY): Promise<{ cookie: string; csrf: string }> {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/console/sign-in',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ key }).toString(),
+  });
+  if (res.statusCode !== 303) throw new Error(`sign-in answered ${res.statusCode}`);
+  const setCookie = String(res.headers['set-cookie']);
+  const cookie = setCookie.split(';')[0]!;
+  const page = await app.inject({ method: 'GET', url: '/console', headers: { cookie } });
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
+  if (!csrf) throw new Error('no CSRF token on the overview page');
+  return { cookie, csrf };
+}
