@@ -154,6 +154,17 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
   return built.audiences.find((a) => a.audience === AUDIENCE)!;
 }
 
+/** The run's Redis: provided by the main suite's global setup; the browser suite has none. */
+function redisUrl(): string {
+  let url: string | undefined;
+  try {
+    url = inject('redisUrl');
+  } catch {
+    url = undefined;
+  }
+  return url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+}
+
 export interface ConsoleHarness {
   app: App;
   store: ObjectStore;
@@ -176,11 +187,11 @@ export async function startConsoleApp(options: { pipeline?: boolean } = {}): Pro
     ADMIN_API_KEYS: `other-admin-key,${ADMIN_KEY}`,
     API_KEYS: 'ingest-key',
     QUEUE_PREFIX: prefix,
-    REDIS_URL: inject('redisUrl'),
+    REDIS_URL: redisUrl(),
     CONSOLE_SESSION_SECRET: SECRET,
   });
-  const redis = testRedis();
-  const queueRedis = createBullConnection(inject('redisUrl'));
+  const redis = testRedis(redisUrl());
+  const queueRedis = createBullConnection(redisUrl());
   const app = await buildApp({
     env,
     store: t.store,

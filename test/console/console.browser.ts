@@ -1,0 +1,155 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIENCE, DESTINATION } from '../health/fixture.js';
+import { ADMIN_KEY, type ConsoleHarness, EARLIER, LAST_DAY, startConsoleApp } from './fixture.js';
+
+/**
+ * The console in Debian's headless Chromium (playwright-core, no browser download), over a real
+ * HTTP server: sign in through the form, visit every page, check the numbers and that the charts
+ * were drawn by the Chart.js this server serves, with no console error, no CSP violation and no
+ * failed request; then "sync now" through its confirmation. Screenshots go where the lift report
+ * test writes them (TEST_OUTPUT_DIR, default <tmp>/audience-sync-test-output, then browser/).
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const OUTPUT = join(process.env.TEST_OUTPUT_DIR ?? join(tmpdir(), 'audience-sync-test-output'), 'browser');
+
+describe('operator console in Chromium', () => {
+  let h: ConsoleHarness;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let base: string;
+  const problems: string[] = [];
+  const failed: string[] = [];
+  const foreign: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)`);
+    }
+    h = await startConsoleApp();
+    base = await h.app.listen({ port: 0, host: '127.0.0.1' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    await mkdir(OUTPUT, { recursive: true });
+    context = await browser.newContext({ viewport: { width: 1200, height: 1000 } });
+    context.on('request', (request) => {
+      if (!request.url().startsWith(base) && !request.url().startsWith('data:')) foreign.push(request.url());
+    });
+    context.on('requestfailed', (request) => failed.push(`${request.url()} ${request.failure()?.errorText}`));
+    context.on('response', (response) => {
+      if (response.status() >= 400) failed.push(`${response.url()} ${response.status()}`);
+    });
+    page = await context.newPage();
+    page.on('console', (message) => {
+      if (message.type() === 'error' || message.type() === 'warning') problems.push(message.text());
+    });
+    page.on('pageerror', (error) => problems.push(error.message));
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await h?.close();
+  });
+
+  async function shot(name: string) {
+    const file = join(OUTPUT, name);
+    await page.screenshot({ path: file, fullPage: true });
+    process.stdout.write(`screenshot: ${file}\n`);
+  }
+
+  /** After each page: nothing failed, nothing was blocked, nothing left the server. */
+  function clean() {
+    expect(problems).toEqual([]);
+    expect(failed).toEqual([]);
+    expect(foreign).toEqual([]);
+  }
+
+  it('redirects to sign-in, refuses a wrong key, and signs in from the keyboard', async () => {
+    await page.goto(`${base}/console/audiences`);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    await shot('console-sign-in.png');
+
+    await page.locator('#key').fill('not-the-key');
+    // A refused sign-in answers 401 with the form again: expected, so not counted as a failure.
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    expect(await page.locator('.error').textContent()).toBe('That key is not an admin key.');
+    failed.length = 0;
+    problems.length = 0;
+
+    await page.locator('#key').fill(ADMIN_KEY);
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    expect(new URL(page.url()).pathname).toBe('/console');
+    clean();
+  });
+
+  it('overview: days, stage statuses and the open alert', async () => {
+    await page.goto(`${base}/console`);
+    for (const day of [...Object.keys(EARLIER), LAST_DAY]) {
+      expect(await page.locator(`#day-${day}`).isVisible()).toBe(true);
+    }
+    expect(await page.getByText(`destination_failing:${DESTINATION}`).isVisible()).toBe(true);
+    await shot('console-overview.png');
+    clean();
+  });
+
+  it('audiences and an audience: numbers and the size chart drawn by Chart.js', async () => {
+    await page.goto(`${base}/console/audiences`);
+    await page.getByRole('link', { name: AUDIENCE, exact: true }).click();
+    await page.waitForFunction('document.documentElement.dataset.charts !== undefined');
+    expect(await page.evaluate('document.documentElement.dataset.charts')).toBe('drawn');
+    expect(await page.locator('#sizes-chart').isVisible()).toBe(true);
+    expect(await page.locator('dd[data-count="treatment"]').textContent()).toBe(
+      String(h.latest.counts.treatment),
+    );
+    const drawn = (await page.evaluate(`(() => {
+      const chart = Chart.getChart(document.querySelector('canvas[data-chart="sizes"]'));
+      return { type: chart.config.type, treatment: chart.data.datasets[0].data, width: chart.width };
+    })()`)) as { type: string; treatment: number[]; width: number };
+    expect(drawn.type).toBe('line');
+    expect(drawn.treatment).toEqual([
+      ...Object.values(EARLIER).map((s) => s.treatment),
+      h.latest.counts.treatment,
+    ]);
+    expect(drawn.width).toBeGreaterThan(600);
+    await shot('console-audience.png');
+    clean();
+  });
+
+  it('audience × destination: runs, plan preview, match chart, then sync now with confirmation', async () => {
+    await page.getByRole('link', { name: DESTINATION, exact: true }).first().click();
+    expect(new URL(page.url()).pathname).toBe(`/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`);
+    await page.waitForFunction('document.documentElement.dataset.charts !== undefined');
+    expect(await page.evaluate('document.documentElement.dataset.charts')).toBe('drawn');
+    expect(await page.locator('table.runs tbody tr').count()).toBe(4);
+    expect(await page.locator('dd[data-count="plan-add"]').textContent()).toBe(
+      String(h.latest.counts.treatment),
+    );
+    await shot('console-destination.png');
+    clean();
+
+    // The box must be ticked: the browser refuses the form without it.
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    expect(new URL(page.url()).pathname).toBe(`/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`);
+    await page.getByLabel(`I want to sync ${AUDIENCE} now`).check();
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sync now' }).click()]);
+    expect(await page.locator('.notice').textContent()).toMatch(/^Queued run refresh-/);
+    await shot('console-sync-queued.png');
+    clean();
+  });
+
+  it('signs out: the console is closed again', async () => {
+    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign out' }).click()]);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    await page.goto(`${base}/console`);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    clean();
+  });
+});
