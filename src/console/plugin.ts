@@ -107,8 +107,10 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
     },
   );
 
-  const isPublic = (url: string) =>
-    url === '/console/sign-in' || url.startsWith('/console/sign-in?') || url.startsWith('/console/assets/');
+  // Judged by the route that matched, not by the raw URL: `/console/assets/../audiences` matches no
+  // public route, so it is not public.
+  const PUBLIC_ROUTES = new Set(['/console/sign-in', '/console/assets/:name']);
+  const isPublic = (request: FastifyRequest) => PUBLIC_ROUTES.has(request.routeOptions.url ?? '');
   const wantsJson = (url: string) => url.startsWith('/console/api/');
 
   /** The session of a request, or undefined. */
@@ -137,7 +139,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
   };
 
   app.addHook('onRequest', async (request, reply) => {
-    if (isPublic(request.url)) return;
+    if (isPublic(request)) return;
     const session = sessionOf(request);
     if (!session) return refuse(request, reply);
     request.consoleSession = session;

@@ -118,27 +118,31 @@ describe('operator console', () => {
       expect(other.statusCode).toBe(303);
     });
 
-    it.each([...PAGES, '/console/nowhere', `/console/audiences/${AUDIENCE}?x=1`])(
-      'redirects %s to sign-in (303) without a valid session',
-      async (url) => {
-        const key = sessionKey(SECRET);
-        const expired = createSession(key, Date.now() - 9 * 3_600_000).token;
-        const forged = `${createSession(key).token.slice(0, -4)}AAAA`;
-        const otherKey = createSession(Buffer.from('another-secret-another-secret-another')).token;
-        for (const c of [
-          undefined,
-          `${SESSION_COOKIE}=${expired}`,
-          `${SESSION_COOKIE}=${forged}`,
-          `${SESSION_COOKIE}=${otherKey}`,
-          `${SESSION_COOKIE}=${ADMIN_KEY}`,
-        ]) {
-          const res = await h.app.inject({ method: 'GET', url, headers: c ? { cookie: c } : {} });
-          expect(res.statusCode, `${url} with ${c}`).toBe(303);
-          expect(res.headers.location).toBe('/console/sign-in');
-          expect(res.body).toBe('');
-        }
-      },
-    );
+    it.each([
+      ...PAGES,
+      '/console/nowhere',
+      `/console/audiences/${AUDIENCE}?x=1`,
+      '/console/assets/../audiences',
+      '/console/assets/%2e%2e/audiences',
+      '/console/sign-in/../audiences',
+    ])('redirects %s to sign-in (303) without a valid session', async (url) => {
+      const key = sessionKey(SECRET);
+      const expired = createSession(key, Date.now() - 9 * 3_600_000).token;
+      const forged = `${createSession(key).token.slice(0, -4)}AAAA`;
+      const otherKey = createSession(Buffer.from('another-secret-another-secret-another')).token;
+      for (const c of [
+        undefined,
+        `${SESSION_COOKIE}=${expired}`,
+        `${SESSION_COOKIE}=${forged}`,
+        `${SESSION_COOKIE}=${otherKey}`,
+        `${SESSION_COOKIE}=${ADMIN_KEY}`,
+      ]) {
+        const res = await h.app.inject({ method: 'GET', url, headers: c ? { cookie: c } : {} });
+        expect(res.statusCode, `${url} with ${c}`).toBe(303);
+        expect(res.headers.location).toBe('/console/sign-in');
+        expect(res.body).toBe('');
+      }
+    });
 
     it('answers console JSON without a session with 401 and nothing else', async () => {
       const res = await h.app.inject({ method: 'GET', url: `/console/api/audiences/${AUDIENCE}/sizes` });
