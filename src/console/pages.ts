@@ -246,6 +246,34 @@ export interface TargetPageInput {
   planError?: string;
   canEnqueue: boolean;
   notice?: string;
+  /** The latest run, when a guard stopped it. */
+  blocked?: SyncRunRecord;
+}
+
+function guardedSection(p: TargetPageInput, base: string): SafeHtml {
+  const r = p.blocked;
+  if (!r) return html``;
+  return html`<section aria-labelledby="guard-h" class="guarded"><h2 id="guard-h">Confirm a guarded sync</h2>
+<p>The latest run, <code>${r.run_id}</code> (${r.day}), was stopped before sending anything:</p>
+<ul class="guards">${r.guards.map((g) => html`<li><strong>${g.code}</strong>: ${g.message}</li>`)}</ul>
+<dl class="counts">
+<div><dt>Would add</dt><dd data-count="blocked-add">${fmtInt(r.plan.add)}</dd></div>
+<div><dt>Would remove</dt><dd data-count="blocked-remove">${fmtInt(r.plan.remove)}</dd></div>
+<div><dt>Size before</dt><dd data-count="blocked-before">${fmtInt(r.plan.ledger)}</dd></div>
+<div><dt>Size after</dt><dd data-count="blocked-after">${fmtInt(r.plan.after)}</dd></div>
+</dl>
+<p class="hint">Usually an upstream data problem: check the open alerts (volume, freshness) first. Confirming queues this destination's sync of ${r.day} with the guard lifted (like <code>audience-sync sync --confirm</code>): it plans again and applies that plan, removals included. Nothing else is rebuilt or synced.</p>
+${
+  p.canEnqueue
+    ? html`<form method="post" action="${base}/confirm" class="card">
+<input type="hidden" name="_csrf" value="${p.csrf}">
+<input type="hidden" name="run_id" value="${r.run_id}">
+<p><input type="checkbox" id="confirm_guard" name="confirm_guard" value="yes" required> <label for="confirm_guard">The change is real: apply the plan the guard stopped for ${p.audience.id} → ${p.destination}</label></p>
+<button type="submit">Confirm and sync</button>
+</form>`
+    : html`<p>Confirming from the console needs the queue (Redis); this server has none configured. From a shell: <code>audience-sync sync --audience ${p.audience.id} --destination ${p.destination} --confirm</code>.</p>`
+}
+</section>`;
 }
 
 export function targetPage(p: TargetPageInput): string {
@@ -262,6 +290,7 @@ export function targetPage(p: TargetPageInput): string {
     charts: matchPoints.length > 0,
     body: html`<p><a href="/console/audiences/${enc(p.audience.id)}">Back to ${p.audience.id}</a></p>
 ${p.notice ? html`<p class="notice" role="status">${p.notice}</p>` : ''}
+${guardedSection(p, base)}
 <section aria-labelledby="plan-h"><h2 id="plan-h">Next sync (plan preview)</h2>
 ${
   plan
@@ -330,5 +359,25 @@ export function syncQueuedPage(
         : `Run ${result.runId} for ${result.day} was already queued; nothing was added.`
     }</p>
 <p>Follow it in <a href="/admin/queues">the queue dashboard</a> or with <code>GET /v1/runs/${result.runId}</code>. Its sync run record appears on <a href="${back}">the destination page</a> when the sync starts.</p>`,
+  });
+}
+
+export function confirmQueuedPage(
+  csrf: string,
+  audienceId: string,
+  destination: string,
+  result: { jobId: string; created: boolean; blocked: string; day: string },
+): string {
+  const back = `/console/audiences/${enc(audienceId)}/destinations/${enc(destination)}`;
+  return page({
+    title: 'Confirmed sync queued',
+    csrf,
+    active: 'audiences',
+    body: html`<p class="notice" role="status">${
+      result.created
+        ? `Queued sync job ${result.jobId}: ${audienceId} → ${destination} for ${result.day}, with the guard lifted.`
+        : `Sync job ${result.jobId} for the guarded run ${result.blocked} was already queued; nothing was added.`
+    }</p>
+<p>Follow it in <a href="/admin/queues">the queue dashboard</a> (queue <code>sync-${destination}</code>). Its run record appears on <a href="${back}">the destination page</a> as a new attempt of ${result.day} when the sync starts.</p>`,
   });
 }

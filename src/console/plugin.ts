@@ -5,14 +5,18 @@ import type { AudienceConfig } from '../audiences/config.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { log } from '../log.js';
 import { chartJsSource } from '../measure/charts.js';
-import { enqueueRefresh, type PipelineConnection } from '../pipeline/flow.js';
+import { enqueueConfirmedSync, enqueueRefresh, type PipelineConnection } from '../pipeline/flow.js';
 import { planTarget } from '../pipeline/plan-report.js';
 import { lastCompleteDayIn } from '../pipeline/stages.js';
 import { syncTargets } from '../pipeline/targets.js';
+import { keys } from '../storage/keys.js';
+import type { SyncRunRecord } from '../sync/run-record.js';
+import { parseRunKey } from '../sync/runs.js';
 import { findAudience, openAlerts, refreshHistory, runHistory, sizeHistory } from './data.js';
 import {
   audiencePage,
   audiencesPage,
+  confirmQueuedPage,
   errorPage,
   overviewPage,
   type PlanPreview,
@@ -365,10 +369,14 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
         runs,
         ...(plan ? { plan } : {}),
         ...(planError ? { planError } : {}),
+        ...(blockedOf(runs) ? { blocked: blockedOf(runs)! } : {}),
         canEnqueue: options.pipeline !== undefined,
       }),
     );
   });
+
+  /** The target's latest run when a guard stopped it: the run "confirm a guarded sync" applies. */
+  const blockedOf = (runs: SyncRunRecord[]) => (runs[0]?.status === 'blocked' ? runs[0] : undefined);
 
   app.post('/audiences/:id/destinations/:destination/sync', async (request, reply) => {
     const found = await targetOf(request);
@@ -391,6 +399,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
           audience,
           destination: target.destination,
           runs,
+          ...(blockedOf(runs) ? { blocked: blockedOf(runs)! } : {}),
           canEnqueue: true,
           notice: 'Nothing was queued: tick the confirmation box to sync now.',
         }),
@@ -417,6 +426,81 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
     return sendHtml(
       reply,
       syncQueuedPage(csrfOf(request), audience.id, target.destination, { ...result, day }),
+      202,
+    );
+  });
+
+  app.post('/audiences/:id/destinations/:destination/confirm', async (request, reply) => {
+    const found = await targetOf(request);
+    if (!found) return notFound(request, reply, 'That audience does not sync to that destination.');
+    const { audience, target } = found;
+    const form = (request.body ?? {}) as Form;
+    if (!options.pipeline) {
+      return sendHtml(
+        reply,
+        errorPage(503, 'Syncing needs the queue (Redis), and none is configured.', csrfOf(request)),
+        503,
+      );
+    }
+    const runs = await runHistory(app.store, target.destination, audience.id);
+    const blocked = blockedOf(runs);
+    const again = (notice: string, status: number) =>
+      sendHtml(
+        reply,
+        targetPage({
+          csrf: csrfOf(request),
+          audience,
+          destination: target.destination,
+          runs,
+          ...(blocked ? { blocked } : {}),
+          canEnqueue: true,
+          notice,
+        }),
+        status,
+      );
+    // The form names the run it was shown for: a page left open while another run started must
+    // not confirm a plan its reader never saw.
+    if (!blocked || blocked.run_id !== form.run_id) {
+      return again(
+        'Nothing was queued: the latest run of this destination is no longer the guarded run this form was for. Read the page again.',
+        409,
+      );
+    }
+    if (form.confirm_guard !== 'yes') {
+      return again('Nothing was queued: tick the confirmation box to confirm the guarded sync.', 400);
+    }
+    const base =
+      parseRunKey(keys.syncRun(target.destination, audience.id, blocked.run_id))?.base ?? blocked.run_id;
+    let result: { jobId: string; created: boolean };
+    try {
+      result = await enqueueConfirmedSync(
+        options.pipeline,
+        { runId: blocked.run_id, base, day: blocked.day },
+        { audienceId: audience.id, destination: target.destination, kind: target.kind },
+      );
+    } catch {
+      return sendHtml(
+        reply,
+        errorPage(503, 'The queue is unavailable; try again shortly.', csrfOf(request)),
+        503,
+      );
+    }
+    request.log.info(
+      {
+        job_id: result.jobId,
+        audience: audience.id,
+        destination: target.destination,
+        blocked_run: blocked.run_id,
+      },
+      'console queued a confirmed sync',
+    );
+    return sendHtml(
+      reply,
+      confirmQueuedPage(csrfOf(request), audience.id, target.destination, {
+        ...result,
+        blocked: blocked.run_id,
+        day: blocked.day,
+      }),
       202,
     );
   });

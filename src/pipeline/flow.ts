@@ -2,7 +2,14 @@ import { FlowProducer, Job, type JobNode, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { log } from '../log.js';
 import { logBullErrors } from '../redis/clients.js';
-import { type CompactJobData, QUEUES, type RefreshJobData, refreshRunId, stageJobId } from './queues.js';
+import {
+  type CompactJobData,
+  QUEUES,
+  type RefreshJobData,
+  refreshRunId,
+  type SyncJobData,
+  stageJobId,
+} from './queues.js';
 
 /**
  * The daily refresh as a BullMQ flow. A child runs before its parent, so the chain is written
@@ -19,6 +26,49 @@ export interface PipelineConnection {
 
 /** Keep finished jobs a week: deterministic ids then keep a day from being enqueued twice. */
 export const KEEP_JOBS = { removeOnComplete: { age: 7 * 86_400 }, removeOnFail: { age: 14 * 86_400 } };
+
+/** Options of every sync job, whether the refresh fans it out or it is queued on its own. */
+export const SYNC_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 60_000 },
+  ...KEEP_JOBS,
+} as const;
+
+/**
+ * A sync that a guard stopped, queued again with `confirm` on the destination's sync queue (the
+ * worker runs it like any sync job; the engine starts a new attempt of the blocked run's base id,
+ * plans again and lets that plan through). No build and no measurement: it applies the day the
+ * guard judged. The job id is derived from the blocked run, so confirming the same blocked run
+ * twice queues one job.
+ */
+export async function enqueueConfirmedSync(
+  pipeline: PipelineConnection,
+  blocked: { runId: string; base: string; day: string },
+  target: Pick<SyncJobData, 'audienceId' | 'destination' | 'kind'>,
+): Promise<{ jobId: string; created: boolean }> {
+  const jobId = stageJobId('sync-confirm', blocked.runId, target.audienceId, target.destination, target.kind);
+  const queue = logBullErrors(
+    new Queue(QUEUES.sync(target.destination), { connection: pipeline.connection, prefix: pipeline.prefix }),
+    pipeline.connection,
+    log,
+    `sync queue ${target.destination}`,
+  );
+  try {
+    if (await Job.fromId(queue, jobId)) return { jobId, created: false };
+    const data: SyncJobData = {
+      day: blocked.day,
+      audienceId: target.audienceId,
+      destination: target.destination,
+      kind: target.kind,
+      runId: blocked.base,
+      confirm: true,
+    };
+    await queue.add('sync', data, { jobId, ...SYNC_JOB_OPTIONS });
+    return { jobId, created: true };
+  } finally {
+    await queue.close();
+  }
+}
 
 export async function enqueueRefresh(
   pipeline: PipelineConnection,

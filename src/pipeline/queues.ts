@@ -39,6 +39,11 @@ export interface SyncJobData {
   dryRun?: boolean;
   /** Base run id of the sync run record (`sync/<destination>/<audience>/runs/<run id>.json`). */
   runId: string;
+  /**
+   * Let a plan through that a guard stopped (the engine's `confirm`, the CLI's `--confirm`). Set
+   * only on a confirmed sync queued on its own (`enqueueConfirmedSync`), never by the refresh.
+   */
+  confirm?: boolean;
 }
 
 export function refreshRunId(data: RefreshJobData): string {

@@ -9,7 +9,7 @@ import { logBullErrors } from '../redis/clients.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { PlatformAudienceDeletedError, SyncBlockedError } from '../sync/execute.js';
 import { RedisLocker } from '../sync/lock.js';
-import { enqueueRefresh, KEEP_JOBS, type PipelineConnection } from './flow.js';
+import { enqueueRefresh, KEEP_JOBS, type PipelineConnection, SYNC_JOB_OPTIONS } from './flow.js';
 import { startHealthWorker } from './health-queue.js';
 import { type CompactJobData, QUEUES, type RefreshJobData, type SyncJobData, stageJobId } from './queues.js';
 import {
@@ -19,6 +19,7 @@ import {
   runPeopleStage,
   runSyncStage,
   type StageContext,
+  type SyncStageOptions,
   selectedAudiences,
 } from './stages.js';
 import { syncTargets } from './targets.js';
@@ -159,17 +160,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         const ctx = await context();
         try {
           const record = await runSyncStage(ctx, {
-            day: job.data.day,
-            target: {
-              audienceId: job.data.audienceId,
-              destination: job.data.destination,
-              kind: job.data.kind,
-            },
-            runId: job.data.runId,
-            ...(job.data.dryRun ? { dryRun: true } : {}),
-            // Short in-process retries; longer waits go back to BullMQ.
-            retry: { maxAttempts: 3, maxDelayMs: 60_000 },
-            finalizeWaitMs: 0,
+            ...syncStageOptions(job.data),
             onProgress: (p) => {
               void job.updateProgress(p);
             },
@@ -244,9 +235,7 @@ async function fanOutSyncs(
         parent: { id: job.id!, queue: job.queueQualifiedName },
         // A failed sync is reported; measurement still runs.
         ignoreDependencyOnFailure: true,
-        attempts: 5,
-        backoff: { type: 'exponential', delay: 60_000 },
-        ...KEEP_JOBS,
+        ...SYNC_JOB_OPTIONS,
       });
     }
     await job.updateData({ ...job.data, step: 'waiting' });
@@ -255,6 +244,21 @@ async function fanOutSyncs(
   const values = await job.getChildrenValues();
   const failures = await job.getIgnoredChildrenFailures();
   return { completed: Object.values(values), failed: Object.values(failures) };
+}
+
+/** What a sync job asks of the sync stage (the worker adds progress reporting). */
+export function syncStageOptions(data: SyncJobData): SyncStageOptions {
+  return {
+    day: data.day,
+    target: { audienceId: data.audienceId, destination: data.destination, kind: data.kind },
+    runId: data.runId,
+    ...(data.dryRun ? { dryRun: true } : {}),
+    // Set only on a sync queued after a person confirmed what a guard stopped.
+    ...(data.confirm ? { confirm: true } : {}),
+    // Short in-process retries; longer waits go back to BullMQ.
+    retry: { maxAttempts: 3, maxDelayMs: 60_000 },
+    finalizeWaitMs: 0,
+  };
 }
 
 function mapSyncError(error: unknown, worker: Worker): unknown {

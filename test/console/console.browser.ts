@@ -128,7 +128,7 @@ describe('operator console in Chromium', () => {
     expect(new URL(page.url()).pathname).toBe(`/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`);
     await page.waitForFunction('document.documentElement.dataset.charts !== undefined');
     expect(await page.evaluate('document.documentElement.dataset.charts')).toBe('drawn');
-    expect(await page.locator('table.runs tbody tr').count()).toBe(4);
+    expect(await page.locator('table.runs tbody tr').count()).toBe(5);
     expect(await page.locator('dd[data-count="plan-add"]').textContent()).toBe(
       String(h.latest.counts.treatment),
     );

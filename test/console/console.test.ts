@@ -3,10 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_CSP } from '../../src/console/plugin.js';
 import { createSession, SESSION_COOKIE, sessionKey } from '../../src/console/session.js';
 import { QUEUES } from '../../src/pipeline/queues.js';
+import { syncStageOptions } from '../../src/pipeline/worker.js';
 import { AUDIENCE, DESTINATION } from '../health/fixture.js';
 import {
   ADMIN_KEY,
   ALERT_ID,
+  BLOCKED_RUN,
   CANARY,
   type ConsoleHarness,
   EARLIER,
@@ -294,7 +296,8 @@ describe('operator console', () => {
 
     it('audience × destination: runs, rejections, resumed batches, match rates and the plan preview', async () => {
       const body = (await get(TARGET)).body;
-      expect(body.match(/<tr>\n<th scope="row"><code>2026-03-0\d<\/code><\/th>/g)).toHaveLength(4);
+      expect(body.match(/<tr>\n<th scope="row"><code>2026-03-0\d(-2)?<\/code><\/th>/g)).toHaveLength(5);
+      expect(body).toContain('<span class="status status-blocked">blocked</span>');
       expect(body).toContain('<code>2650</code></th><td class="num">7</td>');
       expect(body).toContain('<td><code>c0042</code></td><td>add</td><td>2650</td><td>invalid row</td>');
       expect(body).toContain('1 (1 batch resent)');
@@ -356,6 +359,104 @@ describe('operator console', () => {
     });
   });
 
+  describe('confirm a guarded sync', () => {
+    const CONFIRM = `${TARGET}/confirm`;
+    const syncQueue = () =>
+      new Queue(QUEUES.sync(DESTINATION), { connection: h.queueRedis, prefix: h.prefix });
+    const queuedSyncs = async () => {
+      const queue = syncQueue();
+      const counts = await queue.getJobCounts();
+      await queue.close();
+      return Object.values(counts).reduce((a, b) => a + b, 0);
+    };
+    const post = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+      h.app.inject({
+        method: 'POST',
+        url: CONFIRM,
+        headers: { ...FORM, cookie, ...headers },
+        payload: form(fields),
+      });
+
+    it('shows the guard message and a confirmation form when the latest run is blocked', async () => {
+      const body = (await get(TARGET)).body;
+      expect(body).toContain('<h2 id="guard-h">Confirm a guarded sync</h2>');
+      expect(body).toContain(`<li><strong>remove_share</strong>: ${BLOCKED_RUN.guards[0]!.message}</li>`);
+      expect(body).toContain('<dd data-count="blocked-remove">45</dd>');
+      expect(body).toContain(`<form method="post" action="${CONFIRM}" class="card">`);
+      expect(body).toContain(`<input type="hidden" name="run_id" value="${BLOCKED_RUN.runId}">`);
+      expect(body).toMatch(
+        /<input type="checkbox" id="confirm_guard" name="confirm_guard" value="yes" required> <label for="confirm_guard">/,
+      );
+      // The form comes before the plan preview and "sync now": first in the keyboard order.
+      expect(body.indexOf('id="confirm_guard"')).toBeLessThan(body.indexOf('id="confirm"'));
+    });
+
+    it('refuses a POST without, or with a wrong, CSRF token (403) and queues nothing', async () => {
+      const cases: Record<string, string>[] = [
+        { confirm_guard: 'yes', run_id: BLOCKED_RUN.runId },
+        { confirm_guard: 'yes', run_id: BLOCKED_RUN.runId, _csrf: 'wrong' },
+      ];
+      for (const fields of cases) {
+        const res = await post(fields);
+        expect(res.statusCode).toBe(403);
+        expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      }
+      expect(await queuedSyncs()).toBe(0);
+    });
+
+    it('queues nothing without the confirmation box (400) or for a run that is no longer the latest (409)', async () => {
+      const unticked = await post({ _csrf: csrf, run_id: BLOCKED_RUN.runId });
+      expect(unticked.statusCode).toBe(400);
+      expect(unticked.body).toContain('tick the confirmation box to confirm the guarded sync');
+      const stale = await post({ _csrf: csrf, run_id: LAST_DAY, confirm_guard: 'yes' });
+      expect(stale.statusCode).toBe(409);
+      expect(stale.body).toContain('no longer the guarded run');
+      expect(await queuedSyncs()).toBe(0);
+    });
+
+    it("with CSRF and confirmation queues that destination's sync of the blocked day with confirm, once", async () => {
+      const res = await post({ _csrf: csrf, run_id: BLOCKED_RUN.runId, confirm_guard: 'yes' });
+      expect(res.statusCode).toBe(202);
+      const jobId = /Queued sync job ([^:]+):/.exec(res.body)?.[1];
+      expect(jobId).toBe(`sync-confirm-${BLOCKED_RUN.runId}-${AUDIENCE}-${DESTINATION}-audience`);
+      const queue = syncQueue();
+      const job = await Job.fromId(queue, jobId!);
+      // A new attempt of the blocked run's base id (the day), for the day the guard judged.
+      expect(job?.name).toBe('sync');
+      expect(job?.data).toEqual({
+        day: LAST_DAY,
+        audienceId: AUDIENCE,
+        destination: DESTINATION,
+        kind: 'audience',
+        runId: LAST_DAY,
+        confirm: true,
+      });
+      expect(job?.opts.attempts).toBe(5);
+      await queue.close();
+      // The same blocked run confirmed again (a double submit) adds nothing.
+      const again = await post({ _csrf: csrf, run_id: BLOCKED_RUN.runId, confirm_guard: 'yes' });
+      expect(again.statusCode).toBe(202);
+      expect(again.body).toContain('was already queued; nothing was added');
+      expect(await queuedSyncs()).toBe(1);
+    });
+
+    it("the sync worker hands the job's confirm to the sync stage, and only then", () => {
+      const data = {
+        day: LAST_DAY,
+        audienceId: AUDIENCE,
+        destination: DESTINATION,
+        kind: 'audience' as const,
+        runId: LAST_DAY,
+      };
+      expect(syncStageOptions({ ...data, confirm: true })).toMatchObject({
+        confirm: true,
+        runId: LAST_DAY,
+        day: LAST_DAY,
+      });
+      expect(syncStageOptions(data)).not.toHaveProperty('confirm');
+    });
+  });
+
   it('never shows an email, phone or name: PII canary over every page and JSON answer', async () => {
     const urls = [
       ...PAGES,
@@ -371,6 +472,13 @@ describe('operator console', () => {
       payload: form({ _csrf: csrf }),
     });
     bodies.push(confirm.body);
+    const guarded = await h.app.inject({
+      method: 'POST',
+      url: `${TARGET}/confirm`,
+      headers: { ...FORM, cookie },
+      payload: form({ _csrf: csrf, run_id: 'nope' }),
+    });
+    bodies.push(guarded.body);
     const needles = [
       CANARY.email,
       CANARY.email.split('@')[0]!,
@@ -407,6 +515,23 @@ describe('operator console without a queue', () => {
       url: `${TARGET}/sync`,
       headers: { ...FORM, cookie },
       payload: form({ _csrf: csrf, confirm: 'yes' }),
+    });
+    expect(res.statusCode).toBe(503);
+  });
+
+  it('offers no "confirm a guarded sync" form (the CLI command instead) and refuses one with 503', async () => {
+    const { cookie, csrf } = await signIn(h.app);
+    const page = await h.app.inject({ method: 'GET', url: TARGET, headers: { cookie } });
+    expect(page.body).toContain('Confirm a guarded sync');
+    expect(page.body).not.toContain('id="confirm_guard"');
+    expect(page.body).toContain(
+      `audience-sync sync --audience ${AUDIENCE} --destination ${DESTINATION} --confirm`,
+    );
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `${TARGET}/confirm`,
+      headers: { ...FORM, cookie },
+      payload: form({ _csrf: csrf, run_id: BLOCKED_RUN.runId, confirm_guard: 'yes' }),
     });
     expect(res.statusCode).toBe(503);
   });

@@ -61,6 +61,37 @@ export const EARLIER: Record<string, { treatment: number; holdout: number }> = {
 
 export const ALERT_ID = `destination_failing:${DESTINATION}`;
 
+/** The latest run of the target: stopped by the remove-share guard before sending anything. */
+export const BLOCKED_RUN = {
+  runId: `${LAST_DAY}-2`,
+  status: 'blocked',
+  started_at: `${LAST_DAY}T09:00:00.000Z`,
+  updated_at: `${LAST_DAY}T09:00:01.000Z`,
+  finished_at: `${LAST_DAY}T09:00:01.000Z`,
+  plan: {
+    desired: 56,
+    ledger: 100,
+    add: 1,
+    remove: 45,
+    changed: 0,
+    unchanged: 55,
+    after: 56,
+    left: 45,
+    requests: 2,
+    batch_size: 10_000,
+  },
+  guards: [
+    {
+      code: 'remove_share',
+      message: 'the plan removes 45 of 100 people (45.0%), more than the allowed 30.0%',
+    },
+  ],
+  requests: 0,
+  match_rate: null,
+  platform: undefined,
+  timings_ms: { plan: 12, push: 0, total: 12 },
+} satisfies Parameters<typeof writeRun>[2];
+
 export async function seedConsoleStore(store: ObjectStore, configPath: string): Promise<AudienceManifest> {
   await writeRun(store, addDays(LAST_DAY, -3), { match_rate: 0.61 });
   await writeRun(store, addDays(LAST_DAY, -2), {
@@ -109,6 +140,8 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
   const loaded = await loadAudienceConfig(configPath, {});
   const built = await buildAudiences({ store, config: loaded.config, day: LAST_DAY });
   await writeRun(store, LAST_DAY, { match_rate: 0.64 });
+  // A forced second attempt of the last day that the remove-share guard stopped: the latest run.
+  await writeRun(store, LAST_DAY, BLOCKED_RUN);
   // Earlier days' manifests, written after the build so it does not look for their members.
   for (const [day, sizes] of Object.entries(EARLIER)) {
     const m = manifestFor(day);
