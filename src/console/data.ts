@@ -1,6 +1,7 @@
 import type { AudienceConfig, AudienceDefinition } from '../audiences/config.js';
 import type { AudienceManifest } from '../audiences/manifest.js';
-import { builtDays, readManifest } from '../audiences/members.js';
+import { builtDays, latestBuiltDay, readManifest, readMembers } from '../audiences/members.js';
+import type { MemberRecord } from '../contract/records.js';
 import { type AlertRecord, readAlertState } from '../health/alerts.js';
 import { recentRuns } from '../health/sync-runs.js';
 import type { LiftReport } from '../measure/report.js';
@@ -187,4 +188,40 @@ export function findAudience(config: AudienceConfig, id: string): AudienceDefini
 /** The sync runs of one audience × destination, newest first (dry runs are not among them). */
 export function runHistory(store: ObjectStore, destination: string, audienceId: string) {
   return recentRuns(store, destination, audienceId, HISTORY_DAYS * 3);
+}
+
+export interface Membership {
+  audienceId: string;
+  /** The audience's latest built day, when it was ever built. */
+  day?: string;
+  /** The person's line in that day's members, when they are a member. */
+  member?: MemberRecord;
+}
+
+/**
+ * Whether a customer id is among the members of each configured audience on its latest built day
+ * (the member line: group, rank, score, entered). Reads each members file until the id is found.
+ */
+export async function membershipsOf(
+  store: ObjectStore,
+  config: AudienceConfig,
+  customerId: string,
+): Promise<Membership[]> {
+  const out: Membership[] = [];
+  for (const a of config.audiences) {
+    const day = await latestBuiltDay(store, a.id);
+    if (!day) {
+      out.push({ audienceId: a.id });
+      continue;
+    }
+    let member: MemberRecord | undefined;
+    for await (const m of readMembers(store, a.id, day)) {
+      if (m.customer_id === customerId) {
+        member = m;
+        break;
+      }
+    }
+    out.push({ audienceId: a.id, day, ...(member ? { member } : {}) });
+  }
+  return out;
 }

@@ -71,7 +71,7 @@ export interface Layout {
   title: string;
   /** Present once signed in: the sign-out form and the navigation are shown. */
   csrf?: string;
-  active?: 'overview' | 'audiences';
+  active?: 'overview' | 'audiences' | 'people' | 'health';
   /** Pages with charts load Chart.js before console.js. */
   charts?: boolean;
   body: SafeHtml;
@@ -84,6 +84,7 @@ export function page(layout: Layout): string {
   <nav aria-label="Console">
     <a href="/console"${layout.active === 'overview' ? safe(' aria-current="page"') : ''}>Overview</a>
     <a href="/console/audiences"${layout.active === 'audiences' ? safe(' aria-current="page"') : ''}>Audiences</a>
+    <a href="/console/people"${layout.active === 'people' ? safe(' aria-current="page"') : ''}>Person lookup</a>
   </nav>
   <form method="post" action="/console/sign-out" class="sign-out">
     <input type="hidden" name="_csrf" value="${layout.csrf}">

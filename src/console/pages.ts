@@ -1,11 +1,12 @@
 import { stringify } from 'yaml';
 import type { AudienceDefinition } from '../audiences/config.js';
+import { type Explanation, formatExplanation } from '../audiences/explain.js';
 import type { AudienceManifest } from '../audiences/manifest.js';
 import type { AlertRecord } from '../health/alerts.js';
 import type { FindingKind } from '../health/findings.js';
 import type { planTarget } from '../pipeline/plan-report.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
-import type { DayRow, SizePoint } from './data.js';
+import type { DayRow, Membership, SizePoint } from './data.js';
 import { fmtDuration, fmtInt, fmtPercent, html, jsonBlock, page, type SafeHtml } from './html.js';
 
 /** The console's pages as HTML strings. Every value goes through `html`, which escapes it. */
@@ -379,5 +380,67 @@ export function confirmQueuedPage(
         : `Sync job ${result.jobId} for the guarded run ${result.blocked} was already queued; nothing was added.`
     }</p>
 <p>Follow it in <a href="/admin/queues">the queue dashboard</a> (queue <code>sync-${destination}</code>). Its run record appears on <a href="${back}">the destination page</a> as a new attempt of ${result.day} when the sync starts.</p>`,
+  });
+}
+
+export interface PeoplePageInput {
+  csrf: string;
+  customerId?: string;
+  memberships?: Membership[];
+  explanation?: Explanation;
+  /** Why there is no explanation (not found, or it could not be computed). */
+  explainNote?: string;
+}
+
+function verdictOf(a: Explanation['audiences'][number]): string {
+  if (a.member) return `selected (rank ${a.member.rank} of ${a.selection.selected}, ${a.member.group})`;
+  if (!a.in_universe) return 'not selected: outside the universe (not in the snapshot, no own records)';
+  if (!a.matched) return 'not selected: the condition does not hold';
+  if (!a.eligible) {
+    const why = [...(a.never_send ? ['never_send'] : []), ...a.excluded_by.map((x) => `audience ${x}`)];
+    return `not selected: removed by ${why.join(', ')}`;
+  }
+  return 'not selected: below the cut';
+}
+
+/** Person lookup: stored membership per audience, and the engine's explanation of why. */
+export function peoplePage(p: PeoplePageInput): string {
+  const e = p.explanation;
+  const verdicts = new Map((e?.audiences ?? []).map((a) => [a.id, verdictOf(a)]));
+  return page({
+    title: 'Person lookup',
+    csrf: p.csrf,
+    active: 'people',
+    body: html`<form method="get" action="/console/people" class="card lookup" role="search">
+<label for="customer_id">Customer id</label>
+<input id="customer_id" name="customer_id" required maxlength="256" autocomplete="off" spellcheck="false" value="${p.customerId ?? ''}">
+<p class="hint">The id the sender uses as <code>customer_id</code> (or an alias merged into one). This page shows audience facts about the id, never an email, phone number or name.</p>
+<button type="submit">Look up</button>
+</form>
+${
+  p.customerId === undefined || !p.memberships
+    ? ''
+    : html`<section aria-labelledby="member-h"><h2 id="member-h">Audiences of <code>${p.customerId}</code></h2>
+<p class="hint">Membership is read from each audience's latest built members; the explanation column is recomputed by the engine (as <code>audience-sync explain</code> does)${e ? html` for ${e.day}` : ''}.</p>
+<table class="memberships"><thead><tr><th scope="col">Audience</th><th scope="col">Latest built day</th><th scope="col">Member</th><th scope="col">Group</th><th scope="col">Rank</th><th scope="col">Score</th><th scope="col">Entered</th><th scope="col">Explanation</th></tr></thead>
+<tbody>${p.memberships.map(
+        (m) => html`<tr data-audience="${m.audienceId}">
+<th scope="row"><a href="/console/audiences/${enc(m.audienceId)}">${m.audienceId}</a></th>
+<td>${m.day ?? 'not built'}</td><td>${m.member ? 'yes' : 'no'}</td>
+<td>${m.member?.group ?? ''}</td><td class="num">${m.member ? fmtInt(m.member.rank) : ''}</td>
+<td class="num">${m.member ? String(m.member.score) : ''}</td><td>${m.member?.entered ?? ''}</td>
+<td>${verdicts.get(m.audienceId) ?? '—'}</td>
+</tr>`,
+      )}</tbody></table>
+${p.explainNote ? html`<p class="notice" role="status">${p.explainNote}</p>` : ''}
+</section>
+${
+  e
+    ? html`<section aria-labelledby="why-h"><h2 id="why-h">Why (explanation for ${e.day})</h2>
+<p class="hint">Each condition with ✓ (holds) or ✗, record counts in their windows, score terms and the cut. Personal fields show only present or missing.</p>
+<pre class="explanation">${formatExplanation(e).join('\n')}</pre></section>`
+    : ''
+}`
+}`,
   });
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerKeyMatcher } from '../api/plugins/auth.js';
 import type { AudienceConfig } from '../audiences/config.js';
+import { type Explanation, explainPerson, PersonNotFoundError } from '../audiences/explain.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { log } from '../log.js';
 import { chartJsSource } from '../measure/charts.js';
@@ -12,7 +13,7 @@ import { syncTargets } from '../pipeline/targets.js';
 import { keys } from '../storage/keys.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import { parseRunKey } from '../sync/runs.js';
-import { findAudience, openAlerts, refreshHistory, runHistory, sizeHistory } from './data.js';
+import { findAudience, membershipsOf, openAlerts, refreshHistory, runHistory, sizeHistory } from './data.js';
 import {
   audiencePage,
   audiencesPage,
@@ -20,6 +21,7 @@ import {
   errorPage,
   overviewPage,
   type PlanPreview,
+  peoplePage,
   signInPage,
   syncQueuedPage,
   targetPage,
@@ -502,6 +504,59 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
         day: blocked.day,
       }),
       202,
+    );
+  });
+
+  // --- person lookup ------------------------------------------------------------------------
+
+  // An explanation runs a whole build of the day in the SQL engine: one at a time per process.
+  let explaining: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = explaining.then(work, work);
+    explaining = run.catch(() => {});
+    return run;
+  };
+
+  app.get('/people', async (request, reply) => {
+    const query = request.query as { customer_id?: unknown };
+    const raw = typeof query.customer_id === 'string' ? query.customer_id.trim() : undefined;
+    if (raw === undefined || raw === '') return sendHtml(reply, peoplePage({ csrf: csrfOf(request) }));
+    if (raw.length > 256) {
+      return sendHtml(
+        reply,
+        errorPage(400, 'A customer id is at most 256 characters.', csrfOf(request)),
+        400,
+      );
+    }
+    const config = await loadConfig();
+    let explanation: Explanation | undefined;
+    let explainNote: string | undefined;
+    try {
+      // The latest built day (the explain default), from the stored people snapshot: a GET writes nothing.
+      explanation = await oneAtATime(() =>
+        explainPerson({ store: app.store, config, customerId: raw, updateSnapshot: false }),
+      );
+    } catch (error) {
+      if (error instanceof PersonNotFoundError) {
+        explainNote = `This customer id is not in the people snapshot of ${error.day} and has no records there.`;
+      } else {
+        // Only the type: messages may quote the id or data.
+        request.log.warn({ errorType: (error as Error).name }, 'console explain failed');
+        explainNote = 'The explanation could not be computed; `audience-sync explain` shows the error.';
+      }
+    }
+    // An alias is looked up as the customer id it was merged into.
+    const owner = explanation?.customer_id ?? raw;
+    const memberships = await membershipsOf(app.store, config, owner);
+    return sendHtml(
+      reply,
+      peoplePage({
+        csrf: csrfOf(request),
+        customerId: raw,
+        memberships,
+        ...(explanation ? { explanation } : {}),
+        ...(explainNote ? { explainNote } : {}),
+      }),
     );
   });
 };

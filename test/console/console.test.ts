@@ -1,7 +1,9 @@
 import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMembers } from '../../src/audiences/members.js';
 import { CONSOLE_CSP } from '../../src/console/plugin.js';
 import { createSession, SESSION_COOKIE, sessionKey } from '../../src/console/session.js';
+import type { MemberRecord } from '../../src/contract/records.js';
 import { QUEUES } from '../../src/pipeline/queues.js';
 import { syncStageOptions } from '../../src/pipeline/worker.js';
 import { AUDIENCE, DESTINATION } from '../health/fixture.js';
@@ -22,7 +24,14 @@ import {
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
 const TARGET = `/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`;
-const PAGES = ['/console', '/console/audiences', `/console/audiences/${AUDIENCE}`, TARGET];
+const PAGES = [
+  '/console',
+  '/console/audiences',
+  `/console/audiences/${AUDIENCE}`,
+  TARGET,
+  '/console/people',
+  `/console/people?customer_id=${CANARY.customer_id}`,
+];
 
 describe('operator console', () => {
   let h: ConsoleHarness;
@@ -39,6 +48,11 @@ describe('operator console', () => {
 
   const get = (url: string, headers: Record<string, string> = {}) =>
     h.app.inject({ method: 'GET', url, headers: { cookie, ...headers } });
+  const readMembersOf = async (day: string) => {
+    const out: MemberRecord[] = [];
+    for await (const m of readMembers(h.store, AUDIENCE, day)) out.push(m);
+    return out;
+  };
 
   describe('access', () => {
     it('serves the sign-in form without a session, under the CSP', async () => {
@@ -454,6 +468,52 @@ describe('operator console', () => {
         day: LAST_DAY,
       });
       expect(syncStageOptions(data)).not.toHaveProperty('confirm');
+    });
+  });
+
+  describe('person lookup', () => {
+    it('without an id: the lookup form, labelled, in the navigation', async () => {
+      const res = await get('/console/people');
+      expect(res.statusCode).toBe(200);
+      expect(res.body).toContain('<a href="/console/people" aria-current="page">Person lookup</a>');
+      expect(res.body).toContain('<label for="customer_id">Customer id</label>');
+      expect(res.body).toMatch(
+        /<form method="get" action="\/console\/people" class="card lookup" role="search">/,
+      );
+      expect(res.body).not.toContain('id="member-h"');
+    });
+
+    it("a member: group, rank and score from the latest members, and the engine's explanation", async () => {
+      const res = await get(`/console/people?customer_id=${CANARY.customer_id}`);
+      expect(res.statusCode).toBe(200);
+      const body = res.body;
+      const members = await readMembersOf(LAST_DAY);
+      const line = members.find((m) => m.customer_id === CANARY.customer_id)!;
+      expect(line).toBeDefined();
+      const row = new RegExp(`<tr data-audience="${AUDIENCE}">([\\s\\S]*?)</tr>`).exec(body)?.[1];
+      expect(row).toContain(`<td>${LAST_DAY}</td><td>yes</td>`);
+      expect(row).toContain(`<td>${line.group}</td><td class="num">${line.rank}</td>`);
+      expect(row).toContain(`<td class="num">${line.score}</td>`);
+      expect(row).toContain(`selected (rank ${line.rank} of ${h.latest.counts.selected}, ${line.group})`);
+      expect(body).toContain(`<h2 id="why-h">Why (explanation for ${LAST_DAY})</h2>`);
+      expect(body).toContain(`customer ${CANARY.customer_id} on ${LAST_DAY}: in the people snapshot`);
+      expect(body).toMatch(
+        /✓ event checkout_started in 2026-03-0\d\.\.2026-03-09 \(7 days\): 1 seen, min_count 1/,
+      );
+      expect(body).toContain('score 1:');
+    });
+
+    it('an unknown id: not a member anywhere, and the engine says it is not in the snapshot', async () => {
+      const body = (await get('/console/people?customer_id=nobody-here')).body;
+      expect(body).toContain('<td>no</td>');
+      expect(body).toContain(`not in the people snapshot of ${LAST_DAY} and has no records there`);
+      expect(body).not.toContain('id="why-h"');
+    });
+
+    it('escapes the id it echoes', async () => {
+      const body = (await get(`/console/people?customer_id=${encodeURIComponent('<b>x</b>')}`)).body;
+      expect(body).toContain('&lt;b&gt;x&lt;/b&gt;');
+      expect(body).not.toContain('<b>x</b>');
     });
   });
 

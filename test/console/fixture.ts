@@ -152,6 +152,9 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
       selected: sizes.treatment + sizes.holdout,
     };
     await writeJson(store, keys.manifest(AUDIENCE, day), m);
+    // Members files as the build writes them (empty here): the engine's explain reads the previous
+    // day's members for `entered`.
+    await writeJsonl(store, keys.members(AUDIENCE, day), []);
   }
 
   const state: AlertState = {
