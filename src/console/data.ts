@@ -1,8 +1,10 @@
 import type { AudienceConfig, AudienceDefinition } from '../audiences/config.js';
 import type { AudienceManifest } from '../audiences/manifest.js';
 import { builtDays, latestBuiltDay, readManifest, readMembers } from '../audiences/members.js';
-import type { MemberRecord } from '../contract/records.js';
+import { DATASETS, type Dataset, type MemberRecord } from '../contract/records.js';
 import { type AlertRecord, readAlertState } from '../health/alerts.js';
+import { newestRawPart } from '../health/parts.js';
+import { type DayProfile, PROFILE_VERSION, profileKey } from '../health/profile.js';
 import { recentRuns } from '../health/sync-runs.js';
 import type { LiftReport } from '../measure/report.js';
 import { type PeopleSnapshotManifest, peopleManifestKey } from '../people/snapshot.js';
@@ -222,6 +224,60 @@ export async function membershipsOf(
       }
     }
     out.push({ audienceId: a.id, day, ...(member ? { member } : {}) });
+  }
+  return out;
+}
+
+export interface DatasetHealth {
+  dataset: Dataset;
+  freshness: {
+    /** `health.freshness.<dataset>` in minutes; null when the dataset is not checked. */
+    limitMinutes: number | null;
+    /** When the newest raw part arrived (within the last HISTORY_DAYS days of partitions). */
+    newestAtMs?: number;
+    ageMs?: number;
+    late: boolean;
+  };
+  /** The stored data profiles of the newest HISTORY_DAYS days, newest first. */
+  days: DayProfile[];
+}
+
+/**
+ * Freshness, volume and quarantine per dataset and day, from what the health checks keep: the day
+ * profiles (`health/profiles/<dataset>/dt=D.json`, brought up to date by every health run) and the
+ * newest raw part's arrival (its name, as the freshness check reads it). No raw or quarantined
+ * record is read here; a profile holds counts and reason codes only.
+ */
+export async function dataHealth(
+  store: ObjectStore,
+  config: AudienceConfig,
+  now: Date = new Date(),
+): Promise<DatasetHealth[]> {
+  const out: DatasetHealth[] = [];
+  for (const dataset of DATASETS) {
+    const prefix = profileKey(dataset, '').replace(/dt=\.json$/, '');
+    const days: string[] = [];
+    for await (const info of store.list(prefix)) {
+      const m = /dt=(\d{4}-\d{2}-\d{2})\.json$/.exec(info.key);
+      if (m) days.push(m[1]!);
+    }
+    const profiles: DayProfile[] = [];
+    for (const day of days.sort().reverse().slice(0, HISTORY_DAYS)) {
+      const p = await readJsonIfExists<DayProfile>(store, profileKey(dataset, day));
+      if (p && p.version === PROFILE_VERSION) profiles.push(p);
+    }
+    const limitMinutes = config.health.freshness[dataset];
+    const newest = await newestRawPart(store, dataset, now, HISTORY_DAYS);
+    const ageMs = newest ? Math.max(0, now.getTime() - newest.arrivedAtMs) : undefined;
+    out.push({
+      dataset,
+      freshness: {
+        limitMinutes,
+        ...(newest ? { newestAtMs: newest.arrivedAtMs, ageMs: ageMs! } : {}),
+        late: limitMinutes !== null && (ageMs === undefined || ageMs > limitMinutes * 60_000),
+      },
+      days: profiles,
+    });
   }
   return out;
 }

@@ -84,6 +84,7 @@ export function page(layout: Layout): string {
   <nav aria-label="Console">
     <a href="/console"${layout.active === 'overview' ? safe(' aria-current="page"') : ''}>Overview</a>
     <a href="/console/audiences"${layout.active === 'audiences' ? safe(' aria-current="page"') : ''}>Audiences</a>
+    <a href="/console/health"${layout.active === 'health' ? safe(' aria-current="page"') : ''}>Data health</a>
     <a href="/console/people"${layout.active === 'people' ? safe(' aria-current="page"') : ''}>Person lookup</a>
   </nav>
   <form method="post" action="/console/sign-out" class="sign-out">

@@ -3,10 +3,11 @@ import type { AudienceDefinition } from '../audiences/config.js';
 import { type Explanation, formatExplanation } from '../audiences/explain.js';
 import type { AudienceManifest } from '../audiences/manifest.js';
 import type { AlertRecord } from '../health/alerts.js';
-import type { FindingKind } from '../health/findings.js';
+import { quarantineRate } from '../health/checks/drift.js';
+import { duration, type FindingKind } from '../health/findings.js';
 import type { planTarget } from '../pipeline/plan-report.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
-import type { DayRow, Membership, SizePoint } from './data.js';
+import type { DatasetHealth, DayRow, Membership, SizePoint } from './data.js';
 import { fmtDuration, fmtInt, fmtPercent, html, jsonBlock, page, type SafeHtml } from './html.js';
 
 /** The console's pages as HTML strings. Every value goes through `html`, which escapes it. */
@@ -442,5 +443,60 @@ ${
     : ''
 }`
 }`,
+  });
+}
+
+/** The top reason codes of a profile, most frequent first. */
+function topReasons(reasons: Record<string, number>, n = 5): [string, number][] {
+  return Object.entries(reasons)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, n);
+}
+
+/** Data health: freshness, volume per day and quarantine reasons per dataset; counts and codes only. */
+export function healthPage(csrf: string, datasets: DatasetHealth[], alerts: AlertRecord[]): string {
+  const dataAlerts = alerts.filter((a) => a.subject.dataset !== undefined);
+  return page({
+    title: 'Data health',
+    csrf,
+    active: 'health',
+    body: html`<p class="hint">From the health checks' day profiles (<code>health/profiles/</code>, updated by every health run) and the names of the newest raw parts. Counts and reason codes only: no quarantined record is shown.</p>
+<section aria-labelledby="data-alerts-h"><h2 id="data-alerts-h">Data alerts</h2>
+${
+  dataAlerts.length === 0
+    ? html`<p class="ok">No data alert is firing.</p>`
+    : html`<ul class="alerts">${dataAlerts.map(
+        (a) =>
+          html`<li class="alert alert-${a.severity}"><p><strong>${a.severity}</strong> <code>${a.id}</code> since ${a.fired_at}</p><p>${a.message}</p><p class="todo">What to do: ${ALERT_ACTIONS[a.kind] ?? 'see docs/operations.md'}</p></li>`,
+      )}</ul>`
+}
+</section>
+${datasets.map((d) => {
+  const f = d.freshness;
+  const freshness =
+    f.ageMs === undefined
+      ? html`no raw part in the last 14 days of partitions`
+      : html`newest part arrived <time datetime="${new Date(f.newestAtMs!).toISOString()}">${new Date(f.newestAtMs!).toISOString()}</time>, <span data-age="${d.dataset}">${duration(f.ageMs)}</span> ago`;
+  return html`<section aria-labelledby="ds-${d.dataset}-h"><h2 id="ds-${d.dataset}-h">${d.dataset}</h2>
+<p>Freshness: ${statusBadge(f.limitMinutes === null ? 'unchecked' : f.late ? 'late' : 'fresh')} ${freshness}${
+    f.limitMinutes === null ? ' (not checked)' : html` (limit ${duration(f.limitMinutes * 60_000)})`
+  }.</p>
+${
+  d.days.length === 0
+    ? html`<p>No day profile yet: the health check has not profiled this dataset.</p>`
+    : html`<table class="health" data-dataset="${d.dataset}"><thead><tr><th scope="col">Day</th><th scope="col">Records</th><th scope="col">Unreadable</th><th scope="col">Quarantined</th><th scope="col">Rejected</th><th scope="col">Quarantine rate</th><th scope="col">Top reasons</th><th scope="col">Profiled</th></tr></thead>
+<tbody>${d.days.map(
+        (
+          p,
+        ) => html`<tr data-day="${p.day}"><th scope="row">${p.day}</th><td class="num">${fmtInt(p.records)}</td><td class="num">${fmtInt(p.unreadable)}</td><td class="num">${fmtInt(p.quarantined)}</td><td class="num">${fmtInt(p.rejected)}</td><td class="num">${fmtPercent(quarantineRate(p))}</td>
+<td>${
+          Object.keys(p.reasons).length === 0
+            ? '—'
+            : html`<ul class="reasons">${topReasons(p.reasons).map(([code, n]) => html`<li><code>${code}</code> ${fmtInt(n)}</li>`)}</ul>`
+        }</td><td>${p.updated_at}</td></tr>`,
+      )}</tbody></table>`
+}
+</section>`;
+})}`,
   });
 }

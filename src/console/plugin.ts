@@ -13,12 +13,21 @@ import { syncTargets } from '../pipeline/targets.js';
 import { keys } from '../storage/keys.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import { parseRunKey } from '../sync/runs.js';
-import { findAudience, membershipsOf, openAlerts, refreshHistory, runHistory, sizeHistory } from './data.js';
+import {
+  dataHealth,
+  findAudience,
+  membershipsOf,
+  openAlerts,
+  refreshHistory,
+  runHistory,
+  sizeHistory,
+} from './data.js';
 import {
   audiencePage,
   audiencesPage,
   confirmQueuedPage,
   errorPage,
+  healthPage,
   overviewPage,
   type PlanPreview,
   peoplePage,
@@ -558,5 +567,13 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
         ...(explainNote ? { explainNote } : {}),
       }),
     );
+  });
+
+  // --- data health --------------------------------------------------------------------------
+
+  app.get('/health', async (request, reply) => {
+    const config = await loadConfig();
+    const [datasets, alerts] = await Promise.all([dataHealth(app.store, config), openAlerts(app.store)]);
+    return sendHtml(reply, healthPage(csrfOf(request), datasets, alerts));
   });
 };

@@ -4,6 +4,7 @@ import { readMembers } from '../../src/audiences/members.js';
 import { CONSOLE_CSP } from '../../src/console/plugin.js';
 import { createSession, SESSION_COOKIE, sessionKey } from '../../src/console/session.js';
 import type { MemberRecord } from '../../src/contract/records.js';
+import { profileDay } from '../../src/health/profile.js';
 import { QUEUES } from '../../src/pipeline/queues.js';
 import { syncStageOptions } from '../../src/pipeline/worker.js';
 import { AUDIENCE, DESTINATION } from '../health/fixture.js';
@@ -31,6 +32,7 @@ const PAGES = [
   TARGET,
   '/console/people',
   `/console/people?customer_id=${CANARY.customer_id}`,
+  '/console/health',
 ];
 
 describe('operator console', () => {
@@ -514,6 +516,41 @@ describe('operator console', () => {
       const body = (await get(`/console/people?customer_id=${encodeURIComponent('<b>x</b>')}`)).body;
       expect(body).toContain('&lt;b&gt;x&lt;/b&gt;');
       expect(body).not.toContain('<b>x</b>');
+    });
+  });
+
+  describe('data health', () => {
+    it('freshness, volume and quarantine per dataset and day, from the health profiles', async () => {
+      const res = await get('/console/health');
+      expect(res.statusCode).toBe(200);
+      const body = res.body;
+      expect(body).toContain('<a href="/console/health" aria-current="page">Data health</a>');
+      // Today's parts arrived 5 minutes before the fixture ran.
+      for (const dataset of ['events', 'messages', 'people']) {
+        expect(body).toContain(`<h2 id="ds-${dataset}-h">${dataset}</h2>`);
+        expect(body).toMatch(new RegExp(`<span data-age="${dataset}">\\d+ min</span> ago`));
+      }
+      expect(body).toContain('<span class="status status-fresh">fresh</span>');
+      const people = await profileDay(h.store, 'people', LAST_DAY, { persist: false });
+      expect(people.profile.records).toBe(41);
+      expect(people.profile.reasons).toEqual({ bad_phone: 1 });
+      const row = new RegExp(
+        `<table class="health" data-dataset="people">[\\s\\S]*?<tr data-day="${LAST_DAY}">([\\s\\S]*?)</tr>`,
+      ).exec(body)?.[1];
+      expect(row).toContain(
+        `<th scope="row">${LAST_DAY}</th><td class="num">41</td><td class="num">0</td><td class="num">1</td><td class="num">0</td><td class="num">2.4%</td>`,
+      );
+      expect(row).toContain('<li><code>bad_phone</code> 1</li>');
+      const events = new RegExp(
+        `<table class="health" data-dataset="events">[\\s\\S]*?<tr data-day="${LAST_DAY}">([\\s\\S]*?)</tr>`,
+      ).exec(body)?.[1];
+      expect(events).toContain('<td class="num">41</td>');
+      // Messages have raw parts today but no profile.
+      expect(body).toContain('No day profile yet');
+      expect(body).toContain('No data alert is firing.');
+      // Never the quarantined record, nor the reason's message (it quotes the value).
+      expect(body).not.toContain('not a phone number');
+      expect(body).not.toContain('"record"');
     });
   });
 

@@ -8,14 +8,15 @@ import { buildAudiences } from '../../src/audiences/build.js';
 import { loadAudienceConfig } from '../../src/audiences/config.js';
 import type { AudienceManifest } from '../../src/audiences/manifest.js';
 import { parseEnv } from '../../src/config/env.js';
-import { addDays } from '../../src/contract/days.js';
+import { addDays, today } from '../../src/contract/days.js';
 import type { AlertState } from '../../src/health/alerts.js';
+import { profileDay } from '../../src/health/profile.js';
 import { createLogger } from '../../src/log.js';
 import { createBullConnection } from '../../src/pipeline/redis.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
 import { type ObjectStore, writeJson } from '../../src/storage/object-store.js';
-import { AUDIENCE, DESTINATION, manifestFor, writeRun } from '../health/fixture.js';
+import { AUDIENCE, DESTINATION, manifestFor, seedToday, writeRun } from '../health/fixture.js';
 import { createFsTestStore, type TestStore, uniqueName } from '../helpers/stores.js';
 import { deletePrefix, testRedis } from '../ingest/harness.js';
 
@@ -155,6 +156,24 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
     // Members files as the build writes them (empty here): the engine's explain reads the previous
     // day's members for `entered`.
     await writeJsonl(store, keys.members(AUDIENCE, day), []);
+  }
+
+  // A quarantined person: the canary again, with a bad phone. Only the reason code and the count may
+  // show; the record and the message (which quotes the value) never.
+  await writeJsonl(store, keys.quarantinePart('people', LAST_DAY, 'q-canary'), [
+    {
+      dataset: 'people',
+      rejected: false,
+      reasons: [{ code: 'bad_phone', path: 'phone', message: `not a phone number: ${CANARY.phone}x` }],
+      record: { customer_id: CANARY.customer_id, email: CANARY.email, first_name: CANARY.first_name },
+      received_at: `${LAST_DAY}T10:00:00.000Z`,
+    },
+  ]);
+  // Today's first parts (arrived 5 minutes ago), then the day profiles a health run keeps.
+  await seedToday(store, new Date());
+  for (const dataset of ['events', 'people'] as const) {
+    await profileDay(store, dataset, LAST_DAY);
+    await profileDay(store, dataset, today());
   }
 
   const state: AlertState = {
