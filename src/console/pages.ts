@@ -5,6 +5,7 @@ import type { AudienceManifest } from '../audiences/manifest.js';
 import type { AlertRecord } from '../health/alerts.js';
 import { quarantineRate } from '../health/checks/drift.js';
 import { duration, type FindingKind } from '../health/findings.js';
+import type { LiftReport } from '../measure/report.js';
 import type { planTarget } from '../pipeline/plan-report.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import type { DatasetHealth, DayRow, Membership, SizePoint } from './data.js';
@@ -116,13 +117,14 @@ export function audiencesPage(csrf: string, rows: AudienceListRow[]): string {
     csrf,
     active: 'audiences',
     body: html`<table>
-<thead><tr><th scope="col">Audience</th><th scope="col">Type</th><th scope="col">Latest day</th><th scope="col">Treatment</th><th scope="col">Holdout</th><th scope="col">Destinations</th></tr></thead>
+<thead><tr><th scope="col">Audience</th><th scope="col">Type</th><th scope="col">Latest day</th><th scope="col">Treatment</th><th scope="col">Holdout</th><th scope="col">Destinations</th><th scope="col">Lift</th></tr></thead>
 <tbody>${rows.map(
       (r) => html`<tr>
 <th scope="row"><a href="/console/audiences/${enc(r.audience.id)}">${r.audience.id}</a></th>
 <td>${r.audience.type}</td><td>${r.latest?.day ?? 'not built'}</td>
 <td class="num">${fmtInt(r.latest?.counts.treatment)}</td><td class="num">${fmtInt(r.latest?.counts.holdout)}</td>
 <td>${r.destinations.map((d, i) => html`${i > 0 ? ', ' : ''}<a href="/console/audiences/${enc(r.audience.id)}/destinations/${enc(d)}">${d}</a>`)}</td>
+<td>${(r.audience.holdout?.fraction ?? 0) > 0 ? html`<a href="/console/audiences/${enc(r.audience.id)}/lift">Lift of ${r.audience.id}</a>` : 'no holdout'}</td>
 </tr>`,
     )}</tbody>
 </table>`,
@@ -181,6 +183,7 @@ export function audiencePage(
               html`${i > 0 ? ', ' : ''}<a href="/console/audiences/${enc(audience.id)}/destinations/${enc(d)}">${d}</a>`,
           )
     }</p>
+${(audience.holdout?.fraction ?? 0) > 0 ? html`<p><a href="/console/audiences/${enc(audience.id)}/lift">Lift report</a></p>` : ''}
 <section aria-labelledby="sizes-h"><h2 id="sizes-h">Treatment and holdout over time</h2>
 ${
   sizes.length === 0
@@ -498,5 +501,43 @@ ${
 }
 </section>`;
 })}`,
+  });
+}
+
+/** The lift report of an audience with a holdout: headline and groups, and the report embedded. */
+export function liftPage(
+  csrf: string,
+  audience: AudienceDefinition,
+  found: { day: string; report: LiftReport } | undefined,
+): string {
+  const id = audience.id;
+  const holdout = (audience.holdout?.fraction ?? 0) > 0;
+  const r = found?.report;
+  const src = found ? `/console/audiences/${enc(id)}/lift/report.html?day=${enc(found.day)}` : '';
+  return page({
+    title: `Lift of ${id}`,
+    csrf,
+    active: 'audiences',
+    body: html`<p><a href="/console/audiences/${enc(id)}">Back to ${id}</a></p>
+${
+  !holdout
+    ? html`<p>This audience has no holdout, so there is no lift to measure. Add <code>holdout: { fraction: … }</code> to its definition.</p>`
+    : !found || !r
+      ? html`<p>No lift report yet: the measure stage writes one after each refresh (<code>reports/lift/${id}/</code>).</p>`
+      : html`<section aria-labelledby="lift-summary-h"><h2 id="lift-summary-h">As of ${found.day}</h2>
+<p class="headline">${r.headline}</p>
+${r.warnings.length > 0 ? html`<ul class="guards">${r.warnings.map((w) => html`<li>${w}</li>`)}</ul>` : ''}
+<table><thead><tr><th scope="col">Group</th><th scope="col">People (matured)</th><th scope="col">Converters</th><th scope="col">Rate</th><th scope="col">Pending</th></tr></thead>
+<tbody>
+<tr><th scope="row">treatment</th><td class="num" data-count="lift-treatment">${fmtInt(r.groups.treatment.people)}</td><td class="num">${fmtInt(r.groups.treatment.converters)}</td><td class="num">${fmtPercent(r.groups.treatment.rate, 2)}</td><td class="num" data-count="pending-treatment">${fmtInt(r.pending.treatment)}</td></tr>
+<tr><th scope="row">holdout</th><td class="num" data-count="lift-holdout">${fmtInt(r.groups.holdout.people)}</td><td class="num">${fmtInt(r.groups.holdout.converters)}</td><td class="num">${fmtPercent(r.groups.holdout.rate, 2)}</td><td class="num" data-count="pending-holdout">${fmtInt(r.pending.holdout)}</td></tr>
+</tbody></table>
+<p class="hint">Entry days ${r.period.from} to ${r.period.to}, outcome <code>${r.event}</code> within ${r.window_days} days; generated ${r.generated_at}. The full report follows (the same page as <code>GET /v1/audiences/${id}/lift</code> with <code>Accept: text/html</code>).</p>
+</section>
+<section aria-labelledby="lift-report-h"><h2 id="lift-report-h">Report</h2>
+<iframe class="lift-report" src="${src}" title="Lift report of ${id} as of ${found.day}"></iframe>
+<p><a href="${src}">Open the report on its own</a></p>
+</section>`
+}`,
   });
 }

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerKeyMatcher } from '../api/plugins/auth.js';
-import type { AudienceConfig } from '../audiences/config.js';
+import type { AudienceConfig, AudienceDefinition } from '../audiences/config.js';
 import { type Explanation, explainPerson, PersonNotFoundError } from '../audiences/explain.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { log } from '../log.js';
-import { chartJsSource } from '../measure/charts.js';
+import { chartJsSource, scriptHashSource } from '../measure/charts.js';
+import { readLiftReport } from '../measure/report.js';
 import { enqueueConfirmedSync, enqueueRefresh, type PipelineConnection } from '../pipeline/flow.js';
 import { planTarget } from '../pipeline/plan-report.js';
 import { lastCompleteDayIn } from '../pipeline/stages.js';
@@ -28,6 +29,7 @@ import {
   confirmQueuedPage,
   errorPage,
   healthPage,
+  liftPage,
   overviewPage,
   type PlanPreview,
   peoplePage,
@@ -74,7 +76,31 @@ export const CONSOLE_CSP = [
   "base-uri 'none'",
 ].join('; ');
 
+/** The lift page only: the console policy plus frames from this server (the embedded report). */
+export const CONSOLE_LIFT_CSP = `${CONSOLE_CSP}; frame-src 'self'`;
+
+/**
+ * The stored lift report, served to the console's frame: the report's own policy (its inline
+ * scripts by hash, its inline styles, no network) with `frame-ancestors 'self'`, so only console
+ * pages can frame it. The report's `<meta>` policy applies as well.
+ */
+export function liftReportCsp(reportHtml: string): string {
+  const hashes = [...reportHtml.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) =>
+    scriptHashSource(m[1]!),
+  );
+  return [
+    "default-src 'none'",
+    `script-src ${hashes.length > 0 ? hashes.join(' ') : "'none'"}`,
+    "style-src 'unsafe-inline'",
+    'img-src data:',
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'self'",
+  ].join('; ');
+}
+
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Own assets, read once from `assets/` next to this module (copied into dist/ by `npm run build`). */
 const OWN_ASSETS: Record<string, string> = {
@@ -190,7 +216,9 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
   });
 
   app.addHook('onSend', async (_request, reply, payload) => {
-    reply.header('content-security-policy', CONSOLE_CSP);
+    // Two routes set their own policy just before sending (the lift page and its framed report);
+    // every other response gets the console's.
+    if (!reply.getHeader('content-security-policy')) reply.header('content-security-policy', CONSOLE_CSP);
     reply.header('referrer-policy', 'no-referrer');
     if (!reply.getHeader('cache-control')) reply.header('cache-control', 'no-store');
     return payload;
@@ -575,5 +603,48 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
     const config = await loadConfig();
     const [datasets, alerts] = await Promise.all([dataHealth(app.store, config), openAlerts(app.store)]);
     return sendHtml(reply, healthPage(csrfOf(request), datasets, alerts));
+  });
+
+  // --- lift ---------------------------------------------------------------------------------
+
+  type Lift =
+    | { error: string }
+    | { audience: AudienceDefinition; found: Awaited<ReturnType<typeof readLiftReport>> };
+  const liftOf = async (request: FastifyRequest): Promise<Lift> => {
+    const { id } = request.params as { id: string };
+    const { day } = request.query as { day?: unknown };
+    const audience = ID_RE.test(id) ? findAudience(await loadConfig(), id) : undefined;
+    if (!audience) return { error: 'That audience is not configured.' };
+    if (day !== undefined && (typeof day !== 'string' || !DAY_RE.test(day)))
+      return { error: 'A report day is YYYY-MM-DD.' };
+    const measured = (audience.holdout?.fraction ?? 0) > 0;
+    const found = measured
+      ? await readLiftReport(app.store, audience.id, day as string | undefined)
+      : undefined;
+    return { audience, found };
+  };
+
+  app.get('/audiences/:id/lift', async (request, reply) => {
+    const lift = await liftOf(request);
+    if ('error' in lift) return notFound(request, reply, lift.error);
+    const body = liftPage(csrfOf(request), lift.audience, lift.found);
+    return reply
+      .code(200)
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', lift.found ? CONSOLE_LIFT_CSP : CONSOLE_CSP)
+      .send(body);
+  });
+
+  app.get('/audiences/:id/lift/report.html', async (request, reply) => {
+    const lift = await liftOf(request);
+    if ('error' in lift) return notFound(request, reply, lift.error);
+    if (!lift.found) return notFound(request, reply, 'No lift report for that audience and day.');
+    const report = (await app.store.get(lift.found.htmlKey)).toString('utf8');
+    return reply
+      .code(200)
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', liftReportCsp(report))
+      .header('x-frame-options', 'SAMEORIGIN')
+      .send(report);
   });
 };

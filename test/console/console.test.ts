@@ -1,12 +1,13 @@
 import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMembers } from '../../src/audiences/members.js';
-import { CONSOLE_CSP } from '../../src/console/plugin.js';
+import { CONSOLE_CSP, CONSOLE_LIFT_CSP, liftReportCsp } from '../../src/console/plugin.js';
 import { createSession, SESSION_COOKIE, sessionKey } from '../../src/console/session.js';
 import type { MemberRecord } from '../../src/contract/records.js';
 import { profileDay } from '../../src/health/profile.js';
 import { QUEUES } from '../../src/pipeline/queues.js';
 import { syncStageOptions } from '../../src/pipeline/worker.js';
+import { keys } from '../../src/storage/keys.js';
 import { AUDIENCE, DESTINATION } from '../health/fixture.js';
 import {
   ADMIN_KEY,
@@ -25,6 +26,8 @@ import {
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
 const TARGET = `/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`;
+const LIFT = `/console/audiences/${AUDIENCE}/lift`;
+const LIFT_REPORT = `${LIFT}/report.html?day=${LAST_DAY}`;
 const PAGES = [
   '/console',
   '/console/audiences',
@@ -138,6 +141,8 @@ describe('operator console', () => {
 
     it.each([
       ...PAGES,
+      LIFT,
+      LIFT_REPORT,
       '/console/nowhere',
       `/console/audiences/${AUDIENCE}?x=1`,
       '/console/assets/../audiences',
@@ -554,9 +559,72 @@ describe('operator console', () => {
     });
   });
 
+  describe('lift', () => {
+    it('the audiences list and the audience page link to the lift of an audience with a holdout', async () => {
+      expect((await get('/console/audiences')).body).toContain(`<a href="${LIFT}">Lift of ${AUDIENCE}</a>`);
+      expect((await get(`/console/audiences/${AUDIENCE}`)).body).toContain(
+        `<a href="${LIFT}">Lift report</a>`,
+      );
+    });
+
+    it("shows the stored report's headline and groups, and frames the report (frame-src 'self' on this page only)", async () => {
+      const stored = JSON.parse(
+        (await h.store.get(keys.liftReport(AUDIENCE, LAST_DAY, 'json'))).toString('utf8'),
+      );
+      const res = await get(LIFT);
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-security-policy']).toBe(CONSOLE_LIFT_CSP);
+      expect(CONSOLE_LIFT_CSP).toBe(`${CONSOLE_CSP}; frame-src 'self'`);
+      const body = res.body;
+      expect(body).toContain(`<h2 id="lift-summary-h">As of ${LAST_DAY}</h2>`);
+      expect(body).toContain(`<p class="headline">${stored.headline}</p>`);
+      expect(stored.pending.treatment).toBeGreaterThan(0);
+      expect(body).toContain(
+        `<td class="num" data-count="pending-treatment">${stored.pending.treatment}</td>`,
+      );
+      expect(body).toContain(`<td class="num" data-count="pending-holdout">${stored.pending.holdout}</td>`);
+      expect(body).toContain(
+        `<iframe class="lift-report" src="${LIFT_REPORT}" title="Lift report of ${AUDIENCE} as of ${LAST_DAY}"></iframe>`,
+      );
+      for (const tag of body.match(/<script[^>]*>/g) ?? []) expect(tag).toMatch(/src="\/console\/assets\//);
+    });
+
+    it('serves the stored HTML report under its own policy: its scripts by hash, framed by the console only', async () => {
+      const stored = (await h.store.get(keys.liftReport(AUDIENCE, LAST_DAY, 'html'))).toString('utf8');
+      const res = await get(LIFT_REPORT);
+      expect(res.statusCode).toBe(200);
+      expect(res.body).toBe(stored);
+      const csp = String(res.headers['content-security-policy']);
+      expect(csp).toBe(liftReportCsp(stored));
+      expect(csp).toContain("frame-ancestors 'self'");
+      expect(csp).not.toContain("unsafe-inline'; script");
+      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+      // The header allows exactly the scripts the report's own <meta> policy allows.
+      const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(stored)?.[1];
+      const scriptSrc = (policy: string) => /script-src ([^;]+)/.exec(policy)?.[1]?.split(' ').sort();
+      expect(scriptSrc(csp)).toEqual(scriptSrc(meta!.replaceAll('&#39;', "'")));
+      expect(scriptSrc(csp)!.length).toBeGreaterThan(0);
+    });
+
+    it('404s an unknown audience, a bad day and a day without a report', async () => {
+      for (const url of [
+        '/console/audiences/nope/lift',
+        `${LIFT}?day=yesterday`,
+        `${LIFT}/report.html?day=2020-01-01`,
+        '/console/audiences/nope/lift/report.html',
+      ]) {
+        const res = await get(url);
+        expect(res.statusCode, url).toBe(404);
+        expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      }
+    });
+  });
+
   it('never shows an email, phone or name: PII canary over every page and JSON answer', async () => {
     const urls = [
       ...PAGES,
+      LIFT,
+      LIFT_REPORT,
       `/console/api/audiences/${AUDIENCE}/sizes`,
       '/console/sign-in',
       '/console/nowhere',

@@ -12,6 +12,7 @@ import { addDays, today } from '../../src/contract/days.js';
 import type { AlertState } from '../../src/health/alerts.js';
 import { profileDay } from '../../src/health/profile.js';
 import { createLogger } from '../../src/log.js';
+import { runMeasureStage } from '../../src/measure/stage.js';
 import { createBullConnection } from '../../src/pipeline/redis.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
@@ -140,6 +141,13 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
   );
   const loaded = await loadAudienceConfig(configPath, {});
   const built = await buildAudiences({ store, config: loaded.config, day: LAST_DAY });
+  // The measure stage of the last day: a lift report (JSON and HTML) for the audience with a holdout.
+  const measured = await runMeasureStage({
+    store,
+    audiences: loaded.config.audiences.filter((a) => a.holdout),
+    asOf: LAST_DAY,
+  });
+  if (measured[0]?.status !== 'written') throw new Error(`no lift report: ${JSON.stringify(measured[0])}`);
   await writeRun(store, LAST_DAY, { match_rate: 0.64 });
   // A forced second attempt of the last day that the remove-share guard stopped: the latest run.
   await writeRun(store, LAST_DAY, BLOCKED_RUN);
