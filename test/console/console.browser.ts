@@ -145,6 +145,69 @@ describe('operator console in Chromium', () => {
     clean();
   });
 
+  /** Presses Tab until the element matching `selector` has the focus: it is reachable from the keyboard. */
+  async function tabTo(selector: string, max = 60) {
+    for (let i = 0; i < max; i++) {
+      await page.keyboard.press('Tab');
+      if (await page.evaluate(`document.activeElement?.matches(${JSON.stringify(selector)}) ?? false`))
+        return;
+    }
+    throw new Error(`${selector} was not reached with Tab`);
+  }
+
+  it('confirms a guarded sync from the keyboard', async () => {
+    await page.goto(`${base}/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`);
+    expect(await page.locator('#guard-h').textContent()).toBe('Confirm a guarded sync');
+    expect(await page.locator('dd[data-count="blocked-remove"]').textContent()).toBe('45');
+    await tabTo('#confirm_guard');
+    await page.keyboard.press('Space');
+    expect(await page.locator('#confirm_guard').isChecked()).toBe(true);
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Confirm and sync');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    expect(await page.locator('.notice').textContent()).toMatch(/^Queued sync job sync-confirm-/);
+    await shot('console-confirm-queued.png');
+    clean();
+  });
+
+  it('person lookup: the form from the keyboard, membership and the explanation', async () => {
+    await page.getByRole('link', { name: 'Person lookup' }).click();
+    expect(new URL(page.url()).pathname).toBe('/console/people');
+    await tabTo('#customer_id');
+    await page.keyboard.type('canary-7');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    const row = page.locator(`tr[data-audience="${AUDIENCE}"]`);
+    expect(await row.locator('td').nth(1).textContent()).toBe('yes');
+    expect(await row.locator('td').nth(6).textContent()).toMatch(
+      /^selected \(rank \d+ of \d+, (treatment|holdout)\)$/,
+    );
+    expect(await page.locator('pre.explanation').textContent()).toContain('customer canary-7 on');
+    await shot('console-person.png');
+    clean();
+  });
+
+  it('data health: freshness and the day profiles', async () => {
+    await page.getByRole('link', { name: 'Data health' }).click();
+    expect(new URL(page.url()).pathname).toBe('/console/health');
+    expect(
+      await page.locator(`table[data-dataset="people"] tr[data-day="${LAST_DAY}"] td`).first().textContent(),
+    ).toBe('41');
+    expect(await page.locator('span[data-age="events"]').textContent()).toMatch(/^\d+ min$/);
+    await shot('console-health.png');
+    clean();
+  });
+
+  it('lift: the stored report embedded and drawn inside its frame', async () => {
+    await page.getByRole('link', { name: 'Audiences', exact: true }).click();
+    await page.getByRole('link', { name: `Lift of ${AUDIENCE}` }).click();
+    expect(new URL(page.url()).pathname).toBe(`/console/audiences/${AUDIENCE}/lift`);
+    const frame = page.frameLocator('iframe.lift-report');
+    await frame.locator('h1').waitFor();
+    expect(await frame.locator('h1').textContent()).toContain(AUDIENCE);
+    await shot('console-lift.png');
+    clean();
+  });
+
   it('signs out: the console is closed again', async () => {
     await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign out' }).click()]);
     expect(new URL(page.url()).pathname).toBe('/console/sign-in');
