@@ -3,6 +3,7 @@ import { registerBuildCommand } from './commands/build.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerCompactCommand } from './commands/compact.js';
 import { registerConfigCommand } from './commands/config.js';
+import { registerConsoleCommand } from './commands/console.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerExplainCommand } from './commands/explain.js';
 import { registerExportCommand } from './commands/export.js';
@@ -42,5 +43,6 @@ export function buildProgram(): Command {
   registerRefreshCommand(program);
   registerWorkerCommand(program);
   registerDemoCommand(program);
+  registerConsoleCommand(program);
   return program;
 }
