@@ -1,4 +1,9 @@
-/** Messages between `bench/sync.ts` and the fake platform process (`_fake-platform-server.ts`). */
+import { type ChildProcess, spawn } from 'node:child_process';
+
+/**
+ * Messages between the fake platform process (`_fake-platform-server.ts`) and who started it
+ * (`bench/sync.ts`, `test/sync/memory.test.ts`), and the starter both use.
+ */
 
 export type PlatformId = 'meta' | 'google_ads' | 'tiktok';
 
@@ -38,4 +43,52 @@ export interface FakeStats {
   maxRssKiB: number;
   /** CPU time (user + system) of the fake's process so far, in seconds. */
   cpuSeconds: number;
+}
+
+export interface FakeProcess {
+  ready: FakeReady;
+  /** What the fake received since the previous call. */
+  stats(): Promise<FakeStats>;
+  close(): Promise<void>;
+}
+
+const FAKE_SERVER = new URL('./_fake-platform-server.ts', import.meta.url).pathname;
+
+/** The fake platform in a process of its own, so its memory is not the measured process's. */
+export async function startFakePlatform(
+  platform: PlatformId,
+  options: { stdout?: 'inherit' | 'ignore' } = {},
+): Promise<FakeProcess> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', FAKE_SERVER, platform], {
+    stdio: ['ignore', options.stdout ?? 'inherit', 'inherit', 'ipc'],
+  });
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (m: { type?: string }) => {
+        if (m?.type !== type) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(m as T);
+      };
+      const onExit = (code: number | null) => reject(new Error(`the fake platform exited (${code})`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const ready = await next<FakeReady>('ready');
+  return {
+    ready,
+    stats() {
+      const answer = next<FakeStats>('stats');
+      child.send({ type: 'stats' });
+      return answer;
+    },
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ type: 'close' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
 }

@@ -16,7 +16,6 @@
  * STORE_URL, the platform's base-URL variables, its secrets, LOG_LEVEL=warn, and a REDIS_URL on a
  * closed port: the CLI then takes its local lock, whatever Redis runs on this machine.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,7 +24,7 @@ import { FsObjectStore } from '../src/storage/fs-store.js';
 import type { SyncRunRecord } from '../src/sync/run-record.js';
 import { peakRssMiB, report, timed } from './_report.js';
 import { AUDIENCE, DAY1, DAY2, type Expected, type Scenario, writeDay1, writeDay2 } from './_sync-inputs.js';
-import type { FakeReady, FakeStats, PlatformId } from './_sync-ipc.js';
+import { type FakeReady, type FakeStats, type PlatformId, startFakePlatform } from './_sync-ipc.js';
 import { chooseRuntime, type RuntimeChoice, runSyncProcess } from './_sync-process.js';
 
 const BATCH = 10_000;
@@ -96,7 +95,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const { scenario } = options;
   const runtime = await chooseRuntime(options.runtime);
-  const fake = await startFake(scenario.platform);
+  const fake = await startFakePlatform(scenario.platform);
   const root = await mkdtemp(join(tmpdir(), 'bench-sync-'));
   const store = new FsObjectStore(join(root, 'store'));
   try {
@@ -259,49 +258,6 @@ function runRecord(stdout: string): SyncRunRecord | undefined {
 }
 
 // --- the fake platform process ------------------------------------------------------------------
-
-interface FakeProcess {
-  ready: FakeReady;
-  stats(): Promise<FakeStats>;
-  close(): Promise<void>;
-}
-
-async function startFake(platform: PlatformId): Promise<FakeProcess> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', new URL('./_fake-platform-server.ts', import.meta.url).pathname, platform],
-    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
-  );
-  const next = <T>(type: string) =>
-    new Promise<T>((resolve, reject) => {
-      const onMessage = (m: { type?: string }) => {
-        if (m?.type !== type) return;
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        resolve(m as T);
-      };
-      const onExit = (code: number | null) => reject(new Error(`the fake platform exited (${code})`));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
-  const ready = await next<FakeReady>('ready');
-  return {
-    ready,
-    stats() {
-      const answer = next<FakeStats>('stats');
-      child.send({ type: 'stats' });
-      return answer;
-    },
-    async close() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.send({ type: 'close' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(timer);
-    },
-  };
-}
 
 // --- configuration of the sync process ----------------------------------------------------------
 

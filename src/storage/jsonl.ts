@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { constants, createGunzip, createGzip } from 'node:zlib';
 import type { ObjectStore } from './object-store.js';
@@ -34,23 +34,14 @@ export type Values<T> = Iterable<T> | AsyncIterable<T>;
 
 /** Serializes values as JSON Lines, gzipped, into one object. Returns the number of lines written. */
 export async function writeJsonl<T>(store: ObjectStore, key: string, values: Values<T>): Promise<number> {
-  let count = 0;
-  async function* chunks(): AsyncGenerator<string> {
-    let buf = '';
-    for await (const value of values) {
-      buf += `${JSON.stringify(value)}\n`;
-      count += 1;
-      if (buf.length >= CHUNK_CHARS) {
-        yield buf;
-        buf = '';
-      }
-    }
-    if (buf) yield buf;
+  const writer = openJsonlWriter<T>(store, key);
+  try {
+    for await (const value of values) await writer.write(value);
+  } catch (error) {
+    await writer.abort(error);
+    throw error;
   }
-  const gzip = createGzip({ level: GZIP_LEVEL });
-  const body = Readable.from(chunks()).pipe(gzip);
-  await store.put(key, body, { contentType: 'application/x-ndjson' });
-  return count;
+  return writer.close();
 }
 
 /**
@@ -62,11 +53,14 @@ export async function writeJsonl<T>(store: ObjectStore, key: string, values: Val
 export interface JsonlWriter<T> {
   write(value: T): Promise<void>;
   close(): Promise<number>;
+  /** Gives up: the upload fails with `error` and no object is written. */
+  abort(error: unknown): Promise<void>;
 }
 
 export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter<T> {
   const source = new PassThrough();
-  const uploaded = store.put(key, source.pipe(createGzip({ level: GZIP_LEVEL })), {
+  const body = source.pipe(createGzip({ level: GZIP_LEVEL }));
+  const uploaded = store.put(key, body, {
     contentType: 'application/x-ndjson',
   });
   let failure: unknown;
@@ -98,6 +92,14 @@ export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter
       source.end();
       await uploaded;
       return count;
+    },
+    async abort(error) {
+      // The store reads `body`: failing it fails the upload (a piped source would not pass it on).
+      const reason = error instanceof Error ? error : new Error(String(error));
+      source.unpipe(body);
+      source.destroy();
+      body.destroy(reason);
+      await uploaded.catch(() => {});
     },
   };
 }

@@ -9,7 +9,7 @@ import type {
 import { type Logger, log as rootLogger } from '../log.js';
 import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
 import { type DesiredStats, desiredItems, type SyncMode } from './desired.js';
-import { checkGuards, type GuardSettings } from './guards.js';
+import { checkGuards, DEFAULT_GUARDS, type GuardSettings } from './guards.js';
 import { ensureLedgerOrder, ledgerEntries, readState, writeLedger, writeState } from './ledger.js';
 import { applyConfirmedBatches } from './ledger-update.js';
 import { type HeldLock, LocalLocker, type Locker, LockLostError } from './lock.js';
@@ -17,7 +17,7 @@ import { computePlan, type PlanOutline } from './plan.js';
 import { resolvePlatformAudience } from './platform-audience.js';
 import { pushBatches } from './push.js';
 import type { SyncRunRecord } from './run-record.js';
-import { latestAttempt, nextAttemptId, runRecordKey, saveRunRecord } from './runs.js';
+import { attempts, runRecordKey, saveRunRecord } from './runs.js';
 import { batchCount, planObjects, StoredPlanWriter } from './stored-plan.js';
 
 export { PlatformAudienceDeletedError } from './platform-audience.js';
@@ -96,25 +96,23 @@ type LockedInput = SyncAudienceInput & { held?: HeldLock };
 async function runLocked(input: LockedInput): Promise<SyncRunRecord> {
   const { store, destination, audienceId } = input;
   const log = (input.log ?? rootLogger).child({ destination, audience: audienceId });
-  if (!input.dryRun) {
-    const latest = await latestAttempt(store, destination, audienceId, input.runId);
-    if (latest?.status === 'completed' && !input.force) return latest;
-    if (latest?.status === 'running' || latest?.status === 'finalizing') {
-      log.info({ run_id: latest.run_id, batches_done: latest.batches.length }, 'resuming sync run');
-      const pending = batchCount(latest) - latest.batches.length;
-      latest.resumed = [
-        ...(latest.resumed ?? []),
-        {
-          at: new Date().toISOString(),
-          next_batch: latest.batches.length,
-          possibly_repeated_batches: pending > 0 ? 1 : 0,
-        },
-      ];
-      return continueRun(input, latest, log);
-    }
+  if (input.dryRun) return startRun(input, input.runId, log);
+  const { latest, nextId } = await attempts(store, destination, audienceId, input.runId);
+  if (latest?.status === 'completed' && !input.force) return latest;
+  if (latest?.status === 'running' || latest?.status === 'finalizing') {
+    log.info({ run_id: latest.run_id, batches_done: latest.batches.length }, 'resuming sync run');
+    const pending = batchCount(latest) - latest.batches.length;
+    latest.resumed = [
+      ...(latest.resumed ?? []),
+      {
+        at: new Date().toISOString(),
+        next_batch: latest.batches.length,
+        possibly_repeated_batches: pending > 0 ? 1 : 0,
+      },
+    ];
+    return continueRun(input, latest, log);
   }
-  const runId = input.dryRun ? input.runId : await nextAttemptId(store, destination, audienceId, input.runId);
-  return startRun(input, runId, log);
+  return startRun(input, nextId, log);
 }
 
 async function startRun(input: LockedInput, runId: string, log: Logger): Promise<SyncRunRecord> {
@@ -138,11 +136,7 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
     mode: replace ? 'replace' : 'diff',
     ledger: true,
   });
-  const guards = checkGuards(
-    outline,
-    capabilitiesOf(input).minAudienceSize,
-    input.guards ?? { maxRemoveShare: 0.3 },
-  );
+  const guards = checkGuards(outline, capabilitiesOf(input).minAudienceSize, input.guards ?? DEFAULT_GUARDS);
   const now = new Date().toISOString();
   const record: SyncRunRecord = {
     run_id: runId,
@@ -216,6 +210,9 @@ async function storePlan(
   let outline: PlanOutline;
   try {
     outline = await computePlan(items, capabilitiesOf(input), size, options.mode, writer);
+  } catch (error) {
+    await writer.abort(error);
+    throw error;
   } finally {
     await items.return(undefined);
   }

@@ -1,13 +1,5 @@
 import { hash } from 'node:crypto';
 import type { AttributeValue, MatchKeys } from '../../connectors/core/types.js';
-import {
-  cacheOptionsFromEnv,
-  engineEnvFrom,
-  engineSettingsFromEnv,
-  withMemoryCap,
-} from '../compaction/engine-settings.js';
-import { Engine, sqlString } from '../engine/duckdb.js';
-import { localFiles } from '../engine/local-files.js';
 import type { Logger } from '../log.js';
 import { readJsonl, type Values, writeJsonl } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
@@ -15,10 +7,10 @@ import {
   ObjectNotFoundError,
   type ObjectStore,
   readJsonIfExists,
-  statObject,
   writeJson,
 } from '../storage/object-store.js';
-import { SortedCursor } from './sorted.js';
+import { SortedCursor, SortOrderError } from './sorted.js';
+import { sortedByCustomerId } from './sorted-members.js';
 
 /**
  * What a destination holds for one audience, as far as we know: one line per person we last saw
@@ -163,7 +155,7 @@ async function inCodePointOrder(entries: AsyncGenerator<LedgerEntry>): Promise<b
     while (!cursor.done) await cursor.next();
     return true;
   } catch (error) {
-    if (error instanceof Error && error.name === 'SortOrderError') return false;
+    if (error instanceof SortOrderError) return false;
     throw error;
   }
 }
@@ -171,10 +163,6 @@ async function inCodePointOrder(entries: AsyncGenerator<LedgerEntry>): Promise<b
 const LEDGER_COLUMNS = `{customer_id: 'VARCHAR', digest: 'VARCHAR', keys: 'JSON', attributes: 'JSON', input: 'VARCHAR', confirmed_at: 'VARCHAR'}`;
 
 async function sortLedger(store: ObjectStore, destination: string, audienceId: string): Promise<void> {
-  const env = engineEnvFrom();
-  const files = localFiles(store, cacheOptionsFromEnv(env));
-  const [path] = await files.paths([await statObject(store, keys.ledger(destination, audienceId))]);
-  const engine = await Engine.open(withMemoryCap(engineSettingsFromEnv(env), '256MB'));
   type Row = {
     customer_id: string;
     digest: string;
@@ -183,30 +171,24 @@ async function sortLedger(store: ObjectStore, destination: string, audienceId: s
     input: string | null;
     confirmed_at: string;
   };
-  try {
-    async function* sorted(): AsyncGenerator<LedgerEntry> {
-      // Into a table first, then sorted as it streams out (sorted-members.ts says why).
-      await engine.run(
-        `CREATE TEMP TABLE sorted_ledger AS SELECT * FROM read_json(${sqlString(path!)}, format = 'newline_delimited', columns = ${LEDGER_COLUMNS})`,
-      );
-      for await (const rows of engine.stream<Row>('SELECT * FROM sorted_ledger ORDER BY customer_id')) {
-        for (const r of rows) {
-          yield {
-            customer_id: r.customer_id,
-            digest: r.digest,
-            ...(r.input !== null ? { input: r.input } : {}),
-            ...(r.keys !== null ? { keys: JSON.parse(r.keys) as MatchKeys } : {}),
-            ...(r.attributes !== null
-              ? { attributes: JSON.parse(r.attributes) as Record<string, AttributeValue> }
-              : {}),
-            confirmed_at: r.confirmed_at,
-          };
-        }
-      }
+  const sorted = await sortedByCustomerId<Row>(store, keys.ledger(destination, audienceId), LEDGER_COLUMNS);
+  async function* entries(): AsyncGenerator<LedgerEntry> {
+    for await (const r of sorted.rows) {
+      yield {
+        customer_id: r.customer_id,
+        digest: r.digest,
+        ...(r.input !== null ? { input: r.input } : {}),
+        ...(r.keys !== null ? { keys: JSON.parse(r.keys) as MatchKeys } : {}),
+        ...(r.attributes !== null
+          ? { attributes: JSON.parse(r.attributes) as Record<string, AttributeValue> }
+          : {}),
+        confirmed_at: r.confirmed_at,
+      };
     }
-    await writeLedger(store, destination, audienceId, sorted());
+  }
+  try {
+    await writeLedger(store, destination, audienceId, entries());
   } finally {
-    engine.close();
-    await files.trim();
+    await sorted.close();
   }
 }

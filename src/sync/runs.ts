@@ -25,15 +25,14 @@ const ATTEMPT_RE = /^(.+?)-(\d+)$/;
 const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
- * A run record's key read back, or undefined for other objects under `runs/` (stored plans). A
- * suffix is an attempt only on a day (`2026-11-27-2`) or when the caller knows the base: a manual
+ * A run record's key read back, or undefined for other objects under `runs/` (stored plans end
+ * in `.jsonl.gz`). A suffix is an attempt only on a day (`2026-11-27-2`) or when the caller knows the base: a manual
  * run may be named `backfill-2`.
  */
 export function parseRunKey(key: string, base?: string): RunRef | undefined {
   const m = RECORD_RE.exec(key);
   if (!m) return undefined;
   const runId = m[1]!;
-  if (runId.endsWith('.plan')) return undefined;
   const suffixed = ATTEMPT_RE.exec(runId);
   const isAttempt =
     suffixed !== null && (base !== undefined ? suffixed[1] === base : DAY_RE.test(suffixed[1]!));
@@ -47,7 +46,7 @@ export function parseRunKey(key: string, base?: string): RunRef | undefined {
   };
 }
 
-export function attemptId(base: string, attempt: number): string {
+function attemptId(base: string, attempt: number): string {
   return attempt === 1 ? base : `${base}-${attempt}`;
 }
 
@@ -63,32 +62,26 @@ export async function listRuns(store: ObjectStore, destination: string, audience
   return out;
 }
 
-/** The newest attempt of a base run id, or undefined when it never ran. */
-export async function latestAttempt(
+/**
+ * The newest attempt of a base run id (its record, or undefined when it never ran) and the id a new
+ * attempt takes: `base` itself the first time, then `base-2`, ... One listing gives both.
+ */
+export async function attempts(
   store: ObjectStore,
   destination: string,
   audienceId: string,
   base: string,
-): Promise<SyncRunRecord | undefined> {
-  const last = await lastAttemptNumber(store, destination, audienceId, base);
-  if (last === 0) return undefined;
-  return readJsonIfExists<SyncRunRecord>(store, keys.syncRun(destination, audienceId, attemptId(base, last)));
-}
-
-/** The id for a new attempt of `base`: `base` itself the first time, then `base-2`, ... */
-export async function nextAttemptId(
-  store: ObjectStore,
-  destination: string,
-  audienceId: string,
-  base: string,
-): Promise<string> {
-  return attemptId(base, (await lastAttemptNumber(store, destination, audienceId, base)) + 1);
-}
-
-async function lastAttemptNumber(store: ObjectStore, destination: string, audienceId: string, base: string) {
+): Promise<{ latest: SyncRunRecord | undefined; nextId: string }> {
   let last = 0;
   for (const ref of await listRuns(store, destination, audienceId, base)) last = Math.max(last, ref.attempt);
-  return last;
+  const latest =
+    last === 0
+      ? undefined
+      : await readJsonIfExists<SyncRunRecord>(
+          store,
+          keys.syncRun(destination, audienceId, attemptId(base, last)),
+        );
+  return { latest, nextId: attemptId(base, last + 1) };
 }
 
 /** Where a run's record lives: real runs under `sync/`, dry runs in their outbox. */

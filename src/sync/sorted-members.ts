@@ -5,21 +5,21 @@ import {
   withMemoryCap,
 } from '../compaction/engine-settings.js';
 import type { MemberRecord } from '../contract/records.js';
-import { Engine, sqlString } from '../engine/duckdb.js';
+import { Engine, type Row, sqlString } from '../engine/duckdb.js';
 import { localFiles } from '../engine/local-files.js';
 import { keys } from '../storage/keys.js';
 import { type ObjectStore, statObject } from '../storage/object-store.js';
 
 /**
- * An audience's members in `customer_id` order, for the sync's merge with the people snapshot and
- * the ledger. The build writes members in rank order (the documented contract); the SQL engine
- * sorts them here, spilling to disk beyond its memory limit, so a 10-million-member audience costs
- * the sync no memory of its own.
+ * Gzip JSON Lines objects in `customer_id` order, sorted by the SQL engine for the sync's merges:
+ * an audience's members (the build writes them in rank order, the documented contract) and, once,
+ * a ledger written by an earlier version. The engine spills to disk beyond its memory limit, so a
+ * 10-million-member audience costs the sync no memory of its own.
  */
-export interface SortedMembers {
-  /** Everyone in the snapshot, both groups. */
+export interface SortedRows<T> {
+  /** Rows in the object. */
   total: number;
-  rows: AsyncGenerator<MemberRecord>;
+  rows: AsyncGenerator<T>;
   close(): Promise<void>;
 }
 
@@ -29,19 +29,21 @@ export interface SortedMembers {
  */
 const SYNC_ENGINE_MEMORY = '256MB';
 
-const COLUMNS = `{customer_id: 'VARCHAR', "group": 'VARCHAR', score: 'DOUBLE', rank: 'BIGINT', entered: 'VARCHAR'}`;
-
-export async function sortedMembers(
+/**
+ * The rows of `key` (read with DuckDB `read_json` `columns`) by `customer_id`. Loaded into a
+ * temporary table, then sorted as they stream out: a sort fed straight by read_json ran out of
+ * memory (10M members under the 256 MB limit), where sorting a table spills to disk.
+ */
+export async function sortedByCustomerId<T extends Row>(
   store: ObjectStore,
-  audienceId: string,
-  day: string,
-): Promise<SortedMembers> {
+  key: string,
+  columns: string,
+): Promise<SortedRows<T>> {
   const env = engineEnvFrom();
   const files = localFiles(store, cacheOptionsFromEnv(env));
-  // Stat first: a missing snapshot is an ObjectNotFoundError naming the key, as when it was read directly.
-  const [path] = await files.paths([await statObject(store, keys.members(audienceId, day))]);
+  // Stat first: a missing object is an ObjectNotFoundError naming the key, as when read directly.
+  const [path] = await files.paths([await statObject(store, key)]);
   const engine = await Engine.open(withMemoryCap(engineSettingsFromEnv(env), SYNC_ENGINE_MEMORY));
-  const source = `read_json(${sqlString(path!)}, format = 'newline_delimited', columns = ${COLUMNS})`;
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -50,19 +52,14 @@ export async function sortedMembers(
     await files.trim();
   };
   try {
-    // Loaded into a temporary table, then sorted as it streams out: a sort fed straight by read_json
-    // ran out of memory (10M members under the 256 MB limit), where sorting a table spills to disk.
     await engine.run(
-      `CREATE TEMP TABLE sorted_members AS SELECT customer_id, "group", score, rank, entered FROM ${source}`,
+      `CREATE TEMP TABLE sorted_rows AS SELECT * FROM read_json(${sqlString(path!)}, format = 'newline_delimited', columns = ${columns})`,
     );
-    const [count] = await engine.all<{ n: number }>('SELECT count(*)::BIGINT AS n FROM sorted_members');
-    async function* rows(): AsyncGenerator<MemberRecord> {
+    const [count] = await engine.all<{ n: number }>('SELECT count(*)::BIGINT AS n FROM sorted_rows');
+    async function* rows(): AsyncGenerator<T> {
       try {
-        for await (const chunk of engine.stream<MemberRecord>(
-          'SELECT customer_id, "group", score, rank, entered FROM sorted_members ORDER BY customer_id',
-        )) {
+        for await (const chunk of engine.stream<T>('SELECT * FROM sorted_rows ORDER BY customer_id'))
           yield* chunk;
-        }
       } finally {
         await close();
       }
@@ -72,4 +69,15 @@ export async function sortedMembers(
     await close();
     throw error;
   }
+}
+
+const MEMBER_COLUMNS = `{customer_id: 'VARCHAR', "group": 'VARCHAR', score: 'DOUBLE', rank: 'BIGINT', entered: 'VARCHAR'}`;
+
+/** An audience's members of `day` (both groups) in `customer_id` order. */
+export function sortedMembers(
+  store: ObjectStore,
+  audienceId: string,
+  day: string,
+): Promise<SortedRows<MemberRecord>> {
+  return sortedByCustomerId<MemberRecord>(store, keys.members(audienceId, day), MEMBER_COLUMNS);
 }

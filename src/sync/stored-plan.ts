@@ -77,6 +77,9 @@ export class StoredPlanWriter implements PlanSink {
   async close(): Promise<void> {
     await Promise.all([this.removes.close(), this.adds.close()]);
   }
+  async abort(error: unknown): Promise<void> {
+    await Promise.all([this.removes.abort(error), this.adds.abort(error)]);
+  }
   /** Batches per operation: ceil(rows / size) per group (a replace sends at least one). */
   batches(): { remove: number; add: number } {
     const of = (m: Map<string, number>) =>

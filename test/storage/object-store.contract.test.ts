@@ -107,6 +107,17 @@ describe.each(STORE_KINDS)('object store contract: $kind', ({ kind, create }) =>
     }
   });
 
+  it('writes no object when the values fail half-way, and keeps the old one', async () => {
+    await writeJsonl(store, 'fail/part.jsonl.gz', [{ v: 'old' }]);
+    function* values() {
+      for (let i = 0; i < 50_000; i++) yield { i, pad: 'x'.repeat(40) };
+      throw new Error('the source broke');
+    }
+    await expect(writeJsonl(store, 'fail/part.jsonl.gz', values())).rejects.toThrow('the source broke');
+    expect(await readJsonlAll(store, 'fail/part.jsonl.gz')).toEqual([{ v: 'old' }]);
+    expect(await listKeys(store, 'fail/')).toEqual(['fail/part.jsonl.gz']);
+  });
+
   it('overwrites the same key with the new content', async () => {
     await store.put('same/key.json', '{"v":1}');
     await store.put('same/key.json', '{"v":2}');

@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FakeReady, FakeStats, PlatformId } from '../../bench/_sync-ipc.js';
+import { type FakeReady, type FakeStats, type PlatformId, startFakePlatform } from '../../bench/_sync-ipc.js';
 import type { MemoryReport } from './memory-child.js';
 
 /**
@@ -28,7 +28,6 @@ import type { MemoryReport } from './memory-child.js';
  * its memory is not the sync's; it also tells how many rows it received per operation.
  */
 const CHILD = new URL('./memory-child.ts', import.meta.url).pathname;
-const FAKE_SERVER = new URL('../../bench/_fake-platform-server.ts', import.meta.url).pathname;
 /** What the larger audience's live heap may exceed the smaller one's by. */
 const LIVE_ALLOWANCE_MIB = 16;
 /**
@@ -61,7 +60,7 @@ describe('sync memory does not grow with the audience', () => {
 
   for (const { platform, small, large } of CASES) {
     it(`${platform}: ${small.toLocaleString('en-US')} vs ${large.toLocaleString('en-US')} members, two days each`, async () => {
-      const fake = await startFake(platform);
+      const fake = await startFakePlatform(platform, { stdout: 'ignore' });
       cleanups.push(fake.close);
       const reports: MemoryReport[] = [];
       for (const n of [small, large]) {
@@ -155,46 +154,4 @@ async function runChild(platform: PlatformId, n: number, ready: FakeReady): Prom
   if (code !== 0)
     throw new Error(`memory-child ${platform} ${n} exited with ${code}: ${stderr.slice(-2000)}`);
   return JSON.parse(stdout.trim()) as MemoryReport;
-}
-
-interface FakeProcess {
-  ready: FakeReady;
-  /** What the fake received since the previous call. */
-  stats(): Promise<FakeStats>;
-  close(): Promise<void>;
-}
-
-async function startFake(platform: PlatformId): Promise<FakeProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', FAKE_SERVER, platform], {
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  const next = <T>(type: string) =>
-    new Promise<T>((resolve, reject) => {
-      const onMessage = (m: { type?: string }) => {
-        if (m?.type !== type) return;
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        resolve(m as T);
-      };
-      const onExit = (code: number | null) => reject(new Error(`the fake platform exited (${code})`));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
-  const ready = await next<FakeReady>('ready');
-  return {
-    ready,
-    stats() {
-      const answer = next<FakeStats>('stats');
-      child.send({ type: 'stats' });
-      return answer;
-    },
-    async close() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.send({ type: 'close' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(timer);
-    },
-  };
 }

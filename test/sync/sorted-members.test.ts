@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine, sqlString } from '../../src/engine/duckdb.js';
 import { keys } from '../../src/storage/keys.js';
@@ -31,8 +33,6 @@ describe('members sorted for the sync', () => {
     const path = (t.store as unknown as { localPath(key: string): string }).localPath(keys.members(AUD, DAY));
     const writer = await Engine.open({ threads: 1 });
     try {
-      const { mkdir } = await import('node:fs/promises');
-      const { dirname } = await import('node:path');
       await mkdir(dirname(path), { recursive: true });
       await writer.run(
         `COPY (SELECT 'c' || lpad(((i * 7919) % ${MEMBERS})::VARCHAR, 8, '0') AS customer_id,
