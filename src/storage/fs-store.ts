@@ -97,8 +97,13 @@ export class FsObjectStore implements ObjectStore {
         // Only descend where keys could still match the prefix.
         if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) await this.walk(full, prefix, out);
       } else if (entry.isFile() && !entry.name.includes(TMP_MARKER) && key.startsWith(prefix)) {
-        const s = await stat(full);
-        out.push({ key, size: s.size, lastModified: s.mtime });
+        // Deleted between the directory read and here (a concurrent writer cleaning up): S3 would
+        // not list it either, so neither do we.
+        const s = await stat(full).catch((error: unknown) => {
+          if (isCode(error, 'ENOENT')) return undefined;
+          throw error;
+        });
+        if (s) out.push({ key, size: s.size, lastModified: s.mtime });
       }
     }
   }
