@@ -3,7 +3,6 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dayStartMs } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import {
   defaultThreads,
@@ -18,6 +17,7 @@ import { type CacheOptions, localFiles } from '../engine/local-files.js';
 import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject, writeJson } from '../storage/object-store.js';
+import { isClosed } from './config.js';
 import { DEFAULT_CACHE_MAX_MB, engineEnvFrom, engineSettingsFromEnv } from './engine-settings.js';
 import { faultPoint } from './fault.js';
 import { COMPACTED_NAME_RE } from './listing.js';
@@ -115,15 +115,6 @@ const MAX_LANES = 4;
 
 /** Most malformed lines a manifest entry names (all of them are in the quarantine object). */
 export const MAX_MANIFEST_MALFORMED = 100;
-
-/** The end of day D (UTC) plus the grace period: from then on, D is closed. */
-export function closesAt(day: string, graceHours: number): Date {
-  return new Date(dayStartMs(day) + 86_400_000 + graceHours * 3_600_000);
-}
-
-export function isClosed(day: string, now: Date, graceHours: number): boolean {
-  return now.getTime() >= closesAt(day, graceHours).getTime();
-}
 
 /** The deterministic name part of the file that compacts exactly these sources. */
 export function compactionId(sources: readonly string[]): string {
@@ -302,6 +293,7 @@ async function compactDayLocked(
         .slice(0, MAX_MANIFEST_MALFORMED)
         .map(({ key, line, reason }) => ({ key, line, reason })),
       created_at: (options.now ?? new Date()).toISOString(),
+      seconds: Number(process.hrtime.bigint() - started) / 1e9,
     };
     held?.assertHeld?.();
     await writeJson(store, compactionManifestKey(dataset, day), {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dayStartMs } from '../contract/days.js';
 
 /**
  * `compaction:` in `audience-sync.yaml`. A day's raw partition is rewritten as Parquet once it is
@@ -21,3 +22,12 @@ export const compactionConfigSchema = z
   .prefault({});
 
 export type CompactionConfig = z.output<typeof compactionConfigSchema>;
+
+/** The end of day D (UTC) plus the grace period: from then on, D is closed. */
+export function closesAt(day: string, graceHours: number): Date {
+  return new Date(dayStartMs(day) + 86_400_000 + graceHours * 3_600_000);
+}
+
+export function isClosed(day: string, now: Date, graceHours: number): boolean {
+  return now.getTime() >= closesAt(day, graceHours).getTime();
+}

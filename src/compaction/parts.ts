@@ -28,6 +28,8 @@ export interface CompactedFile {
   malformed_lines: number;
   malformed: MalformedLine[];
   created_at: string;
+  /** How long writing and verifying this file took (absent in manifests written before it was kept). */
+  seconds?: number;
 }
 
 export interface CompactionManifest {

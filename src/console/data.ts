@@ -1,9 +1,11 @@
 import type { AudienceConfig, AudienceDefinition } from '../audiences/config.js';
 import type { AudienceManifest } from '../audiences/manifest.js';
 import { builtDays, latestBuiltDay, readManifest, readMembers } from '../audiences/members.js';
+import { closesAt, isClosed } from '../compaction/config.js';
+import { listDayPartsDetail } from '../compaction/parts.js';
 import { DATASETS, type Dataset, type MemberRecord } from '../contract/records.js';
 import { type AlertRecord, readAlertState } from '../health/alerts.js';
-import { newestRawPart } from '../health/parts.js';
+import { compactedArrivalMs, newestRawPart, partArrivalMs } from '../health/parts.js';
 import { type DayProfile, PROFILE_VERSION, profileKey } from '../health/profile.js';
 import { recentRuns } from '../health/sync-runs.js';
 import type { LiftReport } from '../measure/report.js';
@@ -55,12 +57,91 @@ const runStatus = (r: SyncRunRecord): StageStatus =>
         ? 'blocked'
         : 'running';
 
+const clock = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+
 /**
- * The refresh per day, newest first: people snapshot, build of each audience, each sync (the last
- * attempt of the day) and measurement (a lift report for the day). Export and compaction leave no
- * per-day record in the store, so they are not listed.
+ * The export and the compaction of one day, from its raw partitions. The export drains the ingest
+ * buffers all day long, so it has no duration of its own: its row says how many parts landed and
+ * when the newest arrived. Compaction records how long each Parquet file took in the day's
+ * manifest.
  */
-export async function refreshHistory(store: ObjectStore, config: AudienceConfig): Promise<DayRow[]> {
+async function rawStages(
+  store: ObjectStore,
+  day: string,
+  now: Date,
+  graceHours: number,
+): Promise<StageRow[]> {
+  const perDataset = await Promise.all(DATASETS.map((d) => listDayPartsDetail(store, d, day)));
+  let parts = 0;
+  let newest: number | undefined;
+  const counts: string[] = [];
+  let withData = 0;
+  let compacted = 0;
+  let pendingLate = 0;
+  let rows = 0;
+  let malformed = 0;
+  let seconds: number | null = 0;
+  for (const [i, detail] of perDataset.entries()) {
+    const files = [...detail.files.values()];
+    const n = detail.jsonl.length + files.reduce((a, f) => a + f.sources.length, 0);
+    if (n === 0) continue;
+    withData += 1;
+    parts += n;
+    counts.push(`${DATASETS[i]} ${n}`);
+    for (const info of detail.jsonl) newest = Math.max(newest ?? 0, partArrivalMs(info) ?? 0);
+    for (const f of files) newest = Math.max(newest ?? 0, compactedArrivalMs(f.sources) ?? 0);
+    if (files.length > 0) {
+      compacted += 1;
+      if (detail.jsonl.length > 0) pendingLate += 1;
+    }
+    for (const f of files) {
+      rows += f.rows;
+      malformed += f.malformed_lines;
+      seconds = typeof f.seconds === 'number' && seconds !== null ? seconds + f.seconds : null;
+    }
+  }
+  if (withData === 0) {
+    return [
+      { name: 'export', status: 'missing', durationMs: null, detail: 'no raw data for this day' },
+      { name: 'compact', status: 'missing', durationMs: null, detail: 'nothing to compact' },
+    ];
+  }
+  const closed = isClosed(day, now, graceHours);
+  const exportRow: StageRow = {
+    name: 'export',
+    status: closed || compacted > 0 ? 'done' : 'running',
+    durationMs: null,
+    detail: `${parts} parts (${counts.join(', ')})${newest ? `, newest arrived ${clock(newest)} UTC` : ''}${closed ? '' : ', day still open'}`,
+  };
+  const compactRow: StageRow =
+    compacted === 0
+      ? {
+          name: 'compact',
+          status: 'missing',
+          durationMs: null,
+          detail: closed
+            ? 'closed but not compacted yet'
+            : `not yet: the day closes ${clock(closesAt(day, graceHours).getTime())} UTC`,
+        }
+      : {
+          name: 'compact',
+          status: compacted === withData && pendingLate === 0 ? 'done' : 'running',
+          durationMs: seconds === null || compacted < withData ? null : seconds * 1000,
+          detail: `${compacted} of ${withData} datasets as Parquet, ${rows} rows, ${malformed} malformed lines${pendingLate > 0 ? `, late parts pending in ${pendingLate}` : ''}`,
+        };
+  return [exportRow, compactRow];
+}
+
+/**
+ * The refresh per day, newest first: export and compaction (from the raw partitions), people
+ * snapshot, build of each audience, each sync (the last attempt of the day) and measurement (a
+ * lift report for the day).
+ */
+export async function refreshHistory(
+  store: ObjectStore,
+  config: AudienceConfig,
+  now: Date = new Date(),
+): Promise<DayRow[]> {
   const people = await peopleDays(store);
   const built = new Map<string, Set<string>>();
   for (const a of config.audiences) built.set(a.id, new Set(await builtDays(store, a.id)));
@@ -78,7 +159,7 @@ export async function refreshHistory(store: ObjectStore, config: AudienceConfig)
 
   const rows: DayRow[] = [];
   for (const day of shown) {
-    const stages: StageRow[] = [];
+    const stages: StageRow[] = await rawStages(store, day, now, config.compaction.grace_hours);
     const pm = people.includes(day)
       ? await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(day))
       : undefined;

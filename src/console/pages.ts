@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { IDENTIFIER_TYPES, type IdentifierType } from '../../connectors/core/types.js';
 import type { AudienceDefinition } from '../audiences/config.js';
 import { type Explanation, formatExplanation } from '../audiences/explain.js';
 import type { AudienceManifest } from '../audiences/manifest.js';
@@ -100,7 +101,7 @@ export function overviewPage(csrf: string, history: DayRow[], alerts: AlertRecor
     active: 'overview',
     body: html`<section aria-labelledby="alerts-h"><h2 id="alerts-h">Open alerts</h2>${alertList}</section>
 <section aria-labelledby="refresh-h"><h2 id="refresh-h">Refresh by day</h2>
-<p class="hint">From the store: people snapshots, audience manifests, sync run records (the last attempt of each day) and lift reports. Export and compaction keep no per-day record.</p>
+<p class="hint">From the store: raw partitions and their compaction manifests, people snapshots, audience manifests, sync run records (the last attempt of each day) and lift reports. The export drains all day long, so its row says what landed and when, not how long it took.</p>
 ${days}</section>`,
   });
 }
@@ -281,18 +282,76 @@ ${
 </section>`;
 }
 
+interface MatchSeries {
+  /** Identifier types some run carried, in the contract's order. */
+  types: IdentifierType[];
+  /** Completed runs that sent members, oldest first. */
+  points: {
+    run: string;
+    day: string;
+    desired: number;
+    share: Partial<Record<IdentifierType, number>>;
+    rate: number | null;
+  }[];
+}
+
+/**
+ * Per run: the share of the people we sent that carried each identifier type, and the match rate the
+ * platform reported for the whole audience. Platforms do not report a match rate per type, so the
+ * share per type is the most the platform can match through that type.
+ */
+function matchSeries(runs: SyncRunRecord[]): MatchSeries {
+  const points = [...runs]
+    .reverse()
+    .filter((r) => r.status === 'completed' && (r.members?.desired ?? 0) > 0)
+    .map((r) => ({
+      run: r.run_id,
+      day: r.day,
+      desired: r.members.desired,
+      share: Object.fromEntries(
+        Object.entries(r.members.coverage ?? {}).map(([type, n]) => [type, (n ?? 0) / r.members.desired]),
+      ) as Partial<Record<IdentifierType, number>>,
+      rate: typeof r.match_rate === 'number' ? r.match_rate : null,
+    }));
+  const types = IDENTIFIER_TYPES.filter((t) => points.some((x) => x.share[t] !== undefined));
+  return { types, points };
+}
+
+const percentOf = (x: number | null | undefined) =>
+  x === null || x === undefined ? null : Math.round(x * 10000) / 100;
+
+function matchSection(m: MatchSeries): SafeHtml {
+  if (m.points.length === 0) return html`<p>No completed run has sent members yet.</p>`;
+  return html`<p class="hint">Platforms report one match rate for the whole audience (Meta: matched of received; Google: the list's match rate); TikTok reports none. Per identifier type, the share of the people we sent who carry that type's key: the most the platform can match through it.</p>
+<div class="chart" id="match-chart" hidden><canvas data-chart="match" role="img" aria-label="Identifier coverage per type and platform match rate by run"></canvas></div>
+${jsonBlock('match-data', {
+  labels: m.points.map((x) => x.run),
+  rate: m.points.map((x) => percentOf(x.rate)),
+  types: Object.fromEntries(m.types.map((t) => [t, m.points.map((x) => percentOf(x.share[t]))])),
+})}
+<details class="chart-numbers" open><summary>Match rate and identifier coverage by run, as a table</summary>
+<table class="match"><thead><tr><th scope="col">Run</th><th scope="col">Day</th><th scope="col">People sent</th>${m.types.map(
+    (t) => html`<th scope="col">With ${t}</th>`,
+  )}<th scope="col">Platform match rate</th></tr></thead>
+<tbody>${m.points.map(
+    (x) =>
+      html`<tr><th scope="row"><code>${x.run}</code></th><td>${x.day}</td><td class="num">${fmtInt(x.desired)}</td>${m.types.map(
+        (t) =>
+          html`<td class="num" data-coverage="${t}">${x.share[t] === undefined ? '—' : fmtPercent(x.share[t]!)}</td>`,
+      )}<td class="num">${x.rate === null ? '—' : fmtPercent(x.rate)}</td></tr>`,
+  )}</tbody></table>
+</details>`;
+}
+
 export function targetPage(p: TargetPageInput): string {
   const base = `/console/audiences/${enc(p.audience.id)}/destinations/${enc(p.destination)}`;
-  const matchPoints = [...p.runs]
-    .reverse()
-    .filter((r) => typeof r.match_rate === 'number')
-    .map((r) => ({ run: r.run_id, day: r.day, rate: r.match_rate as number }));
+  const match = matchSeries(p.runs);
   const plan = p.plan;
   return page({
     title: `${p.audience.id} → ${p.destination}`,
     csrf: p.csrf,
     active: 'audiences',
-    charts: matchPoints.length > 0,
+    charts: match.points.length > 0,
     body: html`<p><a href="/console/audiences/${enc(p.audience.id)}">Back to ${p.audience.id}</a></p>
 ${p.notice ? html`<p class="notice" role="status">${p.notice}</p>` : ''}
 ${guardedSection(p, base)}
@@ -335,14 +394,7 @@ ${
 <tbody>${p.runs.map(runRow)}</tbody></table>`
 }
 </section>
-<section aria-labelledby="match-h"><h2 id="match-h">Match rate over time</h2>
-${
-  matchPoints.length === 0
-    ? html`<p>The platform has not reported a match rate for these runs.</p>`
-    : html`<div class="chart" id="match-chart" hidden><canvas data-chart="match" role="img" aria-label="Platform match rate by run"></canvas></div>
-${jsonBlock('match-data', { labels: matchPoints.map((x) => x.run), rate: matchPoints.map((x) => Math.round(x.rate * 10000) / 100) })}`
-}
-</section>
+<section aria-labelledby="match-h"><h2 id="match-h">Match rate per identifier type</h2>${matchSection(match)}</section>
 <section aria-labelledby="rejected-h"><h2 id="rejected-h">Rejected rows</h2>${rejectedSection(p.runs)}</section>`,
   });
 }

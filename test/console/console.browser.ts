@@ -1,21 +1,21 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIENCE, DESTINATION } from '../health/fixture.js';
+import { artifactsDir } from '../helpers/artifacts.js';
 import { ADMIN_KEY, type ConsoleHarness, EARLIER, LAST_DAY, startConsoleApp } from './fixture.js';
 
 /**
  * The console in Debian's headless Chromium (playwright-core, no browser download), over a real
  * HTTP server: sign in through the form, visit every page, check the numbers and that the charts
  * were drawn by the Chart.js this server serves, with no console error, no CSP violation and no
- * failed request; then "sync now" through its confirmation. Screenshots go where the lift report
- * test writes them (TEST_OUTPUT_DIR, default <tmp>/audience-sync-test-output, then browser/).
+ * failed request; then "sync now" through its confirmation. Screenshots of every page go to
+ * test-artifacts/browser/ (or TEST_OUTPUT_DIR/browser/), which CI keeps in its log directory.
  */
 const CHROMIUM = '/usr/bin/chromium';
-const OUTPUT = join(process.env.TEST_OUTPUT_DIR ?? join(tmpdir(), 'audience-sync-test-output'), 'browser');
+const OUTPUT = artifactsDir('browser');
 
 describe('operator console in Chromium', () => {
   let h: ConsoleHarness;
@@ -129,6 +129,12 @@ describe('operator console in Chromium', () => {
     await page.waitForFunction('document.documentElement.dataset.charts !== undefined');
     expect(await page.evaluate('document.documentElement.dataset.charts')).toBe('drawn');
     expect(await page.locator('table.runs tbody tr').count()).toBe(5);
+    // One line for the platform's match rate and one per identifier type the runs carried.
+    expect(
+      await page.evaluate(
+        "Chart.getChart(document.querySelector('#match-chart canvas')).data.datasets.map((d) => d.label)",
+      ),
+    ).toEqual(['platform match rate (%)', 'with email (%)', 'with phone (%)', 'with external_id (%)']);
     expect(await page.locator('dd[data-count="plan-add"]').textContent()).toBe(
       String(h.latest.counts.treatment),
     );

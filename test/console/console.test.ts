@@ -281,6 +281,13 @@ describe('operator console', () => {
       expect(body).toContain('<span class="status status-failed">failed</span>');
       expect(body).toContain('+3 −2, 3 requests, auth');
       expect(body).toContain('70 ms');
+      // Export and compaction of the last day, from its raw partitions and compaction manifests.
+      expect(body).toMatch(
+        /<th scope="row">export<\/th><td><span class="status status-done">done<\/span><\/td><td class="num">—<\/td><td>2 parts \(events 1, people 1\)<\/td>/,
+      );
+      expect(body).toMatch(
+        /<th scope="row">compact<\/th><td><span class="status status-done">done<\/span><\/td><td class="num">\d[^<]*s<\/td><td>2 of 2 datasets as Parquet, 82 rows, 0 malformed lines<\/td>/,
+      );
       expect(body).toContain(`${EARLIER[Object.keys(EARLIER)[0]!]!.treatment} treatment`);
       expect(body).toContain(`<code>${ALERT_ID}</code>`);
       expect(body).toContain('What to do: Read the run record');
@@ -327,7 +334,15 @@ describe('operator console', () => {
       expect(JSON.parse(match!)).toEqual({
         labels: ['2026-03-06', '2026-03-07', '2026-03-09'],
         rate: [61, 58, 64],
+        types: { email: [90, 82, 90], phone: [70, 70, 70], external_id: [100, 100, 100] },
       });
+      // The same numbers as a table, per identifier type and run.
+      expect(body).toContain(
+        '<th scope="col">With email</th><th scope="col">With phone</th><th scope="col">With external_id</th>',
+      );
+      expect(body).toMatch(
+        /<code>2026-03-07<\/code><\/th><td>2026-03-07<\/td><td class="num">100<\/td><td class="num" data-coverage="email">82\.0\s?%<\/td>/,
+      );
       // No ledger yet: the plan adds every treatment member that has an identifier.
       expect(body).toContain(`<dd data-count="plan-add">${h.latest.counts.treatment}</dd>`);
       expect(body).toContain('<dd data-count="plan-remove">0</dd>');

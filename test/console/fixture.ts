@@ -7,6 +7,7 @@ import { type App, buildApp } from '../../src/api/app.js';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { loadAudienceConfig } from '../../src/audiences/config.js';
 import type { AudienceManifest } from '../../src/audiences/manifest.js';
+import { compactDay } from '../../src/compaction/compact.js';
 import { parseEnv } from '../../src/config/env.js';
 import { addDays, today } from '../../src/contract/days.js';
 import type { AlertState } from '../../src/health/alerts.js';
@@ -98,6 +99,7 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
   await writeRun(store, addDays(LAST_DAY, -3), { match_rate: 0.61 });
   await writeRun(store, addDays(LAST_DAY, -2), {
     match_rate: 0.58,
+    emailCoverage: 0.82,
     rejected_by_code: { '2650': 7 },
     rejected_sample: [{ customer_id: 'c0042', op: 'add', code: '2650', reason: 'invalid row' }],
     resumed: [{ at: `${addDays(LAST_DAY, -2)}T06:03:00.000Z`, next_batch: 1, possibly_repeated_batches: 1 }],
@@ -148,6 +150,8 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
     asOf: LAST_DAY,
   });
   if (measured[0]?.status !== 'written') throw new Error(`no lift report: ${JSON.stringify(measured[0])}`);
+  // The closed day compacted, as the refresh does: the overview shows its compaction.
+  for (const dataset of ['events', 'people'] as const) await compactDay({ store, dataset, day: LAST_DAY });
   await writeRun(store, LAST_DAY, { match_rate: 0.64 });
   // A forced second attempt of the last day that the remove-share guard stopped: the latest run.
   await writeRun(store, LAST_DAY, BLOCKED_RUN);

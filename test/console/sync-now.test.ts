@@ -99,8 +99,9 @@ describe('console "sync now" through a worker to the platform fake', () => {
         .at(-1);
       record = latest ? await readJsonIfExists<SyncRunRecord>(h.store, latest.key) : undefined;
     }
-    expect(record?.error).toBeUndefined();
-    expect(record?.status).toBe('completed');
+    const seen = JSON.stringify({ status: record?.status, error: record?.error, guards: record?.guards });
+    expect(record?.error, seen).toBeUndefined();
+    expect(record?.status, seen).toBe('completed');
     expect(record?.day).toBe(day);
 
     const treatment = new Set<string>();

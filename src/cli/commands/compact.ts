@@ -2,11 +2,10 @@ import type { Command } from 'commander';
 import {
   type CompactDayReport,
   type CompactionReport,
-  closesAt,
   compactClosedDays,
   compactDay,
-  isClosed,
 } from '../../compaction/compact.js';
+import { closesAt, isClosed } from '../../compaction/config.js';
 import { cacheOptionsFromEnv, engineSettingsFromEnv } from '../../compaction/engine-settings.js';
 import { getEnv } from '../../config/env.js';
 import { isDay } from '../../contract/days.js';

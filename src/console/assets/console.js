@@ -14,6 +14,8 @@
     box.hidden = false;
     return box.querySelector('canvas');
   };
+  // Distinct at a glance and readable on white (WCAG non-text contrast).
+  const PALETTE = ['#0b5cd5', '#8a4b00', '#6f42c1', '#b4232a', '#0a6e74', '#5a5f66'];
   const draw = () => {
     const sizes = read('sizes-data');
     const match = read('match-data');
@@ -51,7 +53,24 @@
         data: {
           labels: match.labels,
           datasets: [
-            { label: 'match rate (%)', data: match.rate, borderColor: '#1a7f37', backgroundColor: '#1a7f37' },
+            ...(match.rate.some((x) => x !== null)
+              ? [
+                  {
+                    label: 'platform match rate (%)',
+                    data: match.rate,
+                    borderColor: '#1a7f37',
+                    backgroundColor: '#1a7f37',
+                    borderWidth: 3,
+                  },
+                ]
+              : []),
+            ...Object.entries(match.types).map(([type, data], i) => ({
+              label: `with ${type} (%)`,
+              data,
+              borderColor: PALETTE[i % PALETTE.length],
+              backgroundColor: PALETTE[i % PALETTE.length],
+              borderDash: [6, 3],
+            })),
           ],
         },
         options: {

@@ -9,6 +9,7 @@ import { points } from '../../../src/measure/format.js';
 import { renderLiftHtml } from '../../../src/measure/html.js';
 import { type LiftReport, measureLift } from '../../../src/measure/report.js';
 import { FsObjectStore } from '../../../src/storage/fs-store.js';
+import { artifactsDir } from '../../helpers/artifacts.js';
 import { writeScenario } from '../fixtures.js';
 
 /**
@@ -16,11 +17,11 @@ import { writeScenario } from '../fixtures.js';
  * downloaded) and checks through Chart.js's own API and the canvas pixels that both charts were
  * drawn from the report's numbers, that nothing but the file itself was requested, and that with
  * scripts off the tables carry the numbers. Screenshots are saved under the test output directory
- * (TEST_OUTPUT_DIR, default: <tmp>/audience-sync-test-output).
+ * (test-artifacts/browser/, or TEST_OUTPUT_DIR/browser/).
  */
 
 const CHROMIUM = '/usr/bin/chromium';
-const OUTPUT = join(process.env.TEST_OUTPUT_DIR ?? join(tmpdir(), 'audience-sync-test-output'), 'browser');
+const OUTPUT = artifactsDir('browser');
 
 /** What the page says about its charts, read inside the browser. */
 interface Drawn {
