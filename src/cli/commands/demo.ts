@@ -21,8 +21,8 @@ export function registerDemoCommand(program: Command): void {
     .description(
       'generate a sample dataset and run a dry-run refresh on the embedded store (no Redis, no credentials)',
     )
-    .option('--people <n>', 'people in the sample', '5000')
-    .option('--days <n>', 'days of history', '30')
+    .option('--people <n>', 'people in the sample', '20000')
+    .option('--days <n>', 'days of history', '45')
     .option('--seed <n>', 'random seed', '7')
     .action(async (opts: { people: string; days: string; seed: string }) => {
       const base = getEnv();
@@ -44,10 +44,14 @@ export function registerDemoCommand(program: Command): void {
           `  ${generated.records.events} events, ${generated.records.messages} messages, ${generated.records.people} person updates ` +
             `(${generated.duplicates} duplicates, ${generated.malformed} malformed rows on purpose)`,
         );
-        // Earlier days' snapshots give the lift report cohorts whose outcome windows have ended.
-        const history = Math.min(Number(opts.days) - 1, 21);
-        out(`building audience snapshots for the ${history} days before ${endDay} (for the lift report) ...`);
-        for (let d = addDays(endDay, -history); d < endDay; d = addDays(d, 1)) await runBuildStage(ctx, d);
+        // Earlier days' snapshots of the measured audiences give the lift report cohorts whose outcome
+        // windows have ended: a month of entry days, so the holdout is hundreds of people, not a handful.
+        const measured = ctx.loaded.config.audiences.filter((a) => (a.holdout?.fraction ?? 0) > 0).map((a) => a.id);
+        const history = Math.min(Number(opts.days) - 1, 35);
+        out(
+          `building ${measured.join(', ')} for the ${history} days before ${endDay} (entry cohorts for the lift report) ...`,
+        );
+        for (let d = addDays(endDay, -history); d < endDay; d = addDays(d, 1)) await runBuildStage(ctx, d, measured);
         out(
           `running the refresh for ${endDay} with ${config} (dry run: requests go to outbox/, nothing leaves this machine)`,
         );

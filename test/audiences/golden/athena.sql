@@ -508,7 +508,7 @@ FROM (
   WHERE matched AND NOT (blocked OR x0)
 ) s
 LEFT JOIN previous_a1 prev ON prev.customer_id = s.customer_id
-WHERE s.rank <= (100000 * s.eligible + 999999) / 1000000;
+WHERE s.rank <= (250000 * s.eligible + 999999) / 1000000;
 
 CREATE OR REPLACE VIEW a2_scored AS
 SELECT f.customer_id,

@@ -553,7 +553,7 @@ FROM (
   WHERE matched AND NOT (blocked OR x0)
 ) s
 LEFT JOIN previous_a1 prev ON prev.customer_id = s.customer_id
-WHERE s.rank <= FLOOR((100000 * s.eligible + 999999) / 1000000);
+WHERE s.rank <= FLOOR((250000 * s.eligible + 999999) / 1000000);
 
 CREATE OR REPLACE TEMPORARY TABLE a2_scored AS
 SELECT f.customer_id,
