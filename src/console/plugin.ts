@@ -383,11 +383,22 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
     return audience && target ? { loaded, audience, target } : undefined;
   };
 
-  app.get('/audiences/:id/destinations/:destination', async (request, reply) => {
-    const found = await targetOf(request);
-    if (!found) return notFound(request, reply, 'That audience does not sync to that destination.');
-    const { loaded, audience, target } = found;
-    const runs = await runHistory(app.store, target.destination, audience.id);
+  type Target = NonNullable<Awaited<ReturnType<typeof targetOf>>>;
+
+  /** The target's latest run when a guard stopped it: the run "confirm a guarded sync" applies. */
+  const blockedOf = (runs: SyncRunRecord[]) => (runs[0]?.status === 'blocked' ? runs[0] : undefined);
+
+  /**
+   * The audience × destination page: run history, plan preview and actions. After an action that
+   * queued nothing it is shown again with the reason (`notice`) and an error status.
+   */
+  const sendTargetPage = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    { loaded, audience, target }: Target,
+    runs: SyncRunRecord[],
+    refused?: { notice: string; status: number },
+  ) => {
     const { latest } = await sizeHistory(app.store, audience.id);
     let plan: PlanPreview | undefined;
     let planError: string | undefined;
@@ -399,6 +410,7 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
         planError = 'The plan preview could not be computed; `audience-sync plan` shows the error.';
       }
     }
+    const blocked = blockedOf(runs);
     return sendHtml(
       reply,
       targetPage({
@@ -408,58 +420,61 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
         runs,
         ...(plan ? { plan } : {}),
         ...(planError ? { planError } : {}),
-        ...(blockedOf(runs) ? { blocked: blockedOf(runs)! } : {}),
+        ...(blocked ? { blocked } : {}),
         canEnqueue: options.pipeline !== undefined,
+        ...(refused ? { notice: refused.notice } : {}),
       }),
+      refused?.status ?? 200,
     );
-  });
+  };
 
-  /** The target's latest run when a guard stopped it: the run "confirm a guarded sync" applies. */
-  const blockedOf = (runs: SyncRunRecord[]) => (runs[0]?.status === 'blocked' ? runs[0] : undefined);
+  const queueUnavailable = (request: FastifyRequest, reply: FastifyReply, message: string) =>
+    sendHtml(reply, errorPage(503, message, csrfOf(request)), 503);
 
-  app.post('/audiences/:id/destinations/:destination/sync', async (request, reply) => {
+  /** What both actions start with: the target (else 404) and the queue they need (else 503). */
+  const actionTarget = async (request: FastifyRequest, reply: FastifyReply) => {
+    const found = await targetOf(request);
+    if (!found) {
+      await notFound(request, reply, 'That audience does not sync to that destination.');
+      return undefined;
+    }
+    if (!options.pipeline) {
+      await queueUnavailable(request, reply, 'Syncing needs the queue (Redis), and none is configured.');
+      return undefined;
+    }
+    return { ...found, pipeline: options.pipeline };
+  };
+
+  app.get('/audiences/:id/destinations/:destination', async (request, reply) => {
     const found = await targetOf(request);
     if (!found) return notFound(request, reply, 'That audience does not sync to that destination.');
-    const { loaded, audience, target } = found;
+    const runs = await runHistory(app.store, found.target.destination, found.audience.id);
+    return sendTargetPage(request, reply, found, runs);
+  });
+
+  app.post('/audiences/:id/destinations/:destination/sync', async (request, reply) => {
+    const found = await actionTarget(request, reply);
+    if (!found) return reply;
+    const { loaded, audience, target, pipeline } = found;
     const form = (request.body ?? {}) as Form;
-    if (!options.pipeline) {
-      return sendHtml(
-        reply,
-        errorPage(503, 'Syncing needs the queue (Redis), and none is configured.', csrfOf(request)),
-        503,
-      );
-    }
     if (form.confirm !== 'yes') {
       const runs = await runHistory(app.store, target.destination, audience.id);
-      return sendHtml(
-        reply,
-        targetPage({
-          csrf: csrfOf(request),
-          audience,
-          destination: target.destination,
-          runs,
-          ...(blockedOf(runs) ? { blocked: blockedOf(runs)! } : {}),
-          canEnqueue: true,
-          notice: 'Nothing was queued: tick the confirmation box to sync now.',
-        }),
-        400,
-      );
+      return sendTargetPage(request, reply, found, runs, {
+        notice: 'Nothing was queued: tick the confirmation box to sync now.',
+        status: 400,
+      });
     }
     const day = lastCompleteDayIn(loaded.config.schedule.timezone);
     let result: { runId: string; created: boolean };
     try {
       // The same run as POST /v1/runs with `audiences: [id], force: true`.
-      result = await enqueueRefresh(options.pipeline, {
+      result = await enqueueRefresh(pipeline, {
         day,
         audienceIds: [audience.id],
         attempt: Date.now().toString(36),
       });
     } catch {
-      return sendHtml(
-        reply,
-        errorPage(503, 'The queue is unavailable; try again shortly.', csrfOf(request)),
-        503,
-      );
+      return queueUnavailable(request, reply, 'The queue is unavailable; try again shortly.');
     }
     request.log.info({ run_id: result.runId, audience: audience.id }, 'console queued a sync');
     return sendHtml(
@@ -470,59 +485,38 @@ export const consolePlugin: FastifyPluginAsync<ConsoleOptions> = async (app, opt
   });
 
   app.post('/audiences/:id/destinations/:destination/confirm', async (request, reply) => {
-    const found = await targetOf(request);
-    if (!found) return notFound(request, reply, 'That audience does not sync to that destination.');
-    const { audience, target } = found;
+    const found = await actionTarget(request, reply);
+    if (!found) return reply;
+    const { audience, target, pipeline } = found;
     const form = (request.body ?? {}) as Form;
-    if (!options.pipeline) {
-      return sendHtml(
-        reply,
-        errorPage(503, 'Syncing needs the queue (Redis), and none is configured.', csrfOf(request)),
-        503,
-      );
-    }
     const runs = await runHistory(app.store, target.destination, audience.id);
     const blocked = blockedOf(runs);
-    const again = (notice: string, status: number) =>
-      sendHtml(
-        reply,
-        targetPage({
-          csrf: csrfOf(request),
-          audience,
-          destination: target.destination,
-          runs,
-          ...(blocked ? { blocked } : {}),
-          canEnqueue: true,
-          notice,
-        }),
-        status,
-      );
     // The form names the run it was shown for: a page left open while another run started must
     // not confirm a plan its reader never saw.
     if (!blocked || blocked.run_id !== form.run_id) {
-      return again(
-        'Nothing was queued: the latest run of this destination is no longer the guarded run this form was for. Read the page again.',
-        409,
-      );
+      return sendTargetPage(request, reply, found, runs, {
+        notice:
+          'Nothing was queued: the latest run of this destination is no longer the guarded run this form was for. Read the page again.',
+        status: 409,
+      });
     }
     if (form.confirm_guard !== 'yes') {
-      return again('Nothing was queued: tick the confirmation box to confirm the guarded sync.', 400);
+      return sendTargetPage(request, reply, found, runs, {
+        notice: 'Nothing was queued: tick the confirmation box to confirm the guarded sync.',
+        status: 400,
+      });
     }
     const base =
       parseRunKey(keys.syncRun(target.destination, audience.id, blocked.run_id))?.base ?? blocked.run_id;
     let result: { jobId: string; created: boolean };
     try {
       result = await enqueueConfirmedSync(
-        options.pipeline,
+        pipeline,
         { runId: blocked.run_id, base, day: blocked.day },
         { audienceId: audience.id, destination: target.destination, kind: target.kind },
       );
     } catch {
-      return sendHtml(
-        reply,
-        errorPage(503, 'The queue is unavailable; try again shortly.', csrfOf(request)),
-        503,
-      );
+      return queueUnavailable(request, reply, 'The queue is unavailable; try again shortly.');
     }
     request.log.info(
       {

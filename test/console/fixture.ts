@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import { metaConnector } from '../../connectors/meta/index.js';
 import { type App, buildApp } from '../../src/api/app.js';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { loadAudienceConfig } from '../../src/audiences/config.js';
 import type { AudienceManifest } from '../../src/audiences/manifest.js';
+import { readMembers } from '../../src/audiences/members.js';
 import { compactDay } from '../../src/compaction/compact.js';
 import { parseEnv } from '../../src/config/env.js';
 import { addDays, today } from '../../src/contract/days.js';
@@ -14,10 +16,14 @@ import type { AlertState } from '../../src/health/alerts.js';
 import { profileDay } from '../../src/health/profile.js';
 import { createLogger } from '../../src/log.js';
 import { runMeasureStage } from '../../src/measure/stage.js';
+import { readPeopleSnapshot } from '../../src/people/snapshot.js';
 import { createBullConnection } from '../../src/pipeline/redis.js';
+import { type RunningWorkers, startWorkers } from '../../src/pipeline/worker.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
-import { type ObjectStore, writeJson } from '../../src/storage/object-store.js';
+import { type ObjectStore, readJsonIfExists, writeJson } from '../../src/storage/object-store.js';
+import type { SyncRunRecord } from '../../src/sync/run-record.js';
+import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
 import { AUDIENCE, DESTINATION, manifestFor, seedToday, writeRun } from '../health/fixture.js';
 import { createFsTestStore, type TestStore, uniqueName } from '../helpers/stores.js';
 import { deletePrefix, testRedis } from '../ingest/harness.js';
@@ -126,21 +132,7 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
       ts,
     })),
   ];
-  await writeJsonl(store, keys.rawPart('people', LAST_DAY, '1-0', '1-1'), people);
-  await writeJsonl(
-    store,
-    keys.rawPart('events', LAST_DAY, '1-0', '1-1'),
-    people.map((p, i) => ({
-      id: `ev-${i}`,
-      customer_id: p.customer_id,
-      name: 'checkout_started',
-      raw_name: 'checkout_started',
-      ts,
-      properties: {},
-      received_at: ts,
-      source: 'test',
-    })),
-  );
+  await writeCheckoutDay(store, LAST_DAY, people);
   const loaded = await loadAudienceConfig(configPath, {});
   const built = await buildAudiences({ store, config: loaded.config, day: LAST_DAY });
   // The measure stage of the last day: a lift report (JSON and HTML) for the audience with a holdout.
@@ -302,4 +294,96 @@ export async function signIn(app: App, key = ADMIN_KEY): Promise<{ cookie: strin
   const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
   if (!csrf) throw new Error('no CSRF token on the overview page');
   return { cookie, csrf };
+}
+
+/** A day of raw data as the export writes it: the people, and one checkout_started each at their `ts`. */
+export async function writeCheckoutDay(
+  store: ObjectStore,
+  day: string,
+  people: { customer_id: string; email: string; ts: string; [field: string]: string }[],
+): Promise<void> {
+  await writeJsonl(store, keys.rawPart('people', day, '1-0', '1-1'), people);
+  await writeJsonl(
+    store,
+    keys.rawPart('events', day, '1-0', '1-1'),
+    people.map((p, i) => ({
+      id: `ev-${day}-${i}`,
+      customer_id: p.customer_id,
+      name: 'checkout_started',
+      raw_name: 'checkout_started',
+      ts: p.ts,
+      properties: {},
+      received_at: p.ts,
+      source: 'test',
+    })),
+  );
+}
+
+/**
+ * What a console action hands to: pipeline workers with the console's configuration, sending to a
+ * fake Meta whose token that configuration reads from CONSOLE_TEST_META_TOKEN.
+ */
+export interface WorkerRig {
+  fake: FakeMeta;
+  start(h: ConsoleHarness): Promise<void>;
+  /** Polls until `current` returns a completed or failed run (or about two minutes pass). */
+  waitForRun(
+    h: ConsoleHarness,
+    current: () => Promise<string | undefined>,
+  ): Promise<SyncRunRecord | undefined>;
+  /** The day's treatment members' hashed emails (expected), and what the fake Meta holds (held). */
+  audienceOf(h: ConsoleHarness, day: string): Promise<{ expected: string[]; held: string[] }>;
+  close(): Promise<void>;
+}
+
+export async function startWorkerRig(): Promise<WorkerRig> {
+  const fake = await startFakeMeta();
+  const saved = process.env.CONSOLE_TEST_META_TOKEN;
+  process.env.CONSOLE_TEST_META_TOKEN = fake.state.token;
+  const dir = await mkdtemp(join(tmpdir(), 'console-worker-'));
+  let workers: RunningWorkers | undefined;
+  return {
+    fake,
+    async start(h) {
+      const configPath = join(dir, 'audience-sync.yaml');
+      await writeFile(configPath, CONFIG_YAML);
+      workers = await startWorkers({
+        connection: h.queueRedis,
+        prefix: h.prefix,
+        env: parseEnv({ CONFIG: configPath, QUEUE_PREFIX: h.prefix, META_GRAPH_URL: fake.url }),
+        store: h.store,
+        log: createLogger({ level: 'silent' }),
+      });
+    },
+    async waitForRun(h, current) {
+      let record: SyncRunRecord | undefined;
+      for (let i = 0; i < 480 && record?.status !== 'completed' && record?.status !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        const key = await current();
+        record = key ? await readJsonIfExists<SyncRunRecord>(h.store, key) : undefined;
+      }
+      return record;
+    },
+    async audienceOf(h, day) {
+      const treatment = new Set<string>();
+      for await (const m of readMembers(h.store, AUDIENCE, day)) {
+        if (m.group === 'treatment') treatment.add(m.customer_id);
+      }
+      const expected: string[] = [];
+      for await (const p of readPeopleSnapshot(h.store, day)) {
+        const email = treatment.has(p.customer_id) ? metaConnector.matchKeys(p)?.email : undefined;
+        if (email) expected.push(email);
+      }
+      const audience = [...fake.state.audiences.values()].find((a) => !a.deleted);
+      const held = [...(audience?.members.values() ?? [])].map((m) => m.EMAIL!).filter(Boolean);
+      return { expected: expected.sort(), held: held.sort() };
+    },
+    async close() {
+      await workers?.close(5_000);
+      await fake.close();
+      await rm(dir, { recursive: true, force: true });
+      if (saved === undefined) delete process.env.CONSOLE_TEST_META_TOKEN;
+      else process.env.CONSOLE_TEST_META_TOKEN = saved;
+    },
+  };
 }
