@@ -217,7 +217,16 @@ export interface Collector {
 }
 
 /** Queues every deployment has (the per-destination sync queues are added from the config). */
-export const BASE_QUEUES = [QUEUES.refresh, QUEUES.people, QUEUES.build, QUEUES.measure, 'export', 'health'];
+export const BASE_QUEUES = [
+  QUEUES.refresh,
+  QUEUES.people,
+  QUEUES.build,
+  QUEUES.measure,
+  QUEUES.erasure,
+  QUEUES.retention,
+  'export',
+  'health',
+];
 
 export function createCollector(metrics: Metrics, sources: CollectorSources): Collector {
   const ttlMs = sources.ttlMs ?? 15_000;

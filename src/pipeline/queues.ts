@@ -12,6 +12,10 @@ export const QUEUES = {
   /** One queue per destination, so throttling by one platform does not hold back the others. */
   sync: (destination: string) => `sync-${destination}`,
   measure: 'measure',
+  /** Erasure requests (docs/privacy.md): one job per request, id = the erasure id. */
+  erasure: 'privacy-erasure',
+  /** The daily retention sweep (docs/privacy.md). */
+  retention: 'retention',
 } as const;
 
 export const DEFAULT_BULL_PREFIX = 'audience-sync';

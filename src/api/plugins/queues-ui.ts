@@ -22,6 +22,8 @@ export async function registerQueuesUi(
     QUEUES.people,
     QUEUES.build,
     QUEUES.measure,
+    QUEUES.erasure,
+    QUEUES.retention,
     ...options.destinations.map(QUEUES.sync),
   ];
   const queues = names.map(
