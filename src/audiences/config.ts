@@ -12,6 +12,17 @@ import {
 import { createEventNameNormalizer } from '../contract/event-name.js';
 import { messageRecord, personRecord } from '../contract/records.js';
 import { importConfigSchema } from '../export/customerio/mapping.js';
+import {
+  DEFAULT_LIFT_WINDOW_DAYS,
+  defaultRawDays,
+  type RetentionConfig,
+  type RetentionFloor,
+  rawDaysProblem,
+  retentionConfigSchema,
+  retentionFloor,
+} from '../privacy/retention-config.js';
+// lookback.ts reads this module's constants only when its functions run, so the cycle is harmless.
+import { audienceLookback, neverSendLookback } from './lookback.js';
 
 /**
  * The audience language of `audience-sync.yaml` (DESIGN.md, "Audience configuration").
@@ -431,15 +442,21 @@ export const audienceConfigObject = baseConfigSchema.extend({
   alerts: alertsSchema,
   import: importConfigSchema,
   compaction: compactionConfigSchema,
+  retention: retentionConfigSchema,
 });
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */
 export const audienceConfigSchema = audienceConfigObject.transform((config) => {
   const normalize = createEventNameNormalizer(config.event_aliases);
+  const retention: RetentionConfig = {
+    ...config.retention,
+    raw_days: config.retention.raw_days ?? defaultRawDays(rawRetentionFloor(config)),
+  };
   return {
     ...config,
     never_send: config.never_send && normalizeCondition(config.never_send, normalize),
     audiences: config.audiences.map((a) => normalizeAudience(a, normalize)),
+    retention,
   };
 });
 
@@ -470,6 +487,25 @@ function normalizeTerm(t: ScoreTerm, normalize: (s: string) => string): ScoreTer
     if (f && 'event' in f) out[kind] = { ...f, event: normalize(f.event) };
   }
   return out;
+}
+
+/**
+ * The shortest `retention.raw_days` the file allows: the longest lookback of its audiences and
+ * `never_send`, plus the longest lift window of its audiences with a holdout.
+ */
+export function rawRetentionFloor(config: {
+  audiences: readonly Pick<ParsedAudience, 'id' | 'when' | 'score' | 'holdout' | 'measure'>[];
+  never_send?: Condition | undefined;
+}): RetentionFloor {
+  return retentionFloor([
+    ...config.audiences.map((a) => ({
+      what: `audience "${a.id}"`,
+      lookbackDays: audienceLookback(a),
+      liftWindowDays:
+        a.holdout && a.holdout.fraction > 0 ? (a.measure?.window_days ?? DEFAULT_LIFT_WINDOW_DAYS) : 0,
+    })),
+    { what: 'never_send', lookbackDays: neverSendLookback(config.never_send), liftWindowDays: 0 },
+  ]);
 }
 
 // --- cross-references -----------------------------------------------------------------------------
@@ -535,6 +571,8 @@ export function refineAudienceConfig(config: AudienceConfig, source: string): vo
     const i = index.get(cycle[0]!)!;
     fail(['audiences', i, 'exclude'], `audiences exclude each other in a cycle: ${cycle.join(' → ')}`);
   }
+  const retention = rawDaysProblem(config.retention.raw_days, rawRetentionFloor(config));
+  if (retention) fail(['retention', 'raw_days'], retention);
 }
 
 /** The first cycle in the `exclude` graph as a list of ids ending where it started, or undefined. */

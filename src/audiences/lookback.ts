@@ -18,3 +18,19 @@ export function audienceLookback(definition: Pick<AudienceDefinition, 'when' | '
   }
   return max > 0 ? max : DEFAULT_LOOKBACK_DAYS;
 }
+
+/**
+ * Days of raw data `never_send` reads: its longest window, where an event or message condition
+ * without `within_days` reads the default 30 (person conditions read no window); 0 when it reads none.
+ */
+export function neverSendLookback(condition: Condition | undefined): number {
+  let max = 0;
+  const visit = (c: Condition) => {
+    if ('all' in c) c.all.forEach(visit);
+    else if ('any' in c) c.any.forEach(visit);
+    else if ('not' in c) visit(c.not);
+    else if ('event' in c || 'message' in c) max = Math.max(max, c.within_days ?? DEFAULT_LOOKBACK_DAYS);
+  };
+  if (condition) visit(condition);
+  return max;
+}
