@@ -16,6 +16,7 @@ import { consolePlugin } from '../console/plugin.js';
 import { IngestBuffer } from '../ingest/buffer.js';
 import { log as defaultLogger, type Logger } from '../log.js';
 import type { PipelineConnection } from '../pipeline/flow.js';
+import { SuppressionCache } from '../privacy/suppression.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { openStore } from '../storage/open-store.js';
 import { registerApiDocs } from './plugins/docs.js';
@@ -27,6 +28,7 @@ import { adminRoutes } from './routes/admin.js';
 import { explainRoutes } from './routes/explain.js';
 import { healthRoutes } from './routes/health.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { privacyRoutes } from './routes/privacy.js';
 import { segmentRoutes } from './routes/segment.js';
 import { trackApiRoutes } from './routes/track-api.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -57,6 +59,11 @@ export interface BuildAppOptions {
   };
   /** Requests per minute per client on the admin routes (default 300). */
   adminRateLimit?: number;
+  /**
+   * The erased people ingest refuses; defaults to a cache over `store` refreshed every 30 s. An
+   * erasure in this process calls `app.suppression.invalidate()` to apply at once.
+   */
+  suppression?: SuppressionCache;
 }
 
 /** The app with its zod type provider, as route plugins see it. */
@@ -70,7 +77,7 @@ export type App = FastifyInstance<
 
 /**
  * The HTTP API as a factory: routes are plugins, shared services are typed decorators (`env`,
- * `store`, `redis`, `ingestBuffer`, `requestExport`), so other parts add their routes (admin,
+ * `store`, `redis`, `ingestBuffer`, `requestExport`, `suppression`), so other parts add their routes (admin,
  * metrics, docs, Bull Board) as further plugins without touching these. Tests call `app.inject`.
  */
 export async function buildApp(options: BuildAppOptions): Promise<App> {
@@ -104,7 +111,12 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   );
   app.decorate('requestExport', options.requestExport ?? (() => {}));
   app.decorate('eventAliases', options.eventAliases ?? {});
+  app.decorate('suppression', options.suppression ?? new SuppressionCache(store));
   app.decorateRequest('cioSignatureVerified', false);
+  // Load the erased people before the first ingest request needs them; a failure is retried then.
+  app.addHook('onReady', async () => {
+    app.suppression.get().catch(() => {});
+  });
   app.addHook('onClose', async () => {
     if (ownsRedis) redis.disconnect();
     if (ownsStore) await store.close();
@@ -136,6 +148,10 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     });
     await app.register(explainRoutes, {
       loadConfig: operator.loadConfig,
+      rateLimitPerMinute: options.adminRateLimit ?? 300,
+    });
+    await app.register(privacyRoutes, {
+      ...(operator.pipeline ? { pipeline: operator.pipeline } : {}),
       rateLimitPerMinute: options.adminRateLimit ?? 300,
     });
     // The operator console (/console): pages behind a session cookie opened with an admin key.

@@ -15,7 +15,9 @@ export type ReasonCode =
   | 'bad_country'
   | 'too_long'
   | 'bad_value'
-  | 'not_an_object';
+  | 'not_an_object'
+  /** Not a contract breach: the record is about an erased person (src/privacy/suppression-check.ts). */
+  | 'erased_person';
 
 export interface Rejection {
   code: ReasonCode;

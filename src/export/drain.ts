@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import { DEFAULT_REDIS_PREFIX, type IngestKeys, ingestKeys } from '../ingest/redis-keys.js';
 import type { Logger } from '../log.js';
+import { SuppressionCache, type SuppressionList } from '../privacy/suppression.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { type PartCounts, PartSet } from './part-set.js';
 import { acquireLease } from './redis-lock.js';
@@ -20,6 +21,11 @@ import { compareStreamIds, nextStreamId } from './stream-ids.js';
  *     clears the saved range — so trimming happens once, and never before the write.
  * A crash after the read, after the write or before the trim therefore neither loses nor doubles
  * a record.
+ *
+ * Records of erased people still in the stream (buffered before the erasure) are dropped while the
+ * chunk is routed, with the suppression list read after the chunk was read; they are counted as
+ * `suppressed`, never logged. A re-run of a chunk applies the list as it is then, so it can only
+ * drop more.
  */
 
 export interface DrainHooks {
@@ -49,6 +55,13 @@ export interface DrainOptions {
   lockTtlMs?: number;
   hooks?: DrainHooks;
   logger?: Logger;
+  /**
+   * The erased people, asked for once per chunk, after the chunk was read: their records are
+   * dropped, not exported (counted as `suppressed`). Defaults to reading the list from `store` for
+   * every chunk, so an erasure whose suppression entry was written before a chunk was read is
+   * always applied to it.
+   */
+  suppression?: { get(): Promise<SuppressionList> };
 }
 
 export interface DatasetDrainResult extends PartCounts {
@@ -64,9 +77,11 @@ const READ_PAGE = 200;
 
 export async function drainBuffers(options: DrainOptions): Promise<DatasetDrainResult[]> {
   const datasets = options.datasets ?? DATASETS;
+  // One fresh-per-chunk list for all datasets (concurrent reads of it are shared).
+  const suppression = options.suppression ?? new SuppressionCache(options.store, 0);
   // Datasets are independent streams: draining them together overlaps Redis reads, routing and
   // compression on the thread pool.
-  return Promise.all(datasets.map((dataset) => drainDataset(dataset, options)));
+  return Promise.all(datasets.map((dataset) => drainDataset(dataset, { ...options, suppression })));
 }
 
 export async function drainDataset(dataset: Dataset, options: DrainOptions): Promise<DatasetDrainResult> {
@@ -79,7 +94,9 @@ export async function drainDataset(dataset: Dataset, options: DrainOptions): Pro
     keys: [],
     written: 0,
     quarantined: 0,
+    suppressed: 0,
   };
+  const suppression = options.suppression ?? new SuppressionCache(store, 0);
   const lease = await acquireLease(redis, k.exportLock(dataset), options.lockTtlMs ?? 120_000);
   if (!lease) {
     result.status = 'locked';
@@ -101,7 +118,7 @@ export async function drainDataset(dataset: Dataset, options: DrainOptions): Pro
         resumed: chunk.resumed,
       };
       await options.hooks?.afterRead?.(range);
-      const parts = new PartSet(dataset);
+      const parts = new PartSet(dataset, await suppression.get());
       let count = 0;
       for (const [id, fields] of chunk.entries) {
         count += entryCount(fields);
@@ -119,6 +136,7 @@ export async function drainDataset(dataset: Dataset, options: DrainOptions): Pro
       result.keys.push(...written);
       result.written += parts.counts.written;
       result.quarantined += parts.counts.quarantined;
+      result.suppressed += parts.counts.suppressed;
       options.logger?.debug(
         { dataset, first: chunk.first, last: chunk.last, ...parts.counts, days: parts.days },
         'export chunk written',

@@ -2,6 +2,8 @@ import { today } from '../contract/days.js';
 import type { Dataset } from '../contract/records.js';
 import type { BufferedLine } from '../ingest/items.js';
 import type { QuarantineLine } from '../ingest/validate-record.js';
+import type { SuppressionList } from '../privacy/suppression.js';
+import { linesSuppressed } from '../privacy/suppression-check.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { putGzipLines } from './gzip-lines.js';
@@ -20,16 +22,30 @@ export interface PartCounts {
   written: number;
   /** Lines written to `quarantine/`. */
   quarantined: number;
+  /** Lines (raw or quarantine) about an erased person: dropped, not written. */
+  suppressed: number;
 }
 
 export class PartSet {
   private readonly raw = new Map<string, string[]>();
   private readonly quarantine = new Map<string, string[]>();
-  readonly counts: PartCounts = { written: 0, quarantined: 0 };
+  readonly counts: PartCounts = { written: 0, quarantined: 0, suppressed: 0 };
 
-  constructor(readonly dataset: Dataset) {}
+  /**
+   * `suppression`: the erased people, whose lines are dropped here, the last step before an object
+   * is written (a record buffered before the erasure must not be stored after it). While the list
+   * is empty this costs nothing; otherwise a line that does not carry its `subject` is parsed once.
+   */
+  constructor(
+    readonly dataset: Dataset,
+    private readonly suppression: SuppressionList,
+  ) {}
 
-  add(line: Pick<BufferedLine, 'kind' | 'day' | 'json'>): void {
+  add(line: Pick<BufferedLine, 'kind' | 'day' | 'json' | 'subject'>): void {
+    if (this.suppression.size > 0 && linesSuppressed(this.suppression, [line])) {
+      this.counts.suppressed += 1;
+      return;
+    }
     if (line.kind === 'r') {
       push(this.raw, line.day, `${line.json}\n`);
       this.counts.written += 1;

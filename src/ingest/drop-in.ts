@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { Dataset } from '../contract/records.js';
 import type { Rejection } from '../contract/rejection.js';
+import type { RecordSubject } from '../privacy/suppression-check.js';
 import { type BufferedLine, type BufferItem, isObject, type Loose, MAX_DEDUPE_ID } from './items.js';
 import { type CheckerSettings, createTrackChecker, type ItemOutcome, mapIdentifyItem } from './track.js';
 import { checkerFor, dayOf, type QuarantineLine, validateRecord } from './validate-record.js';
@@ -39,21 +40,18 @@ const checkPerson = checkerFor('people');
 export function createDropInChecker(settings: CheckerSettings = {}): DropInChecker {
   const checkTrack = createTrackChecker(settings);
   return (message, receivedAt) => {
-    const input = message.primary === 'event' ? message.event : message.person;
     const dataset: Dataset = message.primary === 'event' ? 'events' : 'people';
-    if (message.problem) return rejected(dataset, input, [message.problem], receivedAt, message.source);
+    if (message.problem) return rejected(dataset, message, [message.problem], receivedAt);
     if (message.primary === 'event') {
       const outcome = checkTrack(message.event, receivedAt);
-      if (!outcome.ok) return rejected(dataset, input, outcome.problems, receivedAt, message.source);
+      if (!outcome.ok) return rejected(dataset, message, outcome.problems, receivedAt);
       // Traits riding on an event update the person too; without a person key they cannot.
       const person = message.person ? personLines(message, receivedAt) : undefined;
       if (person?.record) outcome.item.lines.push(...person.lines);
       return outcome;
     }
     const person = personLines(message, receivedAt);
-    if (!person?.record) {
-      return rejected(dataset, input, person?.problems ?? [], receivedAt, message.source);
-    }
+    if (!person?.record) return rejected(dataset, message, person?.problems ?? [], receivedAt);
     const dedupeId = message.messageId
       ? `pm:${message.messageId}`
       : `p:${hash('sha256', JSON.stringify([person.loose, message.mergedFrom ?? null])).slice(0, 32)}`;
@@ -75,31 +73,50 @@ function personLines(message: DropInMessage, receivedAt: string) {
     // `merged_from` is not a profile field, so it is added after the contract check (see
     // src/people/merge.ts: the snapshot folds the earlier identity into this person).
     const json = JSON.stringify({ ...checked.record, merged_from: message.mergedFrom });
-    lines = lines.map((l) => (l.kind === 'r' ? { ...l, json } : l));
+    const subject = { ...checked.record, merged_from: message.mergedFrom };
+    lines = lines.map((l) => (l.kind === 'r' ? { ...l, json, subject } : l));
   }
   return { record: checked.record, problems: checked.problems, lines, loose };
 }
 
 function rejected(
   dataset: Dataset,
-  input: unknown,
+  message: DropInMessage,
   problems: Rejection[],
   receivedAt: string,
-  source: string,
 ): DropInOutcome {
+  const input = dataset === 'events' ? message.event : message.person;
   const line: QuarantineLine = {
     dataset,
     rejected: true,
     reasons: problems,
     record: input ?? null,
     received_at: receivedAt,
-    source,
+    source: message.source,
   };
   const day = dayOf({ received_at: receivedAt });
   return {
     ok: false,
     problems,
-    quarantine: { lines: [{ dataset, kind: 'q', day, json: JSON.stringify(line) }] },
+    quarantine: {
+      lines: [{ dataset, kind: 'q', day, json: JSON.stringify(line), subject: subjectOf(message) }],
+    },
+  };
+}
+
+/**
+ * Who a rejected message is about, for the erased-people check of its quarantine line: the person
+ * update as `/v1/identify` maps it (identity fields may sit in `attributes`) over the event's keys.
+ */
+function subjectOf(message: DropInMessage): RecordSubject {
+  const person = isObject(message.person) ? mapIdentifyItem(message.person, '') : {};
+  const event = isObject(message.event) ? message.event : {};
+  return {
+    customer_id: person.customer_id ?? event.customer_id,
+    email: person.email ?? event.email,
+    phone: person.phone,
+    country: person.country,
+    merged_from: message.mergedFrom,
   };
 }
 

@@ -1,5 +1,7 @@
 import type { Dataset } from '../contract/records.js';
 import type { Rejection } from '../contract/rejection.js';
+import type { SuppressionList } from '../privacy/suppression.js';
+import { ERASED_PERSON, linesSuppressed } from '../privacy/suppression-check.js';
 import type { AddResult, IngestBuffer } from './buffer.js';
 import type { BufferItem } from './items.js';
 import type { ItemChecker } from './track.js';
@@ -7,6 +9,10 @@ import type { ItemChecker } from './track.js';
 /**
  * One code path for a single item and for a batch: check every item, buffer the valid ones in one
  * call, answer per item. Invalid items never block valid ones in the same batch.
+ *
+ * An item about an erased person (any of its records matches the suppression list) is answered
+ * `rejected` with the single problem `erased_person` and never buffered; the rest of the batch is
+ * not affected (docs/sending-data.md "Erased people").
  */
 
 export type ItemStatus = 'accepted' | 'duplicate' | 'rejected';
@@ -23,18 +29,30 @@ export interface ItemResult {
 export interface IngestSummary {
   accepted: number;
   duplicates: number;
+  /** Every rejected item, those of erased people included. */
   rejected: number;
+  /** Rejected items that were about an erased person (`erased_person`). */
+  suppressed: number;
   results: ItemResult[];
   /** What the buffer reported: drives the early export trigger. */
   buffer: Pick<AddResult, 'pending' | 'added'>;
+}
+
+export interface IngestOptions {
+  /** The erased people (the app's SuppressionCache): their items are refused, not buffered. */
+  suppression: SuppressionList;
+  /** Stamped as `received_at`; defaults to now. */
+  receivedAt?: string;
 }
 
 export async function ingestItems(
   inputs: readonly unknown[],
   check: ItemChecker,
   buffer: IngestBuffer,
-  receivedAt: string = new Date().toISOString(),
+  options: IngestOptions,
 ): Promise<IngestSummary> {
+  const { suppression } = options;
+  const receivedAt = options.receivedAt ?? new Date().toISOString();
   const results: ItemResult[] = new Array(inputs.length);
   const toBuffer: BufferItem[] = [];
   const bufferedIndex: number[] = [];
@@ -42,6 +60,10 @@ export async function ingestItems(
     const outcome = check(inputs[index], receivedAt);
     if (!outcome.ok) {
       results[index] = { index, status: 'rejected', problems: outcome.problems };
+      continue;
+    }
+    if (linesSuppressed(suppression, outcome.item.lines)) {
+      results[index] = { index, status: 'rejected', problems: [ERASED_PERSON] };
       continue;
     }
     const result: ItemResult = { index, status: 'accepted' };
@@ -60,12 +82,23 @@ export async function ingestItems(
   let accepted = 0;
   let duplicates = 0;
   let rejected = 0;
+  let suppressed = 0;
   for (const r of results) {
     if (r.status === 'accepted') accepted += 1;
     else if (r.status === 'duplicate') duplicates += 1;
-    else rejected += 1;
+    else {
+      rejected += 1;
+      if (r.problems?.some((p) => p.code === ERASED_PERSON.code)) suppressed += 1;
+    }
   }
-  return { accepted, duplicates, rejected, results, buffer: { pending: added.pending, added: added.added } };
+  return {
+    accepted,
+    duplicates,
+    rejected,
+    suppressed,
+    results,
+    buffer: { pending: added.pending, added: added.added },
+  };
 }
 
 /** Datasets whose buffer crossed a multiple of `threshold` with this call: time for an early export. */

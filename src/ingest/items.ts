@@ -1,4 +1,5 @@
 import type { Dataset } from '../contract/records.js';
+import type { RecordSubject } from '../privacy/suppression-check.js';
 import { setOwn } from './json-limits.js';
 
 /**
@@ -18,6 +19,11 @@ export interface BufferedLine {
   day: string;
   /** The JSON text of the line, without a newline. */
   json: string;
+  /**
+   * The record the line is about (the canonical record, or for quarantine the record as received),
+   * kept in memory only, so the erased-people check needs no second parse. Never buffered.
+   */
+  subject?: RecordSubject;
 }
 
 export interface BufferItem {

@@ -3,6 +3,7 @@ import type { Dataset } from '../contract/records.js';
 import type { Rejection } from '../contract/rejection.js';
 import { canonicalTimestamp, utcDay } from '../contract/timestamp.js';
 import { type Checked, checkEvent, checkMessage, checkPerson } from '../contract/validate.js';
+import type { RecordSubject } from '../privacy/suppression-check.js';
 import type { BufferedLine } from './items.js';
 
 /**
@@ -58,17 +59,30 @@ export function validateRecord<T extends { ts: string }>(
 ): ValidatedRecord<T> {
   const { record, problems } = check(loose);
   const lines: BufferedLine[] = [];
-  if (record) lines.push({ dataset, kind: 'r', day: utcDay(record.ts), json: JSON.stringify(record) });
+  if (record)
+    lines.push({
+      dataset,
+      kind: 'r',
+      day: utcDay(record.ts),
+      json: JSON.stringify(record),
+      subject: record as RecordSubject,
+    });
   if (problems.length > 0) {
     const line: QuarantineLine = { dataset, rejected: !record, reasons: problems, record: loose, ...origin };
-    lines.push({
+    const q: BufferedLine = {
       dataset,
       kind: 'q',
       day: record ? utcDay(record.ts) : dayOf(loose),
       json: JSON.stringify(line),
-    });
+    };
+    if (isSubject(loose)) q.subject = loose;
+    lines.push(q);
   }
   return { record, problems, lines };
+}
+
+function isSubject(v: unknown): v is RecordSubject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** The day a rejected record is filed under: its own time if usable, else when it arrived, else today. */

@@ -22,7 +22,10 @@ export interface ExportJobData {
 }
 
 export interface ExportJobResult {
-  datasets: Pick<DatasetDrainResult, 'dataset' | 'status' | 'chunks' | 'written' | 'quarantined'>[];
+  datasets: Pick<
+    DatasetDrainResult,
+    'dataset' | 'status' | 'chunks' | 'written' | 'quarantined' | 'suppressed'
+  >[];
 }
 
 const KEEP = { removeOnComplete: { age: 3600, count: 200 }, removeOnFail: { age: 7 * 86_400 } } as const;
@@ -79,7 +82,7 @@ export function exportProcessor(deps: ExportProcessorDeps) {
         ...(dataset ? { datasets: [dataset] } : {}),
         logger: deps.logger,
       });
-      const written = results.reduce((n, r) => n + r.written + r.quarantined, 0);
+      const written = results.reduce((n, r) => n + r.written + r.quarantined + r.suppressed, 0);
       if (written > 0) deps.logger.info({ job: job.id, results: summary(results) }, 'export drained buffers');
       return { datasets: summary(results) };
     } catch (error) {
@@ -91,11 +94,12 @@ export function exportProcessor(deps: ExportProcessorDeps) {
 }
 
 function summary(results: DatasetDrainResult[]): ExportJobResult['datasets'] {
-  return results.map(({ dataset, status, chunks, written, quarantined }) => ({
+  return results.map(({ dataset, status, chunks, written, quarantined, suppressed }) => ({
     dataset,
     status,
     chunks,
     written,
     quarantined,
+    suppressed,
   }));
 }

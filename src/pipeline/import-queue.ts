@@ -47,7 +47,9 @@ export interface ImportProcessorDeps {
 export function importProcessor(deps: ImportProcessorDeps) {
   return async (
     job: Job<ImportJobData>,
-  ): Promise<Pick<ImportResult, 'imported' | 'rows' | 'written' | 'quarantined' | 'failed'>> => {
+  ): Promise<
+    Pick<ImportResult, 'imported' | 'rows' | 'written' | 'quarantined' | 'suppressed' | 'failed'>
+  > => {
     let source: ObjectStore;
     try {
       source = openStore(job.data.source, deps.env);
@@ -62,12 +64,12 @@ export function importProcessor(deps: ImportProcessorDeps) {
         logger: deps.logger,
         ...(config ? { config } : {}),
       });
-      const { imported, rows, written, quarantined, failed } = result;
+      const { imported, rows, written, quarantined, suppressed, failed } = result;
       deps.logger.info(
-        { job: job.id, imported, rows, written, quarantined, failed },
+        { job: job.id, imported, rows, written, quarantined, suppressed, failed },
         'customer.io import finished',
       );
-      return { imported, rows, written, quarantined, failed };
+      return { imported, rows, written, quarantined, suppressed, failed };
     } catch (error) {
       if (error instanceof ConfigError) throw new UnrecoverableError(error.message);
       throw error;

@@ -95,7 +95,7 @@ describe('export and import queues (BullMQ)', () => {
     expect(job?.data).toEqual({ dataset: 'events' });
     const result = await job!.waitUntilFinished(events, 20_000);
     expect(result.datasets).toEqual([
-      { dataset: 'events', status: 'drained', chunks: 1, written: 30, quarantined: 0 },
+      { dataset: 'events', status: 'drained', chunks: 1, written: 30, quarantined: 0, suppressed: 0 },
     ]);
     expect(await readAll(t.store, 'raw/events/dt=2026-11-27/')).toHaveLength(30);
     await events.close();

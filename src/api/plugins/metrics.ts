@@ -105,7 +105,7 @@ function countIngest(metrics: Metrics, dataset: Dataset, payload: object): void 
     metrics.recordIngest(dataset, 'accepted', p.accepted);
     if (typeof p.duplicates === 'number') metrics.recordIngest(dataset, 'duplicate', p.duplicates);
     if (typeof p.rejected === 'number') metrics.recordIngest(dataset, 'rejected', p.rejected);
-  } else if (p.status === 'accepted' || p.status === 'duplicate') {
+  } else if (p.status === 'accepted' || p.status === 'duplicate' || p.status === 'rejected') {
     metrics.recordIngest(dataset, p.status, 1);
   }
 }

@@ -5,9 +5,11 @@ import type { DropInChecker, DropInMessage } from '../../ingest/drop-in.js';
 import { type IngestSummary, ingestItems } from '../../ingest/ingest.js';
 import type { BufferItem } from '../../ingest/items.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from '../../ingest/json-limits.js';
+import { ERASED_PERSON, linesSuppressed } from '../../privacy/suppression-check.js';
 import { HttpError } from '../http-errors.js';
 import { bearerKeyMatcher, bearerToken } from '../plugins/auth.js';
-import { triggerEarlyExports } from './ingest.js';
+import { erasedPeople } from '../suppression.js';
+import { logSuppressed, triggerEarlyExports } from './ingest.js';
 
 /**
  * What the drop-in APIs (Customer.io Track API, Segment spec) share: HTTP Basic credentials, gzip
@@ -138,18 +140,24 @@ export async function ingestDropIn(
   },
 ): Promise<DropInResult> {
   const quarantine: BufferItem[] = [];
+  const suppression = await erasedPeople(app);
   const summary = await ingestItems(
     messages,
     (input, receivedAt) => {
       const outcome = check(input as DropInMessage, receivedAt);
-      if (!outcome.ok && outcome.quarantine && options.quarantineRejected)
+      if (!outcome.ok && outcome.quarantine && options.quarantineRejected) {
+        // A rejected message about an erased person is not quarantined either: it would store them.
+        if (linesSuppressed(suppression, outcome.quarantine.lines))
+          return { ok: false, problems: [ERASED_PERSON] };
         quarantine.push(outcome.quarantine);
+      }
       return outcome;
     },
     app.ingestBuffer,
-    options.receivedAt,
+    { suppression, ...(options.receivedAt ? { receivedAt: options.receivedAt } : {}) },
   );
   triggerEarlyExports(app, summary);
+  logSuppressed(app, { source: messages[0]?.source ?? 'drop-in' }, summary);
   if (quarantine.length > 0) await app.ingestBuffer.add(quarantine);
   return { ...summary, quarantined: quarantine.length };
 }

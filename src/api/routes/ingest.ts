@@ -5,12 +5,14 @@ import { crossedThreshold, type IngestSummary, ingestItems } from '../../ingest/
 import { isSegmentBody } from '../../ingest/segment.js';
 import { createIdentifyChecker, createTrackChecker, type ItemChecker } from '../../ingest/track.js';
 import { errorResponses, HttpError, plainJsonSerializer, problemSchema } from '../http-errors.js';
+import { erasedPeople } from '../suppression.js';
 import { gunzipBody, jsonOnly, limitJsonDepth, requireIngestKey } from './drop-in-common.js';
 import { answerSegment, segmentAnswer } from './segment.js';
 
 /**
  * `POST /v1/track` and `POST /v1/identify`: one item or `{batch: [...]}`, answered per item.
- * 202 when at least one item was accepted (or was a duplicate), 422 when every item was rejected,
+ * 202 when at least one item was accepted (or was a duplicate), 422 when every item was rejected
+ * (an item about an erased person is rejected with the problem `erased_person`),
  * 400 only for a broken envelope (or one nested deeper than MAX_JSON_DEPTH), 413 for bodies or batches over the limits, 503 when the buffer
  * cannot take the records (then nothing was accepted).
  */
@@ -70,8 +72,11 @@ export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
         if (items.length > env.INGEST_MAX_BATCH) {
           throw new HttpError(413, 'batch_too_large', `batch has more than ${env.INGEST_MAX_BATCH} items`);
         }
-        const summary = await ingestItems(items, check, app.ingestBuffer);
+        const summary = await ingestItems(items, check, app.ingestBuffer, {
+          suppression: await erasedPeople(app),
+        });
         triggerEarlyExports(app, summary);
+        logSuppressed(app, { route: url }, summary);
         const nothingTaken = summary.accepted === 0 && summary.duplicates === 0 && items.length > 0;
         return reply.code(nothingTaken ? 422 : 202).send({
           accepted: summary.accepted,
@@ -83,6 +88,19 @@ export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
     );
   }
 };
+
+/**
+ * Records of erased people still arriving mean a sender has not forgotten them: worth a log line,
+ * with the count only (never an identifier).
+ */
+export function logSuppressed(
+  app: FastifyInstance,
+  where: Record<string, string>,
+  summary: Pick<IngestSummary, 'suppressed'>,
+): void {
+  if (summary.suppressed > 0)
+    app.log.info({ ...where, suppressed: summary.suppressed }, 'ingest refused records of erased people');
+}
 
 /** Fire and forget: the answer must not wait for the queue, and a failed trigger only delays. */
 export function triggerEarlyExports(app: FastifyInstance, summary: Pick<IngestSummary, 'buffer'>): void {

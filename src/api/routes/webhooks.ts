@@ -10,9 +10,11 @@ import {
   signatureMatches,
 } from '../../ingest/signature.js';
 import { webhookItem } from '../../ingest/webhook.js';
+import { linesSuppressed } from '../../privacy/suppression-check.js';
 import { errorResponses, HttpError } from '../http-errors.js';
+import { erasedPeople } from '../suppression.js';
 import { tooDeep } from './drop-in-common.js';
-import { triggerEarlyExports } from './ingest.js';
+import { logSuppressed, triggerEarlyExports } from './ingest.js';
 
 /**
  * `POST /v1/webhooks/customerio`: Customer.io reporting webhooks, one event per request.
@@ -23,13 +25,18 @@ import { triggerEarlyExports } from './ingest.js';
  * leaves no trace: nothing is parsed, buffered or logged beyond the reason.
  *
  * Customer.io retries any non-2xx for days and queues later events behind a failing one, so
- * duplicates are answered 200 and the handler only buffers.
+ * duplicates are answered 200 and the handler only buffers. So is an event about an erased person,
+ * `{status: "rejected", code: "erased_person"}`, which is dropped.
  */
 
 /** One reporting event is small; this is generous. */
 export const WEBHOOK_MAX_BODY_BYTES = 1024 * 1024;
 
-const webhookAnswer = z.object({ status: z.enum(['accepted', 'duplicate']) });
+/** `rejected` only for an erased person (`code: erased_person`): still 200, or Customer.io retries. */
+const webhookAnswer = z.object({
+  status: z.enum(['accepted', 'duplicate', 'rejected']),
+  code: z.literal('erased_person').optional(),
+});
 
 export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
   const keys = app.env.CIO_WEBHOOK_SIGNING_KEYS;
@@ -93,6 +100,11 @@ export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!isObject(payload))
         throw new HttpError(400, 'invalid_envelope', 'the body must be one JSON object');
       const item = webhookItem(payload, new Date().toISOString());
+      // A retry or a late event about an erased person (the email covers webhooks that name no id).
+      if (linesSuppressed(await erasedPeople(app), item.lines)) {
+        logSuppressed(app, { route: '/v1/webhooks/customerio' }, { suppressed: 1 });
+        return { status: 'rejected' as const, code: 'erased_person' as const };
+      }
       const result = await app.ingestBuffer.add([item]);
       triggerEarlyExports(app, { buffer: result });
       return { status: result.statuses[0] ?? 'accepted' };

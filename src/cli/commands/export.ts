@@ -43,8 +43,9 @@ export function registerExportCommand(program: Command): void {
         if (opts.json) return outJson({ store: store.location, datasets: results });
         for (const r of results) {
           const note = r.status === 'locked' ? ' (another export is running; skipped)' : '';
+          const suppressed = r.suppressed > 0 ? `, ${r.suppressed} of erased people dropped` : '';
           out(
-            `${r.dataset}: ${r.written} records in ${r.chunks} chunk(s), ${r.quarantined} quarantined${note}`,
+            `${r.dataset}: ${r.written} records in ${r.chunks} chunk(s), ${r.quarantined} quarantined${suppressed}${note}`,
           );
         }
       } finally {

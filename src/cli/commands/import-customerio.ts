@@ -44,12 +44,14 @@ export function registerImportCustomerIoCommand(program: Command): void {
               ? `; unexpected columns: ${f.unexpected_columns.join(', ')}`
               : '';
             const error = f.error ? `; ${f.error}` : '';
+            const suppressed = f.suppressed > 0 ? `, ${f.suppressed} of erased people dropped` : '';
             out(
-              `${f.status.padEnd(16)} ${f.type.padEnd(10)} ${f.key} (${f.rows} rows, ${f.written} written, ${f.quarantined} quarantined${columns}${error})`,
+              `${f.status.padEnd(16)} ${f.type.padEnd(10)} ${f.key} (${f.rows} rows, ${f.written} written, ${f.quarantined} quarantined${suppressed}${columns}${error})`,
             );
           }
+          const suppressed = result.suppressed > 0 ? `, ${result.suppressed} of erased people dropped` : '';
           out(
-            `imported ${result.imported} file(s): ${result.written} records, ${result.quarantined} quarantined, ${result.failed} failed`,
+            `imported ${result.imported} file(s): ${result.written} records, ${result.quarantined} quarantined${suppressed}, ${result.failed} failed`,
           );
         }
         if (result.failed > 0) {

@@ -17,6 +17,8 @@ export interface ImportedFile {
   rows: number;
   written: number;
   quarantined: number;
+  /** Absent in entries written before erasures existed. */
+  suppressed?: number;
   unexpected_columns: string[];
 }
 

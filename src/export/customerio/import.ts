@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import type { Dataset } from '../../contract/records.js';
 import { checkerFor, validateRecord } from '../../ingest/validate-record.js';
 import type { Logger } from '../../log.js';
+import { SuppressionCache, type SuppressionList } from '../../privacy/suppression.js';
 import type { ObjectStore } from '../../storage/object-store.js';
 import { PartSet } from '../part-set.js';
 import { DeliveryIndex } from './delivery-index.js';
@@ -30,6 +31,9 @@ import {
  * writes to → canonical records in `raw/messages/` and `raw/people/`, through the same contract
  * check as ingest. Rows that cannot be mapped go to `quarantine/` with their file and row number.
  *
+ * Rows about an erased person (a late file) are dropped before anything is written, and counted
+ * as `suppressed`; the suppression list holds hashes only, and nothing names the person in logs.
+ *
  * Re-running is safe: imported files are remembered (by key and size), and part names derive from
  * the file (`part-cio<file id>-<chunk>`), so a file imported twice after a crash overwrites its own
  * parts instead of doubling them.
@@ -44,6 +48,11 @@ export interface ImportOptions {
   /** Rows per chunk (per part file at most); bounds memory. */
   chunkRows?: number;
   logger?: Logger;
+  /**
+   * The erased people: their rows are dropped, not imported (counted as `suppressed`). Asked for
+   * once per chunk; defaults to reading the list from `store` each time.
+   */
+  suppression?: { get(): Promise<SuppressionList> };
 }
 
 export type FileStatus = 'imported' | 'already_imported' | 'skipped' | 'failed';
@@ -55,6 +64,8 @@ export interface ImportFileResult {
   rows: number;
   written: number;
   quarantined: number;
+  /** Records (or their quarantine lines) about an erased person, dropped. */
+  suppressed: number;
   /** Columns the mapping neither reads nor knowingly ignores: a schema change to look at. */
   unexpected_columns: string[];
   error?: string;
@@ -66,6 +77,8 @@ export interface ImportResult {
   rows: number;
   written: number;
   quarantined: number;
+  /** Records of erased people dropped (DESIGN "No resurrection"; docs/sending-data.md). */
+  suppressed: number;
   failed: number;
 }
 
@@ -79,6 +92,7 @@ export async function importCustomerIo(options: ImportOptions): Promise<ImportRe
   const sourceId = hash('sha256', source.location).slice(0, 16);
   const state = await ImportState.load(store, sourceId);
   const index = new DeliveryIndex(store, sourceId, config.delivery_index_days);
+  const suppression = options.suppression ?? new SuppressionCache(store, 0);
 
   const listed: { key: string; size: number; lastModified?: Date; type: FileType | undefined }[] = [];
   for await (const info of source.list('')) {
@@ -88,7 +102,15 @@ export async function importCustomerIo(options: ImportOptions): Promise<ImportRe
   // Deliveries before Metrics, so a metric finds its delivery from the same run.
   listed.sort((a, b) => rank(a.type) - rank(b.type) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
-  const result: ImportResult = { files: [], imported: 0, rows: 0, written: 0, quarantined: 0, failed: 0 };
+  const result: ImportResult = {
+    files: [],
+    imported: 0,
+    rows: 0,
+    written: 0,
+    quarantined: 0,
+    suppressed: 0,
+    failed: 0,
+  };
   const runDeliveries = new Map<string, DeliveryFacts>();
   for (const file of listed) {
     const base: ImportFileResult = {
@@ -98,6 +120,7 @@ export async function importCustomerIo(options: ImportOptions): Promise<ImportRe
       rows: 0,
       written: 0,
       quarantined: 0,
+      suppressed: 0,
       unexpected_columns: [],
     };
     if (!file.type) {
@@ -116,6 +139,7 @@ export async function importCustomerIo(options: ImportOptions): Promise<ImportRe
         sourceId,
         index,
         runDeliveries,
+        suppression,
       });
       Object.assign(base, done);
       state.record({
@@ -126,12 +150,14 @@ export async function importCustomerIo(options: ImportOptions): Promise<ImportRe
         rows: base.rows,
         written: base.written,
         quarantined: base.quarantined,
+        suppressed: base.suppressed,
         unexpected_columns: base.unexpected_columns,
       });
       result.imported += 1;
       result.rows += base.rows;
       result.written += base.written;
       result.quarantined += base.quarantined;
+      result.suppressed += base.suppressed;
       if (base.unexpected_columns.length > 0) {
         options.logger?.warn(
           { key: file.key, type: file.type, columns: base.unexpected_columns },
@@ -158,13 +184,14 @@ interface FileContext extends ImportOptions {
   sourceId: string;
   index: DeliveryIndex;
   runDeliveries: Map<string, DeliveryFacts>;
+  suppression: { get(): Promise<SuppressionList> };
 }
 
 async function importFile(
   type: FileType,
   file: { key: string; size: number; lastModified?: Date },
   ctx: FileContext,
-): Promise<Pick<ImportFileResult, 'rows' | 'written' | 'quarantined' | 'unexpected_columns'>> {
+): Promise<Pick<ImportFileResult, 'rows' | 'written' | 'quarantined' | 'suppressed' | 'unexpected_columns'>> {
   const { config } = ctx;
   const parquet = openParquet(await ctx.source.get(file.key));
   const expected = expectedColumns(type, config);
@@ -175,12 +202,12 @@ async function importFile(
   const dataset: Dataset = type === 'people' ? 'people' : 'messages';
   const check = checkerFor(dataset);
   const fileDeliveries = new Map<string, DeliveryFacts>();
-  const counts = { rows: 0, written: 0, quarantined: 0 };
+  const counts = { rows: 0, written: 0, quarantined: 0, suppressed: 0 };
 
   for (let start = 0, chunk = 0; start < parquet.rows; start += ctx.chunkRows, chunk++) {
     const rows = (await parquet.read(start, Math.min(parquet.rows, start + ctx.chunkRows))) as Row[];
     const joined = type === 'metrics' ? await deliveriesFor(rows, ctx) : undefined;
-    const parts = new PartSet(dataset);
+    const parts = new PartSet(dataset, await ctx.suppression.get());
     rows.forEach((row, i) => {
       let loose: Record<string, unknown>;
       if (type === 'deliveries') {
@@ -208,6 +235,7 @@ async function importFile(
     counts.rows += rows.length;
     counts.written += parts.counts.written;
     counts.quarantined += parts.counts.quarantined;
+    counts.suppressed += parts.counts.suppressed;
   }
   if (type === 'deliveries') await ctx.index.addSegment(receivedAt.slice(0, 10), fileId, fileDeliveries);
   return { ...counts, unexpected_columns: unexpected };
