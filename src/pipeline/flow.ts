@@ -226,3 +226,34 @@ async function collect(node: JobNode, out: RunStatus['stages']): Promise<void> {
   });
   for (const child of node.children ?? []) await collect(child, out);
 }
+
+/** An erasure job: its data is the erasure id alone (the request itself holds hashes only). */
+export interface ErasureJobData {
+  erasureId: string;
+}
+
+/** Queues an erasure request (docs/privacy.md); the job id is the erasure id, so a repeat adds nothing. */
+export async function enqueueErasure(
+  pipeline: PipelineConnection,
+  erasureId: string,
+): Promise<{ created: boolean }> {
+  const queue = logBullErrors(
+    new Queue(QUEUES.erasure, { connection: pipeline.connection, prefix: pipeline.prefix }),
+    pipeline.connection,
+    log,
+    'erasure queue',
+  );
+  try {
+    if (await Job.fromId(queue, erasureId)) return { created: false };
+    const data: ErasureJobData = { erasureId };
+    await queue.add('erasure', data, {
+      jobId: erasureId,
+      ...KEEP_JOBS,
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 60_000 },
+    });
+    return { created: true };
+  } finally {
+    await queue.close();
+  }
+}

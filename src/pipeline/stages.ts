@@ -64,6 +64,8 @@ export interface SyncStageOptions {
   confirm?: boolean;
   replace?: boolean;
   force?: boolean;
+  /** An erasure run: remove exactly the ledger's people this matches (docs/privacy.md). */
+  eraseOnly?: (customerId: string) => boolean;
   retry?: { maxAttempts?: number; maxDelayMs?: number };
   /**
    * How long to wait for asynchronous platform jobs (Google) in this call. In-process runs wait
@@ -98,6 +100,7 @@ export async function runSyncStage(ctx: StageContext, options: SyncStageOptions)
     ...(options.confirm ? { confirm: true } : {}),
     ...(options.dryRun ? { dryRun: true } : {}),
     ...(options.force ? { force: true } : {}),
+    ...(options.eraseOnly ? { eraseOnly: options.eraseOnly } : {}),
     guards: { maxRemoveShare: settings.max_remove_share },
     recreateDeleted: settings.recreate_deleted_audiences,
     platformName: `${settings.audience_name_prefix}${target.audienceId}`,

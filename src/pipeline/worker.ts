@@ -5,11 +5,18 @@ import { compactionSummary, runCompactionStage } from '../compaction/stage.js';
 import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
 import type { Logger } from '../log.js';
+import { ErasureNotFoundError, runErasure } from '../privacy/erase.js';
 import { logBullErrors } from '../redis/clients.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { PlatformAudienceDeletedError, SyncBlockedError } from '../sync/execute.js';
 import { RedisLocker } from '../sync/lock.js';
-import { enqueueRefresh, KEEP_JOBS, type PipelineConnection, SYNC_JOB_OPTIONS } from './flow.js';
+import {
+  type ErasureJobData,
+  enqueueRefresh,
+  KEEP_JOBS,
+  type PipelineConnection,
+  SYNC_JOB_OPTIONS,
+} from './flow.js';
 import { startHealthWorker } from './health-queue.js';
 import { type CompactJobData, QUEUES, type RefreshJobData, type SyncJobData, stageJobId } from './queues.js';
 import {
@@ -97,6 +104,22 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         const ctx = await context();
         // Every closed day as of now (not only the refreshed one): a day closes grace hours late.
         return compactionSummary(await runCompactionStage(ctx));
+      },
+      { ...base, concurrency: 1 },
+    ),
+    // Erasure requests (docs/privacy.md): one at a time, so two erasures never rewrite one object
+    // at once. A missing request cannot succeed on a retry.
+    new Worker(
+      QUEUES.erasure,
+      async (job: Job<ErasureJobData>) => {
+        const ctx = await context();
+        try {
+          const record = await runErasure({ ctx, id: job.data.erasureId });
+          return { status: record.status, objects_rewritten: record.objects_rewritten.length };
+        } catch (error) {
+          if (error instanceof ErasureNotFoundError) throw new UnrecoverableError(error.message);
+          throw error;
+        }
       },
       { ...base, concurrency: 1 },
     ),

@@ -81,14 +81,24 @@ export interface DesiredItems {
 }
 
 /**
- * Merges three streams sorted by `customer_id`: the audience's members (sorted by the SQL engine),
- * the people snapshot (identifiers and never-send flags) and the ledger. Memory stays flat whatever
- * the audience's size; people who are neither members nor held are passed over unparsed, and the
- * snapshot is read no further than the last member or ledger entry.
+ * The items of an erasure run: the ledger's people that `erased` matches, each to be removed (a
+ * compliance removal), and nobody else — no member is read, and nobody else is added or removed.
  */
-export async function desiredItems(input: DesiredInput): Promise<DesiredItems> {
-  const { store, audienceId, day, connector, config, mode } = input;
-  const stats: DesiredStats = {
+export function erasureItems(
+  ledger: AsyncIterable<LedgerEntry> | Iterable<LedgerEntry>,
+  erased: (customerId: string) => boolean,
+): DesiredItems {
+  const stats = emptyStats();
+  async function* items(): AsyncGenerator<DiffItem> {
+    for await (const held of ledger) {
+      if (erased(held.customer_id)) yield { id: held.customer_id, held, mustLeave: true };
+    }
+  }
+  return { items: items(), stats };
+}
+
+function emptyStats(): DesiredStats {
+  return {
     members: 0,
     treatment: 0,
     holdout_excluded: 0,
@@ -99,6 +109,17 @@ export async function desiredItems(input: DesiredInput): Promise<DesiredItems> {
     desired: 0,
     coverage: {},
   };
+}
+
+/**
+ * Merges three streams sorted by `customer_id`: the audience's members (sorted by the SQL engine),
+ * the people snapshot (identifiers and never-send flags) and the ledger. Memory stays flat whatever
+ * the audience's size; people who are neither members nor held are passed over unparsed, and the
+ * snapshot is read no further than the last member or ledger entry.
+ */
+export async function desiredItems(input: DesiredInput): Promise<DesiredItems> {
+  const { store, audienceId, day, connector, config, mode } = input;
+  const stats = emptyStats();
   const members = await sortedMembers(store, audienceId, day);
   const snapshotKey = keys.peopleSnapshot(day);
   const rule = new DesiredRule({

@@ -8,7 +8,7 @@ import type {
 } from '../../connectors/core/types.js';
 import { type Logger, log as rootLogger } from '../log.js';
 import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
-import { type DesiredStats, desiredItems, type SyncMode } from './desired.js';
+import { type DesiredStats, desiredItems, erasureItems, type SyncMode } from './desired.js';
 import { checkGuards, DEFAULT_GUARDS, type GuardSettings } from './guards.js';
 import { ensureLedgerOrder, ledgerEntries, readState, writeLedger, writeState } from './ledger.js';
 import { applyConfirmedBatches } from './ledger-update.js';
@@ -53,6 +53,11 @@ export interface SyncAudienceInput {
   replace?: boolean;
   /** Let a plan through that the guards stopped. */
   confirm?: boolean;
+  /**
+   * An erasure run (docs/privacy.md): the plan removes exactly the ledger's people this matches,
+   * and touches nobody else. Never stopped by guards.
+   */
+  eraseOnly?: (customerId: string) => boolean;
   /** Plan and write the requests to the outbox only: no ledger, no state, no platform calls. */
   dryRun?: boolean;
   /** Start a new attempt even when this run id already completed. */
@@ -147,7 +152,7 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
     day: input.day,
     mode: outline.mode,
     dry_run: input.dryRun === true,
-    status: guards.length > 0 && !input.confirm ? 'blocked' : 'running',
+    status: guards.length > 0 && !input.confirm && !input.eraseOnly ? 'blocked' : 'running',
     started_at: now,
     updated_at: now,
     plan: planFields(outline, batches),
@@ -193,16 +198,18 @@ async function storePlan(
   batches: Pick<SyncRunRecord['plan'], 'grouped' | 'remove_batches' | 'add_batches'>;
 }> {
   const { store, destination, audienceId } = input;
-  const { items, stats } = await desiredItems({
-    store,
-    audienceId,
-    day: input.day,
-    connector: input.connector,
-    config: input.ctx.config,
-    mode: input.mode,
-    ...(options.ledger ? { ledger: ledgerEntries(store, destination, audienceId) } : {}),
-    ...(input.platform ? { platform: input.platform } : {}),
-  });
+  const { items, stats } = input.eraseOnly
+    ? erasureItems(options.ledger ? ledgerEntries(store, destination, audienceId) : [], input.eraseOnly)
+    : await desiredItems({
+        store,
+        audienceId,
+        day: input.day,
+        connector: input.connector,
+        config: input.ctx.config,
+        mode: input.mode,
+        ...(options.ledger ? { ledger: ledgerEntries(store, destination, audienceId) } : {}),
+        ...(input.platform ? { platform: input.platform } : {}),
+      });
   const objects = planObjects(ids);
   const requestGroup = capabilitiesOf(input).requestGroup;
   const size = batchSizeOf(input);
