@@ -5,6 +5,7 @@ import { registerCompactCommand } from './commands/compact.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerConsoleCommand } from './commands/console.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerEraseCommand } from './commands/erase.js';
 import { registerExplainCommand } from './commands/explain.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerGenerateCommand } from './commands/generate.js';
@@ -44,5 +45,6 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerDemoCommand(program);
   registerConsoleCommand(program);
+  registerEraseCommand(program);
   return program;
 }
