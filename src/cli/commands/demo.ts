@@ -46,12 +46,15 @@ export function registerDemoCommand(program: Command): void {
         );
         // Earlier days' snapshots of the measured audiences give the lift report cohorts whose outcome
         // windows have ended: a month of entry days, so the holdout is hundreds of people, not a handful.
-        const measured = ctx.loaded.config.audiences.filter((a) => (a.holdout?.fraction ?? 0) > 0).map((a) => a.id);
+        const measured = ctx.loaded.config.audiences
+          .filter((a) => (a.holdout?.fraction ?? 0) > 0)
+          .map((a) => a.id);
         const history = Math.min(Number(opts.days) - 1, 35);
         out(
           `building ${measured.join(', ')} for the ${history} days before ${endDay} (entry cohorts for the lift report) ...`,
         );
-        for (let d = addDays(endDay, -history); d < endDay; d = addDays(d, 1)) await runBuildStage(ctx, d, measured);
+        for (let d = addDays(endDay, -history); d < endDay; d = addDays(d, 1))
+          await runBuildStage(ctx, d, measured);
         out(
           `running the refresh for ${endDay} with ${config} (dry run: requests go to outbox/, nothing leaves this machine)`,
         );
