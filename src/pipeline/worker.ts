@@ -19,6 +19,7 @@ import {
 } from './flow.js';
 import { startHealthWorker } from './health-queue.js';
 import { type CompactJobData, QUEUES, type RefreshJobData, type SyncJobData, stageJobId } from './queues.js';
+import { startRetentionWorker, upsertRetentionSchedule } from './retention-queue.js';
 import {
   lastCompleteDayIn,
   runBuildStage,
@@ -217,6 +218,8 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   // Data-health checks (it logs its own failures, so it joins after the loop above).
   workers.push(
     startHealthWorker({ connection, prefix, store: options.store, env: options.env, log, redis: connection }),
+    // The daily retention sweep (docs/privacy.md); it logs its own failures too.
+    startRetentionWorker({ connection, prefix, store: options.store, env: options.env, log }),
   );
   return {
     workers,
@@ -301,11 +304,12 @@ function mapSyncError(error: unknown, worker: Worker): unknown {
   return error;
 }
 
-/** Installs (or updates) the daily refresh schedule from the config. */
+/** Installs (or updates) the daily refresh schedule from the config, and the retention job on the same one. */
 export async function upsertSchedule(
   pipeline: PipelineConnection,
   schedule: { cron: string; timezone: string; enabled: boolean },
 ): Promise<void> {
+  await upsertRetentionSchedule(pipeline, schedule);
   const queue = new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix });
   try {
     if (!schedule.enabled) {
