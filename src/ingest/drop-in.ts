@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { Dataset } from '../contract/records.js';
 import type { Rejection } from '../contract/rejection.js';
-import type { RecordSubject } from '../privacy/suppression-check.js';
+import { looseSubject, type RecordSubject } from '../privacy/suppression-check.js';
 import { type BufferedLine, type BufferItem, isObject, type Loose, MAX_DEDUPE_ID } from './items.js';
 import { type CheckerSettings, createTrackChecker, type ItemOutcome, mapIdentifyItem } from './track.js';
 import { checkerFor, dayOf, type QuarantineLine, validateRecord } from './validate-record.js';
@@ -106,17 +106,17 @@ function rejected(
 
 /**
  * Who a rejected message is about, for the erased-people check of its quarantine line: the person
- * update as `/v1/identify` maps it (identity fields may sit in `attributes`) over the event's keys.
+ * update's identifiers over the event's, in whichever spelling the sender used.
  */
 function subjectOf(message: DropInMessage): RecordSubject {
-  const person = isObject(message.person) ? mapIdentifyItem(message.person, '') : {};
-  const event = isObject(message.event) ? message.event : {};
+  const person = isObject(message.person) ? looseSubject(message.person) : {};
+  const event = isObject(message.event) ? looseSubject(message.event) : {};
   return {
     customer_id: person.customer_id ?? event.customer_id,
     email: person.email ?? event.email,
-    phone: person.phone,
-    country: person.country,
-    merged_from: message.mergedFrom,
+    phone: person.phone ?? event.phone,
+    country: person.country ?? event.country,
+    merged_from: message.mergedFrom ?? person.merged_from ?? event.merged_from,
   };
 }
 

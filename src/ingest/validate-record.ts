@@ -3,7 +3,7 @@ import type { Dataset } from '../contract/records.js';
 import type { Rejection } from '../contract/rejection.js';
 import { canonicalTimestamp, utcDay } from '../contract/timestamp.js';
 import { type Checked, checkEvent, checkMessage, checkPerson } from '../contract/validate.js';
-import type { RecordSubject } from '../privacy/suppression-check.js';
+import { looseSubject, type RecordSubject } from '../privacy/suppression-check.js';
 import type { BufferedLine } from './items.js';
 
 /**
@@ -75,13 +75,13 @@ export function validateRecord<T extends { ts: string }>(
       day: record ? utcDay(record.ts) : dayOf(loose),
       json: JSON.stringify(line),
     };
-    if (isSubject(loose)) q.subject = loose;
+    if (isObject(loose)) q.subject = looseSubject(loose);
     lines.push(q);
   }
   return { record, problems, lines };
 }
 
-function isSubject(v: unknown): v is RecordSubject {
+function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

@@ -47,8 +47,38 @@ export function subjectOfLine(kind: 'r' | 'q', json: string): RecordSubject | un
   } catch {
     return undefined;
   }
-  const record = kind === 'q' && isRecord(parsed) ? parsed.record : parsed;
-  return isRecord(record) ? record : undefined;
+  if (kind === 'r') return isRecord(parsed) ? parsed : undefined;
+  const record = isRecord(parsed) ? parsed.record : undefined;
+  return isRecord(record) ? looseSubject(record) : undefined;
+}
+
+/**
+ * The subject of a record as a sender wrote it (what a quarantine line keeps): the canonical
+ * field names, or the spellings the ingest doors map from (Segment `userId`, `traits`,
+ * `context.traits`, `previousId`; identify `attributes`).
+ */
+export function looseSubject(record: Record<string, unknown>): RecordSubject {
+  const context = isRecord(record.context) ? record.context : undefined;
+  const sources = [record, record.traits, context?.traits, record.attributes].filter(isRecord);
+  const first = (field: string) => {
+    for (const source of sources) if (present(source[field])) return source[field];
+    return undefined;
+  };
+  return {
+    customer_id: firstOf(record.customer_id, record.userId, record.user_id),
+    email: first('email'),
+    phone: first('phone'),
+    country: first('country'),
+    merged_from: firstOf(record.merged_from, record.previousId),
+  };
+}
+
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== '';
+}
+
+function firstOf(...values: unknown[]): unknown {
+  return values.find(present);
 }
 
 /** Any line of the group (an ingest item, say) is about an erased person. */
