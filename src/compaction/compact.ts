@@ -14,12 +14,12 @@ import {
 } from '../engine/duckdb.js';
 import { readableParts } from '../engine/gzip-lines.js';
 import { type CacheOptions, localFiles } from '../engine/local-files.js';
+import { faultPoint } from '../fault-point.js';
 import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject, writeJson } from '../storage/object-store.js';
 import { isClosed } from './config.js';
 import { DEFAULT_CACHE_MAX_MB, engineEnvFrom, engineSettingsFromEnv } from './engine-settings.js';
-import { faultPoint } from './fault.js';
 import { COMPACTED_NAME_RE } from './listing.js';
 import {
   COMPACTION_MANIFEST_VERSION,

@@ -3,10 +3,12 @@ import { CONNECTORS } from '../../connectors/registry.js';
 import { engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { today } from '../contract/days.js';
 import { Engine } from '../engine/duckdb.js';
+import { faultPoint } from '../fault-point.js';
 import type { SnapshotPerson } from '../people/merge.js';
 import { latestSnapshotDay, readPeopleSnapshot } from '../people/snapshot.js';
 import { runSyncStage, type StageContext } from '../pipeline/stages.js';
 import { syncTargets } from '../pipeline/targets.js';
+import { readJsonIfExists } from '../storage/object-store.js';
 import { ledgerEntries } from '../sync/ledger.js';
 import { type ErasureRecord, type PlatformRemoval, readErasure, saveErasure } from './erasure.js';
 import {
@@ -17,7 +19,7 @@ import {
   mergeHashes,
 } from './identifiers.js';
 import { PersonMatcher, scrubJson, scrubJsonl, scrubParquet } from './scrub.js';
-import { writeSuppression } from './suppression.js';
+import { SUPPRESSION_PREFIX, type SuppressionEntry, writeSuppression } from './suppression.js';
 
 /**
  * Runs an erasure request to the end, step by step, saving the record after each:
@@ -68,6 +70,7 @@ export async function runErasure(options: RunErasureOptions): Promise<ErasureRec
   if (record.status === 'completed' || record.status === 'no_match') return record;
   const step = async (name: ErasureStep) => {
     await saveErasure(store, record);
+    faultPoint(`erasure:after-${name}`);
     await options.afterStep?.(name);
   };
   const log = ctx.log.child({ erasure_id: id });
@@ -76,11 +79,15 @@ export async function runErasure(options: RunErasureOptions): Promise<ErasureRec
     const found = await resolvePerson(ctx, record.requested);
     record.resolved_at = new Date().toISOString();
     if (!found) {
-      record.status = 'no_match';
-      record.message = 'no person matched: nobody in the people snapshot carries the given identifiers';
+      // Asked again for someone already erased: say so, rather than "nobody".
+      const earlier = await erasedBefore(store, record);
+      record.status = earlier ? 'completed' : 'no_match';
+      record.message = earlier
+        ? `already erased by ${earlier}: nothing left to change`
+        : 'no person matched: nobody in the people snapshot carries the given identifiers';
       record.completed_at = record.resolved_at;
       await saveErasure(store, record);
-      log.info({ status: record.status }, 'erasure: no person matched');
+      log.info({ status: record.status }, 'erasure: nobody to erase');
       return record;
     }
     record.status = 'running';
@@ -132,6 +139,20 @@ export async function runErasure(options: RunErasureOptions): Promise<ErasureRec
     'erasure completed',
   );
   return record;
+}
+
+/** The earlier erasure whose suppression entry holds every identifier this request names. */
+async function erasedBefore(
+  store: StageContext['store'],
+  record: ErasureRecord,
+): Promise<string | undefined> {
+  for await (const info of store.list(SUPPRESSION_PREFIX)) {
+    const entry = await readJsonIfExists<SuppressionEntry>(store, info.key);
+    if (!entry || entry.erasure_id === record.id) continue;
+    const covers = IDENTIFIER_KINDS.every((k) => record.requested[k].every((h) => entry[k].includes(h)));
+    if (covers) return entry.erasure_id;
+  }
+  return undefined;
 }
 
 interface Resolved {
@@ -261,6 +282,7 @@ async function removeFromPlatforms(
     if (index >= 0) record.platforms[index] = removal;
     else record.platforms.push(removal);
     await saveErasure(ctx.store, record);
+    faultPoint('erasure:after-platform');
   }
 }
 
