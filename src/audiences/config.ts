@@ -12,6 +12,7 @@ import {
 import { createEventNameNormalizer } from '../contract/event-name.js';
 import { messageRecord, personRecord } from '../contract/records.js';
 import { importConfigSchema } from '../export/customerio/mapping.js';
+import { privacyConfigSchema } from '../privacy/config.js';
 import {
   DEFAULT_LIFT_WINDOW_DAYS,
   defaultRawDays,
@@ -443,6 +444,7 @@ export const audienceConfigObject = baseConfigSchema.extend({
   import: importConfigSchema,
   compaction: compactionConfigSchema,
   retention: retentionConfigSchema,
+  privacy: privacyConfigSchema,
 });
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */

@@ -2,6 +2,8 @@ import type { BuildResult } from '../audiences/build.js';
 import { compactionSummary, runCompactionStage } from '../compaction/stage.js';
 import type { MeasureStageResult } from '../measure/stage.js';
 import type { PeopleSnapshotManifest } from '../people/snapshot.js';
+import { requestErasuresForDeleted } from '../privacy/deleted-people.js';
+import { runErasure } from '../privacy/erase.js';
 import { SyncBlockedError } from '../sync/execute.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import {
@@ -79,6 +81,8 @@ export async function runRefreshInline(ctx: StageContext, options: RefreshOption
 
   emit({ stage: 'people', status: 'started' });
   const people = await runPeopleStage(ctx, day);
+  // People whose record arrived deleted, when configured: erased before anything is built or sent.
+  for (const id of await requestErasuresForDeleted(ctx, day)) await runErasure({ ctx, id });
   emit({ stage: 'people', status: 'done' });
 
   emit({ stage: 'build', status: 'started' });

@@ -5,6 +5,7 @@ import { compactionSummary, runCompactionStage } from '../compaction/stage.js';
 import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
 import type { Logger } from '../log.js';
+import { requestErasuresForDeleted } from '../privacy/deleted-people.js';
 import { ErasureNotFoundError, runErasure } from '../privacy/erase.js';
 import { logBullErrors } from '../redis/clients.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -12,6 +13,7 @@ import { PlatformAudienceDeletedError, SyncBlockedError } from '../sync/execute.
 import { RedisLocker } from '../sync/lock.js';
 import {
   type ErasureJobData,
+  enqueueErasure,
   enqueueRefresh,
   KEEP_JOBS,
   type PipelineConnection,
@@ -129,7 +131,10 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
       async (job: Job<RefreshJobData>) => {
         const ctx = await context();
         const manifest = await runPeopleStage(ctx, job.data.day);
-        return { people: manifest.people, new_parts: manifest.new_parts.length };
+        // People whose record arrived deleted, when configured: their erasures run on their own queue.
+        const erasures = await requestErasuresForDeleted(ctx, job.data.day);
+        for (const id of erasures) await enqueueErasure({ connection, prefix }, id);
+        return { people: manifest.people, new_parts: manifest.new_parts.length, erasures: erasures.length };
       },
       { ...base, concurrency: 1 },
     ),

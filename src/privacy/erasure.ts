@@ -124,11 +124,17 @@ export async function createErasure(
   request: ErasureRequest,
   source: ErasureSource,
   now: Date = new Date(),
+  /** A fixed id makes the request idempotent: an existing request with it is returned as it is. */
+  fixedId?: string,
 ): Promise<ErasureRecord> {
   const requested = hashRequest(request);
+  if (fixedId) {
+    const existing = await readErasure(store, fixedId);
+    if (existing) return existing;
+  }
   const record: ErasureRecord = {
     version: 1,
-    id: newErasureId(now),
+    id: fixedId ?? newErasureId(now),
     source,
     requested_at: now.toISOString(),
     requested,
