@@ -14,6 +14,7 @@ import { registerImportCustomerIoCommand } from './commands/import-customerio.js
 import { registerLiftCommand } from './commands/lift.js';
 import { registerPlanCommand, registerSyncCommand } from './commands/plan-sync.js';
 import { registerRefreshCommand } from './commands/refresh.js';
+import { registerRetentionCommand } from './commands/retention.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSqlCommand } from './commands/sql.js';
 import { registerWorkerCommand } from './commands/worker.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   // Each capability registers its commands here.
   registerConfigCommand(program);
   registerCompactCommand(program);
+  registerRetentionCommand(program);
   registerBuildCommand(program);
   registerExplainCommand(program);
   registerSqlCommand(program);
