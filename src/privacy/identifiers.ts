@@ -3,7 +3,8 @@ import { normalizeEmail, phoneE164, sha256Hex } from '../../connectors/core/norm
 /**
  * The identifiers an erasure names a person by, hashed: what the erasure audit and the suppression
  * list keep instead of the values themselves. Each is SHA-256 hex of the normalized value:
- * - customer id: the id exactly as sent;
+ * - customer id: the id exactly as sent (Customer.io's own `cio_id` counts as one: Data Out
+ *   deliveries and some webhooks name a person by it alone);
  * - email: trimmed and lowercased (the form every ad platform hashes);
  * - phone: E.164 with the `+` (the person's country as default region when known).
  */
@@ -40,13 +41,15 @@ export function hashPhone(raw: string, region?: string | null): string | null {
 /** The hashes of whatever identifiers a record carries (a person, an event, a message). */
 export function hashesOfRecord(record: {
   customer_id?: unknown;
+  cio_id?: unknown;
   email?: unknown;
   phone?: unknown;
   country?: unknown;
 }): HashedIdentifiers {
   const out = emptyHashes();
-  if (typeof record.customer_id === 'string' && record.customer_id !== '')
-    out.customer_id.push(hashCustomerId(record.customer_id));
+  for (const id of [record.customer_id, record.cio_id]) {
+    if (typeof id === 'string' && id !== '') out.customer_id.push(hashCustomerId(id));
+  }
   if (typeof record.email === 'string') {
     const h = hashEmail(record.email);
     if (h) out.email.push(h);

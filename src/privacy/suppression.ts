@@ -60,7 +60,13 @@ export class SuppressionList {
   }
 
   /** True when any identifier the record carries belongs to an erased person. */
-  matches(record: { customer_id?: unknown; email?: unknown; phone?: unknown; country?: unknown }): boolean {
+  matches(record: {
+    customer_id?: unknown;
+    cio_id?: unknown;
+    email?: unknown;
+    phone?: unknown;
+    country?: unknown;
+  }): boolean {
     if (this.size === 0) return false;
     const h = hashesOfRecord(record);
     return IDENTIFIER_KINDS.some((kind) => h[kind].some((x) => this.sets[kind].has(x)));
