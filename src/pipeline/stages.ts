@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { type MeasureStageResult, runMeasureStage } from '../measure/stage.js';
 import { type PeopleSnapshotManifest, updatePeopleSnapshot } from '../people/snapshot.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { syncAudience } from '../sync/execute.js';
+import { syncAudience, type TargetedPeople } from '../sync/execute.js';
 import type { Locker } from '../sync/lock.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import { openTarget, type SyncTarget } from './targets.js';
@@ -64,8 +64,9 @@ export interface SyncStageOptions {
   confirm?: boolean;
   replace?: boolean;
   force?: boolean;
-  /** An erasure run: remove exactly the ledger's people this matches (docs/privacy.md). */
-  eraseOnly?: (customerId: string) => boolean;
+  /** A targeted run (erasure, real-time): exactly these people (SyncAudienceInput.only). */
+  only?: TargetedPeople;
+  trigger?: SyncRunRecord['trigger'];
   retry?: { maxAttempts?: number; maxDelayMs?: number };
   /**
    * How long to wait for asynchronous platform jobs (Google) in this call. In-process runs wait
@@ -100,7 +101,8 @@ export async function runSyncStage(ctx: StageContext, options: SyncStageOptions)
     ...(options.confirm ? { confirm: true } : {}),
     ...(options.dryRun ? { dryRun: true } : {}),
     ...(options.force ? { force: true } : {}),
-    ...(options.eraseOnly ? { eraseOnly: options.eraseOnly } : {}),
+    ...(options.only ? { only: options.only } : {}),
+    ...(options.trigger ? { trigger: options.trigger } : {}),
     guards: { maxRemoveShare: settings.max_remove_share },
     recreateDeleted: settings.recreate_deleted_audiences,
     platformName: `${settings.audience_name_prefix}${target.audienceId}`,

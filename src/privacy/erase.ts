@@ -253,7 +253,8 @@ async function removeFromPlatforms(
           day: today(),
           target,
           runId,
-          eraseOnly: (customerId) => matcher.isCustomerId(customerId),
+          only: { op: 'remove', matches: (customerId) => matcher.isCustomerId(customerId) },
+          trigger: 'erasure',
           finalizeWaitMs: options.finalizeWaitMs ?? 10 * 60_000,
         });
         const done = run.status === 'completed';

@@ -16,7 +16,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { digestOf, type LedgerEntry } from './ledger.js';
 import type { DiffItem } from './plan.js';
 import { SortedCursor, smallestId } from './sorted.js';
-import { sortedMembers } from './sorted-members.js';
+import { type SortedRows, sortedMembers } from './sorted-members.js';
 
 /** Who should be on the platform after this sync, with the keys to send. */
 export interface DesiredRow {
@@ -71,6 +71,11 @@ export interface DesiredInput {
    * after a platform audience was re-created: nothing is held there.
    */
   ledger?: AsyncIterable<LedgerEntry>;
+  /**
+   * Members given by the caller instead of the audience's members file, in `customer_id` order
+   * (a real-time addition: the people a trigger named).
+   */
+  members?: SortedRows<MemberRecord>;
 }
 
 export interface DesiredItems {
@@ -120,7 +125,7 @@ function emptyStats(): DesiredStats {
 export async function desiredItems(input: DesiredInput): Promise<DesiredItems> {
   const { store, audienceId, day, connector, config, mode } = input;
   const stats = emptyStats();
-  const members = await sortedMembers(store, audienceId, day);
+  const members = input.members ?? (await sortedMembers(store, audienceId, day));
   const snapshotKey = keys.peopleSnapshot(day);
   const rule = new DesiredRule({
     connector,

@@ -6,11 +6,20 @@ import type {
   ConnectorContext,
   ConnectorId,
 } from '../../connectors/core/types.js';
+import type { MemberRecord } from '../contract/records.js';
 import { type Logger, log as rootLogger } from '../log.js';
+import { compareIds } from '../people/snapshot.js';
 import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
 import { type DesiredStats, desiredItems, erasureItems, type SyncMode } from './desired.js';
 import { checkGuards, DEFAULT_GUARDS, type GuardSettings } from './guards.js';
-import { ensureLedgerOrder, ledgerEntries, readState, writeLedger, writeState } from './ledger.js';
+import {
+  ensureLedgerOrder,
+  type LedgerEntry,
+  ledgerEntries,
+  readState,
+  writeLedger,
+  writeState,
+} from './ledger.js';
 import { applyConfirmedBatches } from './ledger-update.js';
 import { type HeldLock, LocalLocker, type Locker, LockLostError } from './lock.js';
 import { computePlan, type PlanOutline } from './plan.js';
@@ -54,10 +63,15 @@ export interface SyncAudienceInput {
   /** Let a plan through that the guards stopped. */
   confirm?: boolean;
   /**
-   * An erasure run (docs/privacy.md): the plan removes exactly the ledger's people this matches,
-   * and touches nobody else. Never stopped by guards.
+   * A targeted run: the plan covers exactly these people and touches nobody else, and guards never
+   * stop it. `remove`: the ledger's entries it matches leave the platform (an erasure, a real-time
+   * removal). `add`: the named people are added with their identifiers from the people snapshot of
+   * `snapshotDay` (a real-time addition to an exclusion list); people held already, never-send
+   * people and people without identifiers are not sent.
    */
-  eraseOnly?: (customerId: string) => boolean;
+  only?: TargetedPeople;
+  /** What started the run, shown in the run history (absent: the daily sync or a manual one). */
+  trigger?: SyncRunRecord['trigger'];
   /** Plan and write the requests to the outbox only: no ledger, no state, no platform calls. */
   dryRun?: boolean;
   /** Start a new attempt even when this run id already completed. */
@@ -150,9 +164,10 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
     connector: connector.id,
     api_version: connector.apiVersion,
     day: input.day,
+    ...(input.trigger ? { trigger: input.trigger } : {}),
     mode: outline.mode,
     dry_run: input.dryRun === true,
-    status: guards.length > 0 && !input.confirm && !input.eraseOnly ? 'blocked' : 'running',
+    status: guards.length > 0 && !input.confirm && !input.only ? 'blocked' : 'running',
     started_at: now,
     updated_at: now,
     plan: planFields(outline, batches),
@@ -198,8 +213,8 @@ async function storePlan(
   batches: Pick<SyncRunRecord['plan'], 'grouped' | 'remove_batches' | 'add_batches'>;
 }> {
   const { store, destination, audienceId } = input;
-  const { items, stats } = input.eraseOnly
-    ? erasureItems(options.ledger ? ledgerEntries(store, destination, audienceId) : [], input.eraseOnly)
+  const { items, stats } = input.only
+    ? await targetedItems(input, input.only, options.ledger)
     : await desiredItems({
         store,
         audienceId,
@@ -231,6 +246,38 @@ async function storePlan(
     objects,
     batches: requestGroup ? { grouped: true, remove_batches: batches.remove, add_batches: batches.add } : {},
   };
+}
+
+export type TargetedPeople =
+  | { op: 'remove'; matches: (customerId: string) => boolean }
+  | { op: 'add'; ids: ReadonlySet<string>; snapshotDay: string };
+
+/** The diff items of a targeted run: only the named people, against the ledger. */
+async function targetedItems(input: SyncAudienceInput, only: TargetedPeople, withLedger: boolean) {
+  const { store, destination, audienceId } = input;
+  const ledger = withLedger ? ledgerEntries(store, destination, audienceId) : [];
+  if (only.op === 'remove') return erasureItems(ledger, only.matches);
+  const { ids: named, snapshotDay } = only;
+  const ids = [...named].sort(compareIds);
+  async function* held(): AsyncGenerator<LedgerEntry> {
+    for await (const entry of ledger) if (named.has(entry.customer_id)) yield entry;
+  }
+  async function* rows(): AsyncGenerator<MemberRecord> {
+    for (const [i, customer_id] of ids.entries()) {
+      yield { customer_id, group: 'treatment', score: 0, rank: i + 1, entered: snapshotDay };
+    }
+  }
+  return desiredItems({
+    store,
+    audienceId,
+    day: snapshotDay,
+    connector: input.connector,
+    config: input.ctx.config,
+    mode: input.mode,
+    ledger: held(),
+    members: { total: ids.length, rows: rows(), close: async () => {} },
+    ...(input.platform ? { platform: input.platform } : {}),
+  });
 }
 
 function planFields(

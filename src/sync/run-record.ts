@@ -44,6 +44,13 @@ export interface SyncRunRecord {
   connector: string;
   api_version: string;
   day: string;
+  /**
+   * What started the run when it is not the daily (or a manual) sync: `realtime`, a micro-batch of
+   * real-time triggers; `erasure`, an erasure request. Both change only the people they name.
+   */
+  trigger?: 'realtime' | 'erasure';
+  /** Real-time runs: how many signals they carried and how long those took to reach the platform. */
+  realtime?: RealtimeRunStats;
   mode: PlanOutline['mode'];
   dry_run: boolean;
   status: RunStatus;
@@ -102,6 +109,15 @@ export interface SyncRunRecord {
   lock_lost?: { at: string; reason: string; next_batch: number; fencing_token?: number }[];
   timings_ms: { plan: number; push: number; total: number };
   error?: RunError;
+}
+
+export interface RealtimeRunStats {
+  /** People the micro-batch named (after collapsing duplicates). */
+  people: number;
+  /** Named people the platform audience did not hold (removals) or the snapshot did not know (additions): no request. */
+  unresolved: number;
+  /** Ingest to platform acknowledgement, over the named people, in milliseconds. */
+  lag_ms: { p50: number; p95: number; p99: number; max: number };
 }
 
 export const REJECTED_SAMPLE_LIMIT = 200;
