@@ -298,7 +298,15 @@ export function definitionHash(
   definition: AudienceDefinition,
   neverSend: AudienceConfig['never_send'],
 ): string {
-  const { sync: _sync, write_back: _writeBack, description: _description, ...rules } = definition;
+  // realtime_additions lets real-time triggers add people between builds; it does not decide the
+  // build's members, so turning it on keeps the hash.
+  const {
+    sync: _sync,
+    write_back: _writeBack,
+    description: _description,
+    realtime_additions: _realtimeAdditions,
+    ...rules
+  } = definition;
   return hash('sha256', stableJson({ rules, never_send: neverSend ?? null }));
 }
 

@@ -22,6 +22,7 @@ import {
   retentionConfigSchema,
   retentionFloor,
 } from '../privacy/retention-config.js';
+import { normalizeRealtimeTriggers, realtimeSchema, refineRealtime } from '../realtime/config.js';
 // lookback.ts reads this module's constants only when its functions run, so the cycle is harmless.
 import { audienceLookback, neverSendLookback } from './lookback.js';
 
@@ -426,6 +427,8 @@ export const audienceSchema = z.strictObject({
         .refine((a) => Object.keys(a).length > 0, 'write_back needs at least one attribute'),
     })
     .optional(),
+  /** Segments only: `realtime:` triggers may add people between builds (`add_to`, exclusion lists). */
+  realtime_additions: z.boolean({ error: 'realtime_additions must be true or false' }).default(false),
 });
 
 type ParsedAudience = z.output<typeof audienceSchema>;
@@ -445,6 +448,7 @@ export const audienceConfigObject = baseConfigSchema.extend({
   compaction: compactionConfigSchema,
   retention: retentionConfigSchema,
   privacy: privacyConfigSchema,
+  realtime: realtimeSchema.default([]),
 });
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */
@@ -458,6 +462,7 @@ export const audienceConfigSchema = audienceConfigObject.transform((config) => {
     ...config,
     never_send: config.never_send && normalizeCondition(config.never_send, normalize),
     audiences: config.audiences.map((a) => normalizeAudience(a, normalize)),
+    realtime: normalizeRealtimeTriggers(config.realtime, normalize),
     retention,
   };
 });
@@ -514,7 +519,8 @@ export function rawRetentionFloor(config: {
 
 /**
  * Checks that need the whole file: unique ids, `exclude` references and cycles, type-specific
- * keys, destinations named by `sync` / `write_back`. Throws a `ConfigError` naming the YAML path.
+ * keys, destinations named by `sync` / `write_back`, audiences named by `realtime:` triggers.
+ * Throws a `ConfigError` naming the YAML path.
  */
 export function refineAudienceConfig(config: AudienceConfig, source: string): void {
   const fail = (path: Path, message: string): never => {
@@ -545,6 +551,11 @@ export function refineAudienceConfig(config: AudienceConfig, source: string): vo
         }
       }
     }
+    if (a.type !== 'segment' && a.realtime_additions)
+      fail(
+        [...at, 'realtime_additions'],
+        'realtime_additions applies only to segment audiences (add_to grows exclusion lists)',
+      );
     a.exclude.forEach((other, j) => {
       if (other === a.id) fail([...at, 'exclude', j], `audience "${a.id}" cannot exclude itself`);
       if (!index.has(other)) fail([...at, 'exclude', j], `unknown audience "${other}"`);
@@ -573,6 +584,7 @@ export function refineAudienceConfig(config: AudienceConfig, source: string): vo
     const i = index.get(cycle[0]!)!;
     fail(['audiences', i, 'exclude'], `audiences exclude each other in a cycle: ${cycle.join(' → ')}`);
   }
+  refineRealtime(config, fail);
   const retention = rawDaysProblem(config.retention.raw_days, rawRetentionFloor(config));
   if (retention) fail(['retention', 'raw_days'], retention);
 }

@@ -39,12 +39,19 @@ export const syncSettingsSchema = z
     audience_name_prefix: z.string().max(100).default('audience-sync '),
     /** Audience × destination syncs running at once in one process. */
     concurrency: z.number().int().min(1).max(32).default(4),
+    /** Seconds between flushes of the real-time micro-batches (`realtime:` triggers), per destination. */
+    realtime_flush_seconds: z
+      .number({ error: 'realtime_flush_seconds must be a number of seconds' })
+      .min(1, 'realtime_flush_seconds must be at least 1')
+      .max(300, 'realtime_flush_seconds must be at most 300')
+      .default(5),
   })
   .default({
     max_remove_share: 0.3,
     recreate_deleted_audiences: false,
     audience_name_prefix: 'audience-sync ',
     concurrency: 4,
+    realtime_flush_seconds: 5,
   });
 
 /** `schedule:` — when the daily refresh runs by itself (BullMQ job scheduler). */
