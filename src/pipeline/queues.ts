@@ -16,6 +16,10 @@ export const QUEUES = {
   erasure: 'privacy-erasure',
   /** The daily retention sweep (docs/privacy.md). */
   retention: 'retention',
+  /** Real-time signals from ingest (docs/operations.md, "Real-time suppression"). */
+  realtime: 'realtime',
+  /** Real-time micro-batch flushes, one queue per destination so one throttled platform waits alone. */
+  realtimeFlush: (destination: string) => `realtime-${destination}`,
 } as const;
 
 export const DEFAULT_BULL_PREFIX = 'audience-sync';

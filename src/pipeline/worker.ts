@@ -7,6 +7,8 @@ import { ConfigError } from '../config/errors.js';
 import type { Logger } from '../log.js';
 import { requestErasuresForDeleted } from '../privacy/deleted-people.js';
 import { ErasureNotFoundError, runErasure } from '../privacy/erase.js';
+import { flushRealtime } from '../realtime/flush.js';
+import { type FlushJobData, routeSignals, type SignalJobData } from '../realtime/signals.js';
 import { logBullErrors } from '../redis/clients.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { PlatformAudienceDeletedError, SyncBlockedError } from '../sync/execute.js';
@@ -182,6 +184,58 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
 
   // One worker per destination queue, so throttling by one platform pauses only its own queue.
   const initial = await context();
+
+  /**
+   * The real-time path: signals from ingest join per-destination micro-batches, and each
+   * destination's flush queue sends them (throttling pauses only that destination's queue).
+   */
+  const flushQueues = new Map<string, Queue>();
+  const realtimeWorkers = (destinations: readonly string[]): Worker[] => {
+    const flushQueue = (destination: string) => {
+      let q = flushQueues.get(destination);
+      if (!q) {
+        q = logBullErrors(
+          new Queue(QUEUES.realtimeFlush(destination), { connection, prefix }),
+          connection,
+          log,
+          `real-time queue ${destination}`,
+        );
+        flushQueues.set(destination, q);
+      }
+      return q;
+    };
+    const signals = new Worker(
+      QUEUES.realtime,
+      async (job: Job<SignalJobData>) => {
+        const ctx = await context();
+        return routeSignals({
+          redis: connection,
+          prefix,
+          config: ctx.loaded.config,
+          flushQueue,
+          signals: job.data.signals,
+          flushMs: ctx.loaded.config.sync_settings.realtime_flush_seconds * 1000,
+        });
+      },
+      { ...base, concurrency },
+    );
+    const flushers = destinations.map((destination) => {
+      const worker: Worker = new Worker(
+        QUEUES.realtimeFlush(destination),
+        async (job: Job<FlushJobData>) => {
+          const ctx = await context();
+          try {
+            return await flushRealtime({ ctx, redis: connection, prefix, data: job.data });
+          } catch (error) {
+            throw mapSyncError(error, worker);
+          }
+        },
+        { ...base, concurrency: 1 },
+      );
+      return worker;
+    });
+    return [signals, ...flushers];
+  };
   for (const destination of Object.keys(initial.loaded.config.destinations)) {
     const worker: Worker = new Worker(
       QUEUES.sync(destination),
@@ -214,6 +268,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     );
     workers.push(worker);
   }
+  workers.push(...realtimeWorkers(Object.keys(initial.loaded.config.destinations)));
   for (const w of workers) {
     w.on('failed', (job, error) => {
       log.error({ queue: w.name, job_id: job?.id, err: error.message }, 'job failed');
@@ -238,7 +293,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         );
         await Promise.all(workers.map((w) => w.close(true)));
       }
-      await Promise.all([...syncQueues.values()].map((q) => q.close()));
+      await Promise.all([...syncQueues.values(), ...flushQueues.values()].map((q) => q.close()));
     },
   };
 }

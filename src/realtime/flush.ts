@@ -1,0 +1,114 @@
+import type { Redis } from 'ioredis';
+import { today } from '../contract/days.js';
+import { latestSnapshotDay } from '../people/snapshot.js';
+import { runSyncStage, type StageContext } from '../pipeline/stages.js';
+import type { TargetedPeople } from '../sync/execute.js';
+import type { RealtimeRunStats, SyncRunRecord } from '../sync/run-record.js';
+import { saveRunRecord } from '../sync/runs.js';
+import { batchKeys, claimBatch, finishBatch } from './pending.js';
+import type { FlushJobData } from './signals.js';
+
+/**
+ * A flush: the pending people of one destination × audience × operation, taken until none are left
+ * (people who arrive meanwhile are taken too, or queue the next flush), each batch sent as one sync run of
+ * trigger `realtime` (in the run history; the ledger is updated as for any sync), cut into the
+ * platform's batches by the sync engine. Removals need only the ledger (the keys that were sent):
+ * a person the platform audience does not hold costs no request. Additions take identifiers from
+ * the newest people snapshot; a person it does not know is counted unresolved, never guessed.
+ */
+
+/** Most people one flush run carries; more wait for the next run of the same flush. */
+export const MAX_FLUSH_PEOPLE = 100_000;
+
+export interface FlushResult {
+  runs: { run_id: string; people: number; requests: number; unresolved: number; lag_p99_ms: number }[];
+}
+
+export async function flushRealtime(options: {
+  ctx: StageContext;
+  redis: Redis;
+  prefix: string;
+  data: FlushJobData;
+  now?: () => number;
+}): Promise<FlushResult> {
+  const { ctx, redis, data } = options;
+  const now = options.now ?? Date.now;
+  const keys = batchKeys(options.prefix, data.destination, data.audienceId, data.op);
+  const result: FlushResult = { runs: [] };
+  for (;;) {
+    const batch = await claimBatch(redis, keys, `realtime-${data.op}-${now()}`, MAX_FLUSH_PEOPLE);
+    if (!batch) break;
+    const ids = new Set(batch.people.map((p) => p.customerId));
+    const snapshotDay = data.op === 'add' ? await latestSnapshotDay(ctx.store, '9999-12-31') : undefined;
+    if (data.op === 'add' && !snapshotDay) {
+      // Nobody can be resolved without a people snapshot: nothing is guessed, the batch is settled.
+      ctx.log.warn(
+        { audience: data.audienceId, destination: data.destination, people: ids.size },
+        'real-time additions unresolved: no people snapshot',
+      );
+      await finishBatch(redis, keys);
+      continue;
+    }
+    const only: TargetedPeople =
+      data.op === 'remove'
+        ? { op: 'remove', matches: (id) => ids.has(id) }
+        : { op: 'add', ids, snapshotDay: snapshotDay! };
+    const record = await runSyncStage(ctx, {
+      day: today(),
+      target: { audienceId: data.audienceId, destination: data.destination, kind: 'audience' },
+      runId: batch.runId,
+      only,
+      trigger: 'realtime',
+      // Short in-process retries; longer waits go back to the queue (the batch stays in flight).
+      retry: { maxAttempts: 3, maxDelayMs: 30_000 },
+      finalizeWaitMs: 5 * 60_000,
+    });
+    if (record.status !== 'completed') {
+      throw new Error(
+        `real-time run ${record.run_id} is ${record.status}${record.error ? `: ${record.error.message}` : ''}`,
+      );
+    }
+    if (!record.realtime) {
+      record.realtime = realtimeStats(record, batch.people);
+      await saveRunRecord(ctx.store, record);
+    }
+    await finishBatch(redis, keys);
+    result.runs.push({
+      run_id: record.run_id,
+      people: record.realtime.people,
+      requests: record.requests,
+      unresolved: record.realtime.unresolved,
+      lag_p99_ms: record.realtime.lag_ms.p99,
+    });
+    ctx.log.info(
+      {
+        destination: data.destination,
+        audience: data.audienceId,
+        op: data.op,
+        run_id: record.run_id,
+        people: record.realtime.people,
+        requests: record.requests,
+        lag_p99_ms: record.realtime.lag_ms.p99,
+      },
+      'real-time batch sent',
+    );
+  }
+  return result;
+}
+
+/** Lag from ingest to the platform's acknowledgement (the run's end), over the batch's people. */
+export function realtimeStats(
+  record: SyncRunRecord,
+  people: readonly { receivedAtMs: number }[],
+): RealtimeRunStats {
+  const ack = Date.parse(record.finished_at ?? record.updated_at);
+  const lags = people.map((p) => Math.max(0, ack - p.receivedAtMs)).sort((a, b) => a - b);
+  const at = (q: number) =>
+    lags.length === 0 ? 0 : lags[Math.min(lags.length - 1, Math.ceil(q * lags.length) - 1)]!;
+  const changed = record.plan.add + record.plan.remove;
+  return {
+    people: people.length,
+    unresolved: Math.max(0, people.length - changed),
+    lag_ms: { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: lags.at(-1) ?? 0 },
+  };
+}
