@@ -83,6 +83,7 @@ describe('audience configuration', () => {
       'winback_email_clickers',
       'recent_sms_recipients',
       'lapsed_customers',
+      'refund_exclusions',
     ]);
     const abandoners = loaded.config.audiences[0]!;
     expect(abandoners.holdout).toEqual(EXAMPLE_HOLDOUT);

@@ -1,5 +1,5 @@
 -- audience-sync sql --dialect athena: the build for one day, over the store at s3://acme-audiences/prod
--- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4)
+-- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4), refund_exclusions (a5)
 -- raw events read from 2025-11-11 to 2026-03-10
 -- raw messages read from 2025-12-11 to 2026-03-10
 -- Athena (engine version 3). Run the statements one at a time, in order, with audience_sync as the
@@ -216,6 +216,23 @@ TBLPROPERTIES (
   'storage.location.template' = 's3://acme-audiences/prod/audiences/lapsed_customers/dt=${dt}/'
 );
 
+DROP TABLE IF EXISTS audience_sync.audience_refund_exclusions_lines;
+
+CREATE EXTERNAL TABLE audience_sync.audience_refund_exclusions_lines (line string)
+PARTITIONED BY (dt string)
+ROW FORMAT DELIMITED FIELDS TERMINATED BY '\001'
+STORED AS TEXTFILE
+LOCATION 's3://acme-audiences/prod/audiences/refund_exclusions/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/audiences/refund_exclusions/dt=${dt}/'
+);
+
 CREATE OR REPLACE VIEW people_snapshot AS
 SELECT json_extract_scalar(j, '$.customer_id') AS customer_id,
   json_extract_scalar(j, '$.email') AS email,
@@ -331,6 +348,13 @@ FROM audience_sync.audience_lapsed_customers_lines
 WHERE "$path" LIKE '%/members.jsonl.gz' AND line <> ''
   AND dt = (SELECT max(dt) FROM audience_sync.audience_lapsed_customers_lines WHERE dt < '2026-03-10' AND "$path" LIKE '%/manifest.json');
 
+CREATE OR REPLACE VIEW previous_a5 AS
+SELECT json_extract_scalar(line, '$.customer_id') AS customer_id,
+  json_extract_scalar(line, '$.entered') AS entered
+FROM audience_sync.audience_refund_exclusions_lines
+WHERE "$path" LIKE '%/members.jsonl.gz' AND line <> ''
+  AND dt = (SELECT max(dt) FROM audience_sync.audience_refund_exclusions_lines WHERE dt < '2026-03-10' AND "$path" LIKE '%/manifest.json');
+
 CREATE OR REPLACE VIEW people AS
 SELECT customer_id, email, cio_id, merged_ids,
   (COALESCE(('BOOLEAN' = 'BOOLEAN' AND CASE WHEN COALESCE(CASE WHEN json_extract(p.person, '$.unsubscribed') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(p.person, '$.unsubscribed')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'BOOLEAN' AND json_extract_scalar(json_extract(p.person, '$.unsubscribed'), '$') = 'true', false) THEN 'true' ELSE 'false' END = 'true'), false)) AS p0,
@@ -355,10 +379,11 @@ SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AN
 CREATE OR REPLACE VIEW ev_relevant AS
 SELECT r._key, r._line, r.id, try(from_iso8601_timestamp(r.received_at)) AS received, substr(r.ts, 1, 10) AS day, r."customer_id", r."email", r."name", r."properties"
 FROM raw_events r
-WHERE r."name" IN ('checkout_started', 'order_completed') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+WHERE r."name" IN ('checkout_started', 'order_completed', 'refund_requested') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND regexp_like(r.ts, '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z)$') AND r.name IS NOT NULL AND r.name <> ''
   AND (r.name = 'order_completed'
-    OR r.name = 'checkout_started');
+    OR r.name = 'checkout_started'
+    OR r.name = 'refund_requested');
 
 CREATE OR REPLACE VIEW ev_dups AS
 SELECT id FROM ev_relevant GROUP BY id HAVING count(*) > 1;
@@ -388,7 +413,8 @@ SELECT owner, count(*) AS records, count(*) FILTER (WHERE w.name = 'order_comple
   max((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END)) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_p0_max,
   count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e2_n,
   count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e3_n,
-  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n
+  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n,
+  count(*) FILTER (WHERE w.name = 'refund_requested' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e5_n
 FROM ev_resolved w
 GROUP BY owner;
 
@@ -450,7 +476,8 @@ SELECT k.id AS customer_id,
   COALESCE(msg.m3_n, 0) AS m3_n,
   COALESCE(ev.e3_n, 0) AS e3_n,
   COALESCE(ev.e4_n, 0) AS e4_n,
-  COALESCE(msg.m4_n, 0) AS m4_n
+  COALESCE(msg.m4_n, 0) AS m4_n,
+  COALESCE(ev.e5_n, 0) AS e5_n
 FROM (SELECT customer_id AS id FROM people
 UNION
 SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
@@ -580,6 +607,29 @@ FROM (
 LEFT JOIN previous_a4 prev ON prev.customer_id = s.customer_id
 WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
 
+CREATE OR REPLACE VIEW a5_scored AS
+SELECT f.customer_id,
+  (f.e5_n >= 1) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS double) AS score
+FROM features f
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.e5_n > 0);
+
+CREATE OR REPLACE VIEW a5 AS
+SELECT s.customer_id, 'treatment' AS "group", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a5_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a5 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
+
 SELECT 'recent_buyers' AS audience, customer_id, "group", score, rank, entered FROM a0
 UNION ALL
 SELECT 'high_intent_abandoners' AS audience, customer_id, "group", score, rank, entered FROM a1
@@ -589,4 +639,6 @@ UNION ALL
 SELECT 'recent_sms_recipients' AS audience, customer_id, "group", score, rank, entered FROM a3
 UNION ALL
 SELECT 'lapsed_customers' AS audience, customer_id, "group", score, rank, entered FROM a4
+UNION ALL
+SELECT 'refund_exclusions' AS audience, customer_id, "group", score, rank, entered FROM a5
 ORDER BY audience, rank;

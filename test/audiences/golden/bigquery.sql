@@ -1,5 +1,5 @@
 -- audience-sync sql --dialect bigquery: the build for one day, over the store at gs://acme-audiences/prod
--- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4)
+-- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4), refund_exclusions (a5)
 -- raw events read from 2025-11-11 to 2026-03-10
 -- raw messages read from 2025-12-11 to 2026-03-10
 -- BigQuery (GoogleSQL). Run the whole script as one multi-statement query (the temporary tables
@@ -261,6 +261,33 @@ OPTIONS (
   skip_leading_rows = 0
 );
 
+CREATE OR REPLACE EXTERNAL TABLE audience_sync.audience_refund_exclusions_members (
+  line STRING
+)
+WITH PARTITION COLUMNS (dt STRING)
+OPTIONS (
+  format = 'CSV',
+  uris = ['gs://acme-audiences/prod/audiences/refund_exclusions/*members.jsonl.gz'],
+  hive_partition_uri_prefix = 'gs://acme-audiences/prod/audiences/refund_exclusions',
+  field_delimiter = '\x01',
+  quote = '',
+  skip_leading_rows = 0,
+  compression = 'GZIP'
+);
+
+CREATE OR REPLACE EXTERNAL TABLE audience_sync.audience_refund_exclusions_manifests (
+  line STRING
+)
+WITH PARTITION COLUMNS (dt STRING)
+OPTIONS (
+  format = 'CSV',
+  uris = ['gs://acme-audiences/prod/audiences/refund_exclusions/*manifest.json'],
+  hive_partition_uri_prefix = 'gs://acme-audiences/prod/audiences/refund_exclusions',
+  field_delimiter = '\x01',
+  quote = '',
+  skip_leading_rows = 0
+);
+
 CREATE OR REPLACE TEMP TABLE people_snapshot AS
 SELECT JSON_VALUE(j, '$.customer_id') AS customer_id,
   JSON_VALUE(j, '$.email') AS email,
@@ -390,6 +417,13 @@ FROM audience_sync.audience_lapsed_customers_members
 WHERE line <> ''
   AND dt = (SELECT MAX(dt) FROM audience_sync.audience_lapsed_customers_manifests WHERE dt < '2026-03-10');
 
+CREATE OR REPLACE TEMP TABLE previous_a5 AS
+SELECT JSON_VALUE(line, '$.customer_id') AS customer_id,
+  JSON_VALUE(line, '$.entered') AS entered
+FROM audience_sync.audience_refund_exclusions_members
+WHERE line <> ''
+  AND dt = (SELECT MAX(dt) FROM audience_sync.audience_refund_exclusions_manifests WHERE dt < '2026-03-10');
+
 CREATE OR REPLACE TEMP TABLE people AS
 SELECT customer_id, email, cio_id, merged_ids,
   (COALESCE(('BOOLEAN' = 'BOOLEAN' AND CASE WHEN COALESCE(CASE WHEN JSON_QUERY(p.person, '$.unsubscribed') IS NULL THEN NULL ELSE CASE SUBSTR(JSON_QUERY(p.person, '$.unsubscribed'), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'BOOLEAN' AND JSON_VALUE(JSON_QUERY(p.person, '$.unsubscribed')) = 'true', false) THEN 'true' ELSE 'false' END = 'true'), false)) AS p0,
@@ -414,10 +448,11 @@ SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AN
 CREATE OR REPLACE TEMP TABLE ev_relevant AS
 SELECT r._key, r._line, r.id, SAFE_CAST(r.received_at AS TIMESTAMP) AS received, substr(r.ts, 1, 10) AS day, r.`customer_id`, r.`email`, r.`name`, r.`properties`
 FROM raw_events r
-WHERE r.`name` IN ('checkout_started', 'order_completed') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+WHERE r.`name` IN ('checkout_started', 'order_completed', 'refund_requested') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND REGEXP_CONTAINS(r.ts, '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z)$') AND r.name IS NOT NULL AND r.name <> ''
   AND (r.name = 'order_completed'
-    OR r.name = 'checkout_started');
+    OR r.name = 'checkout_started'
+    OR r.name = 'refund_requested');
 
 CREATE OR REPLACE TEMP TABLE ev_dups AS
 SELECT id FROM ev_relevant GROUP BY id HAVING count(*) > 1;
@@ -446,7 +481,8 @@ SELECT owner, count(*) AS records, COUNTIF(w.name = 'order_completed' AND w.day 
   max(IF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (NOT IS_INF(CASE WHEN CASE WHEN JSON_QUERY(w.properties, '$.value') IS NULL THEN NULL ELSE CASE SUBSTR(JSON_QUERY(w.properties, '$.value'), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN SAFE_CAST(JSON_VALUE(JSON_QUERY(w.properties, '$.value')) AS FLOAT64) WHEN CASE WHEN JSON_QUERY(w.properties, '$.value') IS NULL THEN NULL ELSE CASE SUBSTR(JSON_QUERY(w.properties, '$.value'), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND REGEXP_CONTAINS(JSON_VALUE(JSON_QUERY(w.properties, '$.value')), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN SAFE_CAST(JSON_VALUE(JSON_QUERY(w.properties, '$.value')) AS FLOAT64) END) AND NOT IS_NAN(CASE WHEN CASE WHEN JSON_QUERY(w.properties, '$.value') IS NULL THEN NULL ELSE CASE SUBSTR(JSON_QUERY(w.properties, '$.value'), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN SAFE_CAST(JSON_VALUE(JSON_QUERY(w.properties, '$.value')) AS FLOAT64) WHEN CASE WHEN JSON_QUERY(w.properties, '$.value') IS NULL THEN NULL ELSE CASE SUBSTR(JSON_QUERY(w.properties, '$.value'), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND REGEXP_CONTAINS(JSON_VALUE(JSON_QUERY(w.properties, '$.value')), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN SAFE_CAST(JSON_VALUE(JSON_QUERY(w.properties, '$.value')) AS FLOAT64) END)) THEN CASE WHEN CASE WHEN JSON_QUERY(w.properties, '$.value') IS NULL THEN NULL ELSE CASE SUBSTR(JSON_QUERY(w.properties, '$.value'), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN SAFE_CAST(JSON_VALUE(JSON_QUERY(w.properties, '$.value')) AS FLOAT64) WHEN CASE WHEN JSON_QUERY(w.properties, '$.value') IS NULL THEN NULL ELSE CASE SUBSTR(JSON_QUERY(w.properties, '$.value'), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND REGEXP_CONTAINS(JSON_VALUE(JSON_QUERY(w.properties, '$.value')), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN SAFE_CAST(JSON_VALUE(JSON_QUERY(w.properties, '$.value')) AS FLOAT64) END END), NULL)) AS e1_p0_max,
   COUNTIF(w.name = 'order_completed' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e2_n,
   COUNTIF(w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e3_n,
-  COUNTIF(w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n
+  COUNTIF(w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n,
+  COUNTIF(w.name = 'refund_requested' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e5_n
 FROM ev_resolved w
 GROUP BY owner;
 
@@ -507,7 +543,8 @@ SELECT k.id AS customer_id,
   COALESCE(msg.m3_n, 0) AS m3_n,
   COALESCE(ev.e3_n, 0) AS e3_n,
   COALESCE(ev.e4_n, 0) AS e4_n,
-  COALESCE(msg.m4_n, 0) AS m4_n
+  COALESCE(msg.m4_n, 0) AS m4_n,
+  COALESCE(ev.e5_n, 0) AS e5_n
 FROM (SELECT customer_id AS id FROM people
 UNION DISTINCT
 SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
@@ -637,6 +674,29 @@ FROM (
 LEFT JOIN previous_a4 prev ON prev.customer_id = s.customer_id
 WHERE s.rank <= DIV((1000000 * s.eligible + 999999), 1000000);
 
+CREATE OR REPLACE TEMP TABLE a5_scored AS
+SELECT f.customer_id,
+  (f.e5_n >= 1) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS FLOAT64) AS score
+FROM features f
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.e5_n > 0);
+
+CREATE OR REPLACE TEMP TABLE a5 AS
+SELECT s.customer_id, 'treatment' AS `group`, s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a5_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a5 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= DIV((1000000 * s.eligible + 999999), 1000000);
+
 SELECT 'recent_buyers' AS audience, customer_id, `group`, score, rank, entered FROM a0
 UNION ALL
 SELECT 'high_intent_abandoners' AS audience, customer_id, `group`, score, rank, entered FROM a1
@@ -646,4 +706,6 @@ UNION ALL
 SELECT 'recent_sms_recipients' AS audience, customer_id, `group`, score, rank, entered FROM a3
 UNION ALL
 SELECT 'lapsed_customers' AS audience, customer_id, `group`, score, rank, entered FROM a4
+UNION ALL
+SELECT 'refund_exclusions' AS audience, customer_id, `group`, score, rank, entered FROM a5
 ORDER BY audience, rank;

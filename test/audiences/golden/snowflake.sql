@@ -1,5 +1,5 @@
 -- audience-sync sql --dialect snowflake: the build for one day, over the store at s3://acme-audiences/prod
--- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4)
+-- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4), refund_exclusions (a5)
 -- raw events read from 2025-11-11 to 2026-03-10
 -- raw messages read from 2025-12-11 to 2026-03-10
 -- Snowflake. Run the statements in order in one session (temporary tables); the stage, file
@@ -249,6 +249,29 @@ AUTO_REFRESH = FALSE;
 
 ALTER EXTERNAL TABLE audience_lapsed_customers_manifests REFRESH;
 
+CREATE OR REPLACE EXTERNAL TABLE audience_refund_exclusions_members (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/refund_exclusions/
+PATTERN = '.*/members[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_refund_exclusions_members REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_refund_exclusions_manifests (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1))
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/refund_exclusions/
+PATTERN = '.*/manifest[.]json'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_json')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_refund_exclusions_manifests REFRESH;
+
 CREATE OR REPLACE TEMPORARY TABLE people_snapshot AS
 SELECT IFF(IS_NULL_VALUE(j:"customer_id"), NULL, j:"customer_id"::VARCHAR) AS customer_id,
   IFF(IS_NULL_VALUE(j:"email"), NULL, j:"email"::VARCHAR) AS email,
@@ -380,6 +403,13 @@ FROM (
   WHERE line <> '' AND dt = (SELECT MAX(dt) FROM audience_lapsed_customers_manifests WHERE dt < '2026-03-10')
 ) m;
 
+CREATE OR REPLACE TEMPORARY TABLE previous_a5 AS
+SELECT j:"customer_id"::VARCHAR AS customer_id, j:"entered"::VARCHAR AS entered
+FROM (
+  SELECT TRY_PARSE_JSON(line) AS j FROM audience_refund_exclusions_members
+  WHERE line <> '' AND dt = (SELECT MAX(dt) FROM audience_refund_exclusions_manifests WHERE dt < '2026-03-10')
+) m;
+
 CREATE OR REPLACE TEMPORARY TABLE people AS
 SELECT customer_id, email, cio_id, merged_ids,
   (COALESCE(('BOOLEAN' = 'BOOLEAN' AND CASE WHEN COALESCE(CASE TYPEOF(GET(p.person, 'unsubscribed')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(p.person, 'unsubscribed')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'BOOLEAN' AND GET(p.person, 'unsubscribed')::VARCHAR = 'true', false) THEN 'true' ELSE 'false' END = 'true'), false)) AS p0,
@@ -404,10 +434,11 @@ SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AN
 CREATE OR REPLACE TEMPORARY TABLE ev_relevant AS
 SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, substr(r.ts, 1, 10) AS day, r."CUSTOMER_ID", r."EMAIL", r."NAME", r."PROPERTIES"
 FROM raw_events r
-WHERE r."NAME" IN ('checkout_started', 'order_completed') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+WHERE r."NAME" IN ('checkout_started', 'order_completed', 'refund_requested') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND REGEXP_LIKE(r.ts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z') AND r.name IS NOT NULL AND r.name <> ''
   AND (r.name = 'order_completed'
-    OR r.name = 'checkout_started');
+    OR r.name = 'checkout_started'
+    OR r.name = 'refund_requested');
 
 CREATE OR REPLACE TEMPORARY TABLE ev_dups AS
 SELECT id FROM ev_relevant GROUP BY id HAVING count(*) > 1;
@@ -435,7 +466,8 @@ SELECT owner, count(*) AS records, COUNT_IF(w.name = 'order_completed' AND w.day
   max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END), NULL)) AS e1_p0_max,
   COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e2_n,
   COUNT_IF(w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e3_n,
-  COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n
+  COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n,
+  COUNT_IF(w.name = 'refund_requested' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e5_n
 FROM ev_resolved w
 GROUP BY owner;
 
@@ -495,7 +527,8 @@ SELECT k.id AS customer_id,
   COALESCE(msg.m3_n, 0) AS m3_n,
   COALESCE(ev.e3_n, 0) AS e3_n,
   COALESCE(ev.e4_n, 0) AS e4_n,
-  COALESCE(msg.m4_n, 0) AS m4_n
+  COALESCE(msg.m4_n, 0) AS m4_n,
+  COALESCE(ev.e5_n, 0) AS e5_n
 FROM (SELECT customer_id AS id FROM people
 UNION
 SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
@@ -625,6 +658,29 @@ FROM (
 LEFT JOIN previous_a4 prev ON prev.customer_id = s.customer_id
 WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
 
+CREATE OR REPLACE TEMPORARY TABLE a5_scored AS
+SELECT f.customer_id,
+  (f.e5_n >= 1) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS DOUBLE) AS score
+FROM features f
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.e5_n > 0);
+
+CREATE OR REPLACE TEMPORARY TABLE a5 AS
+SELECT s.customer_id, 'treatment' AS "GROUP", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a5_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a5 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
+
 SELECT 'recent_buyers' AS audience, customer_id, "GROUP", score, rank, entered FROM a0
 UNION ALL
 SELECT 'high_intent_abandoners' AS audience, customer_id, "GROUP", score, rank, entered FROM a1
@@ -634,4 +690,6 @@ UNION ALL
 SELECT 'recent_sms_recipients' AS audience, customer_id, "GROUP", score, rank, entered FROM a3
 UNION ALL
 SELECT 'lapsed_customers' AS audience, customer_id, "GROUP", score, rank, entered FROM a4
+UNION ALL
+SELECT 'refund_exclusions' AS audience, customer_id, "GROUP", score, rank, entered FROM a5
 ORDER BY audience, rank;
