@@ -17,6 +17,7 @@ import { IngestBuffer } from '../ingest/buffer.js';
 import { log as defaultLogger, type Logger } from '../log.js';
 import type { PipelineConnection } from '../pipeline/flow.js';
 import { SuppressionCache } from '../privacy/suppression.js';
+import { type RealtimeIngest, tapBuffer } from '../realtime/tap.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { openStore } from '../storage/open-store.js';
 import { registerApiDocs } from './plugins/docs.js';
@@ -64,6 +65,8 @@ export interface BuildAppOptions {
    * erasure in this process calls `app.suppression.invalidate()` to apply at once.
    */
   suppression?: SuppressionCache;
+  /** Real-time triggers (docs/operations.md): matched on what ingest accepts, queued as signals. */
+  realtime?: RealtimeIngest;
 }
 
 /** The app with its zod type provider, as route plugins see it. */
@@ -101,14 +104,13 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.decorate('env', env);
   app.decorate('store', store);
   app.decorate('redis', redis);
-  app.decorate(
-    'ingestBuffer',
-    new IngestBuffer({
-      redis,
-      prefix: options.redisPrefix ?? env.QUEUE_PREFIX,
-      dedupeHours: env.INGEST_DEDUPE_HOURS,
-    }),
-  );
+  const ingestBuffer = new IngestBuffer({
+    redis,
+    prefix: options.redisPrefix ?? env.QUEUE_PREFIX,
+    dedupeHours: env.INGEST_DEDUPE_HOURS,
+  });
+  if (options.realtime) tapBuffer(ingestBuffer, options.realtime, logger);
+  app.decorate('ingestBuffer', ingestBuffer);
   app.decorate('requestExport', options.requestExport ?? (() => {}));
   app.decorate('eventAliases', options.eventAliases ?? {});
   app.decorate('suppression', options.suppression ?? new SuppressionCache(store));

@@ -1,11 +1,15 @@
 import { existsSync } from 'node:fs';
+import { Queue } from 'bullmq';
 import type { Command } from 'commander';
 import { buildApp } from '../../api/app.js';
 import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
 import { log } from '../../log.js';
 import { createExportTrigger, exportQueue } from '../../pipeline/export-queue.js';
+import { QUEUES } from '../../pipeline/queues.js';
 import { createBullConnection } from '../../pipeline/redis.js';
+import { enqueueSignals, type RealtimeSignal } from '../../realtime/signals.js';
+import { compileTriggers } from '../../realtime/triggers.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { loadIngestSettings } from './ingest-config.js';
 
@@ -26,6 +30,18 @@ export function registerServeCommand(program: Command): void {
       // Early export triggers go through the queue; a worker drains. The API itself never drains.
       const queueRedis = createBullConnection(env.REDIS_URL);
       const queue = exportQueue(queueRedis, env.QUEUE_PREFIX);
+      // Real-time triggers from the configuration (a change applies at the next start).
+      const loaded = existsSync(env.CONFIG) ? await loadAudienceConfig(env.CONFIG) : undefined;
+      const signalQueue = loaded
+        ? new Queue(QUEUES.realtime, { connection: queueRedis, prefix: env.QUEUE_PREFIX })
+        : undefined;
+      const realtime =
+        loaded && signalQueue
+          ? {
+              matcher: compileTriggers(loaded.config),
+              enqueue: (signals: RealtimeSignal[]) => enqueueSignals(signalQueue, signals),
+            }
+          : undefined;
       const app = await buildApp({
         env,
         store,
@@ -33,6 +49,7 @@ export function registerServeCommand(program: Command): void {
         redisPrefix: env.QUEUE_PREFIX,
         eventAliases: settings.eventAliases,
         requestExport: createExportTrigger(queue),
+        ...(realtime ? { realtime } : {}),
         // Audiences, runs, plans, lift, the queue dashboard: only when the config file exists.
         ...(existsSync(env.CONFIG)
           ? {
@@ -66,6 +83,7 @@ export function registerServeCommand(program: Command): void {
             app.server.closeAllConnections();
           }
           await queue.close().catch(() => {});
+          await signalQueue?.close().catch(() => {});
           queueRedis.disconnect();
           await store.close();
           resolve();
