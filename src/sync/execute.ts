@@ -343,7 +343,8 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
         last_run_id: record.run_id,
         updated_at: new Date().toISOString(),
       });
-      if (record.requests > 0) await describeInto(input, record, log);
+      // Sizes for the run history; a targeted run (a micro-batch, an erasure) spends no request on it.
+      if (record.requests > 0 && !input.only) await describeInto(input, record, log);
     }
     record.status = 'completed';
     record.finished_at = new Date().toISOString();

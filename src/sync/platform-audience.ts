@@ -34,8 +34,9 @@ export async function resolvePlatformAudience(
   const name = input.platformName ?? `audience-sync ${audienceId}`;
   const empty = record.plan.add === 0 && record.plan.remove === 0;
   if (state && !state.platform_audience_gone) {
-    // Nothing to send and an audience we already know: no request at all.
-    if (empty && record.mode === 'diff') {
+    // Nothing to send and an audience we already know: no request at all. A targeted run (real
+    // time, erasure) does not check first either: a deleted audience answers its push as gone.
+    if ((empty && record.mode === 'diff') || input.only) {
       record.platform_audience_id = state.platform_audience_id;
       return { state, reset: false };
     }
