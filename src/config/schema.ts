@@ -133,6 +133,13 @@ export const healthSchema = z
         min_quarantined: z.number().int().min(1).default(20),
       })
       .prefault({}),
+    /** Real-time suppression (docs/operations.md): the lag of the latest micro-batch. */
+    realtime: z
+      .strictObject({
+        /** Warn when the latest real-time run's p99 lag (ingest to platform acknowledgement) exceeds this. */
+        max_lag_seconds: z.number().positive().max(86_400).default(120),
+      })
+      .prefault({}),
     /** Identifier coverage and match rate of the latest sync against the runs before it. */
     coverage: z
       .strictObject({

@@ -37,6 +37,8 @@ export const ALERT_ACTIONS: Record<FindingKind, string> = {
     'Fewer members carry a usable identifier: check identify calls and bad_email / bad_phone quarantine.',
   match_rate_drop:
     'If it persists, compare identifier coverage first, then check normalization with `audience-sync hash`.',
+  realtime_lag:
+    'Is the destination throttled, or is a daily sync holding its lock? Check the realtime queue of that destination at /admin/queues.',
   destination_failing:
     'Read the run record: renew an expired token (auth), lower concurrency (rate_limited), or confirm a guarded sync if the change is real.',
   refresh_incomplete:

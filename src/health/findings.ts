@@ -17,6 +17,7 @@ export type FindingKind =
   | 'quarantine_rate'
   | 'coverage_drop'
   | 'match_rate_drop'
+  | 'realtime_lag'
   | 'refresh_incomplete'
   | 'destination_failing'
   | 'check_failed';

@@ -50,6 +50,8 @@ export interface Metrics {
   platformSize: Gauge<'destination' | 'audience'>;
   platformMatchRate: Gauge<'destination' | 'audience'>;
   platformMatched: Gauge<'destination' | 'audience'>;
+  realtimeLag: Gauge<'destination' | 'audience' | 'quantile'>;
+  realtimeLastRun: Gauge<'destination' | 'audience'>;
   queueJobs: Gauge<'queue' | 'state'>;
   queueRetrying: Gauge<'queue'>;
   alertsFiring: Gauge<'kind' | 'severity'>;
@@ -150,6 +152,15 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       'audience',
     ]),
     platformMatchRate: gauge('platform_match_rate', 'Match rate as the platform reports it (0..1)', [
+      'destination',
+      'audience',
+    ]),
+    realtimeLag: gauge(
+      'realtime_lag_seconds',
+      'Ingest to platform acknowledgement in the latest real-time run (quantile: p50, p95, p99, max)',
+      ['destination', 'audience', 'quantile'],
+    ),
+    realtimeLastRun: gauge('realtime_last_run_timestamp_seconds', 'When the latest real-time run finished', [
       'destination',
       'audience',
     ]),
@@ -343,16 +354,21 @@ export function createCollector(metrics: Metrics, sources: CollectorSources): Co
 
   const readSyncs = async (store: ObjectStore, config: Pick<AudienceConfig, 'audiences'>) => {
     const records: SyncRunRecord[] = [];
+    const realtimeRecords: SyncRunRecord[] = [];
     for (const t of syncTargetsOf(config)) {
       const runKeys = await runRecordKeys(store, t.destination, t.audienceId);
-      // The latest finished run says how the destination is doing; a run in progress is partial.
-      for (let i = runKeys.length - 1; i >= 0 && i >= runKeys.length - 4; i--) {
+      // The latest finished daily run says how the destination is doing (a run in progress is
+      // partial); the latest real-time run gives the real-time lag. Micro-batches can be many a day.
+      let daily: SyncRunRecord | undefined;
+      let realtime: SyncRunRecord | undefined;
+      for (let i = runKeys.length - 1; i >= 0 && i >= runKeys.length - 50 && !(daily && realtime); i--) {
         const r = await readJsonIfExists<SyncRunRecord>(store, runKeys[i]!);
-        if (r && r.status !== 'running' && r.status !== 'finalizing') {
-          records.push(r);
-          break;
-        }
+        if (!r || r.status === 'running' || r.status === 'finalizing') continue;
+        if (r.trigger === 'realtime') realtime ??= r.realtime ? r : undefined;
+        else if (!r.trigger) daily ??= r;
       }
+      if (daily) records.push(daily);
+      if (realtime) realtimeRecords.push(realtime);
     }
     const gauges = [
       metrics.identifierCoverage,
@@ -364,8 +380,17 @@ export function createCollector(metrics: Metrics, sources: CollectorSources): Co
       metrics.platformSize,
       metrics.platformMatchRate,
       metrics.platformMatched,
+      metrics.realtimeLag,
+      metrics.realtimeLastRun,
     ];
     for (const g of gauges) g.reset();
+    for (const r of realtimeRecords) {
+      const labels = { destination: r.destination, audience: r.audience_id };
+      for (const [quantile, ms] of Object.entries(r.realtime!.lag_ms)) {
+        metrics.realtimeLag.set({ ...labels, quantile }, ms / 1000);
+      }
+      if (r.finished_at) metrics.realtimeLastRun.set(labels, Date.parse(r.finished_at) / 1000);
+    }
     for (const r of records) {
       const labels = { destination: r.destination, audience: r.audience_id };
       const coverage = coverageOf(r);

@@ -224,6 +224,42 @@ describe.each(STORE_KINDS)('health situations ($kind store)', ({ create }) => {
     });
   });
 
+  it('a slow real-time run, until the next one is fast; micro-batches never skew the daily baselines', async () => {
+    const realtimeRun = (n: number, p99: number) =>
+      writeRun(t.store, DAY, {
+        runId: `realtime-remove-${n}`,
+        trigger: 'realtime',
+        realtime: { people: 3, unresolved: 2, lag_ms: { p50: 900, p95: p99, p99, max: p99 } },
+        // A micro-batch names a few people: no coverage, no match rate of its own.
+        members: {
+          members: 0,
+          treatment: 0,
+          holdout_excluded: 0,
+          not_in_snapshot: 0,
+          never_send_excluded: 0,
+          no_identifiers: 0,
+          consent_excluded: 0,
+          desired: 1,
+          coverage: {},
+        },
+        match_rate: null,
+      });
+    await realtimeRun(1, 185_000);
+    await firesOnceThenResolves(
+      'realtime_lag:meta:high_intent',
+      async () => {
+        await realtimeRun(2, 4_200);
+        return undefined;
+      },
+      (f) => {
+        expect(f.severity).toBe('warning');
+        expect(f.message).toBe(
+          'high_intent → meta: real-time changes took 185.0 s (p99) to reach the platform in run realtime-remove-1, over the 120 s limit',
+        );
+      },
+    );
+  });
+
   it('a failing destination, until a later run completes', async () => {
     await writeRun(t.store, DAY, {
       runId: `${DAY}-2`,

@@ -27,7 +27,11 @@ export async function checkSyncs(ctx: CheckContext): Promise<Finding[]> {
       failing.set(destination, entry);
     }
 
-    const completed = runs.filter((r) => r.status === 'completed');
+    const lag = realtimeLag(runs, target, ctx.config.health.realtime.max_lag_seconds);
+    if (lag) findings.push(lag);
+
+    // Baselines compare daily runs: a real-time micro-batch or an erasure names a few people only.
+    const completed = runs.filter((r) => r.status === 'completed' && !r.trigger);
     const [current, ...previous] = completed;
     if (!current || previous.length === 0) continue;
     const before = previous.slice(0, settings.baseline_runs);
@@ -78,6 +82,27 @@ export async function checkSyncs(ctx: CheckContext): Promise<Finding[]> {
     });
   }
   return findings;
+}
+
+/** The latest real-time run of a target, when its p99 lag went over the limit. */
+function realtimeLag(
+  runs: SyncRunRecord[],
+  target: { destination: string; audienceId: string },
+  maxSeconds: number,
+): Finding | undefined {
+  const latest = runs.find((r) => r.trigger === 'realtime' && r.status === 'completed' && r.realtime);
+  const p99 = latest?.realtime?.lag_ms.p99;
+  if (!latest || p99 === undefined || p99 / 1000 <= maxSeconds) return undefined;
+  return {
+    id: findingId('realtime_lag', target.destination, target.audienceId),
+    severity: 'warning',
+    kind: 'realtime_lag',
+    subject: { audience: target.audienceId, destination: target.destination },
+    message:
+      `${target.audienceId} → ${target.destination}: real-time changes took ${(p99 / 1000).toFixed(1)} s (p99) ` +
+      `to reach the platform in run ${latest.run_id}, over the ${maxSeconds} s limit`,
+    details: { run_id: latest.run_id, p99_ms: p99, people: latest.realtime!.people },
+  };
 }
 
 function describeFailure(record: SyncRunRecord): string {
