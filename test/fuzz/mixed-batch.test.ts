@@ -127,7 +127,8 @@ describe('mixed batches', () => {
             expect(results[i]?.status).toBe(ok ? 'accepted' : 'rejected');
           const written = await writtenSince(fuzz, mark);
           expect(written.raw.people.map((r) => r.customer_id).sort()).toEqual(validIds.sort());
-          expect(written.text).not.toMatch(/bad-/);
+          // Rejected items carry values starting `bad-` (a valid id may hold "bad" in its random hex).
+          expect(written.text).not.toMatch(/"bad-/);
         }),
         fuzzParams(60),
       );
