@@ -17,7 +17,7 @@ import { IngestBuffer } from '../ingest/buffer.js';
 import { log as defaultLogger, type Logger } from '../log.js';
 import type { PipelineConnection } from '../pipeline/flow.js';
 import { SuppressionCache } from '../privacy/suppression.js';
-import { type RealtimeIngest, tapBuffer } from '../realtime/tap.js';
+import { type RealtimeIngest, realtimeAfterAdd } from '../realtime/tap.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { openStore } from '../storage/open-store.js';
 import { registerApiDocs } from './plugins/docs.js';
@@ -104,13 +104,16 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.decorate('env', env);
   app.decorate('store', store);
   app.decorate('redis', redis);
-  const ingestBuffer = new IngestBuffer({
-    redis,
-    prefix: options.redisPrefix ?? env.QUEUE_PREFIX,
-    dedupeHours: env.INGEST_DEDUPE_HOURS,
-  });
-  if (options.realtime) tapBuffer(ingestBuffer, options.realtime, logger);
-  app.decorate('ingestBuffer', ingestBuffer);
+  const afterAdd = options.realtime ? realtimeAfterAdd(options.realtime, logger) : undefined;
+  app.decorate(
+    'ingestBuffer',
+    new IngestBuffer({
+      redis,
+      prefix: options.redisPrefix ?? env.QUEUE_PREFIX,
+      dedupeHours: env.INGEST_DEDUPE_HOURS,
+      ...(afterAdd ? { afterAdd } : {}),
+    }),
+  );
   app.decorate('requestExport', options.requestExport ?? (() => {}));
   app.decorate('eventAliases', options.eventAliases ?? {});
   app.decorate('suppression', options.suppression ?? new SuppressionCache(store));

@@ -6,7 +6,7 @@ import { latestBuiltDay, readManifest } from '../audiences/members.js';
 import { today } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import { DEFAULT_REDIS_PREFIX, type IngestKeys, ingestKeys } from '../ingest/redis-keys.js';
-import { QUEUES } from '../pipeline/queues.js';
+import { destinationQueues, SHARED_QUEUES } from '../pipeline/queues.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readJsonIfExists } from '../storage/object-store.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
@@ -227,17 +227,8 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-/** Queues every deployment has (the per-destination sync queues are added from the config). */
-export const BASE_QUEUES = [
-  QUEUES.refresh,
-  QUEUES.people,
-  QUEUES.build,
-  QUEUES.measure,
-  QUEUES.erasure,
-  QUEUES.retention,
-  'export',
-  'health',
-];
+/** Queues every deployment has (the per-destination queues are added from the config). */
+export const BASE_QUEUES = [...SHARED_QUEUES, 'export', 'health'];
 
 export function createCollector(metrics: Metrics, sources: CollectorSources): Collector {
   const ttlMs = sources.ttlMs ?? 15_000;
@@ -420,7 +411,7 @@ export function createCollector(metrics: Metrics, sources: CollectorSources): Co
   ) => {
     const names = [
       ...(q.names ?? BASE_QUEUES),
-      ...Object.keys(config?.destinations ?? {}).map((d) => QUEUES.sync(d)),
+      ...Object.keys(config?.destinations ?? {}).flatMap(destinationQueues),
     ];
     const rows: { name: string; counts: Record<string, number>; retrying: number }[] = [];
     for (const name of new Set(names)) {

@@ -83,15 +83,22 @@ export interface IngestBufferOptions {
   prefix?: string;
   /** How long an accepted id is remembered (INGEST_DEDUPE_HOURS). */
   dedupeHours: number;
+  /**
+   * Called once the items are buffered, with their statuses (the real-time triggers). It must not
+   * throw: the items are stored, and the caller's answer says so.
+   */
+  afterAdd?: (items: readonly BufferItem[], statuses: readonly BufferStatus[]) => Promise<void>;
 }
 
 export class IngestBuffer {
   readonly keys: IngestKeys;
   private readonly redis: Redis;
   private readonly ttlSeconds: number;
+  private readonly afterAdd: IngestBufferOptions['afterAdd'];
 
   constructor(options: IngestBufferOptions) {
     this.redis = options.redis;
+    this.afterAdd = options.afterAdd;
     this.keys = ingestKeys(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.ttlSeconds = Math.max(1, Math.round(options.dedupeHours * 3600));
     // defineCommand sends EVALSHA and falls back to EVAL after a Redis restart forgot the script.
@@ -125,6 +132,7 @@ export class IngestBuffer {
         const count = values[i] ?? -1;
         if (count >= 0) pending[dataset] = count;
       });
+      await this.afterAdd?.(items, statuses);
       return { statuses, pending, added: call.added };
     }
   }

@@ -35,6 +35,28 @@ export const SYNC_JOB_OPTIONS = {
 } as const;
 
 /**
+ * Runs `work` with a short-lived producer for one queue (closed after): the enqueue functions
+ * below, called from the API, the console and the CLI, which hold no queue of their own.
+ */
+async function withQueue<T>(
+  pipeline: PipelineConnection,
+  name: string,
+  work: (queue: Queue) => Promise<T>,
+): Promise<T> {
+  const queue = logBullErrors(
+    new Queue(name, { connection: pipeline.connection, prefix: pipeline.prefix }),
+    pipeline.connection,
+    log,
+    `queue ${name}`,
+  );
+  try {
+    return await work(queue);
+  } finally {
+    await queue.close();
+  }
+}
+
+/**
  * A sync that a guard stopped, queued again with `confirm` on the destination's sync queue (the
  * worker runs it like any sync job; the engine starts a new attempt of the blocked run's base id,
  * plans again and lets that plan through). No build and no measurement: it applies the day the
@@ -47,13 +69,7 @@ export async function enqueueConfirmedSync(
   target: Pick<SyncJobData, 'audienceId' | 'destination' | 'kind'>,
 ): Promise<{ jobId: string; created: boolean }> {
   const jobId = stageJobId('sync-confirm', blocked.runId, target.audienceId, target.destination, target.kind);
-  const queue = logBullErrors(
-    new Queue(QUEUES.sync(target.destination), { connection: pipeline.connection, prefix: pipeline.prefix }),
-    pipeline.connection,
-    log,
-    `sync queue ${target.destination}`,
-  );
-  try {
+  return withQueue(pipeline, QUEUES.sync(target.destination), async (queue) => {
     if (await Job.fromId(queue, jobId)) return { jobId, created: false };
     const data: SyncJobData = {
       day: blocked.day,
@@ -65,9 +81,7 @@ export async function enqueueConfirmedSync(
     };
     await queue.add('sync', data, { jobId, ...SYNC_JOB_OPTIONS });
     return { jobId, created: true };
-  } finally {
-    await queue.close();
-  }
+  });
 }
 
 export async function enqueueRefresh(
@@ -75,17 +89,12 @@ export async function enqueueRefresh(
   data: RefreshJobData,
 ): Promise<{ runId: string; created: boolean }> {
   const runId = refreshRunId(data);
-  const queue = logBullErrors(
-    new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix }),
-    pipeline.connection,
-    log,
-    'refresh queue',
+  const exists = await withQueue(
+    pipeline,
+    QUEUES.refresh,
+    async (queue) => (await Job.fromId(queue, runId)) !== undefined,
   );
-  try {
-    if (await Job.fromId(queue, runId)) return { runId, created: false };
-  } finally {
-    await queue.close();
-  }
+  if (exists) return { runId, created: false };
   const flow = logBullErrors(
     new FlowProducer({ connection: pipeline.connection, prefix: pipeline.prefix }),
     pipeline.connection,
@@ -182,14 +191,7 @@ export async function getRunStatus(
     'refresh flow',
   );
   try {
-    const queue = logBullErrors(
-      new Queue(QUEUES.refresh, { connection: pipeline.connection, prefix: pipeline.prefix }),
-      pipeline.connection,
-      log,
-      'refresh queue',
-    );
-    const root = await Job.fromId(queue, runId);
-    await queue.close();
+    const root = await withQueue(pipeline, QUEUES.refresh, (queue) => Job.fromId(queue, runId));
     if (!root) return undefined;
     const tree = await flow.getFlow({
       id: runId,
@@ -237,13 +239,7 @@ export async function enqueueErasure(
   pipeline: PipelineConnection,
   erasureId: string,
 ): Promise<{ created: boolean }> {
-  const queue = logBullErrors(
-    new Queue(QUEUES.erasure, { connection: pipeline.connection, prefix: pipeline.prefix }),
-    pipeline.connection,
-    log,
-    'erasure queue',
-  );
-  try {
+  return withQueue(pipeline, QUEUES.erasure, async (queue) => {
     if (await Job.fromId(queue, erasureId)) return { created: false };
     const data: ErasureJobData = { erasureId };
     await queue.add('erasure', data, {
@@ -253,7 +249,5 @@ export async function enqueueErasure(
       backoff: { type: 'exponential', delay: 60_000 },
     });
     return { created: true };
-  } finally {
-    await queue.close();
-  }
+  });
 }

@@ -22,6 +22,23 @@ export const QUEUES = {
   realtimeFlush: (destination: string) => `realtime-${destination}`,
 } as const;
 
+/** The queues every deployment has, for the metrics and the queue dashboard (one list). */
+export const SHARED_QUEUES: readonly string[] = [
+  QUEUES.refresh,
+  QUEUES.compact,
+  QUEUES.people,
+  QUEUES.build,
+  QUEUES.measure,
+  QUEUES.erasure,
+  QUEUES.retention,
+  QUEUES.realtime,
+];
+
+/** The queues of one configured destination: its syncs and its real-time flushes. */
+export function destinationQueues(destination: string): string[] {
+  return [QUEUES.sync(destination), QUEUES.realtimeFlush(destination)];
+}
+
 export const DEFAULT_BULL_PREFIX = 'audience-sync';
 
 export interface RefreshJobData {

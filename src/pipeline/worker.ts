@@ -86,20 +86,17 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
   };
   const concurrency = options.concurrency ?? 2;
-  const syncQueues = new Map<string, Queue>();
-  const syncQueue = (destination: string) => {
-    let q = syncQueues.get(destination);
+  // Producers for queues named by name, opened once each and closed with the workers.
+  const producers = new Map<string, Queue>();
+  const producer = (name: string) => {
+    let q = producers.get(name);
     if (!q) {
-      q = logBullErrors(
-        new Queue(QUEUES.sync(destination), { connection, prefix }),
-        connection,
-        log,
-        `sync queue ${destination}`,
-      );
-      syncQueues.set(destination, q);
+      q = logBullErrors(new Queue(name, { connection, prefix }), connection, log, `queue ${name}`);
+      producers.set(name, q);
     }
     return q;
   };
+  const syncQueue = (destination: string) => producer(QUEUES.sync(destination));
 
   const workers: Worker[] = [];
   workers.push(
@@ -189,21 +186,8 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
    * The real-time path: signals from ingest join per-destination micro-batches, and each
    * destination's flush queue sends them (throttling pauses only that destination's queue).
    */
-  const flushQueues = new Map<string, Queue>();
   const realtimeWorkers = (destinations: readonly string[]): Worker[] => {
-    const flushQueue = (destination: string) => {
-      let q = flushQueues.get(destination);
-      if (!q) {
-        q = logBullErrors(
-          new Queue(QUEUES.realtimeFlush(destination), { connection, prefix }),
-          connection,
-          log,
-          `real-time queue ${destination}`,
-        );
-        flushQueues.set(destination, q);
-      }
-      return q;
-    };
+    const flushQueue = (destination: string) => producer(QUEUES.realtimeFlush(destination));
     const signals = new Worker(
       QUEUES.realtime,
       async (job: Job<SignalJobData>) => {
@@ -293,7 +277,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         );
         await Promise.all(workers.map((w) => w.close(true)));
       }
-      await Promise.all([...syncQueues.values(), ...flushQueues.values()].map((q) => q.close()));
+      await Promise.all([...producers.values()].map((q) => q.close()));
     },
   };
 }

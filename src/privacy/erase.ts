@@ -19,7 +19,12 @@ import {
   mergeHashes,
 } from './identifiers.js';
 import { PersonMatcher, scrubJson, scrubJsonl, scrubParquet } from './scrub.js';
-import { SUPPRESSION_PREFIX, type SuppressionEntry, writeSuppression } from './suppression.js';
+import {
+  SUPPRESSION_PREFIX,
+  type SuppressionEntry,
+  SuppressionList,
+  writeSuppression,
+} from './suppression.js';
 
 /**
  * Runs an erasure request to the end, step by step, saving the record after each:
@@ -33,14 +38,12 @@ import { SUPPRESSION_PREFIX, type SuppressionEntry, writeSuppression } from './s
  * Every step is idempotent, so a run killed anywhere is finished by running it again.
  */
 
-/** Where a test stops the process to prove that a rerun finishes the erasure exactly once. */
-export type ErasureStep = 'resolved' | 'suppressed' | 'removed' | 'rewrote-object' | 'rewritten';
+/** The steps, each saved before the next; `AUDIENCE_SYNC_FAULT=erasure:after-<step>` kills there. */
+type ErasureStep = 'resolved' | 'suppressed' | 'removed' | 'rewrote-object' | 'rewritten';
 
 export interface RunErasureOptions {
   ctx: StageContext;
   id: string;
-  /** Called after each step is saved (tests kill the process here). */
-  afterStep?: (step: ErasureStep) => void | Promise<void>;
   /** How long an erasure run waits for asynchronous platform jobs (Google). */
   finalizeWaitMs?: number;
 }
@@ -71,7 +74,6 @@ export async function runErasure(options: RunErasureOptions): Promise<ErasureRec
   const step = async (name: ErasureStep) => {
     await saveErasure(store, record);
     faultPoint(`erasure:after-${name}`);
-    await options.afterStep?.(name);
   };
   const log = ctx.log.child({ erasure_id: id });
 
@@ -165,15 +167,10 @@ interface Resolved {
 async function resolvePerson(ctx: StageContext, requested: HashedIdentifiers): Promise<Resolved | undefined> {
   const day = await latestSnapshotDay(ctx.store, '9999-12-31');
   if (!day) return undefined;
-  const wanted = new PersonMatcher(requested);
+  const wanted = new SuppressionList(requested);
   const found: SnapshotPerson[] = [];
   for await (const person of readPeopleSnapshot(ctx.store, day)) {
-    const h = personHashes(person);
-    if (
-      IDENTIFIER_KINDS.some((k) => h[k].some((x) => requested[k].includes(x))) ||
-      wanted.isCustomerId(person.customer_id)
-    )
-      found.push(person);
+    if (wanted.intersects(personHashes(person))) found.push(person);
   }
   if (found.length === 0) return undefined;
   const hashes = mergeHashes(requested, ...found.map(personHashes));

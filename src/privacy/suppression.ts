@@ -68,7 +68,11 @@ export class SuppressionList {
     country?: unknown;
   }): boolean {
     if (this.size === 0) return false;
-    const h = hashesOfRecord(record);
+    return this.intersects(hashesOfRecord(record));
+  }
+
+  /** True when any of these hashes is on the list. */
+  intersects(h: HashedIdentifiers): boolean {
     return IDENTIFIER_KINDS.some((kind) => h[kind].some((x) => this.sets[kind].has(x)));
   }
 

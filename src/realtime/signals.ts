@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AudienceConfig } from '../audiences/config.js';
 import type { Dataset } from '../contract/records.js';
+import type { BufferStatus } from '../ingest/buffer.js';
 import type { BufferItem } from '../ingest/items.js';
 import { syncTargets } from '../pipeline/targets.js';
 import { addPending, batchKeys, type RealtimeOp } from './pending.js';
@@ -26,13 +27,14 @@ export interface SignalJobData {
 /** What a trigger matcher answers for a record (src/realtime/triggers.ts). */
 export interface SignalMatcher {
   readonly empty: boolean;
+  readonly datasets: ReadonlySet<Dataset>;
   match(dataset: Dataset, record: Record<string, unknown>): { op: RealtimeOp; audienceIds: string[] }[];
 }
 
 /** The signals of the items the buffer accepted (duplicates were signalled the first time). */
 export function signalsOf(
   items: readonly BufferItem[],
-  statuses: readonly string[],
+  statuses: readonly BufferStatus[],
   matcher: SignalMatcher,
   receivedAtMs: number,
 ): RealtimeSignal[] {
@@ -41,7 +43,8 @@ export function signalsOf(
   items.forEach((item, i) => {
     if (statuses[i] !== 'accepted') return;
     for (const line of item.lines) {
-      if (line.kind !== 'r') continue;
+      // Parsed only when its dataset can trigger something (webhooks bring mostly messages).
+      if (line.kind !== 'r' || !matcher.datasets.has(line.dataset)) continue;
       let record: Record<string, unknown>;
       try {
         record = JSON.parse(line.json) as Record<string, unknown>;

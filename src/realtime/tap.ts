@@ -1,4 +1,5 @@
-import type { IngestBuffer } from '../ingest/buffer.js';
+import type { BufferStatus } from '../ingest/buffer.js';
+import type { BufferItem } from '../ingest/items.js';
 import type { Logger } from '../log.js';
 import { type RealtimeSignal, type SignalMatcher, signalsOf } from './signals.js';
 
@@ -9,24 +10,24 @@ export interface RealtimeIngest {
 }
 
 /**
- * Every ingest route buffers through `IngestBuffer.add`, so the real-time triggers are matched
- * there, once, for whatever route accepted the records. The records are stored first; a signal that
- * cannot be queued is logged (a count, no ids) and left to the next daily sync, which reconciles.
+ * The ingest buffer's `afterAdd`: every ingest route buffers through `IngestBuffer.add`, so the
+ * real-time triggers are matched there, once, for whatever route accepted the records, after they
+ * are stored. A signal that cannot be queued is logged (a count, no ids) and left to the next daily
+ * sync, which reconciles. Undefined when no trigger can match anything.
  */
-export function tapBuffer(buffer: IngestBuffer, realtime: RealtimeIngest, log: Logger): void {
-  if (realtime.matcher.empty) return;
-  const add = buffer.add.bind(buffer);
-  buffer.add = async (items) => {
-    const result = await add(items);
-    const signals = signalsOf(items, result.statuses, realtime.matcher, Date.now());
-    if (signals.length > 0) {
-      await realtime.enqueue(signals).catch((error: unknown) => {
-        log.warn(
-          { signals: signals.length, errorType: (error as Error)?.name },
-          'real-time signals could not be queued; the daily sync reconciles',
-        );
-      });
-    }
-    return result;
+export function realtimeAfterAdd(
+  realtime: RealtimeIngest,
+  log: Logger,
+): ((items: readonly BufferItem[], statuses: readonly BufferStatus[]) => Promise<void>) | undefined {
+  if (realtime.matcher.empty) return undefined;
+  return async (items, statuses) => {
+    const signals = signalsOf(items, statuses, realtime.matcher, Date.now());
+    if (signals.length === 0) return;
+    await realtime.enqueue(signals).catch((error: unknown) => {
+      log.warn(
+        { signals: signals.length, errorType: (error as Error)?.name },
+        'real-time signals could not be queued; the daily sync reconciles',
+      );
+    });
   };
 }

@@ -16,6 +16,8 @@ export interface RealtimeAction {
 export interface TriggerMatcher {
   /** True when no record can ever trigger anything (no triggers, or none that names an audience). */
   readonly empty: boolean;
+  /** The datasets whose records can trigger anything: other lines are never parsed. */
+  readonly datasets: ReadonlySet<Dataset>;
   /**
    * The actions an accepted record triggers (none when no trigger matches), audiences
    * de-duplicated, 'all' resolved to every configured audience that syncs somewhere (has `sync`
@@ -63,8 +65,13 @@ export function compileTriggers(config: Pick<AudienceConfig, 'audiences' | 'real
     }
   }
 
+  const datasets = new Set<Dataset>([
+    ...(byEvent.size > 0 ? (['events'] as const) : []),
+    ...(people.length > 0 ? (['people'] as const) : []),
+  ]);
   return {
-    empty: byEvent.size === 0 && people.length === 0,
+    empty: datasets.size === 0,
+    datasets,
     match(dataset, record) {
       if (dataset === 'events') {
         const targets = typeof record.name === 'string' ? byEvent.get(record.name) : undefined;

@@ -42,3 +42,20 @@ export function requireBearer(keys: readonly string[], realm = 'audience-sync') 
     }
   };
 }
+
+/**
+ * What every admin route starts with: the admin key (`ADMIN_API_KEYS`) and one rate limit per
+ * caller — the key when there is one, else the address.
+ */
+export function adminAccess(keys: readonly string[], rateLimitPerMinute = 300) {
+  return {
+    auth: requireBearer(keys, 'audience-sync admin'),
+    config: {
+      rateLimit: {
+        max: rateLimitPerMinute,
+        timeWindow: '1 minute',
+        keyGenerator: (request: FastifyRequest) => request.headers.authorization ?? request.ip,
+      },
+    },
+  };
+}

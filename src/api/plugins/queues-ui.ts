@@ -4,7 +4,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PipelineConnection } from '../../pipeline/flow.js';
-import { QUEUES } from '../../pipeline/queues.js';
+import { destinationQueues, SHARED_QUEUES } from '../../pipeline/queues.js';
 import { HttpError } from '../http-errors.js';
 import { bearerKeyMatcher, bearerToken } from './auth.js';
 
@@ -17,15 +17,7 @@ export async function registerQueuesUi(
   app: FastifyInstance,
   options: { pipeline: PipelineConnection; destinations: readonly string[] },
 ): Promise<Queue[]> {
-  const names = [
-    QUEUES.refresh,
-    QUEUES.people,
-    QUEUES.build,
-    QUEUES.measure,
-    QUEUES.erasure,
-    QUEUES.retention,
-    ...options.destinations.map(QUEUES.sync),
-  ];
+  const names = [...SHARED_QUEUES, ...options.destinations.flatMap(destinationQueues)];
   const queues = names.map(
     (name) => new Queue(name, { connection: options.pipeline.connection, prefix: options.pipeline.prefix }),
   );

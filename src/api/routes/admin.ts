@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AudienceConfig } from '../../audiences/config.js';
@@ -12,7 +11,7 @@ import { planTarget } from '../../pipeline/plan-report.js';
 import { lastCompleteDayIn, type StageContext } from '../../pipeline/stages.js';
 import { syncTargets } from '../../pipeline/targets.js';
 import { errorResponses, HttpError } from '../http-errors.js';
-import { requireBearer } from '../plugins/auth.js';
+import { adminAccess } from '../plugins/auth.js';
 
 /**
  * Read / operate routes (DESIGN.md, HTTP API), behind `ADMIN_API_KEYS`: audiences with their
@@ -62,15 +61,7 @@ const runStatus = z.object({
 });
 
 export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app, options) => {
-  const auth = requireBearer(app.env.ADMIN_API_KEYS, 'audience-sync admin');
-  // Every admin route has one limit per caller; a key is the caller when there is one.
-  const config = {
-    rateLimit: {
-      max: options.rateLimitPerMinute ?? 300,
-      timeWindow: '1 minute',
-      keyGenerator: (request: FastifyRequest) => request.headers.authorization ?? request.ip,
-    },
-  };
+  const { auth, config } = adminAccess(app.env.ADMIN_API_KEYS, options.rateLimitPerMinute);
   const stageContext = async (): Promise<StageContext> => ({
     store: app.store,
     loaded: await options.loadConfig(),

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AudienceConfig } from '../../audiences/config.js';
@@ -6,7 +5,7 @@ import { explainPerson, PersonNotFoundError } from '../../audiences/explain.js';
 import type { LoadedConfig } from '../../config/load-config.js';
 import { isDay } from '../../contract/days.js';
 import { errorResponses, HttpError } from '../http-errors.js';
-import { requireBearer } from '../plugins/auth.js';
+import { adminAccess } from '../plugins/auth.js';
 
 /**
  * `GET /v1/audiences/:id/explain?customer_id=…&date=…` (behind `ADMIN_API_KEYS`): why a person is
@@ -112,14 +111,7 @@ const explanationSchema = z.object({
 });
 
 export const explainRoutes: FastifyPluginAsyncZod<ExplainRoutesOptions> = async (app, options) => {
-  const auth = requireBearer(app.env.ADMIN_API_KEYS, 'audience-sync admin');
-  const config = {
-    rateLimit: {
-      max: options.rateLimitPerMinute ?? 300,
-      timeWindow: '1 minute',
-      keyGenerator: (request: FastifyRequest) => request.headers.authorization ?? request.ip,
-    },
-  };
+  const { auth, config } = adminAccess(app.env.ADMIN_API_KEYS, options.rateLimitPerMinute);
   // An explanation runs a whole build of the day in the SQL engine: one at a time per process.
   let queue: Promise<unknown> = Promise.resolve();
   const serialized = <T>(work: () => Promise<T>): Promise<T> => {

@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { log } from '../../log.js';
@@ -11,7 +10,7 @@ import {
   readErasure,
 } from '../../privacy/erasure.js';
 import { errorResponses, HttpError } from '../http-errors.js';
-import { requireBearer } from '../plugins/auth.js';
+import { adminAccess } from '../plugins/auth.js';
 
 /**
  * Erasure requests (docs/privacy.md), behind `ADMIN_API_KEYS`. A request names the person by any of
@@ -51,14 +50,7 @@ const body = z
   });
 
 export const privacyRoutes: FastifyPluginAsyncZod<PrivacyRoutesOptions> = async (app, options) => {
-  const auth = requireBearer(app.env.ADMIN_API_KEYS, 'audience-sync admin');
-  const config = {
-    rateLimit: {
-      max: options.rateLimitPerMinute ?? 300,
-      timeWindow: '1 minute',
-      keyGenerator: (request: FastifyRequest) => request.headers.authorization ?? request.ip,
-    },
-  };
+  const { auth, config } = adminAccess(app.env.ADMIN_API_KEYS, options.rateLimitPerMinute);
 
   app.post(
     '/v1/privacy/erasures',
