@@ -62,6 +62,20 @@ export async function startFakePlatform(
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', FAKE_SERVER, platform], {
     stdio: ['ignore', options.stdout ?? 'inherit', 'inherit', 'ipc'],
   });
+  const { next, ask, close } = ipcChild(child, 'the fake platform');
+  const ready = await next<FakeReady>('ready');
+  return {
+    ready,
+    stats: () => ask<FakeStats>('stats', { type: 'stats' }),
+    close,
+  };
+}
+
+/**
+ * Messages with a child process started with an `ipc` channel: `next` waits for a message of a
+ * type, `ask` sends one and waits for the answer, `close` asks it to exit (SIGKILL after 5 s).
+ */
+export function ipcChild(child: ChildProcess, label: string) {
   const next = <T>(type: string) =>
     new Promise<T>((resolve, reject) => {
       const onMessage = (m: { type?: string }) => {
@@ -70,19 +84,18 @@ export async function startFakePlatform(
         child.off('exit', onExit);
         resolve(m as T);
       };
-      const onExit = (code: number | null) => reject(new Error(`the fake platform exited (${code})`));
+      const onExit = (code: number | null) => reject(new Error(`${label} exited (${code})`));
       child.on('message', onMessage);
       child.once('exit', onExit);
     });
-  const ready = await next<FakeReady>('ready');
   return {
-    ready,
-    stats() {
-      const answer = next<FakeStats>('stats');
-      child.send({ type: 'stats' });
+    next,
+    ask<T>(type: string, message: object): Promise<T> {
+      const answer = next<T>(type);
+      child.send(message);
       return answer;
     },
-    async close() {
+    async close(): Promise<void> {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const gone = new Promise((resolve) => child.once('exit', resolve));
       child.send({ type: 'close' });

@@ -72,6 +72,7 @@ import type {
   Platform,
 } from './_realtime-fakes.js';
 import { formatNumber } from './_report.js';
+import { ipcChild } from './_sync-ipc.js';
 import { chooseRuntime, type Runtime, type RuntimeChoice } from './_sync-process.js';
 
 const AUDIENCE = 'checkout_abandoners';
@@ -760,23 +761,7 @@ async function startFakes(): Promise<Fakes> {
     ['--import', 'tsx', new URL('./_realtime-fakes.ts', import.meta.url).pathname],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
-  const next = <T>(type: string) =>
-    new Promise<T>((resolve, reject) => {
-      const onMessage = (m: { type?: string }) => {
-        if (m?.type !== type) return;
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        resolve(m as T);
-      };
-      const onExit = (code: number | null) => reject(new Error(`the fakes process exited (${code})`));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
-  const ask = <T>(type: string, message: object) => {
-    const answer = next<T>(type);
-    child.send(message);
-    return answer;
-  };
+  const { next, ask, close } = ipcChild(child, 'the fakes process');
   const ready = await next<FakesReady>('ready');
   if (ready.tiktok.advertiserId !== TIKTOK_ADVERTISER)
     throw new Error(`the TikTok fake's advertiser is ${ready.tiktok.advertiserId}, not ${TIKTOK_ADVERTISER}`);
@@ -785,14 +770,7 @@ async function startFakes(): Promise<Fakes> {
     watch: (hashes) => ask<FakesWatching>('watching', { type: 'watch', hashes }),
     status: () => ask<FakesStatus>('status', { type: 'status' }),
     report: () => ask<FakesReport>('report', { type: 'report' }),
-    async close() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.send({ type: 'close' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(timer);
-    },
+    close,
   };
 }
 

@@ -25,6 +25,7 @@ import { type ObjectStore, readJsonIfExists, writeJson } from '../../src/storage
 import type { SyncRunRecord } from '../../src/sync/run-record.js';
 import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
 import { AUDIENCE, DESTINATION, manifestFor, seedToday, writeRun } from '../health/fixture.js';
+import { writeCheckoutDay } from '../helpers/raw-days.js';
 import { createFsTestStore, type TestStore, uniqueName } from '../helpers/stores.js';
 import { deletePrefix, testRedis } from '../ingest/harness.js';
 
@@ -294,29 +295,6 @@ export async function signIn(app: App, key = ADMIN_KEY): Promise<{ cookie: strin
   const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
   if (!csrf) throw new Error('no CSRF token on the overview page');
   return { cookie, csrf };
-}
-
-/** A day of raw data as the export writes it: the people, and one checkout_started each at their `ts`. */
-export async function writeCheckoutDay(
-  store: ObjectStore,
-  day: string,
-  people: { customer_id: string; email: string; ts: string; [field: string]: string }[],
-): Promise<void> {
-  await writeJsonl(store, keys.rawPart('people', day, '1-0', '1-1'), people);
-  await writeJsonl(
-    store,
-    keys.rawPart('events', day, '1-0', '1-1'),
-    people.map((p, i) => ({
-      id: `ev-${day}-${i}`,
-      customer_id: p.customer_id,
-      name: 'checkout_started',
-      raw_name: 'checkout_started',
-      ts: p.ts,
-      properties: {},
-      received_at: p.ts,
-      source: 'test',
-    })),
-  );
 }
 
 /**

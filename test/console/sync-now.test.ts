@@ -2,14 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastCompleteDayIn } from '../../src/pipeline/stages.js';
 import { listRuns } from '../../src/sync/runs.js';
 import { AUDIENCE, DESTINATION } from '../health/fixture.js';
-import {
-  type ConsoleHarness,
-  signIn,
-  startConsoleApp,
-  startWorkerRig,
-  type WorkerRig,
-  writeCheckoutDay,
-} from './fixture.js';
+import { writeCheckoutDay } from '../helpers/raw-days.js';
+import { type ConsoleHarness, signIn, startConsoleApp, startWorkerRig, type WorkerRig } from './fixture.js';
 
 /**
  * "Sync now" runs for real: the console queues a refresh of the audience for the last complete day

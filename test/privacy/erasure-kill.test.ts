@@ -11,10 +11,10 @@ import { runBuildStage, runPeopleStage, runSyncStage, type StageContext } from '
 import { syncTargets } from '../../src/pipeline/targets.js';
 import { runErasure } from '../../src/privacy/erase.js';
 import { createErasure, type ErasureRecord, readErasure } from '../../src/privacy/erasure.js';
-import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
 import { listKeys } from '../../src/storage/object-store.js';
 import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
+import { writeCheckoutDay } from '../helpers/raw-days.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
 
 /**
@@ -91,21 +91,7 @@ describe('an erasure killed after each step finishes exactly once', () => {
       env: parseEnv({ META_GRAPH_URL: fake.url }),
       log: createLogger({ level: 'silent' }),
     };
-    await writeJsonl(t.store, keys.rawPart('people', DAY, '1-0', '1-1'), people);
-    await writeJsonl(
-      t.store,
-      keys.rawPart('events', DAY, '1-0', '1-1'),
-      people.map((p, i) => ({
-        id: `kill-ev-${i}`,
-        customer_id: p.customer_id,
-        name: 'checkout_started',
-        raw_name: 'checkout_started',
-        ts: TS,
-        properties: {},
-        received_at: TS,
-        source: 'test',
-      })),
-    );
+    await writeCheckoutDay(t.store, DAY, people);
     await runPeopleStage(ctx, DAY);
     await runBuildStage(ctx, DAY);
     for (const target of syncTargets(ctx.loaded.config.audiences)) {

@@ -234,6 +234,8 @@ describe('compileTriggers', () => {
   it('matches events on the normalized name and merges matching triggers', () => {
     const m = compileTriggers(parse(REALTIME));
     expect(m.empty).toBe(false);
+    // Messages can trigger nothing here: ingest never parses their lines for triggers.
+    expect([...m.datasets].sort()).toEqual(['events', 'people']);
     expect(m.match('events', { name: 'order_completed', customer_id: 'c1' })).toEqual([
       { op: 'remove', audienceIds: ['abandoners'] },
     ]);
