@@ -449,9 +449,12 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     const out: KillPoint[] = [];
     for (let i = 0; i < n; i++) {
       const v = via[Math.floor(pick() * via.length)]!;
+      // Redis writes coalesce differently from run to run, so a run may send a few chunks fewer
+      // than the baseline did: the last tenth of the baseline's count is not a point every run reaches.
+      const reachable = v === 'redis' ? of(v) - Math.ceil(of(v) / 10) : of(v);
       out.push({
         via: v,
-        k: Math.max(1, Math.ceil(pick() * of(v))),
+        k: Math.max(1, Math.ceil(pick() * reachable)),
         when: pick() < 0.5 ? 'before' : 'after',
       });
     }
