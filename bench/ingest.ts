@@ -2,10 +2,13 @@
  * `npm run bench -- ingest [--webhooks N] [--events N] [--batch N] [--redis-url URL]`
  *
  * Measures, against a real Redis and the filesystem store:
- *  - signed single-event Customer.io webhooks per second (HTTP, keep-alive, 64 in flight),
- *  - batched track events per second (HTTP, `{batch: [...]}` bodies, 8 in flight),
- *  - export records per second (buffer → gzip JSONL parts on the filesystem store),
+ *  - signed single-event Customer.io webhooks accepted per second (HTTP, keep-alive, 64 in flight),
+ *  - batched track events accepted per second (HTTP, `{batch: [...]}` bodies, 8 in flight),
+ *  - export records written to raw/ per second (buffer → gzip JSONL parts on the filesystem store),
  *  - peak memory of the process.
+ * Only successful work counts toward a rate: items the server accepted in a 2xx answer (per item,
+ * from the answer's body), records written to raw/. Duplicates, rejected items, non-2xx answers
+ * and quarantined records are counted and printed apart.
  * The HTTP client runs in a separate process, so the server's CPU and memory figures are its own. By default
  * a private `redis-server` is started on a spare port (and stopped after), so the run neither
  * pollutes nor measures the shared Redis; `--redis-url` uses an existing one with its own prefix.
@@ -35,6 +38,24 @@ interface ClientResult {
   /** CPU time of the client process: what the load generator itself cost. */
   clientCpuSeconds: number;
   statuses: Record<string, number>;
+  /** Items the server accepted in a 2xx answer: the only ones that count toward throughput. */
+  accepted: number;
+  /** Items answered as duplicates (2xx, not stored again). */
+  duplicates: number;
+  /** Items rejected inside a 2xx answer. */
+  rejected: number;
+  /** Requests answered with a non-2xx status, and the items they carried. */
+  failedRequests: number;
+  failedItems: number;
+}
+
+/** What did not count: printed beside every throughput figure. */
+function failures(r: ClientResult): string {
+  return (
+    `${r.accepted.toLocaleString('en-US')} of ${r.items.toLocaleString('en-US')} items accepted; ` +
+    `not counted: ${r.duplicates} duplicates, ${r.rejected} rejected in 2xx answers, ` +
+    `${r.failedRequests} non-2xx requests (${r.failedItems} items)`
+  );
 }
 
 /** CPU time spent by each party during one phase, to tell capacity from contention. */
@@ -177,13 +198,39 @@ if (mode === 'webhooks') {
   }
 }
 const statuses = {};
+// Items the server took (2xx and accepted), and what it did not: duplicates, items it rejected
+// inside a 2xx answer, and items of requests answered with another status.
+const outcome = { accepted: 0, duplicates: 0, rejected: 0, failedRequests: 0, failedItems: 0 };
 let next = 0;
+function settle(req, status, text) {
+  const items = mode === 'webhooks' ? 1 : batch;
+  if (status < 200 || status > 299) {
+    outcome.failedRequests++;
+    outcome.failedItems += items;
+    return;
+  }
+  let body;
+  try { body = JSON.parse(text); } catch { body = undefined; }
+  if (mode === 'webhooks') {
+    const s = body && body.status;
+    if (s === 'accepted') outcome.accepted++;
+    else if (s === 'duplicate') outcome.duplicates++;
+    else outcome.rejected++;
+  } else if (body && typeof body.accepted === 'number') {
+    outcome.accepted += body.accepted;
+    outcome.duplicates += body.duplicates || 0;
+    outcome.rejected += body.rejected || 0;
+  } else {
+    outcome.rejected += items;
+  }
+}
 function send(req) {
   return new Promise((resolve, reject) => {
     const r = http.request({ host: target.hostname, port: target.port, method: 'POST', path: req.path, headers: req.headers, agent }, (res) => {
       statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
-      res.resume();
-      res.on('end', resolve);
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => { settle(req, res.statusCode, Buffer.concat(chunks).toString()); resolve(); });
     });
     r.on('error', reject);
     r.end(req.body);
@@ -197,7 +244,7 @@ async function lane() { while (next < bodies.length) { await send(bodies[next++]
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const used = process.cpuUsage(cpu);
   agent.destroy();
-  process.stdout.write(JSON.stringify({ requests: bodies.length, items: mode === 'webhooks' ? bodies.length : bodies.length * batch, seconds, clientCpuSeconds: (used.user + used.system) / 1e6, statuses }));
+  process.stdout.write(JSON.stringify({ requests: bodies.length, items: mode === 'webhooks' ? bodies.length : bodies.length * batch, seconds, clientCpuSeconds: (used.user + used.system) / 1e6, statuses, ...outcome }));
 })().catch((e) => { throw e; });
 `;
 
@@ -256,13 +303,14 @@ export async function run(args: string[]): Promise<void> {
       runClient({ ...common, mode: 'webhooks', count: webhookCount, batch: 1, concurrency: 64 }),
     );
     report(
-      'signed webhooks (single event per request)',
-      hooks.result.requests / hooks.result.seconds,
+      'signed webhooks accepted (one event per request)',
+      hooks.result.accepted / hooks.result.seconds,
       'req/s',
     );
+    process.stdout.write(`  ${failures(hooks.result)}\n`);
     reportCost(
       'webhooks',
-      hooks.result.requests,
+      hooks.result.accepted,
       hooks.result.seconds,
       hooks.cost,
       hooks.result.clientCpuSeconds,
@@ -275,13 +323,14 @@ export async function run(args: string[]): Promise<void> {
       runClient({ ...common, mode: 'track', count: eventCount, batch, concurrency: 8 }),
     );
     report(
-      `batched track events (${batch} per request)`,
-      tracked.result.items / tracked.result.seconds,
+      `batched track events accepted (${batch} per request)`,
+      tracked.result.accepted / tracked.result.seconds,
       'events/s',
     );
+    process.stdout.write(`  ${failures(tracked.result)}\n`);
     reportCost(
       'events',
-      tracked.result.items,
+      tracked.result.accepted,
       tracked.result.seconds,
       tracked.cost,
       tracked.result.clientCpuSeconds,
@@ -294,11 +343,16 @@ export async function run(args: string[]): Promise<void> {
     const buffered = Object.values(pending).reduce((a, b) => a + Number(b), 0);
     const drained = await measured(redis, () => timed(() => drainBuffers({ redis, store, prefix })));
     const { result, seconds } = drained.result;
-    const written = result.reduce((a, r) => a + r.written + r.quarantined, 0);
+    // Only records written to raw/ count; quarantined ones are reported apart.
+    const written = result.reduce((a, r) => a + r.written, 0);
+    const quarantined = result.reduce((a, r) => a + r.quarantined, 0);
     report(
       `export to the filesystem store (${buffered.toLocaleString('en-US')} buffered)`,
       written / seconds,
       'records/s',
+    );
+    process.stdout.write(
+      `  ${written.toLocaleString('en-US')} records written to raw/; not counted: ${quarantined} quarantined\n`,
     );
     reportCost('export', written, seconds, drained.cost);
     process.stdout.write(`after: ${load()}\n`);
