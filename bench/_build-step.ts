@@ -11,11 +11,12 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildAudiences } from '../src/audiences/build.js';
-import { buildOrder, loadAudienceConfig } from '../src/audiences/config.js';
+import { buildOrder } from '../src/audiences/config.js';
 import { duckdb } from '../src/audiences/sql/dialect.js';
 import { audienceStatements, compileBuildPlan } from '../src/audiences/sql/plan.js';
 import { compactClosedDays } from '../src/compaction/compact.js';
 import { DEFAULT_GRACE_HOURS } from '../src/compaction/config.js';
+import { loadAudienceSyncConfig } from '../src/config-file.js';
 import { addDays, dayRange } from '../src/contract/days.js';
 import { Engine, sqlString } from '../src/engine/duckdb.js';
 import { dataColumns, peopleSnapshotRelation } from '../src/engine/raw.js';
@@ -32,7 +33,7 @@ const arg = (name: string) => {
 const dir = arg('dir');
 const day = arg('day');
 const store = new FsObjectStore(dir);
-const { config } = await loadAudienceConfig('audience-sync.example.yaml', {});
+const { config } = await loadAudienceSyncConfig('audience-sync.example.yaml', {});
 const out: Record<string, unknown> = { step, day };
 
 if (step === 'plain') {

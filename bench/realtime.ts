@@ -50,8 +50,8 @@ import { googleAdsConnector } from '../connectors/google-ads/index.js';
 import { metaConnector } from '../connectors/meta/index.js';
 import { getConnector } from '../connectors/registry.js';
 import { tiktokConnector } from '../connectors/tiktok/index.js';
-import { loadAudienceConfig } from '../src/audiences/config.js';
 import { parseEnv } from '../src/config/env.js';
+import { loadAudienceSyncConfig } from '../src/config-file.js';
 import { addDays, today } from '../src/contract/days.js';
 import type { PersonRecord } from '../src/contract/records.js';
 import { createLogger } from '../src/log.js';
@@ -257,7 +257,7 @@ async function measure(
   );
   Object.assign(process.env, platformEnv);
   const env = parseEnv({ ...baseEnv, LOG_LEVEL: 'warn' });
-  const loaded = await loadAudienceConfig(configPath);
+  const loaded = await loadAudienceSyncConfig(configPath);
   const ctx: StageContext = { store, loaded, env, log: createLogger({ level: 'warn' }) };
   await runPeopleStage(ctx, day);
   const built = await runBuildStage(ctx, day);

@@ -1,31 +1,15 @@
-import { z } from 'zod';
 import type { MemberRecord } from '../../src/contract/records.js';
+import type { WriteBackMapping, WriteBackSource } from '../../src/contract/write-back.js';
 import type { AttributeValue } from '../core/types.js';
+
+export type { WriteBackMapping } from '../../src/contract/write-back.js';
 
 /**
  * What a write-back sets on a person, from the audience's `write_back.attributes` mapping
- * (`{paid_group: group, recovery_score: score}`): attribute name → member field. The sync engine
- * builds each row's `attributes` with `writeBackAttributes`; removals clear the same names.
+ * (`{paid_group: group, recovery_score: score}`, validated by `src/contract/write-back.ts`):
+ * attribute name → member field. The sync engine builds each row's `attributes` with
+ * `writeBackAttributes`; removals clear the same names.
  */
-export const WRITE_BACK_SOURCES = [
-  'group',
-  'score',
-  'rank',
-  'entered',
-  'decile',
-  'member',
-  'audience',
-] as const;
-export type WriteBackSource = (typeof WRITE_BACK_SOURCES)[number];
-
-export const writeBackMappingSchema = z
-  .record(
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,99}$/, 'attribute names use letters, digits, _ . -'),
-    z.enum(WRITE_BACK_SOURCES, { error: `must be one of ${WRITE_BACK_SOURCES.join(', ')}` }),
-  )
-  .refine((m) => Object.keys(m).length > 0, 'map at least one attribute');
-export type WriteBackMapping = z.infer<typeof writeBackMappingSchema>;
-
 export interface WriteBackContext {
   audienceId: string;
   /** People in the audience snapshot, for `decile` (1 = the top tenth by rank). */

@@ -9,9 +9,9 @@ import Fastify, {
 } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
-import type { AudienceConfig } from '../audiences/config.js';
 import type { Env } from '../config/env.js';
 import type { LoadedConfig } from '../config/load-config.js';
+import type { AudienceSyncConfig } from '../config-file.js';
 import { consolePlugin } from '../console/plugin.js';
 import { IngestBuffer } from '../ingest/buffer.js';
 import { log as defaultLogger, type Logger } from '../log.js';
@@ -54,7 +54,7 @@ export interface BuildAppOptions {
    * dashboard and queue metrics. Without it the app serves ingest, health and metrics only.
    */
   operator?: {
-    loadConfig: () => Promise<LoadedConfig<AudienceConfig>>;
+    loadConfig: () => Promise<LoadedConfig<AudienceSyncConfig>>;
     /** BullMQ connection and prefix (runs, dashboard, queue gauges). */
     pipeline?: PipelineConnection;
   };

@@ -12,7 +12,7 @@ import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readJson, writeJson } from '../storage/object-store.js';
-import type { AudienceConfig, AudienceDefinition } from './config.js';
+import type { AudienceDefinition, AudienceRules } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
 import { type BuildSession, type DatasetInput, openRulesSession } from './session.js';
 import { type AudienceSql, audienceCountsSql, type RecordDataset } from './sql/plan.js';
@@ -37,7 +37,7 @@ export interface BuildProgress {
 
 export interface BuildOptions {
   store: ObjectStore;
-  config: Pick<AudienceConfig, 'audiences' | 'never_send'>;
+  config: AudienceRules;
   day: string;
   /** Build only these (and the audiences they exclude, which must exist for the same day). */
   audienceIds?: readonly string[];
@@ -163,7 +163,7 @@ interface BuildOneInput {
   /** Members tables of the audiences built so far in this run, by audience id. */
   tables: Map<string, string>;
   runId: string;
-  neverSend: AudienceConfig['never_send'];
+  neverSend: AudienceRules['never_send'];
 }
 
 async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
@@ -296,7 +296,7 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
 /** A stable hash of what decides membership: the normalized definition and `never_send`. */
 export function definitionHash(
   definition: AudienceDefinition,
-  neverSend: AudienceConfig['never_send'],
+  neverSend: AudienceRules['never_send'],
 ): string {
   // realtime_additions lets real-time triggers add people between builds; it does not decide the
   // build's members, so turning it on keeps the hash.

@@ -1,30 +1,8 @@
 import { z } from 'zod';
-import { compactionConfigSchema } from '../compaction/config.js';
-import { ConfigError, formatPath, oneLine } from '../config/errors.js';
-import { type LoadedConfig, loadConfigFile, parseConfig } from '../config/load-config.js';
-import {
-  alertsSchema,
-  baseConfigSchema,
-  healthSchema,
-  scheduleSchema,
-  syncSettingsSchema,
-} from '../config/schema.js';
-import { createEventNameNormalizer } from '../contract/event-name.js';
+import { ConfigError } from '../config/errors.js';
+import type { DestinationConfig } from '../config/schema.js';
 import { messageRecord, personRecord } from '../contract/records.js';
-import { importConfigSchema } from '../export/customerio/mapping.js';
-import { privacyConfigSchema } from '../privacy/config.js';
-import {
-  DEFAULT_LIFT_WINDOW_DAYS,
-  defaultRawDays,
-  type RetentionConfig,
-  type RetentionFloor,
-  rawDaysProblem,
-  retentionConfigSchema,
-  retentionFloor,
-} from '../privacy/retention-config.js';
-import { normalizeRealtimeTriggers, realtimeSchema, refineRealtime } from '../realtime/config.js';
-// lookback.ts reads this module's constants only when its functions run, so the cycle is harmless.
-import { audienceLookback, neverSendLookback } from './lookback.js';
+import { writeBackMappingSchema } from '../contract/write-back.js';
 
 /**
  * The audience language of `audience-sync.yaml` (DESIGN.md, "Audience configuration").
@@ -90,18 +68,6 @@ export type FeatureSource = ({ event: string } | { message: Filters }) & Windowe
 export const FEATURE_KINDS = ['count', 'sum', 'max', 'min', 'days_since'] as const;
 export type FeatureKind = (typeof FEATURE_KINDS)[number];
 export type ScoreTerm = { weight: number } & { [K in FeatureKind]?: FeatureSource };
-
-/** Member fields a write-back attribute can carry. */
-/** Same names as the Customer.io connector's write-back sources (`connectors/customerio/attributes.ts`). */
-export const WRITE_BACK_FIELDS = [
-  'group',
-  'score',
-  'rank',
-  'entered',
-  'decile',
-  'member',
-  'audience',
-] as const;
 
 /** Person fields a `person:` condition may test, besides `attributes.<path>` and `consent.<key>`. */
 export const PERSON_FIELDS: readonly string[] = Object.keys(personRecord.shape).filter(
@@ -419,58 +385,41 @@ export const audienceSchema = z.strictObject({
   write_back: z
     .strictObject({
       destination: z.string().min(1),
-      attributes: z
-        .record(
-          z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, 'attribute names use letters, digits and _'),
-          z.enum(WRITE_BACK_FIELDS, { error: `must be one of ${WRITE_BACK_FIELDS.join(', ')}` }),
-        )
-        .refine((a) => Object.keys(a).length > 0, 'write_back needs at least one attribute'),
+      attributes: writeBackMappingSchema,
     })
     .optional(),
   /** Segments only: `realtime:` triggers may add people between builds (`add_to`, exclusion lists). */
   realtime_additions: z.boolean({ error: 'realtime_additions must be true or false' }).default(false),
 });
 
-type ParsedAudience = z.output<typeof audienceSchema>;
+/** One audience as parsed (event names not yet normalized) and, after `normalizeAudienceRules`, as used. */
+export type AudienceDefinition = z.output<typeof audienceSchema>;
 
-/**
- * The file: the base keys (`version`, `event_aliases`, `destinations`) plus the audience language.
- * Other stages add their own top-level keys here with one line each.
- */
-export const audienceConfigObject = baseConfigSchema.extend({
+/** `never_send` and `audiences`: the keys of the file that the audience language owns. */
+export const audienceRulesShape = {
   never_send: conditionSchema.optional(),
   audiences: z.array(audienceSchema).default([]),
-  sync_settings: syncSettingsSchema,
-  schedule: scheduleSchema,
-  health: healthSchema,
-  alerts: alertsSchema,
-  import: importConfigSchema,
-  compaction: compactionConfigSchema,
-  retention: retentionConfigSchema,
-  privacy: privacyConfigSchema,
-  realtime: realtimeSchema.default([]),
-});
+};
+
+/** The audience rules of a configuration: what the build, explain and the SQL compiler read. */
+export interface AudienceRules {
+  audiences: AudienceDefinition[];
+  never_send?: Condition | undefined;
+}
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */
-export const audienceConfigSchema = audienceConfigObject.transform((config) => {
-  const normalize = createEventNameNormalizer(config.event_aliases);
-  const retention: RetentionConfig = {
-    ...config.retention,
-    raw_days: config.retention.raw_days ?? defaultRawDays(rawRetentionFloor(config)),
-  };
+export function normalizeAudienceRules<T extends AudienceRules>(
+  rules: T,
+  normalize: (s: string) => string,
+): T {
   return {
-    ...config,
-    never_send: config.never_send && normalizeCondition(config.never_send, normalize),
-    audiences: config.audiences.map((a) => normalizeAudience(a, normalize)),
-    realtime: normalizeRealtimeTriggers(config.realtime, normalize),
-    retention,
+    ...rules,
+    never_send: rules.never_send && normalizeCondition(rules.never_send, normalize),
+    audiences: rules.audiences.map((a) => normalizeAudience(a, normalize)),
   };
-});
+}
 
-export type AudienceConfig = z.output<typeof audienceConfigSchema>;
-export type AudienceDefinition = AudienceConfig['audiences'][number];
-
-function normalizeAudience(a: ParsedAudience, normalize: (s: string) => string): ParsedAudience {
+function normalizeAudience(a: AudienceDefinition, normalize: (s: string) => string): AudienceDefinition {
   return {
     ...a,
     when: normalizeCondition(a.when, normalize),
@@ -496,36 +445,17 @@ function normalizeTerm(t: ScoreTerm, normalize: (s: string) => string): ScoreTer
   return out;
 }
 
-/**
- * The shortest `retention.raw_days` the file allows: the longest lookback of its audiences and
- * `never_send`, plus the longest lift window of its audiences with a holdout.
- */
-export function rawRetentionFloor(config: {
-  audiences: readonly Pick<ParsedAudience, 'id' | 'when' | 'score' | 'holdout' | 'measure'>[];
-  never_send?: Condition | undefined;
-}): RetentionFloor {
-  return retentionFloor([
-    ...config.audiences.map((a) => ({
-      what: `audience "${a.id}"`,
-      lookbackDays: audienceLookback(a),
-      liftWindowDays:
-        a.holdout && a.holdout.fraction > 0 ? (a.measure?.window_days ?? DEFAULT_LIFT_WINDOW_DAYS) : 0,
-    })),
-    { what: 'never_send', lookbackDays: neverSendLookback(config.never_send), liftWindowDays: 0 },
-  ]);
-}
-
 // --- cross-references -----------------------------------------------------------------------------
 
 /**
- * Checks that need the whole file: unique ids, `exclude` references and cycles, type-specific
- * keys, destinations named by `sync` / `write_back`, audiences named by `realtime:` triggers.
- * Throws a `ConfigError` naming the YAML path.
+ * Checks of the audiences that need the whole list: unique ids, `exclude` references and cycles,
+ * type-specific keys, destinations named by `sync` / `write_back`. `fail` throws, naming the YAML
+ * path.
  */
-export function refineAudienceConfig(config: AudienceConfig, source: string): void {
-  const fail = (path: Path, message: string): never => {
-    throw new ConfigError(oneLine(`${source}: ${formatPath(path)}: ${message}`));
-  };
+export function refineAudiences(
+  config: { audiences: readonly AudienceDefinition[]; destinations: Record<string, DestinationConfig> },
+  fail: (path: Path, message: string) => never,
+): void {
   const index = new Map<string, number>();
   config.audiences.forEach((a, i) => {
     const seen = index.get(a.id);
@@ -584,9 +514,6 @@ export function refineAudienceConfig(config: AudienceConfig, source: string): vo
     const i = index.get(cycle[0]!)!;
     fail(['audiences', i, 'exclude'], `audiences exclude each other in a cycle: ${cycle.join(' → ')}`);
   }
-  refineRealtime(config, fail);
-  const retention = rawDaysProblem(config.retention.raw_days, rawRetentionFloor(config));
-  if (retention) fail(['retention', 'raw_days'], retention);
 }
 
 /** The first cycle in the `exclude` graph as a list of ids ending where it started, or undefined. */
@@ -663,29 +590,4 @@ export function withDependencies<T extends { id: string; exclude: readonly strin
 /** The holdout salt in force: the configured one, or the audience id. */
 export function holdoutSalt(audience: Pick<AudienceDefinition, 'id' | 'holdout'>): string {
   return audience.holdout?.salt ?? audience.id;
-}
-
-// --- loading ----------------------------------------------------------------------------------------
-
-export async function loadAudienceConfig(
-  path: string,
-  env?: Record<string, string | undefined>,
-): Promise<LoadedConfig<AudienceConfig>> {
-  return loadConfigFile<AudienceConfig>(path, {
-    schema: audienceConfigSchema as z.ZodType<AudienceConfig>,
-    refine: refineAudienceConfig,
-    ...(env ? { env } : {}),
-  });
-}
-
-export function parseAudienceConfig(
-  text: string,
-  source = 'audience-sync.yaml',
-  env?: Record<string, string | undefined>,
-): LoadedConfig<AudienceConfig> {
-  return parseConfig<AudienceConfig>(text, source, {
-    schema: audienceConfigSchema as z.ZodType<AudienceConfig>,
-    refine: refineAudienceConfig,
-    ...(env ? { env } : {}),
-  });
 }

@@ -5,7 +5,7 @@ import type { CacheOptions } from '../engine/local-files.js';
 import { updatePeopleSnapshot } from '../people/snapshot.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import {
-  type AudienceConfig,
+  type AudienceRules,
   type FeatureKind,
   type Filters,
   type ValueMatch,
@@ -43,7 +43,7 @@ import { matchValue } from './values.js';
 
 export interface ExplainOptions {
   store: ObjectStore;
-  config: Pick<AudienceConfig, 'audiences' | 'never_send'>;
+  config: AudienceRules;
   /** The id to explain: a customer id, or an id merged into one (an alias). */
   customerId: string;
   /** Explain this audience (and those it excludes); default: every audience. */
@@ -158,7 +158,7 @@ export class PersonNotFoundError extends Error {
 /** The day explained when none is given: the latest built day of the audiences, else yesterday. */
 async function defaultExplainDay(
   store: ObjectStore,
-  config: Pick<AudienceConfig, 'audiences'>,
+  config: Pick<AudienceRules, 'audiences'>,
   audienceId?: string,
 ): Promise<string> {
   const ids = audienceId ? [audienceId] : config.audiences.map((a) => a.id);

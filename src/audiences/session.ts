@@ -17,7 +17,7 @@ import {
 import type { MalformedLine } from '../people/snapshot.js';
 import { keys } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
-import { type AudienceConfig, buildOrder, withDependencies } from './config.js';
+import { type AudienceRules, buildOrder, withDependencies } from './config.js';
 import { latestBuiltDay } from './members.js';
 import { duckdb } from './sql/dialect.js';
 import {
@@ -179,7 +179,7 @@ export function namingObjects(error: unknown, files: ReadonlyMap<string, string>
  */
 export function openRulesSession(
   options: Omit<SessionOptions, 'plan'> & {
-    config: Pick<AudienceConfig, 'audiences' | 'never_send'>;
+    config: AudienceRules;
     day: string;
     audienceIds?: readonly string[] | undefined;
   },

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { loadAudienceConfig } from '../audiences/config.js';
 import { type Env, getEnv } from '../config/env.js';
+import { loadAudienceSyncConfig } from '../config-file.js';
 import { log } from '../log.js';
 import type { StageContext } from '../pipeline/stages.js';
 import { COMMAND_READY_TIMEOUT_MS, connectCommandClient, probeRedis } from '../redis/clients.js';
@@ -21,7 +21,7 @@ export async function openStageContext(options: { env?: Env; writes?: boolean } 
   close(): Promise<void>;
 }> {
   const env = options.env ?? getEnv();
-  const loaded = await loadAudienceConfig(env.CONFIG);
+  const loaded = await loadAudienceSyncConfig(env.CONFIG);
   const store = openStore(env.STORE_URL, env);
   if (options.writes !== false) await ensureLayout(store);
   const redisReachable = await probeRedis(env.REDIS_URL);

@@ -1,8 +1,9 @@
-import type { AudienceConfig, AudienceDefinition } from '../audiences/config.js';
+import type { AudienceDefinition } from '../audiences/config.js';
 import type { AudienceManifest } from '../audiences/manifest.js';
 import { builtDays, latestBuiltDay, readManifest, readMembers } from '../audiences/members.js';
 import { closesAt, isClosed } from '../compaction/config.js';
 import { listDayPartsDetail } from '../compaction/parts.js';
+import type { AudienceSyncConfig } from '../config-file.js';
 import { DATASETS, type Dataset, type MemberRecord } from '../contract/records.js';
 import { type AlertRecord, readAlertState } from '../health/alerts.js';
 import { compactedArrivalMs, newestRawPart, partArrivalMs } from '../health/parts.js';
@@ -139,7 +140,7 @@ async function rawStages(
  */
 export async function refreshHistory(
   store: ObjectStore,
-  config: AudienceConfig,
+  config: AudienceSyncConfig,
   now: Date = new Date(),
 ): Promise<DayRow[]> {
   const people = await peopleDays(store);
@@ -264,7 +265,7 @@ export async function sizeHistory(
   return latest ? { points, latest } : { points };
 }
 
-export function findAudience(config: AudienceConfig, id: string): AudienceDefinition | undefined {
+export function findAudience(config: AudienceSyncConfig, id: string): AudienceDefinition | undefined {
   return config.audiences.find((a) => a.id === id);
 }
 
@@ -287,7 +288,7 @@ export interface Membership {
  */
 export async function membershipsOf(
   store: ObjectStore,
-  config: AudienceConfig,
+  config: AudienceSyncConfig,
   customerId: string,
 ): Promise<Membership[]> {
   const out: Membership[] = [];
@@ -331,7 +332,7 @@ export interface DatasetHealth {
  */
 export async function dataHealth(
   store: ObjectStore,
-  config: AudienceConfig,
+  config: AudienceSyncConfig,
   now: Date = new Date(),
 ): Promise<DatasetHealth[]> {
   const out: DatasetHealth[] = [];

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerKeyMatcher } from '../api/plugins/auth.js';
-import type { AudienceConfig, AudienceDefinition } from '../audiences/config.js';
+import type { AudienceDefinition } from '../audiences/config.js';
 import { type Explanation, explainPerson, PersonNotFoundError } from '../audiences/explain.js';
 import type { LoadedConfig } from '../config/load-config.js';
+import type { AudienceSyncConfig } from '../config-file.js';
 import { log } from '../log.js';
 import { chartJsSource, scriptHashSource } from '../measure/charts.js';
 import { readLiftReport } from '../measure/report.js';
@@ -58,7 +59,7 @@ import {
  * served from here; every POST needs the session's CSRF token.
  */
 export interface ConsoleOptions {
-  loadConfig: () => Promise<LoadedConfig<AudienceConfig>>;
+  loadConfig: () => Promise<LoadedConfig<AudienceSyncConfig>>;
   /** The queue; without it "sync now" is not offered. */
   pipeline?: PipelineConnection;
   /** Sign-in attempts per minute per client address (default 10). */

@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
-import type { AudienceConfig } from '../audiences/config.js';
+import type { AudienceSyncConfig } from '../config-file.js';
 import { addDays, today } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { type DayProfile, profileDay } from './profile.js';
 
 /** What every check reads: the store, the configuration, the clock, and (optionally) Redis. */
-export type HealthConfig = Pick<AudienceConfig, 'audiences' | 'health' | 'schedule'>;
+export type HealthConfig = Pick<AudienceSyncConfig, 'audiences' | 'health' | 'schedule'>;
 
 export interface HealthCheckInput {
   store: ObjectStore;

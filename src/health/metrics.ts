@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { AudienceConfig } from '../audiences/config.js';
 import { latestBuiltDay, readManifest } from '../audiences/members.js';
+import type { AudienceSyncConfig } from '../config-file.js';
 import { today } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import { DEFAULT_REDIS_PREFIX, type IngestKeys, ingestKeys } from '../ingest/redis-keys.js';
@@ -208,7 +208,7 @@ export function recordIngest(dataset: Dataset, outcome: IngestOutcome, n: number
 export interface CollectorSources {
   store?: ObjectStore;
   /** The audience configuration (audiences, destinations); audience and sync gauges need it. */
-  loadConfig?: () => Promise<Pick<AudienceConfig, 'audiences' | 'destinations'>>;
+  loadConfig?: () => Promise<Pick<AudienceSyncConfig, 'audiences' | 'destinations'>>;
   /** The ingest Redis and its key prefix. */
   redis?: Redis;
   redisPrefix?: string;
@@ -310,7 +310,7 @@ export function createCollector(metrics: Metrics, sources: CollectorSources): Co
     }
   };
 
-  const readAudiences = async (store: ObjectStore, config: Pick<AudienceConfig, 'audiences'>) => {
+  const readAudiences = async (store: ObjectStore, config: Pick<AudienceSyncConfig, 'audiences'>) => {
     const rows = [];
     for (const a of config.audiences) {
       const day = await latestBuiltDay(store, a.id);
@@ -343,7 +343,7 @@ export function createCollector(metrics: Metrics, sources: CollectorSources): Co
     }
   };
 
-  const readSyncs = async (store: ObjectStore, config: Pick<AudienceConfig, 'audiences'>) => {
+  const readSyncs = async (store: ObjectStore, config: Pick<AudienceSyncConfig, 'audiences'>) => {
     const records: SyncRunRecord[] = [];
     const realtimeRecords: SyncRunRecord[] = [];
     for (const t of syncTargetsOf(config)) {
@@ -407,7 +407,7 @@ export function createCollector(metrics: Metrics, sources: CollectorSources): Co
 
   const readQueues = async (
     q: NonNullable<CollectorSources['queues']>,
-    config: Pick<AudienceConfig, 'destinations'> | undefined,
+    config: Pick<AudienceSyncConfig, 'destinations'> | undefined,
   ) => {
     const names = [
       ...(q.names ?? BASE_QUEUES),
@@ -455,7 +455,7 @@ export function createCollector(metrics: Metrics, sources: CollectorSources): Co
 
   const refreshAll = async () => {
     const { store, redis } = sources;
-    let config: Pick<AudienceConfig, 'audiences' | 'destinations'> | undefined;
+    let config: Pick<AudienceSyncConfig, 'audiences' | 'destinations'> | undefined;
     if (sources.loadConfig) {
       await run('config', async () => {
         config = await sources.loadConfig!();

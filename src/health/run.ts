@@ -1,4 +1,4 @@
-import type { AudienceConfig } from '../audiences/config.js';
+import type { AudienceSyncConfig } from '../config-file.js';
 import type { Logger } from '../log.js';
 import { type AlertRunResult, type AlertSink, processAlerts, sinksFromConfig } from './alerts.js';
 import { type HealthReport, runHealthChecks } from './checks.js';
@@ -6,7 +6,7 @@ import type { HealthCheckInput } from './context.js';
 
 /** One health run, as the CLI and the scheduled job do it: checks, then alerts for what changed. */
 export interface HealthRunOptions extends Omit<HealthCheckInput, 'config'> {
-  config: Pick<AudienceConfig, 'audiences' | 'health' | 'schedule' | 'alerts'>;
+  config: Pick<AudienceSyncConfig, 'audiences' | 'health' | 'schedule' | 'alerts'>;
   log: Logger;
   /** Replaces the sinks of the `alerts:` block (tests). */
   sinks?: AlertSink[];

@@ -1,4 +1,4 @@
-import type { AudienceConfig } from '../audiences/config.js';
+import type { AudienceSyncConfig } from '../config-file.js';
 import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import { listRuns } from '../sync/runs.js';
@@ -16,7 +16,7 @@ export interface SyncTargetRef {
 }
 
 /** Every audience × destination pair the configuration syncs (audience destinations, then write-back). */
-export function syncTargetsOf(config: Pick<AudienceConfig, 'audiences'>): SyncTargetRef[] {
+export function syncTargetsOf(config: Pick<AudienceSyncConfig, 'audiences'>): SyncTargetRef[] {
   const out: SyncTargetRef[] = [];
   for (const a of config.audiences) {
     for (const destination of a.sync) out.push({ audienceId: a.id, destination, kind: 'audience' });

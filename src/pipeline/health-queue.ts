@@ -1,8 +1,8 @@
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type AudienceConfig, loadAudienceConfig } from '../audiences/config.js';
 import type { Env } from '../config/env.js';
 import type { LoadedConfig } from '../config/load-config.js';
+import { type AudienceSyncConfig, loadAudienceSyncConfig } from '../config-file.js';
 import type { Finding } from '../health/findings.js';
 import { runHealth } from '../health/run.js';
 import { type Logger, runLogger } from '../log.js';
@@ -39,13 +39,13 @@ export interface HealthProcessorDeps {
   /** Key prefix of the ingest buffer (default: the worker's prefix, i.e. QUEUE_PREFIX; else `audience-sync`). */
   redisPrefix?: string;
   /** Defaults to loading `CONFIG` on every run, so an edited file applies without a restart. */
-  loadConfig?: () => Promise<LoadedConfig<AudienceConfig>>;
+  loadConfig?: () => Promise<LoadedConfig<AudienceSyncConfig>>;
   fetch?: typeof fetch;
   now?: () => Date;
 }
 
 export function createHealthProcessor(deps: HealthProcessorDeps): (job: Job) => Promise<HealthJobResult> {
-  const load = deps.loadConfig ?? (() => loadAudienceConfig(deps.env.CONFIG));
+  const load = deps.loadConfig ?? (() => loadAudienceSyncConfig(deps.env.CONFIG));
   return async (job) => {
     const logger = runLogger(deps.log, `health-${job.id ?? 'adhoc'}`, { queue: HEALTH_QUEUE });
     const loaded = await load();

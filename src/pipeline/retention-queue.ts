@@ -1,8 +1,8 @@
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type AudienceConfig, loadAudienceConfig } from '../audiences/config.js';
 import type { Env } from '../config/env.js';
 import type { LoadedConfig } from '../config/load-config.js';
+import { type AudienceSyncConfig, loadAudienceSyncConfig } from '../config-file.js';
 import { type Logger, runLogger } from '../log.js';
 import { type RetentionKind, type RetentionReport, runRetention } from '../privacy/retention.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -35,7 +35,7 @@ export interface RetentionProcessorDeps {
   env: Pick<Env, 'CONFIG'>;
   log: Logger;
   /** Defaults to loading `CONFIG` on every run. */
-  loadConfig?: () => Promise<LoadedConfig<AudienceConfig>>;
+  loadConfig?: () => Promise<LoadedConfig<AudienceSyncConfig>>;
   now?: () => Date;
 }
 
@@ -57,7 +57,7 @@ export function retentionSummary(report: RetentionReport): RetentionJobResult {
 export function createRetentionProcessor(
   deps: RetentionProcessorDeps,
 ): (job: Job) => Promise<RetentionJobResult> {
-  const load = deps.loadConfig ?? (() => loadAudienceConfig(deps.env.CONFIG));
+  const load = deps.loadConfig ?? (() => loadAudienceSyncConfig(deps.env.CONFIG));
   return async (job) => {
     const log = runLogger(deps.log, `retention-${job.id ?? 'adhoc'}`, { queue: QUEUES.retention });
     const { config } = await load();

@@ -1,8 +1,9 @@
 import { type BuildProgress, type BuildResult, buildAudiences } from '../audiences/build.js';
-import type { AudienceConfig, AudienceDefinition } from '../audiences/config.js';
+import type { AudienceDefinition } from '../audiences/config.js';
 import { withDependencies } from '../audiences/config.js';
 import type { Env } from '../config/env.js';
 import type { LoadedConfig } from '../config/load-config.js';
+import type { AudienceSyncConfig } from '../config-file.js';
 import { addDays } from '../contract/days.js';
 import type { Logger } from '../log.js';
 import { type MeasureStageResult, runMeasureStage } from '../measure/stage.js';
@@ -20,7 +21,7 @@ import { openTarget, type SyncTarget } from './targets.js';
  */
 export interface StageContext {
   store: ObjectStore;
-  loaded: LoadedConfig<AudienceConfig>;
+  loaded: LoadedConfig<AudienceSyncConfig>;
   env: Env;
   log: Logger;
   locker?: Locker;
@@ -50,7 +51,7 @@ export function runBuildStage(
 
 /** The audiences a refresh covers: the requested ones plus those they exclude (built first). */
 export function selectedAudiences(
-  config: AudienceConfig,
+  config: AudienceSyncConfig,
   audienceIds?: readonly string[],
 ): AudienceDefinition[] {
   return audienceIds?.length ? withDependencies(config.audiences, audienceIds) : config.audiences;

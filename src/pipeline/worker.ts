@@ -1,9 +1,9 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
 import { isConnectorError, RateLimitedError } from '../../connectors/core/errors.js';
-import { loadAudienceConfig } from '../audiences/config.js';
 import { compactionSummary, runCompactionStage } from '../compaction/stage.js';
 import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
+import { loadAudienceSyncConfig } from '../config-file.js';
 import type { Logger } from '../log.js';
 import { requestErasuresForDeleted } from '../privacy/deleted-people.js';
 import { ErasureNotFoundError, runErasure } from '../privacy/erase.js';
@@ -71,7 +71,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   const locker = new RedisLocker(connection, `${prefix}:lock:`);
   const context = async (): Promise<StageContext> => ({
     store: options.store,
-    loaded: await loadAudienceConfig(options.env.CONFIG),
+    loaded: await loadAudienceSyncConfig(options.env.CONFIG),
     env: options.env,
     log,
     locker,

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AudienceConfig } from '../audiences/config.js';
+import type { AudienceSyncConfig as AudienceConfig } from '../config-file.js';
 import type { Dataset } from '../contract/records.js';
 import type { BufferStatus } from '../ingest/buffer.js';
 import type { BufferItem } from '../ingest/items.js';

@@ -1,4 +1,4 @@
-import type { AudienceConfig } from '../audiences/config.js';
+import type { AudienceSyncConfig as AudienceConfig } from '../config-file.js';
 import type { Dataset } from '../contract/records.js';
 import { REALTIME_PERSON_FLAGS, type RealtimePersonMatch } from './config.js';
 

@@ -5,8 +5,8 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type App, buildApp } from '../../src/api/app.js';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { createLogger } from '../../src/log.js';
 import { measureLift } from '../../src/measure/report.js';
 import { createBullConnection } from '../../src/pipeline/redis.js';
@@ -77,7 +77,7 @@ describe('admin routes', () => {
         source: 'test',
       })),
     );
-    const loaded = await loadAudienceConfig(configPath, {});
+    const loaded = await loadAudienceSyncConfig(configPath, {});
     await buildAudiences({ store: t.store, config: loaded.config, day: DAY });
     await measureLift({
       store: t.store,
@@ -97,7 +97,7 @@ describe('admin routes', () => {
       redisPrefix: `${prefix}-ingest`,
       logger: createLogger({ level: 'silent' }),
       operator: {
-        loadConfig: () => loadAudienceConfig(configPath, {}),
+        loadConfig: () => loadAudienceSyncConfig(configPath, {}),
         pipeline: { connection: queueRedis, prefix },
       },
       adminRateLimit: 1000,
@@ -309,7 +309,7 @@ describe('admin routes', () => {
       redis,
       redisPrefix: `${prefix}-ingest2`,
       logger: createLogger({ level: 'silent' }),
-      operator: { loadConfig: () => loadAudienceConfig(app.env.CONFIG, {}) },
+      operator: { loadConfig: () => loadAudienceSyncConfig(app.env.CONFIG, {}) },
       adminRateLimit: 3,
     });
     try {

@@ -5,9 +5,9 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type App, buildApp } from '../../src/api/app.js';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { createLogger } from '../../src/log.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { createFsTestStore, type TestStore, uniqueName } from '../helpers/stores.js';
@@ -74,7 +74,7 @@ describe('explain route', () => {
         source: 'test',
       })),
     );
-    const loaded = await loadAudienceConfig(configPath, {});
+    const loaded = await loadAudienceSyncConfig(configPath, {});
     await buildAudiences({ store: t.store, config: loaded.config, day: DAY, engine: { threads: 1 } });
     redis = testRedis();
     app = await buildApp({
@@ -83,7 +83,7 @@ describe('explain route', () => {
       redis,
       redisPrefix: `${prefix}-ingest`,
       logger: createLogger({ level: 'silent' }),
-      operator: { loadConfig: () => loadAudienceConfig(configPath, {}) },
+      operator: { loadConfig: () => loadAudienceSyncConfig(configPath, {}) },
       adminRateLimit: 1000,
     });
   }, 60_000);

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { type AudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import { latestBuiltDay } from '../../src/audiences/members.js';
 import { compactDay } from '../../src/compaction/compact.js';
 import { listDayParts } from '../../src/compaction/parts.js';
+import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { EngineError } from '../../src/engine/duckdb.js';
 import { createFsTestStore, createS3TestStore, type TestStore, uniqueName } from '../helpers/stores.js';
 import { ev, person, writePart } from './fixtures.js';
@@ -17,7 +17,7 @@ import { ev, person, writePart } from './fixtures.js';
  */
 
 const D = '2026-03-10';
-const config: AudienceConfig = parseAudienceConfig(
+const config: AudienceSyncConfig = parseAudienceSyncConfig(
   'version: 1\naudiences:\n  - { id: carts, type: segment, when: { event: cart, within_days: 7 } }\n',
   'test.yaml',
   {},

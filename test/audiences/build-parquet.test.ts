@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { parseAudienceConfig } from '../../src/audiences/config.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { type CompactionManifest, compactionManifestKey } from '../../src/compaction/parts.js';
+import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { Engine } from '../../src/engine/duckdb.js';
 import { writeJson } from '../../src/storage/object-store.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
@@ -18,7 +18,7 @@ import { ev, person, writePart } from './fixtures.js';
  */
 
 const D = '2026-03-10';
-const config = parseAudienceConfig(
+const config = parseAudienceSyncConfig(
   `version: 1
 audiences:
   - id: value

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BuildOptions, buildAudiences } from '../../src/audiences/build.js';
-import { type AudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import { isHoldout } from '../../src/audiences/holdout.js';
 import { latestManifest, readManifest, readMembers } from '../../src/audiences/members.js';
+import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import type { MemberRecord } from '../../src/contract/records.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
@@ -10,8 +10,8 @@ import { ev, msg, person, writePart } from './fixtures.js';
 
 const D = '2026-03-10';
 
-function config(yaml: string): AudienceConfig {
-  return parseAudienceConfig(`version: 1\n${yaml}`, 'test.yaml', {}).config;
+function config(yaml: string): AudienceSyncConfig {
+  return parseAudienceSyncConfig(`version: 1\n${yaml}`, 'test.yaml', {}).config;
 }
 
 async function members(store: ObjectStore, id: string, day = D): Promise<MemberRecord[]> {

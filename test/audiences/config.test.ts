@@ -1,13 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import {
-  buildOrder,
-  holdoutSalt,
-  loadAudienceConfig,
-  parseAudienceConfig,
-  withDependencies,
-} from '../../src/audiences/config.js';
+import { buildOrder, holdoutSalt, withDependencies } from '../../src/audiences/config.js';
 import { ConfigError } from '../../src/config/errors.js';
+import { loadAudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { EXAMPLE_HOLDOUT } from '../../src/generate/dataset.js';
 
 const BASE = `
@@ -45,7 +40,7 @@ audiences:
 
 function errorOf(text: string): string {
   try {
-    parseAudienceConfig(text, 'test.yaml', {});
+    parseAudienceSyncConfig(text, 'test.yaml', {});
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as Error).message;
@@ -55,7 +50,7 @@ function errorOf(text: string): string {
 
 describe('audience configuration', () => {
   it('parses the grammar, normalizes event names with aliases and defaults min_count', () => {
-    const { config } = parseAudienceConfig(BASE, 'test.yaml', {});
+    const { config } = parseAudienceSyncConfig(BASE, 'test.yaml', {});
     const [buyers, top] = config.audiences;
     expect(buyers!.when).toEqual({ event: 'order_completed', within_days: 30, min_count: 1 });
     expect(top!.measure).toEqual({ event: 'order_completed', window_days: 14 });
@@ -75,7 +70,7 @@ describe('audience configuration', () => {
   });
 
   it('loads the documented example, whose abandoners holdout is the one the generator uses', async () => {
-    const loaded = await loadAudienceConfig('audience-sync.example.yaml', {});
+    const loaded = await loadAudienceSyncConfig('audience-sync.example.yaml', {});
     const ids = loaded.config.audiences.map((a) => a.id);
     expect(ids).toEqual([
       'high_intent_abandoners',
@@ -168,7 +163,7 @@ describe('audience configuration', () => {
       'test.yaml: audiences[0].exclude: audiences exclude each other in a cycle: buyers → top → buyers',
     );
     expect(errorOf(BASE.replace('exclude: [buyers]', 'exclude: [top]'))).toMatch(/cannot exclude itself/);
-    const { config } = parseAudienceConfig(BASE, 'test.yaml', {});
+    const { config } = parseAudienceSyncConfig(BASE, 'test.yaml', {});
     expect(withDependencies(config.audiences, ['top']).map((a) => a.id)).toEqual(['buyers', 'top']);
     expect(withDependencies(config.audiences, ['buyers']).map((a) => a.id)).toEqual(['buyers']);
     expect(() => withDependencies(config.audiences, ['nope'])).toThrow(/unknown audience "nope"/);
@@ -176,7 +171,7 @@ describe('audience configuration', () => {
 
   it('parses never_send and rejects windows on person conditions', () => {
     const text = `${BASE}never_send:\n  any:\n    - person: { deleted: true }\n    - message: { channel: email, metric: spammed }\n      within_days: 90\n`;
-    const { config } = parseAudienceConfig(text, 'test.yaml', {});
+    const { config } = parseAudienceSyncConfig(text, 'test.yaml', {});
     expect(config.never_send).toEqual({
       any: [
         { person: { deleted: true } },

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { type AudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import {
   type AudienceExplanation,
   type ExplainNode,
@@ -11,6 +10,7 @@ import {
 } from '../../src/audiences/explain.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { ConfigError } from '../../src/config/errors.js';
+import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import type { MemberRecord } from '../../src/contract/records.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
@@ -60,8 +60,8 @@ audiences:
 const ALICE_EMAIL = 'alice.private@example.com';
 const ALICE_PHONE = '+4915112345678';
 
-function config(): AudienceConfig {
-  return parseAudienceConfig(CONFIG, 'test.yaml', {}).config;
+function config(): AudienceSyncConfig {
+  return parseAudienceSyncConfig(CONFIG, 'test.yaml', {}).config;
 }
 
 const at = (day: string, hour: number) => `${day}T${String(hour).padStart(2, '0')}:00:00.000Z`;

@@ -1,5 +1,4 @@
 import {
-  type AudienceConfig,
   type AudienceDefinition,
   buildOrder,
   type Condition,
@@ -14,6 +13,7 @@ import { isHoldout } from '../../src/audiences/holdout.js';
 import { audienceLookback } from '../../src/audiences/lookback.js';
 import { compareRanked, topFractionCount } from '../../src/audiences/select.js';
 import { compileFilters, pathGetter, toNumber } from '../../src/audiences/values.js';
+import type { AudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import type { MemberRecord } from '../../src/contract/records.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
@@ -43,7 +43,7 @@ interface Source {
 }
 
 export function referenceBuild(input: {
-  config: Pick<AudienceConfig, 'audiences' | 'never_send'>;
+  config: Pick<AudienceSyncConfig, 'audiences' | 'never_send'>;
   day: string;
   people: SnapshotPerson[];
   /** Every line of every raw part that exists, in key and line order. */

@@ -4,13 +4,17 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { type AudienceConfig, loadAudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { duckdb } from '../../src/audiences/sql/dialect.js';
 import { athena, bigquery, DIALECTS, snowflake } from '../../src/audiences/sql/dialects/index.js';
 import { audienceTableName } from '../../src/audiences/sql/warehouse.js';
 import { registerSqlCommand, sqlScript } from '../../src/cli/commands/sql.js';
 import { compactDay } from '../../src/compaction/compact.js';
+import {
+  type AudienceSyncConfig,
+  loadAudienceSyncConfig,
+  parseAudienceSyncConfig,
+} from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import type { MemberRecord } from '../../src/contract/records.js';
 import { Engine } from '../../src/engine/duckdb.js';
@@ -70,7 +74,7 @@ audiences:
           within_days: 10
 `;
 
-const features = (): AudienceConfig => parseAudienceConfig(FEATURES_YAML, 'features.yaml', {}).config;
+const features = (): AudienceSyncConfig => parseAudienceSyncConfig(FEATURES_YAML, 'features.yaml', {}).config;
 
 const t = (day: string, hh: number) => `${day}T${String(hh).padStart(2, '0')}:00:00.000Z`;
 
@@ -280,7 +284,7 @@ describe('warehouse dialects (golden; not run against the engines)', () => {
 
   for (const c of cases) {
     it(`${c.name}: audience-sync.example.yaml`, async () => {
-      const { config } = await loadAudienceConfig('audience-sync.example.yaml', {});
+      const { config } = await loadAudienceSyncConfig('audience-sync.example.yaml', {});
       const script = await sqlScript({
         config,
         day: D,

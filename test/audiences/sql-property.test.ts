@@ -2,8 +2,8 @@ import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { type AudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import { readMembers } from '../../src/audiences/members.js';
+import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import type { MemberRecord } from '../../src/contract/records.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
@@ -105,7 +105,7 @@ function randomTerm(r: Rng): string {
   }
 }
 
-function randomConfig(r: Rng): AudienceConfig {
+function randomConfig(r: Rng): AudienceSyncConfig {
   const audiences: string[] = [];
   const n = 1 + r.int(3);
   for (let i = 0; i < n; i++) {
@@ -124,7 +124,7 @@ function randomConfig(r: Rng): AudienceConfig {
     );
   }
   const neverSend = r.chance(0.5) ? `never_send: ${randomCondition(r)}\n` : '';
-  return parseAudienceConfig(
+  return parseAudienceSyncConfig(
     `version: 1\n${neverSend}audiences:\n${audiences.join('\n')}\n`,
     'random.yaml',
     {},

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Job, Queue } from 'bullmq';
 import { afterAll, afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { listDayParts } from '../../src/compaction/parts.js';
 import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays, today } from '../../src/contract/days.js';
 import { log } from '../../src/log.js';
 import { enqueueRefresh, getRunStatus } from '../../src/pipeline/flow.js';
@@ -56,7 +56,7 @@ describe('compaction in the daily refresh', () => {
     }
     const ctx: StageContext = {
       store: t.store,
-      loaded: await loadAudienceConfig(configPath),
+      loaded: await loadAudienceSyncConfig(configPath),
       env: parseEnv({ STORE_URL: t.root, CONFIG: configPath, CACHE_DIR: join(dir, 'cache') }),
       log,
     };

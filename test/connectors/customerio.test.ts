@@ -2,10 +2,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthError, RateLimitedError } from '../../connectors/core/errors.js';
 import { withRetries } from '../../connectors/core/retry.js';
 import type { ConnectorContext, SyncRow } from '../../connectors/core/types.js';
-import { writeBackAttributes, writeBackMappingSchema } from '../../connectors/customerio/attributes.js';
+import { writeBackAttributes } from '../../connectors/customerio/attributes.js';
 import type { CioConfig } from '../../connectors/customerio/config.js';
 import { customerioConnector } from '../../connectors/customerio/index.js';
 import type { MemberRecord } from '../../src/contract/records.js';
+import { writeBackMappingSchema } from '../../src/contract/write-back.js';
 import { type FakeCustomerio, startFakeCustomerio } from '../fakes/customerio.js';
 import { contextFor, recordingSleep } from './helpers.js';
 

@@ -6,11 +6,11 @@ import { inject } from 'vitest';
 import { metaConnector } from '../../connectors/meta/index.js';
 import { type App, buildApp } from '../../src/api/app.js';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import type { AudienceManifest } from '../../src/audiences/manifest.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { compactDay } from '../../src/compaction/compact.js';
 import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays, today } from '../../src/contract/days.js';
 import type { AlertState } from '../../src/health/alerts.js';
 import { profileDay } from '../../src/health/profile.js';
@@ -134,7 +134,7 @@ export async function seedConsoleStore(store: ObjectStore, configPath: string): 
     })),
   ];
   await writeCheckoutDay(store, LAST_DAY, people);
-  const loaded = await loadAudienceConfig(configPath, {});
+  const loaded = await loadAudienceSyncConfig(configPath, {});
   const built = await buildAudiences({ store, config: loaded.config, day: LAST_DAY });
   // The measure stage of the last day: a lift report (JSON and HTML) for the audience with a holdout.
   const measured = await runMeasureStage({
@@ -259,7 +259,7 @@ export async function startConsoleApp(options: { pipeline?: boolean } = {}): Pro
     redisPrefix: `${prefix}-ingest`,
     logger: createLogger({ level: 'silent' }),
     operator: {
-      loadConfig: () => loadAudienceConfig(configPath, {}),
+      loadConfig: () => loadAudienceSyncConfig(configPath, {}),
       ...(options.pipeline === false ? {} : { pipeline: { connection: queueRedis, prefix } }),
     },
   });

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { parseAudienceConfig } from '../../src/audiences/config.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { MAX_CONFIG_DEPTH, requireDestination } from '../../src/config/load-config.js';
+import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { HOSTILE_KEYS } from './arbitraries.js';
 import { expectNoPollution, FUZZ_TIMEOUT, fuzzParams } from './support.js';
 
@@ -22,7 +22,7 @@ const YAML_ERROR = /^audience-sync\.yaml(:\d+:\d+)?: invalid YAML: \S/;
 
 function expectLoadsOrNamesPath(text: string): void {
   try {
-    parseAudienceConfig(text, SOURCE, ENV);
+    parseAudienceSyncConfig(text, SOURCE, ENV);
   } catch (error) {
     expect(error, String((error as Error)?.stack)).toBeInstanceOf(ConfigError);
     const message = (error as ConfigError).message;
@@ -147,7 +147,7 @@ function mutate(place: readonly (string | number)[], key: string, v: unknown, re
 
 describe('YAML configuration loader', () => {
   it('valid files still load (the mutations below start from one)', () => {
-    const loaded = parseAudienceConfig(stringify(base()), SOURCE, ENV);
+    const loaded = parseAudienceSyncConfig(stringify(base()), SOURCE, ENV);
     expect(loaded.config.audiences.map((a) => a.id)).toEqual(['buyers', 'top']);
   });
 
@@ -257,7 +257,7 @@ describe('YAML configuration loader', () => {
         'version: 1\naudiences: &l [*l]\n',
         `version: 1\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n`,
       ]) {
-        expect(() => parseAudienceConfig(text, SOURCE, ENV)).toThrow(ConfigError);
+        expect(() => parseAudienceSyncConfig(text, SOURCE, ENV)).toThrow(ConfigError);
         expectLoadsOrNamesPath(text);
       }
     },
@@ -268,7 +268,7 @@ describe('YAML configuration loader', () => {
 describe('YAML loader regressions', () => {
   const fails = (text: string) => {
     try {
-      parseAudienceConfig(text, SOURCE, ENV);
+      parseAudienceSyncConfig(text, SOURCE, ENV);
     } catch (error) {
       return error as Error;
     }
@@ -318,7 +318,7 @@ describe('YAML loader regressions', () => {
   });
 
   it('a destination named "constructor" with an unset variable loads and names the variable (was a TypeError)', () => {
-    const loaded = parseAudienceConfig(
+    const loaded = parseAudienceSyncConfig(
       'version: 1\ndestinations:\n  constructor: {type: meta, access_token: "${UNSET_TOKEN}"}\n',
       SOURCE,
       ENV,

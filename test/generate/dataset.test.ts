@@ -1,9 +1,9 @@
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import { isHoldout } from '../../src/audiences/holdout.js';
 import { readMembers } from '../../src/audiences/members.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { cleanPhone } from '../../src/contract/identifiers.js';
 import { eventRecord, messageRecord, personRecord } from '../../src/contract/records.js';
 import {
@@ -161,7 +161,7 @@ describe('generateDataset', () => {
   });
 
   it('feeds the example audiences end to end', async () => {
-    const { config } = await loadAudienceConfig('audience-sync.example.yaml', {});
+    const { config } = await loadAudienceSyncConfig('audience-sync.example.yaml', {});
     const built = await buildAudiences({ store: a, config, day: END });
     const byId = Object.fromEntries(built.audiences.map((m) => [m.audience, m]));
     for (const id of [

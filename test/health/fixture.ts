@@ -1,5 +1,5 @@
-import { type AudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import type { AudienceManifest } from '../../src/audiences/manifest.js';
+import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays, dayRange, dayStartMs } from '../../src/contract/days.js';
 import type { Dataset } from '../../src/contract/records.js';
 import type { AlertNotice, AlertSink } from '../../src/health/alerts.js';
@@ -38,8 +38,8 @@ alerts:
   webhook: { url: "\${ALERT_WEBHOOK_URL}" }
 `;
 
-export function testConfig(env: Record<string, string> = {}): AudienceConfig {
-  return parseAudienceConfig(CONFIG_YAML, 'health-test.yaml', env).config;
+export function testConfig(env: Record<string, string> = {}): AudienceSyncConfig {
+  return parseAudienceSyncConfig(CONFIG_YAML, 'health-test.yaml', env).config;
 }
 
 const HOUR = 3_600_000;

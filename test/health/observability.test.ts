@@ -9,8 +9,8 @@ import { metaConnector } from '../../connectors/meta/index.js';
 import { buildApp } from '../../src/api/app.js';
 import { metricsPlugin } from '../../src/api/plugins/metrics.js';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { parseAudienceConfig } from '../../src/audiences/config.js';
 import { parseEnv } from '../../src/config/env.js';
+import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays, today } from '../../src/contract/days.js';
 import { drainBuffers } from '../../src/export/drain.js';
 import { defaultMetrics } from '../../src/health/metrics.js';
@@ -96,7 +96,7 @@ describe('observability of one pipeline run', () => {
       QUEUE_PREFIX: queuePrefix,
       META_GRAPH_URL: fake.url,
     });
-    const loaded = parseAudienceConfig(
+    const loaded = parseAudienceSyncConfig(
       `
 version: 1
 destinations:

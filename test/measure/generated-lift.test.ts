@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import { compactClosedDays } from '../../src/compaction/compact.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import { generateDataset } from '../../src/generate/dataset.js';
 import { measureLift } from '../../src/measure/report.js';
@@ -24,7 +24,7 @@ describe('lift on generated data with an injected lift', () => {
       await generateDataset({ store, people: 20000, days: 40, seed: 11, lift, endDay: end });
       // Closed days are Parquet, as in production: each daily build reads them, not 40 days of JSON Lines.
       await compactClosedDays({ store, now: new Date(`${addDays(end, 1)}T00:00:00.000Z`), graceHours: 48 });
-      const { config } = await loadAudienceConfig(EXAMPLE, {});
+      const { config } = await loadAudienceSyncConfig(EXAMPLE, {});
       const audience = config.audiences.find((a) => a.id === 'high_intent_abandoners')!;
       for (let d = addDays(end, -24); d <= end; d = addDays(d, 1)) {
         await buildAudiences({ store, config, day: d, audienceIds: ['high_intent_abandoners'] });

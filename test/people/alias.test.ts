@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { parseAudienceConfig } from '../../src/audiences/config.js';
 import { resolveIdentities } from '../../src/audiences/identity.js';
 import { readMembers } from '../../src/audiences/members.js';
+import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
 import { readPeopleSnapshot, updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
@@ -99,7 +99,7 @@ describe('alias in the people snapshot', () => {
     await writePart(t.store, 'events', day, 'e2', [
       ev('e2', 'acct-1', 'checkout_started', `${day}T10:00:00.000Z`),
     ]);
-    const { config } = parseAudienceConfig(
+    const { config } = parseAudienceSyncConfig(
       'version: 1\naudiences:\n  - id: repeat_carts\n    type: segment\n    when: { event: checkout_started, within_days: 7, min_count: 2 }\n',
       'test.yaml',
       {},

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { createLogger } from '../../src/log.js';
 import { readPeopleSnapshot } from '../../src/people/snapshot.js';
 import { runPeopleStage, type StageContext } from '../../src/pipeline/stages.js';
@@ -47,7 +47,7 @@ describe('erasure requests for people who arrive deleted', () => {
     ]);
     const ctx: StageContext = {
       store: t.store,
-      loaded: await loadAudienceConfig(path),
+      loaded: await loadAudienceSyncConfig(path),
       env: parseEnv({}),
       log: createLogger({ level: 'silent' }),
     };

@@ -4,8 +4,9 @@
  * Usage: node --import tsx erase-child.ts '<json: {root, config, id}>' (platform URLs and tokens
  * come from the environment, as in production).
  */
-import { loadAudienceConfig } from '../../src/audiences/config.js';
+
 import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { createLogger } from '../../src/log.js';
 import { runErasure } from '../../src/privacy/erase.js';
 import { FsObjectStore } from '../../src/storage/fs-store.js';
@@ -15,7 +16,7 @@ const store = new FsObjectStore(args.root);
 const record = await runErasure({
   ctx: {
     store,
-    loaded: await loadAudienceConfig(args.config),
+    loaded: await loadAudienceSyncConfig(args.config),
     env: parseEnv({ ...process.env, CONFIG: args.config }),
     log: createLogger({ level: 'silent' }),
   },

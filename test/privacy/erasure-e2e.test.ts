@@ -8,9 +8,9 @@ import { googleAdsConnector } from '../../connectors/google-ads/index.js';
 import { metaConnector } from '../../connectors/meta/index.js';
 import { tiktokConnector } from '../../connectors/tiktok/index.js';
 import { buildApp } from '../../src/api/app.js';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import { compactDay } from '../../src/compaction/compact.js';
 import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { Engine, sqlString } from '../../src/engine/duckdb.js';
 import { drainBuffers } from '../../src/export/drain.js';
 import { createLogger } from '../../src/log.js';
@@ -173,7 +173,7 @@ describe.each([
       redis,
       redisPrefix: ingestPrefix,
       logger: log,
-      operator: { loadConfig: () => loadAudienceConfig(configPath), pipeline },
+      operator: { loadConfig: () => loadAudienceSyncConfig(configPath), pipeline },
     });
     try {
       // 1. Ingest through the API, export, people, build, compact the day, sync everywhere.
@@ -203,7 +203,7 @@ describe.each([
       await drainBuffers({ redis, store: t.store, prefix: ingestPrefix });
       const ctx: StageContext = {
         store: t.store,
-        loaded: await loadAudienceConfig(configPath),
+        loaded: await loadAudienceSyncConfig(configPath),
         env,
         log,
       };

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metaConnector } from '../../connectors/meta/index.js';
-import { loadAudienceConfig } from '../../src/audiences/config.js';
 import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
 import { createLogger } from '../../src/log.js';
 import { runBuildStage, runPeopleStage, runSyncStage, type StageContext } from '../../src/pipeline/stages.js';
 import { syncTargets } from '../../src/pipeline/targets.js';
@@ -87,7 +87,7 @@ describe('an erasure killed after each step finishes exactly once', () => {
     await writeFile(join(dir, 'audience-sync.yaml'), CONFIG);
     ctx = {
       store: t.store,
-      loaded: await loadAudienceConfig(join(dir, 'audience-sync.yaml')),
+      loaded: await loadAudienceSyncConfig(join(dir, 'audience-sync.yaml')),
       env: parseEnv({ META_GRAPH_URL: fake.url }),
       log: createLogger({ level: 'silent' }),
     };

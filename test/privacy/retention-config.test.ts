@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadAudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import { ConfigError } from '../../src/config/errors.js';
+import { loadAudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { DEFAULT_WINDOW_DAYS } from '../../src/measure/report.js';
 import {
   DEFAULT_LIFT_WINDOW_DAYS,
@@ -26,7 +26,7 @@ audiences:
 `;
 
 function parse(text: string) {
-  return parseAudienceConfig(text, 'test.yaml', {}).config;
+  return parseAudienceSyncConfig(text, 'test.yaml', {}).config;
 }
 
 function errorOf(text: string): string {
@@ -128,7 +128,7 @@ describe('retention configuration', () => {
   });
 
   it('loads the documented example with its retention block', async () => {
-    const { config } = await loadAudienceConfig('audience-sync.example.yaml', {});
+    const { config } = await loadAudienceSyncConfig('audience-sync.example.yaml', {});
     expect(config.retention).toEqual({ raw_days: 400, quarantine_days: 30, outbox_days: 7, runs_days: 90 });
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAudienceConfig } from '../../src/audiences/config.js';
+import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { createLogger } from '../../src/log.js';
 import { QUEUES } from '../../src/pipeline/queues.js';
 import {
@@ -69,7 +69,11 @@ describe('daily retention job', () => {
     await t.store.put(keys.rawPart('events', old, 'a', 'a'), 'x');
     await t.store.put(keys.quarantinePart('events', old, 'a-a'), 'x');
     await t.store.put(keys.ledger('meta', 'buyers'), 'x');
-    const loaded = parseAudienceConfig('version: 1\nretention: { quarantine_days: 3 }\n', 'test.yaml', {});
+    const loaded = parseAudienceSyncConfig(
+      'version: 1\nretention: { quarantine_days: 3 }\n',
+      'test.yaml',
+      {},
+    );
     const lines: string[] = [];
     const log = createLogger({ level: 'info' }, { write: (l: string) => lines.push(l) });
     const worker = startRetentionWorker({

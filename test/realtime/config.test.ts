@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { definitionHash } from '../../src/audiences/build.js';
-import { loadAudienceConfig, parseAudienceConfig } from '../../src/audiences/config.js';
 import { ConfigError } from '../../src/config/errors.js';
+import {
+  loadAudienceSyncConfig as loadAudienceConfig,
+  parseAudienceSyncConfig as parseAudienceConfig,
+} from '../../src/config-file.js';
 import { refineRealtime } from '../../src/realtime/config.js';
 import { compileTriggers } from '../../src/realtime/triggers.js';
 

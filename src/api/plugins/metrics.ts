@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import type { AudienceConfig } from '../../audiences/config.js';
+import type { AudienceSyncConfig } from '../../config-file.js';
 import type { Dataset } from '../../contract/records.js';
 import {
   type CollectorSources,
@@ -23,7 +23,7 @@ export interface MetricsPluginOptions {
   /** Defaults to the process-wide metrics. */
   metrics?: Metrics;
   /** The audience configuration, for audience and sync gauges (read again when the cache expires). */
-  loadConfig?: () => Promise<Pick<AudienceConfig, 'audiences' | 'destinations'>>;
+  loadConfig?: () => Promise<Pick<AudienceSyncConfig, 'audiences' | 'destinations'>>;
   /**
    * BullMQ connection and prefix for queue gauges. Default: a connection of the plugin's own to
    * `REDIS_URL` with `QUEUE_PREFIX`; `false` turns queue gauges off.

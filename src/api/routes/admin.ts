@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { AudienceConfig } from '../../audiences/config.js';
 import { builtDays, latestBuiltDay, readManifest } from '../../audiences/members.js';
 import type { LoadedConfig } from '../../config/load-config.js';
+import type { AudienceSyncConfig } from '../../config-file.js';
 import { isDay } from '../../contract/days.js';
 import { log } from '../../log.js';
 import { readLiftReport } from '../../measure/report.js';
@@ -20,7 +20,7 @@ import { adminAccess } from '../plugins/auth.js';
  */
 export interface AdminRoutesOptions {
   /** Loads the configuration (again on each call: an edited file applies without a restart). */
-  loadConfig: () => Promise<LoadedConfig<AudienceConfig>>;
+  loadConfig: () => Promise<LoadedConfig<AudienceSyncConfig>>;
   /** BullMQ connection for runs; without it `POST /v1/runs` answers 503. */
   pipeline?: PipelineConnection;
   /** Requests per minute per admin key (or client address). */

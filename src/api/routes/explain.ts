@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { AudienceConfig } from '../../audiences/config.js';
 import { explainPerson, PersonNotFoundError } from '../../audiences/explain.js';
 import type { LoadedConfig } from '../../config/load-config.js';
+import type { AudienceSyncConfig } from '../../config-file.js';
 import { isDay } from '../../contract/days.js';
 import { errorResponses, HttpError } from '../http-errors.js';
 import { adminAccess } from '../plugins/auth.js';
@@ -14,7 +14,7 @@ import { adminAccess } from '../plugins/auth.js';
  * the customer id (query strings can carry personal data).
  */
 export interface ExplainRoutesOptions {
-  loadConfig: () => Promise<LoadedConfig<AudienceConfig>>;
+  loadConfig: () => Promise<LoadedConfig<AudienceSyncConfig>>;
   /** Requests per minute per admin key (or client address). */
   rateLimitPerMinute?: number;
 }

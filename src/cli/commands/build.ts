@@ -1,8 +1,8 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { type BuildProgress, buildAudiences } from '../../audiences/build.js';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { addDays, isDay, today } from '../../contract/days.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
@@ -22,7 +22,7 @@ export function registerBuildCommand(program: Command): void {
       const day = opts.date ?? addDays(today(), -1);
       if (!isDay(day)) throw new CliError(`--date must be a day as YYYY-MM-DD, got "${day}"`, EXIT.usage);
       const env = getEnv();
-      const loaded = await loadAudienceConfig(env.CONFIG);
+      const loaded = await loadAudienceSyncConfig(env.CONFIG);
       if (loaded.config.audiences.length === 0) {
         throw new CliError(`${env.CONFIG} defines no audiences`, EXIT.usage);
       }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { runHealthChecks } from '../../health/checks.js';
 import type { Finding } from '../../health/findings.js';
 import { type HealthRunResult, runHealth } from '../../health/run.js';
@@ -25,7 +25,7 @@ export function registerCheckCommand(program: Command): void {
       // stdout is for the report; logs (including the log alert sink) go to stderr.
       const restoreLogs = redirectLogs('stderr');
       const env = getEnv();
-      const loaded = await loadAudienceConfig(env.CONFIG);
+      const loaded = await loadAudienceSyncConfig(env.CONFIG);
       const store = openStore(env.STORE_URL, env);
       // Buffer checks need Redis; everything else runs without it, and never waits for it.
       // (A Redis that answered the probe but not the connection is reported like a missing one.)

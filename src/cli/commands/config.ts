@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { out, outJson } from '../output.js';
 
 /** `audience-sync config [--json]`: validates the YAML and prints what it defines. */
@@ -11,7 +11,7 @@ export function registerConfigCommand(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { json?: boolean }) => {
       const env = getEnv();
-      const loaded = await loadAudienceConfig(env.CONFIG);
+      const loaded = await loadAudienceSyncConfig(env.CONFIG);
       const summary = {
         source: env.CONFIG,
         destinations: Object.fromEntries(

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildApp } from '../../api/app.js';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { createBullConnection, probeRedis } from '../../pipeline/redis.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out } from '../output.js';
@@ -40,7 +40,7 @@ export function registerConsoleCommand(program: Command): void {
         env,
         store,
         operator: {
-          loadConfig: () => loadAudienceConfig(config),
+          loadConfig: () => loadAudienceSyncConfig(config),
           ...(queueRedis ? { pipeline: { connection: queueRedis, prefix: env.QUEUE_PREFIX } } : {}),
         },
       });

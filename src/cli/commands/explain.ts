@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { explainPerson, formatExplanation, PersonNotFoundError } from '../../audiences/explain.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { isDay } from '../../contract/days.js';
 import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
@@ -24,7 +24,7 @@ export function registerExplainCommand(program: Command): void {
         throw new CliError(`--date must be a day as YYYY-MM-DD, got "${opts.date}"`, EXIT.usage);
       if (opts.customerId.trim() === '') throw new CliError('--customer-id is empty', EXIT.usage);
       const env = getEnv();
-      const loaded = await loadAudienceConfig(env.CONFIG);
+      const loaded = await loadAudienceSyncConfig(env.CONFIG);
       const store = openStore(env.STORE_URL, env);
       try {
         await ensureLayout(store);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import type { Env } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import type { CustomerIoImportConfig } from '../../export/customerio/mapping.js';
 
 /**
@@ -15,6 +15,6 @@ export interface IngestSettings {
 
 export async function loadIngestSettings(env: Env): Promise<IngestSettings> {
   if (!existsSync(env.CONFIG)) return { eventAliases: {} };
-  const loaded = await loadAudienceConfig(env.CONFIG);
+  const loaded = await loadAudienceSyncConfig(env.CONFIG);
   return { eventAliases: loaded.config.event_aliases, importConfig: loaded.config.import.customerio };
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { isDay } from '../../contract/days.js';
 import { count, percent, points, pValue, signedPercent } from '../../measure/format.js';
 import { LiftError, lastCompleteDay, measureLift } from '../../measure/report.js';
@@ -43,7 +43,7 @@ export function registerLiftCommand(program: Command): void {
     .option('--json', 'print the report JSON')
     .action(async (opts: LiftOptions) => {
       const env = getEnv();
-      const loaded = await loadAudienceConfig(env.CONFIG);
+      const loaded = await loadAudienceSyncConfig(env.CONFIG);
       const audience = loaded.config.audiences.find((a) => a.id === opts.audience);
       if (!audience) {
         const known = loaded.config.audiences.map((a) => a.id).join(', ') || 'none';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { log, redirectLogs } from '../../log.js';
 import { type RetentionKindReport, type RetentionReport, runRetention } from '../../privacy/retention.js';
 import { openStore } from '../../storage/open-store.js';
@@ -25,7 +25,7 @@ export function registerRetentionCommand(program: Command): void {
       const restoreLogs = redirectLogs('stderr');
       try {
         const env = getEnv();
-        const { config } = await loadAudienceConfig(env.CONFIG);
+        const { config } = await loadAudienceSyncConfig(env.CONFIG);
         const store = openStore(env.STORE_URL, env);
         try {
           const report = await runRetention({

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import type { Command } from 'commander';
 import { buildApp } from '../../api/app.js';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { log } from '../../log.js';
 import { createExportTrigger, exportQueue } from '../../pipeline/export-queue.js';
 import { QUEUES } from '../../pipeline/queues.js';
@@ -31,7 +31,7 @@ export function registerServeCommand(program: Command): void {
       const queueRedis = createBullConnection(env.REDIS_URL);
       const queue = exportQueue(queueRedis, env.QUEUE_PREFIX);
       // Real-time triggers from the configuration (a change applies at the next start).
-      const loaded = existsSync(env.CONFIG) ? await loadAudienceConfig(env.CONFIG) : undefined;
+      const loaded = existsSync(env.CONFIG) ? await loadAudienceSyncConfig(env.CONFIG) : undefined;
       const signalQueue = loaded
         ? new Queue(QUEUES.realtime, { connection: queueRedis, prefix: env.QUEUE_PREFIX })
         : undefined;
@@ -54,7 +54,7 @@ export function registerServeCommand(program: Command): void {
         ...(existsSync(env.CONFIG)
           ? {
               operator: {
-                loadConfig: () => loadAudienceConfig(env.CONFIG),
+                loadConfig: () => loadAudienceSyncConfig(env.CONFIG),
                 pipeline: { connection: queueRedis, prefix: env.QUEUE_PREFIX },
               },
             }

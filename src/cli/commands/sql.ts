@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import {
-  type AudienceConfig,
-  buildOrder,
-  loadAudienceConfig,
-  withDependencies,
-} from '../../audiences/config.js';
+import { buildOrder, withDependencies } from '../../audiences/config.js';
 import type { Dialect } from '../../audiences/sql/dialect.js';
 import { DIALECT_NAMES, dialectByName } from '../../audiences/sql/dialects/index.js';
 import { compileBuildPlan } from '../../audiences/sql/plan.js';
@@ -16,6 +11,7 @@ import {
 } from '../../audiences/sql/warehouse.js';
 import { cacheOptionsFromEnv } from '../../compaction/engine-settings.js';
 import { getEnv } from '../../config/env.js';
+import { type AudienceSyncConfig, loadAudienceSyncConfig } from '../../config-file.js';
 import { addDays, isDay, today } from '../../contract/days.js';
 import { type CacheOptions, localFiles } from '../../engine/local-files.js';
 import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.js';
@@ -31,7 +27,7 @@ import { CliError, EXIT, out } from '../output.js';
  */
 
 export interface SqlScriptOptions {
-  config: Pick<AudienceConfig, 'audiences' | 'never_send'>;
+  config: Pick<AudienceSyncConfig, 'audiences' | 'never_send'>;
   day: string;
   dialect: Dialect;
   /** These audiences and the ones they exclude (default: all). */
@@ -110,7 +106,7 @@ export function registerSqlCommand(program: Command): void {
         );
       }
       const env = getEnv();
-      const loaded = await loadAudienceConfig(env.CONFIG);
+      const loaded = await loadAudienceSyncConfig(env.CONFIG);
       if (loaded.config.audiences.length === 0) {
         throw new CliError(`${env.CONFIG} defines no audiences`, EXIT.usage);
       }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { loadAudienceConfig } from '../../audiences/config.js';
 import { getEnv } from '../../config/env.js';
+import { loadAudienceSyncConfig } from '../../config-file.js';
 import { log } from '../../log.js';
 import { startExportWorkers } from '../../pipeline/export-worker.js';
 import { upsertHealthSchedule } from '../../pipeline/health-queue.js';
@@ -20,7 +20,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--shutdown-timeout <seconds>', 'how long SIGTERM waits for active jobs', '30')
     .action(async (opts: { concurrency: string; shutdownTimeout: string }) => {
       const env = getEnv();
-      const loaded = await loadAudienceConfig(env.CONFIG);
+      const loaded = await loadAudienceSyncConfig(env.CONFIG);
       if (!(await probeRedis(env.REDIS_URL, 2000))) {
         throw new CliError(
           `Redis is not answering at ${redactRedisUrl(env.REDIS_URL)}; the worker needs it (use refresh --inline without Redis)`,
