@@ -180,3 +180,37 @@ export function redisReason(error: unknown): string {
   if (/^OOM/.test(message)) return 'Redis is out of memory';
   return (message.match(/^[A-Z]+\b/)?.[0] ?? 'Redis error').slice(0, 40);
 }
+
+/**
+ * The records of one dataset still in the buffer (accepted, not yet trimmed by the export), oldest
+ * first, read a page of entries at a time; quarantined lines are left out. For readers that need
+ * what arrived since the last export (a real-time addition looks up the newest identify here).
+ */
+export async function* bufferedRecords(
+  redis: Redis,
+  prefix: string,
+  dataset: Dataset,
+  pageSize = 200,
+): AsyncGenerator<Record<string, unknown>> {
+  const stream = ingestKeys(prefix).stream(dataset);
+  let start = '-';
+  for (;;) {
+    const page = await redis.xrange(stream, start, '+', 'COUNT', pageSize);
+    for (const [, fields] of page) {
+      for (let i = 0; i < fields.length; i += 2) {
+        if (fields[i] !== 'r') continue;
+        for (const line of fields[i + 1]!.split('\n')) {
+          const tab = line.indexOf('\t');
+          if (tab === -1) continue;
+          try {
+            yield JSON.parse(line.slice(tab + 1)) as Record<string, unknown>;
+          } catch {
+            // Lines were validated at ingest; one that is not JSON is the export's to report.
+          }
+        }
+      }
+    }
+    if (page.length < pageSize) return;
+    start = `(${page.at(-1)![0]}`;
+  }
+}

@@ -363,10 +363,25 @@ function binaryIncludes(sorted: readonly string[], value: string): boolean {
   return false;
 }
 
-/** Every raw person part with `dt <= day`, by day and then by JSON Lines key, in either form. */
-async function personParts(store: ObjectStore, day: string): Promise<SourceUnit[]> {
+/**
+ * The raw person parts the snapshot of `day` has not folded — the days after it and late parts —
+ * or every part when there is no snapshot: what a reader who wants the newest identities must add.
+ */
+export async function unfoldedPersonParts(
+  store: ObjectStore,
+  day: string | undefined,
+): Promise<SourceUnit[]> {
+  const manifest = day
+    ? await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(day))
+    : undefined;
+  const folded = manifest?.folded ?? {};
+  return (await personParts(store)).filter((u) => !isFolded(folded, u.key));
+}
+
+/** Every raw person part (with `dt <= day` when given), by day and then by JSON Lines key, in either form. */
+async function personParts(store: ObjectStore, day?: string): Promise<SourceUnit[]> {
   const out: SourceUnit[] = [];
-  for (const d of await listDatasetParts(store, 'people', { to: day })) {
+  for (const d of await listDatasetParts(store, 'people', day === undefined ? {} : { to: day })) {
     const units: SourceUnit[] = d.jsonl.map((part) => ({ key: part.key, part }));
     for (const part of d.parquet) {
       const file = d.files.get(part.key)!;

@@ -68,6 +68,8 @@ export interface SyncStageOptions {
   /** A targeted run (erasure, real-time): exactly these people (SyncAudienceInput.only). */
   only?: TargetedPeople;
   trigger?: SyncRunRecord['trigger'];
+  /** Cut requests at the platform's largest batch, whatever the destination's `batch_size` (real-time flushes). */
+  largestBatches?: boolean;
   retry?: { maxAttempts?: number; maxDelayMs?: number };
   /**
    * How long to wait for asynchronous platform jobs (Google) in this call. In-process runs wait
@@ -91,7 +93,7 @@ export async function runSyncStage(ctx: StageContext, options: SyncStageOptions)
     connector: destination.connector,
     ctx: destination.context,
     capabilities: destination.capabilities,
-    batchSize: destination.batchSize,
+    batchSize: options.largestBatches ? destination.capabilities.maxBatchSize : destination.batchSize,
     platform: destination.type,
     mode:
       target.kind === 'write_back' && audience.write_back

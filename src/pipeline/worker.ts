@@ -58,6 +58,8 @@ export interface WorkerOptions extends PipelineConnection {
    */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /** Redis key prefix of the ingest buffer (default `QUEUE_PREFIX`, as `serve` writes it). */
+  ingestPrefix?: string;
 }
 
 export interface RunningWorkers {
@@ -209,7 +211,13 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         async (job: Job<FlushJobData>) => {
           const ctx = await context();
           try {
-            return await flushRealtime({ ctx, redis: connection, prefix, data: job.data });
+            return await flushRealtime({
+              ctx,
+              redis: connection,
+              prefix,
+              ingestPrefix: options.ingestPrefix ?? options.env.QUEUE_PREFIX,
+              data: job.data,
+            });
           } catch (error) {
             throw mapSyncError(error, worker);
           }

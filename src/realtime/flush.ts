@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import { today } from '../contract/days.js';
-import { latestSnapshotDay } from '../people/snapshot.js';
+import { faultPoint } from '../fault-point.js';
 import { runSyncStage, type StageContext } from '../pipeline/stages.js';
 import type { TargetedPeople } from '../sync/execute.js';
 import type { RealtimeRunStats, SyncRunRecord } from '../sync/run-record.js';
 import { saveRunRecord } from '../sync/runs.js';
+import { newestPeople } from './newest-people.js';
 import { batchKeys, claimBatch, finishBatch } from './pending.js';
 import type { FlushJobData } from './signals.js';
 
@@ -14,7 +15,8 @@ import type { FlushJobData } from './signals.js';
  * trigger `realtime` (in the run history; the ledger is updated as for any sync), cut into the
  * platform's batches by the sync engine. Removals need only the ledger (the keys that were sent):
  * a person the platform audience does not hold costs no request. Additions take identifiers from
- * the newest people snapshot; a person it does not know is counted unresolved, never guessed.
+ * the newest records (realtime/newest-people.ts: the snapshot, newer parts, the ingest buffer); a
+ * person none of them knows is counted unresolved, never guessed.
  */
 
 /** Most people one flush run carries; more wait for the next run of the same flush. */
@@ -28,6 +30,8 @@ export async function flushRealtime(options: {
   ctx: StageContext;
   redis: Redis;
   prefix: string;
+  /** Redis key prefix of the ingest buffer, where the newest identifies wait for the export. */
+  ingestPrefix: string;
   data: FlushJobData;
   now?: () => number;
 }): Promise<FlushResult> {
@@ -38,27 +42,37 @@ export async function flushRealtime(options: {
   for (;;) {
     const batch = await claimBatch(redis, keys, `realtime-${data.op}-${now()}`, MAX_FLUSH_PEOPLE);
     if (!batch) break;
+    faultPoint('realtime:after-claim');
     const ids = new Set(batch.people.map((p) => p.customerId));
-    const snapshotDay = data.op === 'add' ? await latestSnapshotDay(ctx.store, '9999-12-31') : undefined;
-    if (data.op === 'add' && !snapshotDay) {
-      // Nobody can be resolved without a people snapshot: nothing is guessed, the batch is settled.
-      ctx.log.warn(
-        { audience: data.audienceId, destination: data.destination, people: ids.size },
-        'real-time additions unresolved: no people snapshot',
-      );
-      await finishBatch(redis, keys);
-      continue;
+    let only: TargetedPeople = { op: 'remove', matches: (id) => ids.has(id) };
+    let unresolved: number | undefined;
+    if (data.op === 'add') {
+      const newest = await newestPeople({
+        store: ctx.store,
+        redis,
+        ingestPrefix: options.ingestPrefix,
+        ids,
+      });
+      unresolved = ids.size - newest.lines.length;
+      if (newest.lines.length === 0) {
+        // Nobody is known anywhere: nothing is guessed, and there is nothing to send.
+        ctx.log.warn(
+          { audience: data.audienceId, destination: data.destination, people: ids.size },
+          'real-time additions unresolved: nobody named is known yet',
+        );
+        await finishBatch(redis, keys);
+        continue;
+      }
+      only = { op: 'add', ids, day: newest.snapshotDay ?? today(), people: newest.lines };
     }
-    const only: TargetedPeople =
-      data.op === 'remove'
-        ? { op: 'remove', matches: (id) => ids.has(id) }
-        : { op: 'add', ids, snapshotDay: snapshotDay! };
     const record = await runSyncStage(ctx, {
       day: today(),
       target: { audienceId: data.audienceId, destination: data.destination, kind: 'audience' },
       runId: batch.runId,
       only,
       trigger: 'realtime',
+      // A flush window's budget is ceil(n / the platform's largest batch) + 1 requests.
+      largestBatches: true,
       // Short in-process retries; longer waits go back to the queue (the batch stays in flight).
       retry: { maxAttempts: 3, maxDelayMs: 30_000 },
       finalizeWaitMs: 5 * 60_000,
@@ -69,9 +83,10 @@ export async function flushRealtime(options: {
       );
     }
     if (!record.realtime) {
-      record.realtime = realtimeStats(record, batch.people);
+      record.realtime = realtimeStats(record, batch.people, unresolved);
       await saveRunRecord(ctx.store, record);
     }
+    faultPoint('realtime:after-run');
     await finishBatch(redis, keys);
     result.runs.push({
       run_id: record.run_id,
@@ -96,10 +111,15 @@ export async function flushRealtime(options: {
   return result;
 }
 
-/** Lag from ingest to the platform's acknowledgement (the run's end), over the batch's people. */
+/**
+ * Lag from ingest to the platform's acknowledgement (the run's end), over the batch's people.
+ * `unresolved`: additions, the people no record knows; removals (default), the people the platform
+ * audience did not hold, whom there was nothing to remove for.
+ */
 export function realtimeStats(
   record: SyncRunRecord,
   people: readonly { receivedAtMs: number }[],
+  unresolved?: number,
 ): RealtimeRunStats {
   const ack = Date.parse(record.finished_at ?? record.updated_at);
   const lags = people.map((p) => Math.max(0, ack - p.receivedAtMs)).sort((a, b) => a - b);
@@ -108,7 +128,7 @@ export function realtimeStats(
   const changed = record.plan.add + record.plan.remove;
   return {
     people: people.length,
-    unresolved: Math.max(0, people.length - changed),
+    unresolved: unresolved ?? Math.max(0, people.length - changed),
     lag_ms: { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: lags.at(-1) ?? 0 },
   };
 }

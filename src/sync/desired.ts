@@ -76,6 +76,11 @@ export interface DesiredInput {
    * (a real-time addition: the people a trigger named).
    */
   members?: SortedRows<MemberRecord>;
+  /**
+   * Person lines (snapshot form) given by the caller instead of the day's snapshot, in
+   * `customer_id` order (a real-time addition: the newest records of the people it names).
+   */
+  people?: AsyncIterable<Line>;
 }
 
 export interface DesiredItems {
@@ -152,9 +157,9 @@ export async function desiredItems(input: DesiredInput): Promise<DesiredItems> {
       );
       cursors.push(ledgerCursor);
       const people = await SortedCursor.open(
-        readLines(store, snapshotKey),
+        input.people ?? readLines(store, snapshotKey),
         (l) => lineId(snapshotKey, l),
-        `the people snapshot of ${day}`,
+        input.people ? 'the newest records of the people named' : `the people snapshot of ${day}`,
       );
       cursors.push(people);
       for (;;) {

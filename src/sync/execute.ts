@@ -9,6 +9,7 @@ import type {
 import type { MemberRecord } from '../contract/records.js';
 import { type Logger, log as rootLogger } from '../log.js';
 import { compareIds } from '../people/snapshot.js';
+import type { Line } from '../storage/jsonl.js';
 import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
 import { type DesiredStats, desiredItems, erasureItems, type SyncMode } from './desired.js';
 import { checkGuards, DEFAULT_GUARDS, type GuardSettings } from './guards.js';
@@ -65,9 +66,9 @@ export interface SyncAudienceInput {
   /**
    * A targeted run: the plan covers exactly these people and touches nobody else, and guards never
    * stop it. `remove`: the ledger's entries it matches leave the platform (an erasure, a real-time
-   * removal). `add`: the named people are added with their identifiers from the people snapshot of
-   * `snapshotDay` (a real-time addition to an exclusion list); people held already, never-send
-   * people and people without identifiers are not sent.
+   * removal). `add`: the named people are added with the identifiers of the person lines given
+   * (a real-time addition to an exclusion list); people held already, never-send people, people
+   * without a line and people without identifiers are not sent.
    */
   only?: TargetedPeople;
   /** What started the run, shown in the run history (absent: the daily sync or a manual one). */
@@ -250,32 +251,37 @@ async function storePlan(
 
 export type TargetedPeople =
   | { op: 'remove'; matches: (customerId: string) => boolean }
-  | { op: 'add'; ids: ReadonlySet<string>; snapshotDay: string };
+  /** `people`: their snapshot-form lines in `customer_id` order (realtime/newest-people.ts). */
+  | { op: 'add'; ids: ReadonlySet<string>; day: string; people: readonly string[] };
 
 /** The diff items of a targeted run: only the named people, against the ledger. */
 async function targetedItems(input: SyncAudienceInput, only: TargetedPeople, withLedger: boolean) {
   const { store, destination, audienceId } = input;
   const ledger = withLedger ? ledgerEntries(store, destination, audienceId) : [];
   if (only.op === 'remove') return erasureItems(ledger, only.matches);
-  const { ids: named, snapshotDay } = only;
+  const { ids: named, day, people: lines } = only;
   const ids = [...named].sort(compareIds);
   async function* held(): AsyncGenerator<LedgerEntry> {
     for await (const entry of ledger) if (named.has(entry.customer_id)) yield entry;
   }
   async function* rows(): AsyncGenerator<MemberRecord> {
     for (const [i, customer_id] of ids.entries()) {
-      yield { customer_id, group: 'treatment', score: 0, rank: i + 1, entered: snapshotDay };
+      yield { customer_id, group: 'treatment', score: 0, rank: i + 1, entered: day };
     }
+  }
+  async function* people(): AsyncGenerator<Line> {
+    for (const [i, text] of lines.entries()) yield { text, line: i + 1 };
   }
   return desiredItems({
     store,
     audienceId,
-    day: snapshotDay,
+    day,
     connector: input.connector,
     config: input.ctx.config,
     mode: input.mode,
     ledger: held(),
     members: { total: ids.length, rows: rows(), close: async () => {} },
+    people: people(),
     ...(input.platform ? { platform: input.platform } : {}),
   });
 }

@@ -192,7 +192,14 @@ describe('real-time suppression end to end', () => {
       realtime: { matcher: compileTriggers(loaded.config), enqueue: (s) => enqueueSignals(signalQueue, s) },
     });
     try {
-      workers = await startWorkers({ connection, prefix, env, store: t.store, log });
+      workers = await startWorkers({
+        connection,
+        prefix,
+        env,
+        store: t.store,
+        log,
+        ingestPrefix: `${prefix}-ingest`,
+      });
       const order = async (p: (typeof people)[number], id: string) => {
         const res = await app.inject({
           method: 'POST',
@@ -289,6 +296,59 @@ describe('real-time suppression end to end', () => {
       await until(() => !googleHas(second) && !tiktokHas(second));
       expect(metaEmails('abandoners')).toContain(metaEmail(second));
       await until(() => !metaEmails('abandoners').includes(metaEmail(second)), 90_000);
+
+      // Additions take the newest records: someone who identified after the last snapshot (their
+      // identify exported to today's raw part since) and someone whose identify still waits in the
+      // ingest buffer join the exclusion list with the emails they gave; a refund by someone no
+      // record knows is unresolved and costs no request.
+      const exported = { customer_id: 'rt-new-exported', email: ' Fresh.Exported@Example.com' };
+      const buffered = { customer_id: 'rt-new-buffered', email: 'fresh.buffered@example.com' };
+      const identify = async (p: { customer_id: string; email: string }) => {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/identify',
+          headers: { authorization: 'Bearer ingest-key' },
+          payload: { ...p, country: 'US', timestamp: new Date().toISOString() },
+        });
+        expect(res.statusCode).toBe(202);
+      };
+      await identify(exported);
+      await drainBuffers({ redis, store: t.store, prefix: `${prefix}-ingest` });
+      await identify(buffered);
+      const refunds = await app.inject({
+        method: 'POST',
+        url: '/v1/track',
+        headers: { authorization: 'Bearer ingest-key' },
+        payload: {
+          batch: ['rt-new-exported', 'rt-new-buffered', 'rt-nobody'].map((customer_id) => ({
+            id: `refund-${customer_id}`,
+            customer_id,
+            name: 'refund_requested',
+            timestamp: new Date().toISOString(),
+          })),
+        },
+      });
+      expect(refunds.json()).toMatchObject({ accepted: 3 });
+      await until(() => metaEmails('refund_exclusions').length === 3);
+      expect(metaEmails('refund_exclusions').sort()).toEqual(
+        [
+          metaEmail(refunder),
+          metaConnector.matchKeys({ ...exported, ts: TS })!.email!,
+          metaConnector.matchKeys({ ...buffered, ts: TS })!.email!,
+        ].sort(),
+      );
+      // The refunder's run earlier, and this one.
+      const adds = (await listRuns(t.store, 'meta', 'refund_exclusions'))
+        .filter((r) => r.runId.startsWith('realtime-add-'))
+        .sort((a, b) => a.runId.localeCompare(b.runId));
+      expect(adds).toHaveLength(2);
+      const added = (await readJsonIfExists<SyncRunRecord>(t.store, adds[1]!.key))!;
+      expect(added).toMatchObject({
+        trigger: 'realtime',
+        status: 'completed',
+        plan: { add: 2, remove: 0 },
+        realtime: { people: 3, unresolved: 1 },
+      });
     } finally {
       await app.close();
       await signalQueue.close();
