@@ -34,7 +34,8 @@ import { uniquePrefix } from '../ingest/harness.js';
  * it took the batch, while the platform request is on the wire, after the run completed but before
  * the batch was forgotten — is finished by the next worker: the person leaves the Meta audience,
  * the removal is sent at most twice, the ledger no longer holds them, the batch is forgotten, and
- * the run history holds one completed `realtime` run for them.
+ * the run history holds one completed `realtime` run for them. The next daily sync, by a build in
+ * which they still qualify, adds them back.
  */
 const D = addDays(today(), -1);
 const TS = `${D}T09:00:00.000Z`;
@@ -222,6 +223,11 @@ describe('a real-time flush killed at any point finishes once', () => {
         });
         expect(record.realtime?.people).toBe(1);
       }
+      // Reconciliation: the day's build still has the buyers qualifying (their orders are not in
+      // it), so the next sync of that day adds them back, and nobody else.
+      const next = await runSyncStage(ctx, { day: D, target: target!, runId: D, force: true });
+      expect(next.plan).toMatchObject({ add: POINTS.length, remove: 0 });
+      for (const p of treatment) expect(holds(p), p.customer_id).toBe(true);
       expect(meta.state.shapeErrors).toEqual([]);
     } finally {
       child?.kill('SIGKILL');
