@@ -2,14 +2,13 @@ import { pipeline, type Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DropInChecker, DropInMessage } from '../../ingest/drop-in.js';
-import { type IngestSummary, ingestItems } from '../../ingest/ingest.js';
+import { crossedThreshold, type IngestSummary, ingestItems } from '../../ingest/ingest.js';
 import type { BufferItem } from '../../ingest/items.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from '../../ingest/json-limits.js';
 import { ERASED_PERSON, linesSuppressed } from '../../privacy/suppression-check.js';
 import { HttpError } from '../http-errors.js';
 import { bearerKeyMatcher, bearerToken } from '../plugins/auth.js';
 import { erasedPeople } from '../suppression.js';
-import { logSuppressed, triggerEarlyExports } from './ingest.js';
 
 /**
  * What the drop-in APIs (Customer.io Track API, Segment spec) share: HTTP Basic credentials, gzip
@@ -174,4 +173,28 @@ export function requireIngestKey(keys: readonly string[], challenge: string) {
     if (!key) throw new HttpError(401, 'unauthorized', 'missing credentials', headers);
     if (!isKey(key)) throw new HttpError(401, 'unauthorized', 'invalid credentials', headers);
   };
+}
+
+/**
+ * Records of erased people still arriving mean a sender has not forgotten them: worth a log line,
+ * with the count only (never an identifier).
+ */
+export function logSuppressed(
+  app: FastifyInstance,
+  where: Record<string, string>,
+  summary: Pick<IngestSummary, 'suppressed'>,
+): void {
+  if (summary.suppressed > 0)
+    app.log.info({ ...where, suppressed: summary.suppressed }, 'ingest refused records of erased people');
+}
+
+/** Fire and forget: the answer must not wait for the queue, and a failed trigger only delays. */
+export function triggerEarlyExports(app: FastifyInstance, summary: Pick<IngestSummary, 'buffer'>): void {
+  for (const dataset of crossedThreshold(summary.buffer, app.env.EXPORT_TRIGGER_RECORDS)) {
+    Promise.resolve()
+      .then(() => app.requestExport(dataset))
+      .catch((error: unknown) =>
+        app.log.warn({ dataset, errorType: (error as Error)?.name }, 'could not request an early export'),
+      );
+  }
 }

@@ -1,12 +1,18 @@
-import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { crossedThreshold, type IngestSummary, ingestItems } from '../../ingest/ingest.js';
+import { ingestItems } from '../../ingest/ingest.js';
 import { isSegmentBody } from '../../ingest/segment.js';
 import { createIdentifyChecker, createTrackChecker, type ItemChecker } from '../../ingest/track.js';
 import { errorResponses, HttpError, plainJsonSerializer, problemSchema } from '../http-errors.js';
 import { erasedPeople } from '../suppression.js';
-import { gunzipBody, jsonOnly, limitJsonDepth, requireIngestKey } from './drop-in-common.js';
+import {
+  gunzipBody,
+  jsonOnly,
+  limitJsonDepth,
+  logSuppressed,
+  requireIngestKey,
+  triggerEarlyExports,
+} from './drop-in-common.js';
 import { answerSegment, segmentAnswer } from './segment.js';
 
 /**
@@ -88,27 +94,3 @@ export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
     );
   }
 };
-
-/**
- * Records of erased people still arriving mean a sender has not forgotten them: worth a log line,
- * with the count only (never an identifier).
- */
-export function logSuppressed(
-  app: FastifyInstance,
-  where: Record<string, string>,
-  summary: Pick<IngestSummary, 'suppressed'>,
-): void {
-  if (summary.suppressed > 0)
-    app.log.info({ ...where, suppressed: summary.suppressed }, 'ingest refused records of erased people');
-}
-
-/** Fire and forget: the answer must not wait for the queue, and a failed trigger only delays. */
-export function triggerEarlyExports(app: FastifyInstance, summary: Pick<IngestSummary, 'buffer'>): void {
-  for (const dataset of crossedThreshold(summary.buffer, app.env.EXPORT_TRIGGER_RECORDS)) {
-    Promise.resolve()
-      .then(() => app.requestExport(dataset))
-      .catch((error: unknown) =>
-        app.log.warn({ dataset, errorType: (error as Error)?.name }, 'could not request an early export'),
-      );
-  }
-}

@@ -13,8 +13,7 @@ import { webhookItem } from '../../ingest/webhook.js';
 import { linesSuppressed } from '../../privacy/suppression-check.js';
 import { errorResponses, HttpError } from '../http-errors.js';
 import { erasedPeople } from '../suppression.js';
-import { tooDeep } from './drop-in-common.js';
-import { logSuppressed, triggerEarlyExports } from './ingest.js';
+import { logSuppressed, tooDeep, triggerEarlyExports } from './drop-in-common.js';
 
 /**
  * `POST /v1/webhooks/customerio`: Customer.io reporting webhooks, one event per request.
