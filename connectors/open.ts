@@ -1,5 +1,4 @@
 import type { PersonRecord } from '../src/contract/records.js';
-import type { ObjectStore } from '../src/storage/object-store.js';
 import { batchSizeFor } from './core/batching.js';
 import { type ContextOptions, createConnectorContext } from './core/context.js';
 import { ConnectorConfigError } from './core/errors.js';
@@ -14,6 +13,7 @@ import type {
   FinalizeInput,
   FinalizeResult,
   MatchKeys,
+  Outbox,
   PushInput,
   PushResult,
   ReplaceInput,
@@ -31,7 +31,7 @@ export interface OpenDestinationOptions extends Omit<ContextOptions, 'destinatio
   /** Its block, with `type` (secrets resolved, unless this is a dry run). */
   config: { type: string } & Record<string, unknown>;
   /** Write request bodies to `outbox/` instead of calling the platform. */
-  dryRun?: { store: ObjectStore; runId: string };
+  dryRun?: Outbox;
 }
 
 export interface Destination {

@@ -7,7 +7,7 @@ import {
 } from './audiences/config.js';
 import { audienceLookback, neverSendLookback } from './audiences/lookback.js';
 import { compactionConfigSchema } from './compaction/config.js';
-import { ConfigError, formatPath, oneLine } from './config/errors.js';
+import { ConfigError } from './config/errors.js';
 import { type LoadedConfig, loadConfigFile, parseConfig } from './config/load-config.js';
 import {
   alertsSchema,
@@ -17,6 +17,7 @@ import {
   syncSettingsSchema,
 } from './config/schema.js';
 import { createEventNameNormalizer } from './contract/event-name.js';
+import { formatPath, oneLine } from './contract/yaml-path.js';
 import { importConfigSchema } from './export/customerio/mapping.js';
 import { privacyConfigSchema } from './privacy/config.js';
 import {

@@ -1,5 +1,5 @@
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
-import { scrubMessage } from '../connectors/core/errors.js';
+import { scrubMessage } from './contract/scrub.js';
 
 /**
  * Structured logs. Personal data and secrets must never reach them. Code should not log records in

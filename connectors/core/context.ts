@@ -1,32 +1,45 @@
-import { type Env, getEnv } from '../../src/config/env.js';
-import { formatPath } from '../../src/config/errors.js';
-import { type Logger, log as rootLogger } from '../../src/log.js';
-import type { ObjectStore } from '../../src/storage/object-store.js';
+import { formatPath } from '../../src/contract/yaml-path.js';
 import { ConnectorConfigError } from './errors.js';
 import { defaultSleep } from './retry.js';
-import type { ConnectorContext, ConnectorDefinition } from './types.js';
+import type {
+  ConnectorContext,
+  ConnectorDefinition,
+  ConnectorLogger,
+  EndpointSpec,
+  Outbox,
+} from './types.js';
 
 export interface ContextOptions {
   /** The destination's name in the YAML. */
   destination: string;
   /** The destination block (with `type`), secrets already resolved. */
   config: unknown;
-  /** Base-URL overrides come from here (default: the process environment). */
-  env?: Partial<
-    Pick<
-      Env,
-      'META_GRAPH_URL' | 'GOOGLE_ADS_API_URL' | 'GOOGLE_OAUTH_TOKEN_URL' | 'TIKTOK_API_URL' | 'CIO_TRACK_URL'
-    >
-  >;
+  /**
+   * Base-URL overrides come from here, by the variable names of the definition's `endpoints`
+   * (the application passes its parsed environment; default: the process environment).
+   */
+  env?: Partial<Record<EndpointVariable, string | undefined>>;
   fetch?: typeof fetch;
-  log?: Logger;
+  /** Default: logs go nowhere. */
+  log?: ConnectorLogger;
   /** Per-request timeout (default 60 s: a 10,000-row upload is a few MB). */
   timeoutMs?: number;
   sleep?: (ms: number) => Promise<void>;
-  outbox?: { store: ObjectStore; runId: string };
+  outbox?: Outbox;
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
+
+type EndpointVariable = EndpointSpec['env'];
+
+const ignore = () => {};
+const SILENT: ConnectorLogger = {
+  child: () => SILENT,
+  debug: ignore,
+  info: ignore,
+  warn: ignore,
+  error: ignore,
+};
 
 /**
  * Validates a destination block with the connector's schema and resolves its base URLs.
@@ -46,13 +59,13 @@ export function createConnectorContext<Config>(
       { connector: definition.id },
     );
   }
-  const env = options.env ?? getEnv();
+  const env = options.env ?? process.env;
   const urls: Record<string, string> = {};
   for (const [name, spec] of Object.entries(definition.endpoints)) {
     const override = env[spec.env];
     urls[name] = (override ?? spec.default).replace(/\/+$/, '');
   }
-  const log = (options.log ?? rootLogger).child({
+  const log = (options.log ?? SILENT).child({
     destination: options.destination,
     connector: definition.id,
   });

@@ -1,4 +1,4 @@
-import { scrubMessage } from './errors.js';
+import { scrubMessage } from '../../src/contract/scrub.js';
 import type { RowResult, UnattributedFailure } from './types.js';
 
 /** Marks a row rejected with a platform code and a scrubbed reason. */

@@ -1,7 +1,5 @@
 import type { z } from 'zod';
 import type { PersonRecord } from '../../src/contract/records.js';
-import type { Logger } from '../../src/log.js';
-import type { ObjectStore } from '../../src/storage/object-store.js';
 
 /**
  * The connector contract. A connector is a definition object (Segment action-destinations style),
@@ -223,6 +221,30 @@ export interface EndpointSpec {
   default: string;
 }
 
+/**
+ * What connectors log to: pino's shape, so the application passes its own logger (with its
+ * redaction) and connectors need nothing from it.
+ */
+export interface ConnectorLogger {
+  child(bindings: Record<string, unknown>): ConnectorLogger;
+  debug: ConnectorLogFn;
+  info: ConnectorLogFn;
+  warn: ConnectorLogFn;
+  error: ConnectorLogFn;
+}
+export interface ConnectorLogFn {
+  (object: object, message?: string): void;
+  (message: string): void;
+}
+
+/**
+ * Where a dry run writes the request bodies it would send. The sync engine provides it (the object
+ * store's `outbox/<destination>/<audience>/<run>/`); `write` returns where the document went.
+ */
+export interface Outbox {
+  write(destination: string, audienceId: string, name: string, document: unknown): Promise<string>;
+}
+
 /** What one I/O call gets. Built by `createConnectorContext`; tests build it with fakes. */
 export interface ConnectorContext<Config = unknown> {
   /** The destination block, validated by the connector's `configSchema`. */
@@ -232,12 +254,12 @@ export interface ConnectorContext<Config = unknown> {
   /** Resolved base URLs, by the names in the definition's `endpoints`. */
   urls: Readonly<Record<string, string>>;
   fetch: typeof fetch;
-  log: Logger;
+  log: ConnectorLogger;
   /** Per-request timeout. */
   timeoutMs: number;
   sleep: (ms: number) => Promise<void>;
-  /** For dry-run: where request bodies go (`keys.outboxPrefix(destination, audienceId, runId)`). */
-  outbox?: { store: ObjectStore; runId: string };
+  /** For dry-run: where request bodies go. */
+  outbox?: Outbox;
   /** Per-context memo (e.g. an OAuth access token), never persisted. */
   cache: Map<string, unknown>;
 }

@@ -1,6 +1,4 @@
 import { z } from 'zod';
-import { keys as storageKeys } from '../../src/storage/keys.js';
-import { writeJson } from '../../src/storage/object-store.js';
 import { accepted, batchSizeFor, skipped } from '../core/batching.js';
 import { ConnectorConfigError } from '../core/errors.js';
 import type {
@@ -125,9 +123,7 @@ export function createDryRunConnector(lookup: ConnectorLookup): ConnectorDefinit
     name: string,
     record: { op: string; platform: DryRunPlatform; requests: DraftRequest[]; rows: number },
   ): Promise<string> {
-    const outbox = outboxOf(ctx);
-    const key = `${storageKeys.outboxPrefix(ctx.destination, audienceId, outbox.runId)}${name}.json`;
-    await writeJson(outbox.store, key, {
+    return outboxOf(ctx).write(ctx.destination, audienceId, name, {
       destination: ctx.destination,
       platform: record.platform,
       audience_id: audienceId,
@@ -135,7 +131,6 @@ export function createDryRunConnector(lookup: ConnectorLookup): ConnectorDefinit
       rows: record.rows,
       requests: record.requests,
     });
-    return key;
   }
 
   function genericBatch(op: string, rows: readonly SyncRow[]): DraftBatch {

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, describeZodError, formatPath, oneLine } from './errors.js';
+import { formatPath, oneLine } from '../contract/yaml-path.js';
+import { ConfigError, describeZodError } from './errors.js';
 import { baseConfigSchema, type DestinationConfig } from './schema.js';
 
 export type BaseConfig = z.infer<typeof baseConfigSchema>;

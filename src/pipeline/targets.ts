@@ -1,6 +1,7 @@
 import { type Destination, openDestination } from '../../connectors/open.js';
 import type { AudienceDefinition } from '../audiences/config.js';
 import { requireDestination } from '../config/load-config.js';
+import { storeOutbox } from '../storage/outbox.js';
 import type { StageContext } from './stages.js';
 
 /** One audience × destination pair the refresh syncs. */
@@ -43,6 +44,6 @@ export function openTarget(
     log: ctx.log,
     ...(ctx.fetch ? { fetch: ctx.fetch } : {}),
     ...(ctx.sleep ? { sleep: ctx.sleep } : {}),
-    ...(dryRun ? { dryRun: { store: ctx.store, runId: options.runId } } : {}),
+    ...(dryRun ? { dryRun: storeOutbox(ctx.store, options.runId) } : {}),
   });
 }

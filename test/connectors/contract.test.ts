@@ -9,6 +9,7 @@ import { CONNECTOR_IDS, CONNECTORS } from '../../connectors/registry.js';
 import { DESTINATION_TYPES } from '../../src/config/schema.js';
 import type { PersonRecord } from '../../src/contract/records.js';
 import { listKeys } from '../../src/storage/object-store.js';
+import { storeOutbox } from '../../src/storage/outbox.js';
 import { startFakeCustomerio } from '../fakes/customerio.js';
 import { startFakeGoogleAds } from '../fakes/google-ads.js';
 import type { RecordedRequest } from '../fakes/http.js';
@@ -178,7 +179,7 @@ describe.each(CONNECTOR_IDS)('connector contract: %s', (id) => {
       env: h.env,
       log: captured.log,
       sleep: async () => {},
-      ...(h.outbox ? { outbox: h.outbox } : {}),
+      ...(h.outbox ? { outbox: storeOutbox(h.outbox.store, h.outbox.runId) } : {}),
     });
   });
   afterEach(() => h.close());
@@ -271,7 +272,7 @@ describe.each(CONNECTOR_IDS)('connector contract: %s', (id) => {
       config: h.config,
       env: h.env,
       log: pino({ level: 'silent' }),
-      ...(h.outbox ? { outbox: h.outbox } : {}),
+      ...(h.outbox ? { outbox: storeOutbox(h.outbox.store, h.outbox.runId) } : {}),
     });
     const error = await connector
       .push(broken, {

@@ -11,7 +11,6 @@ import {
   RateLimitedError,
   RetryableError,
   retryDelayMs,
-  scrubMessage,
 } from '../../connectors/core/errors.js';
 import { withRetries } from '../../connectors/core/retry.js';
 import { customerioConnector } from '../../connectors/customerio/index.js';
@@ -20,6 +19,7 @@ import { metaConnector } from '../../connectors/meta/index.js';
 import { openDestination } from '../../connectors/open.js';
 import { getConnector } from '../../connectors/registry.js';
 import { tiktokConnector } from '../../connectors/tiktok/index.js';
+import { scrubMessage } from '../../src/contract/scrub.js';
 import { recordingSleep, silentLog } from './helpers.js';
 
 describe('typed errors', () => {

@@ -5,6 +5,7 @@ import { sha256Hex } from '../../connectors/core/normalize.js';
 import type { SyncRow } from '../../connectors/core/types.js';
 import { openDestination } from '../../connectors/open.js';
 import { listKeys, readJson } from '../../src/storage/object-store.js';
+import { storeOutbox } from '../../src/storage/outbox.js';
 import { startFakeGoogleAds } from '../fakes/google-ads.js';
 import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
@@ -50,7 +51,7 @@ describe.each(STORE_KINDS)('dry-run destination on $kind', ({ create }) => {
       config: block,
       env: {},
       log: silentLog,
-      dryRun: { store: t.store, runId: 'run-42' },
+      dryRun: storeOutbox(t.store, 'run-42'),
     });
     expect(dry.dryRun).toBe(true);
     expect(dry.connector.id).toBe('dry_run');
@@ -121,7 +122,7 @@ describe.each(STORE_KINDS)('dry-run destination on $kind', ({ create }) => {
         config: block,
         env: {},
         log: silentLog,
-        dryRun: { store: t.store, runId: 'r1' },
+        dryRun: storeOutbox(t.store, 'r1'),
       });
       const aud = await dry.ensureAudience({ audienceId: 'aud', name: 'Aud' });
       expect(aud.platformAudienceId).toBe('customers/1234567890/userLists/DRY_RUN_aud');
@@ -187,7 +188,7 @@ describe.each(STORE_KINDS)('dry-run destination on $kind', ({ create }) => {
       config: { type: 'dry_run' },
       env: {},
       log: silentLog,
-      dryRun: { store: t.store, runId: 'r9' },
+      dryRun: storeOutbox(t.store, 'r9'),
     });
     const aud = await d.ensureAudience({ audienceId: 'a', name: 'A' });
     const p = person('c1', { email: 'x@example.com' });

@@ -4,6 +4,7 @@ import { createConnectorContext } from '../../connectors/core/context.js';
 import type { ConnectorContext, ConnectorDefinition, SyncRow } from '../../connectors/core/types.js';
 import type { PersonRecord } from '../../src/contract/records.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
+import { storeOutbox } from '../../src/storage/outbox.js';
 
 /** Logs go nowhere in tests, but through the real pino path (redaction included). */
 export const silentLog = pino({ level: 'silent' });
@@ -37,7 +38,7 @@ export function contextFor<C>(
     log: silentLog,
     ...(extra.timeoutMs ? { timeoutMs: extra.timeoutMs } : {}),
     sleep: extra.sleep ?? (async () => {}),
-    ...(extra.outbox ? { outbox: extra.outbox } : {}),
+    ...(extra.outbox ? { outbox: storeOutbox(extra.outbox.store, extra.outbox.runId) } : {}),
   });
 }
 

@@ -7,6 +7,7 @@ import { tiktokConnector } from '../../connectors/tiktok/index.js';
 import type { PersonRecord } from '../../src/contract/records.js';
 import { createLogger } from '../../src/log.js';
 import { listKeys } from '../../src/storage/object-store.js';
+import { storeOutbox } from '../../src/storage/outbox.js';
 import { syncAudience } from '../../src/sync/execute.js';
 import { readLedger } from '../../src/sync/ledger.js';
 import { startFakeGoogleAds } from '../fakes/google-ads.js';
@@ -241,7 +242,7 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     const destination = openDestination({
       name: 'google',
       config: { type: 'google_ads', customer_id: '1234567890', developer_token: '${UNSET_TOKEN}' },
-      dryRun: { store: t.store, runId: 'dry-1' },
+      dryRun: storeOutbox(t.store, 'dry-1'),
       log,
     });
     const record = await syncAudience({
