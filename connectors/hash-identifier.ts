@@ -2,6 +2,7 @@ import type { FieldRules, InputField, NormalizedKey } from './core/fields.js';
 import { INPUT_FIELDS } from './core/fields.js';
 import type { IdentifierType } from './core/types.js';
 import { googleRules } from './google-ads/keys.js';
+import { HASH_PLATFORMS, type HashPlatform } from './hash-platforms.js';
 import { META_KEY_BY_IDENTIFIER, metaRules } from './meta/keys.js';
 import { tiktokRules } from './tiktok/keys.js';
 
@@ -10,8 +11,7 @@ import { tiktokRules } from './tiktok/keys.js';
  * same rule tables as `matchKeys`, so the printed hash is exactly what would be sent.
  */
 
-export const HASH_PLATFORMS = ['meta', 'google', 'tiktok'] as const;
-export type HashPlatform = (typeof HASH_PLATFORMS)[number];
+export { HASH_PLATFORMS, type HashPlatform };
 
 const RULES: Record<HashPlatform, FieldRules> = { meta: metaRules, google: googleRules, tiktok: tiktokRules };
 

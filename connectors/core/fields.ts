@@ -1,4 +1,5 @@
 import type { PersonRecord } from '../../src/contract/records.js';
+import { INPUT_FIELDS, type InputField } from './input-fields.js';
 import { birthDateParts, firstLetter, isSha256Hex, sha256Hex } from './normalize.js';
 import type { IdentifierType, MatchKeys } from './types.js';
 
@@ -8,35 +9,7 @@ import type { IdentifierType, MatchKeys } from './types.js';
  * `audience-sync hash` command both run these tables, so what the CLI prints is what is sent.
  */
 
-/** The person fields a platform can use (`hash --field` takes these names). */
-export type InputField =
-  | 'email'
-  | 'phone'
-  | 'first_name'
-  | 'last_name'
-  | 'city'
-  | 'region'
-  | 'postal_code'
-  | 'country'
-  | 'gender'
-  | 'birth_date'
-  | 'maid'
-  | 'external_id';
-
-export const INPUT_FIELDS: readonly InputField[] = [
-  'email',
-  'phone',
-  'first_name',
-  'last_name',
-  'city',
-  'region',
-  'postal_code',
-  'country',
-  'gender',
-  'birth_date',
-  'maid',
-  'external_id',
-];
+export { INPUT_FIELDS, type InputField };
 
 /** Context a rule may need: the person's country picks the phone region and the ZIP rule. */
 export interface FieldHints {

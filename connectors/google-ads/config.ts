@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { batchSize, secret } from '../core/schema.js';
 
-/** Google Ads API version, pinned in one place (google-ads-api 24.x speaks v24). */
+/** Google Ads API version, pinned in one place (the REST bodies of rest-types.ts are v24's). */
 export const GOOGLE_ADS_API_VERSION = 'v24';
 /** People per push; Google recommends about 10,000 per addOperations request. */
 export const GOOGLE_MAX_BATCH = 10_000;

@@ -42,9 +42,9 @@ import { accessToken, canRefresh } from './oauth.js';
 import type { JobStatusName } from './rest-types.js';
 
 /**
- * Google Ads Customer Match over the documented REST API (google-ads-api's service clients use
- * gRPC to a fixed TLS endpoint, so they cannot be aimed at a test server; its types shape our
- * bodies, see rest-types.ts). Pushes stage operations in OfflineUserDataJobs; `finalize` runs the
+ * Google Ads Customer Match over the documented REST API (the official clients use gRPC to a
+ * fixed TLS endpoint, so they cannot be aimed at a test server; our own types shape the bodies,
+ * see rest-types.ts). Pushes stage operations in OfflineUserDataJobs; `finalize` runs the
  * jobs one at a time (two running jobs on one list fail with CONCURRENT_MODIFICATION) and polls.
  */
 

@@ -1,48 +1,92 @@
-import type { common, resources, services } from 'google-ads-api';
-
 /**
- * Google Ads REST bodies, typed with the google-ads-api package's own protobuf interfaces.
- * The package's service clients speak gRPC to a fixed endpoint (no loopback fake possible), so we
- * send the documented REST JSON ourselves; these mapped types keep our field names and enum values
- * honest against the package: proto `snake_case` fields become REST `lowerCamelCase`, enums are
- * their string names, int64 values are strings or numbers. Type-only imports: nothing of the
- * package (or gRPC) loads at runtime.
+ * The Google Ads REST bodies this connector sends and reads (API v24), as small types of our own:
+ * only the fields the connector uses, named as the REST reference names them (`lowerCamelCase`),
+ * enums as their string names, int64 values as strings or numbers. No package is involved: the
+ * official client libraries speak gRPC to a fixed endpoint, so nothing of theirs would run here.
  */
 
-type Camel<S extends string> = S extends `${infer Head}_${infer Tail}`
-  ? `${Head}${Capitalize<Camel<Tail>>}`
-  : S;
+/** `ConsentStatusEnum.ConsentStatus`. */
+export type ConsentStatusName = 'UNSPECIFIED' | 'UNKNOWN' | 'GRANTED' | 'DENIED';
+/** `CustomerMatchUploadKeyTypeEnum.CustomerMatchUploadKeyType`. */
+export type UploadKeyTypeName =
+  | 'UNSPECIFIED'
+  | 'UNKNOWN'
+  | 'CONTACT_INFO'
+  | 'CRM_ID'
+  | 'MOBILE_ADVERTISING_ID';
+/** `OfflineUserDataJobStatusEnum.OfflineUserDataJobStatus`. */
+export type JobStatusName = 'UNSPECIFIED' | 'UNKNOWN' | 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED';
 
-type Scalar = string | number | boolean | null | undefined;
+/** `common.OfflineUserAddressInfo`: names hashed, country and postal code in clear. */
+export interface OfflineUserAddressInfo {
+  hashedFirstName?: string;
+  hashedLastName?: string;
+  countryCode?: string;
+  postalCode?: string;
+}
 
-/** A proto interface as REST JSON: camelCase keys, optional fields, no `null`. */
-export type Rest<T> = T extends Scalar
-  ? T
-  : T extends readonly (infer U)[]
-    ? Rest<U>[]
-    : T extends object
-      ? { [K in keyof T as K extends string ? Camel<K> : never]?: Rest<Exclude<T[K], null>> }
-      : T;
+/** `common.UserIdentifier`: one identifier (the REST `oneof`: set exactly one field). */
+export interface UserIdentifier {
+  hashedEmail?: string;
+  hashedPhoneNumber?: string;
+  mobileId?: string;
+  thirdPartyUserId?: string;
+  addressInfo?: OfflineUserAddressInfo;
+}
 
-/** Only the string names of a proto enum (REST never takes the numbers). */
-type EnumName<T> = Extract<T, string>;
+/** `common.UserData`: the identifiers of one person. */
+export interface UserData {
+  userIdentifiers?: UserIdentifier[];
+}
 
-export type UserIdentifier = Rest<common.IUserIdentifier>;
-export type OfflineUserAddressInfo = Rest<common.IOfflineUserAddressInfo>;
-export type OfflineUserDataJobOperation = Rest<services.IOfflineUserDataJobOperation>;
-export type AddOfflineUserDataJobOperationsRequest = Omit<
-  Rest<services.IAddOfflineUserDataJobOperationsRequest>,
-  'resourceName'
->;
-export type CreateOfflineUserDataJobRequest = Omit<
-  Rest<services.ICreateOfflineUserDataJobRequest>,
-  'customerId'
->;
-export type OfflineUserDataJob = Rest<resources.IOfflineUserDataJob>;
-export type UserList = Rest<resources.IUserList>;
-export type MutateUserListsRequest = Omit<Rest<services.IMutateUserListsRequest>, 'customerId'>;
-export type SearchGoogleAdsRequest = Omit<Rest<services.ISearchGoogleAdsRequest>, 'customerId'>;
+/** `services.OfflineUserDataJobOperation` (a `oneof`: create, remove or removeAll). */
+export interface OfflineUserDataJobOperation {
+  create?: UserData;
+  remove?: UserData;
+  removeAll?: boolean;
+}
 
-export type ConsentStatusName = EnumName<NonNullable<Rest<common.IConsent>['adUserData']>>;
-export type UploadKeyTypeName = EnumName<NonNullable<Rest<common.ICrmBasedUserListInfo>['uploadKeyType']>>;
-export type JobStatusName = EnumName<NonNullable<OfflineUserDataJob['status']>>;
+/** Body of `POST /v24/{resourceName}:addOperations` (the resource name is in the path). */
+export interface AddOfflineUserDataJobOperationsRequest {
+  enablePartialFailure?: boolean;
+  operations?: OfflineUserDataJobOperation[];
+}
+
+/** `common.Consent`. */
+export interface Consent {
+  adUserData?: ConsentStatusName;
+  adPersonalization?: ConsentStatusName;
+}
+
+/** `resources.OfflineUserDataJob`, as created and as read back by a search. */
+export interface OfflineUserDataJob {
+  resourceName?: string;
+  type?: 'CUSTOMER_MATCH_USER_LIST';
+  status?: JobStatusName;
+  failureReason?: string;
+  customerMatchUserListMetadata?: {
+    userList?: string;
+    consent?: Consent;
+  };
+}
+
+/** Body of `POST /v24/customers/{customerId}/offlineUserDataJobs:create`. */
+export interface CreateOfflineUserDataJobRequest {
+  job?: OfflineUserDataJob;
+}
+
+/** `resources.UserList`, the fields of a Customer Match (CRM-based) list. */
+export interface UserList {
+  name?: string;
+  description?: string;
+  membershipLifeSpan?: number | string;
+  crmBasedUserList?: {
+    uploadKeyType?: UploadKeyTypeName;
+    appId?: string;
+  };
+}
+
+/** Body of `POST /v24/customers/{customerId}/userLists:mutate`. */
+export interface MutateUserListsRequest {
+  operations?: { create?: UserList }[];
+}

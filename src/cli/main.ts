@@ -1,6 +1,5 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
-import { log, redirectLogs } from '../log.js';
 import { CliError, EXIT, err } from './output.js';
 import { buildProgram } from './program.js';
 
@@ -9,10 +8,14 @@ export async function runCli(argv: string[]): Promise<number> {
   // Services log at info; one-shot commands print their own summary and log only warnings,
   // unless LOG_LEVEL says otherwise.
   const service = ['serve', 'worker'].includes(argv[0] ?? '');
-  if (!process.env.LOG_LEVEL && !service) log.level = 'warn';
-  // stdout belongs to the command's output (`--json` included); logs go to stderr.
-  if (!service) redirectLogs('stderr');
   const program = buildProgram();
+  // The logger (pino) loads only when a command runs: `--help` and usage errors never need it.
+  program.hook('preAction', async () => {
+    const { log, redirectLogs } = await import('../log.js');
+    if (!process.env.LOG_LEVEL && !service) log.level = 'warn';
+    // stdout belongs to the command's output (`--json` included); logs go to stderr.
+    if (!service) redirectLogs('stderr');
+  });
   program.exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
   try {

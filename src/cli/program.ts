@@ -19,7 +19,12 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerSqlCommand } from './commands/sql.js';
 import { registerWorkerCommand } from './commands/worker.js';
 
-/** The whole command tree; `main.ts` runs it, tests call it with their own argv. */
+/**
+ * The whole command tree; `main.ts` runs it, tests call it with their own argv. Registering a
+ * command loads only its names, options and help text: each action imports what it needs when it
+ * runs, so `--help` and the light commands (`hash`, `config`) start without the engine, Redis,
+ * HTTP or storage modules.
+ */
 export function buildProgram(): Command {
   const program = new Command('audience-sync')
     .description(

@@ -111,5 +111,5 @@ export const memberRecord = z.object({
 });
 export type MemberRecord = z.infer<typeof memberRecord>;
 
-export type Dataset = 'events' | 'messages' | 'people';
-export const DATASETS: readonly Dataset[] = ['events', 'messages', 'people'];
+// In their own module so that the CLI can list them at start-up without loading zod.
+export { DATASETS, type Dataset } from './datasets.js';

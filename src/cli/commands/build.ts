@@ -1,10 +1,6 @@
-import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { type BuildProgress, buildAudiences } from '../../audiences/build.js';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
+import type { BuildProgress } from '../../audiences/build.js';
 import { addDays, isDay, today } from '../../contract/days.js';
-import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
 
 /**
@@ -21,6 +17,10 @@ export function registerBuildCommand(program: Command): void {
     .action(async (opts: { date?: string; audience: string[]; json?: boolean }) => {
       const day = opts.date ?? addDays(today(), -1);
       if (!isDay(day)) throw new CliError(`--date must be a day as YYYY-MM-DD, got "${day}"`, EXIT.usage);
+      const { buildAudiences } = await import('../../audiences/build.js');
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { getEnv } = await import('../../config/env.js');
+      const { ensureLayout, openStore } = await import('../../storage/open-store.js');
       const env = getEnv();
       const loaded = await loadAudienceSyncConfig(env.CONFIG);
       if (loaded.config.audiences.length === 0) {
@@ -29,7 +29,7 @@ export function registerBuildCommand(program: Command): void {
       const store = openStore(env.STORE_URL, env);
       try {
         await ensureLayout(store);
-        const progress = opts.json ? undefined : terminalProgress();
+        const progress = opts.json ? undefined : await terminalProgress();
         const result = await buildAudiences({
           store,
           config: loaded.config,
@@ -76,8 +76,11 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** A progress bar on a terminal (stderr), nothing otherwise. */
-export function terminalProgress(): { update: (p: BuildProgress) => void; stop: () => void } | undefined {
+export async function terminalProgress(): Promise<
+  { update: (p: BuildProgress) => void; stop: () => void } | undefined
+> {
   if (!process.stderr.isTTY) return undefined;
+  const { SingleBar } = await import('cli-progress');
   let phase = '';
   const bar = new SingleBar(
     { format: '{phase} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true },

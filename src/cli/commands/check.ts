@@ -1,13 +1,7 @@
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
-import { runHealthChecks } from '../../health/checks.js';
 import type { Finding } from '../../health/findings.js';
-import { type HealthRunResult, runHealth } from '../../health/run.js';
-import { log, redirectLogs } from '../../log.js';
-import { connectCommandClient, probeRedis } from '../../redis/clients.js';
-import { openStore } from '../../storage/open-store.js';
+import type { HealthRunResult } from '../../health/run.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
 
 /**
@@ -22,6 +16,13 @@ export function registerCheckCommand(program: Command): void {
     .option('--json', 'print the findings and alert changes as JSON')
     .option('--no-alerts', 'only report: do not send alerts or change the alert state')
     .action(async (opts: { json?: boolean; alerts: boolean }) => {
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { getEnv } = await import('../../config/env.js');
+      const { runHealthChecks } = await import('../../health/checks.js');
+      const { runHealth } = await import('../../health/run.js');
+      const { log, redirectLogs } = await import('../../log.js');
+      const { probeRedis } = await import('../../redis/clients.js');
+      const { openStore } = await import('../../storage/open-store.js');
       // stdout is for the report; logs (including the log alert sink) go to stderr.
       const restoreLogs = redirectLogs('stderr');
       const env = getEnv();
@@ -79,7 +80,8 @@ export function registerCheckCommand(program: Command): void {
 }
 
 /** The buffer checks' connection: short commands, ready before the first one, no reconnect loop. */
-function checkRedis(url: string): Promise<Redis> {
+async function checkRedis(url: string): Promise<Redis> {
+  const { connectCommandClient } = await import('../../redis/clients.js');
   return connectCommandClient(url, {
     label: 'check',
     overrides: {

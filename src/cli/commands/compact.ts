@@ -1,18 +1,8 @@
 import type { Command } from 'commander';
-import {
-  type CompactDayReport,
-  type CompactionReport,
-  compactClosedDays,
-  compactDay,
-} from '../../compaction/compact.js';
-import { closesAt, isClosed } from '../../compaction/config.js';
-import { cacheOptionsFromEnv, engineSettingsFromEnv } from '../../compaction/engine-settings.js';
-import { getEnv } from '../../config/env.js';
+import type { CompactDayReport, CompactionReport } from '../../compaction/compact.js';
+import { DATASETS, type Dataset } from '../../contract/datasets.js';
 import { isDay } from '../../contract/days.js';
-import { DATASETS, type Dataset } from '../../contract/records.js';
-import { Engine } from '../../engine/duckdb.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
-import { openStageContext } from '../stage-context.js';
 
 /**
  * `audience-sync compact [--date D] [--dataset d] [--json]`: rewrites the JSON Lines parts of
@@ -36,6 +26,14 @@ export function registerCompactCommand(program: Command): void {
           EXIT.usage,
         );
       const datasets = opts.dataset ? [opts.dataset as Dataset] : DATASETS;
+      const { compactClosedDays, compactDay } = await import('../../compaction/compact.js');
+      const { closesAt, isClosed } = await import('../../compaction/config.js');
+      const { cacheOptionsFromEnv, engineSettingsFromEnv } = await import(
+        '../../compaction/engine-settings.js'
+      );
+      const { getEnv } = await import('../../config/env.js');
+      const { Engine } = await import('../../engine/duckdb.js');
+      const { openStageContext } = await import('../stage-context.js');
       const env = getEnv();
       const now = new Date();
       // Store, config, and the lock that keeps two compactors off one day (Redis when it answers).

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
 import { out, outJson } from '../output.js';
 
 /** `audience-sync config [--json]`: validates the YAML and prints what it defines. */
@@ -10,6 +8,8 @@ export function registerConfigCommand(program: Command): void {
     .description('validate the configuration file and print a summary')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { json?: boolean }) => {
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { getEnv } = await import('../../config/env.js');
       const env = getEnv();
       const loaded = await loadAudienceSyncConfig(env.CONFIG);
       const summary = {

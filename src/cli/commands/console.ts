@@ -1,10 +1,5 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { buildApp } from '../../api/app.js';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
-import { createBullConnection, probeRedis } from '../../pipeline/redis.js';
-import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out } from '../output.js';
 
 const EXAMPLE_CONFIG = new URL('../../../audience-sync.example.yaml', import.meta.url);
@@ -23,6 +18,11 @@ export function registerConsoleCommand(program: Command): void {
       'open the operator console on the local store (e.g. after `demo`) at http://HOST:PORT/console',
     )
     .action(async () => {
+      const { buildApp } = await import('../../api/app.js');
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { getEnv } = await import('../../config/env.js');
+      const { createBullConnection, probeRedis } = await import('../../pipeline/redis.js');
+      const { ensureLayout, openStore } = await import('../../storage/open-store.js');
       const base = getEnv();
       if (base.ADMIN_API_KEYS.length === 0) {
         throw new CliError(

@@ -1,12 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
 import { addDays, today } from '../../contract/days.js';
-import { generateDataset } from '../../generate/dataset.js';
-import { runRefreshInline } from '../../pipeline/refresh-inline.js';
-import { runBuildStage } from '../../pipeline/stages.js';
 import { out } from '../output.js';
-import { openStageContext } from '../stage-context.js';
 import { printSummary } from './refresh.js';
 
 const EXAMPLE_CONFIG = new URL('../../../audience-sync.example.yaml', import.meta.url);
@@ -25,6 +20,11 @@ export function registerDemoCommand(program: Command): void {
     .option('--days <n>', 'days of history', '45')
     .option('--seed <n>', 'random seed', '7')
     .action(async (opts: { people: string; days: string; seed: string }) => {
+      const { getEnv } = await import('../../config/env.js');
+      const { generateDataset } = await import('../../generate/dataset.js');
+      const { runRefreshInline } = await import('../../pipeline/refresh-inline.js');
+      const { runBuildStage } = await import('../../pipeline/stages.js');
+      const { openStageContext } = await import('../stage-context.js');
       const base = getEnv();
       // The example configuration unless CONFIG points at an existing file.
       const config = process.env.CONFIG && existsSync(base.CONFIG) ? base.CONFIG : EXAMPLE_CONFIG.pathname;

@@ -1,14 +1,6 @@
 import type { Command } from 'commander';
-import { ErasureNotFoundError, runErasure } from '../../privacy/erase.js';
-import {
-  createErasure,
-  ERASURE_ID_RE,
-  type ErasureRecord,
-  InvalidErasureRequestError,
-  readErasure,
-} from '../../privacy/erasure.js';
+import type { ErasureRecord } from '../../privacy/erasure.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
-import { openStageContext } from '../stage-context.js';
 
 /**
  * `audience-sync erase`: an erasure request (docs/privacy.md), run to the end in this process — or
@@ -44,6 +36,11 @@ export function registerEraseCommand(program: Command): void {
             EXIT.usage,
           );
         }
+        const { ErasureNotFoundError, runErasure } = await import('../../privacy/erase.js');
+        const { createErasure, ERASURE_ID_RE, InvalidErasureRequestError, readErasure } = await import(
+          '../../privacy/erasure.js'
+        );
+        const { openStageContext } = await import('../stage-context.js');
         const { ctx, close } = await openStageContext({ writes: opts.status === undefined });
         try {
           let record: ErasureRecord | undefined;

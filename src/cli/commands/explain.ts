@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { explainPerson, formatExplanation, PersonNotFoundError } from '../../audiences/explain.js';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
 import { isDay } from '../../contract/days.js';
-import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
 
 /**
@@ -23,6 +19,12 @@ export function registerExplainCommand(program: Command): void {
       if (opts.date !== undefined && !isDay(opts.date))
         throw new CliError(`--date must be a day as YYYY-MM-DD, got "${opts.date}"`, EXIT.usage);
       if (opts.customerId.trim() === '') throw new CliError('--customer-id is empty', EXIT.usage);
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { explainPerson, formatExplanation, PersonNotFoundError } = await import(
+        '../../audiences/explain.js'
+      );
+      const { getEnv } = await import('../../config/env.js');
+      const { ensureLayout, openStore } = await import('../../storage/open-store.js');
       const env = getEnv();
       const loaded = await loadAudienceSyncConfig(env.CONFIG);
       const store = openStore(env.STORE_URL, env);

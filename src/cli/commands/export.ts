@@ -1,11 +1,5 @@
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
-import { DATASETS, type Dataset } from '../../contract/records.js';
-import { drainBuffers } from '../../export/drain.js';
-import { log } from '../../log.js';
-import { connectCommandClient, probeRedis } from '../../redis/clients.js';
-import { redactRedisUrl } from '../../redis/scrub.js';
-import { ensureLayout, openStore } from '../../storage/open-store.js';
+import { DATASETS, type Dataset } from '../../contract/datasets.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
 
 /** `audience-sync export`: one drain of the ingest buffers into `raw/`, in this process. */
@@ -19,6 +13,12 @@ export function registerExportCommand(program: Command): void {
       if (opts.dataset !== undefined && !DATASETS.includes(opts.dataset as Dataset)) {
         throw new CliError(`--dataset must be one of ${DATASETS.join(', ')}`, EXIT.usage);
       }
+      const { getEnv } = await import('../../config/env.js');
+      const { drainBuffers } = await import('../../export/drain.js');
+      const { log } = await import('../../log.js');
+      const { connectCommandClient, probeRedis } = await import('../../redis/clients.js');
+      const { redactRedisUrl } = await import('../../redis/scrub.js');
+      const { ensureLayout, openStore } = await import('../../storage/open-store.js');
       const env = getEnv();
       // The buffer lives in Redis: without it there is nothing to drain, so fail at once.
       if (!(await probeRedis(env.REDIS_URL, 2_000))) {

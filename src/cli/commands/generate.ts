@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
 import { isDay } from '../../contract/days.js';
-import { generateDataset } from '../../generate/dataset.js';
-import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
 
 /** `audience-sync generate --people N --days D [--seed S] [--lift L] [--end-date D]`. */
@@ -33,6 +30,9 @@ export function registerGenerateCommand(program: Command): void {
         if (opts.endDate !== undefined && !isDay(opts.endDate)) {
           throw new CliError(`--end-date must be a day as YYYY-MM-DD, got "${opts.endDate}"`, EXIT.usage);
         }
+        const { getEnv } = await import('../../config/env.js');
+        const { generateDataset } = await import('../../generate/dataset.js');
+        const { ensureLayout, openStore } = await import('../../storage/open-store.js');
         const env = getEnv();
         const store = openStore(env.STORE_URL, env);
         try {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { INPUT_FIELDS } from '../../../connectors/core/fields.js';
-import { HASH_PLATFORMS, hashIdentifier, UnusableValueError } from '../../../connectors/hash-identifier.js';
+import { INPUT_FIELDS } from '../../../connectors/core/input-fields.js';
+import { HASH_PLATFORMS } from '../../../connectors/hash-platforms.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
 
 /**
@@ -17,42 +17,45 @@ export function registerHashCommand(program: Command): void {
     .option('--country <code>', "the person's country: phone region and ZIP rule (phones default to US)")
     .option('--json', 'print the result as JSON')
     .argument('<value>', 'the value to normalize and hash')
-    .action((value: string, opts: { platform: string; field: string; country?: string; json?: boolean }) => {
-      const country = opts.country?.toUpperCase() ?? (opts.field === 'phone' ? 'US' : null);
-      let result: ReturnType<typeof hashIdentifier>;
-      try {
-        result = hashIdentifier(opts.platform, opts.field, value, { country });
-      } catch (error) {
-        if (error instanceof UnusableValueError) {
-          throw new CliError(error.message, error.reason === 'unusable_value' ? EXIT.failed : EXIT.usage);
+    .action(
+      async (value: string, opts: { platform: string; field: string; country?: string; json?: boolean }) => {
+        const { hashIdentifier, UnusableValueError } = await import('../../../connectors/hash-identifier.js');
+        const country = opts.country?.toUpperCase() ?? (opts.field === 'phone' ? 'US' : null);
+        let result: ReturnType<typeof hashIdentifier>;
+        try {
+          result = hashIdentifier(opts.platform, opts.field, value, { country });
+        } catch (error) {
+          if (error instanceof UnusableValueError) {
+            throw new CliError(error.message, error.reason === 'unusable_value' ? EXIT.failed : EXIT.usage);
+          }
+          throw error;
         }
-        throw error;
-      }
-      if (opts.json) {
-        outJson({
-          platform: result.platform,
-          field: result.field,
-          prehashed: result.prehashed,
-          keys: result.keys.map((k) => ({
-            key: k.platformKey,
-            identifier: k.identifier,
-            normalized: k.normalized,
-            value: k.value,
-            hashed: k.hashed,
-          })),
-        });
-        return;
-      }
-      const lines = [`platform:   ${result.platform}`, `field:      ${result.field}`];
-      for (const key of result.keys) {
-        if (result.keys.length > 1) lines.push(`key:        ${key.platformKey}`);
-        lines.push(`normalized: ${key.normalized ?? '(already a SHA-256 hash: passed through)'}`);
-        lines.push(
-          key.hashed
-            ? `sha256:     ${key.value}`
-            : `sent as:    ${key.value} (not hashed for ${result.platform})`,
-        );
-      }
-      out(lines.join('\n'));
-    });
+        if (opts.json) {
+          outJson({
+            platform: result.platform,
+            field: result.field,
+            prehashed: result.prehashed,
+            keys: result.keys.map((k) => ({
+              key: k.platformKey,
+              identifier: k.identifier,
+              normalized: k.normalized,
+              value: k.value,
+              hashed: k.hashed,
+            })),
+          });
+          return;
+        }
+        const lines = [`platform:   ${result.platform}`, `field:      ${result.field}`];
+        for (const key of result.keys) {
+          if (result.keys.length > 1) lines.push(`key:        ${key.platformKey}`);
+          lines.push(`normalized: ${key.normalized ?? '(already a SHA-256 hash: passed through)'}`);
+          lines.push(
+            key.hashed
+              ? `sha256:     ${key.value}`
+              : `sent as:    ${key.value} (not hashed for ${result.platform})`,
+          );
+        }
+        out(lines.join('\n'));
+      },
+    );
 }

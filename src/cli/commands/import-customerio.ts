@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
-import { importCustomerIo } from '../../export/customerio/import.js';
-import { log } from '../../log.js';
-import { ensureLayout, openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, out, outJson } from '../output.js';
-import { loadIngestSettings } from './ingest-config.js';
 
 /** `audience-sync import-customerio --source URL`: imports new Data Out Parquet files, in this process. */
 export function registerImportCustomerIoCommand(program: Command): void {
@@ -17,6 +12,11 @@ export function registerImportCustomerIoCommand(program: Command): void {
     )
     .option('--json', 'print the result as JSON')
     .action(async (opts: { source?: string; json?: boolean }) => {
+      const { getEnv } = await import('../../config/env.js');
+      const { importCustomerIo } = await import('../../export/customerio/import.js');
+      const { log } = await import('../../log.js');
+      const { ensureLayout, openStore } = await import('../../storage/open-store.js');
+      const { loadIngestSettings } = await import('./ingest-config.js');
       const env = getEnv();
       const sourceUrl = opts.source ?? env.CIO_DATA_OUT_URL;
       if (!sourceUrl)

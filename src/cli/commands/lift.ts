@@ -1,11 +1,6 @@
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
 import { isDay } from '../../contract/days.js';
 import { count, percent, points, pValue, signedPercent } from '../../measure/format.js';
-import { LiftError, lastCompleteDay, measureLift } from '../../measure/report.js';
-import { liftSettings } from '../../measure/stage.js';
-import { openStore } from '../../storage/open-store.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
 
 interface LiftOptions {
@@ -42,6 +37,11 @@ export function registerLiftCommand(program: Command): void {
     )
     .option('--json', 'print the report JSON')
     .action(async (opts: LiftOptions) => {
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { getEnv } = await import('../../config/env.js');
+      const { LiftError, lastCompleteDay, measureLift } = await import('../../measure/report.js');
+      const { liftSettings } = await import('../../measure/stage.js');
+      const { openStore } = await import('../../storage/open-store.js');
       const env = getEnv();
       const loaded = await loadAudienceSyncConfig(env.CONFIG);
       const audience = loaded.config.audiences.find((a) => a.id === opts.audience);

@@ -1,14 +1,9 @@
 import type { Command } from 'commander';
-import { latestBuiltDay } from '../../audiences/members.js';
 import { isDay } from '../../contract/days.js';
-import { planTarget } from '../../pipeline/plan-report.js';
-import { runSyncStage, type StageContext, selectedAudiences } from '../../pipeline/stages.js';
-import { type SyncTarget, syncTargets } from '../../pipeline/targets.js';
-import { PlatformAudienceDeletedError, SyncBlockedError } from '../../sync/execute.js';
+import type { StageContext } from '../../pipeline/stages.js';
+import type { SyncTarget } from '../../pipeline/targets.js';
 import type { SyncRunRecord } from '../../sync/run-record.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
-import { createProgress } from '../progress.js';
-import { openStageContext } from '../stage-context.js';
 
 interface TargetOptions {
   date?: string;
@@ -24,6 +19,9 @@ async function resolveTargets(
   if (opts.date !== undefined && !isDay(opts.date)) {
     throw new CliError(`--date must be a day as YYYY-MM-DD, got ${JSON.stringify(opts.date)}`, EXIT.usage);
   }
+  const { latestBuiltDay } = await import('../../audiences/members.js');
+  const { selectedAudiences } = await import('../../pipeline/stages.js');
+  const { syncTargets } = await import('../../pipeline/targets.js');
   const config = ctx.loaded.config;
   if (opts.audience && !config.audiences.some((a) => a.id === opts.audience)) {
     throw new CliError(
@@ -65,6 +63,8 @@ export function registerPlanCommand(program: Command): void {
     .option('--destination <name>', 'only this destination')
     .option('--json', 'print the full plan as JSON (customer ids and identifier types, never identifiers)')
     .action(async (opts: TargetOptions & { json?: boolean }) => {
+      const { planTarget } = await import('../../pipeline/plan-report.js');
+      const { openStageContext } = await import('../stage-context.js');
       const { ctx, close } = await openStageContext({ writes: false });
       try {
         const plans = [];
@@ -115,6 +115,10 @@ export function registerSyncCommand(program: Command): void {
           json?: boolean;
         },
       ) => {
+        const { runSyncStage } = await import('../../pipeline/stages.js');
+        const { PlatformAudienceDeletedError, SyncBlockedError } = await import('../../sync/execute.js');
+        const { createProgress } = await import('../progress.js');
+        const { openStageContext } = await import('../stage-context.js');
         const { ctx, close } = await openStageContext();
         const progress = createProgress(!opts.json && process.stderr.isTTY === true);
         const records: SyncRunRecord[] = [];

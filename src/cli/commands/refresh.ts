@@ -1,14 +1,8 @@
-import { Queue } from 'bullmq';
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
 import { isDay } from '../../contract/days.js';
-import { enqueueRefresh, getRunStatus, type RunStatus } from '../../pipeline/flow.js';
-import { QUEUES } from '../../pipeline/queues.js';
-import { createBullConnection, probeRedis } from '../../pipeline/redis.js';
-import { type RefreshSummary, runRefreshInline } from '../../pipeline/refresh-inline.js';
-import { lastCompleteDayIn } from '../../pipeline/stages.js';
+import type { RunStatus } from '../../pipeline/flow.js';
+import type { RefreshSummary } from '../../pipeline/refresh-inline.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
-import { openStageContext } from '../stage-context.js';
 
 interface RefreshOptions {
   date?: string;
@@ -38,9 +32,14 @@ export function registerRefreshCommand(program: Command): void {
           EXIT.usage,
         );
       }
+      const { getEnv } = await import('../../config/env.js');
+      const { probeRedis } = await import('../../pipeline/redis.js');
       const env = getEnv();
       const queued = !opts.inline && (await probeRedis(env.REDIS_URL));
       if (queued) return followQueued(opts, env.REDIS_URL, env.QUEUE_PREFIX);
+      const { runRefreshInline } = await import('../../pipeline/refresh-inline.js');
+      const { lastCompleteDayIn } = await import('../../pipeline/stages.js');
+      const { openStageContext } = await import('../stage-context.js');
       const { ctx, close } = await openStageContext({ env });
       try {
         const day = opts.date ?? lastCompleteDayIn(ctx.loaded.config.schedule.timezone);
@@ -100,6 +99,13 @@ export function printSummary(s: RefreshSummary): void {
 }
 
 async function followQueued(opts: RefreshOptions, redisUrl: string, prefix: string): Promise<void> {
+  const { Queue } = await import('bullmq');
+  const { getEnv } = await import('../../config/env.js');
+  const { enqueueRefresh, getRunStatus } = await import('../../pipeline/flow.js');
+  const { QUEUES } = await import('../../pipeline/queues.js');
+  const { createBullConnection } = await import('../../pipeline/redis.js');
+  const { lastCompleteDayIn } = await import('../../pipeline/stages.js');
+  const { openStageContext } = await import('../stage-context.js');
   const connection = createBullConnection(redisUrl);
   try {
     const env = getEnv();

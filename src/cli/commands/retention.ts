@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
-import { log, redirectLogs } from '../../log.js';
-import { type RetentionKindReport, type RetentionReport, runRetention } from '../../privacy/retention.js';
-import { openStore } from '../../storage/open-store.js';
+import type { RetentionKindReport, RetentionReport } from '../../privacy/retention.js';
 import { out, outJson } from '../output.js';
 
 /** Removed units listed per kind in the text output (`--json` lists them all). */
@@ -21,6 +17,11 @@ export function registerRetentionCommand(program: Command): void {
     .option('--dry-run', 'only print what would be removed')
     .option('--json', 'print the report as JSON')
     .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+      const { getEnv } = await import('../../config/env.js');
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { log, redirectLogs } = await import('../../log.js');
+      const { runRetention } = await import('../../privacy/retention.js');
+      const { openStore } = await import('../../storage/open-store.js');
       // stdout is for the report; the summary log line goes to stderr.
       const restoreLogs = redirectLogs('stderr');
       try {

@@ -1,17 +1,6 @@
 import { existsSync } from 'node:fs';
-import { Queue } from 'bullmq';
 import type { Command } from 'commander';
-import { buildApp } from '../../api/app.js';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
-import { log } from '../../log.js';
-import { createExportTrigger, exportQueue } from '../../pipeline/export-queue.js';
-import { QUEUES } from '../../pipeline/queues.js';
-import { createBullConnection } from '../../pipeline/redis.js';
-import { enqueueSignals, type RealtimeSignal } from '../../realtime/signals.js';
-import { compileTriggers } from '../../realtime/triggers.js';
-import { ensureLayout, openStore } from '../../storage/open-store.js';
-import { loadIngestSettings } from './ingest-config.js';
+import type { RealtimeSignal } from '../../realtime/signals.js';
 
 /**
  * `audience-sync serve`: the HTTP API on HOST:PORT. SIGTERM / SIGINT stop taking requests (new ones
@@ -23,6 +12,18 @@ export function registerServeCommand(program: Command): void {
     .description('run the HTTP API (ingest, webhooks, health) on HOST:PORT')
     .option('--shutdown-timeout <seconds>', 'how long a stop waits for in-flight requests', '10')
     .action(async (opts: { shutdownTimeout: string }) => {
+      const { Queue } = await import('bullmq');
+      const { buildApp } = await import('../../api/app.js');
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { getEnv } = await import('../../config/env.js');
+      const { log } = await import('../../log.js');
+      const { createExportTrigger, exportQueue } = await import('../../pipeline/export-queue.js');
+      const { QUEUES } = await import('../../pipeline/queues.js');
+      const { createBullConnection } = await import('../../pipeline/redis.js');
+      const { enqueueSignals } = await import('../../realtime/signals.js');
+      const { compileTriggers } = await import('../../realtime/triggers.js');
+      const { ensureLayout, openStore } = await import('../../storage/open-store.js');
+      const { loadIngestSettings } = await import('./ingest-config.js');
       const env = getEnv();
       const settings = await loadIngestSettings(env);
       const store = openStore(env.STORE_URL, env);

@@ -1,21 +1,11 @@
 import type { Command } from 'commander';
-import { buildOrder, withDependencies } from '../../audiences/config.js';
 import type { Dialect } from '../../audiences/sql/dialect.js';
 import { DIALECT_NAMES, dialectByName } from '../../audiences/sql/dialects/index.js';
-import { compileBuildPlan } from '../../audiences/sql/plan.js';
-import {
-  duckdbScript,
-  resolveDuckdbInputs,
-  type WarehouseOptions,
-  warehouseScript,
-} from '../../audiences/sql/warehouse.js';
-import { cacheOptionsFromEnv } from '../../compaction/engine-settings.js';
-import { getEnv } from '../../config/env.js';
-import { type AudienceSyncConfig, loadAudienceSyncConfig } from '../../config-file.js';
+import type { WarehouseOptions } from '../../audiences/sql/warehouse.js';
+import type { AudienceSyncConfig } from '../../config-file.js';
 import { addDays, isDay, today } from '../../contract/days.js';
-import { type CacheOptions, localFiles } from '../../engine/local-files.js';
-import { ObjectNotFoundError, type ObjectStore } from '../../storage/object-store.js';
-import { openStore, parseStoreUrl } from '../../storage/open-store.js';
+import type { CacheOptions } from '../../engine/local-files.js';
+import type { ObjectStore } from '../../storage/object-store.js';
 import { CliError, EXIT, out } from '../output.js';
 
 /**
@@ -40,6 +30,12 @@ export interface SqlScriptOptions {
 }
 
 export async function sqlScript(options: SqlScriptOptions): Promise<string> {
+  const { buildOrder, withDependencies } = await import('../../audiences/config.js');
+  const { compileBuildPlan } = await import('../../audiences/sql/plan.js');
+  const { duckdbScript, resolveDuckdbInputs, warehouseScript } = await import(
+    '../../audiences/sql/warehouse.js'
+  );
+  const { localFiles } = await import('../../engine/local-files.js');
   const { config, day, dialect } = options;
   const definitions =
     options.audienceIds && options.audienceIds.length > 0
@@ -105,6 +101,11 @@ export function registerSqlCommand(program: Command): void {
           EXIT.usage,
         );
       }
+      const { cacheOptionsFromEnv } = await import('../../compaction/engine-settings.js');
+      const { getEnv } = await import('../../config/env.js');
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { ObjectNotFoundError } = await import('../../storage/object-store.js');
+      const { openStore, parseStoreUrl } = await import('../../storage/open-store.js');
       const env = getEnv();
       const loaded = await loadAudienceSyncConfig(env.CONFIG);
       if (loaded.config.audiences.length === 0) {

@@ -1,15 +1,5 @@
 import type { Command } from 'commander';
-import { getEnv } from '../../config/env.js';
-import { loadAudienceSyncConfig } from '../../config-file.js';
-import { log } from '../../log.js';
-import { startExportWorkers } from '../../pipeline/export-worker.js';
-import { upsertHealthSchedule } from '../../pipeline/health-queue.js';
-import { createBullConnection, evictionPolicyWarning, probeRedis } from '../../pipeline/redis.js';
-import { startWorkers, upsertSchedule } from '../../pipeline/worker.js';
-import { redactRedisUrl } from '../../redis/scrub.js';
-import { openStore } from '../../storage/open-store.js';
 import { CliError, EXIT } from '../output.js';
-import { loadIngestSettings } from './ingest-config.js';
 
 /** `audience-sync worker`: every BullMQ processor, the daily schedule, graceful shutdown. */
 export function registerWorkerCommand(program: Command): void {
@@ -19,6 +9,18 @@ export function registerWorkerCommand(program: Command): void {
     .option('--concurrency <n>', 'refresh jobs processed at once', '2')
     .option('--shutdown-timeout <seconds>', 'how long SIGTERM waits for active jobs', '30')
     .action(async (opts: { concurrency: string; shutdownTimeout: string }) => {
+      const { loadAudienceSyncConfig } = await import('../../config-file.js');
+      const { getEnv } = await import('../../config/env.js');
+      const { log } = await import('../../log.js');
+      const { startExportWorkers } = await import('../../pipeline/export-worker.js');
+      const { upsertHealthSchedule } = await import('../../pipeline/health-queue.js');
+      const { createBullConnection, evictionPolicyWarning, probeRedis } = await import(
+        '../../pipeline/redis.js'
+      );
+      const { startWorkers, upsertSchedule } = await import('../../pipeline/worker.js');
+      const { redactRedisUrl } = await import('../../redis/scrub.js');
+      const { openStore } = await import('../../storage/open-store.js');
+      const { loadIngestSettings } = await import('./ingest-config.js');
       const env = getEnv();
       const loaded = await loadAudienceSyncConfig(env.CONFIG);
       if (!(await probeRedis(env.REDIS_URL, 2000))) {
