@@ -13,7 +13,7 @@ import {
 import type { IdentifierType, MatchKeys } from '../core/types.js';
 
 /**
- * Google Customer Match normalization (specs/platforms.md, "Google Ads"): email trim + lowercase,
+ * Google Customer Match normalization (docs/identifiers.md, "Google Ads"): email trim + lowercase,
  * and for gmail.com / googlemail.com without dots and `+suffix`; phone E.164 with `+`; first and
  * last name trim + lowercase; all hashed. Country code and postal code go unhashed. CRM ids and
  * mobile ids are sent as they are.

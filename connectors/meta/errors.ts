@@ -11,7 +11,7 @@ import { asObject, type HttpResponse, retryAfterMs } from '../core/http.js';
 
 /**
  * Graph API errors → typed errors. Graph answers `{error: {message, type, code, error_subcode,
- * error_user_msg, is_transient, fbtrace_id}}`. Codes from specs/platforms.md and Meta's docs.
+ * error_user_msg, is_transient, fbtrace_id}}`. Codes from Meta's docs (connectors/README.md, typed errors).
  */
 
 /** Throttling: 4 (app), 17 (user / ad account), 32 (page), 613 (calls), 80003 / 80004 (business use case). */

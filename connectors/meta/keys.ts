@@ -22,7 +22,7 @@ import {
 import type { IdentifierType, MatchKeys } from '../core/types.js';
 
 /**
- * Meta customer-file normalization (specs/platforms.md, "Meta"): EMAIL trim + lowercase; PHONE
+ * Meta customer-file normalization (docs/identifiers.md, "Meta"): EMAIL trim + lowercase; PHONE
  * digits with country code, no `+`; FN / LN / CT lowercase letters only (non-ASCII kept); FI the
  * first letter of FN; ST two-letter code; ZIP lowercase without spaces, US five digits; COUNTRY
  * alpha-2 lowercase; GEN m/f; DOB parts; all hashed. MADID and EXTERN_ID are sent unhashed.

@@ -4,7 +4,7 @@ import { maidLower, normalizeEmail, phoneDigits, withoutPlusSuffix } from '../co
 import type { IdentifierType, MatchKeys } from '../core/types.js';
 
 /**
- * TikTok normalization (specs/platforms.md, "TikTok"): email trim + lowercase without a `+suffix`
+ * TikTok normalization (docs/identifiers.md, "TikTok"): email trim + lowercase without a `+suffix`
  * (any domain); phone digits with country code, no `+`; MAID lowercase; all SHA-256.
  */
 export const tiktokRules: FieldRules = {

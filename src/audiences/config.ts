@@ -5,7 +5,7 @@ import { messageRecord, personRecord } from '../contract/records.js';
 import { writeBackMappingSchema } from '../contract/write-back.js';
 
 /**
- * The audience language of `audience-sync.yaml` (DESIGN.md, "Audience configuration").
+ * The audience language of `audience-sync.yaml` (docs/audiences.md).
  *
  * Conditions and features are parsed by hand on top of zod rather than with `z.union`: a union
  * that fails reports "invalid input" for the whole branch, while a hand dispatch can say

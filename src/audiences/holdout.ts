@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 
 /**
- * The holdout assignment (DESIGN.md, exact):
+ * The holdout assignment (docs/audiences.md, "Score, cut and holdout"):
  * `u = parseInt(sha256hex(salt + ":" + customer_id).slice(0, 13), 16) / 2^52`, holdout iff `u < fraction`.
  *
  * 13 hex digits are 52 bits, so the integer is exact in a double and `u` is uniform in [0, 1).

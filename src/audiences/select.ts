@@ -1,5 +1,5 @@
 /**
- * Selection arithmetic for `top_fraction` audiences (DESIGN.md, exact).
+ * Selection arithmetic for `top_fraction` audiences (docs/audiences.md, "Score, cut and holdout").
  */
 
 /** `top_fraction` is compared in parts per million so that 0.07 × 100 is 7, not 7.000000000000001 → 8. */

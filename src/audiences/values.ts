@@ -9,7 +9,7 @@ import type { Filters, Operators, Scalar, ValueMatch } from './config.js';
 const DECIMAL_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
 
 /**
- * The numeric value of a property (DESIGN.md): a finite JSON number, or a string that is entirely a
+ * The numeric value of a property (docs/audiences.md, "Values"): a finite JSON number, or a string that is entirely a
  * finite decimal number. Anything else (missing, empty, `"12 EUR"`, booleans) has none.
  */
 export function toNumber(value: unknown): number | undefined {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
 /**
- * The process environment, parsed once. Names are part of the contract (DESIGN.md, "Environment").
+ * The process environment, parsed once. Names are part of the contract (docs/environment.md).
  * Platform credentials are *not* here: the YAML references them (`${META_ACCESS_TOKEN}`) and they
  * are resolved only when that destination is used.
  */

@@ -18,7 +18,7 @@ import { canonicalTimestamp } from './timestamp.js';
 
 /**
  * Turns loose input (already mapped to canonical field names by ingest or import) into a canonical
- * record. Policy from DESIGN.md: a bad field is dropped and reported, the rest is kept; the record
+ * record. Policy (docs/records.md, "The person key, and bad input"): a bad field is dropped and reported, the rest is kept; the record
  * is rejected only without a person key, a name / metric, or a usable timestamp.
  */
 export interface Checked<T> {

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Customer.io reporting-webhook signatures (specs/customerio.md): lowercase hex HMAC-SHA256, keyed
+ * Customer.io reporting-webhook signatures (docs/http-api.md, "Customer.io webhook signature"): lowercase hex HMAC-SHA256, keyed
  * with the signing key, of `v0:<X-CIO-Timestamp>:<raw body>`. Verified on the raw bytes, compared in
  * constant time, against every configured key so keys can be rotated without downtime.
  */

@@ -11,7 +11,7 @@ import {
 import { checkerFor, validateRecord } from './validate-record.js';
 
 /**
- * Customer.io reporting webhooks → canonical loose records (specs/customerio.md).
+ * Customer.io reporting webhooks → canonical loose records (docs/records.md, "message").
  *
  * Every `object_type` / `metric` pair becomes a `message` record, including metrics we do not know
  * yet: Customer.io adds metrics over time and dropping them would lose data silently. A `customer`

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 
 /**
- * The documented holdout rule (DESIGN.md, "Audience configuration"), recomputed here so a report
+ * The documented holdout rule (docs/audiences.md, "Score, cut and holdout"), recomputed here so a report
  * can check the groups recorded in the snapshots against the configured salt and fraction without
  * depending on the audience engine's code.
  */

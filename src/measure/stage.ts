@@ -15,7 +15,7 @@ export interface MeasuredAudience {
   measure?: { event?: string | undefined; window_days?: number | undefined } | undefined;
 }
 
-/** Resolved lift settings of one audience: the defaults of DESIGN.md filled in. */
+/** Resolved lift settings of one audience: the defaults of docs/lift.md filled in. */
 export function liftSettings(audience: MeasuredAudience): {
   holdoutFraction: number;
   salt: string;
@@ -25,7 +25,7 @@ export function liftSettings(audience: MeasuredAudience): {
   if (!audience.holdout || !(audience.holdout.fraction > 0)) return null;
   return {
     holdoutFraction: audience.holdout.fraction,
-    // The default salt is the audience id (DESIGN.md, holdout rule).
+    // The default salt is the audience id (docs/audiences.md, "Score, cut and holdout").
     salt: audience.holdout.salt ?? audience.id,
     event: audience.measure?.event ?? DEFAULT_MEASURE_EVENT,
     windowDays: audience.measure?.window_days ?? DEFAULT_WINDOW_DAYS,

@@ -1,8 +1,8 @@
 import { PERSON_SCALAR_FIELDS, type PersonRecord } from '../contract/records.js';
 
 /**
- * Field-level merge of partial person updates (DESIGN.md: "Updates are partial; the snapshot keeps
- * the latest value of each field by ts").
+ * Field-level merge of partial person updates (docs/records.md, "person": updates are partial;
+ * the snapshot keeps the latest value of each field by ts).
  *
  * A person is kept flat while merging — `email`, `consent.ad_user_data`, `attributes.plan` — each
  * with the `ts` of the update that set it. The per-field time is what makes incremental folding

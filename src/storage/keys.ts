@@ -1,7 +1,7 @@
 import type { Dataset } from '../contract/records.js';
 
 /**
- * Every object key the project writes, in one place (layout in DESIGN.md). Hive-style `dt=`
+ * Every object key the project writes, in one place (layout in docs/store-layout.md). Hive-style `dt=`
  * partitions let Athena / Snowflake / BigQuery read the same objects as external tables.
  */
 

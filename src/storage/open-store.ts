@@ -5,7 +5,7 @@ import { LAYOUT_KEY, LAYOUT_VERSION } from './keys.js';
 import { type ObjectStore, readJsonIfExists, writeJson } from './object-store.js';
 import { S3ObjectStore } from './s3-store.js';
 
-/** The S3-related settings from the environment (names in DESIGN.md). */
+/** The S3-related settings from the environment (names in docs/environment.md, "Store"). */
 export interface StoreSettings {
   S3_ENDPOINT?: string | undefined;
   AWS_REGION?: string | undefined;

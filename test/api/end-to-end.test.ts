@@ -17,7 +17,7 @@ import {
   uniquePrefix,
 } from '../ingest/harness.js';
 
-/** Every object_type and its metrics, as specs/customerio.md lists them, plus one unknown metric. */
+/** Every object_type and its metrics, as Customer.io documents them (docs/records.md, "message"), plus one unknown metric. */
 const MATRIX: Record<string, string[]> = {
   customer: ['subscribed', 'unsubscribed', 'cio_subscription_preferences_changed'],
   email: [

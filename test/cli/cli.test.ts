@@ -18,7 +18,7 @@ async function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 describe('audience-sync CLI', () => {
-  it('lists the commands from DESIGN.md in --help', async () => {
+  it('lists the commands of docs/cli.md in --help', async () => {
     const { code, stdout } = await cli(['--help']);
     expect(code).toBe(0);
     for (const name of [

@@ -21,7 +21,7 @@ function normalized(platform: string, field: string, value: string, country?: st
   }
 }
 
-describe('hash vectors from specs/platforms.md', () => {
+describe('hash vectors of docs/identifiers.md', () => {
   it.each([
     [
       'meta',

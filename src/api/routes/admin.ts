@@ -14,7 +14,7 @@ import { errorResponses, HttpError } from '../http-errors.js';
 import { adminAccess } from '../plugins/auth.js';
 
 /**
- * Read / operate routes (DESIGN.md, HTTP API), behind `ADMIN_API_KEYS`: audiences with their
+ * Read / operate routes (docs/http-api.md, "Read / operate"), behind `ADMIN_API_KEYS`: audiences with their
  * latest manifest, runs (start and follow), plan, lift. Plans and manifests carry customer ids
  * and counts, never identifiers.
  */

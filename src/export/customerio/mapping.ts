@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * How Customer.io Data Out parquet files map to canonical records. Only some columns are confirmed
- * (specs/customerio.md: Deliveries `workspace_id`, `delivery_id`, `internal_customer_id`,
+ * (docs/configuration.md, "import": Deliveries `workspace_id`, `delivery_id`, `internal_customer_id`,
  * `subject_id`, `event_id`; People ids with deleted / suppressed status); every other name is a
  * documented default that `import.customerio` in the YAML can override. A field may list several
  * candidate columns: the first one present (and non-null in the row) wins.
