@@ -1,4 +1,4 @@
-import type { MalformedLine } from '../people/snapshot.js';
+import type { MalformedLine } from '../storage/jsonl.js';
 
 /**
  * `audiences/<id>/dt=D/manifest.json`: what a build did and what it read, so a number on a

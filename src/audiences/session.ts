@@ -14,7 +14,7 @@ import {
   previousMembersRelation,
   type RawFile,
 } from '../engine/raw.js';
-import type { MalformedLine } from '../people/snapshot.js';
+import type { MalformedLine } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
 import { type AudienceRules, buildOrder, withDependencies } from './config.js';

@@ -1,5 +1,5 @@
 import type { Dataset } from '../contract/records.js';
-import type { MalformedLine } from '../people/snapshot.js';
+import type { MalformedLine } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
 

@@ -9,7 +9,7 @@ import {
   readerStopped,
 } from '../engine/jsonl-load.js';
 import { dataColumns, jsonlFastRelation, quoteIdent } from '../engine/raw.js';
-import type { MalformedLine } from '../people/snapshot.js';
+import type { MalformedLine } from '../storage/jsonl.js';
 
 /**
  * One day-dataset's JSON Lines parts (as `readableParts` made them) into one local Parquet file

@@ -6,7 +6,6 @@ import type { AudienceSyncConfig } from '../config-file.js';
 import { today } from '../contract/days.js';
 import { DATASETS, type Dataset } from '../contract/records.js';
 import { DEFAULT_REDIS_PREFIX, type IngestKeys, ingestKeys } from '../ingest/redis-keys.js';
-import { destinationQueues, SHARED_QUEUES } from '../pipeline/queues.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readJsonIfExists } from '../storage/object-store.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
@@ -212,8 +211,15 @@ export interface CollectorSources {
   /** The ingest Redis and its key prefix. */
   redis?: Redis;
   redisPrefix?: string;
-  /** BullMQ connection and prefix; queue names default to the pipeline's plus one per destination. */
-  queues?: { connection: Redis; prefix: string; names?: readonly string[] };
+  /**
+   * BullMQ connection and prefix, and the queues to count given the configured destinations (the
+   * pipeline's queue registry, `queueNames` in `src/pipeline/queues.ts`).
+   */
+  queues?: {
+    connection: Redis;
+    prefix: string;
+    names: (destinations: readonly string[]) => readonly string[];
+  };
   /** How long scrape-time reads are reused (default 15 s). */
   ttlMs?: number;
   /** Per-source read timeout (default 5 s): a slow store must not hang the scrape. */
@@ -227,259 +233,301 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-/** Queues every deployment has (the per-destination queues are added from the config). */
-export const BASE_QUEUES = [...SHARED_QUEUES, 'export', 'health'];
+type CollectorConfig = Pick<AudienceSyncConfig, 'audiences' | 'destinations'>;
+type Manifest = Awaited<ReturnType<typeof readManifest>>;
 
+/**
+ * Runs one source's read with a timeout and records whether it worked in `metrics_source_up`;
+ * a failed read keeps the values of the last good one.
+ */
+async function readSource(
+  metrics: Metrics,
+  source: string,
+  timeoutMs: number,
+  fn: () => Promise<void>,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timed out')), timeoutMs);
+      }),
+    ]);
+    metrics.sourceUp.set({ source }, 1);
+  } catch {
+    metrics.sourceUp.set({ source }, 0);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readBuffers(metrics: Metrics, redis: Redis, keys: IngestKeys, at: number): Promise<void> {
+  const values = await Promise.all(
+    DATASETS.map(async (d) => ({
+      d,
+      pending: Number((await redis.hget(keys.pending, d)) ?? 0),
+      oldest: await oldestBufferedMs(redis, keys.stream(d)),
+    })),
+  );
+  for (const v of values) {
+    metrics.bufferRecords.set({ dataset: v.d }, v.pending);
+    metrics.bufferOldestAge.set(
+      { dataset: v.d },
+      v.oldest === undefined ? 0 : Math.max(0, (at - v.oldest) / 1000),
+    );
+  }
+}
+
+async function readExportLag(metrics: Metrics, store: ObjectStore, at: Date): Promise<void> {
+  const lookbackDays = 3;
+  for (const d of DATASETS) {
+    const newest = await newestRawPart(store, d, at, lookbackDays);
+    const since = newest ? newest.arrivedAtMs : at.getTime() - (lookbackDays + 1) * 86_400_000;
+    metrics.exportLag.set({ dataset: d }, Math.max(0, (at.getTime() - since) / 1000));
+  }
+}
+
+/** Today's quarantine by reason; `cache` keeps each dataset's profile of the day between scrapes. */
+async function readQuarantine(
+  metrics: Metrics,
+  store: ObjectStore,
+  day: string,
+  cache: Map<string, DayProfile>,
+): Promise<void> {
+  const rows: [Dataset, string, number][] = [];
+  for (const d of DATASETS) {
+    const key = `${d}/${day}`;
+    const cached = cache.get(key);
+    const { profile } = await profileDay(store, d, day, {
+      persist: false,
+      quarantineOnly: true,
+      ...(cached ? { cached } : {}),
+    });
+    cache.set(key, profile);
+    for (const [reason, n] of Object.entries(profile.reasons)) rows.push([d, reason, n]);
+  }
+  for (const k of cache.keys()) if (!k.endsWith(`/${day}`)) cache.delete(k);
+  metrics.quarantineToday.reset();
+  for (const d of DATASETS) metrics.quarantineToday.set({ dataset: d, reason: 'all' }, 0);
+  for (const [dataset, reason, n] of rows) {
+    metrics.quarantineToday.set({ dataset, reason }, n);
+    metrics.quarantineToday.inc({ dataset, reason: 'all' }, n);
+  }
+}
+
+/** The latest snapshot of every audience; `cache` keeps each audience's manifest until a newer day. */
+async function readAudiences(
+  metrics: Metrics,
+  store: ObjectStore,
+  config: Pick<AudienceSyncConfig, 'audiences'>,
+  cache: Map<string, { day: string; manifest: Manifest }>,
+): Promise<void> {
+  const rows = [];
+  for (const a of config.audiences) {
+    const day = await latestBuiltDay(store, a.id);
+    if (!day) continue;
+    let entry = cache.get(a.id);
+    if (!entry || entry.day !== day) {
+      entry = { day, manifest: await readManifest(store, a.id, day) };
+      cache.set(a.id, entry);
+    }
+    if (entry.manifest) rows.push({ id: a.id, day, m: entry.manifest });
+  }
+  for (const g of [
+    metrics.audienceSize,
+    metrics.audienceEligible,
+    metrics.buildDuration,
+    metrics.audienceBuiltDay,
+  ]) {
+    g.reset();
+  }
+  for (const { id, day, m } of rows) {
+    metrics.audienceSize.set({ audience: id, group: 'treatment' }, m.counts.treatment);
+    metrics.audienceSize.set({ audience: id, group: 'holdout' }, m.counts.holdout);
+    metrics.audienceEligible.set({ audience: id }, m.counts.eligible);
+    const t = m.timings;
+    metrics.buildDuration.set(
+      { audience: id },
+      t.snapshot_seconds + t.scan_seconds + t.evaluate_seconds + t.write_seconds,
+    );
+    metrics.audienceBuiltDay.set({ audience: id }, Date.parse(`${day}T00:00:00.000Z`) / 1000);
+  }
+}
+
+/**
+ * The latest finished daily run of a target (how the destination is doing; a run in progress is
+ * partial) and its latest real-time run (the real-time lag), among its last 50 runs: micro-batches
+ * can be many a day.
+ */
+async function latestRuns(
+  store: ObjectStore,
+  destination: string,
+  audienceId: string,
+): Promise<{ daily?: SyncRunRecord; realtime?: SyncRunRecord }> {
+  const runKeys = await runRecordKeys(store, destination, audienceId);
+  let daily: SyncRunRecord | undefined;
+  let realtime: SyncRunRecord | undefined;
+  for (let i = runKeys.length - 1; i >= 0 && i >= runKeys.length - 50 && !(daily && realtime); i--) {
+    const r = await readJsonIfExists<SyncRunRecord>(store, runKeys[i]!);
+    if (!r || r.status === 'running' || r.status === 'finalizing') continue;
+    if (r.trigger === 'realtime') realtime ??= r.realtime ? r : undefined;
+    else if (!r.trigger) daily ??= r;
+  }
+  return { ...(daily ? { daily } : {}), ...(realtime ? { realtime } : {}) };
+}
+
+function setRealtimeGauges(metrics: Metrics, r: SyncRunRecord): void {
+  const labels = { destination: r.destination, audience: r.audience_id };
+  for (const [quantile, ms] of Object.entries(r.realtime?.lag_ms ?? {})) {
+    metrics.realtimeLag.set({ ...labels, quantile }, ms / 1000);
+  }
+  if (r.finished_at) metrics.realtimeLastRun.set(labels, Date.parse(r.finished_at) / 1000);
+}
+
+function setSyncGauges(metrics: Metrics, r: SyncRunRecord): void {
+  const labels = { destination: r.destination, audience: r.audience_id };
+  const coverage = coverageOf(r);
+  if (coverage) {
+    metrics.identifierCoverage.set({ ...labels, identifier: 'any' }, coverage.any);
+    for (const [type, share] of Object.entries(coverage.byType)) {
+      metrics.identifierCoverage.set({ ...labels, identifier: type }, share);
+    }
+  }
+  metrics.syncRequests.set(labels, r.requests);
+  metrics.syncRetries.set(labels, r.retries ?? 0);
+  metrics.syncStatus.set({ ...labels, status: r.status }, 1);
+  if (r.finished_at) metrics.syncFinished.set(labels, Date.parse(r.finished_at) / 1000);
+  for (const [code, n] of Object.entries(syncErrorCodes(r))) metrics.syncErrors.set({ ...labels, code }, n);
+  const size = r.platform?.size;
+  if (typeof size === 'number' && size >= 0) metrics.platformSize.set(labels, size);
+  if (typeof r.match_rate === 'number') metrics.platformMatchRate.set(labels, r.match_rate);
+  const matched = reportedMatches(r);
+  if (matched !== undefined) metrics.platformMatched.set(labels, matched);
+}
+
+async function readSyncs(
+  metrics: Metrics,
+  store: ObjectStore,
+  config: Pick<AudienceSyncConfig, 'audiences'>,
+): Promise<void> {
+  const latest = [];
+  for (const t of syncTargetsOf(config)) latest.push(await latestRuns(store, t.destination, t.audienceId));
+  for (const g of [
+    metrics.identifierCoverage,
+    metrics.syncRequests,
+    metrics.syncErrors,
+    metrics.syncStatus,
+    metrics.syncRetries,
+    metrics.syncFinished,
+    metrics.platformSize,
+    metrics.platformMatchRate,
+    metrics.platformMatched,
+    metrics.realtimeLag,
+    metrics.realtimeLastRun,
+  ]) {
+    g.reset();
+  }
+  for (const { realtime } of latest) if (realtime) setRealtimeGauges(metrics, realtime);
+  for (const { daily } of latest) if (daily) setSyncGauges(metrics, daily);
+}
+
+/** Job counts of the queues; `open` keeps one `Queue` per name between scrapes. */
+async function readQueues(
+  metrics: Metrics,
+  names: readonly string[],
+  open: (name: string) => Queue,
+): Promise<void> {
+  const rows: { name: string; counts: Record<string, number>; retrying: number }[] = [];
+  for (const name of new Set(names)) {
+    const queue = open(name);
+    const counts = await queue.getJobCounts(
+      'waiting',
+      'active',
+      'delayed',
+      'failed',
+      'completed',
+      'prioritized',
+      'waiting-children',
+    );
+    const jobs = await queue.getJobs(['wait', 'delayed', 'active'], 0, 199);
+    const retrying = jobs.filter((j) => (j?.attemptsMade ?? 0) > 0).length;
+    rows.push({ name, counts, retrying });
+  }
+  metrics.queueJobs.reset();
+  metrics.queueRetrying.reset();
+  for (const { name, counts, retrying } of rows) {
+    for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ queue: name, state }, n);
+    metrics.queueRetrying.set({ queue: name }, retrying);
+  }
+}
+
+async function readAlerts(metrics: Metrics, store: ObjectStore): Promise<void> {
+  const state = await readJsonIfExists<AlertState>(store, ALERT_STATE_KEY);
+  metrics.alertsFiring.reset();
+  for (const severity of ['warning', 'critical']) metrics.alertsFiring.set({ kind: 'all', severity }, 0);
+  for (const a of Object.values(state?.alerts ?? {})) {
+    if (a.status !== 'firing') continue;
+    metrics.alertsFiring.inc({ kind: a.kind, severity: a.severity });
+    metrics.alertsFiring.inc({ kind: 'all', severity: a.severity });
+  }
+}
+
+/**
+ * Scrape-time reads of durable state into the gauges: the configuration first (audiences and
+ * destinations), then the buffers, the store, the audiences, the syncs and the queues at once.
+ * Reads are reused for `ttlMs`, and concurrent scrapes share one read.
+ */
 export function createCollector(metrics: Metrics, sources: CollectorSources): Collector {
   const ttlMs = sources.ttlMs ?? 15_000;
   const timeoutMs = sources.timeoutMs ?? 5_000;
   const now = sources.now ?? (() => new Date());
   const keys: IngestKeys = ingestKeys(sources.redisPrefix ?? DEFAULT_REDIS_PREFIX);
   const quarantine = new Map<string, DayProfile>();
-  const manifests = new Map<string, { day: string; manifest: Awaited<ReturnType<typeof readManifest>> }>();
+  const manifests = new Map<string, { day: string; manifest: Manifest }>();
   const queues = new Map<string, Queue>();
   let last = 0;
   let inflight: Promise<void> | undefined;
 
-  const run = async (source: string, fn: () => Promise<void>) => {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        fn(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('timed out')), timeoutMs);
-        }),
-      ]);
-      metrics.sourceUp.set({ source }, 1);
-    } catch {
-      // Values from the last good read stay; `metrics_source_up` says they are stale.
-      metrics.sourceUp.set({ source }, 0);
-    } finally {
-      clearTimeout(timer);
+  const run = (source: string, fn: () => Promise<void>) => readSource(metrics, source, timeoutMs, fn);
+  const openQueue = (q: NonNullable<CollectorSources['queues']>) => (name: string) => {
+    let queue = queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: q.connection, prefix: q.prefix });
+      queue.on('error', () => {});
+      queues.set(name, queue);
     }
-  };
-
-  const readBuffers = async (redis: Redis) => {
-    const at = now().getTime();
-    const values = await Promise.all(
-      DATASETS.map(async (d) => ({
-        d,
-        pending: Number((await redis.hget(keys.pending, d)) ?? 0),
-        oldest: await oldestBufferedMs(redis, keys.stream(d)),
-      })),
-    );
-    for (const v of values) {
-      metrics.bufferRecords.set({ dataset: v.d }, v.pending);
-      metrics.bufferOldestAge.set(
-        { dataset: v.d },
-        v.oldest === undefined ? 0 : Math.max(0, (at - v.oldest) / 1000),
-      );
-    }
-  };
-
-  const readExportLag = async (store: ObjectStore) => {
-    const at = now();
-    const lookbackDays = 3;
-    for (const d of DATASETS) {
-      const newest = await newestRawPart(store, d, at, lookbackDays);
-      const since = newest ? newest.arrivedAtMs : at.getTime() - (lookbackDays + 1) * 86_400_000;
-      metrics.exportLag.set({ dataset: d }, Math.max(0, (at.getTime() - since) / 1000));
-    }
-  };
-
-  const readQuarantine = async (store: ObjectStore) => {
-    const day = today(now());
-    const rows: [Dataset, string, number][] = [];
-    for (const d of DATASETS) {
-      const key = `${d}/${day}`;
-      const cached = quarantine.get(key);
-      const { profile } = await profileDay(store, d, day, {
-        persist: false,
-        quarantineOnly: true,
-        ...(cached ? { cached } : {}),
-      });
-      quarantine.set(key, profile);
-      for (const [reason, n] of Object.entries(profile.reasons)) rows.push([d, reason, n]);
-    }
-    for (const k of quarantine.keys()) if (!k.endsWith(`/${day}`)) quarantine.delete(k);
-    metrics.quarantineToday.reset();
-    for (const d of DATASETS) metrics.quarantineToday.set({ dataset: d, reason: 'all' }, 0);
-    for (const [dataset, reason, n] of rows) {
-      metrics.quarantineToday.set({ dataset, reason }, n);
-      metrics.quarantineToday.inc({ dataset, reason: 'all' }, n);
-    }
-  };
-
-  const readAudiences = async (store: ObjectStore, config: Pick<AudienceSyncConfig, 'audiences'>) => {
-    const rows = [];
-    for (const a of config.audiences) {
-      const day = await latestBuiltDay(store, a.id);
-      if (!day) continue;
-      let entry = manifests.get(a.id);
-      if (!entry || entry.day !== day) {
-        entry = { day, manifest: await readManifest(store, a.id, day) };
-        manifests.set(a.id, entry);
-      }
-      if (entry.manifest) rows.push({ id: a.id, day, m: entry.manifest });
-    }
-    for (const g of [
-      metrics.audienceSize,
-      metrics.audienceEligible,
-      metrics.buildDuration,
-      metrics.audienceBuiltDay,
-    ]) {
-      g.reset();
-    }
-    for (const { id, day, m } of rows) {
-      metrics.audienceSize.set({ audience: id, group: 'treatment' }, m.counts.treatment);
-      metrics.audienceSize.set({ audience: id, group: 'holdout' }, m.counts.holdout);
-      metrics.audienceEligible.set({ audience: id }, m.counts.eligible);
-      const t = m.timings;
-      metrics.buildDuration.set(
-        { audience: id },
-        t.snapshot_seconds + t.scan_seconds + t.evaluate_seconds + t.write_seconds,
-      );
-      metrics.audienceBuiltDay.set({ audience: id }, Date.parse(`${day}T00:00:00.000Z`) / 1000);
-    }
-  };
-
-  const readSyncs = async (store: ObjectStore, config: Pick<AudienceSyncConfig, 'audiences'>) => {
-    const records: SyncRunRecord[] = [];
-    const realtimeRecords: SyncRunRecord[] = [];
-    for (const t of syncTargetsOf(config)) {
-      const runKeys = await runRecordKeys(store, t.destination, t.audienceId);
-      // The latest finished daily run says how the destination is doing (a run in progress is
-      // partial); the latest real-time run gives the real-time lag. Micro-batches can be many a day.
-      let daily: SyncRunRecord | undefined;
-      let realtime: SyncRunRecord | undefined;
-      for (let i = runKeys.length - 1; i >= 0 && i >= runKeys.length - 50 && !(daily && realtime); i--) {
-        const r = await readJsonIfExists<SyncRunRecord>(store, runKeys[i]!);
-        if (!r || r.status === 'running' || r.status === 'finalizing') continue;
-        if (r.trigger === 'realtime') realtime ??= r.realtime ? r : undefined;
-        else if (!r.trigger) daily ??= r;
-      }
-      if (daily) records.push(daily);
-      if (realtime) realtimeRecords.push(realtime);
-    }
-    const gauges = [
-      metrics.identifierCoverage,
-      metrics.syncRequests,
-      metrics.syncErrors,
-      metrics.syncStatus,
-      metrics.syncRetries,
-      metrics.syncFinished,
-      metrics.platformSize,
-      metrics.platformMatchRate,
-      metrics.platformMatched,
-      metrics.realtimeLag,
-      metrics.realtimeLastRun,
-    ];
-    for (const g of gauges) g.reset();
-    for (const r of realtimeRecords) {
-      const labels = { destination: r.destination, audience: r.audience_id };
-      for (const [quantile, ms] of Object.entries(r.realtime!.lag_ms)) {
-        metrics.realtimeLag.set({ ...labels, quantile }, ms / 1000);
-      }
-      if (r.finished_at) metrics.realtimeLastRun.set(labels, Date.parse(r.finished_at) / 1000);
-    }
-    for (const r of records) {
-      const labels = { destination: r.destination, audience: r.audience_id };
-      const coverage = coverageOf(r);
-      if (coverage) {
-        metrics.identifierCoverage.set({ ...labels, identifier: 'any' }, coverage.any);
-        for (const [type, share] of Object.entries(coverage.byType)) {
-          metrics.identifierCoverage.set({ ...labels, identifier: type }, share);
-        }
-      }
-      metrics.syncRequests.set(labels, r.requests);
-      metrics.syncRetries.set(labels, r.retries ?? 0);
-      metrics.syncStatus.set({ ...labels, status: r.status }, 1);
-      if (r.finished_at) metrics.syncFinished.set(labels, Date.parse(r.finished_at) / 1000);
-      for (const [code, n] of Object.entries(syncErrorCodes(r)))
-        metrics.syncErrors.set({ ...labels, code }, n);
-      const size = r.platform?.size;
-      if (typeof size === 'number' && size >= 0) metrics.platformSize.set(labels, size);
-      if (typeof r.match_rate === 'number') metrics.platformMatchRate.set(labels, r.match_rate);
-      const matched = reportedMatches(r);
-      if (matched !== undefined) metrics.platformMatched.set(labels, matched);
-    }
-  };
-
-  const readQueues = async (
-    q: NonNullable<CollectorSources['queues']>,
-    config: Pick<AudienceSyncConfig, 'destinations'> | undefined,
-  ) => {
-    const names = [
-      ...(q.names ?? BASE_QUEUES),
-      ...Object.keys(config?.destinations ?? {}).flatMap(destinationQueues),
-    ];
-    const rows: { name: string; counts: Record<string, number>; retrying: number }[] = [];
-    for (const name of new Set(names)) {
-      let queue = queues.get(name);
-      if (!queue) {
-        queue = new Queue(name, { connection: q.connection, prefix: q.prefix });
-        queue.on('error', () => {});
-        queues.set(name, queue);
-      }
-      const counts = await queue.getJobCounts(
-        'waiting',
-        'active',
-        'delayed',
-        'failed',
-        'completed',
-        'prioritized',
-        'waiting-children',
-      );
-      const jobs = await queue.getJobs(['wait', 'delayed', 'active'], 0, 199);
-      const retrying = jobs.filter((j) => (j?.attemptsMade ?? 0) > 0).length;
-      rows.push({ name, counts, retrying });
-    }
-    metrics.queueJobs.reset();
-    metrics.queueRetrying.reset();
-    for (const { name, counts, retrying } of rows) {
-      for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ queue: name, state }, n);
-      metrics.queueRetrying.set({ queue: name }, retrying);
-    }
-  };
-
-  const readAlerts = async (store: ObjectStore) => {
-    const state = await readJsonIfExists<AlertState>(store, ALERT_STATE_KEY);
-    metrics.alertsFiring.reset();
-    for (const severity of ['warning', 'critical']) metrics.alertsFiring.set({ kind: 'all', severity }, 0);
-    for (const a of Object.values(state?.alerts ?? {})) {
-      if (a.status !== 'firing') continue;
-      metrics.alertsFiring.inc({ kind: a.kind, severity: a.severity });
-      metrics.alertsFiring.inc({ kind: 'all', severity: a.severity });
-    }
+    return queue;
   };
 
   const refreshAll = async () => {
-    const { store, redis } = sources;
-    let config: Pick<AudienceSyncConfig, 'audiences' | 'destinations'> | undefined;
-    if (sources.loadConfig) {
+    const { store, redis, queues: q } = sources;
+    let config: CollectorConfig | undefined;
+    const load = sources.loadConfig;
+    if (load) {
       await run('config', async () => {
-        config = await sources.loadConfig!();
+        config = await load();
       });
     }
     const tasks: Promise<void>[] = [];
-    if (redis) tasks.push(run('buffer', () => readBuffers(redis)));
+    if (redis) tasks.push(run('buffer', () => readBuffers(metrics, redis, keys, now().getTime())));
     if (store) {
       tasks.push(
         run('store', async () => {
-          await readExportLag(store);
-          await readQuarantine(store);
-          await readAlerts(store);
+          await readExportLag(metrics, store, now());
+          await readQuarantine(metrics, store, today(now()), quarantine);
+          await readAlerts(metrics, store);
         }),
       );
       const cfg = config;
       if (cfg) {
-        tasks.push(run('audiences', () => readAudiences(store, cfg)));
-        tasks.push(run('syncs', () => readSyncs(store, cfg)));
+        tasks.push(run('audiences', () => readAudiences(metrics, store, cfg, manifests)));
+        tasks.push(run('syncs', () => readSyncs(metrics, store, cfg)));
       }
     }
-    if (sources.queues) {
-      const q = sources.queues;
-      tasks.push(run('queues', () => readQueues(q, config)));
+    if (q) {
+      const names = q.names(Object.keys(config?.destinations ?? {}));
+      tasks.push(run('queues', () => readQueues(metrics, names, openQueue(q))));
     }
     await Promise.all(tasks);
   };

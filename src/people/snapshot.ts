@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { fileName } from '../compaction/listing.js';
 import { listDatasetParts } from '../compaction/parts.js';
 import type { PersonRecord } from '../contract/records.js';
-import { readJsonl, readLines } from '../storage/jsonl.js';
+import { type MalformedLine, readJsonl, readLines } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
 import { writeGzipLines } from './gzip-lines.js';
@@ -38,12 +38,6 @@ import { loadPersonUpdates, type PersonUpdateRow, type SourceUnit } from './upda
  */
 
 export const PEOPLE_MANIFEST_VERSION = 1;
-
-export interface MalformedLine {
-  key: string;
-  line: number;
-  reason: string;
-}
 
 export interface PeopleSnapshotManifest {
   version: number;

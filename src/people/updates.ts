@@ -8,8 +8,8 @@ import { readableParts } from '../engine/gzip-lines.js';
 import { loadJsonlTable } from '../engine/jsonl-load.js';
 import { localFiles } from '../engine/local-files.js';
 import { BAG_FIELDS, dataColumns, parquetColumnsSql, parquetRelation, quoteIdent } from '../engine/raw.js';
+import type { MalformedLine } from '../storage/jsonl.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
-import type { MalformedLine } from './snapshot.js';
 
 /**
  * The person updates a snapshot folds in, held by the SQL engine and handed to JavaScript one

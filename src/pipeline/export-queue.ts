@@ -5,6 +5,7 @@ import { DATASETS, type Dataset } from '../contract/records.js';
 import { type DatasetDrainResult, drainBuffers } from '../export/drain.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { QUEUES } from './queues.js';
 
 /**
  * The export queue: a job scheduler drains every buffer each `EXPORT_INTERVAL_SECONDS` (one minute
@@ -13,7 +14,6 @@ import type { ObjectStore } from '../storage/object-store.js';
  * around `drainBuffers`; overlapping jobs are harmless (the drain takes a per-dataset lease).
  */
 
-export const EXPORT_QUEUE = 'export';
 export const EXPORT_SCHEDULER_ID = 'export-every-interval';
 
 export interface ExportJobData {
@@ -38,7 +38,7 @@ export function earlyExportJobId(dataset: Dataset, nowMs: number = Date.now()): 
 }
 
 export function exportQueue(connection: Redis, prefix: string): Queue<ExportJobData> {
-  return new Queue<ExportJobData>(EXPORT_QUEUE, { connection, prefix, defaultJobOptions: KEEP });
+  return new Queue<ExportJobData>(QUEUES.export, { connection, prefix, defaultJobOptions: KEEP });
 }
 
 /** Installs (or updates) the every-interval drain; safe to call from every worker at start. */

@@ -4,14 +4,9 @@ import type { Env } from '../config/env.js';
 import type { CustomerIoImportConfig } from '../export/customerio/mapping.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { EXPORT_QUEUE, exportProcessor, exportQueue, upsertExportSchedule } from './export-queue.js';
-import {
-  IMPORT_QUEUE,
-  IMPORT_SCHEDULER_ID,
-  importProcessor,
-  importQueue,
-  upsertImportSchedule,
-} from './import-queue.js';
+import { exportProcessor, exportQueue, upsertExportSchedule } from './export-queue.js';
+import { IMPORT_SCHEDULER_ID, importProcessor, importQueue, upsertImportSchedule } from './import-queue.js';
+import { QUEUES } from './queues.js';
 
 /**
  * The export and import processors with their schedules, ready to run inside the full worker.
@@ -46,7 +41,7 @@ export async function startExportWorkers(options: ExportWorkerOptions): Promise<
 
   const workers = [
     new Worker(
-      EXPORT_QUEUE,
+      QUEUES.export,
       exportProcessor({
         redis: connection,
         store: options.store,
@@ -56,7 +51,7 @@ export async function startExportWorkers(options: ExportWorkerOptions): Promise<
       { connection, prefix, concurrency: 1 },
     ),
     new Worker(
-      IMPORT_QUEUE,
+      QUEUES.import,
       importProcessor({ env, store: options.store, logger, config: options.importConfig }),
       { connection, prefix, concurrency: 1 },
     ),

@@ -7,6 +7,7 @@ import type { Finding } from '../health/findings.js';
 import { runHealth } from '../health/run.js';
 import { type Logger, runLogger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { QUEUES } from './queues.js';
 
 /**
  * The scheduled data-health job: a BullMQ job scheduler runs the checks every
@@ -16,7 +17,6 @@ import type { ObjectStore } from '../storage/object-store.js';
  * BullMQ retry the run (the alert state already prevents repeats). The job fails only when the
  * checks cannot run at all.
  */
-export const HEALTH_QUEUE = 'health';
 export const HEALTH_SCHEDULER_ID = 'health-checks';
 
 const KEEP = { removeOnComplete: { age: 86_400, count: 200 }, removeOnFail: { age: 7 * 86_400 } } as const;
@@ -47,7 +47,7 @@ export interface HealthProcessorDeps {
 export function createHealthProcessor(deps: HealthProcessorDeps): (job: Job) => Promise<HealthJobResult> {
   const load = deps.loadConfig ?? (() => loadAudienceSyncConfig(deps.env.CONFIG));
   return async (job) => {
-    const logger = runLogger(deps.log, `health-${job.id ?? 'adhoc'}`, { queue: HEALTH_QUEUE });
+    const logger = runLogger(deps.log, `health-${job.id ?? 'adhoc'}`, { queue: QUEUES.health });
     const loaded = await load();
     const result = await runHealth({
       store: deps.store,
@@ -88,17 +88,17 @@ export interface HealthWorkerOptions extends HealthProcessorDeps {
 export function startHealthWorker(options: HealthWorkerOptions): Worker {
   const { connection, prefix, ...deps } = options;
   // The ingest buffer shares the deployment's prefix (QUEUE_PREFIX) unless told otherwise.
-  const worker = new Worker(HEALTH_QUEUE, createHealthProcessor({ redisPrefix: prefix, ...deps }), {
+  const worker = new Worker(QUEUES.health, createHealthProcessor({ redisPrefix: prefix, ...deps }), {
     connection,
     prefix,
     concurrency: 1,
     maxStalledCount: 1,
   });
   worker.on('failed', (job, error) =>
-    options.log.error({ queue: HEALTH_QUEUE, job_id: job?.id, err: error }, 'health check job failed'),
+    options.log.error({ queue: QUEUES.health, job_id: job?.id, err: error }, 'health check job failed'),
   );
   worker.on('error', (error) =>
-    options.log.error({ queue: HEALTH_QUEUE, err: error }, 'health worker error'),
+    options.log.error({ queue: QUEUES.health, err: error }, 'health worker error'),
   );
   return worker;
 }
@@ -108,7 +108,7 @@ export async function upsertHealthSchedule(
   pipeline: { connection: Redis; prefix: string },
   everyMinutes: number,
 ): Promise<void> {
-  const queue = new Queue(HEALTH_QUEUE, { connection: pipeline.connection, prefix: pipeline.prefix });
+  const queue = new Queue(QUEUES.health, { connection: pipeline.connection, prefix: pipeline.prefix });
   try {
     await queue.upsertJobScheduler(
       HEALTH_SCHEDULER_ID,

@@ -7,6 +7,7 @@ import type { CustomerIoImportConfig } from '../export/customerio/mapping.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { openStore } from '../storage/open-store.js';
+import { QUEUES } from './queues.js';
 
 /**
  * The Customer.io Data Out import as a scheduled job. Customer.io writes new Parquet files about
@@ -14,7 +15,6 @@ import { openStore } from '../storage/open-store.js';
  * holds only the source URL; the processor is a thin wrapper around `importCustomerIo`.
  */
 
-export const IMPORT_QUEUE = 'import-customerio';
 export const IMPORT_SCHEDULER_ID = 'import-customerio-every-15-minutes';
 export const IMPORT_INTERVAL_MS = 15 * 60_000;
 
@@ -25,7 +25,7 @@ export interface ImportJobData {
 const KEEP = { removeOnComplete: { age: 86_400, count: 200 }, removeOnFail: { age: 7 * 86_400 } } as const;
 
 export function importQueue(connection: Redis, prefix: string): Queue<ImportJobData> {
-  return new Queue<ImportJobData>(IMPORT_QUEUE, { connection, prefix, defaultJobOptions: KEEP });
+  return new Queue<ImportJobData>(QUEUES.import, { connection, prefix, defaultJobOptions: KEEP });
 }
 
 export async function upsertImportSchedule(queue: Queue<ImportJobData>, source: string): Promise<void> {

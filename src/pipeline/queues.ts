@@ -20,10 +20,16 @@ export const QUEUES = {
   realtime: 'realtime',
   /** Real-time micro-batch flushes, one queue per destination so one throttled platform waits alone. */
   realtimeFlush: (destination: string) => `realtime-${destination}`,
+  /** Drains of the ingest buffers into raw parts (scheduled, and early when a buffer fills). */
+  export: 'export',
+  /** Customer.io Data Out imports. */
+  import: 'import-customerio',
+  /** The scheduled data-health check. */
+  health: 'health',
 } as const;
 
-/** The queues every deployment has, for the metrics and the queue dashboard (one list). */
-export const SHARED_QUEUES: readonly string[] = [
+/** The queues every deployment has (one list, which the worker, the metrics and the queue dashboard read). */
+const SHARED_QUEUES: readonly string[] = [
   QUEUES.refresh,
   QUEUES.compact,
   QUEUES.people,
@@ -32,11 +38,19 @@ export const SHARED_QUEUES: readonly string[] = [
   QUEUES.erasure,
   QUEUES.retention,
   QUEUES.realtime,
+  QUEUES.export,
+  QUEUES.import,
+  QUEUES.health,
 ];
 
 /** The queues of one configured destination: its syncs and its real-time flushes. */
-export function destinationQueues(destination: string): string[] {
+function destinationQueues(destination: string): string[] {
   return [QUEUES.sync(destination), QUEUES.realtimeFlush(destination)];
+}
+
+/** Every queue of a deployment with these destinations: the shared ones, then each destination's. */
+export function queueNames(destinations: readonly string[]): string[] {
+  return [...SHARED_QUEUES, ...destinations.flatMap(destinationQueues)];
 }
 
 export const DEFAULT_BULL_PREFIX = 'audience-sync';

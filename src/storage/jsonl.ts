@@ -18,6 +18,13 @@ export const GZIP_LEVEL = 3;
 /** Lines are joined into chunks of about this size before they enter the gzip stream. */
 const CHUNK_CHARS = 64 * 1024;
 
+/** A line of a JSON Lines object that could not be read: where it is and why (never its text). */
+export interface MalformedLine {
+  key: string;
+  line: number;
+  reason: string;
+}
+
 export class JsonlLineError extends Error {
   override readonly name = 'JsonlLineError';
   constructor(

@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ALERT_STATE_KEY, type AlertState } from '../../src/health/alerts.js';
 import { createLogger } from '../../src/log.js';
 import {
-  HEALTH_QUEUE,
   HEALTH_SCHEDULER_ID,
   type HealthJobResult,
   startHealthWorker,
   upsertHealthSchedule,
 } from '../../src/pipeline/health-queue.js';
+import { QUEUES } from '../../src/pipeline/queues.js';
 import { keys } from '../../src/storage/keys.js';
 import { readJson } from '../../src/storage/object-store.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
@@ -44,7 +44,7 @@ describe('scheduled health job', () => {
     const p = prefix('sched');
     await upsertHealthSchedule({ connection, prefix: p }, 15);
     await upsertHealthSchedule({ connection, prefix: p }, 5);
-    const queue = new Queue(HEALTH_QUEUE, { connection, prefix: p });
+    const queue = new Queue(QUEUES.health, { connection, prefix: p });
     try {
       const schedulers = await queue.getJobSchedulers();
       expect(schedulers).toHaveLength(1);
@@ -84,9 +84,9 @@ describe('scheduled health job', () => {
       loadConfig: async () => ({ config, source: 'test.yaml', missingByDestination: {} }),
       now: () => NOW,
     });
-    const queue = new Queue(HEALTH_QUEUE, { connection, prefix: p });
+    const queue = new Queue(QUEUES.health, { connection, prefix: p });
     const eventsConnection = connection.duplicate();
-    const events = new QueueEvents(HEALTH_QUEUE, { connection: eventsConnection, prefix: p });
+    const events = new QueueEvents(QUEUES.health, { connection: eventsConnection, prefix: p });
     await events.waitUntilReady();
     try {
       const run = async (id: string): Promise<HealthJobResult> => {

@@ -6,18 +6,18 @@ import { createTrackChecker } from '../../src/ingest/track.js';
 import { log } from '../../src/log.js';
 import {
   createExportTrigger,
-  EXPORT_QUEUE,
   EXPORT_SCHEDULER_ID,
   earlyExportJobId,
   exportQueue,
 } from '../../src/pipeline/export-queue.js';
 import { type RunningExportWorkers, startExportWorkers } from '../../src/pipeline/export-worker.js';
-import { IMPORT_QUEUE, IMPORT_SCHEDULER_ID, importQueue } from '../../src/pipeline/import-queue.js';
+import { IMPORT_SCHEDULER_ID, importQueue } from '../../src/pipeline/import-queue.js';
 import { putDataOut } from '../export/data-out-fixtures.js';
 import { createFsTestStore } from '../helpers/stores.js';
 
 type FsTestStore = Awaited<ReturnType<typeof createFsTestStore>>;
 
+import { QUEUES } from '../../src/pipeline/queues.js';
 import { deletePrefix, readAll, testEnv, uniquePrefix } from '../ingest/harness.js';
 
 describe('export and import queues (BullMQ)', () => {
@@ -83,7 +83,7 @@ describe('export and import queues (BullMQ)', () => {
     });
     await buffer.add(items);
 
-    const events = new QueueEvents(EXPORT_QUEUE, { connection: connection.duplicate(), prefix: bullPrefix });
+    const events = new QueueEvents(QUEUES.export, { connection: connection.duplicate(), prefix: bullPrefix });
     await events.waitUntilReady();
     const trigger = createExportTrigger(queue);
     const id = earlyExportJobId('events');
@@ -114,7 +114,7 @@ describe('export and import queues (BullMQ)', () => {
       },
     ]);
     const queue = importQueue(connection, bullPrefix);
-    const events = new QueueEvents(IMPORT_QUEUE, { connection: connection.duplicate(), prefix: bullPrefix });
+    const events = new QueueEvents(QUEUES.import, { connection: connection.duplicate(), prefix: bullPrefix });
     await events.waitUntilReady();
     const job = await queue.add('import-customerio', { source: source.root }, { jobId: 'import-test-1' });
     const result = await job.waitUntilFinished(events, 20_000);

@@ -9,6 +9,7 @@ import {
   defaultMetrics,
   type Metrics,
 } from '../../health/metrics.js';
+import { queueNames } from '../../pipeline/queues.js';
 import { createRedisClient } from '../../redis/clients.js';
 
 /**
@@ -26,7 +27,8 @@ export interface MetricsPluginOptions {
   loadConfig?: () => Promise<Pick<AudienceSyncConfig, 'audiences' | 'destinations'>>;
   /**
    * BullMQ connection and prefix for queue gauges. Default: a connection of the plugin's own to
-   * `REDIS_URL` with `QUEUE_PREFIX`; `false` turns queue gauges off.
+   * `REDIS_URL` with `QUEUE_PREFIX`; `false` turns queue gauges off. The queues counted are the
+   * pipeline's (`queueNames`), or `names` when given.
    */
   queues?: { connection: Redis; prefix: string; names?: readonly string[] } | false;
   /** Key prefix of the ingest buffer (default: the one `ingestBuffer` uses). */
@@ -50,14 +52,16 @@ export const metricsPlugin = fp(
 
     let ownQueueConnection: Redis | undefined;
     let queues: CollectorSources['queues'];
-    if (options.queues) queues = options.queues;
-    else if (options.queues !== false) {
+    if (options.queues) {
+      const { connection, prefix, names } = options.queues;
+      queues = { connection, prefix, names: names ? () => names : queueNames };
+    } else if (options.queues !== false) {
       // Its own short-command connection: a scrape reads queue counts and must not wait for Redis.
       ownQueueConnection = createRedisClient(app.env.REDIS_URL, 'command', {
         label: 'metrics queue gauges',
         logger: app.log,
       });
-      queues = { connection: ownQueueConnection, prefix: app.env.QUEUE_PREFIX };
+      queues = { connection: ownQueueConnection, prefix: app.env.QUEUE_PREFIX, names: queueNames };
     }
     const collector = createCollector(metrics, {
       store: app.store,

@@ -4,7 +4,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PipelineConnection } from '../../pipeline/flow.js';
-import { destinationQueues, SHARED_QUEUES } from '../../pipeline/queues.js';
+import { queueNames } from '../../pipeline/queues.js';
 import { HttpError } from '../http-errors.js';
 import { bearerKeyMatcher, bearerToken } from './auth.js';
 
@@ -17,8 +17,7 @@ export async function registerQueuesUi(
   app: FastifyInstance,
   options: { pipeline: PipelineConnection; destinations: readonly string[] },
 ): Promise<Queue[]> {
-  const names = [...SHARED_QUEUES, ...options.destinations.flatMap(destinationQueues)];
-  const queues = names.map(
+  const queues = queueNames(options.destinations).map(
     (name) => new Queue(name, { connection: options.pipeline.connection, prefix: options.pipeline.prefix }),
   );
   const serverAdapter = new FastifyAdapter();
