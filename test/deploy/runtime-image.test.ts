@@ -1,0 +1,192 @@
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+/**
+ * What the Dockerfile does, without Docker: compile with the full dependency set (build stage),
+ * `npm ci --omit=dev --ignore-scripts` from the lockfile (deps stage), and put together only what
+ * the runtime stage copies — node_modules, dist/, package.json, bin/ and the example config — in a
+ * temp directory. Then the CLI runs there as the image runs it: no sources, no dev dependencies.
+ */
+
+const execFileAsync = promisify(execFile);
+const root = new URL('../../', import.meta.url).pathname;
+const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+let app: string;
+
+/** The `COPY` sources of the runtime stage (`COPY --from=deps ... /app/node_modules` → node_modules). */
+function runtimeCopies(): string[] {
+  const runtime = dockerfile.slice(dockerfile.search(/^FROM \S+ AS runtime$/m));
+  return [...runtime.matchAll(/^COPY (?:--\S+ )*(\S+) \S+$/gm)].map((m) => m[1]!.replace(/^\/app\//, ''));
+}
+
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, ['bin/audience-sync.js', ...args], {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '', HOME: app, STORE_URL: join(app, 'data'), ...env },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+beforeAll(async () => {
+  app = mkdtempSync(join(tmpdir(), 'audience-sync-image-'));
+  // Build stage: `npm run build` (tsc, then the console assets), here into the temp directory.
+  await execFileAsync(
+    process.execPath,
+    [
+      join(root, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      join(app, 'dist'),
+    ],
+    { cwd: root },
+  );
+  cpSync(join(root, 'src/console/assets'), join(app, 'dist/src/console/assets'), { recursive: true });
+  // Deps stage: production dependencies from the lockfile, install scripts off, as in the image.
+  for (const f of ['package.json', 'package-lock.json']) cpSync(join(root, f), join(app, f));
+  await execFileAsync(
+    'npm',
+    ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
+    { cwd: app, timeout: 240_000 },
+  );
+  // Runtime stage: what it copies besides node_modules and dist/.
+  for (const f of ['bin', 'audience-sync.example.yaml'])
+    cpSync(join(root, f), join(app, f), { recursive: true });
+}, 300_000);
+
+afterAll(() => {
+  if (app) rmSync(app, { recursive: true, force: true });
+});
+
+describe('the runtime image, assembled as the Dockerfile does', () => {
+  it('copies only dependencies, dist/, package.json, bin/ and the example config: no sources, no tsx', () => {
+    expect(runtimeCopies().sort()).toEqual(
+      ['audience-sync.example.yaml', 'bin', 'dist', 'node_modules', 'package.json'].sort(),
+    );
+    expect(dockerfile).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    expect(dockerfile).not.toMatch(/\btsx\b/);
+    expect(existsSync(join(app, 'src'))).toBe(false);
+    // Development-only packages and the removed ones are not installed.
+    for (const name of ['tsx', 'esbuild', 'vitest', 'vite', 'hyparquet-writer', 'google-ads-api'])
+      expect(existsSync(join(app, 'node_modules', name)), name).toBe(false);
+    expect(existsSync(join(app, 'node_modules/facebook-nodejs-business-sdk'))).toBe(false);
+  });
+
+  it('prints the help from dist/', async () => {
+    const r = await cli(['--help']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const command of ['serve', 'worker', 'build', 'sync', 'hash', 'config'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+  });
+
+  it('hashes an email exactly as the Meta connector sends it', async () => {
+    const r = await cli([
+      'hash',
+      '--platform',
+      'meta',
+      '--field',
+      'email',
+      '--json',
+      ' Jane.Doe@Example.COM ',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { keys: { normalized: string; value: string; hashed: boolean }[] };
+    expect(out.keys).toEqual([
+      expect.objectContaining({
+        normalized: 'jane.doe@example.com',
+        value: createHash('sha256').update('jane.doe@example.com').digest('hex'),
+        hashed: true,
+      }),
+    ]);
+  });
+
+  it('validates the example configuration', async () => {
+    const config = join(app, 'audience-sync.example.yaml');
+    const r = await cli(['config', '--json'], { CONFIG: config });
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout) as { audiences: number; destinations: Record<string, unknown> };
+    const example = parse(readFileSync(config, 'utf8')) as {
+      audiences: unknown[];
+      destinations: Record<string, unknown>;
+    };
+    expect(summary.audiences).toBe(example.audiences.length);
+    expect(Object.keys(summary.destinations).sort()).toEqual(Object.keys(example.destinations).sort());
+  });
+
+  it('generates a small dataset and builds its audiences with the DuckDB engine', async () => {
+    const env = { CONFIG: join(app, 'audience-sync.example.yaml') };
+    const gen = await cli(['generate', '--people', '300', '--days', '3', '--end-date', '2026-03-10'], env);
+    expect(gen.code, gen.stderr).toBe(0);
+    const build = await cli(['build', '--date', '2026-03-10', '--json'], env);
+    expect(build.code, build.stderr).toBe(0);
+    const result = JSON.parse(build.stdout) as { audiences: unknown[]; engine: { records_scanned: number } };
+    expect(result.audiences.length).toBeGreaterThan(0);
+    expect(result.engine.records_scanned).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('serves /healthz and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['bin/audience-sync.js', 'serve'], {
+      cwd: app,
+      env: {
+        PATH: process.env.PATH ?? '',
+        STORE_URL: join(app, 'serve-data'),
+        CONFIG: join(app, 'audience-sync.example.yaml'),
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        QUEUE_PREFIX: `image-test-${port}`,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      let status = 0;
+      for (let i = 0; i < 150 && status !== 200; i++) {
+        status = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.status,
+          () => 0,
+        );
+        if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(status, output).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, output).toBe(0);
+  }, 60_000);
+});
