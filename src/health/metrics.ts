@@ -9,11 +9,12 @@ import { DEFAULT_REDIS_PREFIX, type IngestKeys, ingestKeys } from '../ingest/red
 import type { ObjectStore } from '../storage/object-store.js';
 import { readJsonIfExists } from '../storage/object-store.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
+import { syncTargets } from '../sync/targets.js';
 import { ALERT_STATE_KEY, type AlertState } from './alerts.js';
 import { oldestBufferedMs } from './checks/freshness.js';
 import { newestRawPart } from './parts.js';
 import { type DayProfile, profileDay } from './profile.js';
-import { coverageOf, reportedMatches, runRecordKeys, syncTargetsOf } from './sync-runs.js';
+import { coverageOf, reportedMatches, runRecordKeys } from './sync-runs.js';
 
 /**
  * Prometheus metrics. Two kinds:
@@ -412,7 +413,8 @@ async function readSyncs(
   config: Pick<AudienceSyncConfig, 'audiences'>,
 ): Promise<void> {
   const latest = [];
-  for (const t of syncTargetsOf(config)) latest.push(await latestRuns(store, t.destination, t.audienceId));
+  for (const t of syncTargets(config.audiences))
+    latest.push(await latestRuns(store, t.destination, t.audienceId));
   for (const g of [
     metrics.identifierCoverage,
     metrics.syncRequests,

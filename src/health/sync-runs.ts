@@ -1,4 +1,3 @@
-import type { AudienceSyncConfig } from '../config-file.js';
 import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import { listRuns } from '../sync/runs.js';
@@ -8,23 +7,6 @@ import { listRuns } from '../sync/runs.js';
  * the refresh are the day, and retries of a day get `-2`, `-3`: they sort by (day, attempt). Other
  * ids (a manual run) sort by the day their record was last written.
  */
-
-export interface SyncTargetRef {
-  audienceId: string;
-  destination: string;
-  kind: 'audience' | 'write_back';
-}
-
-/** Every audience × destination pair the configuration syncs (audience destinations, then write-back). */
-export function syncTargetsOf(config: Pick<AudienceSyncConfig, 'audiences'>): SyncTargetRef[] {
-  const out: SyncTargetRef[] = [];
-  for (const a of config.audiences) {
-    for (const destination of a.sync) out.push({ audienceId: a.id, destination, kind: 'audience' });
-    if (a.write_back)
-      out.push({ audienceId: a.id, destination: a.write_back.destination, kind: 'write_back' });
-  }
-  return out;
-}
 
 /** Run record keys of one target, oldest first: by (day, attempt), then by when they were written. */
 export async function runRecordKeys(

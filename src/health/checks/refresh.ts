@@ -2,9 +2,10 @@ import { builtDays } from '../../audiences/members.js';
 import { latestSnapshotDay } from '../../people/snapshot.js';
 import { readJsonIfExists } from '../../storage/object-store.js';
 import type { SyncRunRecord } from '../../sync/run-record.js';
+import { syncTargets } from '../../sync/targets.js';
 import { type CheckContext, lastCompleteDayIn } from '../context.js';
 import { duration, type Finding, findingId } from '../findings.js';
-import { runRecordKeys, syncTargetsOf } from '../sync-runs.js';
+import { runRecordKeys } from '../sync-runs.js';
 
 /** A sync record still `running` this long after its last checkpoint is a killed run nobody resumed. */
 const STUCK_MS = 2 * 3_600_000;
@@ -43,7 +44,7 @@ export async function checkRefresh(ctx: CheckContext): Promise<Finding[]> {
   const notSynced: string[] = [];
   const stuck: string[] = [];
   const unbuilt = new Set(notBuilt.map((s) => s.split(' ')[0]));
-  for (const t of syncTargetsOf(ctx.config)) {
+  for (const t of syncTargets(ctx.config.audiences)) {
     if (unbuilt.has(t.audienceId)) continue; // said already: no snapshot, so no sync
     const runKeys = await runRecordKeys(ctx.store, t.destination, t.audienceId);
     const lastKey = runKeys[runKeys.length - 1];

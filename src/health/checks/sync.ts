@@ -1,7 +1,8 @@
 import type { SyncRunRecord } from '../../sync/run-record.js';
+import { syncTargets } from '../../sync/targets.js';
 import type { CheckContext } from '../context.js';
 import { type Finding, findingId, median, percent } from '../findings.js';
-import { coverageOf, recentRuns, syncTargetsOf } from '../sync-runs.js';
+import { coverageOf, recentRuns } from '../sync-runs.js';
 
 /**
  * From the latest sync run records of every audience × destination: destinations whose latest run
@@ -11,7 +12,7 @@ export async function checkSyncs(ctx: CheckContext): Promise<Finding[]> {
   const settings = ctx.config.health.coverage;
   const failing = new Map<string, { critical: boolean; items: string[] }>();
   const findings: Finding[] = [];
-  for (const target of syncTargetsOf(ctx.config)) {
+  for (const target of syncTargets(ctx.config.audiences)) {
     const { destination, audienceId } = target;
     // Retries add records: read enough to find `baseline_runs` completed runs before the latest.
     const runs = await recentRuns(ctx.store, destination, audienceId, settings.baseline_runs * 2 + 2);
