@@ -334,6 +334,50 @@ function parseScoreTerm(value: unknown, ctx: Ctx, path: Path): ScoreTerm | undef
   return { weight, [kind]: feature } as ScoreTerm;
 }
 
+/**
+ * A lift covariate (`measure.covariates[i]`): a score term without weight (`count`, `sum`, `max`,
+ * `min`, `days_since` over events or messages), or `attribute: <person field>` (a number from the
+ * people snapshot). Evaluated per person as of the day before they entered (src/measure/covariates.ts).
+ */
+export type Covariate = { [K in FeatureKind]?: FeatureSource } | { attribute: string };
+
+function parseCovariate(value: unknown, ctx: Ctx, path: Path): Covariate | undefined {
+  const heads = [...FEATURE_KINDS, 'attribute'] as const;
+  if (!isPlainObject(value)) {
+    issue(ctx, path, `a covariate is a mapping with one of ${heads.join(', ')}`);
+    return undefined;
+  }
+  const kinds = heads.filter((k) => k in value);
+  if (kinds.length !== 1) {
+    issue(ctx, path, `a covariate needs exactly one of ${heads.join(', ')}`);
+    return undefined;
+  }
+  const kind = kinds[0]!;
+  rejectExtraKeys(value, [kind], ctx, path, 'covariates take no weight or other key:');
+  if (kind === 'attribute') {
+    const field = value.attribute;
+    if (typeof field !== 'string' || !isPersonField(field)) {
+      issue(
+        ctx,
+        [...path, 'attribute'],
+        `attribute must be a person field (${PERSON_FIELDS.join(', ')}, attributes.<name>)`,
+      );
+      return undefined;
+    }
+    return { attribute: field };
+  }
+  const feature = parseFeature(kind, value[kind], ctx, [...path, kind]);
+  return feature && ({ [kind]: feature } as Covariate);
+}
+
+const covariatesSchema = z
+  .array(z.unknown(), { error: 'covariates must be a list of terms' })
+  .max(10, 'at most 10 covariates')
+  .transform((terms, ctx) => {
+    const out = terms.map((t, i) => parseCovariate(t, ctx, [i]));
+    return out.some((t) => t === undefined) ? z.NEVER : (out as Covariate[]);
+  });
+
 const conditionSchema = z.unknown().transform((value, ctx) => parseCondition(value, ctx, []) ?? z.NEVER);
 const scoreSchema = z
   .array(z.unknown(), { error: 'score must be a list of terms' })
@@ -379,6 +423,8 @@ export const audienceSchema = z.strictObject({
         .int('window_days must be whole days')
         .min(1, 'window_days must be at least 1')
         .max(365, 'window_days must be at most 365'),
+      /** Pre-entry covariates for the regression-adjusted (CUPED) lift. */
+      covariates: covariatesSchema.optional(),
     })
     .optional(),
   sync: z.array(z.string().min(1)).default([]),
@@ -424,7 +470,17 @@ function normalizeAudience(a: AudienceDefinition, normalize: (s: string) => stri
     ...a,
     when: normalizeCondition(a.when, normalize),
     ...(a.score ? { score: a.score.map((t) => normalizeTerm(t, normalize)) } : {}),
-    ...(a.measure ? { measure: { ...a.measure, event: normalize(a.measure.event) } } : {}),
+    ...(a.measure
+      ? {
+          measure: {
+            ...a.measure,
+            event: normalize(a.measure.event),
+            ...(a.measure.covariates
+              ? { covariates: a.measure.covariates.map((c) => normalizeCovariate(c, normalize)) }
+              : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -434,6 +490,12 @@ function normalizeCondition(c: Condition, normalize: (s: string) => string): Con
   if ('not' in c) return { not: normalizeCondition(c.not, normalize) };
   if ('event' in c) return { ...c, event: normalize(c.event) };
   return c;
+}
+
+function normalizeCovariate(c: Covariate, normalize: (s: string) => string): Covariate {
+  if ('attribute' in c) return c;
+  const { weight: _weight, ...term } = normalizeTerm({ weight: 0, ...c }, normalize);
+  return term as Covariate;
 }
 
 function normalizeTerm(t: ScoreTerm, normalize: (s: string) => string): ScoreTerm {
@@ -481,6 +543,15 @@ export function refineAudiences(
         }
       }
     }
+    // A covariate must not be affected by the treatment: an attribute this audience writes back is.
+    a.measure?.covariates?.forEach((c, j) => {
+      if (!('attribute' in c) || !a.write_back) return;
+      if (c.attribute.replace(/^attributes\./, '') in a.write_back.attributes)
+        fail(
+          [...at, 'measure', 'covariates', j, 'attribute'],
+          `covariate ${c.attribute} is written back by this audience (write_back), so it is measured after entry and can be changed by the treatment`,
+        );
+    });
     if (a.type !== 'segment' && a.realtime_additions)
       fail(
         [...at, 'realtime_additions'],

@@ -31,6 +31,9 @@ export interface CumulativePoint {
   low: number;
   high: number;
   label: string;
+  /** The always-valid 95% interval of the same cumulative lift (percentage points), if known. */
+  avLow: number | null;
+  avHigh: number | null;
 }
 
 export interface LiftChartData {
@@ -67,7 +70,13 @@ export function liftChartData(r: LiftReport): LiftChartData {
         estimate: round(l.estimate),
         low: round(l.ci_low),
         high: round(l.ci_high),
-        label: `${points(l.estimate, 2)} (${range(l.ci_low, l.ci_high, (x) => points(x, 2))})`,
+        label:
+          `${points(l.estimate, 2)} (${range(l.ci_low, l.ci_high, (x) => points(x, 2))}` +
+          (d.cumulative_always_valid
+            ? `; always-valid ${points(d.cumulative_always_valid.ci_low, 2)} to ${points(d.cumulative_always_valid.ci_high, 2)})`
+            : ')'),
+        avLow: d.cumulative_always_valid ? round(d.cumulative_always_valid.ci_low) : null,
+        avHigh: d.cumulative_always_valid ? round(d.cumulative_always_valid.ci_high) : null,
       },
     ];
   });
@@ -210,6 +219,7 @@ export const DRAW_CHARTS_SCRIPT = `
     }
 
     const points = data.cumulative;
+    const hasAv = points.length > 0 && points.every((p) => p.avLow !== null && p.avHigh !== null);
     const liftCanvas = points.length > 0 && show('cumulative-chart');
     if (liftCanvas) {
       new Chart(liftCanvas, {
@@ -230,6 +240,12 @@ export const DRAW_CHARTS_SCRIPT = `
               intervals: points.length === 1 ? [[points[0].low, points[0].high]] : undefined,
             },
             { label: 'no effect', data: points.map(() => 0), borderColor: '#57606a', borderDash: [4, 3], borderWidth: 1, pointRadius: 0, pointHitRadius: 0 },
+            // The always-valid band (confidence sequence) around the fixed-horizon one: dashed edges
+            // and a faint orange fill between them, so the two bands read apart.
+            ...(hasAv ? [
+              { label: 'always-valid 95% band', data: points.map((p) => p.avHigh), fill: '+1', backgroundColor: 'rgba(207,100,20,0.10)', borderColor: '#cf6414', borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, pointHitRadius: 0 },
+              { label: 'always-valid low', data: points.map((p) => p.avLow), fill: false, borderColor: '#cf6414', borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, pointHitRadius: 0 },
+            ] : []),
           ],
         },
         options: {
@@ -249,7 +265,7 @@ export const DRAW_CHARTS_SCRIPT = `
             },
           },
           plugins: {
-            legend: { labels: { filter: (item) => item.text !== 'band low' } },
+            legend: { labels: { filter: (item) => item.text !== 'band low' && item.text !== 'always-valid low' } },
             tooltip: {
               filter: (item) => item.datasetIndex === 2,
               callbacks: { label: (c) => 'cumulative lift ' + points[c.dataIndex].label },

@@ -108,10 +108,10 @@ function chartSections(r: LiftReport, data: LiftChartData): string[] {
           // Open unless the chart script draws the chart and closes it: with scripts off, these
           // are the numbers the chart would show.
           '<details class="chart-numbers" open><summary>Cumulative lift by entry day, as a table</summary>',
-          '<table class="by-day"><thead><tr><th>entered up to</th><th>treatment people</th><th>converters</th><th>holdout people</th><th>converters</th><th>cumulative lift</th><th>95% interval</th></tr></thead><tbody>',
+          '<table class="by-day"><thead><tr><th>entered up to</th><th>treatment people</th><th>converters</th><th>holdout people</th><th>converters</th><th>cumulative lift</th><th>95% interval</th><th>always-valid 95%</th></tr></thead><tbody>',
           ...r.by_entry_day.map((d) => {
             const l = d.cumulative_absolute_lift;
-            return `<tr><td>${escapeHtml(d.entered)}</td><td>${count(d.treatment.people)}</td><td>${count(d.treatment.converters)}</td><td>${count(d.holdout.people)}</td><td>${count(d.holdout.converters)}</td><td>${points(l.estimate, 2)}</td><td>${points(l.ci_low, 2)} to ${points(l.ci_high, 2)}</td></tr>`;
+            return `<tr><td>${escapeHtml(d.entered)}</td><td>${count(d.treatment.people)}</td><td>${count(d.treatment.converters)}</td><td>${count(d.holdout.people)}</td><td>${count(d.holdout.converters)}</td><td>${points(l.estimate, 2)}</td><td>${points(l.ci_low, 2)} to ${points(l.ci_high, 2)}</td><td>${d.cumulative_always_valid ? `${points(d.cumulative_always_valid.ci_low, 2)} to ${points(d.cumulative_always_valid.ci_high, 2)}` : 'n/a'}</td></tr>`;
           }),
           '</tbody></table></details>',
         ];
@@ -156,6 +156,24 @@ export function renderLiftHtml(r: LiftReport): string {
       signedPercent(r.relative_lift.estimate),
       interval(r.relative_lift.ci_low, r.relative_lift.ci_high, signedPercent),
     ),
+    ...(r.adjusted
+      ? [
+          card(
+            'adjusted lift',
+            points(r.adjusted.absolute_lift.estimate),
+            `${interval(r.adjusted.absolute_lift.ci_low, r.adjusted.absolute_lift.ci_high, points)}; variance ${r.adjusted.reduces_variance ? 'reduced' : 'NOT reduced'} ${signedPercent(r.adjusted.variance_reduction).replace('+', '')}`,
+          ),
+        ]
+      : []),
+    ...(r.always_valid
+      ? [
+          card(
+            'always-valid interval',
+            `${points(r.always_valid.absolute_lift.ci_low)} to ${points(r.always_valid.absolute_lift.ci_high)}`,
+            `${r.always_valid.based_on} lift, valid under daily looks; ${r.always_valid.excludes_zero ? 'excludes zero' : 'no decision yet'}`,
+          ),
+        ]
+      : []),
     card('p-value', pValue(r.p_value).replace('p = ', ''), 'two-sided, pooled z-test'),
     card(
       'incremental conversions',

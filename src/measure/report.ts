@@ -1,8 +1,19 @@
+import type { Covariate } from '../audiences/config.js';
 import { addDays, isDay } from '../contract/days.js';
 import { snakeCaseEventName } from '../contract/event-name.js';
 import { assertSegment, keys, partitionDay } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readJsonIfExists, writeJson } from '../storage/object-store.js';
+import {
+  ALWAYS_VALID_MIXING_PEOPLE,
+  type AlwaysValidLift,
+  adjustedLift,
+  alwaysValidLift,
+  CovariateError,
+  type GroupSample,
+  pooledOutcomeVariance,
+  proportionDifferenceVariance,
+} from './adjust.js';
 import { analyzeLift, type GroupTotals, type LiftStatistics } from './analysis.js';
 import {
   type CohortMember,
@@ -12,6 +23,7 @@ import {
   readHoldoutSettings,
 } from './cohort.js';
 import { type ContaminationResult, checkContamination } from './contamination.js';
+import { covariateLabel, readCovariates } from './covariates.js';
 import { count, percent, points, pValue, signedCount, signedPercent } from './format.js';
 import { renderLiftHtml } from './html.js';
 import { isMature, maturesOn, type OutcomeStats, readOutcomes } from './outcomes.js';
@@ -58,6 +70,8 @@ export interface MeasureLiftOptions {
   event: string;
   holdoutFraction: number;
   salt: string;
+  /** `measure.covariates`: pre-entry terms for the regression-adjusted (CUPED) estimate. */
+  covariates?: readonly Covariate[] | undefined;
   /** Write report.json and report.html to the store (default true). */
   write?: boolean;
   now?: () => Date;
@@ -69,6 +83,37 @@ export interface EntryDayCounts {
   holdout: { people: number; converters: number };
   /** Lift of everyone who entered up to this day (cumulative), with its interval. */
   cumulative_absolute_lift: NullableEstimate;
+  /**
+   * The always-valid 95% interval of the same cumulative lift (adjusted when the report's
+   * headline uses the adjusted estimate): the band stays valid however many days are looked at.
+   */
+  cumulative_always_valid: { ci_low: number; ci_high: number } | null;
+}
+
+/** The regression-adjusted (CUPED) lift: `measure.covariates` taken into account. */
+export interface AdjustedSummary {
+  /** Covariate labels, in configuration order. */
+  covariates: string[];
+  absolute_lift: { estimate: number; ci_low: number; ci_high: number };
+  relative_lift: NullableEstimate;
+  /** 1 − Var(adjusted difference) / Var(unadjusted difference); negative when it got worse. */
+  variance_reduction: number;
+  /** Whether the adjustment made the estimate more precise (else the headline does not use it). */
+  reduces_variance: boolean;
+  /** Pooled within-group regression coefficients, one per covariate. */
+  coefficients: number[];
+  /** Conversion rates moved to the overall covariate means. */
+  adjusted_rates: { treatment: number; holdout: number };
+}
+
+export interface AlwaysValidSummary {
+  /** Which estimate the sequence is built on: the one the headline uses. */
+  based_on: 'adjusted' | 'unadjusted';
+  absolute_lift: AlwaysValidLift;
+  /** True once the interval excludes zero: until then, "no decision yet". */
+  excludes_zero: boolean;
+  /** Mixing variance τ² = σ² / mixing_people (σ² one person's outcome variance). */
+  mixing_people: number;
 }
 
 export interface PendingSummary {
@@ -103,6 +148,12 @@ export interface LiftReport extends LiftStatistics {
   /** Warnings a reader must see before trusting the numbers (integrity checks that fired). */
   warnings: string[];
   significant: boolean | null;
+  /** Regression-adjusted lift; null without `measure.covariates` (or matured people). */
+  adjusted: AdjustedSummary | null;
+  /** Which absolute lift the headline reads. */
+  headline_estimate: 'adjusted' | 'unadjusted';
+  /** Always-valid (confidence-sequence) 95% interval of the absolute lift; null before both groups matured. */
+  always_valid: AlwaysValidSummary | null;
   srm: SrmResult;
   contamination: ContaminationResult;
   salt: SaltCheck;
@@ -200,6 +251,29 @@ export async function measureLift(options: MeasureLiftOptions): Promise<MeasureL
     addMoment(t.revenue, member.revenue);
   }
   const statistics = analyzeLift(totals.treatment, totals.holdout);
+  const covariates = options.covariates ?? [];
+  const values =
+    covariates.length > 0 && mature.size > 0 ? await readCovariates(store, covariates, mature) : undefined;
+  const adjusted = values ? adjust(mature, values, covariates) : null;
+  const headlineEstimate: 'adjusted' | 'unadjusted' = adjusted?.reduces_variance ? 'adjusted' : 'unadjusted';
+  const byEntryDay = entryDays(mature, headlineEstimate === 'adjusted' ? values : undefined);
+  const lastDay = byEntryDay.at(-1);
+  const alwaysValid: AlwaysValidSummary | null =
+    lastDay?.cumulative_always_valid && statistics.absolute_lift.estimate !== null
+      ? {
+          based_on: headlineEstimate,
+          absolute_lift: {
+            estimate:
+              adjusted && headlineEstimate === 'adjusted'
+                ? adjusted.absolute_lift.estimate
+                : statistics.absolute_lift.estimate,
+            ...lastDay.cumulative_always_valid,
+          },
+          excludes_zero:
+            lastDay.cumulative_always_valid.ci_low > 0 || lastDay.cumulative_always_valid.ci_high < 0,
+          mixing_people: ALWAYS_VALID_MIXING_PEOPLE,
+        }
+      : null;
   const srm = sampleRatioMismatch(
     totals.holdout.people,
     totals.holdout.people + totals.treatment.people,
@@ -218,11 +292,14 @@ export async function measureLift(options: MeasureLiftOptions): Promise<MeasureL
     generated_at: (options.now?.() ?? new Date()).toISOString(),
     ...statistics,
     significant: statistics.p_value === null ? null : statistics.p_value < 0.05,
+    adjusted,
+    headline_estimate: headlineEstimate,
+    always_valid: alwaysValid,
     srm,
     contamination,
     salt: saltCheck,
     pending: pendingSummary(cohort.members, windowDays, asOf),
-    by_entry_day: entryDays(mature),
+    by_entry_day: byEntryDay,
     outcomes,
     cohort: {
       snapshots_read: cohort.snapshot_days.length,
@@ -273,8 +350,65 @@ function pendingSummary(
   };
 }
 
-/** Per entry day counts and the cumulative lift, which shows whether the estimate has settled. */
-function entryDays(mature: Map<string, CohortMember>): EntryDayCounts[] {
+/**
+ * The regression-adjusted lift over the matured cohort. A covariate that cannot be used ((near)
+ * zero variance, or a combination of the others) is refused, naming it.
+ */
+function adjust(
+  mature: Map<string, CohortMember>,
+  values: Map<string, number[]>,
+  covariates: readonly Covariate[],
+): AdjustedSummary | null {
+  const { treatment, holdout } = samples([...mature.entries()], values);
+  let fit: ReturnType<typeof adjustedLift>;
+  try {
+    fit = adjustedLift(treatment, holdout);
+  } catch (error) {
+    if (!(error instanceof CovariateError)) throw error;
+    const named = error.covariates
+      .map((i) => `measure.covariates[${i}] (${covariateLabel(covariates[i]!)})`)
+      .join(', ');
+    const why = error.message.replace(/^covariate \d+ /, '');
+    throw new LiftError(
+      `covariate ${named} ${why} in this cohort, so it cannot adjust the lift: remove it or pick one that varies between people`,
+      'input',
+    );
+  }
+  if (!fit) return null;
+  return {
+    covariates: covariates.map(covariateLabel),
+    absolute_lift: fit.absolute_lift,
+    relative_lift: fit.relative_lift,
+    variance_reduction: fit.variance_reduction,
+    reduces_variance: fit.variance_reduction > 0,
+    coefficients: fit.coefficients,
+    adjusted_rates: fit.adjusted_rates,
+  };
+}
+
+function samples(
+  members: Array<[string, CohortMember]>,
+  values: Map<string, number[]>,
+): { treatment: GroupSample; holdout: GroupSample } {
+  const out = {
+    treatment: { y: [] as number[], x: [] as number[][] },
+    holdout: { y: [] as number[], x: [] as number[][] },
+  };
+  for (const [id, m] of members) {
+    const x = values.get(id);
+    if (!x) throw new Error(`no covariate values for cohort member ${id}`);
+    out[m.group].y.push(m.converted ? 1 : 0);
+    out[m.group].x.push(x);
+  }
+  return out;
+}
+
+/**
+ * Per entry day counts and the cumulative lift, which shows whether the estimate has settled, with
+ * the always-valid interval of each cumulative lift (adjusted when `values` are given; a day whose
+ * cumulative cohort is too small to adjust falls back to the unadjusted variance).
+ */
+function entryDays(mature: Map<string, CohortMember>, values?: Map<string, number[]>): EntryDayCounts[] {
   const byDay = new Map<string, EntryDayCounts>();
   for (const m of mature.values()) {
     let day = byDay.get(m.entered);
@@ -284,6 +418,7 @@ function entryDays(mature: Map<string, CohortMember>): EntryDayCounts[] {
         treatment: { people: 0, converters: 0 },
         holdout: { people: 0, converters: 0 },
         cumulative_absolute_lift: { estimate: null, ci_low: null, ci_high: null },
+        cumulative_always_valid: null,
       };
       byDay.set(m.entered, day);
     }
@@ -292,12 +427,33 @@ function entryDays(mature: Map<string, CohortMember>): EntryDayCounts[] {
   }
   const days = [...byDay.values()].sort((a, b) => (a.entered < b.entered ? -1 : 1));
   const sum = { t: { successes: 0, trials: 0 }, h: { successes: 0, trials: 0 } };
+  const ordered = [...mature.entries()].sort(([, a], [, b]) => (a.entered < b.entered ? -1 : 1));
+  let upTo = 0;
   for (const day of days) {
     sum.t.trials += day.treatment.people;
     sum.t.successes += day.treatment.converters;
     sum.h.trials += day.holdout.people;
     sum.h.successes += day.holdout.converters;
-    if (sum.t.trials > 0 && sum.h.trials > 0) day.cumulative_absolute_lift = newcombeDifference(sum.t, sum.h);
+    while (upTo < ordered.length && ordered[upTo]![1].entered <= day.entered) upTo += 1;
+    if (sum.t.trials === 0 || sum.h.trials === 0) continue;
+    const lift = newcombeDifference(sum.t, sum.h);
+    day.cumulative_absolute_lift = lift;
+    let estimate = lift.estimate;
+    let variance = proportionDifferenceVariance(sum.t, sum.h);
+    if (values) {
+      const { treatment, holdout } = samples(ordered.slice(0, upTo), values);
+      try {
+        const fit = adjustedLift(treatment, holdout);
+        if (fit) {
+          estimate = fit.absolute_lift.estimate;
+          variance = fit.standard_error ** 2;
+        }
+      } catch (error) {
+        if (!(error instanceof CovariateError)) throw error;
+      }
+    }
+    const av = alwaysValidLift(estimate, variance, pooledOutcomeVariance(sum.t, sum.h));
+    day.cumulative_always_valid = { ci_low: av.ci_low, ci_high: av.ci_high };
   }
   return days;
 }
@@ -402,12 +558,15 @@ function headline(r: ReportBase): string {
   if (h.people === 0 || t.people === 0) {
     return `Only the ${h.people === 0 ? 'treatment' : 'holdout'} group has matured people, so lift cannot be measured yet.`;
   }
-  const lift = r.absolute_lift;
+  const useAdjusted = r.headline_estimate === 'adjusted' && r.adjusted !== null;
+  const lift: NullableEstimate = useAdjusted ? r.adjusted!.absolute_lift : r.absolute_lift;
   // Intent-to-treat: the treatment group is everyone assigned to it, reached by an ad or not.
   const rates = `The treatment group converted at ${percent(t.rate)} ${window} ${r.audience}, the holdout at ${percent(h.rate)}`;
-  const interval = `(95% interval ${points(lift.ci_low)} to ${points(lift.ci_high)}, ${pValue(r.p_value)})`;
-  const relative =
-    r.relative_lift.estimate === null ? '' : `, ${signedPercent(r.relative_lift.estimate)} relative`;
+  const interval = useAdjusted
+    ? `(adjusted, 95% interval ${points(lift.ci_low)} to ${points(lift.ci_high)})`
+    : `(95% interval ${points(lift.ci_low)} to ${points(lift.ci_high)}, ${pValue(r.p_value)})`;
+  const relativeLift = useAdjusted ? r.adjusted!.relative_lift : r.relative_lift;
+  const relative = relativeLift.estimate === null ? '' : `, ${signedPercent(relativeLift.estimate)} relative`;
   const inc = r.incremental_conversions;
   const extra =
     inc.estimate === null
@@ -431,7 +590,35 @@ function headline(r: ReportBase): string {
     r.srm.flagged || r.contamination.flagged || r.salt.changed
       ? ' See the warnings before acting on it.'
       : '';
-  return `${rates}. ${verdict}${extra}${caution}`;
+  return `${rates}. ${estimateChoice(r)}${verdict}${extra}${sequential(r)}${caution}`;
+}
+
+/** Which estimate the headline reads, and why. */
+function estimateChoice(r: ReportBase): string {
+  const a = r.adjusted;
+  if (!a) return '';
+  const n = a.covariates.length;
+  const what = `${n} pre-entry covariate${n === 1 ? '' : 's'} (${a.covariates.join(', ')})`;
+  if (a.reduces_variance) {
+    return (
+      `This uses the estimate adjusted for ${what}, which removed ${percent(a.variance_reduction)} of the variance ` +
+      `(unadjusted: ${points(r.absolute_lift.estimate)}, 95% interval ${points(r.absolute_lift.ci_low)} to ${points(r.absolute_lift.ci_high)}). `
+    );
+  }
+  return (
+    `The adjustment for ${what} did not reduce the variance (${signedPercent(a.variance_reduction)} change), ` +
+    'so this uses the unadjusted estimate. '
+  );
+}
+
+/** The always-valid verdict: "no decision yet" until the confidence sequence excludes zero. */
+function sequential(r: ReportBase): string {
+  const av = r.always_valid;
+  if (!av) return '';
+  const band = `always-valid 95% interval ${points(av.absolute_lift.ci_low)} to ${points(av.absolute_lift.ci_high)}`;
+  return av.excludes_zero
+    ? ` The ${band} excludes zero too, so this holds even for a report read every day.`
+    : ` No decision yet: the ${band}, which stays valid however often the report is read, still includes zero.`;
 }
 
 function currency(currencies: string[]): string {

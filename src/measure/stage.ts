@@ -1,3 +1,4 @@
+import type { Covariate } from '../audiences/config.js';
 import { addDays } from '../contract/days.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { listSnapshotDays } from './cohort.js';
@@ -12,7 +13,13 @@ import { DEFAULT_MEASURE_EVENT, DEFAULT_WINDOW_DAYS, type LiftReport, measureLif
 export interface MeasuredAudience {
   id: string;
   holdout?: { fraction: number; salt?: string | undefined } | undefined;
-  measure?: { event?: string | undefined; window_days?: number | undefined } | undefined;
+  measure?:
+    | {
+        event?: string | undefined;
+        window_days?: number | undefined;
+        covariates?: readonly Covariate[] | undefined;
+      }
+    | undefined;
 }
 
 /** Resolved lift settings of one audience: the defaults of docs/lift.md filled in. */
@@ -21,6 +28,7 @@ export function liftSettings(audience: MeasuredAudience): {
   salt: string;
   event: string;
   windowDays: number;
+  covariates: readonly Covariate[];
 } | null {
   if (!audience.holdout || !(audience.holdout.fraction > 0)) return null;
   return {
@@ -29,6 +37,7 @@ export function liftSettings(audience: MeasuredAudience): {
     salt: audience.holdout.salt ?? audience.id,
     event: audience.measure?.event ?? DEFAULT_MEASURE_EVENT,
     windowDays: audience.measure?.window_days ?? DEFAULT_WINDOW_DAYS,
+    covariates: audience.measure?.covariates ?? [],
   };
 }
 

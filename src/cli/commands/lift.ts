@@ -81,6 +81,7 @@ export function registerLiftCommand(program: Command): void {
           event: settings.event,
           holdoutFraction: settings.holdoutFraction,
           salt: settings.salt,
+          covariates: settings.covariates,
         });
         if (opts.json) return outJson(report);
         const t = report.groups.treatment;
@@ -98,6 +99,19 @@ export function registerLiftCommand(program: Command): void {
           `  lift       ${points(report.absolute_lift.estimate, 2)} [${points(report.absolute_lift.ci_low, 2)}, ${points(report.absolute_lift.ci_high, 2)}]  ` +
             `${signedPercent(report.relative_lift.estimate)} relative  ${pValue(report.p_value)}  MDE ${points(report.mde, 2).replace('+', '')}`,
         );
+        const adj = report.adjusted;
+        if (adj) {
+          out(
+            `  adjusted   ${points(adj.absolute_lift.estimate, 2)} [${points(adj.absolute_lift.ci_low, 2)}, ${points(adj.absolute_lift.ci_high, 2)}]  ` +
+              `${signedPercent(adj.relative_lift.estimate)} relative  variance ${adj.reduces_variance ? 'reduced' : 'NOT reduced'} ${percent(adj.variance_reduction)}`,
+          );
+        }
+        const av = report.always_valid;
+        if (av) {
+          out(
+            `  always-valid [${points(av.absolute_lift.ci_low, 2)}, ${points(av.absolute_lift.ci_high, 2)}] (${av.based_on}; ${av.excludes_zero ? 'excludes zero' : 'no decision yet'})`,
+          );
+        }
         out(`  pending    ${count(report.pending.people)} people still inside their window`);
         out('');
         out(report.headline);
