@@ -81,19 +81,20 @@ describe('regression adjustment (CUPED / ANCOVA)', () => {
   });
 
   it('reports an adjustment that does not help as a negative variance reduction', () => {
-    const random = rng(5);
-    const draw = (n: number) => {
-      const y: number[] = [];
-      const x: number[][] = [];
-      for (let i = 0; i < n; i++) {
-        y.push(random() < 0.1 ? 1 : 0);
-        x.push([random()]);
-      }
-      return sample(y, x);
-    };
-    // Pure noise as covariate on a tiny cohort: it costs a degree of freedom and explains nothing.
-    const fit = adjustedLift(draw(30), draw(12))!;
-    expect(fit.variance_reduction).toBeLessThan(0.1);
+    // Within each group x is exactly uncorrelated with y (Sxy = 0), so β = 0 and the residuals are
+    // the raw deviations; the fitted coefficient still costs a degree of freedom: variance grows.
+    const t = sample([1, 0, 1, 0], one([1, 1, 0, 0]));
+    const h = sample([1, 0, 0, 1], one([3, 3, 2, 2]));
+    const fit = adjustedLift(t, h)!;
+    expect(fit.coefficients[0]).toBe(0);
+    expect(fit.absolute_lift.estimate).toBe(0);
+    // Var = 1/(4 − 1 − 0.5)/4 per group (rss 1, df 2.5) plus σ̂² d²/Sxx for estimating β, against
+    // 1/3/4 per group unadjusted.
+    const sigma2 = 2 / 5;
+    const variance = 2 * (1 / 2.5 / 4) + sigma2 * (2 ** 2 / 2);
+    expect(fit.standard_error).toBeCloseTo(Math.sqrt(variance), 14);
+    expect(fit.variance_reduction).toBeCloseTo(1 - variance / (2 * (1 / 3 / 4)), 14);
+    expect(fit.variance_reduction).toBeLessThan(0);
   });
 });
 
