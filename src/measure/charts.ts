@@ -241,10 +241,10 @@ export const DRAW_CHARTS_SCRIPT = `
             },
             { label: 'no effect', data: points.map(() => 0), borderColor: '#57606a', borderDash: [4, 3], borderWidth: 1, pointRadius: 0, pointHitRadius: 0 },
             // The always-valid band (confidence sequence) around the fixed-horizon one: dashed edges
-            // and a faint orange fill between them, so the two bands read apart.
+            // and a faint orange fill only outside the blue band, so the two read apart.
             ...(hasAv ? [
-              { label: 'always-valid 95% band', data: points.map((p) => p.avHigh), fill: '+1', backgroundColor: 'rgba(207,100,20,0.10)', borderColor: '#cf6414', borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, pointHitRadius: 0 },
-              { label: 'always-valid low', data: points.map((p) => p.avLow), fill: false, borderColor: '#cf6414', borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, pointHitRadius: 0 },
+              { label: 'always-valid 95% band', data: points.map((p) => p.avHigh), fill: 0, backgroundColor: 'rgba(207,100,20,0.10)', borderColor: '#cf6414', borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, pointHitRadius: 0 },
+              { label: 'always-valid low', data: points.map((p) => p.avLow), fill: 1, backgroundColor: 'rgba(207,100,20,0.10)', borderColor: '#cf6414', borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, pointHitRadius: 0 },
             ] : []),
           ],
         },

@@ -29,7 +29,17 @@ interface Drawn {
   headline: string;
   charts: Array<{ name: string; type: string; width: number; height: number; inked: number }>;
   bars: Array<{ group: string; length: number; whiskerLow: number[]; whiskerHigh: number[] }>;
-  line: { points: number; bandPixel: number[]; aboveBandPixel: number[] };
+  line: {
+    points: number;
+    labels: string[];
+    bandPixel: number[];
+    /** Between the fixed-horizon band's upper edge and the always-valid one's: the orange strip. */
+    alwaysValidPixel: number[];
+    aboveBandPixel: number[];
+    /** Pixel rows of the upper edges where they are furthest apart: fixed-horizon, always-valid. */
+    edges: [number, number];
+    alwaysValid: Array<[number, number]>;
+  };
 }
 
 /**
@@ -51,7 +61,10 @@ function readCharts(): Drawn {
     config: { type: string };
     width: number;
     height: number;
-    data: { labels: string[]; datasets: Array<{ data: number[]; intervals?: number[][] }> };
+    data: {
+      labels: string[];
+      datasets: Array<{ label: string; data: number[]; intervals?: number[][] }>;
+    };
     scales: Record<string, { getPixelForValue(v: number): number }>;
     getDatasetMeta(i: number): { data: Array<{ x: number; y: number; base: number }> };
   }
@@ -101,6 +114,18 @@ function readCharts(): Drawn {
   const middle = Math.floor(estimates.length / 2);
   const el = estimates[middle]!;
   const highY = lift.scales.y!.getPixelForValue(lift.data.datasets[0]!.data[middle]!);
+  const avHigh = lift.data.datasets[4]!.data;
+  const avLow = lift.data.datasets[5]!.data;
+  // The always-valid strip is sampled at the day where it is widest on screen.
+  const y = (v: number) => lift.scales.y!.getPixelForValue(v);
+  const fixedHigh = lift.data.datasets[0]!.data;
+  let k = 0;
+  for (let i = 1; i < avHigh.length; i++) {
+    if (y(fixedHigh[i]!) - y(avHigh[i]!) > y(fixedHigh[k]!) - y(avHigh[k]!)) k = i;
+  }
+  const at = estimates[k]!;
+  const fixedHighY = y(fixedHigh[k]!);
+  const avHighY = y(avHigh[k]!);
   return {
     state: document.documentElement.dataset.charts,
     headline: document.getElementById('headline')?.textContent ?? '',
@@ -108,8 +133,12 @@ function readCharts(): Drawn {
     bars,
     line: {
       points: estimates.length,
+      labels: lift.data.datasets.map((d) => d.label),
       bandPixel: pixel(byName('cumulative'), el.x, (highY + el.y) / 2),
-      aboveBandPixel: pixel(byName('cumulative'), el.x, highY - 12),
+      alwaysValidPixel: pixel(byName('cumulative'), at.x, (fixedHighY + avHighY) / 2),
+      aboveBandPixel: pixel(byName('cumulative'), at.x, avHighY - 12),
+      edges: [fixedHighY, avHighY],
+      alwaysValid: avHigh.map((h, i) => [avLow[i]!, h]),
     },
   };
 }
@@ -221,13 +250,34 @@ describe('lift report page in Chromium', () => {
       expect(whisker(bar.whiskerHigh), `${bar.group} high whisker ${bar.whiskerHigh}`).toBe(true);
     }
 
-    // One point per matured entry day, inside a translucent blue band; (almost) nothing drawn just
-    // above the band (a grid line at most, black at 10% opacity).
+    // One point per matured entry day, inside a translucent blue band (the fixed-horizon 95%
+    // interval), inside a wider orange strip (the always-valid interval); (almost) nothing drawn
+    // just above that (a grid line at most, black at 10% opacity).
     expect(drawn.line.points).toBe(report.by_entry_day.length);
+    expect(drawn.line.labels).toEqual([
+      '95% band',
+      'band low',
+      'cumulative lift',
+      'no effect',
+      'always-valid 95% band',
+      'always-valid low',
+    ]);
+    // The always-valid band is the report's, point by point (percentage points).
+    expect(drawn.line.alwaysValid).toEqual(
+      report.by_entry_day.map((d) => [
+        expect.closeTo(d.cumulative_always_valid!.ci_low * 100, 3),
+        expect.closeTo(d.cumulative_always_valid!.ci_high * 100, 3),
+      ]),
+    );
     const [r, g, b, alpha] = drawn.line.bandPixel as [number, number, number, number];
     expect(alpha, `band pixel ${drawn.line.bandPixel}`).toBeGreaterThan(20);
     expect(b - r, `band pixel ${drawn.line.bandPixel}`).toBeGreaterThan(100);
     expect(b).toBeGreaterThan(g);
+    // The always-valid edge is well above the fixed-horizon one (canvas y grows downwards).
+    expect(drawn.line.edges[0] - drawn.line.edges[1]).toBeGreaterThan(10);
+    const [ar, , ab, aalpha] = drawn.line.alwaysValidPixel as [number, number, number, number];
+    expect(aalpha, `always-valid pixel ${drawn.line.alwaysValidPixel}`).toBeGreaterThan(15);
+    expect(ar - ab, `always-valid pixel ${drawn.line.alwaysValidPixel}`).toBeGreaterThan(100);
     expect(drawn.line.aboveBandPixel[3], `above band ${drawn.line.aboveBandPixel}`).toBeLessThan(30);
 
     // Nothing but the file itself was requested, and the page's CSP blocked nothing.
