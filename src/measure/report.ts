@@ -577,8 +577,10 @@ function headline(r: ReportBase): string {
           : ` and ${signedCount(r.incremental_revenue.estimate, 2)}${currency(r.outcomes.currencies)} revenue`) +
         ` across ${count(t.people)} treated people.`;
   let verdict: string;
+  // A fixed-horizon "significant" that the always-valid interval does not confirm is said as such.
+  const once = r.always_valid && !r.always_valid.excludes_zero ? 'Read once, at this horizon, p' : 'P';
   if (lift.ci_low !== null && lift.ci_low > 0) {
-    verdict = `Paid amplification added ${points(lift.estimate)}${relative} ${interval}.`;
+    verdict = `${once}aid amplification added ${points(lift.estimate)}${relative} ${interval}.`;
   } else if (lift.ci_high !== null && lift.ci_high < 0) {
     verdict = `The treatment group converted less: ${points(lift.estimate)}${relative} ${interval}.`;
   } else {

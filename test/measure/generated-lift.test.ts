@@ -51,6 +51,36 @@ describe('lift on generated data with an injected lift', () => {
       expect(report.absolute_lift.ci_low ?? 0).toBeGreaterThan(0);
       // The holdout share is what was configured (no sample-ratio mismatch).
       expect(report.srm.flagged).toBe(false);
+
+      // The same cohort adjusted for pre-entry checkouts and orders (evaluated by the audience
+      // engine as of the day before each entry) and read with the always-valid interval.
+      const { report: adjusted } = await measureLift({
+        store,
+        audienceId: audience.id,
+        asOf: end,
+        write: false,
+        ...settings,
+        covariates: [
+          { count: { event: 'checkout_started', within_days: 30 } },
+          { count: { event: 'order_completed', within_days: 30 } },
+        ],
+      });
+      const a = adjusted.adjusted!;
+      expect(a.covariates).toEqual(['count(checkout_started, 30d)', 'count(order_completed, 30d)']);
+      expect(a.coefficients).toHaveLength(2);
+      // The unadjusted numbers are unchanged by asking for the adjustment.
+      expect(adjusted.absolute_lift).toEqual(report.absolute_lift);
+      expect(a.relative_lift.ci_low!).toBeLessThanOrEqual(lift);
+      expect(a.relative_lift.ci_high!).toBeGreaterThanOrEqual(lift);
+      expect(Number.isFinite(a.variance_reduction)).toBe(true);
+      expect(adjusted.headline_estimate).toBe(a.reduces_variance ? 'adjusted' : 'unadjusted');
+      const av = adjusted.always_valid!;
+      // Wider than the fixed-horizon interval of the estimate it is built on, around that estimate.
+      const base = av.based_on === 'adjusted' ? a.absolute_lift : report.absolute_lift;
+      expect(av.absolute_lift.estimate).toBe(base.estimate);
+      expect(av.absolute_lift.ci_low).toBeLessThan(base.ci_low!);
+      expect(av.absolute_lift.ci_high).toBeGreaterThan(base.ci_high!);
+      expect(adjusted.by_entry_day.every((d) => d.cumulative_always_valid !== null)).toBe(true);
     } finally {
       await cleanup();
     }
