@@ -6,10 +6,12 @@ import { z } from 'zod';
  * fields and rejecting only records that cannot be used at all.
  */
 
-/** Exactly what `Date.prototype.toISOString()` prints, so timestamps compare as strings. */
-export const isoTimestamp = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'not a canonical UTC timestamp');
+/**
+ * A canonical timestamp: exactly what `Date.prototype.toISOString()` prints, so timestamps
+ * compare as strings. The one pattern every reader checks stored timestamps against.
+ */
+export const CANONICAL_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+export const isoTimestamp = z.string().regex(CANONICAL_TIMESTAMP, 'not a canonical UTC timestamp');
 export const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'not a YYYY-MM-DD day');
 
 export const LIMITS = {

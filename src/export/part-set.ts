@@ -4,9 +4,9 @@ import type { BufferedLine } from '../ingest/items.js';
 import type { QuarantineLine } from '../ingest/validate-record.js';
 import type { SuppressionList } from '../privacy/suppression.js';
 import { linesSuppressed } from '../privacy/suppression-check.js';
+import { writeGzipLines } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { putGzipLines } from './gzip-lines.js';
 
 /**
  * The lines of one export chunk (or one import file chunk), grouped by their `dt` day: one raw part
@@ -47,10 +47,10 @@ export class PartSet {
       return;
     }
     if (line.kind === 'r') {
-      push(this.raw, line.day, `${line.json}\n`);
+      push(this.raw, line.day, line.json);
       this.counts.written += 1;
     } else {
-      push(this.quarantine, line.day, `${line.json}\n`);
+      push(this.quarantine, line.day, line.json);
       this.counts.quarantined += 1;
     }
   }
@@ -103,7 +103,7 @@ export class PartSet {
       writes.push({ key: keys.quarantinePart(this.dataset, dt, `${first}-${last}`), lines });
     }
     // Parallel: compression runs on the thread pool, uploads overlap.
-    await Promise.all(writes.map((w) => putGzipLines(store, w.key, w.lines)));
+    await Promise.all(writes.map((w) => writeGzipLines(store, w.key, w.lines)));
     return writes.map((w) => w.key).sort();
   }
 }

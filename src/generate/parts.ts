@@ -1,7 +1,6 @@
-import { gzipSync } from 'node:zlib';
 import { dayStartMs } from '../contract/days.js';
 import type { Dataset } from '../contract/records.js';
-import { GZIP_LEVEL } from '../storage/jsonl.js';
+import { writeGzipLines } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -55,9 +54,8 @@ export class PartWriter {
     // Taken synchronously, so lines added while this write runs go to the next part.
     const lines = buf.lines;
     buf.lines = [];
-    // The level the export writes with: generated parts read back like real ones.
-    const body = gzipSync(`${lines.join('\n')}\n`, { level: GZIP_LEVEL });
-    await this.store.put(key, body, { contentType: 'application/x-ndjson' });
+    // The export's writer: generated parts read back like real ones.
+    await writeGzipLines(this.store, key, lines);
     this.written.push(key);
   }
 

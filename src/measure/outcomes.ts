@@ -2,6 +2,7 @@ import { listRangeParts } from '../compaction/parts.js';
 import { RawPartReader } from '../compaction/read.js';
 import { addDays } from '../contract/days.js';
 import { cleanEmail } from '../contract/identifiers.js';
+import { CANONICAL_TIMESTAMP } from '../contract/records.js';
 import type { JsonlLineError } from '../storage/jsonl.js';
 import { readJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
@@ -83,8 +84,6 @@ export function outcomeValue(properties: unknown): number {
   }
   return 0;
 }
-
-const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export interface ReadOutcomesOptions {
   event: string;
@@ -182,7 +181,7 @@ async function collectCandidates(
         where: { name: event },
       })) {
         const ts = record.ts;
-        if (typeof ts !== 'string' || !TS_RE.test(ts)) {
+        if (typeof ts !== 'string' || !CANONICAL_TIMESTAMP.test(ts)) {
           stats.malformed += 1;
           continue;
         }

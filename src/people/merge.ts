@@ -1,4 +1,4 @@
-import { PERSON_SCALAR_FIELDS, type PersonRecord } from '../contract/records.js';
+import { CANONICAL_TIMESTAMP, PERSON_SCALAR_FIELDS, type PersonRecord } from '../contract/records.js';
 
 /**
  * Field-level merge of partial person updates (docs/records.md, "person": updates are partial;
@@ -31,7 +31,6 @@ export interface FlatPerson {
 export { PERSON_SCALAR_FIELDS };
 
 const CONSENT_KEYS = ['ad_user_data', 'ad_personalization'] as const;
-const ISO_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function emptyPerson(customerId: string): FlatPerson {
   return { customer_id: customerId, values: new Map(), times: new Map() };
@@ -131,7 +130,7 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
 export function asPersonUpdate(value: Record<string, unknown>): PersonUpdate | string {
   const id = value.customer_id;
   if (typeof id !== 'string' || id.length === 0 || id.length > 256) return 'missing_person_key';
-  if (typeof value.ts !== 'string' || !ISO_TS.test(value.ts)) return 'bad_timestamp';
+  if (typeof value.ts !== 'string' || !CANONICAL_TIMESTAMP.test(value.ts)) return 'bad_timestamp';
   const out: Record<string, unknown> = { customer_id: id, ts: value.ts };
   for (const field of PERSON_SCALAR_FIELDS) {
     const v = value[field];

@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { fileName } from '../compaction/listing.js';
 import { listDatasetParts } from '../compaction/parts.js';
 import type { PersonRecord } from '../contract/records.js';
-import { type MalformedLine, readJsonl, readLines } from '../storage/jsonl.js';
+import { type MalformedLine, readJsonl, readLines, writeGzipLines } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
-import { writeGzipLines } from './gzip-lines.js';
 import {
   applyUpdate,
   asPersonUpdate,

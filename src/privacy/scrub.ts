@@ -3,11 +3,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { type Engine, sqlString } from '../engine/duckdb.js';
-import { GZIP_LEVEL, readLines } from '../storage/jsonl.js';
+import { readLines, writeGzipLines } from '../storage/jsonl.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readJsonIfExists, writeJson } from '../storage/object-store.js';
 import { type HashedIdentifiers, hashEmail, hashPhone } from './identifiers.js';
@@ -158,27 +156,16 @@ export async function scrubJsonl(
   let hits = 0;
   for await (const { text } of readLines(store, key)) if (scrubLine(text, matcher) !== text) hits++;
   if (hits === 0) return { removed: 0 };
-  const source = new PassThrough();
-  const gzip = createGzip({ level: GZIP_LEVEL });
-  const uploaded = store.put(key, source.pipe(gzip), { contentType: 'application/x-ndjson' });
   let removed = 0;
-  try {
+  async function* scrubbed(): AsyncGenerator<string> {
     for await (const { text } of readLines(store, key)) {
       const out = scrubLine(text, matcher);
-      if (out === undefined) {
-        removed += 1;
-        continue;
-      }
       if (out !== text) removed += 1;
-      if (!source.write(`${out}\n`)) await new Promise((r) => source.once('drain', r));
+      if (out !== undefined) yield out;
     }
-    source.end();
-    await uploaded;
-  } catch (error) {
-    source.destroy(error as Error);
-    await uploaded.catch(() => {});
-    throw error;
   }
+  // One put: a failure aborts the upload and the object stays as it was.
+  await writeGzipLines(store, key, scrubbed());
   return { removed };
 }
 

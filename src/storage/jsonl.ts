@@ -14,7 +14,7 @@ import type { ObjectStore } from './object-store.js';
  * by every build for as long as they are in a window, so the level also matters for reading: level
  * 1 output takes about a quarter longer to inflate than level 3.
  */
-export const GZIP_LEVEL = 3;
+const GZIP_LEVEL = 3;
 /** Lines are joined into chunks of about this size before they enter the gzip stream. */
 const CHUNK_CHARS = 64 * 1024;
 
@@ -41,7 +41,23 @@ export type Values<T> = Iterable<T> | AsyncIterable<T>;
 
 /** Serializes values as JSON Lines, gzipped, into one object. Returns the number of lines written. */
 export async function writeJsonl<T>(store: ObjectStore, key: string, values: Values<T>): Promise<number> {
-  const writer = openJsonlWriter<T>(store, key);
+  return writeAll(openJsonlWriter<T>(store, key), values);
+}
+
+/**
+ * Writes already-serialized JSON lines (without their newline) as one gzip JSON Lines object, for
+ * callers that pass lines through untouched (the export's buffered JSON, the snapshot merge's
+ * unchanged people): re-serializing them would double the cost. Returns the number of lines.
+ */
+export async function writeGzipLines(
+  store: ObjectStore,
+  key: string,
+  lines: Values<string>,
+): Promise<number> {
+  return writeAll(openGzipLinesWriter(store, key), lines);
+}
+
+async function writeAll<T>(writer: JsonlWriter<T>, values: Values<T>): Promise<number> {
   try {
     for await (const value of values) await writer.write(value);
   } catch (error) {
@@ -65,6 +81,16 @@ export interface JsonlWriter<T> {
 }
 
 export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter<T> {
+  const lines = openGzipLinesWriter(store, key);
+  return {
+    write: (value) => lines.write(JSON.stringify(value)),
+    close: () => lines.close(),
+    abort: (error) => lines.abort(error),
+  };
+}
+
+/** The one gzip JSON Lines writer: lines are batched into chunks, with backpressure from the store. */
+function openGzipLinesWriter(store: ObjectStore, key: string): JsonlWriter<string> {
   const source = new PassThrough();
   const body = source.pipe(createGzip({ level: GZIP_LEVEL }));
   const uploaded = store.put(key, body, {
@@ -87,9 +113,9 @@ export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter
     if (!source.write(chunk)) await Promise.race([once(source, 'drain'), failed]);
   };
   return {
-    async write(value) {
+    async write(line) {
       if (failure) throw failure;
-      buf += `${JSON.stringify(value)}\n`;
+      buf += `${line}\n`;
       count += 1;
       if (buf.length >= CHUNK_CHARS) await flush();
     },
@@ -109,18 +135,6 @@ export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter
       await uploaded.catch(() => {});
     },
   };
-}
-
-/** Gzip JSON Lines of an in-memory array, for small objects and for tests. */
-export function gzipJsonl(values: readonly unknown[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const gzip = createGzip({ level: GZIP_LEVEL });
-    const chunks: Buffer[] = [];
-    gzip.on('data', (c: Buffer) => chunks.push(c));
-    gzip.on('end', () => resolve(Buffer.concat(chunks)));
-    gzip.on('error', reject);
-    gzip.end(values.map((v) => `${JSON.stringify(v)}\n`).join(''));
-  });
 }
 
 export interface Line {

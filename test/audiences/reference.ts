@@ -15,7 +15,7 @@ import { compareRanked, topFractionCount } from '../../src/audiences/select.js';
 import { compileFilters, pathGetter, toNumber } from '../../src/audiences/values.js';
 import type { AudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
-import type { MemberRecord } from '../../src/contract/records.js';
+import { CANONICAL_TIMESTAMP, type MemberRecord } from '../../src/contract/records.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
 
 /**
@@ -30,7 +30,6 @@ export interface RawLine {
   record: Record<string, unknown>;
 }
 
-const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const MS_PER_DAY = 86_400_000;
 const dayNum = (d: string) => Math.round(Date.parse(`${d}T00:00:00.000Z`) / MS_PER_DAY);
 
@@ -179,7 +178,7 @@ export function referenceBuild(input: {
     >();
     for (const { key, line, record: r } of lines) {
       if (typeof r.id !== 'string' || r.id === '') continue;
-      if (typeof r.ts !== 'string' || !TS.test(r.ts)) continue;
+      if (typeof r.ts !== 'string' || !CANONICAL_TIMESTAMP.test(r.ts)) continue;
       if (
         dataset === 'events'
           ? typeof r.name !== 'string' || r.name === ''
