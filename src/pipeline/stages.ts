@@ -84,7 +84,11 @@ export async function runSyncStage(ctx: StageContext, options: SyncStageOptions)
   const audience = ctx.loaded.config.audiences.find((a) => a.id === target.audienceId);
   if (!audience) throw new Error(`audience "${target.audienceId}" is not in the configuration`);
   const settings = ctx.loaded.config.sync_settings;
-  const destination = openTarget(ctx, target, { dryRun: options.dryRun === true, runId: options.runId });
+  const destination = openTarget(ctx, target, {
+    dryRun: options.dryRun === true,
+    runId: options.runId,
+    ...(options.largestBatches ? { largestBatches: true } : {}),
+  });
   return syncAudience({
     store: ctx.store,
     audienceId: target.audienceId,
@@ -93,7 +97,7 @@ export async function runSyncStage(ctx: StageContext, options: SyncStageOptions)
     connector: destination.connector,
     ctx: destination.context,
     capabilities: destination.capabilities,
-    batchSize: options.largestBatches ? destination.capabilities.maxBatchSize : destination.batchSize,
+    batchSize: destination.batchSize,
     platform: destination.type,
     mode:
       target.kind === 'write_back' && audience.write_back
