@@ -5,7 +5,7 @@ import {
   normalizeAudienceRules,
   refineAudiences,
 } from './audiences/config.js';
-import { audienceLookback, neverSendLookback } from './audiences/lookback.js';
+import { audienceLookback, covariateLookback, neverSendLookback } from './audiences/lookback.js';
 import { compactionConfigSchema } from './compaction/config.js';
 import { ConfigError } from './config/errors.js';
 import { type LoadedConfig, loadConfigFile, parseConfig } from './config/load-config.js';
@@ -68,17 +68,21 @@ const configFileSchema = configFileObject.transform((config) => {
 export type AudienceSyncConfig = z.output<typeof configFileSchema>;
 
 /**
- * The shortest `retention.raw_days` the file allows: the longest lookback of its audiences and
- * `never_send`, plus the longest lift window of its audiences with a holdout.
+ * The shortest `retention.raw_days` the file allows: the longest lookback of its audiences, their
+ * lift covariates and `never_send`, plus the longest lift window of its audiences with a holdout.
  */
 export function rawRetentionFloor(config: AudienceRules): RetentionFloor {
   return retentionFloor([
-    ...config.audiences.map((a) => ({
-      what: `audience "${a.id}"`,
-      lookbackDays: audienceLookback(a),
-      liftWindowDays:
-        a.holdout && a.holdout.fraction > 0 ? (a.measure?.window_days ?? DEFAULT_LIFT_WINDOW_DAYS) : 0,
-    })),
+    ...config.audiences.flatMap((a) => {
+      const liftWindowDays =
+        a.holdout && a.holdout.fraction > 0 ? (a.measure?.window_days ?? DEFAULT_LIFT_WINDOW_DAYS) : 0;
+      const own = { what: `audience "${a.id}"`, lookbackDays: audienceLookback(a), liftWindowDays };
+      // The lift report evaluates covariates before each entry day of its window.
+      const covariates = liftWindowDays > 0 ? covariateLookback(a.measure?.covariates) : 0;
+      return covariates > 0
+        ? [own, { what: `audience "${a.id}" measure.covariates`, lookbackDays: covariates, liftWindowDays }]
+        : [own];
+    }),
     { what: 'never_send', lookbackDays: neverSendLookback(config.never_send), liftWindowDays: 0 },
   ]);
 }

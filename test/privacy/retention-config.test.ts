@@ -104,6 +104,30 @@ describe('retention configuration', () => {
     );
   });
 
+  it("counts the lift covariates' windows, which end the day before entry", () => {
+    const covariates = AUDIENCES.replace(
+      'measure: { event: purchase, window_days: 14 }',
+      'measure: { event: purchase, window_days: 14, covariates: [{ count: { event: checkout_started, within_days: 60 } }, { attribute: attributes.ltv }] }',
+    );
+    expect(errorOf(`${covariates}retention: { raw_days: 74 }\n`)).toBe(
+      'test.yaml: retention.raw_days: 74 days is shorter than the longest audience lookback ' +
+        '(61 days, audience "top" measure.covariates) plus the lift window (14 days, audience "top") = 75 days: ' +
+        'builds and lift reports read raw data that far back (set at least 75)',
+    );
+    expect(parse(`${covariates}retention: { raw_days: 75 }\n`).retention.raw_days).toBe(75);
+    // Unset, the default is raised past the covariate window too.
+    const long = covariates.replace('within_days: 60', 'within_days: 500');
+    expect(parse(long).retention.raw_days).toBe(515);
+    // An attribute covariate reads a snapshot, not a window; a window without within_days reads 30.
+    const attributeOnly = AUDIENCES.replace(
+      'measure: { event: purchase, window_days: 14 }',
+      'measure: { event: purchase, window_days: 14, covariates: [{ attribute: attributes.ltv }, { count: { event: checkout_started } }] }',
+    );
+    expect(errorOf(`${attributeOnly}retention: { raw_days: 44 }\n`)).toMatch(
+      /\(31 days, audience "top" measure.covariates\) plus the lift window \(14 days, audience "top"\) = 45 days/,
+    );
+  });
+
   it('names the path of invalid values', () => {
     expect(errorOf(`${AUDIENCES}retention: { raw_days: 400.5 }\n`)).toBe(
       'test.yaml: retention.raw_days: raw_days must be whole days',
