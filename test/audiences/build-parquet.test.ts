@@ -1,15 +1,17 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { readMembers } from '../../src/audiences/members.js';
-import { type CompactionManifest, compactionManifestKey } from '../../src/compaction/parts.js';
+import { compactDay } from '../../src/compaction/compact.js';
+import { type CompactionManifest, compactionManifestKey, listDayParts } from '../../src/compaction/parts.js';
 import { parseAudienceSyncConfig } from '../../src/config-file.js';
+import type { MessageRecord } from '../../src/contract/records.js';
 import { Engine } from '../../src/engine/duckdb.js';
 import { writeJson } from '../../src/storage/object-store.js';
-import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
-import { ev, person, writePart } from './fixtures.js';
+import { createFsTestStore, STORE_KINDS, type TestStore } from '../helpers/stores.js';
+import { ev, msg, person, writePart } from './fixtures.js';
 
 /**
  * A day held partly in Parquet written by an older compaction (fewer columns) and partly in a late
@@ -99,5 +101,97 @@ describe.each(STORE_KINDS)('a build over mixed forms ($kind store)', ({ create }
     ]);
     expect(m.records.events).toMatchObject({ lines: 5, relevant: 5, duplicates: 1 });
     expect(result.engine.parts).toEqual({ jsonl: 2, parquet: 1 });
+  });
+
+  it('reads a day compacted in the older row order next to one compacted in metric order, as JSON Lines would', async () => {
+    const messages = parseAudienceSyncConfig(
+      `version: 1
+never_send: { message: { channel: email, metric: spammed }, within_days: 30 }
+audiences:
+  - id: clickers
+    type: segment
+    when: { message: { channel: email, metric: clicked }, within_days: 3 }
+  - id: texted
+    type: segment
+    when: { message: { channel: sms, metric: delivered, campaign_id: 7 }, within_days: 3 }
+  - id: openers
+    type: top_fraction
+    when: { message: { channel: email, metric: opened }, within_days: 3 }
+    score: [{ weight: 1, count: { message: { channel: email, metric: opened }, within_days: 3 } }]
+    top_fraction: 0.5
+`,
+      'test.yaml',
+      {},
+    ).config;
+    const reference = await createFsTestStore();
+    try {
+      const metrics = ['sent', 'delivered', 'opened', 'clicked', 'spammed'];
+      const dayOf = (day: string, from: number): MessageRecord[] =>
+        Array.from({ length: 60 }, (_, i) => {
+          const n = from + i;
+          const channel = n % 7 === 0 ? 'sms' : 'email';
+          return msg(
+            `m${n % 50}-${day.slice(-2)}`,
+            `c${n % 9}`,
+            channel,
+            metrics[n % 5]!,
+            `${day}T0${n % 10}:00:00.000Z`,
+            {
+              campaign_id: String(n % 3 === 0 ? 7 : 8),
+              // Ids repeat across days and within a day: the first received wins, then key, then line.
+              received_at: `2026-03-10T0${(n * 7) % 10}:00:00.000Z`,
+            },
+          );
+        });
+      for (const store of [t.store, reference.store]) {
+        await writePart(store, 'people', '2026-03-01', 'p1', [person('c1', '2026-03-01T00:00:00.000Z')]);
+        await writePart(store, 'messages', '2026-03-08', 'a', dayOf('2026-03-08', 0));
+        await writePart(store, 'messages', '2026-03-08', 'b', dayOf('2026-03-08', 60));
+        await writePart(store, 'messages', '2026-03-09', 'a', dayOf('2026-03-09', 3));
+        await writePart(store, 'messages', D, 'a', dayOf(D, 5));
+      }
+      for (const day of ['2026-03-08', '2026-03-09'])
+        await compactDay({ store: t.store, dataset: 'messages', day, cacheDir: scratch });
+      // The file of 03-08 rewritten as compaction wrote it before files were ordered by metric:
+      // key and line order, one row group. Same key, same rows: the manifest still holds.
+      const [older] = (await listDayParts(t.store, 'messages', '2026-03-08')).parquet;
+      const path = join(scratch, 'new.parquet');
+      await writeFile(path, await t.store.get(older!.key));
+      const engine = await Engine.open({ threads: 1 });
+      let newer: { metric: string }[];
+      try {
+        await engine.run(
+          `COPY (SELECT * FROM read_parquet('${path}') ORDER BY _key, _line) TO '${path}.old' (FORMAT parquet, COMPRESSION zstd)`,
+        );
+        const [newerFile] = (await listDayParts(t.store, 'messages', '2026-03-09')).parquet;
+        await writeFile(`${path}.b`, await t.store.get(newerFile!.key));
+        newer = await engine.all<{ metric: string }>(`SELECT metric FROM read_parquet('${path}.b')`);
+      } finally {
+        engine.close();
+      }
+      await t.store.put(older!.key, await readFile(`${path}.old`));
+      // The newer file is in metric order.
+      const order = newer.map((r) => r.metric);
+      expect(order).toEqual([...order].sort());
+
+      const built = await buildAudiences({ store: t.store, config: messages, day: D });
+      const expected = await buildAudiences({ store: reference.store, config: messages, day: D });
+      expect(built.engine.parts).toEqual({ jsonl: 1, parquet: 2 });
+      expect(expected.engine.parts.parquet).toBe(0);
+      for (const id of ['clickers', 'texted', 'openers']) {
+        const read = async (store: typeof t.store) => {
+          const out = [];
+          for await (const m of readMembers(store, id, D)) out.push(m);
+          return out;
+        };
+        const mine = await read(t.store);
+        expect(mine).toEqual(await read(reference.store));
+        if (id !== 'texted') expect(mine.length).toBeGreaterThan(0);
+      }
+      const counts = (r: typeof built) => r.audiences.map((a) => [a.audience, a.counts, a.records]);
+      expect(counts(built)).toEqual(counts(expected));
+    } finally {
+      await reference.cleanup();
+    }
   });
 });
