@@ -10,13 +10,17 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY connectors ./connectors
+COPY scripts ./scripts
 RUN npm run build
 
 # --- deps: production dependencies only ---------------------------------------------------------
 FROM node:20.20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# --legacy-peer-deps: typescript (a dev dependency) is also an optional peer of valibot (through
+# @bull-board/api), which would keep its 23 MiB here; the runtime loads neither it nor any other peer
+# that is not a dependency in its own right.
+RUN npm ci --omit=dev --legacy-peer-deps --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # --- runtime: compiled code, production dependencies, non-root user -----------------------------
 FROM node:20.20-bookworm-slim AS runtime

@@ -5,7 +5,8 @@
  *
  * 1. A fresh clone of this repository at REF (default HEAD: committed work only) in a temp dir.
  * 2. `npm run build` there, against this checkout's node_modules (linked for the build only).
- * 3. `npm ci --omit=dev --ignore-scripts` from the clone's lockfile (as the Dockerfile does), then
+ * 3. `npm ci --omit=dev --legacy-peer-deps --ignore-scripts` from the clone's lockfile (as the
+ *    Dockerfile does; `--legacy-peer-deps` keeps out typescript, an optional peer of valibot), then
  *    `du` of node_modules: disk usage (what the image layer holds, in 4 KiB blocks) and apparent
  *    size, with the largest packages.
  * 4. `src/` removed (the image ships none), then `node bin/audience-sync.js` timed for `--help`,
@@ -111,7 +112,15 @@ export async function run(args: string[]): Promise<void> {
     const started = process.hrtime.bigint();
     await sh(
       'npm',
-      ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
+      [
+        'ci',
+        '--omit=dev',
+        '--legacy-peer-deps',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+      ],
       app,
     );
     const installSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -120,14 +129,14 @@ export async function run(args: string[]): Promise<void> {
     const apparent = (await du([nodeModules], true)).get(nodeModules)!;
     const pkgs = await packages(nodeModules);
     const sizes = await du(pkgs);
-    report('npm ci --omit=dev: packages', pkgs.length, 'top-level');
-    report('npm ci --omit=dev: node_modules on disk (du)', disk, `KiB (${(disk / 1024).toFixed(1)} MiB)`);
+    report('npm ci (production): packages', pkgs.length, 'top-level');
+    report('npm ci (production): node_modules on disk (du)', disk, `KiB (${(disk / 1024).toFixed(1)} MiB)`);
     report(
-      'npm ci --omit=dev: node_modules apparent size',
+      'npm ci (production): node_modules apparent size',
       apparent,
       `KiB (${(apparent / 1024).toFixed(1)} MiB)`,
     );
-    report('npm ci --omit=dev --prefer-offline: install time', installSeconds, 's');
+    report('npm ci (production) --prefer-offline: install time', installSeconds, 's');
     process.stdout.write('largest packages on disk:\n');
     for (const [path, kib] of [...sizes].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
       report(`  ${path.slice(nodeModules.length + 1)}`, kib / 1024, 'MiB');

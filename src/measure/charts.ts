@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { percent, points } from './format.js';
 import type { LiftReport } from './report.js';
 
@@ -94,14 +95,19 @@ export function chartDataJson(data: LiftChartData): string {
 let chartJs: string | undefined;
 
 /**
- * Chart.js's UMD build, read once from the installed package. The package's `exports` hide
- * `dist/`, so the file is found next to the entry point it does export. The source-map comment is
- * dropped: a browser with DevTools open would otherwise try to fetch the map.
+ * Chart.js's UMD build, read once. From `dist/` it is the copy that `npm run build` puts in
+ * `assets/` next to this module (chart.js is a dev dependency: the production install does not
+ * have it); from the sources, the installed package's file, found next to the entry point its
+ * `exports` allow (they hide `dist/`). The source-map comment is dropped: a browser with DevTools
+ * open would otherwise try to fetch the map.
  */
 export function chartJsSource(): string {
   if (chartJs === undefined) {
-    const entry = createRequire(import.meta.url).resolve('chart.js');
-    const text = readFileSync(join(dirname(entry), 'chart.umd.min.js'), 'utf8');
+    const built = fileURLToPath(new URL('./assets/chart.umd.min.js', import.meta.url));
+    const file = existsSync(built)
+      ? built
+      : join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js');
+    const text = readFileSync(file, 'utf8');
     // Inlined as the body of a <script> element: a closing tag inside would end it early.
     if (/<\/script/i.test(text)) throw new Error('chart.js build contains "</script" and cannot be inlined');
     chartJs = text.replace(/\n\/\/# sourceMappingURL=\S*\s*$/, '\n');
