@@ -162,6 +162,52 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
     expect(result.engine.records_scanned).toBeGreaterThan(0);
   }, 120_000);
 
+  it('opens the console on the example configuration without CONFIG, and serves Chart.js from dist/', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['bin/audience-sync.js', 'console'], {
+      cwd: app,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: app,
+        STORE_URL: join(app, 'console-data'),
+        ADMIN_API_KEYS: 'image-test-key',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        QUEUE_PREFIX: `image-test-${port}`,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 150 && !/configuration .+\n/.test(output) && child.exitCode === null; i++)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(output).toContain(`configuration ${join(app, 'audience-sync.example.yaml')}\n`);
+      const signIn = await fetch(`http://127.0.0.1:${port}/console/sign-in`);
+      expect(signIn.status).toBe(200);
+      const chart = await fetch(`http://127.0.0.1:${port}/console/assets/chart.umd.min.js`);
+      expect(chart.status).toBe(200);
+      const text = await chart.text();
+      expect(text.startsWith('/*!\n * Chart.js v4.6.1\n')).toBe(true);
+      expect(text).toBe(
+        readFileSync(join(root, 'node_modules/chart.js/dist/chart.umd.min.js'), 'utf8').replace(
+          /\n\/\/# sourceMappingURL=\S*\s*$/,
+          '\n',
+        ),
+      );
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, output).toBe(0);
+  }, 60_000);
+
   it('serves /healthz and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['bin/audience-sync.js', 'serve'], {

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { exampleConfigPath } from '../example-config.js';
 import { CliError, EXIT, out } from '../output.js';
-
-const EXAMPLE_CONFIG = new URL('../../../audience-sync.example.yaml', import.meta.url);
 
 /**
  * `audience-sync console`: the operator console on the embedded store, for looking at what `demo`
@@ -30,7 +29,7 @@ export function registerConsoleCommand(program: Command): void {
           EXIT.usage,
         );
       }
-      const config = existsSync(base.CONFIG) ? base.CONFIG : EXAMPLE_CONFIG.pathname;
+      const config = existsSync(base.CONFIG) ? base.CONFIG : exampleConfigPath();
       const env = { ...base, CONFIG: config };
       const store = openStore(env.STORE_URL, env);
       await ensureLayout(store);

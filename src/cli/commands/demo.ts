@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { addDays, today } from '../../contract/days.js';
+import { exampleConfigPath } from '../example-config.js';
 import { out } from '../output.js';
 import { printSummary } from './refresh.js';
-
-const EXAMPLE_CONFIG = new URL('../../../audience-sync.example.yaml', import.meta.url);
 
 /**
  * `audience-sync demo`: a synthetic dataset in the embedded store, then the refresh in this
@@ -27,7 +26,7 @@ export function registerDemoCommand(program: Command): void {
       const { openStageContext } = await import('../stage-context.js');
       const base = getEnv();
       // The example configuration unless CONFIG points at an existing file.
-      const config = process.env.CONFIG && existsSync(base.CONFIG) ? base.CONFIG : EXAMPLE_CONFIG.pathname;
+      const config = process.env.CONFIG && existsSync(base.CONFIG) ? base.CONFIG : exampleConfigPath();
       const env = { ...base, CONFIG: config };
       const { ctx, close } = await openStageContext({ env });
       try {
