@@ -15,7 +15,14 @@ const layer = (name, from, allowed) => ({
 });
 
 const CONTRACT = '^src/contract/';
-const BASE = [CONTRACT, '^src/storage/', '^src/config/', '^src/log\\.ts$', '^src/fault-point\\.ts$', '^src/redis/'];
+const BASE = [
+  CONTRACT,
+  '^src/storage/',
+  '^src/config/',
+  '^src/log(-settings)?\\.ts$',
+  '^src/fault-point\\.ts$',
+  '^src/redis/',
+];
 const PRIVACY_LEAVES = '^src/privacy/(identifiers|suppression|suppression-check)\\.ts$';
 const STAGES = [...BASE, '^src/engine/', '^src/ingest/', '^src/export/', PRIVACY_LEAVES, '^src/compaction/'];
 
@@ -30,11 +37,11 @@ module.exports = {
     },
     layer('contract imports nothing of ours', CONTRACT, []),
     layer('storage and config import only the contract', '^src/(storage|config)/', [CONTRACT]),
-    layer('log, fault points and redis clients are infrastructure', '^src/(log\\.ts|fault-point\\.ts|redis/)', [
-      CONTRACT,
-      '^src/config/',
-      '^src/log\\.ts$',
-    ]),
+    layer(
+      'log, fault points and redis clients are infrastructure',
+      '^src/(log\\.ts|log-settings\\.ts|fault-point\\.ts|redis/)',
+      [CONTRACT, '^src/config/', '^src/log(-settings)?\\.ts$'],
+    ),
     layer('connectors import only the contract', '^connectors/', [CONTRACT]),
     layer('the engine imports contract and storage', '^src/engine/', BASE),
     layer('ingest and export read the privacy leaves only', '^src/(ingest|export)/', [

@@ -1,5 +1,6 @@
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
 import { scrubMessage } from './contract/scrub.js';
+import { onRootLogSettings } from './log-settings.js';
 
 /**
  * Structured logs. Personal data and secrets must never reach them. Code should not log records in
@@ -205,4 +206,11 @@ export function runLogger(parent: Logger, runId: string, bindings: Record<string
 
 /** The process-wide logger; stages take a child of it with their run ids bound. */
 export const log: Logger = createLogger();
+
+// What the process chose before this module loaded (the CLI: level and stderr for one-shot commands).
+onRootLogSettings((settings) => {
+  if (settings.level && !process.env.LOG_LEVEL) log.level = settings.level;
+  if (settings.destination) redirectLogs(settings.destination);
+});
+
 export type { Logger };

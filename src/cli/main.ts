@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
+import { setRootLogSettings } from '../log-settings.js';
 import { CliError, EXIT, err } from './output.js';
 import { buildProgram } from './program.js';
 
@@ -9,13 +10,10 @@ export async function runCli(argv: string[]): Promise<number> {
   // unless LOG_LEVEL says otherwise.
   const service = ['serve', 'worker'].includes(argv[0] ?? '');
   const program = buildProgram();
-  // The logger (pino) loads only when a command runs: `--help` and usage errors never need it.
-  program.hook('preAction', async () => {
-    const { log, redirectLogs } = await import('../log.js');
-    if (!process.env.LOG_LEVEL && !service) log.level = 'warn';
-    // stdout belongs to the command's output (`--json` included); logs go to stderr.
-    if (!service) redirectLogs('stderr');
-  });
+  // The logger (pino) loads only when something logs: `--help`, usage errors and commands such as
+  // `config` or `hash` never load it. For one-shot commands, stdout belongs to the command's output
+  // (`--json` included): logs go to stderr.
+  if (!service) setRootLogSettings({ level: 'warn', destination: 'stderr' });
   program.exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
   try {
