@@ -1,4 +1,4 @@
-import type { ConnectorId } from '../../connectors/core/types.js';
+import type { ConnectorId, IdentifierType } from '../../connectors/core/types.js';
 import { CONNECTORS } from '../../connectors/registry.js';
 import { engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { today } from '../contract/days.js';
@@ -184,7 +184,19 @@ function personHashes(person: SnapshotPerson): HashedIdentifiers {
   return h;
 }
 
-/** Each configured destination's match keys for them: the hashed forms that platform was sent. */
+/**
+ * The match keys that single a person out. The others a platform is sent (country, city, region,
+ * postal code, names, gender, birth date) are shared with other people: their hashes find everyone
+ * in the same country, not this person, so they never decide what is about them.
+ */
+const IDENTIFYING_KEYS: ReadonlySet<string> = new Set<IdentifierType>([
+  'email',
+  'phone',
+  'external_id',
+  'maid',
+]);
+
+/** Each configured destination's identifying match keys for them: the hashed forms that platform was sent. */
 function platformHashes(ctx: StageContext, people: SnapshotPerson[]): string[] {
   const out = new Set<string>();
   for (const block of Object.values(ctx.loaded.config.destinations)) {
@@ -198,7 +210,8 @@ function platformHashes(ctx: StageContext, people: SnapshotPerson[]): string[] {
       } catch {
         keys = null;
       }
-      for (const value of Object.values(keys ?? {})) {
+      for (const [kind, value] of Object.entries(keys ?? {})) {
+        if (!IDENTIFYING_KEYS.has(kind)) continue;
         for (const v of Array.isArray(value) ? value : [value]) {
           // Only hashed forms: a plain customer id (Customer.io's external id) is matched by its hash.
           if (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)) out.add(v);

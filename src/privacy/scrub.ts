@@ -95,21 +95,29 @@ export class PersonMatcher {
   }
 
   /**
-   * The value without them: array elements that mention them are removed, at any depth. Returns the
-   * number removed (0: the value is unchanged).
+   * The value without them, at any depth: an array element that mentions them is removed whole,
+   * unless it holds other people too (a request body whose rows are several people): then only
+   * their rows inside it are removed and the rest of it is kept. Returns the number of elements
+   * removed (0: the value is unchanged).
    */
   prune(value: unknown): { value: unknown; removed: number } {
     if (Array.isArray(value)) {
       let removed = 0;
       const kept: unknown[] = [];
       for (const element of value) {
-        if (this.mentions(element)) {
-          removed += 1;
+        if (!this.mentions(element)) {
+          kept.push(element);
           continue;
         }
-        const inner = this.prune(element);
-        removed += inner.removed;
-        kept.push(inner.value);
+        if (this.holdsOthers(element)) {
+          const inner = this.prune(element);
+          if (!this.mentions(inner.value)) {
+            removed += inner.removed;
+            kept.push(inner.value);
+            continue;
+          }
+        }
+        removed += 1;
       }
       return { value: removed > 0 ? kept : value, removed };
     }
@@ -125,6 +133,44 @@ export class PersonMatcher {
     }
     return { value, removed: 0 };
   }
+
+  /**
+   * Whether a value holds, at any depth, rows of several people: an array of two or more records of
+   * one shape (objects with the same keys, or arrays) of which some mention them and some do not.
+   * The parts of one person's row (Meta's hashed cells, Google's identifiers of different kinds,
+   * TikTok's cells with `{}` for a missing one) are not rows of several people.
+   */
+  private holdsOthers(value: unknown): boolean {
+    if (Array.isArray(value)) {
+      if (isRowsOfOneShape(value)) {
+        let theirs = false;
+        let others = false;
+        for (const element of value) {
+          if (this.mentions(element)) theirs = true;
+          else others = true;
+          if (theirs && others) return true;
+        }
+      }
+      return value.some((v) => this.holdsOthers(v));
+    }
+    if (value !== null && typeof value === 'object') {
+      return Object.values(value as Record<string, unknown>).some((v) => this.holdsOthers(v));
+    }
+    return false;
+  }
+}
+
+/** Two or more records (objects with the same keys, or arrays): rows of a collection. */
+function isRowsOfOneShape(values: unknown[]): boolean {
+  if (values.length < 2) return false;
+  let shape: string | undefined;
+  for (const v of values) {
+    if (v === null || typeof v !== 'object') return false;
+    const s = Array.isArray(v) ? '[]' : Object.keys(v).sort().join('\u0000');
+    if (shape === undefined) shape = s;
+    else if (s !== shape) return false;
+  }
+  return true;
 }
 
 const PHONE_ONLY = /^\+?[\d\s().-]{7,24}$/;

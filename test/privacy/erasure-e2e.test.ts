@@ -19,6 +19,7 @@ import { runBuildStage, runPeopleStage, runSyncStage, type StageContext } from '
 import { syncTargets } from '../../src/pipeline/targets.js';
 import { type RunningWorkers, startWorkers } from '../../src/pipeline/worker.js';
 import type { ErasureRecord } from '../../src/privacy/erasure.js';
+import { hashCustomerId, hashEmail, hashPhone } from '../../src/privacy/identifiers.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
 import { listKeys, type ObjectStore } from '../../src/storage/object-store.js';
@@ -79,6 +80,28 @@ audiences:
     write_back: { destination: cio, attributes: { paid_group: group } }
 schedule: { timezone: UTC }
 `;
+
+/** The hashed match keys that single a person out, as each platform is sent them. */
+function identifyingHashes(person: Parameters<typeof metaConnector.matchKeys>[0]): string[] {
+  const out = new Set<string>();
+  for (const connector of [metaConnector, googleAdsConnector, tiktokConnector]) {
+    const found = (connector.matchKeys as (p: typeof person) => Record<string, unknown> | null)(person);
+    for (const kind of ['email', 'phone', 'external_id', 'maid']) {
+      const value = found?.[kind];
+      if (typeof value === 'string' && /^[0-9a-f]{64}$/.test(value)) out.add(value);
+    }
+  }
+  return [...out];
+}
+
+/** Every string in a JSON value. */
+function stringsOf(value: unknown, out = new Set<string>()): Set<string> {
+  if (typeof value === 'string') out.add(value);
+  else if (Array.isArray(value)) for (const v of value) stringsOf(v, out);
+  else if (value !== null && typeof value === 'object')
+    for (const v of Object.values(value)) stringsOf(v, out);
+  return out;
+}
 
 /** Every object as text: gunzipped, Parquet rows as JSON through the SQL engine. */
 async function objectTexts(store: ObjectStore, engine: Engine, dir: string): Promise<Map<string, string>> {
@@ -246,6 +269,12 @@ describe.each([
         tiktok: tiktokHeld().length,
       };
 
+      // Every object before the erasure, to hold the others' records against afterwards.
+      const engine = await Engine.open();
+      const before = await objectTexts(t.store, engine, dir);
+      const beforeBytes = new Map<string, Buffer>();
+      for (const key of before.keys()) beforeBytes.set(key, await t.store.get(key));
+
       // 2. Erase by email through the API; a worker runs the job.
       const requested = await app.inject({
         method: 'POST',
@@ -257,24 +286,53 @@ describe.each([
       expect(requested.body).not.toContain(TARGET.email);
       const id = requested.json().id as string;
       workers = await startWorkers({ connection, prefix, env, store: t.store, log });
-      let record: ErasureRecord | undefined;
-      for (let i = 0; i < 600 && record?.status !== 'completed' && record?.status !== 'no_match'; i++) {
-        await new Promise((r) => setTimeout(r, 200));
-        const res = await app.inject({
-          method: 'GET',
-          url: `/v1/privacy/erasures/${id}`,
-          headers: { authorization: `Bearer ${ADMIN}` },
-        });
-        record = res.json() as ErasureRecord;
-      }
+      const finished = async (erasureId: string) => {
+        let r: ErasureRecord | undefined;
+        for (let i = 0; i < 600 && r?.status !== 'completed' && r?.status !== 'no_match'; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const res = await app.inject({
+            method: 'GET',
+            url: `/v1/privacy/erasures/${erasureId}`,
+            headers: { authorization: `Bearer ${ADMIN}` },
+          });
+          r = res.json() as ErasureRecord;
+        }
+        return r;
+      };
+      const record = await finished(id);
       expect(record?.status, JSON.stringify(record)).toBe('completed');
 
-      // 3. The audit entry is complete.
-      expect(record!.matched?.people).toBe(1);
-      expect(record!.requested.email).toHaveLength(1);
-      expect(
-        record!.resolved_at && record!.suppressed_at && record!.removals_done_at && record!.completed_at,
-      ).toBeTruthy();
+      // 3. The audit entry is complete: id, when it was asked, what was named and everything they
+      // were known by (hashed), each platform's confirmation, each rewritten object, when it ended.
+      expect(record!.id).toBe(id);
+      expect(record!.source).toBe('api');
+      expect(record!.requested).toEqual({ customer_id: [], email: [hashEmail(TARGET.email)], phone: [] });
+      expect(record!.matched).toEqual({
+        customer_id: [hashCustomerId(TARGET.customer_id)],
+        email: [hashEmail(TARGET.email)],
+        phone: [hashPhone(TARGET.phone)],
+        people: 1,
+      });
+      // Their identifying platform keys, not the country every other row carries too.
+      expect([...record!.platform_hashes!].sort()).toEqual(identifyingHashes(targetPerson).sort());
+      const times = [
+        record!.requested_at,
+        record!.resolved_at,
+        record!.suppressed_at,
+        record!.removals_done_at,
+        record!.rewrite_done_at,
+        record!.completed_at,
+      ];
+      for (const time of times) expect(time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      expect([...times].sort()).toEqual(times);
+      for (const p of record!.platforms!) {
+        expect(
+          p.confirmed_at! >= record!.suppressed_at! && p.confirmed_at! <= record!.removals_done_at!,
+        ).toBe(true);
+        expect(p.requests).toBeGreaterThan(0);
+      }
+      for (const o of record!.objects_rewritten) expect(o.removed, o.key).toBeGreaterThan(0);
+      expect(record!.objects_scanned).toBeGreaterThan(record!.objects_rewritten.length);
       expect(
         record!.platforms!.map((p) => `${p.audience_id}→${p.destination}:${p.status}:${p.removed}`).sort(),
       ).toEqual([
@@ -298,6 +356,8 @@ describe.each([
         ).toBe(true);
       }
       expect(rewritten.some((k) => k.endsWith('.parquet'))).toBe(true);
+      // The platform removals took them out of the ledgers: nothing was left there to rewrite.
+      expect(rewritten.filter((k) => k.startsWith('sync/'))).toEqual([]);
 
       // 4. Every fake received the removal; the others are still there.
       expect(metaHeld()).not.toContain(metaEmail);
@@ -311,29 +371,77 @@ describe.each([
       for (const f of Object.values(fakes)) expect(f.state.shapeErrors).toEqual([]);
 
       // 5. No object holds them in plain form; their hashes only under privacy/.
-      const engine = await Engine.open();
+      const plain = [
+        TARGET.customer_id,
+        TARGET.email,
+        TARGET.email.toLowerCase(),
+        TARGET.phone,
+        TARGET.phone.slice(1),
+      ];
+      const hashes = [
+        ...new Set([
+          metaEmail,
+          googleEmail,
+          tiktokEmail,
+          ...identifyingHashes(targetPerson),
+          ...record!.matched!.customer_id,
+          ...record!.matched!.email,
+          ...record!.matched!.phone,
+        ]),
+      ];
+      expect(hashes.length).toBeGreaterThanOrEqual(4);
+      const aboutThem = (text: string) => [...plain, ...hashes].some((n) => text.includes(n));
       try {
         const texts = await objectTexts(t.store, engine, dir);
-        const plain = [
-          TARGET.customer_id,
-          TARGET.email,
-          TARGET.email.toLowerCase(),
-          TARGET.phone,
-          TARGET.phone.slice(1),
-        ];
-        const hashes = [metaEmail, googleEmail, tiktokEmail, ...record!.matched!.customer_id];
         for (const [key, text] of texts) {
           for (const value of plain) expect(text.includes(value), `${value} in ${key}`).toBe(false);
           if (key.startsWith('privacy/')) continue;
           for (const h of hashes) expect(text.includes(h), `a hash of theirs in ${key}`).toBe(false);
         }
-        // The others are still in the store.
+
+        // 6. Nobody else's records changed. An object that did not hold them is the same byte for
+        // byte; one that did (rewritten, or a ledger the platform removal updated) holds every other
+        // record it held, unchanged and in order; nothing was deleted. The others' state and
+        // compaction manifest (row count) may change; new objects are the erasure's own.
+        const mayChange = (key: string) =>
+          key.endsWith('/state.json') || key === `raw/events/dt=${DAY}/_compacted.json`;
+        const lines = (text: string) => text.split('\n').filter((l) => l !== '');
+        const changed: string[] = [];
+        for (const [key, bytes] of beforeBytes) {
+          const now = texts.has(key) ? await t.store.get(key) : undefined;
+          expect(now, `${key} was deleted`).toBeDefined();
+          if (now!.equals(bytes)) continue;
+          changed.push(key);
+          if (mayChange(key)) continue;
+          const was = before.get(key)!;
+          expect(aboutThem(was), `${key} changed but did not hold them`).toBe(true);
+          if (key.endsWith('.json')) {
+            // A request body lost their rows, and nothing that was anybody else's.
+            const kept = stringsOf(JSON.parse(texts.get(key)!));
+            for (const v of stringsOf(JSON.parse(was))) {
+              if (!aboutThem(v)) expect(kept.has(v), `${key} lost ${v}`).toBe(true);
+            }
+          } else {
+            expect(lines(texts.get(key)!), key).toEqual(lines(was).filter((l) => !aboutThem(l)));
+          }
+        }
+        expect(changed.filter((k) => !mayChange(k)).sort()).toEqual(
+          [...rewritten, ...['cio', 'google', 'meta', 'tiktok'].map((d) => keys.ledger(d, 'buyers'))].sort(),
+        );
+        for (const key of texts.keys()) {
+          if (before.has(key)) continue;
+          expect(
+            key.startsWith('privacy/') || /^sync\/\w+\/buyers\/runs\/erasure-/.test(key),
+            `new object ${key}`,
+          ).toBe(true);
+        }
+        // The others are still in the store, everywhere they were.
         expect([...texts.values()].some((text) => text.includes(OTHERS[0]!.email))).toBe(true);
       } finally {
         engine.close();
       }
 
-      // 6. A late webhook about them is refused; one about someone else is stored.
+      // 7. A late webhook about them is refused.
       const late = JSON.stringify({
         event_id: '01HLATEWEBHOOK0001',
         object_type: 'email',
@@ -356,6 +464,28 @@ describe.each([
       });
       expect(refused.json()).toMatchObject({ status: 'rejected', code: 'erased_person' });
       expect(refused.body).not.toContain(TARGET.email);
+
+      // 8. Someone nobody knows is "no person matched", not a silent success; asking again for
+      // them says who erased them.
+      const ask = async (payload: Record<string, string>) => {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/privacy/erasures',
+          headers: { authorization: `Bearer ${ADMIN}` },
+          payload,
+        });
+        expect(res.statusCode).toBe(202);
+        return (await finished(res.json().id as string))!;
+      };
+      const nobody = await ask({ email: 'nobody.here@example.net', phone: '+14155550999' });
+      expect(nobody).toMatchObject({ status: 'no_match', objects_rewritten: [] });
+      expect(nobody.message).toMatch(/^no person matched/);
+      expect(nobody.platforms).toBeUndefined();
+      const again = await ask({ customer_id: TARGET.customer_id });
+      expect(again).toMatchObject({
+        status: 'completed',
+        message: `already erased by ${id}: nothing left to change`,
+      });
     } finally {
       await app.close();
       redis.disconnect();
