@@ -102,6 +102,12 @@ describe('operator console in Chromium', () => {
 
   it('audiences and an audience: numbers and the size chart drawn by Chart.js', async () => {
     await page.goto(`${base}/console/audiences`);
+    expect(await page.getByRole('link', { name: AUDIENCE, exact: true }).isVisible()).toBe(true);
+    expect(await page.getByText(String(h.latest.counts.treatment), { exact: true }).count()).toBeGreaterThan(
+      0,
+    );
+    await shot('console-audiences.png');
+    clean();
     await page.getByRole('link', { name: AUDIENCE, exact: true }).click();
     await page.waitForFunction('document.documentElement.dataset.charts !== undefined');
     expect(await page.evaluate('document.documentElement.dataset.charts')).toBe('drawn');
@@ -123,7 +129,7 @@ describe('operator console in Chromium', () => {
     clean();
   });
 
-  it('audience × destination: runs, plan preview, match chart, then sync now with confirmation', async () => {
+  it('audience × destination: runs, plan preview, match chart, then sync now with confirmation from the keyboard', async () => {
     await page.getByRole('link', { name: DESTINATION, exact: true }).first().click();
     expect(new URL(page.url()).pathname).toBe(`/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`);
     await page.waitForFunction('document.documentElement.dataset.charts !== undefined');
@@ -141,11 +147,18 @@ describe('operator console in Chromium', () => {
     await shot('console-destination.png');
     clean();
 
-    // The box must be ticked: the browser refuses the form without it.
-    await page.getByRole('button', { name: 'Sync now' }).click();
+    // From the keyboard. The box must be ticked: the browser refuses the form without it.
+    await tabTo('#confirm');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Sync now');
+    await page.keyboard.press('Enter');
     expect(new URL(page.url()).pathname).toBe(`/console/audiences/${AUDIENCE}/destinations/${DESTINATION}`);
-    await page.getByLabel(`I want to sync ${AUDIENCE} now`).check();
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sync now' }).click()]);
+    // The browser refused the form and put the focus on the box.
+    expect(await page.evaluate('document.activeElement.id')).toBe('confirm');
+    await page.keyboard.press('Space');
+    expect(await page.getByLabel(`I want to sync ${AUDIENCE} now`).isChecked()).toBe(true);
+    await page.keyboard.press('Tab');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
     expect(await page.locator('.notice').textContent()).toMatch(/^Queued run refresh-/);
     await shot('console-sync-queued.png');
     clean();
@@ -214,8 +227,10 @@ describe('operator console in Chromium', () => {
     clean();
   });
 
-  it('signs out: the console is closed again', async () => {
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign out' }).click()]);
+  it('signs out from the keyboard: the console is closed again', async () => {
+    await page.goto(`${base}/console`);
+    await tabTo('.sign-out button');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
     expect(new URL(page.url()).pathname).toBe('/console/sign-in');
     await page.goto(`${base}/console`);
     expect(new URL(page.url()).pathname).toBe('/console/sign-in');
