@@ -118,6 +118,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.decorate('eventAliases', options.eventAliases ?? {});
   app.decorate('suppression', options.suppression ?? new SuppressionCache(store));
   app.decorateRequest('cioSignatureVerified', false);
+  app.decorateRequest('ingestOutcomes', null);
   // Load the erased people before the first ingest request needs them; a failure is retried then.
   app.addHook('onReady', async () => {
     app.suppression.get().catch(() => {});

@@ -2,8 +2,16 @@ import type { Redis } from 'ioredis';
 import type { Env } from '../config/env.js';
 import type { Dataset } from '../contract/records.js';
 import type { IngestBuffer } from '../ingest/buffer.js';
+import type { ItemStatus } from '../ingest/ingest.js';
 import type { SuppressionCache } from '../privacy/suppression.js';
 import type { ObjectStore } from '../storage/object-store.js';
+
+/** How many of a request's items came to one outcome in one dataset. */
+export interface IngestOutcomeCount {
+  dataset: Dataset;
+  status: ItemStatus;
+  n: number;
+}
 
 /** Asks for an export of `dataset` soon (the buffer passed its size threshold). */
 export type ExportTrigger = (dataset: Dataset) => Promise<void> | void;
@@ -25,5 +33,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the webhook body parser once the Customer.io signature matched the raw bytes. */
     cioSignatureVerified: boolean;
+    /**
+     * What an ingest route's items came to, by dataset and outcome (`noteIngestOutcomes`); the
+     * metrics plugin counts them in `ingest_records_total` once the request is answered.
+     */
+    ingestOutcomes: IngestOutcomeCount[] | null;
   }
 }

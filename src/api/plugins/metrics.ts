@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { AudienceSyncConfig } from '../../config-file.js';
-import type { Dataset } from '../../contract/records.js';
 import {
   type CollectorSources,
   createCollector,
@@ -14,8 +13,9 @@ import { createRedisClient } from '../../redis/clients.js';
 
 /**
  * `GET /metrics` (open, Prometheus text format) plus the in-process counters: HTTP requests by
- * route pattern and status, and ingest outcomes by dataset — read from the per-item answers the
- * ingest routes already send, so the routes need no metrics code. Labels use the route *pattern*
+ * route pattern and status, and ingest outcomes by dataset — what every route that takes data in
+ * noted on its request (`noteIngestOutcomes`: own shapes, Segment and Track API drop-ins, webhook),
+ * counted once the request is answered. Labels use the route *pattern*
  * (`/v1/audiences/:id`), never the raw URL: paths and query strings can carry personal data.
  *
  * Register it before the routes it should count.
@@ -34,21 +34,11 @@ export interface MetricsPluginOptions {
   /** Key prefix of the ingest buffer (default: the one `ingestBuffer` uses). */
   redisPrefix?: string;
   ttlMs?: number;
-  /** Ingest route pattern → dataset its records go to. */
-  ingestRoutes?: Readonly<Record<string, Dataset>>;
 }
-
-/** The Customer.io reporting webhook carries message activity (subscription changes also touch people). */
-export const INGEST_ROUTES: Readonly<Record<string, Dataset>> = {
-  '/v1/track': 'events',
-  '/v1/identify': 'people',
-  '/v1/webhooks/customerio': 'messages',
-};
 
 export const metricsPlugin = fp(
   async (app: FastifyInstance, options: MetricsPluginOptions) => {
     const metrics = options.metrics ?? defaultMetrics();
-    const ingestRoutes = options.ingestRoutes ?? INGEST_ROUTES;
 
     let ownQueueConnection: Redis | undefined;
     let queues: CollectorSources['queues'];
@@ -72,16 +62,9 @@ export const metricsPlugin = fp(
       ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
     });
 
-    app.addHook(
-      'preSerialization',
-      async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
-        const dataset = ingestRoutes[request.routeOptions.url ?? ''];
-        if (dataset && payload && typeof payload === 'object') countIngest(metrics, dataset, payload);
-        return payload;
-      },
-    );
-
     app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+      for (const { dataset, status, n } of request.ingestOutcomes ?? [])
+        metrics.recordIngest(dataset, status, n);
       const route = request.routeOptions.url ?? 'unmatched';
       const method = request.method;
       metrics.httpRequests.inc({ method, route, status_code: String(reply.statusCode) });
@@ -101,18 +84,6 @@ export const metricsPlugin = fp(
   },
   { name: 'audience-sync-metrics' },
 );
-
-/** Item outcomes from an ingest answer: `{accepted, duplicates, rejected}` or a webhook's `{status}`. */
-function countIngest(metrics: Metrics, dataset: Dataset, payload: object): void {
-  const p = payload as { accepted?: unknown; duplicates?: unknown; rejected?: unknown; status?: unknown };
-  if (typeof p.accepted === 'number') {
-    metrics.recordIngest(dataset, 'accepted', p.accepted);
-    if (typeof p.duplicates === 'number') metrics.recordIngest(dataset, 'duplicate', p.duplicates);
-    if (typeof p.rejected === 'number') metrics.recordIngest(dataset, 'rejected', p.rejected);
-  } else if (p.status === 'accepted' || p.status === 'duplicate' || p.status === 'rejected') {
-    metrics.recordIngest(dataset, p.status, 1);
-  }
-}
 
 function redisPrefixOf(app: FastifyInstance): string | undefined {
   // The buffer's stream key is `<prefix>:ingest:stream:<dataset>`.

@@ -1,8 +1,9 @@
 import { pipeline, type Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Dataset } from '../../contract/records.js';
 import type { DropInChecker, DropInMessage } from '../../ingest/drop-in.js';
-import { crossedThreshold, type IngestSummary, ingestItems } from '../../ingest/ingest.js';
+import { crossedThreshold, type IngestSummary, type ItemStatus, ingestItems } from '../../ingest/ingest.js';
 import type { BufferItem } from '../../ingest/items.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from '../../ingest/json-limits.js';
 import { ERASED_PERSON, linesSuppressed } from '../../privacy/suppression-check.js';
@@ -136,6 +137,8 @@ export async function ingestDropIn(
     quarantineRejected: boolean;
     /** The instant the request arrived, when the caller already used it (Segment's skew correction). */
     receivedAt?: string;
+    /** The request the messages came in: its outcomes are noted on it for the metrics. */
+    request: FastifyRequest;
   },
 ): Promise<DropInResult> {
   const quarantine: BufferItem[] = [];
@@ -155,10 +158,31 @@ export async function ingestDropIn(
     app.ingestBuffer,
     { suppression, ...(options.receivedAt ? { receivedAt: options.receivedAt } : {}) },
   );
+  noteIngestOutcomes(
+    options.request,
+    summary.results.map((r) => [messages[r.index]!.primary === 'event' ? 'events' : 'people', r.status]),
+  );
   triggerEarlyExports(app, summary);
   logSuppressed(app, { source: messages[0]?.source ?? 'drop-in' }, summary);
   if (quarantine.length > 0) await app.ingestBuffer.add(quarantine);
   return { ...summary, quarantined: quarantine.length };
+}
+
+/**
+ * Notes on the request what its items came to, by dataset and outcome: the metrics plugin counts
+ * them in `ingest_records_total` once the request is answered. Every route that takes data in calls
+ * it (the own shapes, the Segment and Track API drop-ins, the webhook), so none needs metrics code.
+ */
+export function noteIngestOutcomes(
+  request: FastifyRequest,
+  outcomes: Iterable<readonly [Dataset, ItemStatus]>,
+): void {
+  const noted = (request.ingestOutcomes ??= []);
+  for (const [dataset, status] of outcomes) {
+    const entry = noted.find((o) => o.dataset === dataset && o.status === status);
+    if (entry) entry.n += 1;
+    else noted.push({ dataset, status, n: 1 });
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Dataset } from '../../contract/records.js';
 import { ingestItems } from '../../ingest/ingest.js';
 import { isSegmentBody } from '../../ingest/segment.js';
 import { createIdentifyChecker, createTrackChecker, type ItemChecker } from '../../ingest/track.js';
@@ -10,6 +11,7 @@ import {
   jsonOnly,
   limitJsonDepth,
   logSuppressed,
+  noteIngestOutcomes,
   requireIngestKey,
   triggerEarlyExports,
 } from './drop-in-common.js';
@@ -47,11 +49,11 @@ export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
   jsonOnly(app);
   // Bearer for the project's own shapes; HTTP Basic with the write key for Segment SDKs.
   const auth = requireIngestKey(env.API_KEYS, 'Bearer realm="audience-sync"');
-  const routes: [string, ItemChecker, 'track' | 'identify'][] = [
-    ['/v1/track', createTrackChecker({ eventAliases: app.eventAliases }), 'track'],
-    ['/v1/identify', createIdentifyChecker(), 'identify'],
+  const routes: [string, ItemChecker, 'track' | 'identify', Dataset][] = [
+    ['/v1/track', createTrackChecker({ eventAliases: app.eventAliases }), 'track', 'events'],
+    ['/v1/identify', createIdentifyChecker(), 'identify', 'people'],
   ];
-  for (const [url, check, segmentType] of routes) {
+  for (const [url, check, segmentType, dataset] of routes) {
     app.post(
       url,
       {
@@ -81,6 +83,10 @@ export const ingestRoutes: FastifyPluginAsyncZod = async (app) => {
         const summary = await ingestItems(items, check, app.ingestBuffer, {
           suppression: await erasedPeople(app),
         });
+        noteIngestOutcomes(
+          request,
+          summary.results.map((r) => [dataset, r.status]),
+        );
         triggerEarlyExports(app, summary);
         logSuppressed(app, { route: url }, summary);
         const nothingTaken = summary.accepted === 0 && summary.duplicates === 0 && items.length > 0;

@@ -61,7 +61,11 @@ export async function answerSegment(
     }),
   );
   // One instant: the skew correction above and the records' received_at must agree.
-  const result = await ingestDropIn(app, mapped, checkerOf(app), { quarantineRejected: true, receivedAt });
+  const result = await ingestDropIn(app, mapped, checkerOf(app), {
+    quarantineRejected: true,
+    receivedAt,
+    request: reply.request,
+  });
   return reply.code(200).send({
     success: true,
     accepted: result.accepted,

@@ -86,6 +86,7 @@ export const trackApiRoutes: FastifyPluginAsyncZod = async (app) => {
   const one = async (message: DropInMessage, reply: FastifyReply, receivedAt?: string) => {
     const result = await ingestDropIn(app, [message], check, {
       quarantineRejected: false,
+      request: reply.request,
       ...(receivedAt ? { receivedAt } : {}),
     });
     const item = result.results[0]!;
@@ -126,6 +127,7 @@ export const trackApiRoutes: FastifyPluginAsyncZod = async (app) => {
     const receivedAt = receivedNow();
     const result = await ingestDropIn(app, [v2EntryMessage(request.body, receivedAt)], check, {
       quarantineRejected: false,
+      request,
       receivedAt,
     });
     const item = result.results[0]!;
@@ -140,7 +142,11 @@ export const trackApiRoutes: FastifyPluginAsyncZod = async (app) => {
     }
     const receivedAt = receivedNow();
     const messages = entries.map((entry) => v2EntryMessage(entry, receivedAt));
-    const result = await ingestDropIn(app, messages, check, { quarantineRejected: true, receivedAt });
+    const result = await ingestDropIn(app, messages, check, {
+      quarantineRejected: true,
+      receivedAt,
+      request,
+    });
     const errors = result.results
       .filter((r) => r.status === 'rejected')
       .flatMap((r) => v2Errors(r.problems ?? []).map((e) => ({ batch_index: r.index, ...e })));

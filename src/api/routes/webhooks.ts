@@ -13,7 +13,7 @@ import { webhookItem } from '../../ingest/webhook.js';
 import { linesSuppressed } from '../../privacy/suppression-check.js';
 import { errorResponses, HttpError } from '../http-errors.js';
 import { erasedPeople } from '../suppression.js';
-import { logSuppressed, tooDeep, triggerEarlyExports } from './drop-in-common.js';
+import { logSuppressed, noteIngestOutcomes, tooDeep, triggerEarlyExports } from './drop-in-common.js';
 
 /**
  * `POST /v1/webhooks/customerio`: Customer.io reporting webhooks, one event per request.
@@ -102,11 +102,14 @@ export const webhookRoutes: FastifyPluginAsyncZod = async (app) => {
       // A retry or a late event about an erased person (the email covers webhooks that name no id).
       if (linesSuppressed(await erasedPeople(app), item.lines)) {
         logSuppressed(app, { route: '/v1/webhooks/customerio' }, { suppressed: 1 });
+        noteIngestOutcomes(request, [['messages', 'rejected']]);
         return { status: 'rejected' as const, code: 'erased_person' as const };
       }
       const result = await app.ingestBuffer.add([item]);
       triggerEarlyExports(app, { buffer: result });
-      return { status: result.statuses[0] ?? 'accepted' };
+      const status = result.statuses[0] ?? 'accepted';
+      noteIngestOutcomes(request, [['messages', status]]);
+      return { status };
     },
   );
 };
