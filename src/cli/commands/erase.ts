@@ -75,8 +75,10 @@ export function registerEraseCommand(program: Command): void {
           }
           if (opts.json) outJson(record);
           else printErasure(record);
-          // Nobody matched: a script must not read that as done.
-          if (record.status === 'no_match') process.exitCode = EXIT.failed;
+          // Nobody matched: a script must not read that as done (exit 1, after the entry is shown).
+          if (record.status === 'no_match') {
+            throw new CliError(`erasure ${record.id}: no person matched, nothing was erased`, EXIT.failed);
+          }
         } finally {
           await close();
         }
