@@ -177,7 +177,8 @@ export function noteIngestOutcomes(
   request: FastifyRequest,
   outcomes: Iterable<readonly [Dataset, ItemStatus]>,
 ): void {
-  const noted = (request.ingestOutcomes ??= []);
+  request.ingestOutcomes ??= [];
+  const noted = request.ingestOutcomes;
   for (const [dataset, status] of outcomes) {
     const entry = noted.find((o) => o.dataset === dataset && o.status === status);
     if (entry) entry.n += 1;
