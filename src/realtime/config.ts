@@ -1,5 +1,4 @@
 import { z } from 'zod';
-// Types only: src/audiences/config.ts imports this module, so nothing may be imported back at run time.
 import type { AudienceDefinition } from '../audiences/config.js';
 
 /**
@@ -18,7 +17,7 @@ import type { AudienceDefinition } from '../audiences/config.js';
  * ```
  *
  * The shape is checked here; references to audiences need the whole file and are checked by
- * `refineRealtime`, called from `refineAudienceConfig`. Event names are normalized with the
+ * `refineRealtime`, called from `refineConfigFile` (src/config-file.ts). Event names are normalized with the
  * file's `event_aliases` by `normalizeRealtimeTriggers` in the config transform, like the event
  * names of audience rules, so a trigger meets the names ingest stores.
  */
