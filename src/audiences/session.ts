@@ -287,7 +287,8 @@ async function loadJsonl(
   const broken: MalformedLine[] = readable.flatMap((part) =>
     part.problems.map((p) => ({ key: part.key, line: p.line, reason: p.reason })),
   );
-  await loadJsonlTable(engine, table, dataset, readable);
+  // Line numbers only where they can decide a de-duplication tie (jsonl-load.ts).
+  await loadJsonlTable(engine, table, dataset, readable, 'repeated-ids');
   return { broken };
 }
 

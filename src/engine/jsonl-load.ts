@@ -46,19 +46,25 @@ export function readerStopped(error: unknown): error is EngineError {
  * (`_key`, `_line`, `_malformed`, then the data columns), every line numbered, empty lines kept
  * as rows with `_malformed = 'empty'`. The one way the build parses JSON Lines (compaction writes
  * clean days straight to Parquet and falls back to this). Returns the keys read as text.
+ *
+ * With `lineNumbers: 'repeated-ids'` (events and messages in the build, which use line numbers only
+ * to order rows of one part with the same id), parts read fast are numbered only when they hold
+ * an id twice; the others' `_line` is NULL. Parts read line by line are always numbered.
  */
 export async function loadJsonlTable(
   engine: Engine,
   table: string,
   dataset: Dataset,
   parts: readonly ReadablePart[],
+  lineNumbers: 'all' | 'repeated-ids' = 'all',
 ): Promise<{ textRead: string[] }> {
   const slow = new Set<ReadablePart>(parts.filter((p) => p.lines === undefined));
   let fast = parts.filter((p) => !slow.has(p));
+  const numbered = lineNumbers === 'all';
   await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${jsonlRelation(dataset, [], true)}`);
   while (fast.length > 0) {
     try {
-      await engine.run(`INSERT INTO ${table} ${jsonlFastRelation(dataset, fast)}`);
+      await engine.run(`INSERT INTO ${table} ${jsonlFastRelation(dataset, fast, numbered)}`);
       break;
     } catch (error) {
       if (!readerStopped(error)) throw error;
@@ -76,6 +82,23 @@ export async function loadJsonlTable(
         `DELETE FROM ${table} WHERE _key IN (${recheck.map((p) => sqlString(p.key)).join(', ')})`,
       );
       for (const p of recheck) slow.add(p);
+    }
+  }
+  if (fast.length > 0 && !numbered) {
+    // Line numbers decide only between rows of one part with the same id (de-duplication: first
+    // received, then key, then line). A part read fast that has a repeated id is read again,
+    // numbered; the other parts' rows keep `_line` NULL, which no tie ever reaches.
+    const repeated = await engine.all<{ key: string }>(
+      `SELECT DISTINCT _key AS key FROM (
+         SELECT _key FROM ${table} WHERE _line IS NULL AND id IS NOT NULL AND id <> ''
+         GROUP BY _key, id HAVING count(*) > 1)`,
+    );
+    const again = fast.filter((p) => repeated.some((r) => r.key === p.key));
+    if (again.length > 0) {
+      await engine.run(
+        `DELETE FROM ${table} WHERE _key IN (${again.map((p) => sqlString(p.key)).join(', ')})`,
+      );
+      await engine.run(`INSERT INTO ${table} ${jsonlFastRelation(dataset, again)}`);
     }
   }
   if (slow.size > 0)

@@ -144,8 +144,10 @@ export function jsonlRelation(
  * skips empty and blank lines (shifting the numbers), reads a `null` line as a row of NULLs, and
  * stops the whole query at a line that is not JSON. `loadJsonlTable` (jsonl-load.ts) checks that
  * and reads any other part with `jsonlRelation`. Bags read as JSON text, a JSON null bag as NULL.
+ * Without `numbered`, `_line` is NULL: numbering a part's rows holds all of them in a window before
+ * the first comes out, which is about half the cost of the read.
  */
-export function jsonlFastRelation(dataset: Dataset, files: readonly RawFile[]): string {
+export function jsonlFastRelation(dataset: Dataset, files: readonly RawFile[], numbered = true): string {
   if (files.length === 0) return emptyRelation(dataset);
   const columns = dataColumns(dataset)
     .map((f) => `${quoteIdent(f)}: '${BAG_FIELDS[dataset].includes(f) ? 'JSON' : 'VARCHAR'}'`)
@@ -158,7 +160,7 @@ export function jsonlFastRelation(dataset: Dataset, files: readonly RawFile[]): 
     .map(
       (
         f,
-      ) => `SELECT ${sqlString(f.key)} AS _key, row_number() OVER () AS _line, CAST(NULL AS VARCHAR) AS _malformed, ${select}
+      ) => `SELECT ${sqlString(f.key)} AS _key, ${numbered ? 'row_number() OVER ()' : 'CAST(NULL AS BIGINT)'} AS _line, CAST(NULL AS VARCHAR) AS _malformed, ${select}
     FROM read_json(${sqlString(f.path)}, format = 'newline_delimited', columns = {${columns}})`,
     )
     .join('\n  UNION ALL\n  ');
