@@ -158,7 +158,11 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
     const build = await cli(['build', '--date', '2026-03-10', '--json'], env);
     expect(build.code, build.stderr).toBe(0);
     const result = JSON.parse(build.stdout) as { audiences: unknown[]; engine: { records_scanned: number } };
-    expect(result.audiences.length).toBeGreaterThan(0);
+    // Every audience of the example configuration is built.
+    const example = parse(readFileSync(join(app, 'audience-sync.example.yaml'), 'utf8')) as {
+      audiences: unknown[];
+    };
+    expect(result.audiences).toHaveLength(example.audiences.length);
     expect(result.engine.records_scanned).toBeGreaterThan(0);
   }, 120_000);
 

@@ -175,7 +175,12 @@ describe('generateDataset', () => {
     }
     // The broken message line is read too: never_send looks at messages for every audience.
     expect(byId.recent_buyers!.malformed_lines).toBe(2);
-    expect(byId.high_intent_abandoners!.counts.excluded['audience:recent_buyers']).toBeGreaterThanOrEqual(0);
+    // Seed 11: 5 of the 69 matched abandoners bought recently and are excluded, none by never_send.
+    expect(byId.high_intent_abandoners!.counts.excluded).toEqual({
+      'audience:recent_buyers': 5,
+      never_send: 0,
+    });
+    expect(byId.high_intent_abandoners!.counts.removed).toBe(5);
     const groups = new Set<string>();
     for await (const m of readMembers(a, 'recent_buyers', END)) groups.add(m.group);
     expect(groups).toEqual(new Set(['treatment']));
