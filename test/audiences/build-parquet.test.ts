@@ -194,4 +194,30 @@ audiences:
       await reference.cleanup();
     }
   });
+
+  it('numbers the lines of an open JSON Lines part that holds an id twice: the first line wins a tie', async () => {
+    const carts = parseAudienceSyncConfig(
+      `version: 1
+audiences:
+  - id: carts
+    type: segment
+    when: { event: cart, within_days: 3 }
+`,
+      'test.yaml',
+      {},
+    ).config;
+    await writePart(t.store, 'people', '2026-03-01', 'p1', [person('a', '2026-03-01T00:00:00.000Z')]);
+    const at = '2026-03-10T01:00:00.000Z';
+    await writePart(t.store, 'events', D, 'p1', [
+      ev('u1', 'c', 'view', at),
+      ev('x', 'b', 'cart', at),
+      ev('x', 'a', 'cart', at),
+    ]);
+    await writePart(t.store, 'events', D, 'p2', [ev('y', 'd', 'cart', at), ev('z', 'e', 'cart', at)]);
+    const result = await buildAudiences({ store: t.store, config: carts, day: D });
+    const members = [];
+    for await (const m of readMembers(t.store, 'carts', D)) members.push(m.customer_id);
+    expect(members.sort()).toEqual(['b', 'd', 'e']);
+    expect(result.audiences[0]!.records.events).toMatchObject({ lines: 5, relevant: 4, duplicates: 1 });
+  });
 });
