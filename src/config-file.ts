@@ -71,7 +71,7 @@ export type AudienceSyncConfig = z.output<typeof configFileSchema>;
  * The shortest `retention.raw_days` the file allows: the longest lookback of its audiences, their
  * lift covariates and `never_send`, plus the longest lift window of its audiences with a holdout.
  */
-export function rawRetentionFloor(config: AudienceRules): RetentionFloor {
+function rawRetentionFloor(config: AudienceRules): RetentionFloor {
   return retentionFloor([
     ...config.audiences.flatMap((a) => {
       const liftWindowDays =

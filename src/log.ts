@@ -12,7 +12,7 @@ import { onRootLogSettings } from './log-settings.js';
  *  3. `hooks.logMethod` scrubs the message string itself, and an `Error` logged without a message
  *     gets its scrubbed message (pino would otherwise print the raw one).
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'email',
   'phone',
   'first_name',
@@ -121,7 +121,7 @@ function needsScrub(s: string): boolean {
 const MAX_DEPTH = 8;
 
 /** A scrubbed copy of a value for logging: sensitive keys censored, strings scrubbed, errors serialized. */
-export function scrubValue(value: unknown, depth = 0): unknown {
+function scrubValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubText(value);
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return '[nested]';

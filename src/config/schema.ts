@@ -16,7 +16,7 @@ export type DestinationType = (typeof DESTINATION_TYPES)[number];
 export const destinationSchema = z.looseObject({ type: z.enum(DESTINATION_TYPES) });
 export type DestinationConfig = z.infer<typeof destinationSchema>;
 
-export const destinationName = z
+const destinationName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "destination names use letters, digits, '_' and '-'");
 
@@ -154,7 +154,7 @@ export const healthSchema = z
   })
   .prefault({});
 
-export const ALERT_SEVERITIES = ['warning', 'critical'] as const;
+const ALERT_SEVERITIES = ['warning', 'critical'] as const;
 
 /**
  * `alerts:` — where findings go when they change state (firing → resolved). The webhook URL is a

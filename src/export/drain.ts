@@ -72,7 +72,7 @@ export interface DatasetDrainResult extends PartCounts {
   keys: string[];
 }
 
-export const DEFAULT_CHUNK_RECORDS = 50_000;
+const DEFAULT_CHUNK_RECORDS = 50_000;
 const READ_PAGE = 200;
 
 export async function drainBuffers(options: DrainOptions): Promise<DatasetDrainResult[]> {

@@ -1,6 +1,6 @@
 /** Redis stream ids (`<ms>-<seq>`): the part names derive from them. */
 
-export function parseStreamId(id: string): { ms: bigint; seq: bigint } {
+function parseStreamId(id: string): { ms: bigint; seq: bigint } {
   const m = /^(\d+)-(\d+)$/.exec(id);
   if (!m) throw new Error(`not a stream id: ${JSON.stringify(id)}`);
   return { ms: BigInt(m[1]!), seq: BigInt(m[2]!) };

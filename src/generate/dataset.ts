@@ -64,7 +64,7 @@ export interface GenerateResult {
 
 /** The example config's top-fraction audience holdout (`audience-sync.example.yaml`). */
 export const EXAMPLE_HOLDOUT = { salt: 'cart-recovery-2026q4', fraction: 0.1 } as const;
-export const WIN_BACK_CAMPAIGN_ID = '501';
+const WIN_BACK_CAMPAIGN_ID = '501';
 export const GENERATED_KEY = '_generated.json';
 
 const FIRST = [

@@ -77,7 +77,7 @@ export interface AlertRunResult {
   deliveries: Delivery[];
 }
 
-export function emptyAlertState(): AlertState {
+function emptyAlertState(): AlertState {
   return { version: STATE_VERSION, updated_at: new Date(0).toISOString(), alerts: {} };
 }
 
@@ -90,7 +90,7 @@ export async function readAlertState(store: ObjectStore): Promise<AlertState> {
  * Folds this run's findings into the state: new findings fire, vanished ones resolve, the rest are
  * refreshed. `info` findings never alert. Returns the ids that changed.
  */
-export function applyFindings(
+function applyFindings(
   state: AlertState,
   findings: readonly Finding[],
   now: Date,
@@ -142,7 +142,7 @@ export function applyFindings(
 }
 
 /** What `sink` still has to be told about `alert`, or undefined. */
-export function pendingChange(
+function pendingChange(
   alert: AlertRecord,
   sink: Pick<AlertSink, 'name' | 'minSeverity'>,
 ): AlertChange | undefined {
@@ -153,11 +153,7 @@ export function pendingChange(
   return severityRank(alert.severity) > severityRank(last.severity) ? 'escalated' : undefined;
 }
 
-export async function deliver(
-  state: AlertState,
-  sinks: readonly AlertSink[],
-  now: Date,
-): Promise<Delivery[]> {
+async function deliver(state: AlertState, sinks: readonly AlertSink[], now: Date): Promise<Delivery[]> {
   const deliveries: Delivery[] = [];
   for (const alert of Object.values(state.alerts)) {
     for (const sink of sinks) {
@@ -210,12 +206,12 @@ const EMOJI: Record<AlertChange, string> = {
   escalated: ':rotating_light:',
 };
 
-export function alertText({ change, alert }: AlertNotice): string {
+function alertText({ change, alert }: AlertNotice): string {
   return `${HEADLINE[change]} [${alert.severity}] ${alert.kind}: ${alert.message}`;
 }
 
 /** The log sink: one structured line per state change. */
-export function logSink(logger: Logger): AlertSink {
+function logSink(logger: Logger): AlertSink {
   return {
     name: 'log',
     minSeverity: 'warning',
@@ -266,7 +262,7 @@ export function slackPayload(notice: AlertNotice): { text: string; blocks: unkno
 }
 
 /** POSTs each change as Slack-compatible JSON. Errors never quote the URL: it is a secret. */
-export function webhookSink(options: WebhookSinkOptions): AlertSink {
+function webhookSink(options: WebhookSinkOptions): AlertSink {
   const doFetch = options.fetch ?? fetch;
   return {
     name: 'webhook',

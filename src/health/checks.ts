@@ -12,7 +12,7 @@ import { type Finding, findingId, severityRank } from './findings.js';
  * from reading — and caching day profiles under `health/profiles/` — so the CLI, the scheduled job
  * and tests run the same thing; turning findings into alerts is `alerts.ts`.
  */
-export const CHECKS: Readonly<Record<string, (ctx: CheckContext) => Promise<Finding[]>>> = {
+const CHECKS: Readonly<Record<string, (ctx: CheckContext) => Promise<Finding[]>>> = {
   freshness: checkFreshness,
   buffers: checkBuffers,
   volume: checkVolume,

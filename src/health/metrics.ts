@@ -25,7 +25,7 @@ import { coverageOf, reportedMatches, runRecordKeys } from './sync-runs.js';
  * Scrape-time reads are cached for a short TTL so scrapes stay cheap.
  * Label values are dataset / audience / destination / queue names and codes: never identifiers.
  */
-export const INGEST_OUTCOMES = ['accepted', 'duplicate', 'rejected'] as const;
+const INGEST_OUTCOMES = ['accepted', 'duplicate', 'rejected'] as const;
 export type IngestOutcome = (typeof INGEST_OUTCOMES)[number];
 
 export interface Metrics {
@@ -196,11 +196,6 @@ let defaultInstance: Metrics | undefined;
 export function defaultMetrics(): Metrics {
   defaultInstance ??= createMetrics();
   return defaultInstance;
-}
-
-/** Counts ingest outcomes in the process-wide metrics (e.g. for the Customer.io import). */
-export function recordIngest(dataset: Dataset, outcome: IngestOutcome, n: number): void {
-  defaultMetrics().recordIngest(dataset, outcome, n);
 }
 
 // --- scrape-time collection -------------------------------------------------------------------------
@@ -553,7 +548,7 @@ export function createCollector(metrics: Metrics, sources: CollectorSources): Co
 }
 
 /** Error counts of a run by code: row rejections, failures the platform could not attribute, the run error. */
-export function syncErrorCodes(record: SyncRunRecord): Record<string, number> {
+function syncErrorCodes(record: SyncRunRecord): Record<string, number> {
   const out: Record<string, number> = {};
   const add = (code: string, n: number) => {
     const label = /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : 'other';

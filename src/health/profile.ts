@@ -22,8 +22,8 @@ import { partNames } from './parts.js';
  * profile has not folded yet, and its rows count like the lines they were.
  */
 export const PROFILE_VERSION = 1;
-export const MAX_FIELDS = 500;
-export const MAX_NAMES = 1000;
+const MAX_FIELDS = 500;
+const MAX_NAMES = 1000;
 
 export interface DayProfile {
   version: number;
@@ -53,7 +53,7 @@ export function profileKey(dataset: Dataset, day: string): string {
   return `health/profiles/${dataset}/dt=${day}.json`;
 }
 
-export function emptyProfile(dataset: Dataset, day: string): DayProfile {
+function emptyProfile(dataset: Dataset, day: string): DayProfile {
   return {
     version: PROFILE_VERSION,
     dataset,

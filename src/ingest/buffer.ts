@@ -171,7 +171,7 @@ export class IngestBuffer {
 }
 
 /** A short reason for logs and errors: the command's arguments (personal data) are never included. */
-export function redisReason(error: unknown): string {
+function redisReason(error: unknown): string {
   if (!(error instanceof Error)) return 'unknown error';
   const message = error.message.split('\n')[0] ?? '';
   if (/ECONNREFUSED|connect/i.test(message)) return 'cannot connect to Redis';

@@ -16,7 +16,7 @@ import { compact, firstPresent, isObject, type Loose, present } from './items.js
  * - `messageId` is the event id (de-duplication); `userId` is the `customer_id`.
  */
 
-export const SEGMENT_SOURCE = 'segment';
+const SEGMENT_SOURCE = 'segment';
 export const SEGMENT_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
 export type SegmentType = (typeof SEGMENT_TYPES)[number];
 

@@ -16,7 +16,7 @@ import { firstPresent, isObject, type Loose, present } from './items.js';
  *   as given (`cio_<x>`), so it is never silently dropped.
  */
 
-export const TRACK_API_SOURCE = 'track_api';
+const TRACK_API_SOURCE = 'track_api';
 
 export interface PersonAddress {
   customer_id: string;
@@ -35,7 +35,7 @@ export function emailPersonKey(email: string): string {
   return `email_${hash('sha256', email.trim().toLowerCase()).slice(0, 32)}`;
 }
 
-export function addressOf(identifier: string, bodyId?: unknown): PersonAddress {
+function addressOf(identifier: string, bodyId?: unknown): PersonAddress {
   const own =
     present(bodyId) && (typeof bodyId === 'string' || typeof bodyId === 'number') ? String(bodyId) : '';
   if (identifier.startsWith(CIO_PREFIX) && identifier.length > CIO_PREFIX.length) {

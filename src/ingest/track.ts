@@ -23,8 +23,8 @@ import { type CheckContext, checkerFor, validateRecord } from './validate-record
  * canonical lines, with a quarantine line naming any field that had to be dropped.
  */
 
-export const TRACK_SOURCE = 'track';
-export const IDENTIFY_SOURCE = 'identify';
+const TRACK_SOURCE = 'track';
+const IDENTIFY_SOURCE = 'identify';
 
 export type ItemOutcome =
   | { ok: true; item: BufferItem; id?: string; problems: Rejection[] }

@@ -19,7 +19,7 @@ import { checkerFor, validateRecord } from './validate-record.js';
  * `person: { unsubscribed: true }` see it without joining message history.
  */
 
-export const WEBHOOK_SOURCE = 'customerio_webhook';
+const WEBHOOK_SOURCE = 'customerio_webhook';
 
 /** Source ids Customer.io puts in `data`, copied under the same names. */
 const SOURCE_FIELDS = [

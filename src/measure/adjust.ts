@@ -53,7 +53,7 @@ function mean(values: readonly number[]): number {
  * pivoting. A pivot below `tolerance` × the largest diagonal entry means a covariate is (nearly) a
  * combination of the others: its index is reported.
  */
-export function invertSymmetric(a: readonly (readonly number[])[], tolerance = 1e-10): number[][] {
+function invertSymmetric(a: readonly (readonly number[])[], tolerance = 1e-10): number[][] {
   const p = a.length;
   const m = a.map((row, i) => [...row, ...Array.from({ length: p }, (_, j) => (i === j ? 1 : 0))]);
   const scale = Math.max(...a.map((row, i) => Math.abs(row[i]!)), 0);
@@ -78,7 +78,7 @@ export function invertSymmetric(a: readonly (readonly number[])[], tolerance = 1
 }
 
 /** Below this share of its mean square a covariate's spread counts as none (constant column). */
-export const MIN_RELATIVE_VARIANCE = 1e-12;
+const MIN_RELATIVE_VARIANCE = 1e-12;
 
 /**
  * The pooled within-group regression of y on x over any number of groups (two for lift; the

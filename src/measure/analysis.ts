@@ -57,9 +57,9 @@ export interface LiftStatistics {
   mde_settings: Omit<MdeResult, 'absolute' | 'relative'> | null;
 }
 
-export const CONFIDENCE_LEVEL = 0.95;
+const CONFIDENCE_LEVEL = 0.95;
 
-export function groupStats(totals: GroupTotals): GroupStats {
+function groupStats(totals: GroupTotals): GroupStats {
   const { people, converters } = totals;
   if (totals.revenue.n !== people) {
     throw new Error(`revenue moments cover ${totals.revenue.n} people, the group has ${people}`);

@@ -8,7 +8,7 @@ import { hash } from 'node:crypto';
 const TWO_POW_52 = 2 ** 52;
 
 /** Uniform in [0, 1) from the first 52 bits of sha256(salt + ":" + customer_id). */
-export function holdoutUnit(salt: string, customerId: string): number {
+function holdoutUnit(salt: string, customerId: string): number {
   return Number.parseInt(hash('sha256', `${salt}:${customerId}`).slice(0, 13), 16) / TWO_POW_52;
 }
 

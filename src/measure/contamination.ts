@@ -25,7 +25,7 @@ export interface ContaminationResult {
 }
 
 /** `sync/<destination>/<audience>/ledger.jsonl.gz` for every destination that has one. */
-export async function listLedgers(
+async function listLedgers(
   store: ObjectStore,
   audienceId: string,
 ): Promise<Array<{ destination: string; key: string }>> {

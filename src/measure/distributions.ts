@@ -29,7 +29,7 @@ export function lnGamma(x: number): number {
 }
 
 /** Regularized upper incomplete gamma Q(a, x) = Γ(a, x) / Γ(a). */
-export function gammaQ(a: number, x: number): number {
+function gammaQ(a: number, x: number): number {
   if (x <= 0) return 1;
   if (x < a + 1) return 1 - gammaPSeries(a, x);
   return gammaQContinuedFraction(a, x);
@@ -113,7 +113,7 @@ export function erfc(x: number): number {
   return gammaQ(0.5, x * x);
 }
 
-export function normalPdf(z: number): number {
+function normalPdf(z: number): number {
   return Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI);
 }
 
@@ -162,11 +162,6 @@ export function studentTTwoSided(t: number, df: number): number {
   if (!(df > 0)) throw new RangeError(`Student t needs df > 0, got ${df}`);
   if (!Number.isFinite(t)) return 0;
   return incompleteBeta(df / (df + t * t), df / 2, 0.5);
-}
-
-export function studentTCdf(t: number, df: number): number {
-  const tail = studentTTwoSided(t, df) / 2;
-  return t >= 0 ? 1 - tail : tail;
 }
 
 /** The t value with P(T ≤ t) = p. Bisection on the CDF: slow-ish, but exact to double precision. */

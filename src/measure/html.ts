@@ -17,7 +17,7 @@ import type { LiftReport } from './report.js';
  * With scripts off the charts stay hidden and the tables carry the same numbers.
  */
 
-export function escapeHtml(s: string): string {
+function escapeHtml(s: string): string {
   return s
     .replaceAll('&', '&amp;')
     .replaceAll('<', '&lt;')

@@ -71,7 +71,7 @@ const MONEY_FIELDS = ['value', 'revenue', 'total'] as const;
 const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /** Money of an order: `properties.value`, else `revenue`, else `total`; 0 when none is a number. */
-export function outcomeValue(properties: unknown): number {
+function outcomeValue(properties: unknown): number {
   if (!properties || typeof properties !== 'object') return 0;
   const bag = properties as Record<string, unknown>;
   for (const field of MONEY_FIELDS) {
@@ -223,7 +223,7 @@ function earlier(a: Candidate, b: Candidate): boolean {
 }
 
 /** The newest identity snapshot on or before `asOf`, or undefined. */
-export async function latestPeopleSnapshot(store: ObjectStore, asOf: string): Promise<string | undefined> {
+async function latestPeopleSnapshot(store: ObjectStore, asOf: string): Promise<string | undefined> {
   let latest: string | undefined;
   for await (const info of store.list(keys.peoplePrefix())) {
     const day = partitionDay(info.key);

@@ -628,10 +628,7 @@ function currency(currencies: string[]): string {
 }
 
 /** The newest day with a written lift report for the audience, or undefined (for the API). */
-export async function latestLiftReportDay(
-  store: ObjectStore,
-  audienceId: string,
-): Promise<string | undefined> {
+async function latestLiftReportDay(store: ObjectStore, audienceId: string): Promise<string | undefined> {
   assertAudience(audienceId);
   let latest: string | undefined;
   for await (const info of store.list(`reports/lift/${audienceId}/`)) {

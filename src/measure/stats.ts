@@ -159,7 +159,7 @@ export function momentsOf(values: Iterable<number>): Moments {
 }
 
 /** Sample variance (n − 1 denominator). */
-export function sampleVariance(m: Moments): number {
+function sampleVariance(m: Moments): number {
   return m.n < 2 ? 0 : m.m2 / (m.n - 1);
 }
 
@@ -246,7 +246,7 @@ export function minimumDetectableEffect(
 }
 
 /** Below this p-value a sample-ratio mismatch is flagged: strict, because it is checked on every report. */
-export const SRM_ALPHA = 0.001;
+const SRM_ALPHA = 0.001;
 
 export interface SrmResult {
   expected_share: number;

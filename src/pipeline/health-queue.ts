@@ -44,7 +44,7 @@ export interface HealthProcessorDeps {
   now?: () => Date;
 }
 
-export function createHealthProcessor(deps: HealthProcessorDeps): (job: Job) => Promise<HealthJobResult> {
+function createHealthProcessor(deps: HealthProcessorDeps): (job: Job) => Promise<HealthJobResult> {
   const load = deps.loadConfig ?? (() => loadAudienceSyncConfig(deps.env.CONFIG));
   return async (job) => {
     const logger = runLogger(deps.log, `health-${job.id ?? 'adhoc'}`, { queue: QUEUES.health });

@@ -16,7 +16,7 @@ import { QUEUES } from './queues.js';
  */
 
 export const IMPORT_SCHEDULER_ID = 'import-customerio-every-15-minutes';
-export const IMPORT_INTERVAL_MS = 15 * 60_000;
+const IMPORT_INTERVAL_MS = 15 * 60_000;
 
 export interface ImportJobData {
   source: string;

@@ -11,7 +11,7 @@ import { openTarget, type SyncTarget } from './targets.js';
  * `GET /v1/audiences/:id/plan`. Holds customer ids and identifier *types*, never identifiers.
  */
 /** Rows listed per kind (adds, removes) when rows are asked for; the counts are always whole. */
-export const PREVIEW_ROWS = 1000;
+const PREVIEW_ROWS = 1000;
 
 export async function planTarget(ctx: StageContext, day: string, target: SyncTarget, withRows = false) {
   // The dry-run form of the destination: the configured platform's keys, limits and defaults,

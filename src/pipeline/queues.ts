@@ -53,8 +53,6 @@ export function queueNames(destinations: readonly string[]): string[] {
   return [...SHARED_QUEUES, ...destinations.flatMap(destinationQueues)];
 }
 
-export const DEFAULT_BULL_PREFIX = 'audience-sync';
-
 export interface RefreshJobData {
   day: string;
   /** Limits the refresh to these audiences (and what they exclude); all when absent. */

@@ -39,7 +39,7 @@ export interface RetentionProcessorDeps {
   now?: () => Date;
 }
 
-export function retentionSummary(report: RetentionReport): RetentionJobResult {
+function retentionSummary(report: RetentionReport): RetentionJobResult {
   return {
     today: report.today,
     units: report.units,
@@ -54,9 +54,7 @@ export function retentionSummary(report: RetentionReport): RetentionJobResult {
   };
 }
 
-export function createRetentionProcessor(
-  deps: RetentionProcessorDeps,
-): (job: Job) => Promise<RetentionJobResult> {
+function createRetentionProcessor(deps: RetentionProcessorDeps): (job: Job) => Promise<RetentionJobResult> {
   const load = deps.loadConfig ?? (() => loadAudienceSyncConfig(deps.env.CONFIG));
   return async (job) => {
     const log = runLogger(deps.log, `retention-${job.id ?? 'adhoc'}`, { queue: QUEUES.retention });

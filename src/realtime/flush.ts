@@ -20,7 +20,7 @@ import type { FlushJobData } from './signals.js';
  */
 
 /** Most people one flush run carries; more wait for the next run of the same flush. */
-export const MAX_FLUSH_PEOPLE = 100_000;
+const MAX_FLUSH_PEOPLE = 100_000;
 
 export interface FlushResult {
   runs: { run_id: string; people: number; requests: number; unresolved: number; lag_p99_ms: number }[];
@@ -116,7 +116,7 @@ export async function flushRealtime(options: {
  * `unresolved`: additions, the people no record knows; removals (default), the people the platform
  * audience did not hold, whom there was nothing to remove for.
  */
-export function realtimeStats(
+function realtimeStats(
   record: SyncRunRecord,
   people: readonly { receivedAtMs: number }[],
   unresolved?: number,

@@ -134,7 +134,7 @@ export async function routeSignals(options: {
   return { batches: groups.size, flushes };
 }
 
-export const FLUSH_JOB_OPTIONS = (delayMs: number) => ({
+const FLUSH_JOB_OPTIONS = (delayMs: number) => ({
   delay: delayMs,
   removeOnComplete: true,
   removeOnFail: { age: 7 * 86_400 },

@@ -119,7 +119,7 @@ export async function probeRedis(url: string, timeoutMs = 500): Promise<boolean>
 }
 
 /** `Redis at host:port/db` of a client, for messages: never its credentials. */
-export function describeRedis(redis: Redis): string {
+function describeRedis(redis: Redis): string {
   return describeRedisEndpoint(redis.options);
 }
 
@@ -127,7 +127,7 @@ export function describeRedis(redis: Redis): string {
  * Logs the client's `error` events, scrubbed of its credentials: each distinct one at once, a
  * repeat of the same one at most once a minute.
  */
-export function logRedisErrors(redis: Redis, logger: Pick<Logger, 'warn'>, label: string): void {
+function logRedisErrors(redis: Redis, logger: Pick<Logger, 'warn'>, label: string): void {
   const seen = new Map<string, number>();
   redis.on('error', (error: Error) => {
     const message = scrubRedisSecrets(error.message, redis.options);

@@ -31,7 +31,7 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-export function requireBearer(keys: readonly string[], realm = 'audience-sync') {
+function requireBearer(keys: readonly string[], realm = 'audience-sync') {
   const matches = bearerKeyMatcher(keys);
   const challenge = { 'www-authenticate': `Bearer realm="${realm}"` };
   return async function onRequest(request: FastifyRequest, _reply: FastifyReply): Promise<void> {

@@ -39,7 +39,7 @@ export function ingestKeyMatcher(keys: readonly string[]): (candidate: string | 
 }
 
 /** Inflated bytes of a gzip body above the route's body limit: refused with 413. */
-export const GZIP_TOO_LARGE = 'inflated body is larger than the limit for this endpoint';
+const GZIP_TOO_LARGE = 'inflated body is larger than the limit for this endpoint';
 
 /**
  * `preParsing` hook: inflates `Content-Encoding: gzip` bodies (Segment's HTTP API accepts them).

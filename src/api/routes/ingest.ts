@@ -37,7 +37,7 @@ const itemResult = z.object({
   problems: z.array(problemSchema).optional(),
 });
 
-export const ingestResponse = z.object({
+const ingestResponse = z.object({
   accepted: z.number().int(),
   duplicates: z.number().int(),
   rejected: z.number().int(),

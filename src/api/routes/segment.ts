@@ -20,7 +20,7 @@ import { gunzipBody, ingestDropIn, jsonOnly, limitJsonDepth, requireIngestKey } 
  * `Content-Encoding: gzip` bodies are inflated.
  */
 
-export const SEGMENT_CHALLENGE = 'Basic realm="audience-sync"';
+const SEGMENT_CHALLENGE = 'Basic realm="audience-sync"';
 const message = z.record(z.string(), z.unknown());
 const batchBody = z.object({ batch: z.array(z.unknown()) }).loose();
 

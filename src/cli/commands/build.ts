@@ -76,7 +76,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** A progress bar on a terminal (stderr), nothing otherwise. */
-export async function terminalProgress(): Promise<
+async function terminalProgress(): Promise<
   { update: (p: BuildProgress) => void; stop: () => void } | undefined
 > {
   if (!process.stderr.isTTY) return undefined;

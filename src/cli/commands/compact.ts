@@ -113,7 +113,7 @@ function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-export function printReport(r: CompactionReport): void {
+function printReport(r: CompactionReport): void {
   const compacted = r.days.filter((d) => d.status === 'compacted');
   if (r.days.length === 0) {
     out(`nothing to compact (days close ${r.grace_hours} h after their end, UTC)`);

@@ -70,7 +70,7 @@ const UNIT: Record<RetentionKindReport['kind'], string> = {
   runs: 'runs',
 };
 
-export function printReport(r: RetentionReport): void {
+function printReport(r: RetentionReport): void {
   const verb = r.dry_run ? 'would remove' : 'removed';
   out(
     `retention as of ${r.today} (UTC)${r.dry_run ? ', dry run: nothing deleted' : ''}: ` +

@@ -41,7 +41,7 @@ function columnMap<const K extends string>(defaults: Record<K, string | readonly
 
 const columnList = z.array(z.string().min(1).max(200));
 
-export const DELIVERY_COLUMNS = {
+const DELIVERY_COLUMNS = {
   delivery_id: 'delivery_id',
   cio_id: 'internal_customer_id',
   channel: ['delivery_type', 'type'],
@@ -54,7 +54,7 @@ export const DELIVERY_COLUMNS = {
   transactional_message_id: 'transactional_message_id',
 } as const;
 
-export const METRIC_COLUMNS = {
+const METRIC_COLUMNS = {
   id: 'event_id',
   delivery_id: 'delivery_id',
   metric: 'metric',
@@ -65,7 +65,7 @@ export const METRIC_COLUMNS = {
   channel: 'delivery_type',
 } as const;
 
-export const PEOPLE_COLUMNS = {
+const PEOPLE_COLUMNS = {
   customer_id: 'customer_id',
   cio_id: 'internal_customer_id',
   email: ['email', 'email_addr'],
@@ -75,7 +75,7 @@ export const PEOPLE_COLUMNS = {
 } as const;
 
 /** Columns we know and deliberately do not map: not reported as unexpected. */
-export const KNOWN_UNMAPPED = {
+const KNOWN_UNMAPPED = {
   deliveries: [
     'workspace_id',
     'subject_id',

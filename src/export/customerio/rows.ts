@@ -6,12 +6,12 @@ import type { CustomerIoImportConfig } from './mapping.js';
  * the contract check live elsewhere. Values are normalized from parquet types (BigInt, Date) first.
  */
 
-export const IMPORT_SOURCE = 'customerio_data_out';
+const IMPORT_SOURCE = 'customerio_data_out';
 
 export type Row = Record<string, unknown>;
 
 /** BigInt ids and unix times become numbers when exact, strings otherwise; everything else as is. */
-export function plain(value: unknown): unknown {
+function plain(value: unknown): unknown {
   if (typeof value === 'bigint') {
     return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
       ? Number(value)
