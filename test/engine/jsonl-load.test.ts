@@ -84,6 +84,40 @@ describe('JSON Lines into the engine', () => {
     ]);
   });
 
+  it('with repeated-ids, numbers only the lines of parts that hold an id twice (and those read as text)', async () => {
+    const name = 'repeated-id.jsonl.gz';
+    await writeFile(join(dir, name), gzipSync(`${ok('r')}\n${ok('s')}\n${ok('r', '', '"other"')}\n`));
+    const readable = await readableParts(
+      [...Object.keys(PARTS), name].map((n) => ({
+        key: `raw/events/dt=2026-03-10/${n}`,
+        path: join(dir, n),
+      })),
+      dir,
+    );
+    await loadJsonlTable(engine, 'lazy', 'events', readable, 'repeated-ids');
+    await loadJsonlTable(engine, 'numbered', 'events', readable);
+    const rows = await engine.all<{ key: string; id: string; line: number | null }>(
+      `SELECT _key AS key, id, _line AS line FROM lazy ORDER BY _key, _line, id`,
+    );
+    const lines = (file: string) => rows.filter((r) => r.key.endsWith(`/${file}`)).map((r) => [r.id, r.line]);
+    expect(lines(name)).toEqual([
+      ['r', 1],
+      ['s', 2],
+      ['r', 3],
+    ]);
+    expect(lines('clean.jsonl.gz')).toEqual([
+      ['a', null],
+      ['b', null],
+      ['c', null],
+    ]);
+    expect(lines('not-json.jsonl.gz').map((r) => r[1])).toEqual([1, 2, 3]);
+    // Everything but the line numbers of parts without a repeated id is the fully numbered table.
+    const same = `SELECT ${columns.replace('"_line"', "CASE WHEN _key LIKE '%/clean.jsonl.gz' OR _key LIKE '%/no-final-newline.jsonl.gz' OR _key LIKE '%/null-bag.jsonl.gz' THEN NULL ELSE _line END AS _line")}`;
+    expect(await engine.all(`${same} FROM lazy ORDER BY ALL`)).toEqual(
+      await engine.all(`${same} FROM numbered ORDER BY ALL`),
+    );
+  });
+
   it('writes a clean day straight to Parquet and a damaged one with its lines named', async () => {
     const readable = await parts();
     const clean = readable.filter((p) => CLEAN.some((n) => p.key.endsWith(n)));
