@@ -227,6 +227,13 @@ export const DRAW_CHARTS_SCRIPT = `
     const points = data.cumulative;
     const hasAv = points.length > 0 && points.every((p) => p.avLow !== null && p.avHigh !== null);
     const liftCanvas = points.length > 0 && show('cumulative-chart');
+    // The y range: zero, every estimate and fixed-horizon band, and the last day's always-valid
+    // band (the narrowest, the one the headline reads), with a little room.
+    const last = points[points.length - 1];
+    const lows = [0, ...points.map((p) => p.low), ...(hasAv ? [last.avLow] : [])];
+    const highs = [0, ...points.map((p) => p.high), ...(hasAv ? [last.avHigh] : [])];
+    const pad = (Math.max(...highs) - Math.min(...lows)) * 0.08 || 1;
+    const yBounds = { min: Math.min(...lows) - pad, max: Math.max(...highs) + pad };
     if (liftCanvas) {
       new Chart(liftCanvas, {
         type: 'line',
@@ -266,6 +273,9 @@ export const DRAW_CHARTS_SCRIPT = `
               title: { display: true, text: 'entry day (everyone who entered up to that day)' },
             },
             y: {
+              // The always-valid band of the first few days is many times wider than anything
+              // else; let it run off the chart rather than flatten the estimate and its band.
+              ...(hasAv ? yBounds : {}),
               ticks: { callback: (v) => signed(v) },
               title: { display: true, text: 'lift, percentage points' },
             },

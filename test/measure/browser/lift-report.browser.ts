@@ -39,6 +39,8 @@ interface Drawn {
     /** Pixel rows of the upper edges where they are furthest apart: fixed-horizon, always-valid. */
     edges: [number, number];
     alwaysValid: Array<[number, number]>;
+    /** The y axis's range, percentage points. */
+    yRange: [number, number];
   };
 }
 
@@ -65,7 +67,8 @@ function readCharts(): Drawn {
       labels: string[];
       datasets: Array<{ label: string; data: number[]; intervals?: number[][] }>;
     };
-    scales: Record<string, { getPixelForValue(v: number): number }>;
+    scales: Record<string, { getPixelForValue(v: number): number; min: number; max: number }>;
+    chartArea: { top: number; bottom: number };
     getDatasetMeta(i: number): { data: Array<{ x: number; y: number; base: number }> };
   }
   const { document, devicePixelRatio, Chart } = globalThis as unknown as {
@@ -116,11 +119,14 @@ function readCharts(): Drawn {
   const highY = lift.scales.y!.getPixelForValue(lift.data.datasets[0]!.data[middle]!);
   const avHigh = lift.data.datasets[4]!.data;
   const avLow = lift.data.datasets[5]!.data;
-  // The always-valid strip is sampled at the day where it is widest on screen.
+  // The always-valid strip is sampled at the day where it is widest on screen among the days whose
+  // upper edge is inside the chart (the early days' edges run off it, clipped).
+  const area = lift.chartArea;
   const y = (v: number) => lift.scales.y!.getPixelForValue(v);
   const fixedHigh = lift.data.datasets[0]!.data;
-  let k = 0;
-  for (let i = 1; i < avHigh.length; i++) {
+  let k = avHigh.length - 1;
+  for (let i = 0; i < avHigh.length; i++) {
+    if (y(avHigh[i]!) < area.top + 14) continue;
     if (y(fixedHigh[i]!) - y(avHigh[i]!) > y(fixedHigh[k]!) - y(avHigh[k]!)) k = i;
   }
   const at = estimates[k]!;
@@ -139,6 +145,7 @@ function readCharts(): Drawn {
       aboveBandPixel: pixel(byName('cumulative'), at.x, avHighY - 12),
       edges: [fixedHighY, avHighY],
       alwaysValid: avHigh.map((h, i) => [avLow[i]!, h]),
+      yRange: [lift.scales.y!.min, lift.scales.y!.max],
     },
   };
 }
@@ -279,6 +286,18 @@ describe('lift report page in Chromium', () => {
     expect(aalpha, `always-valid pixel ${drawn.line.alwaysValidPixel}`).toBeGreaterThan(15);
     expect(ar - ab, `always-valid pixel ${drawn.line.alwaysValidPixel}`).toBeGreaterThan(100);
     expect(drawn.line.aboveBandPixel[3], `above band ${drawn.line.aboveBandPixel}`).toBeLessThan(30);
+    // The y axis holds every fixed-horizon band and the last day's always-valid band, not the
+    // first days' far wider always-valid band, which runs off the chart.
+    const [yMin, yMax] = drawn.line.yRange;
+    const days = report.by_entry_day;
+    const lastAv = days.at(-1)!.cumulative_always_valid!;
+    for (const d of days) {
+      expect(yMin).toBeLessThanOrEqual(d.cumulative_absolute_lift.ci_low! * 100);
+      expect(yMax).toBeGreaterThanOrEqual(d.cumulative_absolute_lift.ci_high! * 100);
+    }
+    expect(yMin).toBeLessThanOrEqual(lastAv.ci_low * 100);
+    expect(yMax).toBeGreaterThanOrEqual(lastAv.ci_high * 100);
+    expect(yMax).toBeLessThan(Math.max(...days.map((d) => d.cumulative_always_valid!.ci_high * 100)));
 
     // Nothing but the file itself was requested, and the page's CSP blocked nothing.
     expect(requests).toEqual([pageUrl]);
