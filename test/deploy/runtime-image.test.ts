@@ -45,6 +45,20 @@ async function cli(
   }
 }
 
+/** `node bin/audience-sync.js …` in the runtime copy, its stdout and stderr gathered in one string. */
+function startFromImage(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => text, exited };
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -168,32 +182,20 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
 
   it('opens the console on the example configuration without CONFIG, and serves Chart.js from dist/', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['bin/audience-sync.js', 'console'], {
-      cwd: app,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: app,
-        STORE_URL: join(app, 'console-data'),
-        ADMIN_API_KEYS: 'image-test-key',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        QUEUE_PREFIX: `image-test-${port}`,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { child, output, exited } = startFromImage(['bin/audience-sync.js', 'console'], {
+      PATH: process.env.PATH ?? '',
+      HOME: app,
+      STORE_URL: join(app, 'console-data'),
+      ADMIN_API_KEYS: 'image-test-key',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      QUEUE_PREFIX: `image-test-${port}`,
+      LOG_LEVEL: 'warn',
     });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      for (let i = 0; i < 150 && !/configuration .+\n/.test(output) && child.exitCode === null; i++)
+      for (let i = 0; i < 150 && !/configuration .+\n/.test(output()) && child.exitCode === null; i++)
         await new Promise((r) => setTimeout(r, 200));
-      expect(output).toContain(`configuration ${join(app, 'audience-sync.example.yaml')}\n`);
+      expect(output()).toContain(`configuration ${join(app, 'audience-sync.example.yaml')}\n`);
       const signIn = await fetch(`http://127.0.0.1:${port}/console/sign-in`);
       expect(signIn.status).toBe(200);
       const chart = await fetch(`http://127.0.0.1:${port}/console/assets/chart.umd.min.js`);
@@ -209,32 +211,20 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
     } finally {
       child.kill('SIGTERM');
     }
-    expect(await exited, output).toBe(0);
+    expect(await exited, output()).toBe(0);
   }, 60_000);
 
   it('serves /healthz and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['bin/audience-sync.js', 'serve'], {
-      cwd: app,
-      env: {
-        PATH: process.env.PATH ?? '',
-        STORE_URL: join(app, 'serve-data'),
-        CONFIG: join(app, 'audience-sync.example.yaml'),
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        QUEUE_PREFIX: `image-test-${port}`,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { child, output, exited } = startFromImage(['bin/audience-sync.js', 'serve'], {
+      PATH: process.env.PATH ?? '',
+      STORE_URL: join(app, 'serve-data'),
+      CONFIG: join(app, 'audience-sync.example.yaml'),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      QUEUE_PREFIX: `image-test-${port}`,
+      LOG_LEVEL: 'warn',
     });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       let status = 0;
       for (let i = 0; i < 150 && status !== 200; i++) {
@@ -244,10 +234,10 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
         );
         if (status !== 200) await new Promise((r) => setTimeout(r, 200));
       }
-      expect(status, output).toBe(200);
+      expect(status, output()).toBe(200);
     } finally {
       child.kill('SIGTERM');
     }
-    expect(await exited, output).toBe(0);
+    expect(await exited, output()).toBe(0);
   }, 60_000);
 });
