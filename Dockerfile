@@ -20,7 +20,12 @@ COPY package.json package-lock.json ./
 # --legacy-peer-deps: typescript (a dev dependency) is also an optional peer of valibot (through
 # @bull-board/api), which would keep its 23 MiB here; the runtime loads neither it nor any other peer
 # that is not a dependency in its own right.
-RUN npm ci --omit=dev --legacy-peer-deps --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# Then scripts/prune-modules.mjs deletes what Node never loads (TypeScript declarations and sources,
+# source maps, Markdown, packages' tests and examples, builds for other platforms; figures in
+# docs/benchmarks.md, Footprint). It checks first that nothing that stays leads to what it deletes, and stops the build if something does.
+COPY scripts/prune-modules.mjs ./scripts/
+RUN npm ci --omit=dev --legacy-peer-deps --ignore-scripts --no-audit --no-fund && npm cache clean --force \
+ && node scripts/prune-modules.mjs node_modules
 
 # --- runtime: compiled code, production dependencies, non-root user -----------------------------
 FROM node:20.20-bookworm-slim AS runtime

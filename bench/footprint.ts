@@ -5,10 +5,12 @@
  *
  * 1. A fresh clone of this repository at REF (default HEAD: committed work only) in a temp dir.
  * 2. `npm run build` there, against this checkout's node_modules (linked for the build only).
- * 3. `npm ci --omit=dev --legacy-peer-deps --ignore-scripts` from the clone's lockfile (as the
- *    Dockerfile does; `--legacy-peer-deps` keeps out typescript, an optional peer of valibot), then
- *    `du` of node_modules: disk usage (what the image layer holds, in 4 KiB blocks) and apparent
- *    size, with the largest packages.
+ * 3. `npm ci --omit=dev --legacy-peer-deps --ignore-scripts` from the clone's lockfile, then
+ *    `node scripts/prune-modules.mjs node_modules` (as the Dockerfile's deps stage does;
+ *    `--legacy-peer-deps` keeps out typescript, an optional peer of valibot; the prune deletes what
+ *    Node never loads), then `du` of node_modules: disk usage (what the image layer holds, in 4 KiB
+ *    blocks) and apparent size, with the largest packages; the install's size before the prune
+ *    beside it. A REF without the prune script is measured as installed.
  * 4. `src/` removed (the image ships none), then `node bin/audience-sync.js` timed for `--help`,
  *    `hash --platform meta --field email` of one address and `config` of the example file:
  *    wall-clock time of the whole process, median of N runs (default 11) after one warm-up run,
@@ -125,14 +127,24 @@ export async function run(args: string[]): Promise<void> {
     );
     const installSeconds = Number(process.hrtime.bigint() - started) / 1e9;
     const nodeModules = join(app, 'node_modules');
+    const prune = join(app, 'scripts/prune-modules.mjs');
+    if (existsSync(prune)) {
+      const installed = (await du([nodeModules])).get(nodeModules)!;
+      report(
+        'npm ci (production), before the prune: node_modules on disk (du)',
+        installed,
+        `KiB (${(installed / 1024).toFixed(1)} MiB)`,
+      );
+      process.stdout.write(await sh(process.execPath, [prune, 'node_modules'], app));
+    } else process.stdout.write(`no scripts/prune-modules.mjs at ${ref}: measured as installed\n`);
     const disk = (await du([nodeModules])).get(nodeModules)!;
     const apparent = (await du([nodeModules], true)).get(nodeModules)!;
     const pkgs = await packages(nodeModules);
     const sizes = await du(pkgs);
-    report('npm ci (production): packages', pkgs.length, 'top-level');
-    report('npm ci (production): node_modules on disk (du)', disk, `KiB (${(disk / 1024).toFixed(1)} MiB)`);
+    report('production install: packages', pkgs.length, 'top-level');
+    report('production install: node_modules on disk (du)', disk, `KiB (${(disk / 1024).toFixed(1)} MiB)`);
     report(
-      'npm ci (production): node_modules apparent size',
+      'production install: node_modules apparent size',
       apparent,
       `KiB (${(apparent / 1024).toFixed(1)} MiB)`,
     );

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,8 @@ import { parse } from 'yaml';
 
 /**
  * What the Dockerfile does, without Docker: compile with the full dependency set (build stage),
- * `npm ci --omit=dev --ignore-scripts` from the lockfile (deps stage), and put together only what
+ * `npm ci --omit=dev --legacy-peer-deps --ignore-scripts` from the lockfile, then
+ * scripts/prune-modules.mjs (deps stage), and put together only what
  * the runtime stage copies — node_modules, dist/, package.json, bin/ and the example config — in a
  * temp directory. Then the CLI runs there as the image runs it: no sources, no dev dependencies.
  */
@@ -21,6 +22,8 @@ const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 let app: string;
 /** The deps stage's install options (without the ones that only quieten npm). */
 const PRODUCTION_INSTALL = ['--omit=dev', '--legacy-peer-deps', '--ignore-scripts'];
+/** The deps stage's last step: delete from node_modules what Node never loads. */
+const PRUNE = 'node scripts/prune-modules.mjs node_modules';
 
 /** The `COPY` sources of the runtime stage (`COPY --from=deps ... /app/node_modules` → node_modules). */
 function runtimeCopies(): string[] {
@@ -91,6 +94,9 @@ beforeAll(async () => {
     cwd: app,
     timeout: 240_000,
   });
+  await execFileAsync(process.execPath, [join(root, 'scripts/prune-modules.mjs'), 'node_modules'], {
+    cwd: app,
+  });
   // Runtime stage: what it copies besides node_modules and dist/.
   for (const f of ['bin', 'audience-sync.example.yaml'])
     cpSync(join(root, f), join(app, f), { recursive: true });
@@ -122,6 +128,37 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
     ])
       expect(existsSync(join(app, 'node_modules', name)), name).toBe(false);
     expect(existsSync(join(app, 'node_modules/facebook-nodejs-business-sdk'))).toBe(false);
+  });
+
+  it('prunes the production install as the deps stage does: no declarations, source maps or tests', async () => {
+    expect(dockerfile).toContain(`${PRUNE}\n`);
+    expect(dockerfile).toMatch(/^COPY scripts\/prune-modules\.mjs \.\/scripts\/$/m);
+    const { stdout } = await execFileAsync(
+      'find',
+      [
+        'node_modules',
+        '-name',
+        '*.d.ts',
+        '-o',
+        '-name',
+        '*.map',
+        '-o',
+        '-name',
+        'README.md',
+        '-o',
+        '-path',
+        'node_modules/fastify/test',
+      ],
+      { cwd: app },
+    );
+    expect(stdout).toBe('');
+    // lodash keeps only what redis-info requires; licences stay.
+    expect(readdirSync(join(app, 'node_modules/lodash')).sort()).toEqual([
+      'LICENSE',
+      'lodash.js',
+      'package.json',
+    ]);
+    expect(existsSync(join(app, 'node_modules/glob/LICENSE.md'))).toBe(true);
   });
 
   it('prints the help from dist/', async () => {
@@ -214,7 +251,7 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
     expect(await exited, output()).toBe(0);
   }, 60_000);
 
-  it('serves /healthz and stops cleanly on SIGTERM', async () => {
+  it('serves /healthz, the API docs and the queue dashboard from the pruned install, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
     const { child, output, exited } = startFromImage(['bin/audience-sync.js', 'serve'], {
       PATH: process.env.PATH ?? '',
@@ -223,6 +260,7 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
       PORT: String(port),
       HOST: '127.0.0.1',
       QUEUE_PREFIX: `image-test-${port}`,
+      ADMIN_API_KEYS: 'image-test-key',
       LOG_LEVEL: 'warn',
     });
     try {
@@ -235,6 +273,23 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
         if (status !== 200) await new Promise((r) => setTimeout(r, 200));
       }
       expect(status, output()).toBe(200);
+      // What the prune must leave: swagger-ui's page and scripts, and the queue dashboard with its
+      // Redis panel (redis-info, which requires lodash).
+      const base = `http://127.0.0.1:${port}`;
+      const admin = { authorization: 'Bearer image-test-key' };
+      const docs = await fetch(`${base}/docs/`);
+      expect(docs.status).toBe(200);
+      expect(await docs.text()).toContain('swagger-ui');
+      const bundle = await fetch(`${base}/docs/static/swagger-ui-bundle.js`);
+      expect(bundle.status).toBe(200);
+      expect((await bundle.text()).length).toBeGreaterThan(100_000);
+      expect((await fetch(`${base}/openapi.json`)).status).toBe(200);
+      const queues = await fetch(`${base}/admin/queues`, { headers: admin });
+      expect(queues.status).toBe(200);
+      expect(await queues.text()).toContain('<div id="root">');
+      const redis = await fetch(`${base}/admin/queues/api/redis/stats`, { headers: admin });
+      expect(redis.status, await redis.clone().text()).toBe(200);
+      expect(await redis.json()).toHaveProperty('version');
     } finally {
       child.kill('SIGTERM');
     }
