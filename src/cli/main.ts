@@ -2,14 +2,15 @@ import { CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { setRootLogSettings } from '../log-settings.js';
 import { CliError, EXIT, err } from './output.js';
-import { buildProgram } from './program.js';
+import { programFor } from './root.js';
 
 /** Runs the CLI and maps failures to one line on stderr and a reliable exit code. */
 export async function runCli(argv: string[]): Promise<number> {
   // Services log at info; one-shot commands print their own summary and log only warnings,
   // unless LOG_LEVEL says otherwise.
   const service = ['serve', 'worker'].includes(argv[0] ?? '');
-  const program = buildProgram();
+  // A command named first loads alone; `--help` and the rest load the whole tree.
+  const program = (await programFor(argv[0])) ?? (await import('./program.js')).buildProgram();
   // The logger (pino) loads only when something logs: `--help`, usage errors and commands such as
   // `config` or `hash` never load it. For one-shot commands, stdout belongs to the command's output
   // (`--json` included): logs go to stderr.

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { registerBuildCommand } from './commands/build.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerCompactCommand } from './commands/compact.js';
@@ -18,20 +18,17 @@ import { registerRetentionCommand } from './commands/retention.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSqlCommand } from './commands/sql.js';
 import { registerWorkerCommand } from './commands/worker.js';
+import { rootProgram } from './root.js';
 
 /**
- * The whole command tree; `main.ts` runs it, tests call it with their own argv. Registering a
- * command loads only its names, options and help text: each action imports what it needs when it
- * runs, so `--help` and the light commands (`hash`, `config`) start without the engine, Redis,
- * HTTP or storage modules.
+ * The whole command tree; `main.ts` runs it for `--help` and anything that names no command (one
+ * command alone otherwise: `root.ts`), tests call it with their own argv. Registering a command
+ * loads only its names, options and help text: each action imports what it needs when it runs, so
+ * `--help` and the light commands (`hash`, `config`) start without the engine, Redis, HTTP or
+ * storage modules.
  */
 export function buildProgram(): Command {
-  const program = new Command('audience-sync')
-    .description(
-      'Customer.io data → suppression lists and top-decile audiences with holdouts → Meta, Google Ads, TikTok',
-    )
-    .version(process.env.npm_package_version ?? '0.1.0')
-    .showHelpAfterError('(run with --help for usage)');
+  const program = rootProgram();
   // Each capability registers its commands here.
   registerConfigCommand(program);
   registerCompactCommand(program);

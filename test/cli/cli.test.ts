@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/program.js';
+import { COMMAND_MODULES, programFor } from '../../src/cli/root.js';
 
 const run = promisify(execFile);
 const BIN = new URL('../../bin/audience-sync.js', import.meta.url).pathname;
@@ -54,6 +57,24 @@ describe('audience-sync CLI', () => {
     const summary = JSON.parse(stdout);
     expect(summary.destinations.meta).toEqual({ type: 'meta', missing_variables: [] });
     expect(summary.destinations.google.missing_variables).toEqual(['GOOGLE_ADS_DEVELOPER_TOKEN']);
+  });
+
+  it('registers each command alone exactly as the whole program does (main.ts loads only the one named)', async () => {
+    const shape = (c: Command) => ({
+      name: c.name(),
+      description: c.description(),
+      usage: c.usage(),
+      options: c.options.map((o) => [o.flags, o.description, o.defaultValue]),
+    });
+    const all = buildProgram().commands as Command[];
+    expect(Object.keys(COMMAND_MODULES).sort()).toEqual(all.map((c) => c.name()).sort());
+    for (const command of all) {
+      const alone = (await programFor(command.name()))!;
+      expect(alone.commands.map(shape)).toEqual([shape(command)]);
+    }
+    expect(await programFor('--help')).toBeUndefined();
+    expect(await programFor('constructor')).toBeUndefined();
+    expect(await programFor(undefined)).toBeUndefined();
   });
 
   it('exits 2 on an unknown command', async () => {
