@@ -6,6 +6,7 @@ import {
   refineAudiences,
 } from './audiences/config.js';
 import { audienceLookback, covariateLookback, neverSendLookback } from './audiences/lookback.js';
+import { refineTraits, traitsLookback } from './audiences/trait-check.js';
 import { compactionConfigSchema } from './compaction/config.js';
 import { ConfigError } from './config/errors.js';
 import { type LoadedConfig, loadConfigFile, parseConfig } from './config/load-config.js';
@@ -84,6 +85,7 @@ function rawRetentionFloor(config: AudienceRules): RetentionFloor {
         : [own];
     }),
     { what: 'never_send', lookbackDays: neverSendLookback(config.never_send), liftWindowDays: 0 },
+    { what: 'traits', lookbackDays: traitsLookback(config.traits), liftWindowDays: 0 },
   ]);
 }
 
@@ -97,6 +99,7 @@ function refineConfigFile(config: AudienceSyncConfig, source: string): void {
     throw new ConfigError(oneLine(`${source}: ${formatPath(path)}: ${message}`));
   };
   refineAudiences(config, fail);
+  refineTraits(config, {}, fail);
   refineRealtime(config, fail);
   const retention = rawDaysProblem(config.retention.raw_days, rawRetentionFloor(config));
   if (retention) fail(['retention', 'raw_days'], retention);

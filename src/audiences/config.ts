@@ -3,6 +3,17 @@ import { ConfigError } from '../config/errors.js';
 import type { DestinationConfig } from '../config/schema.js';
 import { messageRecord, personRecord } from '../contract/records.js';
 import { writeBackMappingSchema } from '../contract/write-back.js';
+import {
+  type Expr,
+  ExprSyntaxError,
+  parseExpr,
+  RESERVED_TRAIT_NAMES,
+  TRAIT_AGGREGATES,
+  TRAIT_NAME,
+  TRAIT_TYPES,
+  type TraitAggregate,
+  type TraitType,
+} from './traits.js';
 
 /**
  * The audience language of `audience-sync.yaml` (docs/audiences.md).
@@ -46,6 +57,10 @@ export interface MessageCondition extends Windowed {
 export interface PersonCondition {
   person: Filters;
 }
+/** Tests of computed traits (docs/traits.md): trait name → value match, every entry must hold. */
+export interface TraitCondition {
+  trait: Filters;
+}
 export interface AllCondition {
   all: Condition[];
 }
@@ -59,6 +74,7 @@ export type Condition =
   | EventCondition
   | MessageCondition
   | PersonCondition
+  | TraitCondition
   | AllCondition
   | AnyCondition
   | NotCondition;
@@ -67,7 +83,7 @@ export type Condition =
 export type FeatureSource = ({ event: string } | { message: Filters }) & Windowed & { property?: string };
 export const FEATURE_KINDS = ['count', 'sum', 'max', 'min', 'days_since'] as const;
 export type FeatureKind = (typeof FEATURE_KINDS)[number];
-export type ScoreTerm = { weight: number } & { [K in FeatureKind]?: FeatureSource };
+export type ScoreTerm = { weight: number } & { [K in FeatureKind]?: FeatureSource } & { trait?: string };
 
 /** Person fields a `person:` condition may test, besides `attributes.<path>` and `consent.<key>`. */
 export const PERSON_FIELDS: readonly string[] = Object.keys(personRecord.shape).filter(
@@ -127,15 +143,15 @@ function parseValueMatch(value: unknown, ctx: Ctx, path: Path, lower: boolean): 
   return v;
 }
 
-type FilterKind = 'message' | 'person' | 'where';
+type FilterKind = 'message' | 'person' | 'where' | 'trait';
 
 function parseFilters(value: unknown, ctx: Ctx, path: Path, kind: FilterKind): Filters | undefined {
   if (!isPlainObject(value)) {
     issue(ctx, path, `${kind} must be a mapping of field: value`);
     return undefined;
   }
-  if (kind === 'person' && Object.keys(value).length === 0) {
-    issue(ctx, path, 'person needs at least one field');
+  if ((kind === 'person' || kind === 'trait') && Object.keys(value).length === 0) {
+    issue(ctx, path, `${kind} needs at least one ${kind === 'trait' ? 'trait' : 'field'}`);
     return undefined;
   }
   const out: Filters = {};
@@ -151,6 +167,10 @@ function parseFilters(value: unknown, ctx: Ctx, path: Path, kind: FilterKind): F
         at,
         `unknown person field "${field}" (known: ${PERSON_FIELDS.join(', ')}, consent.ad_user_data, consent.ad_personalization, attributes.<name>)`,
       );
+      continue;
+    }
+    if (kind === 'trait' && !TRAIT_NAME.test(field)) {
+      issue(ctx, at, `"${field}" is not a trait name`);
       continue;
     }
     if (kind === 'where' && !/^[^.\s]+(\.[^.\s]+)*$/.test(field)) {
@@ -186,7 +206,7 @@ const propertyPath = z
   .string({ error: 'property must be a property name' })
   .regex(/^[^.\s]+(\.[^.\s]+)*$/, 'property must be a property path (names separated by dots)');
 
-const CONDITION_KEYS = ['event', 'message', 'person', 'all', 'any', 'not'] as const;
+const CONDITION_KEYS = ['event', 'message', 'person', 'trait', 'all', 'any', 'not'] as const;
 
 function parseCondition(value: unknown, ctx: Ctx, path: Path): Condition | undefined {
   if (!isPlainObject(value)) {
@@ -225,6 +245,11 @@ function parseCondition(value: unknown, ctx: Ctx, path: Path): Condition | undef
     rejectExtraKeys(value, ['person'], ctx, path, 'person conditions test the snapshot as of D and take no');
     const person = parseFilters(value.person, ctx, [...path, 'person'], 'person');
     return person && { person };
+  }
+  if (head === 'trait') {
+    rejectExtraKeys(value, ['trait'], ctx, path, 'trait conditions test computed values and take no');
+    const trait = parseFilters(value.trait, ctx, [...path, 'trait'], 'trait');
+    return trait && { trait };
   }
   rejectExtraKeys(value, [head, 'within_days', 'min_count', 'where'], ctx, path);
   const windowed = parseWindowed(value, ctx, path);
@@ -268,7 +293,13 @@ function rejectExtraKeys(
   }
 }
 
-function parseFeature(kind: FeatureKind, value: unknown, ctx: Ctx, path: Path): FeatureSource | undefined {
+/** Whether an aggregate reads a property: required (sum, min, max, avg), optional (first, last), none. */
+function propertyMode(kind: string): 'required' | 'optional' | 'none' {
+  if (kind === 'sum' || kind === 'max' || kind === 'min' || kind === 'avg') return 'required';
+  return kind === 'first' || kind === 'last' ? 'optional' : 'none';
+}
+
+function parseFeature(kind: string, value: unknown, ctx: Ctx, path: Path): FeatureSource | undefined {
   if (!isPlainObject(value)) {
     issue(ctx, path, `${kind} needs a mapping with event or message`);
     return undefined;
@@ -283,8 +314,8 @@ function parseFeature(kind: FeatureKind, value: unknown, ctx: Ctx, path: Path): 
   rejectExtraKeys(value, [head, 'within_days', 'where', 'property'], ctx, path);
   const windowed = parseWindowed(value, ctx, path);
   let property: string | undefined;
-  const needsProperty = kind === 'sum' || kind === 'max' || kind === 'min';
-  if (needsProperty) {
+  const mode = propertyMode(kind);
+  if (mode === 'required' || (mode === 'optional' && value.property !== undefined)) {
     if (!hasEvent) {
       issue(ctx, path, `${kind} needs a numeric event property; message records have none (use count)`);
       return undefined;
@@ -316,9 +347,9 @@ function parseScoreTerm(value: unknown, ctx: Ctx, path: Path): ScoreTerm | undef
     issue(ctx, path, `a score term is a mapping { weight, <${FEATURE_KINDS.join('|')}>: ... }`);
     return undefined;
   }
-  const kinds = FEATURE_KINDS.filter((k) => k in value);
+  const kinds = [...FEATURE_KINDS, 'trait' as const].filter((k) => k in value);
   if (kinds.length !== 1) {
-    issue(ctx, path, `a score term needs exactly one of ${FEATURE_KINDS.join(', ')}`);
+    issue(ctx, path, `a score term needs exactly one of ${FEATURE_KINDS.join(', ')}, trait`);
     return undefined;
   }
   const kind = kinds[0]!;
@@ -329,6 +360,14 @@ function parseScoreTerm(value: unknown, ctx: Ctx, path: Path): ScoreTerm | undef
     ctx,
     [...path, 'weight'],
   );
+  if (kind === 'trait') {
+    const name = value.trait;
+    if (typeof name !== 'string' || !TRAIT_NAME.test(name)) {
+      issue(ctx, [...path, 'trait'], 'trait must be the name of a trait');
+      return undefined;
+    }
+    return weight === undefined ? undefined : { weight, trait: name };
+  }
   const feature = parseFeature(kind, value[kind], ctx, [...path, kind]);
   if (weight === undefined || feature === undefined) return undefined;
   return { weight, [kind]: feature } as ScoreTerm;
@@ -385,6 +424,255 @@ const scoreSchema = z
   .transform((terms, ctx) => {
     const out = terms.map((t, i) => parseScoreTerm(t, ctx, [i]));
     return out.some((t) => t === undefined) ? z.NEVER : (out as ScoreTerm[]);
+  });
+
+// --- traits (docs/traits.md) --------------------------------------------------------------------
+
+export type TraitLiteral = string | number;
+export interface BucketTier {
+  /** The tier holds values below this bound (and at or above the previous tier's); none: the rest. */
+  below?: number;
+  value: TraitLiteral;
+}
+export type TraitBody =
+  | { kind: 'aggregate'; aggregate: TraitAggregate; source: FeatureSource }
+  | { kind: 'expr'; expr: string; parsed: Expr }
+  | { kind: 'bucket'; of: string; parsed: Expr; tiers: BucketTier[]; missing?: TraitLiteral }
+  | { kind: 'case'; branches: { when: Condition; value: TraitLiteral | null }[]; otherwise?: TraitLiteral }
+  | { kind: 'score_table'; table: string; column: string };
+export type TraitDefinition = TraitBody & {
+  /** Declared type: first / last of a text property, dates written as strings in bucket / case. */
+  type?: TraitType;
+  /** The value when the computation gives none (null). */
+  default?: TraitLiteral;
+  description?: string;
+};
+export type Traits = Record<string, TraitDefinition>;
+
+const TRAIT_HEADS = [...TRAIT_AGGREGATES, 'expr', 'bucket', 'case', 'score_table'] as const;
+const traitLiteral = z.union([z.string(), z.number().finite()], { error: 'must be a string or a number' });
+
+function parseExprAt(value: unknown, ctx: Ctx, path: Path): Expr | undefined {
+  if (typeof value !== 'string') {
+    issue(ctx, path, 'must be an expression as a string (e.g. "total_spend / orders")');
+    return undefined;
+  }
+  try {
+    return parseExpr(value);
+  } catch (error) {
+    if (!(error instanceof ExprSyntaxError)) throw error;
+    issue(ctx, path, error.message);
+    return undefined;
+  }
+}
+
+function parseTrait(value: unknown, ctx: Ctx, path: Path): TraitDefinition | undefined {
+  if (!isPlainObject(value)) {
+    issue(ctx, path, `a trait is a mapping with one of ${TRAIT_HEADS.join(', ')}`);
+    return undefined;
+  }
+  const heads = TRAIT_HEADS.filter((k) => k in value);
+  if (heads.length !== 1) {
+    issue(ctx, path, `a trait needs exactly one of ${TRAIT_HEADS.join(', ')}`);
+    return undefined;
+  }
+  const head = heads[0]!;
+  const extra = head === 'score_table' ? ['column'] : [];
+  rejectExtraKeys(value, [head, ...extra, 'type', 'default', 'description'], ctx, path);
+  const common: Pick<TraitDefinition, 'type' | 'default' | 'description'> = {};
+  if (value.type !== undefined) {
+    const t = sub(
+      z.enum(TRAIT_TYPES, { error: `type must be one of ${TRAIT_TYPES.join(', ')}` }),
+      value.type,
+      ctx,
+      [...path, 'type'],
+    );
+    if (t === undefined) return undefined;
+    common.type = t;
+  }
+  if (value.default !== undefined) {
+    const d = sub(traitLiteral, value.default, ctx, [...path, 'default']);
+    if (d === undefined) return undefined;
+    common.default = d;
+  }
+  if (value.description !== undefined) {
+    const d = sub(z.string().max(1000), value.description, ctx, [...path, 'description']);
+    if (d !== undefined) common.description = d;
+  }
+  const at = [...path, head];
+  switch (head) {
+    case 'expr': {
+      const parsed = parseExprAt(value.expr, ctx, at);
+      return parsed && { kind: 'expr', expr: value.expr as string, parsed, ...common };
+    }
+    case 'score_table': {
+      const table = sub(
+        z.string({ error: 'score_table must name a score table' }).min(1),
+        value.score_table,
+        ctx,
+        at,
+      );
+      const column = sub(
+        z
+          .string({ error: 'column must name a column of the score table' })
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'column must be a column name'),
+        value.column,
+        ctx,
+        [...path, 'column'],
+      );
+      if (table === undefined || column === undefined) return undefined;
+      return { kind: 'score_table', table, column, ...common };
+    }
+    case 'bucket':
+      return parseBucket(value.bucket, ctx, at, common);
+    case 'case':
+      return parseCase(value.case, ctx, at, common);
+    default: {
+      const source = parseFeature(head, value[head], ctx, at);
+      return source && { kind: 'aggregate', aggregate: head, source, ...common };
+    }
+  }
+}
+
+function parseBucket(
+  value: unknown,
+  ctx: Ctx,
+  path: Path,
+  common: Pick<TraitDefinition, 'type' | 'default' | 'description'>,
+): TraitDefinition | undefined {
+  if (!isPlainObject(value)) {
+    issue(ctx, path, 'bucket is a mapping { of: <expression>, tiers: [{ below, value }, ...], missing }');
+    return undefined;
+  }
+  rejectExtraKeys(value, ['of', 'tiers', 'missing'], ctx, path);
+  const parsed = parseExprAt(value.of, ctx, [...path, 'of']);
+  if (!Array.isArray(value.tiers) || value.tiers.length === 0) {
+    issue(ctx, [...path, 'tiers'], 'tiers must be a non-empty list of { below, value }');
+    return undefined;
+  }
+  const tiers: BucketTier[] = [];
+  let ok = parsed !== undefined;
+  value.tiers.forEach((raw, i) => {
+    const at = [...path, 'tiers', i];
+    const tier = sub(
+      z.strictObject({
+        below: z.number({ error: 'below must be a number' }).finite().optional(),
+        value: traitLiteral,
+      }),
+      raw,
+      ctx,
+      at,
+    );
+    if (!tier) {
+      ok = false;
+      return;
+    }
+    const last = i === (value.tiers as unknown[]).length - 1;
+    if (tier.below === undefined && !last) {
+      issue(
+        ctx,
+        [...at, 'below'],
+        'only the last tier may leave out below (it takes every value above the others)',
+      );
+      ok = false;
+    }
+    const previous = tiers[i - 1]?.below;
+    if (tier.below !== undefined && previous !== undefined && tier.below <= previous) {
+      issue(ctx, [...at, 'below'], `tier bounds must increase (${tier.below} is not above ${previous})`);
+      ok = false;
+    }
+    tiers.push(tier.below === undefined ? { value: tier.value } : { below: tier.below, value: tier.value });
+  });
+  let missing: TraitLiteral | undefined;
+  if (value.missing !== undefined) {
+    missing = sub(traitLiteral, value.missing, ctx, [...path, 'missing']);
+    if (missing === undefined) ok = false;
+  }
+  if (!ok || !parsed) return undefined;
+  return {
+    kind: 'bucket',
+    of: value.of as string,
+    parsed,
+    tiers,
+    ...(missing !== undefined ? { missing } : {}),
+    ...common,
+  };
+}
+
+function parseCase(
+  value: unknown,
+  ctx: Ctx,
+  path: Path,
+  common: Pick<TraitDefinition, 'type' | 'default' | 'description'>,
+): TraitDefinition | undefined {
+  if (!Array.isArray(value) || value.length === 0) {
+    issue(
+      ctx,
+      path,
+      'case is a non-empty list of { when: <condition>, value }, optionally ending with { else: value }',
+    );
+    return undefined;
+  }
+  const branches: { when: Condition; value: TraitLiteral | null }[] = [];
+  let otherwise: TraitLiteral | undefined;
+  let ok = true;
+  value.forEach((raw, i) => {
+    const at = [...path, i];
+    if (isPlainObject(raw) && 'else' in raw) {
+      rejectExtraKeys(raw, ['else'], ctx, at);
+      if (i !== (value as unknown[]).length - 1) {
+        issue(ctx, at, 'else must be the last entry of case');
+        ok = false;
+        return;
+      }
+      otherwise = sub(traitLiteral, raw.else, ctx, [...at, 'else']);
+      if (otherwise === undefined) ok = false;
+      return;
+    }
+    if (!isPlainObject(raw) || !('when' in raw) || !('value' in raw)) {
+      issue(ctx, at, 'a case entry is { when: <condition>, value } (or { else: value } last)');
+      ok = false;
+      return;
+    }
+    rejectExtraKeys(raw, ['when', 'value'], ctx, at);
+    const when = parseCondition(raw.when, ctx, [...at, 'when']);
+    const v = raw.value === null ? null : sub(traitLiteral, raw.value, ctx, [...at, 'value']);
+    if (when === undefined || v === undefined) {
+      ok = false;
+      return;
+    }
+    branches.push({ when, value: v });
+  });
+  if (!ok) return undefined;
+  if (branches.length === 0) {
+    issue(ctx, path, 'case needs at least one { when, value } entry');
+    return undefined;
+  }
+  return { kind: 'case', branches, ...(otherwise !== undefined ? { otherwise } : {}), ...common };
+}
+
+export const traitsSchema = z
+  .record(z.string(), z.unknown(), { error: 'traits must be a mapping of name: definition' })
+  .transform((raw, ctx) => {
+    const out: Traits = {};
+    let ok = true;
+    for (const [name, value] of Object.entries(raw)) {
+      if (!TRAIT_NAME.test(name) || RESERVED_TRAIT_NAMES.includes(name)) {
+        issue(
+          ctx,
+          [name],
+          RESERVED_TRAIT_NAMES.includes(name)
+            ? `"${name}" is reserved in expressions`
+            : 'trait names use lower-case letters, digits and _, starting with a letter (max 63)',
+        );
+        ok = false;
+        continue;
+      }
+      const t = parseTrait(value, ctx, [name]);
+      if (t) out[name] = t;
+      else ok = false;
+    }
+    return ok ? out : z.NEVER;
   });
 
 // --- audiences and the whole file ---------------------------------------------------------------
@@ -444,6 +732,7 @@ export type AudienceDefinition = z.output<typeof audienceSchema>;
 /** `never_send` and `audiences`: the keys of the file that the audience language owns. */
 export const audienceRulesShape = {
   never_send: conditionSchema.optional(),
+  traits: traitsSchema.default({}),
   audiences: z.array(audienceSchema).default([]),
 };
 
@@ -451,6 +740,8 @@ export const audienceRulesShape = {
 export interface AudienceRules {
   audiences: AudienceDefinition[];
   never_send?: Condition | undefined;
+  /** Computed traits (docs/traits.md); none when left out. */
+  traits?: Traits | undefined;
 }
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */
@@ -462,7 +753,23 @@ export function normalizeAudienceRules<T extends AudienceRules>(
     ...rules,
     never_send: rules.never_send && normalizeCondition(rules.never_send, normalize),
     audiences: rules.audiences.map((a) => normalizeAudience(a, normalize)),
+    ...(rules.traits ? { traits: normalizeTraits(rules.traits, normalize) } : {}),
   };
+}
+
+function normalizeTraits(traits: Traits, normalize: (s: string) => string): Traits {
+  const out: Traits = {};
+  for (const [name, t] of Object.entries(traits)) {
+    if (t.kind === 'aggregate' && 'event' in t.source)
+      out[name] = { ...t, source: { ...t.source, event: normalize(t.source.event) } };
+    else if (t.kind === 'case')
+      out[name] = {
+        ...t,
+        branches: t.branches.map((b) => ({ ...b, when: normalizeCondition(b.when, normalize) })),
+      };
+    else out[name] = t;
+  }
+  return out;
 }
 
 function normalizeAudience(a: AudienceDefinition, normalize: (s: string) => string): AudienceDefinition {

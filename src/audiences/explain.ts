@@ -24,6 +24,7 @@ import {
   personGetter,
   personValue,
   type SqlSource,
+  TRAITS_JOIN,
 } from './sql/plan.js';
 import { filtersSql } from './sql/values.js';
 import { matchValue } from './values.js';
@@ -82,6 +83,15 @@ export type ExplainNode =
   | { kind: 'not'; matched: boolean; part: ExplainNode }
   | { kind: 'person'; matched: boolean; fields: PersonFieldExplanation[] }
   | {
+      kind: 'trait';
+      matched: boolean;
+      trait: string;
+      /** The person's value (null when missing), unless it looks like contact data. */
+      value?: unknown;
+      personal?: true;
+      test: ValueMatch;
+    }
+  | {
       kind: 'records';
       matched: boolean;
       source: SourceExplanation;
@@ -91,9 +101,12 @@ export type ExplainNode =
     };
 
 export interface ScoreTermExplanation {
-  kind: FeatureKind;
+  kind: FeatureKind | 'trait';
   weight: number;
-  source: SourceExplanation;
+  /** The feature's source (absent for a trait term). */
+  source?: SourceExplanation;
+  /** A trait term's trait. */
+  trait?: string;
   property?: string;
   /** The feature value (days_since without a record: the lookback + 1). */
   value: number;
@@ -117,6 +130,8 @@ export interface AudienceExplanation {
   excluded_by: string[];
   /** Matched and not removed. */
   eligible: boolean;
+  /** The traits its `when` and `score` read, with the person's values (null: missing). */
+  traits: Record<string, unknown>;
   /** top_fraction only: the score and its terms, in order. */
   score: { value: number; terms: ScoreTermExplanation[] } | null;
   selection: {
@@ -299,9 +314,10 @@ class PersonView {
     walk(root);
     const row = (await one(
       this.session,
-      `SELECT ${nodes.map((n, i) => `${n.sql} AS n${i}`).join(', ')} FROM features f WHERE f.customer_id = $id`,
+      `SELECT ${nodes.map((n, i) => `${n.sql} AS n${i}`).join(', ')} FROM features f ${traitsJoin(this.session.plan)} WHERE f.customer_id = $id`,
       this.customerId,
     ))!;
+    const values = await this.traitValues(nodes.flatMap((n) => (n.kind === 'trait' ? [n.trait] : [])));
     const matched = new Map(nodes.map((n, i) => [n, row[`n${i}`] === true]));
     const build = (n: ConditionNode): ExplainNode => {
       const m = matched.get(n)!;
@@ -313,6 +329,12 @@ class PersonView {
           return { kind: 'not', matched: m, part: build(n.part) };
         case 'person':
           return { kind: 'person', matched: m, fields: this.personFields(n.atom) };
+        case 'trait': {
+          const value = values[n.trait] ?? null;
+          return looksLikeContact(value)
+            ? { kind: 'trait', matched: m, trait: n.trait, personal: true, test: n.test }
+            : { kind: 'trait', matched: m, trait: n.trait, value, test: n.test };
+        }
         case 'records':
           return {
             kind: 'records',
@@ -324,6 +346,24 @@ class PersonView {
       }
     };
     return build(root);
+  }
+
+  /** The person's values of traits (null when missing; contact-like values redacted). */
+  async traitValues(names: readonly string[]): Promise<Record<string, unknown>> {
+    const unique = [...new Set(names)];
+    if (unique.length === 0) return {};
+    const traits = this.session.plan.traits.filter((t) => unique.includes(t.name));
+    const row = await one(
+      this.session,
+      `SELECT ${traits.map((t) => t.column).join(', ')} FROM traits WHERE customer_id = $id`,
+      this.customerId,
+    );
+    return Object.fromEntries(
+      traits.map((t) => {
+        const v = row?.[t.column] ?? null;
+        return [t.name, looksLikeContact(v) ? '[redacted]' : v];
+      }),
+    );
   }
 
   private personFields(atom: PersonAtom): PersonFieldExplanation[] {
@@ -365,7 +405,7 @@ async function explainAudience(
     const values = (await one(
       session,
       `SELECT ${[audience.score, ...audience.terms.map((term) => term.sql)].map((s, i) => `${s} AS v${i}`).join(', ')}
-       FROM features f WHERE f.customer_id = $id`,
+       FROM features f ${traitsJoin(session.plan)} WHERE f.customer_id = $id`,
       id,
     ))!;
     score = {
@@ -375,7 +415,8 @@ async function explainAudience(
         return {
           kind: term.kind,
           weight: term.weight,
-          source: describeSource(term.source, session.plan.day),
+          ...(term.source ? { source: describeSource(term.source, session.plan.day) } : {}),
+          ...(term.trait !== undefined ? { trait: term.trait } : {}),
           ...(term.property !== undefined ? { property: term.property } : {}),
           value,
           contribution: term.weight * value,
@@ -409,6 +450,7 @@ async function explainAudience(
     never_send: context.blocked,
     excluded_by: excludedBy,
     eligible: matched && !context.blocked && excludedBy.length === 0,
+    traits: await person.traitValues(audience.traits),
     score,
     selection: {
       eligible: Number(counts?.eligible ?? 0),
@@ -420,6 +462,10 @@ async function explainAudience(
     member,
     holdout: isTop && audience.holdout.fraction > 0 ? { fraction: audience.holdout.fraction } : null,
   };
+}
+
+function traitsJoin(plan: BuildPlan): string {
+  return plan.traits.length > 0 ? TRAITS_JOIN : '';
 }
 
 // --- person values (plan.ts reads them the same way) ------------------------------------------------
@@ -530,12 +576,18 @@ export function formatExplanation(e: Explanation): string[] {
     lines.push(
       `  never_send: ${a.never_send ? 'yes' : 'no'}; excluded by: ${a.excluded_by.length > 0 ? a.excluded_by.join(', ') : 'none'}`,
     );
+    for (const [name, value] of Object.entries(a.traits))
+      lines.push(`  trait ${name} = ${value === null ? 'missing' : JSON.stringify(value)}`);
     if (a.score) {
       lines.push(`  score ${fmt(a.score.value)}:`);
-      for (const term of a.score.terms)
+      for (const term of a.score.terms) {
+        const what = term.source
+          ? `${term.kind}(${sourceText(term.source)}${term.property ? `, ${term.property}` : ''})`
+          : `trait ${term.trait}`;
         lines.push(
-          `    ${fmt(term.weight)} × ${term.kind}(${sourceText(term.source)}${term.property ? `, ${term.property}` : ''}) = ${fmt(term.weight)} × ${fmt(term.value)} = ${fmt(term.contribution)}`,
+          `    ${fmt(term.weight)} × ${what} = ${fmt(term.weight)} × ${fmt(term.value)} = ${fmt(term.contribution)}`,
         );
+      }
       const s = a.selection;
       lines.push(
         `  cut: top ${fmt(s.top_fraction ?? 1)} of ${s.eligible} eligible = ${s.selected} selected` +
@@ -566,6 +618,10 @@ function formatNode(n: ExplainNode, indent: string): string[] {
             return `${indent}    ${m} ${f.field}: ${f.present ? 'present' : 'missing'} (personal: value not shown)`;
           return `${indent}    ${m} ${f.field}: ${f.present ? JSON.stringify(f.value) : 'missing'} (test ${JSON.stringify(f.test)})`;
         }),
+      ];
+    case 'trait':
+      return [
+        `${indent}${mark} trait ${n.trait}: ${n.personal ? '(personal: value not shown)' : n.value === null ? 'missing' : JSON.stringify(n.value)} (test ${JSON.stringify(n.test)})`,
       ];
     case 'records':
       return [`${indent}${mark} ${sourceText(n.source)}: ${n.count} seen, min_count ${n.min_count}`];

@@ -188,7 +188,13 @@ export function openRulesSession(
   const audiences = audienceIds
     ? withDependencies(config.audiences, audienceIds)
     : buildOrder(config.audiences);
-  const plan = compileBuildPlan({ dialect: duckdb, day, audiences, neverSend: config.never_send });
+  const plan = compileBuildPlan({
+    dialect: duckdb,
+    day,
+    audiences,
+    neverSend: config.never_send,
+    traits: config.traits,
+  });
   return openBuildSession({ ...rest, plan });
 }
 

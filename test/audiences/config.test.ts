@@ -120,7 +120,7 @@ describe('audience configuration', () => {
       /audiences\[1\]\.when\.all\[0\]\.min_count: min_count must be at least 1/,
     );
     expect(errorOf(BASE.replace('- event: Checkout Started', '- evnt: Checkout Started'))).toMatch(
-      /audiences\[1\]\.when\.all\[0\]: a condition needs one of event, message, person, all, any, not/,
+      /audiences\[1\]\.when\.all\[0\]: a condition needs one of event, message, person, trait, all, any, not/,
     );
     expect(errorOf(BASE.replace('channel: Email', 'chanel: Email'))).toMatch(
       /audiences\[1\]\.when\.all\[2\]\.any\[0\]\.message\.chanel: unknown message field "chanel"/,

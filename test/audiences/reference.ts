@@ -124,6 +124,8 @@ export function referenceBuild(input: {
       );
       return (id) => test(snapshot.get(id));
     }
+    if ('trait' in c)
+      throw new Error('the reference model does not evaluate traits (test/audiences/traits.test.ts does)');
     const s = sourceOf(c, c.within_days ?? lookback);
     mine.push(s);
     const agg = collect(s);

@@ -45,7 +45,7 @@ const personField = z.object({
  */
 const conditionNode = z
   .looseObject({
-    kind: z.enum(['all', 'any', 'not', 'person', 'records']),
+    kind: z.enum(['all', 'any', 'not', 'person', 'trait', 'records']),
     matched: z.boolean(),
     parts: z.array(z.unknown()).optional(),
     part: z.unknown().optional(),
@@ -53,9 +53,13 @@ const conditionNode = z
     source: source.optional(),
     count: z.number().int().optional(),
     min_count: z.number().int().optional(),
+    trait: z.string().optional(),
+    value: z.unknown().optional(),
+    personal: z.literal(true).optional(),
+    test: z.unknown().optional(),
   })
   .describe(
-    'all / any: parts (nodes); not: part (a node); person: fields tested; records: source, count seen, min_count',
+    'all / any: parts (nodes); not: part (a node); person: fields tested; trait: trait, value (unless personal), test; records: source, count seen, min_count',
   );
 
 const audienceExplanation = z.object({
@@ -68,14 +72,18 @@ const audienceExplanation = z.object({
   never_send: z.boolean(),
   excluded_by: z.array(z.string()),
   eligible: z.boolean(),
+  traits: z
+    .record(z.string(), z.unknown())
+    .describe('values of the traits the audience reads (null: missing)'),
   score: z
     .object({
       value: z.number(),
       terms: z.array(
         z.object({
-          kind: z.enum(['count', 'sum', 'max', 'min', 'days_since']),
+          kind: z.enum(['count', 'sum', 'max', 'min', 'days_since', 'trait']),
           weight: z.number(),
-          source,
+          source: source.optional(),
+          trait: z.string().optional(),
           property: z.string().optional(),
           value: z.number(),
           contribution: z.number(),

@@ -53,6 +53,15 @@ export interface Dialect {
   explode(table: string, array: string, alias: string, columns: string): string;
   /** Integer division of non-negative integers (rounded down). */
   intDiv(a: string, b: string): string;
+  /**
+   * Aggregate: `value` of the row with the largest (`max`) or smallest (`min`) `order` among rows
+   * where `condition` holds and `value` is not NULL (first / last traits).
+   */
+  valueBy(which: 'max' | 'min', value: string, order: string, condition: string): string;
+  /** Aggregate: the median of a double (interpolated; approximate where the warehouse has no exact one). */
+  median(value: string): string;
+  /** Day text `day` plus `days` (a double, rounded half away from zero) as day text. */
+  addDays(day: string, days: string): string;
 }
 
 const DOUBLE_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT')";
@@ -86,4 +95,8 @@ export const duckdb: Dialect = {
     `SELECT * FROM ${table}\nQUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${order}) = 1`,
   explode: (table, array, alias, columns) => `SELECT unnest(${array}) AS ${alias}, ${columns} FROM ${table}`,
   intDiv: (a, b) => `${a} // ${b}`,
+  valueBy: (which, value, order, condition) =>
+    `arg_${which}(${value}, ${order}) FILTER (WHERE ${condition} AND ${value} IS NOT NULL)`,
+  median: (value) => `median(${value})`,
+  addDays: (day, days) => `strftime(TRY_CAST(${day} AS DATE) + CAST(round(${days}) AS INTEGER), '%Y-%m-%d')`,
 };

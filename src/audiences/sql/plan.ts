@@ -9,8 +9,14 @@ import {
   type FeatureSource,
   type Filters,
   holdoutSalt,
+  type Operators,
+  type TraitDefinition,
+  type TraitLiteral,
+  type Traits,
 } from '../config.js';
 import { audienceLookback } from '../lookback.js';
+import { type ScoreTableTypes, traitTypes } from '../trait-check.js';
+import { type Expr, exprType, type TraitType } from '../traits.js';
 import { compileFilters, pathGetter } from '../values.js';
 import { type Dialect, duckdb } from './dialect.js';
 import { filtersSql, flagValue, jsonValue, numberOf, textValue, type ValueRef } from './values.js';
@@ -55,8 +61,29 @@ export interface SqlSource {
   fromDay: string;
   /** Whether a rule reads the latest day (days_since). */
   latest: boolean;
-  /** Numeric property aggregates read by rules: path → kinds. */
-  props: Map<string, Set<'sum' | 'max' | 'min'>>;
+  /** Whether a trait reads the earliest day (first without a property). */
+  earliest: boolean;
+  /** Whether a trait reads the median gap between consecutive records (median_gap_days). */
+  gaps: boolean;
+  /** Property aggregates read by rules and traits: path → kinds. */
+  props: Map<string, Set<PropKind>>;
+}
+
+/** Aggregates of a property: numeric ones, and first / last of its text. */
+export type PropKind = 'sum' | 'max' | 'min' | 'avg' | 'first' | 'last' | 'first_text' | 'last_text';
+
+/** One compiled trait: a column `t_<name>` of the `traits` table. */
+export interface TraitSql {
+  name: string;
+  column: string;
+  type: TraitType;
+  definition: TraitDefinition;
+  /** Its value over `features f` (other traits inlined): what the `traits` statement selects. */
+  sql: string;
+  /** Sources it reads (not part of any audience's universe). */
+  sources: SqlSource[];
+  /** Score tables it reads. */
+  tables: string[];
 }
 
 /** A person condition: a boolean column `p<k>` of `features`. */
@@ -72,12 +99,16 @@ export type ConditionNode =
   | { kind: 'all' | 'any'; sql: string; parts: ConditionNode[] }
   | { kind: 'not'; sql: string; part: ConditionNode }
   | { kind: 'person'; sql: string; atom: PersonAtom }
+  | { kind: 'trait'; sql: string; trait: string; test: Filters[string]; type: TraitType }
   | { kind: 'records'; sql: string; source: SqlSource; minCount: number; condition: Condition };
 
 export interface ScoreTermSql {
   weight: number;
-  kind: FeatureKind;
-  source: SqlSource;
+  kind: FeatureKind | 'trait';
+  /** The feature's source; absent for a trait term. */
+  source?: SqlSource;
+  /** A trait term's trait (a missing value counts 0). */
+  trait?: string;
   /** The feature value as a double. */
   sql: string;
   property?: string;
@@ -99,6 +130,8 @@ export interface AudienceSql {
   holdout: { fraction: number; salt: string };
   /** top_fraction in parts per million (segments: 1,000,000). */
   ppm: number;
+  /** Traits its `when` and `score` read (joined from `traits` as `tr`). */
+  traits: string[];
 }
 
 export interface Statement {
@@ -116,6 +149,10 @@ export interface BuildPlan {
   neverSend: ConditionNode | undefined;
   neverSendSources: SqlSource[];
   audiences: AudienceSql[];
+  /** The traits the audiences and never_send read, with the traits those read, in dependency order. */
+  traits: TraitSql[];
+  /** Score tables the traits read: name → relation `score_<name>` (bound by the engine / warehouse). */
+  scoreTables: string[];
   /** First day read per dataset (undefined: the dataset is not read). */
   fromDay: Partial<Record<RecordDataset, string>>;
   /** Statements up to and including `features` (everything audiences share). */
@@ -131,20 +168,186 @@ const MESSAGE_COLUMNS: ReadonlySet<string> = new Set(SCALAR_FIELDS.messages);
 export const col = {
   count: (s: SqlSource) => `${s.id}_n`,
   latest: (s: SqlSource) => `${s.id}_last`,
-  prop: (s: SqlSource, property: string, kind: 'sum' | 'max' | 'min') =>
+  prop: (s: SqlSource, property: string, kind: PropKind) =>
     `${s.id}_p${[...s.props.keys()].indexOf(property)}_${kind}`,
+  earliest: (s: SqlSource) => `${s.id}_first`,
+  gap: (s: SqlSource) => `${s.id}_gap`,
+  trait: (name: string) => `t_${name}`,
 };
+
+/** The relation a score table is bound to. */
+export function scoreTableRelation(table: string): string {
+  return `score_${table}`;
+}
 
 class Compiler {
   readonly sources: SqlSource[] = [];
   readonly atoms: PersonAtom[] = [];
   private readonly byKey = new Map<string, SqlSource>();
   private readonly atomsByKey = new Map<string, PersonAtom>();
+  readonly traits = new Map<string, TraitSql>();
+  private readonly types: Map<string, TraitType>;
+  /** Inside the `traits` statement, trait tests read inlined SQL; elsewhere the `tr` columns. */
+  private inlineTraits = false;
+  /** Traits read by what is being compiled (an audience's `when` and `score`). */
+  private reading = new Set<string>();
 
   constructor(
     readonly d: Dialect,
     readonly day: string,
-  ) {}
+    private readonly definitions: Traits,
+    scoreTables: ScoreTableTypes,
+  ) {
+    this.types = traitTypes(definitions, scoreTables, (path, message) => {
+      throw new Error(`${path.join('.')}: ${message}`);
+    });
+  }
+
+  /** Collects the traits read while `run` compiles. */
+  readingTraits<T>(run: () => T): { value: T; traits: string[] } {
+    const before = this.reading;
+    this.reading = new Set();
+    try {
+      const value = run();
+      return { value, traits: [...this.reading] };
+    } finally {
+      this.reading = before;
+    }
+  }
+
+  /** Compiles a trait (and the traits it reads, first). */
+  trait(name: string): TraitSql {
+    const existing = this.traits.get(name);
+    if (existing) return existing;
+    const definition = this.definitions[name];
+    if (!definition) throw new Error(`unknown trait "${name}"`);
+    const d = this.d;
+    const sources = new Set<SqlSource>();
+    const tables = new Set<string>();
+    const wasInline = this.inlineTraits;
+    this.inlineTraits = true;
+    let sql: string;
+    try {
+      sql = this.traitBody(definition, sources, tables);
+    } finally {
+      this.inlineTraits = wasInline;
+    }
+    const type = this.types.get(name)!;
+    if (definition.default !== undefined) sql = `COALESCE(${sql}, ${literal(d, definition.default)})`;
+    const compiled: TraitSql = {
+      name,
+      column: col.trait(name),
+      type,
+      definition,
+      sql,
+      sources: [...sources],
+      tables: [...tables],
+    };
+    this.traits.set(name, compiled);
+    return compiled;
+  }
+
+  private traitBody(t: TraitDefinition, sources: Set<SqlSource>, tables: Set<string>): string {
+    const d = this.d;
+    const inline = (name: string) => {
+      const inner = this.trait(name);
+      for (const s of inner.sources) sources.add(s);
+      for (const x of inner.tables) tables.add(x);
+      return `(${inner.sql})`;
+    };
+    switch (t.kind) {
+      case 'aggregate': {
+        const s = this.source(t.source, t.source.within_days ?? DEFAULT_LOOKBACK_DAYS);
+        sources.add(s);
+        const property = t.source.property;
+        switch (t.aggregate) {
+          case 'count':
+            return `CAST(f.${col.count(s)} AS ${d.double})`;
+          case 'days_since':
+            s.latest = true;
+            return `CAST(${d.dayDiff(`f.${col.latest(s)}`, d.str(this.day))} AS ${d.double})`;
+          case 'median_gap_days':
+            s.gaps = true;
+            return `f.${col.gap(s)}`;
+          case 'first':
+          case 'last': {
+            if (property === undefined) {
+              if (t.aggregate === 'first') s.earliest = true;
+              else s.latest = true;
+              return `f.${t.aggregate === 'first' ? col.earliest(s) : col.latest(s)}`;
+            }
+            const kind: PropKind = t.type === 'string' ? `${t.aggregate}_text` : t.aggregate;
+            return `f.${this.prop(s, property, kind)}`;
+          }
+          default: {
+            const column = `f.${this.prop(s, property!, t.aggregate)}`;
+            // A sum over no value is 0, like count; min, max and avg are missing.
+            return t.aggregate === 'sum' ? `COALESCE(${column}, ${d.dbl(0)})` : column;
+          }
+        }
+      }
+      case 'expr':
+        return this.expr(t.parsed, inline);
+      case 'bucket': {
+        const x = this.expr(t.parsed, inline);
+        const last = t.tiers[t.tiers.length - 1]!;
+        const arms = t.tiers
+          .filter((tier) => tier.below !== undefined)
+          .map((tier) => `WHEN ${x} < ${d.dbl(tier.below!)} THEN ${literal(d, tier.value)}`);
+        const rest = last.below === undefined ? literal(d, last.value) : 'NULL';
+        const missing = t.missing !== undefined ? literal(d, t.missing) : 'NULL';
+        return `CASE WHEN ${x} IS NULL THEN ${missing} ${arms.join(' ')} ELSE ${rest} END`;
+      }
+      case 'case': {
+        const arms = t.branches.map((b) => {
+          const condition = this.condition(b.when, DEFAULT_LOOKBACK_DAYS, sources, inline);
+          return `WHEN ${condition.sql} THEN ${b.value === null ? 'NULL' : literal(d, b.value)}`;
+        });
+        return `CASE ${arms.join(' ')} ELSE ${t.otherwise !== undefined ? literal(d, t.otherwise) : 'NULL'} END`;
+      }
+      case 'score_table':
+        tables.add(t.table);
+        return `${scoreTableRelation(t.table)}.${d.ident(t.column)}`;
+    }
+  }
+
+  private prop(s: SqlSource, property: string, kind: PropKind): string {
+    const kinds = s.props.get(property) ?? new Set();
+    kinds.add(kind);
+    s.props.set(property, kinds);
+    return col.prop(s, property, kind);
+  }
+
+  private expr(e: Expr, inline: (name: string) => string): string {
+    const d = this.d;
+    // Checked at load time (trait-check.ts): every sub-expression has a type.
+    const typeOf = (x: Expr) => exprType(x, (n) => this.types.get(n)!) as TraitType;
+    switch (e.k) {
+      case 'num':
+        return d.dbl(e.v);
+      case 'today':
+        return d.str(this.day);
+      case 'ref':
+        return inline(e.name);
+      case 'neg':
+        return `(- ${this.expr(e.e, inline)})`;
+      case 'call':
+        return e.fn === 'round'
+          ? `ROUND(${this.expr(e.args[0]!, inline)})`
+          : `COALESCE(${e.args.map((a) => this.expr(a, inline)).join(', ')})`;
+      case 'bin': {
+        const l = this.expr(e.l, inline);
+        const r = this.expr(e.r, inline);
+        const lt = typeOf(e.l);
+        const rt = typeOf(e.r);
+        if (lt === 'date' && rt === 'date') return `CAST(${d.dayDiff(r, l)} AS ${d.double})`;
+        if (lt === 'date') return d.addDays(l, e.op === '-' ? `(- ${r})` : r);
+        if (rt === 'date') return d.addDays(r, l);
+        if (e.op === '/') return `(${l} / NULLIF(${r}, ${d.dbl(0)}))`;
+        return `(${l} ${e.op} ${r})`;
+      }
+    }
+  }
 
   source(
     spec: { event?: string; message?: Filters; where?: Filters | undefined },
@@ -166,6 +369,8 @@ class Compiler {
       windowDays,
       fromDay: addDays(this.day, 1 - windowDays),
       latest: false,
+      earliest: false,
+      gaps: false,
       props: new Map(),
     };
     this.byKey.set(key, source);
@@ -184,17 +389,33 @@ class Compiler {
     return atom;
   }
 
-  condition(c: Condition, lookback: number, own: Set<SqlSource>): ConditionNode {
+  condition(
+    c: Condition,
+    lookback: number,
+    own: Set<SqlSource>,
+    inline?: (name: string) => string,
+  ): ConditionNode {
     if ('all' in c || 'any' in c) {
       const kind = 'all' in c ? 'all' : 'any';
       const parts = ('all' in c ? c.all : (c as { any: Condition[] }).any).map((x) =>
-        this.condition(x, lookback, own),
+        this.condition(x, lookback, own, inline),
       );
       return { kind, sql: `(${parts.map((p) => p.sql).join(kind === 'all' ? ' AND ' : ' OR ')})`, parts };
     }
     if ('not' in c) {
-      const part = this.condition(c.not, lookback, own);
+      const part = this.condition(c.not, lookback, own, inline);
       return { kind: 'not', sql: `(NOT ${part.sql})`, part };
+    }
+    if ('trait' in c) {
+      const nodes = Object.entries(c.trait).map(([name, test]): ConditionNode => {
+        const trait = this.trait(name);
+        this.reading.add(name);
+        const value = inline ? inline(name) : `tr.${trait.column}`;
+        return { kind: 'trait', sql: traitTestSql(this.d, value, test), trait: name, test, type: trait.type };
+      });
+      return nodes.length === 1
+        ? nodes[0]!
+        : { kind: 'all', sql: `(${nodes.map((n) => n.sql).join(' AND ')})`, parts: nodes };
     }
     if ('person' in c) {
       const atom = this.atom(c.person);
@@ -209,6 +430,13 @@ class Compiler {
       minCount: c.min_count,
       condition: c,
     };
+  }
+
+  /** A `trait` score term: the trait's value, a missing one counting 0. */
+  traitTerm(name: string): ScoreTermSql {
+    const trait = this.trait(name);
+    this.reading.add(name);
+    return { weight: 0, kind: 'trait', trait: name, sql: `COALESCE(tr.${trait.column}, ${this.d.dbl(0)})` };
   }
 
   feature(kind: FeatureKind, f: FeatureSource, lookback: number, own: Set<SqlSource>): ScoreTermSql {
@@ -228,9 +456,7 @@ class Compiler {
       };
     }
     const property = f.property!;
-    const kinds = source.props.get(property) ?? new Set();
-    kinds.add(kind);
-    source.props.set(property, kinds);
+    this.prop(source, property, kind);
     return {
       weight: 0,
       kind,
@@ -239,6 +465,35 @@ class Compiler {
       sql: `COALESCE(f.${col.prop(source, property, kind)}, ${d.dbl(0)})`,
     };
   }
+}
+
+/** A tier, case or default value as SQL. */
+function literal(d: Dialect, v: TraitLiteral): string {
+  return typeof v === 'number' ? d.dbl(v) : d.str(v);
+}
+
+/**
+ * A test of a trait value (never NULL): equality, `gt` / `gte` / `lt` / `lte` (numbers numerically,
+ * strings and dates as text), `ne`, `in`; a missing value fails every test but `ne` and `null`.
+ */
+export function traitTestSql(d: Dialect, value: string, test: Filters[string]): string {
+  const eq = (v: unknown) =>
+    v === null ? `(${value} IS NULL)` : `COALESCE(${value} = ${literal(d, v as TraitLiteral)}, false)`;
+  if (typeof test !== 'object' || test === null) return eq(test);
+  const o = test as Operators;
+  const parts: string[] = [];
+  for (const [op, sym] of [
+    ['gt', '>'],
+    ['gte', '>='],
+    ['lt', '<'],
+    ['lte', '<='],
+  ] as const) {
+    const bound = o[op];
+    if (bound !== undefined) parts.push(`COALESCE(${value} ${sym} ${literal(d, bound)}, false)`);
+  }
+  if (o.ne !== undefined) parts.push(`(NOT ${eq(o.ne)})`);
+  if (o.in !== undefined) parts.push(`(${o.in.map(eq).join(' OR ')})`);
+  return `(${parts.join(' AND ')})`;
 }
 
 /** Person fields: the flags default to false, every other missing field is missing (compile.ts). */
@@ -259,21 +514,34 @@ export function compileBuildPlan(options: {
   day: string;
   audiences: readonly AudienceDefinition[];
   neverSend: Condition | undefined;
+  /** The file's traits; those the audiences and never_send read are compiled. */
+  traits?: Traits | undefined;
+  /** Declared column types of the score tables traits read. */
+  scoreTables?: ScoreTableTypes | undefined;
+  /** Traits to compile although no rule reads them (e.g. to list every trait). */
+  extraTraits?: readonly string[] | undefined;
 }): BuildPlan {
   const { dialect: d, day } = options;
-  const c = new Compiler(d, day);
+  const c = new Compiler(d, day, options.traits ?? {}, options.scoreTables ?? {});
   const neverSendOwn = new Set<SqlSource>();
-  const neverSend = options.neverSend
-    ? c.condition(options.neverSend, DEFAULT_LOOKBACK_DAYS, neverSendOwn)
-    : undefined;
+  const neverSendRead = c.readingTraits(() =>
+    options.neverSend ? c.condition(options.neverSend, DEFAULT_LOOKBACK_DAYS, neverSendOwn) : undefined,
+  );
+  const neverSend = neverSendRead.value;
+  for (const name of options.extraTraits ?? []) c.trait(name);
+  const traitSources = (names: readonly string[]) => names.flatMap((n) => c.traits.get(n)!.sources);
   const audiences = options.audiences.map((definition, index): AudienceSql => {
     const lookbackDays = audienceLookback(definition);
     const own = new Set<SqlSource>();
-    const condition = c.condition(definition.when, lookbackDays, own);
-    const terms = (definition.score ?? []).map((term) => {
-      const kind = FEATURE_KINDS.find((k) => term[k] !== undefined)!;
-      return { ...c.feature(kind, term[kind]!, lookbackDays, own), weight: term.weight };
-    });
+    const read = c.readingTraits(() => ({
+      condition: c.condition(definition.when, lookbackDays, own),
+      terms: (definition.score ?? []).map((term) => {
+        if (term.trait !== undefined) return { ...c.traitTerm(term.trait), weight: term.weight };
+        const kind = FEATURE_KINDS.find((k) => term[k] !== undefined)!;
+        return { ...c.feature(kind, term[kind]!, lookbackDays, own), weight: term.weight };
+      }),
+    }));
+    const { condition, terms } = read.value;
     const isTop = definition.type === 'top_fraction';
     // Term by term, in order, from 0: the same double arithmetic as a loop `score += w × f`.
     const score = isTop
@@ -282,7 +550,9 @@ export function compileBuildPlan(options: {
     const sources = [...own];
     const universe = `(f.in_snapshot${sources.map((s) => ` OR f.${col.count(s)} > 0`).join('')})`;
     const fromDay: Partial<Record<RecordDataset, string>> = {};
-    for (const s of [...sources, ...neverSendOwn]) {
+    // What it reads: its own sources, never_send's, and those of the traits both read.
+    const read_ = [...sources, ...neverSendOwn, ...traitSources([...read.traits, ...neverSendRead.traits])];
+    for (const s of read_) {
       const f = fromDay[s.dataset];
       if (f === undefined || s.fromDay < f) fromDay[s.dataset] = s.fromDay;
     }
@@ -298,6 +568,7 @@ export function compileBuildPlan(options: {
       fromDay,
       holdout: { fraction: isTop ? (definition.holdout?.fraction ?? 0) : 0, salt: holdoutSalt(definition) },
       ppm: isTop ? Math.round(definition.top_fraction! * 1_000_000) : 1_000_000,
+      traits: read.traits,
     };
   });
 
@@ -313,6 +584,8 @@ export function compileBuildPlan(options: {
     neverSend,
     neverSendSources: [...neverSendOwn],
     audiences,
+    traits: [...c.traits.values()],
+    scoreTables: [...new Set([...c.traits.values()].flatMap((t) => t.tables))].sort(),
     fromDay,
     shared: [],
   };
@@ -436,7 +709,11 @@ function datasetStatements(d: Dialect, plan: BuildPlan, dataset: RecordDataset):
   if (dataset === 'events') {
     needed.add('name');
     if (sources.some((s) => s.where || s.props.size > 0)) needed.add('properties');
+    // first / last values and gaps order records by event time, then id.
+    if (sources.some((s) => s.gaps || [...s.props.values()].some((k) => [...k].some(isOrdered))))
+      needed.add('ts');
   } else {
+    if (sources.some((s) => s.gaps)) needed.add('ts');
     needed.add('cio_id');
     for (const s of sources)
       for (const f of [...Object.keys(s.message ?? {}), ...Object.keys(s.where ?? {})])
@@ -475,21 +752,28 @@ FROM ${x}_winners w
 ${ownerJoins('w', dataset === 'messages')}`;
 
   const aggregates: string[] = [];
+  const order = `w.ts || w.id`;
   for (const s of sources) {
-    const when = [
-      selectorSql(d, s, 'w'),
-      `w.day >= ${d.str(s.fromDay)}`,
-      `w.day <= ${d.str(plan.day)}`,
-      ...(s.where ? [filtersSql(d, s.where, recordValue(d, dataset, 'w'))] : []),
-    ].join(' AND ');
+    const when = sourceCondition(d, plan, s, 'w');
     aggregates.push(`${d.filtered('count', '*', when)} AS ${col.count(s)}`);
     if (s.latest) aggregates.push(`${d.filtered('max', 'w.day', when)} AS ${col.latest(s)}`);
+    if (s.earliest) aggregates.push(`${d.filtered('min', 'w.day', when)} AS ${col.earliest(s)}`);
     for (const [property, kinds] of s.props) {
-      const value = numberOf(d, jsonValue(d, 'w.properties', property.split('.')));
-      for (const kind of ['sum', 'max', 'min'] as const) {
+      const json = jsonValue(d, 'w.properties', property.split('.'));
+      const value = numberOf(d, json);
+      const text = `(CASE WHEN ${json.kind} IN ('STRING', 'NUMBER', 'BOOLEAN') THEN ${json.text} END)`;
+      for (const kind of PROP_KINDS) {
         if (!kinds.has(kind)) continue;
-        const fn = kind === 'sum' ? d.preciseSum : kind;
-        aggregates.push(`${d.filtered(fn, value, when)} AS ${col.prop(s, property, kind)}`);
+        const name = col.prop(s, property, kind);
+        if (isOrdered(kind)) {
+          const which = kind.startsWith('first') ? 'min' : 'max';
+          aggregates.push(
+            `${d.valueBy(which, kind.endsWith('_text') ? text : value, order, when)} AS ${name}`,
+          );
+        } else {
+          const fn = kind === 'sum' ? d.preciseSum : kind;
+          aggregates.push(`${d.filtered(fn, value, when)} AS ${name}`);
+        }
       }
     }
   }
@@ -498,15 +782,59 @@ ${ownerJoins('w', dataset === 'messages')}`;
 FROM ${x}_resolved w
 GROUP BY owner`;
 
-  // Winners and resolved records are views: the aggregate reads them as one stream.
+  // Median gap in days between a person's consecutive records of a source (median_gap_days).
+  const gaps = sources
+    .filter((s) => s.gaps)
+    .map(
+      (s): Statement => ({
+        name: `${s.id}_gaps`,
+        select: `SELECT owner, ${d.median('gap')} AS gap
+FROM (
+  SELECT w.owner, CAST(${d.dayDiff(`lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id)`, 'w.day')} AS ${d.double}) AS gap
+  FROM ${x}_resolved w
+  WHERE w.owner IS NOT NULL AND ${sourceCondition(d, plan, s, 'w')}
+) g
+WHERE gap IS NOT NULL
+GROUP BY owner`,
+      }),
+    );
+
+  // Winners and resolved records are views: the aggregate reads them as one stream (gap
+  // statements read them again).
   return [
     { name: `${x}_relevant`, select: relevant },
     { name: `${x}_dups`, select: dups },
     { name: `${x}_dup_first`, select: dupFirst },
-    { name: `${x}_winners`, select: winners, view: true },
+    { name: `${x}_winners`, select: winners, view: gaps.length === 0 },
     { name: `${x}_resolved`, select: resolved, view: true },
     { name: `${x}_agg`, select: aggregate },
+    ...gaps,
   ];
+}
+
+const PROP_KINDS: readonly PropKind[] = [
+  'sum',
+  'max',
+  'min',
+  'avg',
+  'first',
+  'last',
+  'first_text',
+  'last_text',
+];
+
+function isOrdered(kind: PropKind): boolean {
+  return kind.startsWith('first') || kind.startsWith('last');
+}
+
+/** Whether a resolved record `alias` counts for source `s`: selector, window, `where`. */
+function sourceCondition(d: Dialect, plan: BuildPlan, s: SqlSource, alias: string): string {
+  return [
+    selectorSql(d, s, alias),
+    `${alias}.day >= ${d.str(s.fromDay)}`,
+    `${alias}.day <= ${d.str(plan.day)}`,
+    ...(s.where ? [filtersSql(d, s.where, recordValue(d, s.dataset, alias))] : []),
+  ].join(' AND ');
 }
 
 /**
@@ -583,6 +911,8 @@ function sharedStatements(d: Dialect, plan: BuildPlan): Statement[] {
     const a = s.dataset === 'events' ? 'ev' : 'msg';
     columns.push(`COALESCE(${a}.${col.count(s)}, 0) AS ${col.count(s)}`);
     if (s.latest) columns.push(`${a}.${col.latest(s)} AS ${col.latest(s)}`);
+    if (s.earliest) columns.push(`${a}.${col.earliest(s)} AS ${col.earliest(s)}`);
+    if (s.gaps) columns.push(`g_${s.id}.gap AS ${col.gap(s)}`);
     for (const [property, kinds] of s.props)
       for (const kind of kinds)
         columns.push(`${a}.${col.prop(s, property, kind)} AS ${col.prop(s, property, kind)}`);
@@ -590,20 +920,38 @@ function sharedStatements(d: Dialect, plan: BuildPlan): Statement[] {
   const joins = aggs.map(
     (a) => `LEFT JOIN ${a} ${a === 'ev_agg' ? 'ev' : 'msg'} ON ${a === 'ev_agg' ? 'ev' : 'msg'}.owner = k.id`,
   );
+  for (const s of plan.sources)
+    if (s.gaps) joins.push(`LEFT JOIN ${s.id}_gaps g_${s.id} ON g_${s.id}.owner = k.id`);
   const features = `SELECT ${columns.join(',\n  ')}
 FROM (${ids}) k
 LEFT JOIN people p ON p.customer_id = k.id
 ${joins.join('\n')}`;
   statements.push({ name: 'features', select: features });
+  if (plan.traits.length > 0) statements.push({ name: 'traits', select: traitsSelect(plan) });
   if (plan.neverSend) {
     statements.push({
       name: 'blocked',
-      select: `SELECT f.customer_id FROM features f WHERE ${plan.neverSend.sql}`,
+      select: `SELECT f.customer_id FROM features f${plan.traits.length > 0 ? `\n${TRAITS_JOIN}\n` : ' '}WHERE ${plan.neverSend.sql}`,
     });
   } else {
     statements.push({ name: 'blocked', select: `SELECT customer_id FROM features WHERE false` });
   }
   return statements;
+}
+
+/** Joins a person's traits (`tr`) to their `features` row (`f`). */
+export const TRAITS_JOIN = 'LEFT JOIN traits tr ON tr.customer_id = f.customer_id';
+
+/**
+ * `traits`: one row per person of `features`, one column per trait (`t_<name>`): numbers as
+ * doubles, strings as text, dates as `YYYY-MM-DD` text. Score tables are joined by customer_id.
+ */
+function traitsSelect(plan: BuildPlan): string {
+  const columns = ['f.customer_id', ...plan.traits.map((t) => `${t.sql} AS ${t.column}`)];
+  const joins = plan.scoreTables.map(
+    (t) => `LEFT JOIN ${scoreTableRelation(t)} ON ${scoreTableRelation(t)}.customer_id = f.customer_id`,
+  );
+  return `SELECT ${columns.join(',\n  ')}\nFROM features f${joins.map((j) => `\n${j}`).join('')}`;
 }
 
 // --- per audience ------------------------------------------------------------------------------
@@ -635,7 +983,7 @@ export function audienceStatements(
   nb.customer_id IS NOT NULL AS blocked,
   ${audience.score} AS score
 FROM features f
-${excludes.map((e) => `LEFT JOIN ${e.table} ${e.alias} ON ${e.alias}.customer_id = f.customer_id\n`).join('')}LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+${audience.traits.length > 0 ? `${TRAITS_JOIN}\n` : ''}${excludes.map((e) => `LEFT JOIN ${e.table} ${e.alias} ON ${e.alias}.customer_id = f.customer_id\n`).join('')}LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
 WHERE ${audience.universe}`;
   const removed = ['blocked', ...excludes.map((e) => e.column)].join(' OR ');
   const salt = d.str(`${audience.holdout.salt}:`);

@@ -85,6 +85,11 @@ function membersSelect(d: Dialect, plan: BuildPlan): string {
 function describe(plan: BuildPlan): string[] {
   return [
     `day ${plan.day}; audiences in build order: ${plan.audiences.map((a) => `${a.definition.id} (${a.table})`).join(', ')}`,
+    ...(plan.traits.length > 0
+      ? [
+          `traits (table traits, one column each): ${plan.traits.map((t) => `${t.name} ${t.type} (${t.column})`).join(', ')}`,
+        ]
+      : []),
     ...(['events', 'messages'] as const)
       .filter((ds) => plan.fromDay[ds] !== undefined)
       .map((ds) => `raw ${ds} read from ${plan.fromDay[ds]} to ${plan.day}`),

@@ -17,7 +17,7 @@ import { CliError, EXIT, out } from '../output.js';
  */
 
 export interface SqlScriptOptions {
-  config: Pick<AudienceSyncConfig, 'audiences' | 'never_send'>;
+  config: Pick<AudienceSyncConfig, 'audiences' | 'never_send' | 'traits'>;
   day: string;
   dialect: Dialect;
   /** These audiences and the ones they exclude (default: all). */
@@ -41,7 +41,16 @@ export async function sqlScript(options: SqlScriptOptions): Promise<string> {
     options.audienceIds && options.audienceIds.length > 0
       ? withDependencies(config.audiences, options.audienceIds)
       : buildOrder(config.audiences);
-  const plan = compileBuildPlan({ dialect, day, audiences: definitions, neverSend: config.never_send });
+  // The whole file prints every trait; a selection of audiences, the traits they read.
+  const everyTrait = !options.audienceIds || options.audienceIds.length === 0;
+  const plan = compileBuildPlan({
+    dialect,
+    day,
+    audiences: definitions,
+    neverSend: config.never_send,
+    traits: config.traits,
+    ...(everyTrait ? { extraTraits: Object.keys(config.traits ?? {}) } : {}),
+  });
   if (dialect.name === 'duckdb') {
     if (!options.store || !options.cache) throw new Error('the DuckDB script needs the store and a cache');
     const files = localFiles(options.store, options.cache);

@@ -61,4 +61,10 @@ export const athena: Dialect = {
   explode: (table, array, alias, columns) =>
     `SELECT u.${alias} AS ${alias}, ${columns} FROM ${table} CROSS JOIN UNNEST(${array}) AS u(${alias})`,
   intDiv: (a, b) => `${a} / ${b}`,
+  valueBy: (which, value, order, condition) =>
+    `${which}_by(${value}, ${order}) FILTER (WHERE ${condition} AND ${value} IS NOT NULL)`,
+  // Trino has no exact median: approx_percentile (documented in docs/traits.md).
+  median: (value) => `approx_percentile(${value}, 0.5)`,
+  addDays: (day, days) =>
+    `date_format(date_add('day', CAST(round(${days}) AS bigint), TRY_CAST(${day} AS date)), '%Y-%m-%d')`,
 };

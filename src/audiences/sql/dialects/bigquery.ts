@@ -62,4 +62,10 @@ export const bigquery: Dialect = {
   explode: (table, array, alias, columns) =>
     `SELECT ${alias}, ${columns} FROM ${table} CROSS JOIN UNNEST(${table}.${array}) AS ${alias}`,
   intDiv: (a, b) => `DIV(${a}, ${b})`,
+  valueBy: (which, value, order, condition) =>
+    `ARRAY_AGG(IF(${condition}, ${value}, NULL) IGNORE NULLS ORDER BY IF(${condition} AND ${value} IS NOT NULL, ${order}, NULL) ${which === 'max' ? 'DESC' : 'ASC'} NULLS LAST LIMIT 1)[SAFE_OFFSET(0)]`,
+  // BigQuery's exact PERCENTILE_CONT is analytic only: APPROX_QUANTILES (documented in docs/traits.md).
+  median: (value) => `APPROX_QUANTILES(${value}, 2)[OFFSET(1)]`,
+  addDays: (day, days) =>
+    `FORMAT_DATE('%F', DATE_ADD(SAFE_CAST(${day} AS DATE), INTERVAL CAST(ROUND(${days}) AS INT64) DAY))`,
 };

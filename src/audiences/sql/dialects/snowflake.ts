@@ -59,4 +59,9 @@ export const snowflake: Dialect = {
   explode: (table, array, alias, columns) =>
     `SELECT u.value::VARCHAR AS ${alias}, ${columns} FROM ${table}, LATERAL FLATTEN(input => ${table}.${array}) u`,
   intDiv: (a, b) => `FLOOR(${a} / ${b})`,
+  // MAX_BY / MIN_BY ignore rows whose ordering value is NULL.
+  valueBy: (which, value, order, condition) =>
+    `${which.toUpperCase()}_BY(IFF(${condition}, ${value}, NULL), IFF(${condition} AND ${value} IS NOT NULL, ${order}, NULL))`,
+  median: (value) => `MEDIAN(${value})`,
+  addDays: (day, days) => `TO_VARCHAR(DATEADD(day, ROUND(${days}), TRY_TO_DATE(${day})), 'YYYY-MM-DD')`,
 };
