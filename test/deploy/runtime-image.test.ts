@@ -88,6 +88,7 @@ beforeAll(async () => {
     { cwd: root },
   );
   await execFileAsync(process.execPath, ['scripts/build-assets.mjs', join(app, 'dist')], { cwd: root });
+  await execFileAsync(process.execPath, ['scripts/bundle-config.mjs', join(app, 'dist')], { cwd: root });
   // Deps stage: production dependencies from the lockfile, install scripts off, as in the image.
   for (const f of ['package.json', 'package-lock.json']) cpSync(join(root, f), join(app, f));
   await execFileAsync('npm', ['ci', ...PRODUCTION_INSTALL, '--no-audit', '--no-fund', '--prefer-offline'], {
@@ -200,6 +201,21 @@ describe('the runtime image, assembled as the Dockerfile does', () => {
     };
     expect(summary.audiences).toBe(example.audiences.length);
     expect(Object.keys(summary.destinations).sort()).toEqual(Object.keys(example.destinations).sort());
+  });
+
+  it('runs config from its bundle, and a configuration or environment error still exits 2 with one line', async () => {
+    // `npm run build` bundled what `config` loads into one module; ConfigError stays outside it.
+    const bundle = readFileSync(join(app, 'dist/src/cli/config-check.js'), 'utf8');
+    expect(bundle).not.toMatch(/from ["'](?:zod|yaml)["']/);
+    expect(bundle).toContain('from "./../config/errors.js"');
+    const missing = await cli(['config'], { CONFIG: join(app, 'no-such.yaml') });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(
+      `error: config file ${join(app, 'no-such.yaml')} does not exist (set CONFIG or create it)\n`,
+    );
+    const env = await cli(['config'], { CONFIG: join(app, 'audience-sync.example.yaml'), PORT: 'eighty' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/^error: environment variable PORT [^\n]*\n$/);
   });
 
   it('generates a small dataset and builds its audiences with the DuckDB engine', async () => {

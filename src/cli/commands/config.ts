@@ -8,8 +8,8 @@ export function registerConfigCommand(program: Command): void {
     .description('validate the configuration file and print a summary')
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const { loadAudienceSyncConfig } = await import('../../config-file.js');
-      const { getEnv } = await import('../../config/env.js');
+      // One bundled module in dist/ (src/cli/config-check.ts says why).
+      const { loadAudienceSyncConfig, getEnv } = await import('../config-check.js');
       const env = getEnv();
       const loaded = await loadAudienceSyncConfig(env.CONFIG);
       const summary = {
