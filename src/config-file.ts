@@ -6,6 +6,7 @@ import {
   refineAudiences,
 } from './audiences/config.js';
 import { audienceLookback, covariateLookback, neverSendLookback } from './audiences/lookback.js';
+import { scoreTablesSchema, scoreTableTypes } from './audiences/score-tables.js';
 import { refineTraits, traitsLookback } from './audiences/trait-check.js';
 import { compactionConfigSchema } from './compaction/config.js';
 import { ConfigError } from './config/errors.js';
@@ -41,6 +42,7 @@ import { normalizeRealtimeTriggers, realtimeSchema, refineRealtime } from './rea
  */
 const configFileObject = baseConfigSchema.extend({
   ...audienceRulesShape,
+  score_tables: scoreTablesSchema,
   sync_settings: syncSettingsSchema,
   schedule: scheduleSchema,
   health: healthSchema,
@@ -99,7 +101,7 @@ function refineConfigFile(config: AudienceSyncConfig, source: string): void {
     throw new ConfigError(oneLine(`${source}: ${formatPath(path)}: ${message}`));
   };
   refineAudiences(config, fail);
-  refineTraits(config, {}, fail);
+  refineTraits(config, scoreTableTypes(config.score_tables), fail);
   refineRealtime(config, fail);
   const retention = rawDaysProblem(config.retention.raw_days, rawRetentionFloor(config));
   if (retention) fail(['retention', 'raw_days'], retention);

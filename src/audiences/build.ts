@@ -14,6 +14,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { readJson, writeJson } from '../storage/object-store.js';
 import type { AudienceDefinition, AudienceRules } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
+import { gateScoreTables, type ScoreTableFailure, type ScoreTableReport } from './score-tables.js';
 import { type BuildSession, type DatasetInput, openRulesSession } from './session.js';
 import { type AudienceSql, audienceCountsSql, type RecordDataset } from './sql/plan.js';
 
@@ -66,6 +67,10 @@ export interface BuildResult {
     steps: Record<string, number>;
   };
   audiences: AudienceManifest[];
+  /** What each score table read held (docs/traits.md#score-tables). */
+  score_tables: ScoreTableReport[];
+  /** Audiences not built: a score table they depend on has no usable partition (no manifest written). */
+  failed: ScoreTableFailure[];
 }
 
 export async function buildAudiences(options: BuildOptions): Promise<BuildResult> {
@@ -82,11 +87,13 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
           onProgress: (done, total) => progress?.({ phase: 'people', done, total }),
         });
 
+  // Audiences that depend on a stale or missing score table are not built (score-tables.ts).
+  const gate = await gateScoreTables({ store, config, day, audienceIds: options.audienceIds });
   const session = await openRulesSession({
     store,
     config,
     day,
-    audienceIds: options.audienceIds,
+    audienceIds: gate.audienceIds,
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.cache ? { cache: options.cache } : {}),
     onReady: () => progress?.({ phase: 'snapshot', done: people.people, total: people.people }),
@@ -151,6 +158,8 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
             ...manifests.filter((m) => !requested.has(m.audience)),
           ]
         : manifests,
+      score_tables: session.scoreTables,
+      failed: gate.failed,
     };
   } finally {
     await session.close();

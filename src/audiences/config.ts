@@ -3,6 +3,7 @@ import { ConfigError } from '../config/errors.js';
 import type { DestinationConfig } from '../config/schema.js';
 import { messageRecord, personRecord } from '../contract/records.js';
 import { writeBackMappingSchema } from '../contract/write-back.js';
+import type { ScoreTables } from './score-tables.js';
 import {
   type Expr,
   ExprSyntaxError,
@@ -742,6 +743,8 @@ export interface AudienceRules {
   never_send?: Condition | undefined;
   /** Computed traits (docs/traits.md); none when left out. */
   traits?: Traits | undefined;
+  /** External score tables traits read (docs/traits.md#score-tables). */
+  score_tables?: ScoreTables | undefined;
 }
 
 /** Event names in rules are normalized like incoming events, aliases included, so they meet. */

@@ -19,6 +19,7 @@ import { keys } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
 import { type AudienceRules, buildOrder, withDependencies } from './config.js';
 import { latestBuiltDay } from './members.js';
+import { bindScoreTables, type ScoreTableReport } from './score-tables.js';
 import { duckdb } from './sql/dialect.js';
 import {
   type AudienceSql,
@@ -62,6 +63,8 @@ export interface BuildSession {
   inputs: Partial<Record<RecordDataset, DatasetInput>>;
   /** Seconds the binding and the shared statements took. */
   sharedSeconds: number;
+  /** What each score table the plan reads held (score-tables.ts). */
+  scoreTables: ScoreTableReport[];
   /** Seconds per step: `bind` (inputs), then each shared statement by the table it creates. */
   steps: Record<string, number>;
   /**
@@ -110,6 +113,8 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       if (from === undefined) continue;
       inputs[dataset] = await bindDataset(engine, store, files, scratch, dataset, from, plan.day, inUse);
     }
+    const { scoreTables: names, scoreTableDefs: tables, day } = plan;
+    const scoreTables = await bindScoreTables({ engine, store, files, day, names, tables, inUse });
     lap('bind');
     options.onReady?.();
     for (const s of plan.shared) {
@@ -131,6 +136,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       plan,
       inputs,
       sharedSeconds,
+      scoreTables,
       steps,
       close,
       runAudience: (audience, tables) =>
@@ -194,6 +200,7 @@ export function openRulesSession(
     audiences,
     neverSend: config.never_send,
     traits: config.traits,
+    scoreTables: config.score_tables,
   });
   return openBuildSession({ ...rest, plan });
 }

@@ -43,6 +43,8 @@ export const ALERT_ACTIONS: Record<FindingKind, string> = {
     'Read the run record: renew an expired token (auth), lower concurrency (rate_limited), or confirm a guarded sync if the change is real.',
   refresh_incomplete:
     'Is a worker running and did the schedule fire? `audience-sync refresh --date D` runs the day (--force if it already ran).',
+  score_table_stale:
+    'The system that writes the score table is late or failed: have it write a partition with its _SUCCESS marker, then rebuild the day (`audience-sync build --date D`).',
   check_failed: 'A check could not run: fix store or Redis access first.',
 };
 

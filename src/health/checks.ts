@@ -2,6 +2,7 @@ import { scrubText } from '../log.js';
 import { checkDrift } from './checks/drift.js';
 import { checkBuffers, checkFreshness } from './checks/freshness.js';
 import { checkRefresh } from './checks/refresh.js';
+import { checkScoreTables } from './checks/score-tables.js';
 import { checkSyncs } from './checks/sync.js';
 import { checkVolume } from './checks/volume.js';
 import { type CheckContext, checkContext, type HealthCheckInput } from './context.js';
@@ -19,6 +20,7 @@ const CHECKS: Readonly<Record<string, (ctx: CheckContext) => Promise<Finding[]>>
   drift: checkDrift,
   syncs: checkSyncs,
   refresh: checkRefresh,
+  score_tables: checkScoreTables,
 };
 
 export interface HealthReport {

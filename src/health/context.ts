@@ -6,7 +6,8 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { type DayProfile, profileDay } from './profile.js';
 
 /** What every check reads: the store, the configuration, the clock, and (optionally) Redis. */
-export type HealthConfig = Pick<AudienceSyncConfig, 'audiences' | 'health' | 'schedule'>;
+export type HealthConfig = Pick<AudienceSyncConfig, 'audiences' | 'health' | 'schedule'> &
+  Partial<Pick<AudienceSyncConfig, 'traits' | 'score_tables' | 'never_send'>>;
 
 export interface HealthCheckInput {
   store: ObjectStore;

@@ -19,6 +19,7 @@ export type FindingKind =
   | 'match_rate_drop'
   | 'realtime_lag'
   | 'refresh_incomplete'
+  | 'score_table_stale'
   | 'destination_failing'
   | 'check_failed';
 

@@ -15,6 +15,7 @@ import {
   type Traits,
 } from '../config.js';
 import { audienceLookback } from '../lookback.js';
+import { type ScoreTables, scoreTableTypes } from '../score-tables.js';
 import { type ScoreTableTypes, traitTypes } from '../trait-check.js';
 import { type Expr, exprType, type TraitType } from '../traits.js';
 import { compileFilters, pathGetter } from '../values.js';
@@ -151,8 +152,10 @@ export interface BuildPlan {
   audiences: AudienceSql[];
   /** The traits the audiences and never_send read, with the traits those read, in dependency order. */
   traits: TraitSql[];
-  /** Score tables the traits read: name → relation `score_<name>` (bound by the engine / warehouse). */
+  /** Score tables the traits read, each bound to relation `score_<name>` (by the engine / warehouse). */
   scoreTables: string[];
+  /** Their definitions (prefix, format, age, columns). */
+  scoreTableDefs: ScoreTables;
   /** First day read per dataset (undefined: the dataset is not read). */
   fromDay: Partial<Record<RecordDataset, string>>;
   /** Statements up to and including `features` (everything audiences share). */
@@ -516,13 +519,13 @@ export function compileBuildPlan(options: {
   neverSend: Condition | undefined;
   /** The file's traits; those the audiences and never_send read are compiled. */
   traits?: Traits | undefined;
-  /** Declared column types of the score tables traits read. */
-  scoreTables?: ScoreTableTypes | undefined;
+  /** The file's score tables (what traits of `score_table:` read). */
+  scoreTables?: ScoreTables | undefined;
   /** Traits to compile although no rule reads them (e.g. to list every trait). */
   extraTraits?: readonly string[] | undefined;
 }): BuildPlan {
   const { dialect: d, day } = options;
-  const c = new Compiler(d, day, options.traits ?? {}, options.scoreTables ?? {});
+  const c = new Compiler(d, day, options.traits ?? {}, scoreTableTypes(options.scoreTables));
   const neverSendOwn = new Set<SqlSource>();
   const neverSendRead = c.readingTraits(() =>
     options.neverSend ? c.condition(options.neverSend, DEFAULT_LOOKBACK_DAYS, neverSendOwn) : undefined,
@@ -586,6 +589,7 @@ export function compileBuildPlan(options: {
     audiences,
     traits: [...c.traits.values()],
     scoreTables: [...new Set([...c.traits.values()].flatMap((t) => t.tables))].sort(),
+    scoreTableDefs: options.scoreTables ?? {},
     fromDay,
     shared: [],
   };

@@ -13,8 +13,15 @@ import {
 import { keys } from '../../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../../storage/object-store.js';
 import { latestBuiltDay } from '../members.js';
+import { resolveScoreTable, scoreTableRelationSql } from '../score-tables.js';
 import { type Dialect, duckdb } from './dialect.js';
-import { type AudienceSql, audienceStatements, type BuildPlan, type RecordDataset } from './plan.js';
+import {
+  type AudienceSql,
+  audienceStatements,
+  type BuildPlan,
+  type RecordDataset,
+  scoreTableRelation,
+} from './plan.js';
 
 /**
  * The build as one SQL script, for the DuckDB CLI or a warehouse that reads the same object store:
@@ -105,6 +112,8 @@ export interface DuckdbInputs {
   raw: Partial<Record<RecordDataset, { jsonl: RawFile[]; parquet: RawFile[] }>>;
   /** Members file of each audience's previous built day, by audience table (absent: none). */
   previous: Map<string, { day: string; path: string }>;
+  /** The partition each score table is read from (score-tables.ts picks it as the build does). */
+  scoreTables: Map<string, { dt: string; paths: string[] }>;
 }
 
 /**
@@ -135,7 +144,12 @@ export async function resolveDuckdbInputs(
     const [path] = await files.paths([await statObject(store, keys.members(audience.definition.id, day))]);
     previous.set(audience.table, { day, path: path! });
   }
-  return { location: store.location, peopleSnapshot: snapshot!, raw, previous };
+  const scoreTables: DuckdbInputs['scoreTables'] = new Map();
+  for (const name of plan.scoreTables) {
+    const partition = await resolveScoreTable(store, name, plan.scoreTableDefs[name]!, plan.day);
+    scoreTables.set(name, { dt: partition.dt, paths: await files.paths(partition.files) });
+  }
+  return { location: store.location, peopleSnapshot: snapshot!, raw, previous, scoreTables };
 }
 
 /**
@@ -155,6 +169,10 @@ export function duckdbScript(plan: BuildPlan, inputs: DuckdbInputs): string {
       view(`previous_${audience.table}`, previousMembersRelation(inputs.previous.get(audience.table)?.path)),
     );
   }
+  for (const [name, partition] of inputs.scoreTables)
+    statements.push(
+      view(scoreTableRelation(name), scoreTableRelationSql(plan.scoreTableDefs[name]!, partition.paths)),
+    );
   statements.push(...planStatements(duckdb, plan), membersSelect(duckdb, plan));
   return renderScript({
     header: [
@@ -162,6 +180,7 @@ export function duckdbScript(plan: BuildPlan, inputs: DuckdbInputs): string {
       `store ${inputs.location}`,
       ...describe(plan),
       ...[...inputs.previous].map(([t, p]) => `previous_${t}: members of ${p.day}`),
+      ...[...inputs.scoreTables].map(([t, p]) => `${scoreTableRelation(t)}: partition dt=${p.dt}`),
       'Runs as is: duckdb < this-file.sql (the last statement lists the members).',
     ],
     statements,
@@ -647,6 +666,14 @@ export function warehouseScript(d: Dialect, plan: BuildPlan, options: WarehouseO
       `audience-sync sql --dialect ${d.name}: the build for one day, over the store at ${ctx.loc}`,
       ...describe(plan),
       ...inputs.notes(ctx),
+      ...plan.scoreTables.map((t) => {
+        const def = plan.scoreTableDefs[t]!;
+        return `${scoreTableRelation(t)}: create it first (a table or view in the namespace) over the newest complete partition ${ctx.loc}/${def.prefix}/dt=YYYY-MM-DD/ (${def.format}), one row per customer_id: customer_id, ${Object.entries(
+          def.columns,
+        )
+          .map(([c, type]) => `${c} ${type === 'number' ? 'double' : 'text'}`)
+          .join(', ')} (docs/traits.md#score-tables)`;
+      }),
       'Written from the engine documentation and golden-tested; not run against the engine.',
       'See docs/warehouse.md for what differs from the build (DuckDB).',
     ],

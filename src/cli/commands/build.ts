@@ -65,6 +65,25 @@ export function registerBuildCommand(program: Command): void {
               (m.malformed_lines ? `, malformed lines ${m.malformed_lines}` : ''),
           );
         }
+        for (const t of result.score_tables) {
+          const typeErrors = Object.entries(t.type_errors)
+            .filter(([, n]) => n > 0)
+            .map(([c, n]) => `${c} ${n}`);
+          out(
+            `  score table ${t.table}: dt=${t.partition} (${t.age_days} days old), ${t.rows} rows, ${t.used_rows} used` +
+              (t.missing_keys ? `, ${t.missing_keys} without customer_id` : '') +
+              (t.duplicate_keys
+                ? `, ${t.duplicate_keys} duplicate keys (${t.duplicate_rows} rows, not used)`
+                : '') +
+              (typeErrors.length ? `, wrong types: ${typeErrors.join(', ')}` : ''),
+          );
+        }
+        for (const f of result.failed) out(`  ${f.audience}: NOT BUILT: ${f.message}`);
+        if (result.failed.length > 0)
+          throw new CliError(
+            `${result.failed.length} audience(s) not built for ${day}: ${result.failed.map((f) => `${f.audience} (score table ${f.table} ${f.reason})`).join(', ')}`,
+            EXIT.failed,
+          );
       } finally {
         await store.close();
       }

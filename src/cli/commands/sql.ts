@@ -17,7 +17,7 @@ import { CliError, EXIT, out } from '../output.js';
  */
 
 export interface SqlScriptOptions {
-  config: Pick<AudienceSyncConfig, 'audiences' | 'never_send' | 'traits'>;
+  config: Pick<AudienceSyncConfig, 'audiences' | 'never_send' | 'traits' | 'score_tables'>;
   day: string;
   dialect: Dialect;
   /** These audiences and the ones they exclude (default: all). */
@@ -49,6 +49,7 @@ export async function sqlScript(options: SqlScriptOptions): Promise<string> {
     audiences: definitions,
     neverSend: config.never_send,
     traits: config.traits,
+    scoreTables: config.score_tables,
     ...(everyTrait ? { extraTraits: Object.keys(config.traits ?? {}) } : {}),
   });
   if (dialect.name === 'duckdb') {
