@@ -1,13 +1,18 @@
 import type { MemberRecord } from '../../src/contract/records.js';
-import type { WriteBackMapping, WriteBackSource } from '../../src/contract/write-back.js';
+import {
+  type TraitSource,
+  unixDay,
+  type WriteBackMapping,
+  type WriteBackSource,
+} from '../../src/contract/write-back.js';
 import type { AttributeValue } from '../core/types.js';
 
 export type { WriteBackMapping } from '../../src/contract/write-back.js';
 
 /**
  * What a write-back sets on a person, from the audience's `write_back.attributes` mapping
- * (`{paid_group: group, recovery_score: score}`, validated by `src/contract/write-back.ts`):
- * attribute name → member field. The sync engine builds each row's `attributes` with
+ * (`{paid_group: group, recovery_score: score, offer_tier: {trait: winback_offer_tier}}`,
+ * validated by `src/contract/write-back.ts`): attribute name → member field or trait. The sync engine builds each row's `attributes` with
  * `writeBackAttributes`; removals clear the same names.
  */
 export interface WriteBackContext {
@@ -33,10 +38,15 @@ export function writeBackAttributes(
 }
 
 function attributeValue(
-  source: WriteBackSource,
+  source: WriteBackSource | TraitSource,
   member: MemberRecord,
   context: WriteBackContext,
 ): AttributeValue {
+  if (typeof source === 'object') {
+    // A missing trait clears the attribute; dates go as Unix timestamps, as Customer.io keeps dates.
+    const value = member.traits?.[source.trait] ?? null;
+    return source.type === 'date' && typeof value === 'string' ? unixDay(value) : value;
+  }
   switch (source) {
     case 'group':
       return member.group;

@@ -16,7 +16,7 @@ import type { AudienceDefinition, AudienceRules } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
 import { gateScoreTables, type ScoreTableFailure, type ScoreTableReport } from './score-tables.js';
 import { type BuildSession, type DatasetInput, openRulesSession } from './session.js';
-import { type AudienceSql, audienceCountsSql, type RecordDataset } from './sql/plan.js';
+import { type AudienceSql, audienceCountsSql, memberTraits, type RecordDataset } from './sql/plan.js';
 
 /**
  * The daily build: the people snapshot is brought up to date, then the audience language, compiled
@@ -190,9 +190,11 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
   const writeStarted = process.hrtime.bigint();
   const membersKey = keys.members(def.id, day);
   const isTop = def.type === 'top_fraction';
+  // Traits the audience writes back ride along in the members file (docs/traits.md#write-back).
+  const traits = memberTraits(audience);
   async function* members(): AsyncGenerator<MemberRecord> {
     for await (const rows of engine.stream<MemberRecord & { score: number }>(
-      `SELECT customer_id, "group", score, rank, entered FROM ${audience.table} ORDER BY rank`,
+      `SELECT customer_id, "group", score, rank, entered${traits.columns} FROM ${audience.table} ORDER BY rank`,
     )) {
       for (const r of rows)
         yield {
@@ -201,6 +203,7 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
           score: isTop ? r.score : 0,
           rank: r.rank,
           entered: r.entered,
+          ...traits.of(r),
         };
     }
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { addDays, daysBetween } from '../contract/days.js';
+import { writeBackTraits } from '../contract/write-back.js';
 import type { Engine } from '../engine/duckdb.js';
 import type { LocalFiles } from '../engine/local-files.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
@@ -147,8 +148,7 @@ export function traitScoreTables(traits: Traits, name: string, seen = new Set<st
 export function audienceTraits(a: AudienceDefinition): Set<string> {
   const out = conditionTraits(a.when);
   for (const term of a.score ?? []) if (term.trait !== undefined) out.add(term.trait);
-  for (const source of Object.values(a.write_back?.attributes ?? {}) as unknown[])
-    if (typeof source === 'object' && source !== null && 'trait' in source) out.add(String(source.trait));
+  for (const name of writeBackTraits(a.write_back?.attributes)) out.add(name);
   return out;
 }
 

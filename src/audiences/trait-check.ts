@@ -227,6 +227,19 @@ export function refineTraits(
   config.audiences.forEach((a, i) => {
     const at: Path = ['audiences', i];
     checkCondition(a.when, typeAt([...at, 'when']), [...at, 'when'], fail);
+    // Trait write-backs: the trait exists; its type (a date is sent as a timestamp) is recorded on
+    // the mapping for the sync, which reads the mapping alone.
+    for (const [attribute, source] of Object.entries(a.write_back?.attributes ?? {})) {
+      if (typeof source !== 'object') continue;
+      const path = [...at, 'write_back', 'attributes', attribute, 'trait'];
+      const type = typeAt(path)(source.trait);
+      if (source.type !== undefined && source.type !== type)
+        fail(
+          [...at, 'write_back', 'attributes', attribute, 'type'],
+          `trait "${source.trait}" is a ${type}, not a ${source.type}`,
+        );
+      source.type = type;
+    }
     a.score?.forEach((term, j) => {
       if (term.trait === undefined) return;
       const type = typeAt([...at, 'score', j, 'trait'])(term.trait);

@@ -110,6 +110,8 @@ export const memberRecord = z.object({
   score: z.number().finite(),
   rank: z.number().int().positive(),
   entered: isoDay,
+  /** Values of the traits the audience writes back (docs/traits.md#write-back); dates as YYYY-MM-DD. */
+  traits: z.record(z.string(), z.union([z.string(), z.number(), z.null()])).optional(),
 });
 export type MemberRecord = z.infer<typeof memberRecord>;
 

@@ -38,7 +38,12 @@ export async function applyConfirmedBatches(
           digest: r.digest,
           ...(r.input ? { input: r.input } : {}),
           ...(Object.keys(r.row.keys).length ? { keys: r.row.keys } : {}),
-          ...(r.row.attributes ? { attributes: r.row.attributes } : {}),
+          // A write-back that sent only what changed records the whole set it leaves behind.
+          ...(r.recorded
+            ? { attributes: r.recorded }
+            : r.row.attributes
+              ? { attributes: r.row.attributes }
+              : {}),
           confirmed_at: confirmedAt,
         };
       }

@@ -1,4 +1,4 @@
-import type { Capabilities, IdentifierType, SyncRow } from '../../connectors/core/types.js';
+import type { AttributeValue, Capabilities, IdentifierType, SyncRow } from '../../connectors/core/types.js';
 import type { DesiredRow, DesiredStats } from './desired.js';
 import type { LedgerEntry } from './ledger.js';
 
@@ -13,6 +13,11 @@ export interface PlanRow {
   input?: string;
   /** `compliance`: deleted, unsubscribed or consent withdrawn — never held back by guards. */
   reason: 'new' | 'changed' | 'left' | 'compliance';
+  /**
+   * Write-back: the person's whole attribute set, which the ledger records once the row is
+   * confirmed, when the row sends only part of it (the values that changed).
+   */
+  recorded?: Record<string, AttributeValue>;
 }
 
 export interface PlanCounts {
@@ -96,10 +101,20 @@ export async function computePlan(
       if (held.digest === d.digest) counts.unchanged += 1;
       else {
         counts.changed += 1;
-        // Match keys: the old ones must go. Attributes (write-back): the new values overwrite.
-        if (!d.row.attributes)
+        // Match keys: the old ones must go. Attributes (write-back): only what changed is sent.
+        if (!d.row.attributes) {
           await remove({ row: ledgerRow(id, held), digest: held.digest, reason: 'changed' });
-        await add({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'changed' });
+          await add({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'changed' });
+        } else {
+          const sent = changedAttributes(d.row.attributes, held.attributes ?? {});
+          await add({
+            row: { ...d.row, attributes: sent },
+            digest: d.digest,
+            ...inputOf(d),
+            reason: 'changed',
+            recorded: d.row.attributes,
+          });
+        }
       }
     } else if (held) {
       await remove({
@@ -111,6 +126,22 @@ export async function computePlan(
   }
   counts.after = counts.desired;
   return { mode, counts, batchSize, requests: requestsFor(counts, capabilities, batchSize) };
+}
+
+/**
+ * The attributes to send for a person whose write-back changed: values that differ from the ones
+ * held, and `null` (cleared) for names held that are no longer written (a trait taken out of the
+ * mapping).
+ */
+export function changedAttributes(
+  desired: Record<string, AttributeValue>,
+  held: Record<string, AttributeValue>,
+): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  for (const [name, value] of Object.entries(desired))
+    if (!(name in held) || held[name] !== value) out[name] = value;
+  for (const name of Object.keys(held)) if (!(name in desired)) out[name] = null;
+  return out;
 }
 
 function requestsFor(

@@ -71,13 +71,25 @@ export async function sortedByCustomerId<T extends Row>(
   }
 }
 
-const MEMBER_COLUMNS = `{customer_id: 'VARCHAR', "group": 'VARCHAR', score: 'DOUBLE', rank: 'BIGINT', entered: 'VARCHAR'}`;
+/** `traits` (the values an audience writes back) mix strings, numbers and nulls: read as JSON text. */
+const MEMBER_COLUMNS = `{customer_id: 'VARCHAR', "group": 'VARCHAR', score: 'DOUBLE', rank: 'BIGINT', entered: 'VARCHAR', traits: 'JSON'}`;
 
 /** An audience's members of `day` (both groups) in `customer_id` order. */
-export function sortedMembers(
+export async function sortedMembers(
   store: ObjectStore,
   audienceId: string,
   day: string,
 ): Promise<SortedRows<MemberRecord>> {
-  return sortedByCustomerId<MemberRecord>(store, keys.members(audienceId, day), MEMBER_COLUMNS);
+  const sorted = await sortedByCustomerId<MemberRecord & { traits?: unknown }>(
+    store,
+    keys.members(audienceId, day),
+    MEMBER_COLUMNS,
+  );
+  async function* rows(): AsyncGenerator<MemberRecord> {
+    for await (const { traits, ...member } of sorted.rows)
+      yield typeof traits === 'string'
+        ? { ...member, traits: JSON.parse(traits) as MemberRecord['traits'] }
+        : (member as MemberRecord);
+  }
+  return { total: sorted.total, rows: rows(), close: () => sorted.close() };
 }

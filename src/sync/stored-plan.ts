@@ -22,6 +22,8 @@ interface StoredPlanLine {
   keys: SyncRow['keys'];
   attributes?: SyncRow['attributes'];
   consent?: SyncRow['consent'];
+  /** Write-back: the whole attribute set the ledger records (when `attributes` is only the change). */
+  recorded?: PlanRow['recorded'];
 }
 
 type PlanRecord = Pick<SyncRunRecord, 'destination' | 'audience_id' | 'run_id' | 'dry_run' | 'plan_objects'>;
@@ -98,6 +100,7 @@ function toLine(r: PlanRow): StoredPlanLine {
     keys: r.row.keys,
     ...(r.row.attributes ? { attributes: r.row.attributes } : {}),
     ...(r.row.consent ? { consent: r.row.consent } : {}),
+    ...(r.recorded ? { recorded: r.recorded } : {}),
   };
 }
 
@@ -108,7 +111,13 @@ function toRow(line: StoredPlanLine): PlanRow {
     ...(line.attributes ? { attributes: line.attributes } : {}),
     ...(line.consent ? { consent: line.consent } : {}),
   };
-  return { row, digest: line.digest, ...(line.input ? { input: line.input } : {}), reason: line.reason };
+  return {
+    row,
+    digest: line.digest,
+    ...(line.input ? { input: line.input } : {}),
+    reason: line.reason,
+    ...(line.recorded ? { recorded: line.recorded } : {}),
+  };
 }
 
 export interface Batch {

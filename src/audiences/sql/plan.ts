@@ -1,4 +1,5 @@
 import { addDays } from '../../contract/days.js';
+import { writeBackTraits } from '../../contract/write-back.js';
 import { SCALAR_FIELDS } from '../../engine/raw.js';
 import {
   type AudienceDefinition,
@@ -133,6 +134,8 @@ export interface AudienceSql {
   ppm: number;
   /** Traits its `when` and `score` read (joined from `traits` as `tr`). */
   traits: string[];
+  /** Traits it writes back: carried to its members table (and members file) as their columns. */
+  writeBack: TraitSql[];
 }
 
 export interface Statement {
@@ -545,6 +548,7 @@ export function compileBuildPlan(options: {
       }),
     }));
     const { condition, terms } = read.value;
+    const writeBack = writeBackTraits(definition.write_back?.attributes).map((name) => c.trait(name));
     const isTop = definition.type === 'top_fraction';
     // Term by term, in order, from 0: the same double arithmetic as a loop `score += w × f`.
     const score = isTop
@@ -554,7 +558,11 @@ export function compileBuildPlan(options: {
     const universe = `(f.in_snapshot${sources.map((s) => ` OR f.${col.count(s)} > 0`).join('')})`;
     const fromDay: Partial<Record<RecordDataset, string>> = {};
     // What it reads: its own sources, never_send's, and those of the traits both read.
-    const read_ = [...sources, ...neverSendOwn, ...traitSources([...read.traits, ...neverSendRead.traits])];
+    const read_ = [
+      ...sources,
+      ...neverSendOwn,
+      ...traitSources([...read.traits, ...neverSendRead.traits, ...writeBack.map((t) => t.name)]),
+    ];
     for (const s of read_) {
       const f = fromDay[s.dataset];
       if (f === undefined || s.fromDay < f) fromDay[s.dataset] = s.fromDay;
@@ -572,6 +580,7 @@ export function compileBuildPlan(options: {
       holdout: { fraction: isTop ? (definition.holdout?.fraction ?? 0) : 0, salt: holdoutSalt(definition) },
       ppm: isTop ? Math.round(definition.top_fraction! * 1_000_000) : 1_000_000,
       traits: read.traits,
+      writeBack,
     };
   });
 
@@ -985,9 +994,9 @@ export function audienceStatements(
   ${audience.condition.sql} AS matched,
   ${excludes.map((e) => `${e.alias}.customer_id IS NOT NULL AS ${e.column},`).join('\n  ')}
   nb.customer_id IS NOT NULL AS blocked,
-  ${audience.score} AS score
+  ${audience.score} AS score${audience.writeBack.map((t) => `,\n  tr.${t.column}`).join('')}
 FROM features f
-${audience.traits.length > 0 ? `${TRAITS_JOIN}\n` : ''}${excludes.map((e) => `LEFT JOIN ${e.table} ${e.alias} ON ${e.alias}.customer_id = f.customer_id\n`).join('')}LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+${audience.traits.length + audience.writeBack.length > 0 ? `${TRAITS_JOIN}\n` : ''}${excludes.map((e) => `LEFT JOIN ${e.table} ${e.alias} ON ${e.alias}.customer_id = f.customer_id\n`).join('')}LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
 WHERE ${audience.universe}`;
   const removed = ['blocked', ...excludes.map((e) => e.column)].join(' OR ');
   const salt = d.str(`${audience.holdout.salt}:`);
@@ -997,9 +1006,9 @@ WHERE ${audience.universe}`;
       : `'treatment'`;
   // k = ceil(ppm × eligible / 10^6) in integers (select.ts topFractionCount).
   const members = `SELECT s.customer_id, ${group} AS ${d.ident('group')}, s.score, s.rank,
-  COALESCE(prev.entered, ${d.str(plan.day)}) AS entered, prev.customer_id IS NOT NULL AS carried
+  COALESCE(prev.entered, ${d.str(plan.day)}) AS entered, prev.customer_id IS NOT NULL AS carried${audience.writeBack.map((t) => `, s.${t.column}`).join('')}
 FROM (
-  SELECT customer_id, score,
+  SELECT customer_id, score${audience.writeBack.map((t) => `, ${t.column}`).join('')},
     row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
     count(*) OVER () AS eligible
   FROM ${t}_scored
@@ -1011,6 +1020,25 @@ WHERE s.rank <= ${d.intDiv(`(${audience.ppm} * s.eligible + 999999)`, '1000000')
     { name: `${t}_scored`, select: scored },
     { name: t, select: members },
   ];
+}
+
+/** The members-table columns of the traits an audience writes back, and the member's `traits` from a row. */
+export function memberTraits(audience: AudienceSql): {
+  columns: string;
+  of(row: Record<string, unknown>): { traits?: Record<string, string | number | null> };
+} {
+  const list = audience.writeBack;
+  return {
+    columns: list.map((t) => `, ${t.column}`).join(''),
+    of: (row) =>
+      list.length === 0
+        ? {}
+        : {
+            traits: Object.fromEntries(
+              list.map((t) => [t.name, (row[t.column] ?? null) as string | number | null]),
+            ),
+          },
+  };
 }
 
 /** Counts for the manifest of an audience (one row; see manifest.ts `counts`). */
