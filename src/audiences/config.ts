@@ -381,18 +381,30 @@ function parseScoreTerm(value: unknown, ctx: Ctx, path: Path): ScoreTerm | undef
  */
 export type Covariate = { [K in FeatureKind]?: FeatureSource } | { attribute: string };
 
-function parseCovariate(value: unknown, ctx: Ctx, path: Path): Covariate | undefined {
-  const heads = [...FEATURE_KINDS, 'attribute'] as const;
+/** The one key of `heads` a mapping has (`what`: "a covariate"), or undefined after an issue. */
+function oneHead<K extends string>(
+  value: unknown,
+  heads: readonly K[],
+  what: string,
+  ctx: Ctx,
+  path: Path,
+): { value: Record<string, unknown>; head: K } | undefined {
   if (!isPlainObject(value)) {
-    issue(ctx, path, `a covariate is a mapping with one of ${heads.join(', ')}`);
+    issue(ctx, path, `${what} is a mapping with one of ${heads.join(', ')}`);
     return undefined;
   }
-  const kinds = heads.filter((k) => k in value);
-  if (kinds.length !== 1) {
-    issue(ctx, path, `a covariate needs exactly one of ${heads.join(', ')}`);
+  const found = heads.filter((k) => k in value);
+  if (found.length !== 1) {
+    issue(ctx, path, `${what} needs exactly one of ${heads.join(', ')}`);
     return undefined;
   }
-  const kind = kinds[0]!;
+  return { value, head: found[0]! };
+}
+
+function parseCovariate(raw: unknown, ctx: Ctx, path: Path): Covariate | undefined {
+  const found = oneHead(raw, [...FEATURE_KINDS, 'attribute'] as const, 'a covariate', ctx, path);
+  if (!found) return undefined;
+  const { value, head: kind } = found;
   rejectExtraKeys(value, [kind], ctx, path, 'covariates take no weight or other key:');
   if (kind === 'attribute') {
     const field = value.attribute;
@@ -467,17 +479,10 @@ function parseExprAt(value: unknown, ctx: Ctx, path: Path): Expr | undefined {
   }
 }
 
-function parseTrait(value: unknown, ctx: Ctx, path: Path): TraitDefinition | undefined {
-  if (!isPlainObject(value)) {
-    issue(ctx, path, `a trait is a mapping with one of ${TRAIT_HEADS.join(', ')}`);
-    return undefined;
-  }
-  const heads = TRAIT_HEADS.filter((k) => k in value);
-  if (heads.length !== 1) {
-    issue(ctx, path, `a trait needs exactly one of ${TRAIT_HEADS.join(', ')}`);
-    return undefined;
-  }
-  const head = heads[0]!;
+function parseTrait(raw: unknown, ctx: Ctx, path: Path): TraitDefinition | undefined {
+  const found = oneHead(raw, TRAIT_HEADS, 'a trait', ctx, path);
+  if (!found) return undefined;
+  const { value, head } = found;
   const extra = head === 'score_table' ? ['column'] : [];
   rejectExtraKeys(value, [head, ...extra, 'type', 'default', 'description'], ctx, path);
   const common: Pick<TraitDefinition, 'type' | 'default' | 'description'> = {};

@@ -78,6 +78,7 @@ describe('audience configuration', () => {
       'winback_email_clickers',
       'recent_sms_recipients',
       'lapsed_customers',
+      'customers',
       'refund_exclusions',
     ]);
     const abandoners = loaded.config.audiences[0]!;

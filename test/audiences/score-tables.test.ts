@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { readManifest, readMembers } from '../../src/audiences/members.js';
-import { ConfigError } from '../../src/config/errors.js';
 import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import { Engine } from '../../src/engine/duckdb.js';
 import { checkScoreTables } from '../../src/health/checks/score-tables.js';
 import { checkContext } from '../../src/health/context.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
+import { configErrorOf } from '../helpers/config-error.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
 import { ev, person, writePart } from './fixtures.js';
 
@@ -205,15 +205,7 @@ describe('score tables', () => {
   });
 
   it('configuration: unknown tables and columns, and types, are errors naming the YAML path', () => {
-    const err = (yaml: string) => {
-      try {
-        config(yaml);
-      } catch (e) {
-        if (e instanceof ConfigError) return e.message;
-        throw e;
-      }
-      return 'no error';
-    };
+    const err = configErrorOf;
     expect(
       err(
         YAML('csv').replace(

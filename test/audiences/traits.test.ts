@@ -10,11 +10,11 @@ import { duckdb } from '../../src/audiences/sql/dialect.js';
 import { DIALECTS } from '../../src/audiences/sql/dialects/index.js';
 import { compileBuildPlan } from '../../src/audiences/sql/plan.js';
 import { sqlScript } from '../../src/cli/commands/sql.js';
-import { ConfigError } from '../../src/config/errors.js';
 import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { Engine } from '../../src/engine/duckdb.js';
 import { updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
+import { configErrorOf } from '../helpers/config-error.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
 import { ev, person, writePart } from './fixtures.js';
 
@@ -58,13 +58,7 @@ function config(yaml: string): AudienceSyncConfig {
 }
 
 function configError(yaml: string): string {
-  try {
-    config(yaml);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.message;
-    throw error;
-  }
-  throw new Error('expected a configuration error');
+  return configErrorOf(`version: 1\n${yaml}`);
 }
 
 /** Every trait of the file for every person the build sees, computed by the build's SQL. */

@@ -170,9 +170,22 @@ describe('generateDataset', () => {
       'winback_email_clickers',
       'recent_sms_recipients',
       'lapsed_customers',
+      'customers',
     ]) {
       expect(byId[id]!.counts.selected, id).toBeGreaterThan(0);
     }
+    // customers carries the traits it writes back: a tier for everyone, a predicted date for
+    // people with two orders or more.
+    const tiers = new Set<unknown>();
+    let predicted = 0;
+    for await (const m of readMembers(a, 'customers', END)) {
+      tiers.add(m.traits?.winback_offer_tier);
+      if (typeof m.traits?.predicted_next_order_date === 'string') predicted++;
+    }
+    expect(
+      [...tiers].every((t) => ['none', 'reminder', 'ten_percent', 'twenty_percent'].includes(t as string)),
+    ).toBe(true);
+    expect(predicted).toBeGreaterThan(0);
     // The broken message line is read too: never_send looks at messages for every audience.
     expect(byId.recent_buyers!.malformed_lines).toBe(2);
     // Seed 11: 5 of the 69 matched abandoners bought recently and are excluded, none by never_send.

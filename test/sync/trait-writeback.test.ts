@@ -2,13 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createConnectorContext } from '../../connectors/core/context.js';
 import { customerioConnector } from '../../connectors/customerio/index.js';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { ConfigError } from '../../src/config/errors.js';
 import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import { createLogger } from '../../src/log.js';
 import { syncAudience } from '../../src/sync/execute.js';
 import { ev, person, writePart } from '../audiences/fixtures.js';
 import { type FakeCustomerio, startFakeCustomerio } from '../fakes/customerio.js';
+import { configErrorOf } from '../helpers/config-error.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
 
 const D = '2026-03-10';
@@ -153,15 +153,7 @@ describe('traits written back to Customer.io', () => {
   });
 
   it('checks attribute names and trait references when the file loads', () => {
-    const message = (text: string) => {
-      try {
-        config(text);
-      } catch (error) {
-        if (error instanceof ConfigError) return error.message;
-        throw error;
-      }
-      return 'no error';
-    };
+    const message = configErrorOf;
     expect(message(yaml('tier: { trait: nope }'))).toBe(
       'test.yaml: audiences[0].write_back.attributes.tier.trait: unknown trait "nope" (defined: spend, last_order_day, gap, predicted_next_order_date, since, winback_offer_tier)',
     );

@@ -1,6 +1,7 @@
 -- audience-sync sql --dialect athena: the build for one day, over the store at s3://acme-audiences/prod
--- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4), refund_exclusions (a5)
--- raw events read from 2025-11-11 to 2026-03-10
+-- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4), customers (a5), refund_exclusions (a6)
+-- traits (table traits, one column each): orders_90d number (t_orders_90d), spend_90d number (t_spend_90d), last_order_date date (t_last_order_date), order_gap_days number (t_order_gap_days), predicted_next_order_date date (t_predicted_next_order_date), days_since_order number (t_days_since_order), winback_offer_tier string (t_winback_offer_tier)
+-- raw events read from 2025-03-11 to 2026-03-10
 -- raw messages read from 2025-12-11 to 2026-03-10
 -- Athena (engine version 3). Run the statements one at a time, in order, with audience_sync as the
 -- database of the query context (the views are created there).
@@ -216,6 +217,23 @@ TBLPROPERTIES (
   'storage.location.template' = 's3://acme-audiences/prod/audiences/lapsed_customers/dt=${dt}/'
 );
 
+DROP TABLE IF EXISTS audience_sync.audience_customers_lines;
+
+CREATE EXTERNAL TABLE audience_sync.audience_customers_lines (line string)
+PARTITIONED BY (dt string)
+ROW FORMAT DELIMITED FIELDS TERMINATED BY '\001'
+STORED AS TEXTFILE
+LOCATION 's3://acme-audiences/prod/audiences/customers/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/audiences/customers/dt=${dt}/'
+);
+
 DROP TABLE IF EXISTS audience_sync.audience_refund_exclusions_lines;
 
 CREATE EXTERNAL TABLE audience_sync.audience_refund_exclusions_lines (line string)
@@ -248,14 +266,14 @@ WHERE j IS NOT NULL AND json_extract_scalar(j, '$.customer_id') IS NOT NULL;
 
 CREATE OR REPLACE VIEW raw_events AS
 WITH parquet AS (
-  SELECT * FROM audience_sync.raw_events_parquet WHERE dt BETWEEN '2025-11-11' AND '2026-03-10'
+  SELECT * FROM audience_sync.raw_events_parquet WHERE dt BETWEEN '2025-03-11' AND '2026-03-10'
 ),
 lines AS (
   SELECT regexp_extract("$path", 'raw/events/dt=[^/]+/[^/]+$') AS "_key",
     from_big_endian_64(xxhash64(to_utf8(line))) AS "_line",
     line, try(json_parse(line)) AS j
   FROM audience_sync.raw_events_lines
-  WHERE dt BETWEEN '2025-11-11' AND '2026-03-10' AND "$path" LIKE '%.jsonl.gz' AND line <> ''
+  WHERE dt BETWEEN '2025-03-11' AND '2026-03-10' AND "$path" LIKE '%.jsonl.gz' AND line <> ''
 )
 SELECT "_key", "_line", CAST(NULL AS varchar) AS "_malformed", "id", "customer_id", "anonymous_id", "email", "name", "raw_name", "ts", "received_at", "source", "properties"
 FROM parquet
@@ -351,6 +369,13 @@ WHERE "$path" LIKE '%/members.jsonl.gz' AND line <> ''
 CREATE OR REPLACE VIEW previous_a5 AS
 SELECT json_extract_scalar(line, '$.customer_id') AS customer_id,
   json_extract_scalar(line, '$.entered') AS entered
+FROM audience_sync.audience_customers_lines
+WHERE "$path" LIKE '%/members.jsonl.gz' AND line <> ''
+  AND dt = (SELECT max(dt) FROM audience_sync.audience_customers_lines WHERE dt < '2026-03-10' AND "$path" LIKE '%/manifest.json');
+
+CREATE OR REPLACE VIEW previous_a6 AS
+SELECT json_extract_scalar(line, '$.customer_id') AS customer_id,
+  json_extract_scalar(line, '$.entered') AS entered
 FROM audience_sync.audience_refund_exclusions_lines
 WHERE "$path" LIKE '%/members.jsonl.gz' AND line <> ''
   AND dt = (SELECT max(dt) FROM audience_sync.audience_refund_exclusions_lines WHERE dt < '2026-03-10' AND "$path" LIKE '%/manifest.json');
@@ -377,7 +402,7 @@ CREATE OR REPLACE VIEW cio_map AS
 SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AND cio_id <> '' GROUP BY cio_id;
 
 CREATE OR REPLACE VIEW ev_relevant AS
-SELECT r._key, r._line, r.id, try(from_iso8601_timestamp(r.received_at)) AS received, substr(r.ts, 1, 10) AS day, r."customer_id", r."email", r."name", r."properties"
+SELECT r._key, r._line, r.id, try(from_iso8601_timestamp(r.received_at)) AS received, substr(r.ts, 1, 10) AS day, r."customer_id", r."email", r."name", r."properties", r."ts"
 FROM raw_events r
 WHERE r."name" IN ('checkout_started', 'order_completed', 'refund_requested') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND regexp_like(r.ts, '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z)$') AND r.name IS NOT NULL AND r.name <> ''
@@ -395,9 +420,9 @@ SELECT * FROM (
 WHERE _first = 1;
 
 CREATE OR REPLACE VIEW ev_winners AS
-SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
 UNION ALL
-SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties" FROM ev_dup_first;
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_dup_first;
 
 CREATE OR REPLACE VIEW ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
@@ -407,15 +432,29 @@ LEFT JOIN id_map idm ON idm.id = w.customer_id
 LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE VIEW ev_agg AS
-SELECT owner, count(*) AS records, count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_n,
-  count(*) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_n,
-  max(w.day) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_last,
-  max((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END)) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_p0_max,
-  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e2_n,
-  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e3_n,
-  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n,
-  count(*) FILTER (WHERE w.name = 'refund_requested' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e5_n
+SELECT owner, count(*) AS records, count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS e0_n,
+  sum((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END)) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS e0_p0_sum,
+  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10') AS e1_n,
+  max(w.day) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10') AS e1_last,
+  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e2_n,
+  count(*) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e3_n,
+  max(w.day) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e3_last,
+  max((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END)) FILTER (WHERE w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e3_p0_max,
+  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e4_n,
+  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e5_n,
+  count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e6_n,
+  count(*) FILTER (WHERE w.name = 'refund_requested' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e7_n
 FROM ev_resolved w
+GROUP BY owner;
+
+CREATE OR REPLACE VIEW e1_gaps AS
+SELECT owner, approx_percentile(gap, 0.5) AS gap
+FROM (
+  SELECT w.owner, CAST(date_diff('day', TRY_CAST(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id) AS date), TRY_CAST(w.day AS date)) AS double) AS gap
+  FROM ev_resolved w
+  WHERE w.owner IS NOT NULL AND w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10'
+) g
+WHERE gap IS NOT NULL
 GROUP BY owner;
 
 CREATE OR REPLACE VIEW msg_relevant AS
@@ -467,17 +506,22 @@ SELECT k.id AS customer_id,
   CASE WHEN p.customer_id IS NULL THEN false ELSE p.p1 END AS p1,
   COALESCE(msg.m0_n, 0) AS m0_n,
   COALESCE(ev.e0_n, 0) AS e0_n,
+  ev.e0_p0_sum AS e0_p0_sum,
   COALESCE(ev.e1_n, 0) AS e1_n,
   ev.e1_last AS e1_last,
-  ev.e1_p0_max AS e1_p0_max,
+  g_e1.gap AS e1_gap,
   COALESCE(ev.e2_n, 0) AS e2_n,
+  COALESCE(ev.e3_n, 0) AS e3_n,
+  ev.e3_last AS e3_last,
+  ev.e3_p0_max AS e3_p0_max,
+  COALESCE(ev.e4_n, 0) AS e4_n,
   COALESCE(msg.m1_n, 0) AS m1_n,
   COALESCE(msg.m2_n, 0) AS m2_n,
   COALESCE(msg.m3_n, 0) AS m3_n,
-  COALESCE(ev.e3_n, 0) AS e3_n,
-  COALESCE(ev.e4_n, 0) AS e4_n,
+  COALESCE(ev.e5_n, 0) AS e5_n,
+  COALESCE(ev.e6_n, 0) AS e6_n,
   COALESCE(msg.m4_n, 0) AS m4_n,
-  COALESCE(ev.e5_n, 0) AS e5_n
+  COALESCE(ev.e7_n, 0) AS e7_n
 FROM (SELECT customer_id AS id FROM people
 UNION
 SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
@@ -485,20 +529,34 @@ UNION
 SELECT owner AS id FROM msg_agg WHERE owner IS NOT NULL) k
 LEFT JOIN people p ON p.customer_id = k.id
 LEFT JOIN ev_agg ev ON ev.owner = k.id
-LEFT JOIN msg_agg msg ON msg.owner = k.id;
+LEFT JOIN msg_agg msg ON msg.owner = k.id
+LEFT JOIN e1_gaps g_e1 ON g_e1.owner = k.id;
+
+CREATE OR REPLACE VIEW traits AS
+SELECT f.customer_id,
+  CAST(f.e0_n AS double) AS t_orders_90d,
+  COALESCE(f.e0_p0_sum, CAST('0' AS double)) AS t_spend_90d,
+  f.e1_last AS t_last_order_date,
+  f.e1_gap AS t_order_gap_days,
+  date_format(date_add('day', CAST(round((f.e1_gap)) AS bigint), TRY_CAST((f.e1_last) AS date)), '%Y-%m-%d') AS t_predicted_next_order_date,
+  CAST(date_diff('day', TRY_CAST(f.e1_last AS date), TRY_CAST('2026-03-10' AS date)) AS double) AS t_days_since_order,
+  CASE WHEN (CAST(date_diff('day', TRY_CAST(f.e1_last AS date), TRY_CAST('2026-03-10' AS date)) AS double)) IS NULL THEN 'none' WHEN (CAST(date_diff('day', TRY_CAST(f.e1_last AS date), TRY_CAST('2026-03-10' AS date)) AS double)) < CAST('30' AS double) THEN 'none' WHEN (CAST(date_diff('day', TRY_CAST(f.e1_last AS date), TRY_CAST('2026-03-10' AS date)) AS double)) < CAST('60' AS double) THEN 'reminder' WHEN (CAST(date_diff('day', TRY_CAST(f.e1_last AS date), TRY_CAST('2026-03-10' AS date)) AS double)) < CAST('120' AS double) THEN 'ten_percent' ELSE 'twenty_percent' END AS t_winback_offer_tier
+FROM features f;
 
 CREATE OR REPLACE VIEW blocked AS
-SELECT f.customer_id FROM features f WHERE (f.p0 OR f.p1 OR (f.m0_n >= 1));
+SELECT f.customer_id FROM features f
+LEFT JOIN traits tr ON tr.customer_id = f.customer_id
+WHERE (f.p0 OR f.p1 OR (f.m0_n >= 1));
 
 CREATE OR REPLACE VIEW a0_scored AS
 SELECT f.customer_id,
-  (f.e0_n >= 1) AS matched,
+  (f.e2_n >= 1) AS matched,
   
   nb.customer_id IS NOT NULL AS blocked,
   CAST('0' AS double) AS score
 FROM features f
 LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
-WHERE (f.in_snapshot OR f.e0_n > 0);
+WHERE (f.in_snapshot OR f.e2_n > 0);
 
 CREATE OR REPLACE VIEW a0 AS
 SELECT s.customer_id, 'treatment' AS "group", s.score, s.rank,
@@ -515,14 +573,14 @@ WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
 
 CREATE OR REPLACE VIEW a1_scored AS
 SELECT f.customer_id,
-  ((f.e1_n >= 1) AND (NOT (f.e2_n >= 1))) AS matched,
+  ((f.e3_n >= 1) AND (NOT (f.e4_n >= 1))) AS matched,
   ex0.customer_id IS NOT NULL AS x0,
   nb.customer_id IS NOT NULL AS blocked,
-  ((((CAST('0' AS double) + CAST('1' AS double) * CAST(f.e1_n AS double)) + CAST('0.01' AS double) * COALESCE(f.e1_p0_max, CAST('0' AS double))) + CAST('0.5' AS double) * CAST(f.m1_n AS double)) + CAST('-0.1' AS double) * COALESCE(CAST(date_diff('day', TRY_CAST(f.e1_last AS date), TRY_CAST('2026-03-10' AS date)) AS double), CAST('8' AS double))) AS score
+  ((((CAST('0' AS double) + CAST('1' AS double) * CAST(f.e3_n AS double)) + CAST('0.01' AS double) * COALESCE(f.e3_p0_max, CAST('0' AS double))) + CAST('0.5' AS double) * CAST(f.m1_n AS double)) + CAST('-0.1' AS double) * COALESCE(CAST(date_diff('day', TRY_CAST(f.e3_last AS date), TRY_CAST('2026-03-10' AS date)) AS double), CAST('8' AS double))) AS score
 FROM features f
 LEFT JOIN a0 ex0 ON ex0.customer_id = f.customer_id
 LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
-WHERE (f.in_snapshot OR f.e1_n > 0 OR f.e2_n > 0 OR f.m1_n > 0);
+WHERE (f.in_snapshot OR f.e3_n > 0 OR f.e4_n > 0 OR f.m1_n > 0);
 
 CREATE OR REPLACE VIEW a1 AS
 SELECT s.customer_id, CASE WHEN (CAST(from_base(substr(to_hex(sha256(to_utf8('cart-recovery-2026q4:' || s.customer_id))), 1, 13), 16) AS double) / CAST(4503599627370496 AS double)) < CAST('0.1' AS double) THEN 'holdout' ELSE 'treatment' END AS "group", s.score, s.rank,
@@ -585,14 +643,14 @@ WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
 
 CREATE OR REPLACE VIEW a4_scored AS
 SELECT f.customer_id,
-  ((f.e3_n >= 1) AND (NOT (f.e4_n >= 1)) AND (f.m4_n >= 1)) AS matched,
+  ((f.e5_n >= 1) AND (NOT (f.e6_n >= 1)) AND (f.m4_n >= 1)) AS matched,
   ex0.customer_id IS NOT NULL AS x0,
   nb.customer_id IS NOT NULL AS blocked,
   CAST('0' AS double) AS score
 FROM features f
 LEFT JOIN a0 ex0 ON ex0.customer_id = f.customer_id
 LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
-WHERE (f.in_snapshot OR f.e3_n > 0 OR f.e4_n > 0 OR f.m4_n > 0);
+WHERE (f.in_snapshot OR f.e5_n > 0 OR f.e6_n > 0 OR f.m4_n > 0);
 
 CREATE OR REPLACE VIEW a4 AS
 SELECT s.customer_id, 'treatment' AS "group", s.score, s.rank,
@@ -609,25 +667,52 @@ WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
 
 CREATE OR REPLACE VIEW a5_scored AS
 SELECT f.customer_id,
-  (f.e5_n >= 1) AS matched,
+  (f.e1_n >= 1) AS matched,
   
   nb.customer_id IS NOT NULL AS blocked,
-  CAST('0' AS double) AS score
+  CAST('0' AS double) AS score,
+  tr.t_winback_offer_tier,
+  tr.t_predicted_next_order_date,
+  tr.t_orders_90d
 FROM features f
+LEFT JOIN traits tr ON tr.customer_id = f.customer_id
 LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
-WHERE (f.in_snapshot OR f.e5_n > 0);
+WHERE (f.in_snapshot OR f.e1_n > 0);
 
 CREATE OR REPLACE VIEW a5 AS
 SELECT s.customer_id, 'treatment' AS "group", s.score, s.rank,
-  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried, s.t_winback_offer_tier, s.t_predicted_next_order_date, s.t_orders_90d
 FROM (
-  SELECT customer_id, score,
+  SELECT customer_id, score, t_winback_offer_tier, t_predicted_next_order_date, t_orders_90d,
     row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
     count(*) OVER () AS eligible
   FROM a5_scored
   WHERE matched AND NOT (blocked)
 ) s
 LEFT JOIN previous_a5 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
+
+CREATE OR REPLACE VIEW a6_scored AS
+SELECT f.customer_id,
+  (f.e7_n >= 1) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS double) AS score
+FROM features f
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.e7_n > 0);
+
+CREATE OR REPLACE VIEW a6 AS
+SELECT s.customer_id, 'treatment' AS "group", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a6_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a6 prev ON prev.customer_id = s.customer_id
 WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
 
 SELECT 'recent_buyers' AS audience, customer_id, "group", score, rank, entered FROM a0
@@ -640,5 +725,7 @@ SELECT 'recent_sms_recipients' AS audience, customer_id, "group", score, rank, e
 UNION ALL
 SELECT 'lapsed_customers' AS audience, customer_id, "group", score, rank, entered FROM a4
 UNION ALL
-SELECT 'refund_exclusions' AS audience, customer_id, "group", score, rank, entered FROM a5
+SELECT 'customers' AS audience, customer_id, "group", score, rank, entered FROM a5
+UNION ALL
+SELECT 'refund_exclusions' AS audience, customer_id, "group", score, rank, entered FROM a6
 ORDER BY audience, rank;

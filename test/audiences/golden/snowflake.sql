@@ -1,6 +1,7 @@
 -- audience-sync sql --dialect snowflake: the build for one day, over the store at s3://acme-audiences/prod
--- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4), refund_exclusions (a5)
--- raw events read from 2025-11-11 to 2026-03-10
+-- day 2026-03-10; audiences in build order: recent_buyers (a0), high_intent_abandoners (a1), winback_email_clickers (a2), recent_sms_recipients (a3), lapsed_customers (a4), customers (a5), refund_exclusions (a6)
+-- traits (table traits, one column each): orders_90d number (t_orders_90d), spend_90d number (t_spend_90d), last_order_date date (t_last_order_date), order_gap_days number (t_order_gap_days), predicted_next_order_date date (t_predicted_next_order_date), days_since_order number (t_days_since_order), winback_offer_tier string (t_winback_offer_tier)
+-- raw events read from 2025-03-11 to 2026-03-10
 -- raw messages read from 2025-12-11 to 2026-03-10
 -- Snowflake. Run the statements in order in one session (temporary tables); the stage, file
 -- formats and external tables are created in the schema audience_sync of the current database.
@@ -249,6 +250,29 @@ AUTO_REFRESH = FALSE;
 
 ALTER EXTERNAL TABLE audience_lapsed_customers_manifests REFRESH;
 
+CREATE OR REPLACE EXTERNAL TABLE audience_customers_members (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
+  line VARCHAR AS (VALUE:c1::VARCHAR)
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/customers/
+PATTERN = '.*/members[.]jsonl[.]gz'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_lines')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_customers_members REFRESH;
+
+CREATE OR REPLACE EXTERNAL TABLE audience_customers_manifests (
+  dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1))
+)
+PARTITION BY (dt)
+LOCATION = @audience_sync_store/audiences/customers/
+PATTERN = '.*/manifest[.]json'
+FILE_FORMAT = (FORMAT_NAME = 'audience_sync_json')
+AUTO_REFRESH = FALSE;
+
+ALTER EXTERNAL TABLE audience_customers_manifests REFRESH;
+
 CREATE OR REPLACE EXTERNAL TABLE audience_refund_exclusions_members (
   dt VARCHAR AS (SPLIT_PART(SPLIT_PART(METADATA$FILENAME, 'dt=', 2), '/', 1)),
   line VARCHAR AS (VALUE:c1::VARCHAR)
@@ -285,7 +309,7 @@ CREATE OR REPLACE TEMPORARY TABLE raw_events AS
 WITH files AS (
   SELECT m.dt, f.value:"key"::VARCHAR AS parquet_key, f.value:"sources" AS sources
   FROM raw_events_manifests m, LATERAL FLATTEN(input => m.VALUE:"files") f
-  WHERE m.dt BETWEEN '2025-11-11' AND '2026-03-10'
+  WHERE m.dt BETWEEN '2025-03-11' AND '2026-03-10'
 ),
 sources AS (
   SELECT s.value::VARCHAR AS source_key FROM files, LATERAL FLATTEN(input => files.sources) s
@@ -293,7 +317,7 @@ sources AS (
 ),
 parquet AS (
   SELECT * FROM raw_events_parquet
-  WHERE dt BETWEEN '2025-11-11' AND '2026-03-10'
+  WHERE dt BETWEEN '2025-03-11' AND '2026-03-10'
     AND REGEXP_SUBSTR(METADATA$FILENAME, 'raw/events/dt=[^/]+/[^/]+$') IN (SELECT parquet_key FROM files WHERE parquet_key IS NOT NULL)
 ),
 lines AS (
@@ -301,7 +325,7 @@ lines AS (
     METADATA$FILE_ROW_NUMBER AS _line,
     line, TRY_PARSE_JSON(line) AS j
   FROM raw_events_lines
-  WHERE dt BETWEEN '2025-11-11' AND '2026-03-10' AND line IS NOT NULL AND line <> ''
+  WHERE dt BETWEEN '2025-03-11' AND '2026-03-10' AND line IS NOT NULL AND line <> ''
 )
 SELECT _key, _line, CAST(NULL AS VARCHAR) AS _malformed, id, customer_id, anonymous_id, email, name, raw_name, ts, received_at, source, TRY_PARSE_JSON(properties) AS properties
 FROM parquet
@@ -406,6 +430,13 @@ FROM (
 CREATE OR REPLACE TEMPORARY TABLE previous_a5 AS
 SELECT j:"customer_id"::VARCHAR AS customer_id, j:"entered"::VARCHAR AS entered
 FROM (
+  SELECT TRY_PARSE_JSON(line) AS j FROM audience_customers_members
+  WHERE line <> '' AND dt = (SELECT MAX(dt) FROM audience_customers_manifests WHERE dt < '2026-03-10')
+) m;
+
+CREATE OR REPLACE TEMPORARY TABLE previous_a6 AS
+SELECT j:"customer_id"::VARCHAR AS customer_id, j:"entered"::VARCHAR AS entered
+FROM (
   SELECT TRY_PARSE_JSON(line) AS j FROM audience_refund_exclusions_members
   WHERE line <> '' AND dt = (SELECT MAX(dt) FROM audience_refund_exclusions_manifests WHERE dt < '2026-03-10')
 ) m;
@@ -432,7 +463,7 @@ CREATE OR REPLACE TEMPORARY TABLE cio_map AS
 SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AND cio_id <> '' GROUP BY cio_id;
 
 CREATE OR REPLACE TEMPORARY TABLE ev_relevant AS
-SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, substr(r.ts, 1, 10) AS day, r."CUSTOMER_ID", r."EMAIL", r."NAME", r."PROPERTIES"
+SELECT r._key, r._line, r.id, TRY_TO_TIMESTAMP_TZ(r.received_at) AS received, substr(r.ts, 1, 10) AS day, r."CUSTOMER_ID", r."EMAIL", r."NAME", r."PROPERTIES", r."TS"
 FROM raw_events r
 WHERE r."NAME" IN ('checkout_started', 'order_completed', 'refund_requested') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND REGEXP_LIKE(r.ts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z') AND r.name IS NOT NULL AND r.name <> ''
@@ -448,9 +479,9 @@ SELECT * FROM (SELECT * FROM ev_relevant WHERE id IN (SELECT id FROM ev_dups)) r
 QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
 
 CREATE OR REPLACE TEMPORARY TABLE ev_winners AS
-SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES", "TS" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
 UNION ALL
-SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES" FROM ev_dup_first;
+SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES", "TS" FROM ev_dup_first;
 
 CREATE OR REPLACE TEMPORARY TABLE ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
@@ -460,15 +491,29 @@ LEFT JOIN id_map idm ON idm.id = w.customer_id
 LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE TEMPORARY TABLE ev_agg AS
-SELECT owner, count(*) AS records, COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_n,
-  COUNT_IF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e1_n,
-  max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', w.day, NULL)) AS e1_last,
-  max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END), NULL)) AS e1_p0_max,
-  COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e2_n,
-  COUNT_IF(w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e3_n,
-  COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e4_n,
-  COUNT_IF(w.name = 'refund_requested' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e5_n
+SELECT owner, count(*) AS records, COUNT_IF(w.name = 'order_completed' AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS e0_n,
+  SUM(IFF(w.name = 'order_completed' AND w.day >= '2025-12-11' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END), NULL)) AS e0_p0_sum,
+  COUNT_IF(w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10') AS e1_n,
+  max(IFF(w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10', w.day, NULL)) AS e1_last,
+  COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e2_n,
+  COUNT_IF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e3_n,
+  max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', w.day, NULL)) AS e3_last,
+  max(IFF(w.name = 'checkout_started' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10', (CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END), NULL)) AS e3_p0_max,
+  COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10') AS e4_n,
+  COUNT_IF(w.name = 'order_completed' AND w.day >= '2025-11-11' AND w.day <= '2026-03-10') AS e5_n,
+  COUNT_IF(w.name = 'order_completed' AND w.day >= '2026-01-10' AND w.day <= '2026-03-10') AS e6_n,
+  COUNT_IF(w.name = 'refund_requested' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e7_n
 FROM ev_resolved w
+GROUP BY owner;
+
+CREATE OR REPLACE TEMPORARY TABLE e1_gaps AS
+SELECT owner, MEDIAN(gap) AS gap
+FROM (
+  SELECT w.owner, CAST(DATEDIFF(day, TRY_TO_DATE(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id)), TRY_TO_DATE(w.day)) AS DOUBLE) AS gap
+  FROM ev_resolved w
+  WHERE w.owner IS NOT NULL AND w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10'
+) g
+WHERE gap IS NOT NULL
 GROUP BY owner;
 
 CREATE OR REPLACE TEMPORARY TABLE msg_relevant AS
@@ -518,17 +563,22 @@ SELECT k.id AS customer_id,
   CASE WHEN p.customer_id IS NULL THEN false ELSE p.p1 END AS p1,
   COALESCE(msg.m0_n, 0) AS m0_n,
   COALESCE(ev.e0_n, 0) AS e0_n,
+  ev.e0_p0_sum AS e0_p0_sum,
   COALESCE(ev.e1_n, 0) AS e1_n,
   ev.e1_last AS e1_last,
-  ev.e1_p0_max AS e1_p0_max,
+  g_e1.gap AS e1_gap,
   COALESCE(ev.e2_n, 0) AS e2_n,
+  COALESCE(ev.e3_n, 0) AS e3_n,
+  ev.e3_last AS e3_last,
+  ev.e3_p0_max AS e3_p0_max,
+  COALESCE(ev.e4_n, 0) AS e4_n,
   COALESCE(msg.m1_n, 0) AS m1_n,
   COALESCE(msg.m2_n, 0) AS m2_n,
   COALESCE(msg.m3_n, 0) AS m3_n,
-  COALESCE(ev.e3_n, 0) AS e3_n,
-  COALESCE(ev.e4_n, 0) AS e4_n,
+  COALESCE(ev.e5_n, 0) AS e5_n,
+  COALESCE(ev.e6_n, 0) AS e6_n,
   COALESCE(msg.m4_n, 0) AS m4_n,
-  COALESCE(ev.e5_n, 0) AS e5_n
+  COALESCE(ev.e7_n, 0) AS e7_n
 FROM (SELECT customer_id AS id FROM people
 UNION
 SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
@@ -536,20 +586,34 @@ UNION
 SELECT owner AS id FROM msg_agg WHERE owner IS NOT NULL) k
 LEFT JOIN people p ON p.customer_id = k.id
 LEFT JOIN ev_agg ev ON ev.owner = k.id
-LEFT JOIN msg_agg msg ON msg.owner = k.id;
+LEFT JOIN msg_agg msg ON msg.owner = k.id
+LEFT JOIN e1_gaps g_e1 ON g_e1.owner = k.id;
+
+CREATE OR REPLACE TEMPORARY TABLE traits AS
+SELECT f.customer_id,
+  CAST(f.e0_n AS DOUBLE) AS t_orders_90d,
+  COALESCE(f.e0_p0_sum, CAST('0' AS DOUBLE)) AS t_spend_90d,
+  f.e1_last AS t_last_order_date,
+  f.e1_gap AS t_order_gap_days,
+  TO_VARCHAR(DATEADD(day, ROUND((f.e1_gap)), TRY_TO_DATE((f.e1_last))), 'YYYY-MM-DD') AS t_predicted_next_order_date,
+  CAST(DATEDIFF(day, TRY_TO_DATE(f.e1_last), TRY_TO_DATE('2026-03-10')) AS DOUBLE) AS t_days_since_order,
+  CASE WHEN (CAST(DATEDIFF(day, TRY_TO_DATE(f.e1_last), TRY_TO_DATE('2026-03-10')) AS DOUBLE)) IS NULL THEN 'none' WHEN (CAST(DATEDIFF(day, TRY_TO_DATE(f.e1_last), TRY_TO_DATE('2026-03-10')) AS DOUBLE)) < CAST('30' AS DOUBLE) THEN 'none' WHEN (CAST(DATEDIFF(day, TRY_TO_DATE(f.e1_last), TRY_TO_DATE('2026-03-10')) AS DOUBLE)) < CAST('60' AS DOUBLE) THEN 'reminder' WHEN (CAST(DATEDIFF(day, TRY_TO_DATE(f.e1_last), TRY_TO_DATE('2026-03-10')) AS DOUBLE)) < CAST('120' AS DOUBLE) THEN 'ten_percent' ELSE 'twenty_percent' END AS t_winback_offer_tier
+FROM features f;
 
 CREATE OR REPLACE TEMPORARY TABLE blocked AS
-SELECT f.customer_id FROM features f WHERE (f.p0 OR f.p1 OR (f.m0_n >= 1));
+SELECT f.customer_id FROM features f
+LEFT JOIN traits tr ON tr.customer_id = f.customer_id
+WHERE (f.p0 OR f.p1 OR (f.m0_n >= 1));
 
 CREATE OR REPLACE TEMPORARY TABLE a0_scored AS
 SELECT f.customer_id,
-  (f.e0_n >= 1) AS matched,
+  (f.e2_n >= 1) AS matched,
   
   nb.customer_id IS NOT NULL AS blocked,
   CAST('0' AS DOUBLE) AS score
 FROM features f
 LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
-WHERE (f.in_snapshot OR f.e0_n > 0);
+WHERE (f.in_snapshot OR f.e2_n > 0);
 
 CREATE OR REPLACE TEMPORARY TABLE a0 AS
 SELECT s.customer_id, 'treatment' AS "GROUP", s.score, s.rank,
@@ -566,14 +630,14 @@ WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
 
 CREATE OR REPLACE TEMPORARY TABLE a1_scored AS
 SELECT f.customer_id,
-  ((f.e1_n >= 1) AND (NOT (f.e2_n >= 1))) AS matched,
+  ((f.e3_n >= 1) AND (NOT (f.e4_n >= 1))) AS matched,
   ex0.customer_id IS NOT NULL AS x0,
   nb.customer_id IS NOT NULL AS blocked,
-  ((((CAST('0' AS DOUBLE) + CAST('1' AS DOUBLE) * CAST(f.e1_n AS DOUBLE)) + CAST('0.01' AS DOUBLE) * COALESCE(f.e1_p0_max, CAST('0' AS DOUBLE))) + CAST('0.5' AS DOUBLE) * CAST(f.m1_n AS DOUBLE)) + CAST('-0.1' AS DOUBLE) * COALESCE(CAST(DATEDIFF(day, TRY_TO_DATE(f.e1_last), TRY_TO_DATE('2026-03-10')) AS DOUBLE), CAST('8' AS DOUBLE))) AS score
+  ((((CAST('0' AS DOUBLE) + CAST('1' AS DOUBLE) * CAST(f.e3_n AS DOUBLE)) + CAST('0.01' AS DOUBLE) * COALESCE(f.e3_p0_max, CAST('0' AS DOUBLE))) + CAST('0.5' AS DOUBLE) * CAST(f.m1_n AS DOUBLE)) + CAST('-0.1' AS DOUBLE) * COALESCE(CAST(DATEDIFF(day, TRY_TO_DATE(f.e3_last), TRY_TO_DATE('2026-03-10')) AS DOUBLE), CAST('8' AS DOUBLE))) AS score
 FROM features f
 LEFT JOIN a0 ex0 ON ex0.customer_id = f.customer_id
 LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
-WHERE (f.in_snapshot OR f.e1_n > 0 OR f.e2_n > 0 OR f.m1_n > 0);
+WHERE (f.in_snapshot OR f.e3_n > 0 OR f.e4_n > 0 OR f.m1_n > 0);
 
 CREATE OR REPLACE TEMPORARY TABLE a1 AS
 SELECT s.customer_id, CASE WHEN (TO_DOUBLE(TO_NUMBER(UPPER(SUBSTR(SHA2('cart-recovery-2026q4:' || s.customer_id, 256), 1, 13)), 'XXXXXXXXXXXXX')) / CAST(4503599627370496 AS DOUBLE)) < CAST('0.1' AS DOUBLE) THEN 'holdout' ELSE 'treatment' END AS "GROUP", s.score, s.rank,
@@ -636,14 +700,14 @@ WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
 
 CREATE OR REPLACE TEMPORARY TABLE a4_scored AS
 SELECT f.customer_id,
-  ((f.e3_n >= 1) AND (NOT (f.e4_n >= 1)) AND (f.m4_n >= 1)) AS matched,
+  ((f.e5_n >= 1) AND (NOT (f.e6_n >= 1)) AND (f.m4_n >= 1)) AS matched,
   ex0.customer_id IS NOT NULL AS x0,
   nb.customer_id IS NOT NULL AS blocked,
   CAST('0' AS DOUBLE) AS score
 FROM features f
 LEFT JOIN a0 ex0 ON ex0.customer_id = f.customer_id
 LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
-WHERE (f.in_snapshot OR f.e3_n > 0 OR f.e4_n > 0 OR f.m4_n > 0);
+WHERE (f.in_snapshot OR f.e5_n > 0 OR f.e6_n > 0 OR f.m4_n > 0);
 
 CREATE OR REPLACE TEMPORARY TABLE a4 AS
 SELECT s.customer_id, 'treatment' AS "GROUP", s.score, s.rank,
@@ -660,25 +724,52 @@ WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
 
 CREATE OR REPLACE TEMPORARY TABLE a5_scored AS
 SELECT f.customer_id,
-  (f.e5_n >= 1) AS matched,
+  (f.e1_n >= 1) AS matched,
   
   nb.customer_id IS NOT NULL AS blocked,
-  CAST('0' AS DOUBLE) AS score
+  CAST('0' AS DOUBLE) AS score,
+  tr.t_winback_offer_tier,
+  tr.t_predicted_next_order_date,
+  tr.t_orders_90d
 FROM features f
+LEFT JOIN traits tr ON tr.customer_id = f.customer_id
 LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
-WHERE (f.in_snapshot OR f.e5_n > 0);
+WHERE (f.in_snapshot OR f.e1_n > 0);
 
 CREATE OR REPLACE TEMPORARY TABLE a5 AS
 SELECT s.customer_id, 'treatment' AS "GROUP", s.score, s.rank,
-  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried, s.t_winback_offer_tier, s.t_predicted_next_order_date, s.t_orders_90d
 FROM (
-  SELECT customer_id, score,
+  SELECT customer_id, score, t_winback_offer_tier, t_predicted_next_order_date, t_orders_90d,
     row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
     count(*) OVER () AS eligible
   FROM a5_scored
   WHERE matched AND NOT (blocked)
 ) s
 LEFT JOIN previous_a5 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
+
+CREATE OR REPLACE TEMPORARY TABLE a6_scored AS
+SELECT f.customer_id,
+  (f.e7_n >= 1) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS DOUBLE) AS score
+FROM features f
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f.e7_n > 0);
+
+CREATE OR REPLACE TEMPORARY TABLE a6 AS
+SELECT s.customer_id, 'treatment' AS "GROUP", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a6_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a6 prev ON prev.customer_id = s.customer_id
 WHERE s.rank <= FLOOR((1000000 * s.eligible + 999999) / 1000000);
 
 SELECT 'recent_buyers' AS audience, customer_id, "GROUP", score, rank, entered FROM a0
@@ -691,5 +782,7 @@ SELECT 'recent_sms_recipients' AS audience, customer_id, "GROUP", score, rank, e
 UNION ALL
 SELECT 'lapsed_customers' AS audience, customer_id, "GROUP", score, rank, entered FROM a4
 UNION ALL
-SELECT 'refund_exclusions' AS audience, customer_id, "GROUP", score, rank, entered FROM a5
+SELECT 'customers' AS audience, customer_id, "GROUP", score, rank, entered FROM a5
+UNION ALL
+SELECT 'refund_exclusions' AS audience, customer_id, "GROUP", score, rank, entered FROM a6
 ORDER BY audience, rank;
