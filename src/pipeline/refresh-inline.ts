@@ -91,7 +91,26 @@ export async function runRefreshInline(ctx: StageContext, options: RefreshOption
 
   const audiences = selectedAudiences(ctx.loaded.config, options.audienceIds);
   const targets = syncTargets(audiences);
-  const syncs = await runSyncs(ctx, targets, options, emit);
+  // An audience the build refused (a stale or missing score table) has no snapshot to sync: its
+  // syncs fail with the build's reason instead of running.
+  const notBuilt = new Map(built.failed.map((f) => [f.audience, f.message]));
+  const syncs = [
+    ...(await runSyncs(
+      ctx,
+      targets.filter((t) => !notBuilt.has(t.audienceId)),
+      options,
+      emit,
+    )),
+    ...targets
+      .filter((t) => notBuilt.has(t.audienceId))
+      .map(
+        (target): SyncOutcome => ({
+          target,
+          status: 'failed',
+          error: `not built for ${day}: ${notBuilt.get(target.audienceId)}`,
+        }),
+      ),
+  ];
 
   emit({ stage: 'measure', status: 'started' });
   const reports: MeasureStageResult[] = await runMeasureStageFor(ctx, day, options.audienceIds);

@@ -4,11 +4,15 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { readManifest, readMembers } from '../../src/audiences/members.js';
+import { parseEnv } from '../../src/config/env.js';
 import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import { Engine } from '../../src/engine/duckdb.js';
 import { checkScoreTables } from '../../src/health/checks/score-tables.js';
 import { checkContext } from '../../src/health/context.js';
+import { createLogger } from '../../src/log.js';
+import { runRefreshInline } from '../../src/pipeline/refresh-inline.js';
+import type { StageContext } from '../../src/pipeline/stages.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { configErrorOf } from '../helpers/config-error.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
@@ -78,7 +82,7 @@ function health(store: ObjectStore, c: AudienceSyncConfig) {
 }
 
 describe('score tables', () => {
-  let t: TestStore;
+  let t: TestStore & { root: string };
   let store: ObjectStore;
   beforeEach(async () => {
     t = await createFsTestStore();
@@ -190,6 +194,31 @@ describe('score tables', () => {
     const again = await buildAudiences({ store, config: c, day: D, engine: { threads: 1 } });
     expect(again.failed).toEqual([]);
     expect(await ids(store, 'at_risk')).toEqual(['a']);
+  });
+
+  it('the refresh does not sync an audience the build refused, and says why', async () => {
+    await writeCsv(store, addDays(D, -5), ['a,0.9,x']);
+    const text = YAML('csv')
+      .replace('version: 1\n', 'version: 1\ndestinations:\n  test: { type: dry_run }\n')
+      .replace('    top_fraction: 1\n', '    top_fraction: 1\n    sync: [test]\n')
+      .replace(
+        '    when: { trait: { orders: { gte: 1 } } }\n',
+        '    when: { trait: { orders: { gte: 1 } } }\n    sync: [test]\n',
+      );
+    const ctx: StageContext = {
+      store,
+      loaded: parseAudienceSyncConfig(text, 'test.yaml', {}),
+      env: parseEnv({ STORE_URL: t.root, CONFIG: 'test.yaml', CACHE_DIR: join(t.root, '..', 'cache') }),
+      log: createLogger({ level: 'silent' }),
+    };
+    const summary = await runRefreshInline(ctx, { day: D, dryRun: true });
+    expect(summary.ok).toBe(false);
+    expect(summary.audiences.map((a) => a.id)).toEqual(['buyers']);
+    expect(summary.syncs.map((s) => [s.target.audienceId, s.status])).toEqual([
+      ['buyers', 'completed'],
+      ['at_risk', 'failed'],
+    ]);
+    expect(summary.syncs[1]!.error).toMatch(/^not built for 2026-03-10: score table "churn" is stale/);
   });
 
   it('a missing table (no complete partition) fails its audiences with the reason', async () => {
