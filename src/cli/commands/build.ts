@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { BuildProgress } from '../../audiences/build.js';
+import type { BuildProgress, BuildResult } from '../../audiences/build.js';
 import { addDays, isDay, today } from '../../contract/days.js';
 import { CliError, EXIT, err, out, outJson } from '../output.js';
 
@@ -38,47 +38,8 @@ export function registerBuildCommand(program: Command): void {
           ...(progress ? { onProgress: progress.update } : {}),
         });
         progress?.stop();
-        if (opts.json) return outJson(result);
-        const p = result.people;
-        out(`day ${day}  run ${result.run_id}`);
-        out(
-          `  people snapshot: ${p.people} people${p.up_to_date ? ' (up to date)' : `, ${p.new_parts.length} new parts folded`}` +
-            `, ${p.deleted} deleted, ${p.unsubscribed} unsubscribed` +
-            (p.malformed_lines ? `, ${p.malformed_lines} malformed lines` : ''),
-        );
-        out(
-          `  engine: ${result.engine.records_scanned} records (${result.engine.parts.parquet} Parquet, ${result.engine.parts.jsonl} JSON Lines parts)` +
-            ` in ${result.engine.seconds.toFixed(1)} s on ${result.engine.threads} threads`,
-        );
-        for (const m of result.audiences) {
-          const c = m.counts;
-          const excluded = Object.entries(c.excluded)
-            .filter(([, v]) => v > 0)
-            .map(([k, v]) => `${k} ${v}`)
-            .join(', ');
-          out(
-            `  ${m.audience} (${m.type}): matched ${c.matched}, eligible ${c.eligible}` +
-              (excluded ? ` [excluded: ${excluded}]` : '') +
-              `, members ${c.selected} (treatment ${c.treatment}, holdout ${c.holdout})` +
-              `, new ${m.entered.new}` +
-              (m.unresolved_identities ? `, unresolved ${m.unresolved_identities}` : '') +
-              (m.malformed_lines ? `, malformed lines ${m.malformed_lines}` : ''),
-          );
-        }
-        for (const t of result.score_tables) {
-          const typeErrors = Object.entries(t.type_errors)
-            .filter(([, n]) => n > 0)
-            .map(([c, n]) => `${c} ${n}`);
-          out(
-            `  score table ${t.table}: dt=${t.partition} (${t.age_days} days old), ${t.rows} rows, ${t.used_rows} used` +
-              (t.missing_keys ? `, ${t.missing_keys} without customer_id` : '') +
-              (t.duplicate_keys
-                ? `, ${t.duplicate_keys} duplicate keys (${t.duplicate_rows} rows, not used)`
-                : '') +
-              (typeErrors.length ? `, wrong types: ${typeErrors.join(', ')}` : ''),
-          );
-        }
-        for (const f of result.failed) out(`  ${f.audience}: NOT BUILT: ${f.message}`);
+        if (opts.json) outJson(result);
+        else printBuild(result);
         if (result.failed.length > 0)
           throw new CliError(
             `${result.failed.length} audience(s) not built for ${day}: ${result.failed.map((f) => `${f.audience} (score table ${f.table} ${f.reason})`).join(', ')}`,
@@ -88,6 +49,49 @@ export function registerBuildCommand(program: Command): void {
         await store.close();
       }
     });
+}
+
+function printBuild(result: BuildResult): void {
+  const p = result.people;
+  out(`day ${result.day}  run ${result.run_id}`);
+  out(
+    `  people snapshot: ${p.people} people${p.up_to_date ? ' (up to date)' : `, ${p.new_parts.length} new parts folded`}` +
+      `, ${p.deleted} deleted, ${p.unsubscribed} unsubscribed` +
+      (p.malformed_lines ? `, ${p.malformed_lines} malformed lines` : ''),
+  );
+  out(
+    `  engine: ${result.engine.records_scanned} records (${result.engine.parts.parquet} Parquet, ${result.engine.parts.jsonl} JSON Lines parts)` +
+      ` in ${result.engine.seconds.toFixed(1)} s on ${result.engine.threads} threads`,
+  );
+  for (const m of result.audiences) {
+    const c = m.counts;
+    const excluded = Object.entries(c.excluded)
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    out(
+      `  ${m.audience} (${m.type}): matched ${c.matched}, eligible ${c.eligible}` +
+        (excluded ? ` [excluded: ${excluded}]` : '') +
+        `, members ${c.selected} (treatment ${c.treatment}, holdout ${c.holdout})` +
+        `, new ${m.entered.new}` +
+        (m.unresolved_identities ? `, unresolved ${m.unresolved_identities}` : '') +
+        (m.malformed_lines ? `, malformed lines ${m.malformed_lines}` : ''),
+    );
+  }
+  for (const t of result.score_tables) {
+    const typeErrors = Object.entries(t.type_errors)
+      .filter(([, n]) => n > 0)
+      .map(([c, n]) => `${c} ${n}`);
+    out(
+      `  score table ${t.table}: dt=${t.partition} (${t.age_days} days old), ${t.rows} rows, ${t.used_rows} used` +
+        (t.missing_keys ? `, ${t.missing_keys} without customer_id` : '') +
+        (t.duplicate_keys
+          ? `, ${t.duplicate_keys} duplicate keys (${t.duplicate_rows} rows, not used)`
+          : '') +
+        (typeErrors.length ? `, wrong types: ${typeErrors.join(', ')}` : ''),
+    );
+  }
+  for (const f of result.failed) out(`  ${f.audience}: NOT BUILT: ${f.message}`);
 }
 
 function collect(value: string, previous: string[]): string[] {
