@@ -78,26 +78,44 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
   const runId = options.runId ?? newRunId('build');
   const progress = options.onProgress;
 
-  const people =
+  // The snapshot is folded while the engine reads the window's records (the session waits for it
+  // before anything reads people): the fold is mostly one JavaScript thread, the reading the engine's.
+  const snapshot =
     options.updateSnapshot === false
-      ? await readJson<PeopleSnapshotManifest>(store, peopleManifestKey(day))
-      : await updatePeopleSnapshot({
+      ? readJson<PeopleSnapshotManifest>(store, peopleManifestKey(day))
+      : updatePeopleSnapshot({
           store,
           day,
           onProgress: (done, total) => progress?.({ phase: 'people', done, total }),
         });
+  // Handled here so a failure before the session waits for it is not an unhandled rejection.
+  const settled = snapshot.then(
+    () => undefined,
+    () => undefined,
+  );
 
-  // Audiences that depend on a stale or missing score table are not built (score-tables.ts).
-  const gate = await gateScoreTables({ store, config, day, audienceIds: options.audienceIds });
-  const session = await openRulesSession({
-    store,
-    config,
-    day,
-    audienceIds: gate.audienceIds,
-    ...(options.engine ? { engine: options.engine } : {}),
-    ...(options.cache ? { cache: options.cache } : {}),
-    onReady: () => progress?.({ phase: 'snapshot', done: people.people, total: people.people }),
-  });
+  let session: BuildSession;
+  let people: PeopleSnapshotManifest;
+  let gate: Awaited<ReturnType<typeof gateScoreTables>>;
+  try {
+    // Audiences that depend on a stale or missing score table are not built (score-tables.ts).
+    gate = await gateScoreTables({ store, config, day, audienceIds: options.audienceIds });
+    session = await openRulesSession({
+      store,
+      config,
+      day,
+      audienceIds: gate.audienceIds,
+      ...(options.engine ? { engine: options.engine } : {}),
+      ...(options.cache ? { cache: options.cache } : {}),
+      snapshotReady: snapshot,
+      onReady: () => progress?.({ phase: 'snapshot', done: 1, total: 1 }),
+    });
+    people = await snapshot;
+  } catch (error) {
+    // The snapshot's writes end before the build reports its failure.
+    await settled;
+    throw error;
+  }
   const { engine, inputs, plan } = session;
   try {
     progress?.({ phase: 'scan', done: 1, total: 1 });

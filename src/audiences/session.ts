@@ -27,6 +27,8 @@ import {
   type BuildPlan,
   compileBuildPlan,
   type RecordDataset,
+  rawColumnsRead,
+  type Statement,
 } from './sql/plan.js';
 
 /**
@@ -83,6 +85,13 @@ export interface SessionOptions {
   cache?: CacheOptions;
   /** Called when the inputs are bound, before the shared statements run. */
   onReady?: () => void;
+  /**
+   * Settles when the people snapshot of the plan's day is up to date (the build folds it while
+   * this session starts): until then, the statements that read only raw records run, so the
+   * snapshot's fold and the engine's reading of the window overlap. Without it, the snapshot must
+   * already be there.
+   */
+  snapshotReady?: Promise<unknown>;
 }
 
 export async function openBuildSession(options: SessionOptions): Promise<BuildSession> {
@@ -106,25 +115,43 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       steps[name] = Number(now - mark) / 1e9;
       mark = now;
     };
-    await bindPeopleSnapshot(engine, store, files, plan.day, inUse);
     const inputs: Partial<Record<RecordDataset, DatasetInput>> = {};
     for (const dataset of ['events', 'messages'] as const) {
       const from = plan.fromDay[dataset];
       if (from === undefined) continue;
-      inputs[dataset] = await bindDataset(engine, store, files, scratch, dataset, from, plan.day, inUse);
+      const columns = rawColumnsRead(plan, dataset);
+      inputs[dataset] = await bindDataset(
+        engine,
+        store,
+        files,
+        scratch,
+        dataset,
+        from,
+        plan.day,
+        inUse,
+        columns,
+      );
     }
     const { scoreTables: names, scoreTableDefs: tables, day } = plan;
     const scoreTables = await bindScoreTables({ engine, store, files, day, names, tables, inUse });
     lap('bind');
     options.onReady?.();
-    for (const s of plan.shared) {
-      await engine.run(
-        s.view
-          ? `CREATE OR REPLACE TEMP VIEW ${s.name} AS\n${s.select}`
-          : duckdb.createTable(s.name, s.select),
-      );
-      lap(s.name);
-    }
+    const runShared = async (statements: readonly Statement[]) => {
+      for (const s of statements) {
+        await engine.run(
+          s.view
+            ? `CREATE OR REPLACE TEMP VIEW ${s.name} AS\n${s.select}`
+            : duckdb.createTable(s.name, s.select),
+        );
+        lap(s.name);
+      }
+    };
+    // Record-level statements first (they never read the snapshot), then the rest in plan order.
+    await runShared(plan.shared.filter((s) => s.records));
+    await options.snapshotReady;
+    await bindPeopleSnapshot(engine, store, files, plan.day, inUse);
+    lap('snapshot_wait');
+    await runShared(plan.shared.filter((s) => !s.records));
     for (const dataset of ['events', 'messages'] as const) {
       const input = inputs[dataset];
       if (input) input.stats = await datasetStats(engine, dataset);
@@ -230,7 +257,8 @@ async function pathsOf(
 /**
  * Binds `raw_<dataset>` to the parts of `[from, day]`. JSON Lines parts are loaded once into a
  * temporary table (their line counts and damage come from it); a part whose gzip data breaks is
- * salvaged up to the break. Parquet parts are read in place.
+ * salvaged up to the break. Parquet parts are read in place. Only `columns` (what the plan reads,
+ * `rawColumnsRead`) are loaded from JSON Lines; the relation's other columns read as NULL there.
  */
 async function bindDataset(
   engine: Engine,
@@ -241,6 +269,7 @@ async function bindDataset(
   from: string,
   day: string,
   inUse: Map<string, string>,
+  columns: readonly string[],
 ): Promise<DatasetInput> {
   const parts = await listRangeParts(store, dataset, from, day);
   const jsonl: RawFile[] = (await pathsOf(files, parts.jsonl, inUse)).map((path, i) => ({
@@ -253,7 +282,7 @@ async function bindDataset(
   }));
   const table = `raw_${dataset}_jsonl`;
   const malformed: MalformedLine[] = [...parts.malformed];
-  const loaded = await loadJsonl(engine, table, dataset, jsonl, scratch);
+  const loaded = await loadJsonl(engine, table, dataset, jsonl, scratch, columns);
   malformed.push(...loaded.broken);
   const lines = new Map<string, number>();
   for (const row of await engine.all<{ key: string; lines: number }>(
@@ -295,13 +324,14 @@ async function loadJsonl(
   dataset: RecordDataset,
   files: RawFile[],
   scratch: string,
+  columns: readonly string[],
 ): Promise<{ broken: MalformedLine[] }> {
-  const readable = await readableParts(files, scratch);
+  const readable = await readableParts(files, scratch, { inflate: true });
   const broken: MalformedLine[] = readable.flatMap((part) =>
     part.problems.map((p) => ({ key: part.key, line: p.line, reason: p.reason })),
   );
   // Line numbers only where they can decide a de-duplication tie (jsonl-load.ts).
-  await loadJsonlTable(engine, table, dataset, readable, 'repeated-ids');
+  await loadJsonlTable(engine, table, dataset, readable, { lineNumbers: 'repeated-ids', columns });
   return { broken };
 }
 

@@ -228,6 +228,7 @@ async function compactDayLocked(
     const readable = await readableParts(
       pending.map((info, i) => ({ key: info.key, path: paths[i]! })),
       scratch,
+      { inflate: true },
     );
     for (const part of readable) {
       if (part.repaired === undefined) continue;

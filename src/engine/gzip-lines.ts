@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { constants, createGunzip, createGzip } from 'node:zlib';
@@ -43,9 +44,33 @@ function countNewlines(chunk: Buffer, from: number, to: number): number {
 
 /**
  * Whether the engine can read the part at `path` as it is (whole gzip, UTF-8, lines within the
- * limit), and how many lines it has.
+ * limit), and how many lines it has. With `copyTo`, what it inflates is also written there: a
+ * part that passes can be read by the engine from that uncompressed copy (the engine's own gzip
+ * reader costs it about as much again as parsing; zlib here is the faster inflater). A part that
+ * fails leaves no copy.
  */
-export async function checkGzipLines(path: string, maxLineBytes = MAX_LINE_BYTES): Promise<GzipCheck> {
+export async function checkGzipLines(
+  path: string,
+  maxLineBytes = MAX_LINE_BYTES,
+  copyTo?: string,
+): Promise<GzipCheck> {
+  const copy = copyTo === undefined ? undefined : createWriteStream(copyTo);
+  const result = await checkInflating(path, maxLineBytes, async (chunk) => {
+    if (copy && !copy.write(chunk)) await once(copy, 'drain');
+  });
+  if (copy) {
+    copy.end();
+    await once(copy, 'close');
+    if (!result.ok) await rm(copyTo!, { force: true });
+  }
+  return result;
+}
+
+async function checkInflating(
+  path: string,
+  maxLineBytes: number,
+  onChunk: (chunk: Buffer) => Promise<void>,
+): Promise<GzipCheck> {
   const gunzip = createGunzip({ chunkSize: 64 * 1024 });
   const input = createReadStream(path);
   input.on('error', (e) => gunzip.destroy(e));
@@ -54,6 +79,7 @@ export async function checkGzipLines(path: string, maxLineBytes = MAX_LINE_BYTES
   let lines = 0;
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      await onChunk(chunk);
       if (hasLoneCr(chunk)) return { ok: false, reason: 'carriage return inside a line' };
       const first = chunk.indexOf(NL);
       if (first === -1) {
@@ -214,15 +240,20 @@ export async function readLinesAt(path: string, wanted: ReadonlySet<number>): Pr
   const out = new Map<number, string>();
   if (wanted.size === 0) return out;
   const last = Math.max(...wanted);
-  const gunzip = createGunzip({ finishFlush: constants.Z_SYNC_FLUSH });
   const input = createReadStream(path);
-  input.on('error', (e) => gunzip.destroy(e));
-  input.pipe(gunzip);
+  // A part's uncompressed copy (readableParts with `inflate`) is read as it is.
+  let lines: AsyncIterable<Buffer> = input;
+  if (path.endsWith('.gz')) {
+    const gunzip = createGunzip({ finishFlush: constants.Z_SYNC_FLUSH });
+    input.on('error', (e) => gunzip.destroy(e));
+    input.pipe(gunzip);
+    lines = gunzip;
+  }
   const decoder = new StringDecoder('utf8');
   let rest = '';
   let line = 0;
   try {
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+    for await (const chunk of lines) {
       const text = rest + decoder.write(chunk);
       let start = 0;
       for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
@@ -256,22 +287,32 @@ export interface ReadablePart {
 }
 
 /**
- * Every JSON Lines part as a file the engine can read (`checkGzipLines`): the part itself, or a
- * repaired copy written into `scratch` (`normalizeGzipLines`), four parts at a time. The one path
- * by which compaction and the build hand JSON Lines to the engine.
+ * Every JSON Lines part as a file the engine can read (`checkGzipLines`): the part itself — or,
+ * with `inflate`, its uncompressed copy in `scratch`, written while it is checked — or a repaired
+ * copy written into `scratch` (`normalizeGzipLines`), four parts at a time. The one path by which
+ * compaction and the build hand JSON Lines to the engine. Readers tell the forms apart by the
+ * file's extension (`.gz` or not).
  */
 export async function readableParts(
   parts: readonly { key: string; path: string }[],
   scratch: string,
+  options: { inflate?: boolean } = {},
 ): Promise<ReadablePart[]> {
   const out = new Array<ReadablePart>(parts.length);
   let next = 0;
   const lane = async () => {
     for (let i = next++; i < parts.length; i = next++) {
       const part = parts[i]!;
-      const check = await checkGzipLines(part.path);
+      const plain = options.inflate ? join(scratch, `plain-${i}-${basename(part.path, '.gz')}`) : undefined;
+      const check = await checkGzipLines(part.path, MAX_LINE_BYTES, plain);
       if (check.ok) {
-        out[i] = { key: part.key, path: part.path, repaired: undefined, problems: [], lines: check.lines };
+        out[i] = {
+          key: part.key,
+          path: plain ?? part.path,
+          repaired: undefined,
+          problems: [],
+          lines: check.lines,
+        };
         continue;
       }
       const copy = join(scratch, `repaired-${i}-${basename(part.path)}`);

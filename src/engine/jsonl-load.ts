@@ -1,7 +1,7 @@
 import type { Dataset } from '../contract/records.js';
 import { type Engine, EngineError, sqlString } from './duckdb.js';
 import type { ReadablePart } from './gzip-lines.js';
-import { jsonlFastRelation, jsonlRelation, quoteIdent, SCALAR_FIELDS } from './raw.js';
+import { dataColumns, jsonlFastRelation, jsonlRelation, quoteIdent, SCALAR_FIELDS } from './raw.js';
 
 /**
  * JSON Lines into the engine, fast where that is exact. Most parts are clean, and the engine's JSON
@@ -20,9 +20,13 @@ export type FastCount = {
   empty_rows: number;
 };
 
-/** SQL counting the rows of `relation` per `_key` as `FastCount`. */
-export function fastCountsSql(dataset: Dataset, relation: string): string {
-  const nulls = SCALAR_FIELDS[dataset].map((f) => `${quoteIdent(f)} IS NULL`).join(' AND ');
+/**
+ * SQL counting the rows of `relation` per `_key` as `FastCount`. With `kept`, only those of the
+ * scalars are tested: a row NULL in all of them is re-read as text too, which is exact, only slower.
+ */
+export function fastCountsSql(dataset: Dataset, relation: string, kept?: readonly string[]): string {
+  const scalars = SCALAR_FIELDS[dataset].filter((f) => !kept || kept.includes(f));
+  const nulls = scalars.map((f) => `${quoteIdent(f)} IS NULL`).join(' AND ');
   return `SELECT _key AS key, count(*) AS n, count(*) FILTER (WHERE ${nulls}) AS empty_rows
     FROM ${relation} GROUP BY _key`;
 }
@@ -50,21 +54,32 @@ export function readerStopped(error: unknown): error is EngineError {
  * With `lineNumbers: 'repeated-ids'` (events and messages in the build, which use line numbers only
  * to order rows of one part with the same id), parts read fast are numbered only when they hold
  * an id twice; the others' `_line` is NULL. Parts read line by line are always numbered.
+ *
+ * With `columns`, the table holds only those data columns (the build's open days: what its plan
+ * reads, `rawColumnsRead`); they must include `id`. A reader of the table sees the others as absent.
  */
 export async function loadJsonlTable(
   engine: Engine,
   table: string,
   dataset: Dataset,
   parts: readonly ReadablePart[],
-  lineNumbers: 'all' | 'repeated-ids' = 'all',
+  options: { lineNumbers?: 'all' | 'repeated-ids'; columns?: readonly string[] } = {},
 ): Promise<{ textRead: string[] }> {
   const slow = new Set<ReadablePart>(parts.filter((p) => p.lines === undefined));
   let fast = parts.filter((p) => !slow.has(p));
-  const numbered = lineNumbers === 'all';
-  await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${jsonlRelation(dataset, [], true)}`);
+  const numbered = (options.lineNumbers ?? 'all') === 'all';
+  const wanted = options.columns;
+  const kept = wanted ? dataColumns(dataset).filter((c) => wanted.includes(c)) : dataColumns(dataset);
+  const fastRead = (files: readonly ReadablePart[], numbers: boolean) =>
+    jsonlFastRelation(dataset, files, numbers, kept);
+  // The line-by-line reader computes every column; only the kept ones go in.
+  const textRead = (files: readonly ReadablePart[], keepEmpty: boolean) =>
+    `SELECT _key, _line, _malformed, ${kept.map(quoteIdent).join(', ')}
+    FROM (${jsonlRelation(dataset, files, keepEmpty)})`;
+  await engine.run(`CREATE OR REPLACE TEMP TABLE ${table} AS ${textRead([], true)}`);
   while (fast.length > 0) {
     try {
-      await engine.run(`INSERT INTO ${table} ${jsonlFastRelation(dataset, fast, numbered)}`);
+      await engine.run(`INSERT INTO ${table} ${fastRead(fast, numbered)}`);
       break;
     } catch (error) {
       if (!readerStopped(error)) throw error;
@@ -75,7 +90,7 @@ export async function loadJsonlTable(
     }
   }
   if (fast.length > 0) {
-    const counts = await engine.all<FastCount>(fastCountsSql(dataset, table));
+    const counts = await engine.all<FastCount>(fastCountsSql(dataset, table, kept));
     const recheck = inexactParts(fast, counts);
     if (recheck.length > 0) {
       await engine.run(
@@ -98,10 +113,9 @@ export async function loadJsonlTable(
       await engine.run(
         `DELETE FROM ${table} WHERE _key IN (${again.map((p) => sqlString(p.key)).join(', ')})`,
       );
-      await engine.run(`INSERT INTO ${table} ${jsonlFastRelation(dataset, again)}`);
+      await engine.run(`INSERT INTO ${table} ${fastRead(again, true)}`);
     }
   }
-  if (slow.size > 0)
-    await engine.run(`INSERT INTO ${table} ${jsonlRelation(dataset, [...slow], true, true)}`);
+  if (slow.size > 0) await engine.run(`INSERT INTO ${table} ${textRead([...slow], true)}`);
   return { textRead: [...slow].map((p) => p.key).sort() };
 }

@@ -83,7 +83,7 @@ function jsonLines(file: RawFile): string {
   // `row_number() over ()` without partition or order is computed as the rows stream, in file order.
   return `SELECT ${sqlString(file.key)} AS _key, row_number() OVER () AS _line, line
     FROM read_csv(${sqlString(file.path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '',
-      escape = '', header = false, auto_detect = false, strict_mode = false, compression = 'gzip')`;
+      escape = '', header = false, auto_detect = false, strict_mode = false, compression = 'auto')`;
 }
 
 /**
@@ -95,7 +95,7 @@ function jsonLinesUnnumbered(files: readonly RawFile[]): string {
   const names = files.map((f) => `(${sqlString(f.path)}, ${sqlString(f.key)})`).join(', ');
   return `SELECT k._key, CAST(NULL AS BIGINT) AS _line, r.line
     FROM read_csv([${files.map((f) => sqlString(f.path)).join(', ')}], columns = {'line': 'VARCHAR'}, delim = E'\\x01',
-      quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, compression = 'gzip',
+      quote = '', escape = '', header = false, auto_detect = false, strict_mode = false, compression = 'auto',
       filename = true) r
     JOIN (VALUES ${names}) k(filename, _key) ON k.filename = r.filename`;
 }
@@ -145,17 +145,22 @@ export function jsonlRelation(
  * stops the whole query at a line that is not JSON. `loadJsonlTable` (jsonl-load.ts) checks that
  * and reads any other part with `jsonlRelation`. Bags read as JSON text, a JSON null bag as NULL.
  * Without `numbered`, `_line` is NULL: numbering a part's rows holds all of them in a window before
- * the first comes out, which is about half the cost of the read.
+ * the first comes out, which is about half the cost of the read. `kept` (in `dataColumns` order)
+ * limits the data columns to those a reader needs.
  */
-export function jsonlFastRelation(dataset: Dataset, files: readonly RawFile[], numbered = true): string {
+export function jsonlFastRelation(
+  dataset: Dataset,
+  files: readonly RawFile[],
+  numbered = true,
+  kept: readonly string[] = dataColumns(dataset),
+): string {
   if (files.length === 0) return emptyRelation(dataset);
-  const columns = dataColumns(dataset)
-    .map((f) => `${quoteIdent(f)}: '${BAG_FIELDS[dataset].includes(f) ? 'JSON' : 'VARCHAR'}'`)
+  const bag = (f: string) => BAG_FIELDS[dataset].includes(f);
+  // The reader parses only the keys it is given: the others are skipped, not built into vectors.
+  const columns = kept.map((f) => `${quoteIdent(f)}: '${bag(f) ? 'JSON' : 'VARCHAR'}'`).join(', ');
+  const select = kept
+    .map((f) => (bag(f) ? `CAST(${quoteIdent(f)} AS VARCHAR) AS ${quoteIdent(f)}` : quoteIdent(f)))
     .join(', ');
-  const select = [
-    ...SCALAR_FIELDS[dataset].map(quoteIdent),
-    ...BAG_FIELDS[dataset].map((f) => `CAST(${quoteIdent(f)} AS VARCHAR) AS ${quoteIdent(f)}`),
-  ].join(', ');
   return files
     .map(
       (

@@ -79,6 +79,7 @@ export async function loadPersonUpdates(
     const readable = await readableParts(
       jsonlUnits.map((u, i) => ({ key: u.key, path: jsonlPaths[i]! })),
       scratch,
+      { inflate: true },
     );
     for (const part of readable)
       for (const p of part.problems)

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -94,7 +94,7 @@ describe('JSON Lines into the engine', () => {
       })),
       dir,
     );
-    await loadJsonlTable(engine, 'lazy', 'events', readable, 'repeated-ids');
+    await loadJsonlTable(engine, 'lazy', 'events', readable, { lineNumbers: 'repeated-ids' });
     await loadJsonlTable(engine, 'numbered', 'events', readable);
     const rows = await engine.all<{ key: string; id: string; line: number | null }>(
       `SELECT _key AS key, id, _line AS line FROM lazy ORDER BY _key, _line, id`,
@@ -116,6 +116,45 @@ describe('JSON Lines into the engine', () => {
     expect(await engine.all(`${same} FROM lazy ORDER BY ALL`)).toEqual(
       await engine.all(`${same} FROM numbered ORDER BY ALL`),
     );
+  });
+
+  it('with inflate, reads uncompressed copies (none for a part that fails its check) into the same rows, and keeps only the columns asked for', async () => {
+    const broken = 'truncated.jsonl.gz';
+    const whole = gzipSync(`${ok('t')}\n${ok('u')}\n`);
+    await writeFile(join(dir, broken), whole.subarray(0, whole.length - 12));
+    const names = [...Object.keys(PARTS), broken];
+    const list = names.map((n) => ({ key: `raw/events/dt=2026-03-10/${n}`, path: join(dir, n) }));
+    const scratch = await mkdtemp(join(tmpdir(), 'audience-sync-inflate-'));
+    try {
+      const inflated = await readableParts(list, scratch, { inflate: true });
+      // Every part that passed its check is read from its copy; the damaged one from its repair.
+      expect(inflated.map((p) => p.path.split('/').pop())).toEqual(
+        names.map((n, i) => (n === broken ? `repaired-${i}-${n}` : `plain-${i}-${n.replace(/\.gz$/, '')}`)),
+      );
+      expect((await readdir(scratch)).sort()).toEqual(inflated.map((p) => p.path.split('/').pop()).sort());
+      const kept = ['id', 'customer_id', 'name', 'ts'];
+      await loadJsonlTable(engine, 'plain_subset', 'events', inflated, { columns: kept });
+      await loadJsonlTable(engine, 'gz_all', 'events', await readableParts(list, scratch));
+      const cols = ['_key', '_line', '_malformed', ...kept].map(quoteIdent).join(', ');
+      expect((await engine.all(`DESCRIBE plain_subset`)).map((r) => r.column_name)).toEqual([
+        '_key',
+        '_line',
+        '_malformed',
+        ...kept,
+      ]);
+      const subset = await engine.all(`SELECT ${cols} FROM plain_subset ORDER BY _key, _line`);
+      expect(subset).toEqual(await engine.all(`SELECT ${cols} FROM gz_all ORDER BY _key, _line`));
+      expect(subset.filter((r) => r.id === 't')).toHaveLength(1);
+      // The quarantine quotes damaged lines from the uncompressed copies too.
+      const written = await writeDayParquet(engine, 'events', inflated, join(scratch, 'day.parquet'));
+      expect(written.problems.map((p) => [p.key.split('/').pop(), p.line, p.text])).toContainEqual([
+        'not-json.jsonl.gz',
+        2,
+        '{"id":',
+      ]);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 
   it('writes a clean day straight to Parquet and a damaged one with its lines named', async () => {

@@ -144,6 +144,11 @@ export interface Statement {
   select: string;
   /** Read once, by the next statement: an engine may keep it as a view instead of a table. */
   view?: boolean;
+  /**
+   * Reads raw records only (and earlier such statements), never the people snapshot: an engine
+   * may run it while the snapshot is still being brought up to date.
+   */
+  records?: boolean;
 }
 
 export interface BuildPlan {
@@ -706,18 +711,8 @@ function selectorSql(d: Dialect, s: SqlSource, alias: string): string {
   return filtersSql(d, s.message ?? {}, recordValue(d, 'messages', alias));
 }
 
-function datasetStatements(d: Dialect, plan: BuildPlan, dataset: RecordDataset): Statement[] {
-  const sources = plan.sources.filter((s) => s.dataset === dataset);
-  if (sources.length === 0) return [];
-  const x = dataset === 'events' ? 'ev' : 'msg';
-  const raw = dataset === 'events' ? 'raw_events' : 'raw_messages';
-  const valid =
-    dataset === 'events'
-      ? `r.name IS NOT NULL AND r.name <> ''`
-      : `r.channel IS NOT NULL AND r.metric IS NOT NULL`;
-  // Selectors are deduplicated: sources that differ only in window or `where` share one test.
-  const selectors = [...new Set(sources.map((s) => selectorSql(d, s, 'r')))];
-  // What the later statements read of a record: identity, and what selectors and `where` test.
+/** What the statements after `<x>_relevant` read of a record: identity, and what selectors and `where` test. */
+function carriedColumns(sources: readonly SqlSource[], dataset: RecordDataset): Set<string> {
   const needed = new Set<string>(['customer_id', 'email']);
   if (dataset === 'events') {
     needed.add('name');
@@ -733,6 +728,31 @@ function datasetStatements(d: Dialect, plan: BuildPlan, dataset: RecordDataset):
         if (MESSAGE_COLUMNS.has(f)) needed.add(f);
   }
   needed.delete('id');
+  return needed;
+}
+
+/**
+ * The columns of `raw_<dataset>` the plan reads (besides `_key`, `_line` and `_malformed`): an
+ * engine that loads records (the build's open days of JSON Lines) need not hold the others.
+ */
+export function rawColumnsRead(plan: BuildPlan, dataset: RecordDataset): string[] {
+  const sources = plan.sources.filter((s) => s.dataset === dataset);
+  const valid = dataset === 'events' ? ['name'] : ['channel', 'metric'];
+  return [...new Set(['id', 'received_at', 'ts', ...valid, ...carriedColumns(sources, dataset)])];
+}
+
+function datasetStatements(d: Dialect, plan: BuildPlan, dataset: RecordDataset): Statement[] {
+  const sources = plan.sources.filter((s) => s.dataset === dataset);
+  if (sources.length === 0) return [];
+  const x = dataset === 'events' ? 'ev' : 'msg';
+  const raw = dataset === 'events' ? 'raw_events' : 'raw_messages';
+  const valid =
+    dataset === 'events'
+      ? `r.name IS NOT NULL AND r.name <> ''`
+      : `r.channel IS NOT NULL AND r.metric IS NOT NULL`;
+  // Selectors are deduplicated: sources that differ only in window or `where` share one test.
+  const selectors = [...new Set(sources.map((s) => selectorSql(d, s, 'r')))];
+  const needed = carriedColumns(sources, dataset);
   const carried = [...needed].map((f) => `r.${d.ident(f)}`).join(', ');
 
   // Relevant: well-formed records matching a selector, anywhere in the partitions read.
@@ -815,10 +835,10 @@ GROUP BY owner`,
   // Winners and resolved records are views: the aggregate reads them as one stream (gap
   // statements read them again).
   return [
-    { name: `${x}_relevant`, select: relevant },
-    { name: `${x}_dups`, select: dups },
-    { name: `${x}_dup_first`, select: dupFirst },
-    { name: `${x}_winners`, select: winners, view: gaps.length === 0 },
+    { name: `${x}_relevant`, select: relevant, records: true },
+    { name: `${x}_dups`, select: dups, records: true },
+    { name: `${x}_dup_first`, select: dupFirst, records: true },
+    { name: `${x}_winners`, select: winners, view: gaps.length === 0, records: true },
     { name: `${x}_resolved`, select: resolved, view: true },
     { name: `${x}_agg`, select: aggregate },
     ...gaps,
