@@ -21,7 +21,7 @@ import { syncTargets } from '../../src/pipeline/targets.js';
 import { type RunningWorkers, startWorkers } from '../../src/pipeline/worker.js';
 import { enqueueSignals } from '../../src/realtime/signals.js';
 import { compileTriggers } from '../../src/realtime/triggers.js';
-import { readJsonIfExists } from '../../src/storage/object-store.js';
+import { type ObjectStore, readJsonIfExists } from '../../src/storage/object-store.js';
 import type { SyncRunRecord } from '../../src/sync/run-record.js';
 import { listRuns } from '../../src/sync/runs.js';
 import { startFakeGoogleAds } from '../fakes/google-ads.js';
@@ -85,6 +85,20 @@ realtime:
     add_to: [refund_exclusions]
 sync_settings: { realtime_flush_seconds: 1 }
 `;
+
+/**
+ * A run's record once it has ended. The platforms' state changes before the run writes its
+ * record as ended (acknowledgement first, then the ledger and the record), so a test that saw the
+ * change waits for the record rather than reading it at once.
+ */
+async function finishedRun(store: ObjectStore, key: string): Promise<SyncRunRecord> {
+  let record: SyncRunRecord | undefined;
+  await until(async () => {
+    record = await readJsonIfExists<SyncRunRecord>(store, key);
+    return record !== undefined && !['running', 'finalizing'].includes(record.status);
+  });
+  return record!;
+}
 
 /** Polls `done` every 100 ms until it holds, or fails after `timeoutMs`. */
 async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -258,7 +272,7 @@ describe('real-time suppression end to end', () => {
         const runs = await listRuns(t.store, destination, 'abandoners');
         const rt = runs.filter((r) => r.runId.startsWith('realtime-'));
         expect(rt, destination).toHaveLength(1);
-        const record = (await readJsonIfExists<SyncRunRecord>(t.store, rt[0]!.key))!;
+        const record = await finishedRun(t.store, rt[0]!.key);
         expect(record).toMatchObject({ trigger: 'realtime', status: 'completed' });
         expect(record.plan).toMatchObject({ remove: 1, add: 0 });
         expect(record.realtime).toMatchObject({ people: 3, unresolved: 2 });
@@ -342,7 +356,7 @@ describe('real-time suppression end to end', () => {
         .filter((r) => r.runId.startsWith('realtime-add-'))
         .sort((a, b) => a.runId.localeCompare(b.runId));
       expect(adds).toHaveLength(2);
-      const added = (await readJsonIfExists<SyncRunRecord>(t.store, adds[1]!.key))!;
+      const added = await finishedRun(t.store, adds[1]!.key);
       expect(added).toMatchObject({
         trigger: 'realtime',
         status: 'completed',
