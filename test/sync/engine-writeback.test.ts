@@ -1,11 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createConnectorContext } from '../../connectors/core/context.js';
 import { customerioConnector } from '../../connectors/customerio/index.js';
-import { createLogger } from '../../src/log.js';
 import { syncAudience } from '../../src/sync/execute.js';
 import { type FakeCustomerio, startFakeCustomerio } from '../fakes/customerio.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
-import { personFor, writeDay } from './helpers.js';
+import { fakeCioContext, personFor, writeDay } from './helpers.js';
 
 /** Write-back through the sync engine: every member (both groups) gets its attributes; leavers are cleared. */
 describe('write-back to the fake Customer.io Track API', () => {
@@ -22,13 +20,7 @@ describe('write-back to the fake Customer.io Track API', () => {
   });
 
   it('sets group, score and decile on members, holdout included, and clears them when people leave', async () => {
-    const ctx = createConnectorContext(customerioConnector, {
-      destination: 'cio',
-      config: { type: 'customerio', site_id: fake.state.siteId, api_key: fake.state.apiKey },
-      env: { CIO_TRACK_URL: fake.url },
-      log: createLogger({ level: 'silent' }),
-      sleep: async () => {},
-    });
+    const ctx = fakeCioContext(fake);
     const run = (day: string) =>
       syncAudience({
         store: t.store,

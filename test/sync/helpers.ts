@@ -1,8 +1,12 @@
+import { createConnectorContext } from '../../connectors/core/context.js';
+import { customerioConnector } from '../../connectors/customerio/index.js';
 import type { MemberRecord, PersonRecord } from '../../src/contract/records.js';
+import { createLogger } from '../../src/log.js';
 import { compareIds } from '../../src/people/snapshot.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
+import type { FakeCustomerio } from '../fakes/customerio.js';
 
 /**
  * Writes what the build stage would leave for a day: the identity snapshot and one audience's
@@ -41,4 +45,15 @@ export function treatment(
   persons: readonly Pick<PersonRecord, 'customer_id'>[],
 ): Pick<MemberRecord, 'customer_id' | 'group'>[] {
   return persons.map((p) => ({ customer_id: p.customer_id, group: 'treatment' }));
+}
+
+/** A Customer.io connector context pointed at a fake Track API (destination `cio`, no waiting). */
+export function fakeCioContext(fake: FakeCustomerio) {
+  return createConnectorContext(customerioConnector, {
+    destination: 'cio',
+    config: { type: 'customerio', site_id: fake.state.siteId, api_key: fake.state.apiKey },
+    env: { CIO_TRACK_URL: fake.url },
+    log: createLogger({ level: 'silent' }),
+    sleep: async () => {},
+  });
 }

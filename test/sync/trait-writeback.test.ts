@@ -1,15 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createConnectorContext } from '../../connectors/core/context.js';
 import { customerioConnector } from '../../connectors/customerio/index.js';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
-import { createLogger } from '../../src/log.js';
 import { syncAudience } from '../../src/sync/execute.js';
 import { ev, person, writePart } from '../audiences/fixtures.js';
 import { type FakeCustomerio, startFakeCustomerio } from '../fakes/customerio.js';
 import { configErrorOf } from '../helpers/config-error.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
+import { fakeCioContext } from './helpers.js';
 
 const D = '2026-03-10';
 
@@ -57,13 +56,7 @@ describe('traits written back to Customer.io', () => {
 
   async function buildAndSync(c: AudienceSyncConfig, day: string, runId: string) {
     await buildAudiences({ store: t.store, config: c, day, engine: { threads: 1 } });
-    const ctx = createConnectorContext(customerioConnector, {
-      destination: 'cio',
-      config: { type: 'customerio', site_id: fake.state.siteId, api_key: fake.state.apiKey },
-      env: { CIO_TRACK_URL: fake.url },
-      log: createLogger({ level: 'silent' }),
-      sleep: async () => {},
-    });
+    const ctx = fakeCioContext(fake);
     const audience = c.audiences[0]!;
     return syncAudience({
       store: t.store,
