@@ -17,6 +17,9 @@ import { deletePrefix, testRedis } from '../ingest/harness.js';
 const DAY = '2026-11-20';
 const CONFIG = `
 version: 1
+traits:
+  checkouts: { count: { event: checkout_started, within_days: 7 } }
+  tier: { bucket: { of: checkouts, tiers: [{ below: 2, value: one }, { value: many }] } }
 audiences:
   - id: buyers
     type: segment
@@ -31,6 +34,11 @@ audiences:
     score: [{ weight: 2, count: { event: checkout_started, within_days: 7 } }]
     top_fraction: 1
     holdout: { fraction: 0.5 }
+  - id: repeaters
+    type: top_fraction
+    when: { trait: { tier: many } }
+    score: [{ weight: 1, trait: checkouts }]
+    top_fraction: 1
 `;
 const ADMIN = { authorization: 'Bearer admin-key-1' };
 
@@ -150,6 +158,25 @@ describe('explain route', () => {
     });
     expect(res.body).not.toContain('@example.com');
     expect(res.body).not.toContain('+4915112345678');
+  });
+
+  it('shows the traits an audience reads, its trait tests and trait score terms', async () => {
+    const res = await app.inject({
+      method: 'GET',
+      url: `/v1/audiences/repeaters/explain?customer_id=a1&date=${DAY}`,
+      headers: ADMIN,
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().audiences[0]).toMatchObject({
+      id: 'repeaters',
+      selected: true,
+      traits: { tier: 'many', checkouts: 2 },
+      condition: { kind: 'trait', trait: 'tier', value: 'many', test: 'many', matched: true },
+      score: {
+        value: 2,
+        terms: [{ kind: 'trait', trait: 'checkouts', weight: 1, value: 2, contribution: 2 }],
+      },
+    });
   });
 
   it('says which audience excluded a person', async () => {
