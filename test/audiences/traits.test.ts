@@ -332,6 +332,33 @@ audiences:
     expect(a.selected).toBe(false);
   });
 
+  it('never_send tests traits too: its people leave every audience', async () => {
+    await writePart(
+      store,
+      'people',
+      D,
+      'p',
+      ['a', 'b'].map((id) => person(id, '2026-01-01T00:00:00.000Z')),
+    );
+    await writePart(store, 'events', D, 'p', [
+      ev('1', 'a', 'refund', '2026-03-10T01:00:00.000Z'),
+      ev('2', 'a', 'refund', '2026-03-10T02:00:00.000Z'),
+      ev('3', 'a', 'view', '2026-03-10T02:00:00.000Z'),
+      ev('4', 'b', 'view', '2026-03-10T02:00:00.000Z'),
+    ]);
+    const c = config(`traits:
+  refunds: { count: { event: refund, within_days: 30 } }
+never_send: { trait: { refunds: { gte: 2 } } }
+audiences:
+  - { id: viewers, type: segment, when: { event: view, within_days: 7 } }
+`);
+    const result = await buildAudiences({ store, config: c, day: D, engine: { threads: 1 } });
+    const ids = [];
+    for await (const m of readMembers(store, 'viewers', D)) ids.push(m.customer_id);
+    expect(ids).toEqual(['b']);
+    expect(result.audiences[0]!.counts.excluded).toEqual({ never_send: 1 });
+  });
+
   it('sql prints the traits: the DuckDB script gives the members the build writes', async () => {
     await writePart(
       store,
