@@ -15,12 +15,18 @@ import { readJson, writeJson } from '../storage/object-store.js';
 import type { AudienceDefinition, AudienceRules } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
 import { gateScoreTables, type ScoreTableFailure, type ScoreTableReport } from './score-tables.js';
-import { type BuildSession, type DatasetInput, openRulesSession } from './session.js';
+import {
+  type BuildSession,
+  type DatasetInput,
+  engineDefaults,
+  foldingShares,
+  openRulesSession,
+} from './session.js';
 import { type AudienceSql, audienceCountsSql, memberTraits, type RecordDataset } from './sql/plan.js';
 
 /**
- * The daily build: the people snapshot is brought up to date, then the audience language, compiled
- * to SQL (sql/plan.ts), runs in embedded DuckDB over the raw parts of the window — Parquet for
+ * The daily build: the people snapshot is brought up to date while the audience language, compiled
+ * to SQL (sql/plan.ts), starts in embedded DuckDB over the raw parts of the window — Parquet for
  * compacted days, gzip JSON Lines for the rest — and each audience's members stream out of the
  * engine into `audiences/<id>/dt=D/members.jsonl.gz`, followed by its manifest.
  *
@@ -80,6 +86,8 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
 
   // The snapshot is folded while the engine reads the window's records (the session waits for it
   // before anything reads people): the fold is mostly one JavaScript thread, the reading the engine's.
+  const defaults = engineDefaults(options);
+  const shares = foldingShares(defaults.engine);
   const snapshot =
     options.updateSnapshot === false
       ? readJson<PeopleSnapshotManifest>(store, peopleManifestKey(day))
@@ -87,6 +95,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
           store,
           day,
           onProgress: (done, total) => progress?.({ phase: 'people', done, total }),
+          ...(shares ? { engine: { ...defaults.engine, memoryLimit: shares.fold } } : {}),
         });
   // Handled here so a failure before the session waits for it is not an unhandled rejection.
   const settled = snapshot.then(
@@ -105,8 +114,8 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
       config,
       day,
       audienceIds: gate.audienceIds,
-      ...(options.engine ? { engine: options.engine } : {}),
-      ...(options.cache ? { cache: options.cache } : {}),
+      engine: defaults.engine,
+      cache: defaults.cache,
       snapshotReady: snapshot,
       onReady: () => progress?.({ phase: 'snapshot', done: 1, total: 1 }),
     });

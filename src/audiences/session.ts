@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { type DayParts, listRangeParts } from '../compaction/parts.js';
-import { Engine, EngineError, type EngineSettings } from '../engine/duckdb.js';
+import { Engine, EngineError, type EngineSettings, parseBytes, sqlString } from '../engine/duckdb.js';
 import { readableParts } from '../engine/gzip-lines.js';
 import { loadJsonlTable } from '../engine/jsonl-load.js';
 import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
@@ -48,6 +48,19 @@ export function engineDefaults(options: {
     engine: options.engine ?? engineSettingsFromEnv(env!),
     cache: options.cache ?? cacheOptionsFromEnv(env!),
   };
+}
+
+/**
+ * While the build folds the people snapshot beside its session, the two engines share the memory
+ * limit: the fold's engine gets `fold`, the session's runs at `session` until the snapshot is
+ * done and at the whole limit after, so the process stays near one limit's worth, not two.
+ * Undefined for a limit that is not a size (DuckDB's own default, a percentage): no sharing.
+ */
+export function foldingShares(settings: EngineSettings): { fold: string; session: string } | undefined {
+  const limit = settings.memoryLimit === undefined ? undefined : parseBytes(settings.memoryLimit);
+  if (limit === undefined) return undefined;
+  const half = Math.max(64, Math.floor(limit / 2 / 2 ** 20));
+  return { fold: `${half}MB`, session: `${half}MB` };
 }
 
 export interface DatasetInput {
@@ -98,7 +111,10 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
   const { store, plan } = options;
   const defaults = engineDefaults(options);
   const files = localFiles(store, defaults.cache);
-  const engine = await Engine.open(defaults.engine);
+  const shares = options.snapshotReady ? foldingShares(defaults.engine) : undefined;
+  const engine = await Engine.open(
+    shares ? { ...defaults.engine, memoryLimit: shares.session } : defaults.engine,
+  );
   const scratch = await mkdtemp(join(tmpdir(), 'audience-sync-build-'));
   const inUse = new Map<string, string>();
   const close = async () => {
@@ -149,6 +165,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     // Record-level statements first (they never read the snapshot), then the rest in plan order.
     await runShared(plan.shared.filter((s) => s.records));
     await options.snapshotReady;
+    if (shares) await engine.run(`SET memory_limit = ${sqlString(defaults.engine.memoryLimit!)}`);
     await bindPeopleSnapshot(engine, store, files, plan.day, inUse);
     lap('snapshot_wait');
     await runShared(plan.shared.filter((s) => !s.records));

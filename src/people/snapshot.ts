@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { fileName } from '../compaction/listing.js';
 import { listDatasetParts } from '../compaction/parts.js';
 import type { PersonRecord } from '../contract/records.js';
+import type { EngineSettings } from '../engine/duckdb.js';
 import { type MalformedLine, readJsonl, readLines, writeGzipLines } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
@@ -79,6 +80,8 @@ export interface UpdatePeopleSnapshotOptions {
   force?: boolean;
   runId?: string;
   onProgress?: (done: number, total: number) => void;
+  /** Limits of the engine that sorts the updates (default: the environment's). */
+  engine?: EngineSettings;
 }
 
 /** Brings `people/dt=D` up to date with the raw person parts; returns its manifest. */
@@ -115,7 +118,8 @@ export async function updatePeopleSnapshot(
   // The updates not folded yet, held by the SQL engine and read back one person at a time in
   // `customer_id` order (people/updates.ts), merged with the base snapshot (in the same order) as
   // both stream: memory holds one person, whatever the number of people updated.
-  const updates = toFold.length > 0 ? await loadPersonUpdates(store, toFold, tmpdir()) : undefined;
+  const updates =
+    toFold.length > 0 ? await loadPersonUpdates(store, toFold, tmpdir(), options.engine) : undefined;
   try {
     for (const m of updates?.malformed ?? []) noteMalformed(m);
     malformedCount += updates?.malformedUncounted ?? 0;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import type { CompactedFile } from '../compaction/parts.js';
 import { BOOLEAN_FIELDS } from '../compaction/read.js';
-import { Engine, sqlString, sqlStringList } from '../engine/duckdb.js';
+import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine/duckdb.js';
 import { readableParts } from '../engine/gzip-lines.js';
 import { loadJsonlTable } from '../engine/jsonl-load.js';
 import { localFiles } from '../engine/local-files.js';
@@ -60,9 +60,10 @@ export async function loadPersonUpdates(
   store: ObjectStore,
   units: readonly SourceUnit[],
   scratchRoot: string,
+  settings?: EngineSettings,
 ): Promise<LoadedUpdates> {
   const env = engineEnvFrom();
-  const engine = await Engine.open(engineSettingsFromEnv(env));
+  const engine = await Engine.open(settings ?? engineSettingsFromEnv(env));
   const files = localFiles(store, cacheOptionsFromEnv(env));
   const scratch = await mkdtemp(join(scratchRoot, 'people-'));
   const close = async () => {

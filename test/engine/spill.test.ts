@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { foldingShares } from '../../src/audiences/session.js';
 import { Engine } from '../../src/engine/duckdb.js';
 
 describe('engines spilling to disk', () => {
@@ -29,5 +30,14 @@ describe('engines spilling to disk', () => {
     expect((await readdir(root)).length).toBe(2);
     for (const e of engines) e.close();
     expect(await readdir(root)).toEqual([]);
+  });
+});
+
+describe('the build folding the people snapshot beside its engine', () => {
+  it('splits the memory limit between the two engines, and leaves a limit that is not a size alone', () => {
+    expect(foldingShares({ memoryLimit: '1GB' })).toEqual({ fold: '512MB', session: '512MB' });
+    expect(foldingShares({ memoryLimit: '3GB' })).toEqual({ fold: '1536MB', session: '1536MB' });
+    expect(foldingShares({ memoryLimit: '80%' })).toBeUndefined();
+    expect(foldingShares({})).toBeUndefined();
   });
 });
