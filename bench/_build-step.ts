@@ -16,6 +16,7 @@ import { duckdb } from '../src/audiences/sql/dialect.js';
 import { audienceStatements, compileBuildPlan } from '../src/audiences/sql/plan.js';
 import { compactClosedDays } from '../src/compaction/compact.js';
 import { DEFAULT_GRACE_HOURS } from '../src/compaction/config.js';
+import { engineEnvFrom, engineSettingsFromEnv } from '../src/compaction/engine-settings.js';
 import { loadAudienceSyncConfig } from '../src/config-file.js';
 import { addDays, dayRange } from '../src/contract/days.js';
 import { Engine, sqlString } from '../src/engine/duckdb.js';
@@ -42,6 +43,8 @@ if (step === 'plain') {
     day,
     audiences: buildOrder(config.audiences),
     neverSend: config.never_send,
+    traits: config.traits,
+    scoreTables: config.score_tables,
   });
   const engine = await Engine.open();
   await engine.run(
@@ -86,7 +89,9 @@ if (step === 'plain') {
 } else if (step === 'build') {
   // Closed days are those whose grace period has passed at the end of the build day.
   const now = new Date(`${addDays(day, 1)}T00:00:00.000Z`);
-  const compaction = await compactClosedDays({ store, now, graceHours: DEFAULT_GRACE_HOURS });
+  // With the environment's engine limits, as the refresh's compaction stage runs it.
+  const settings = engineSettingsFromEnv(engineEnvFrom());
+  const compaction = await compactClosedDays({ store, now, graceHours: DEFAULT_GRACE_HOURS, settings });
   out.compaction = {
     seconds: compaction.seconds,
     days: compaction.days.length,
