@@ -22,7 +22,13 @@ import {
   foldingShares,
   openRulesSession,
 } from './session.js';
-import { type AudienceSql, audienceCountsSql, memberTraits, type RecordDataset } from './sql/plan.js';
+import {
+  type AudienceSql,
+  audienceCountsSql,
+  memberTraits,
+  type RecordDataset,
+  type TraitSql,
+} from './sql/plan.js';
 
 /**
  * The daily build: the people snapshot is brought up to date while the audience language, compiled
@@ -287,7 +293,11 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
     day,
     run_id: runId,
     created_at: new Date().toISOString(),
-    definition_hash: definitionHash(def, input.neverSend),
+    definition_hash: definitionHash(
+      def,
+      input.neverSend,
+      plan.traits.filter((t) => audience.traits.includes(t.name)),
+    ),
     lookback_days: audience.lookbackDays,
     window: { from: windowFrom, to: day },
     inputs: {
@@ -336,6 +346,8 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
 export function definitionHash(
   definition: AudienceDefinition,
   neverSend: AudienceRules['never_send'],
+  /** The traits its rules read: their compiled SQL (other traits inlined) decides members too. */
+  traits: readonly Pick<TraitSql, 'name' | 'sql'>[] = [],
 ): string {
   // realtime_additions lets real-time triggers add people between builds; it does not decide the
   // build's members, so turning it on keeps the hash.
@@ -346,7 +358,8 @@ export function definitionHash(
     realtime_additions: _realtimeAdditions,
     ...rules
   } = definition;
-  return hash('sha256', stableJson({ rules, never_send: neverSend ?? null }));
+  const read = traits.length > 0 ? { traits: traits.map((t) => [t.name, t.sql]) } : {};
+  return hash('sha256', stableJson({ rules, never_send: neverSend ?? null, ...read }));
 }
 
 function stableJson(value: unknown): string {

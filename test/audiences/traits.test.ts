@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildAudiences } from '../../src/audiences/build.js';
+import { buildAudiences, definitionHash } from '../../src/audiences/build.js';
 import { explainPerson } from '../../src/audiences/explain.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { openBuildSession } from '../../src/audiences/session.js';
@@ -473,5 +473,45 @@ audiences:
     expect(configError(`${base}  t5: { sum: { event: order } }`)).toBe(
       'test.yaml: traits.t5.sum.property: sum needs the property to aggregate (e.g. property: value)',
     );
+  });
+});
+
+describe('the definition hash of an audience that reads traits', () => {
+  const hashes = (yaml: string) => {
+    const c = config(yaml);
+    const plan = compileBuildPlan({
+      dialect: duckdb,
+      day: D,
+      audiences: c.audiences,
+      neverSend: undefined,
+      traits: c.traits,
+    });
+    return Object.fromEntries(
+      plan.audiences.map((a) => [
+        a.definition.id,
+        definitionHash(
+          a.definition,
+          undefined,
+          plan.traits.filter((t) => a.traits.includes(t.name)),
+        ),
+      ]),
+    );
+  };
+
+  it('changes with a trait it reads, directly or through another trait, and not with one it does not', () => {
+    const before = hashes(SQL_YAML);
+    const spend = hashes(
+      SQL_YAML.replace(
+        'property: value, within_days: 365 } }\n  aov',
+        'property: value, within_days: 180 } }\n  aov',
+      ),
+    );
+    expect(spend.winback).not.toBe(before.winback);
+    // vips reads value_tier, which reads spend.
+    expect(spend.vips).not.toBe(before.vips);
+    const unread = hashes(
+      SQL_YAML.replace('property: sku, within_days: 365', 'property: sku, within_days: 90'),
+    );
+    expect(unread).toEqual(before);
   });
 });
