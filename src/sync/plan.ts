@@ -94,9 +94,9 @@ export async function computePlan(
     if (held) counts.ledger += 1;
     if (d) counts.desired += 1;
     if (mode === 'replace') {
-      if (d) await add({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
+      if (d) await add(held ? { row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' } : firstWrite(d));
     } else if (d && !held) {
-      await add({ row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' });
+      await add(firstWrite(d));
     } else if (d && held) {
       if (held.digest === d.digest) counts.unchanged += 1;
       else {
@@ -129,9 +129,23 @@ export async function computePlan(
 }
 
 /**
+ * A person the ledger holds nothing for. Write-back: a missing value has nothing to clear, so it
+ * is not sent; the ledger still records the whole set (`recorded`).
+ */
+function firstWrite(d: DesiredRow): PlanRow {
+  const row: PlanRow = { row: d.row, digest: d.digest, ...inputOf(d), reason: 'new' };
+  const attributes = d.row.attributes;
+  if (!attributes) return row;
+  const sent = changedAttributes(attributes, {});
+  if (Object.keys(sent).length === Object.keys(attributes).length) return row;
+  return { ...row, row: { ...d.row, attributes: sent }, recorded: attributes };
+}
+
+/**
  * The attributes to send for a person whose write-back changed: values that differ from the ones
- * held, and `null` (cleared) for names held that are no longer written (a trait taken out of the
- * mapping).
+ * held (a missing value, `null`, only where a value was held: there is nothing to clear
+ * otherwise), and `null` (cleared) for names held that are no longer written (a trait taken out of
+ * the mapping).
  */
 export function changedAttributes(
   desired: Record<string, AttributeValue>,
@@ -139,7 +153,7 @@ export function changedAttributes(
 ): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
   for (const [name, value] of Object.entries(desired))
-    if (!(name in held) || held[name] !== value) out[name] = value;
+    if (name in held ? held[name] !== value : value !== null) out[name] = value;
   for (const name of Object.keys(held)) if (!(name in desired)) out[name] = null;
   return out;
 }

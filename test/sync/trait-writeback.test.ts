@@ -107,6 +107,12 @@ describe('traits written back to Customer.io', () => {
     // b has no predicted date: nothing is set for it.
     expect(fake.state.people.get('b')).toEqual({ offer_tier: 'strong', spend_90d: 5 });
     expect(batches()).toHaveLength(1);
+    // With nothing written before, b's missing date has nothing to clear: it is not sent at all.
+    const firstBody = batches()[0]!.body as { batch: { identifiers: { id: string }; attributes: object }[] };
+    expect(firstBody.batch.find((e) => e.identifiers.id === 'b')!.attributes).toEqual({
+      offer_tier: 'strong',
+      spend_90d: 5,
+    });
 
     // The same day again: the ledger holds every value, so no request at all.
     const rerun = await buildAndSync(c, D, 'r2');
