@@ -14,7 +14,8 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { readJson, writeJson } from '../storage/object-store.js';
 import type { AudienceDefinition, AudienceRules } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
-import { gateScoreTables, type ScoreTableFailure, type ScoreTableReport } from './score-tables.js';
+import { gateScoreTables } from './score-table-gate.js';
+import type { ScoreTableFailure, ScoreTableReport } from './score-tables.js';
 import {
   type BuildSession,
   type DatasetInput,

@@ -186,51 +186,6 @@ export interface ScoreTableFailure {
   message: string;
 }
 
-/**
- * Which of `ids` (default: every audience) a build of `day` can run: an audience that depends on a
- * score table without a usable partition fails with that table's reason.
- */
-export async function gateScoreTables(options: {
-  store: ObjectStore;
-  config: {
-    audiences: readonly AudienceDefinition[];
-    traits?: Traits | undefined;
-    never_send?: Condition | undefined;
-    score_tables?: ScoreTables | undefined;
-  };
-  day: string;
-  audienceIds?: readonly string[] | undefined;
-}): Promise<{ audienceIds: readonly string[] | undefined; failed: ScoreTableFailure[] }> {
-  const { store, config, day } = options;
-  const tables = config.score_tables ?? {};
-  if (Object.keys(tables).length === 0) return { audienceIds: options.audienceIds, failed: [] };
-  const ids = options.audienceIds ?? config.audiences.map((a) => a.id);
-  const problems = new Map<string, ScoreTableError | null>();
-  const failed: ScoreTableFailure[] = [];
-  const ok: string[] = [];
-  for (const id of ids) {
-    let failure: ScoreTableFailure | undefined;
-    for (const table of [...audienceScoreTables(config, id)].sort()) {
-      if (!problems.has(table)) {
-        const def = tables[table];
-        try {
-          if (def) await resolveScoreTable(store, table, def, day);
-          problems.set(table, null);
-        } catch (error) {
-          if (!(error instanceof ScoreTableError)) throw error;
-          problems.set(table, error);
-        }
-      }
-      const problem = problems.get(table);
-      if (problem && !failure)
-        failure = { audience: id, table, reason: problem.reason, message: problem.message };
-    }
-    if (failure) failed.push(failure);
-    else ok.push(id);
-  }
-  return { audienceIds: failed.length === 0 ? options.audienceIds : ok, failed };
-}
-
 // --- binding ------------------------------------------------------------------------------------
 
 /** Counts of what a score table partition held (no values). */
@@ -292,6 +247,28 @@ FROM (
 WHERE customer_id IS NOT NULL AND _rows = 1`;
 }
 
+/** Fails with a `schema` error naming the declared columns the partition's files lack. */
+export async function checkScoreTableColumns(
+  engine: Engine,
+  name: string,
+  def: ScoreTableDefinition,
+  partition: ScoreTablePartition,
+  paths: readonly string[],
+): Promise<void> {
+  const present = new Set(
+    (
+      await engine.all<{ column_name: string }>(`DESCRIBE SELECT * FROM ${scoreTableReadSql(def, paths)}`)
+    ).map((r) => r.column_name),
+  );
+  const absent = ['customer_id', ...Object.keys(def.columns)].filter((c) => !present.has(c));
+  if (absent.length > 0)
+    throw new ScoreTableError(
+      name,
+      'schema',
+      `score table "${name}" partition dt=${partition.dt} has no column ${absent.join(', ')} (declared: customer_id, ${Object.keys(def.columns).join(', ')})`,
+    );
+}
+
 /**
  * Binds `score_<name>` for every score table the plan reads (the newest complete partition, as
  * `resolveScoreTable` picks it) and counts what the partition held. `inUse` records the local
@@ -314,18 +291,7 @@ export async function bindScoreTables(options: {
     const paths = await options.files.paths(partition.files);
     for (const [i, p] of paths.entries()) options.inUse.set(p, partition.files[i]!.key);
     const read = scoreTableReadSql(def, paths);
-    const present = new Set(
-      (await options.engine.all<{ column_name: string }>(`DESCRIBE SELECT * FROM ${read}`)).map(
-        (r) => r.column_name,
-      ),
-    );
-    const absent = ['customer_id', ...Object.keys(def.columns)].filter((c) => !present.has(c));
-    if (absent.length > 0)
-      throw new ScoreTableError(
-        name,
-        'schema',
-        `score table "${name}" partition dt=${partition.dt} has no column ${absent.join(', ')} (declared: customer_id, ${Object.keys(def.columns).join(', ')})`,
-      );
+    await checkScoreTableColumns(options.engine, name, def, partition, paths);
     const key = `NULLIF(CAST(customer_id AS VARCHAR), '')`;
     const typeErrors = Object.entries(def.columns).map(
       ([c, type]) =>

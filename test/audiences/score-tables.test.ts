@@ -233,6 +233,29 @@ describe('score tables', () => {
     expect(findings.map((f) => f.details?.reason)).toEqual(['missing']);
   });
 
+  it('a partition without a declared column fails only the audiences that read the table, naming the column', async () => {
+    await store.put(`models/churn/dt=${D}/part-0.csv`, 'customer_id,churn_risk\na,0.9\n');
+    await store.put(`models/churn/dt=${D}/_SUCCESS`, '');
+    await writePart(store, 'people', D, 'p', [person('a', `${D}T00:00:00.000Z`)]);
+    await writePart(store, 'events', D, 'p', [ev('o1', 'a', 'order', `${D}T09:00:00.000Z`)]);
+    const result = await buildAudiences({
+      store,
+      config: config(YAML('csv')),
+      day: D,
+      engine: { threads: 1 },
+    });
+    expect(result.failed).toEqual([
+      {
+        audience: 'at_risk',
+        table: 'churn',
+        reason: 'schema',
+        message: `score table "churn" partition dt=${D} has no column next_product (declared: customer_id, churn_risk, next_product)`,
+      },
+    ]);
+    expect(result.audiences.map((m) => m.audience)).toEqual(['buyers']);
+    expect(await ids(store, 'buyers')).toEqual(['a']);
+  });
+
   it('configuration: unknown tables and columns, and types, are errors naming the YAML path', () => {
     const err = configErrorOf;
     expect(
