@@ -11,10 +11,18 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /**
- * Keeps a message on one line: control characters (a YAML key or value may hold a newline, which
- * zod quotes as it is) are written as escapes.
+ * Keeps a message on one line and every character visible: control characters (a YAML key or
+ * value may hold a newline, which zod quotes as it is) are written as escapes, and so are the
+ * invisible ones a key can carry from a copy and paste (a byte order mark, zero-width and
+ * non-breaking spaces), which would otherwise make `\ufeffvesion` read as `vesion`.
  */
 export function oneLine(message: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters replaced
-  return message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
+  return message.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters replaced
+    /[\u0000-\u001f\u007f\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f\u2060\u3000\ufeff]/g,
+    (c) => {
+      const json = JSON.stringify(c).slice(1, -1);
+      return json !== c ? json : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    },
+  );
 }

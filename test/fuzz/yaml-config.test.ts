@@ -146,6 +146,15 @@ function mutate(place: readonly (string | number)[], key: string, v: unknown, re
 }
 
 describe('YAML configuration loader', () => {
+  it('a key with an invisible character (a byte order mark) is named with it escaped', () => {
+    // Found by the fuzz below (seed 1230531340): the path read as ` constructor`, blank first.
+    const text = 'version: 1\n\uFEFFconstructor: "${UNSET}"';
+    expect(() => parseAudienceSyncConfig(text, SOURCE, ENV)).toThrow(
+      `${SOURCE}: \\ufeffconstructor: environment variable UNSET is not set`,
+    );
+    expectLoadsOrNamesPath(text);
+  });
+
   it('valid files still load (the mutations below start from one)', () => {
     const loaded = parseAudienceSyncConfig(stringify(base()), SOURCE, ENV);
     expect(loaded.config.audiences.map((a) => a.id)).toEqual(['buyers', 'top']);
