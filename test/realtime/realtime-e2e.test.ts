@@ -88,14 +88,16 @@ sync_settings: { realtime_flush_seconds: 1 }
 
 /**
  * A run's record once it has ended. The platforms' state changes before the run writes its
- * record as ended (acknowledgement first, then the ledger and the record), so a test that saw the
- * change waits for the record rather than reading it at once.
+ * record as ended (acknowledgement first, then the ledger and the record), and a real-time flush
+ * adds its stats (`realtime`) to the completed record after that, so a test that saw the change
+ * waits for the record rather than reading it at once.
  */
 async function finishedRun(store: ObjectStore, key: string): Promise<SyncRunRecord> {
   let record: SyncRunRecord | undefined;
   await until(async () => {
     record = await readJsonIfExists<SyncRunRecord>(store, key);
-    return record !== undefined && !['running', 'finalizing'].includes(record.status);
+    if (record === undefined || ['running', 'finalizing'].includes(record.status)) return false;
+    return record.trigger !== 'realtime' || record.status !== 'completed' || record.realtime !== undefined;
   });
   return record!;
 }
