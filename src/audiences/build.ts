@@ -20,7 +20,7 @@ import {
   type BuildSession,
   type DatasetInput,
   engineDefaults,
-  foldingShares,
+  foldingShare,
   openRulesSession,
 } from './session.js';
 import {
@@ -94,7 +94,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
   // The snapshot is folded while the engine reads the window's records (the session waits for it
   // before anything reads people): the fold is mostly one JavaScript thread, the reading the engine's.
   const defaults = engineDefaults(options);
-  const shares = foldingShares(defaults.engine);
+  const share = foldingShare(defaults.engine);
   const snapshot =
     options.updateSnapshot === false
       ? readJson<PeopleSnapshotManifest>(store, peopleManifestKey(day))
@@ -102,7 +102,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
           store,
           day,
           onProgress: (done, total) => progress?.({ phase: 'people', done, total }),
-          ...(shares ? { engine: { ...defaults.engine, memoryLimit: shares.fold } } : {}),
+          ...(share ? { engine: { ...defaults.engine, memoryLimit: share } } : {}),
         });
   // Handled here so a failure before the session waits for it is not an unhandled rejection.
   const settled = snapshot.then(

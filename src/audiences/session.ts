@@ -52,15 +52,14 @@ export function engineDefaults(options: {
 
 /**
  * While the build folds the people snapshot beside its session, the two engines share the memory
- * limit: the fold's engine gets `fold`, the session's runs at `session` until the snapshot is
- * done and at the whole limit after, so the process stays near one limit's worth, not two.
- * Undefined for a limit that is not a size (DuckDB's own default, a percentage): no sharing.
+ * limit, half each: the session's returns to the whole limit once the snapshot is done, so the
+ * process stays near one limit's worth, not two. Undefined for a limit that is not a size
+ * (DuckDB's own default, a percentage): no sharing.
  */
-export function foldingShares(settings: EngineSettings): { fold: string; session: string } | undefined {
+export function foldingShare(settings: EngineSettings): string | undefined {
   const limit = settings.memoryLimit === undefined ? undefined : parseBytes(settings.memoryLimit);
   if (limit === undefined) return undefined;
-  const half = Math.max(64, Math.floor(limit / 2 / 2 ** 20));
-  return { fold: `${half}MB`, session: `${half}MB` };
+  return `${Math.max(64, Math.floor(limit / 2 / 2 ** 20))}MB`;
 }
 
 export interface DatasetInput {
@@ -111,10 +110,8 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
   const { store, plan } = options;
   const defaults = engineDefaults(options);
   const files = localFiles(store, defaults.cache);
-  const shares = options.snapshotReady ? foldingShares(defaults.engine) : undefined;
-  const engine = await Engine.open(
-    shares ? { ...defaults.engine, memoryLimit: shares.session } : defaults.engine,
-  );
+  const share = options.snapshotReady ? foldingShare(defaults.engine) : undefined;
+  const engine = await Engine.open(share ? { ...defaults.engine, memoryLimit: share } : defaults.engine);
   const scratch = await mkdtemp(join(tmpdir(), 'audience-sync-build-'));
   const inUse = new Map<string, string>();
   const close = async () => {
@@ -165,7 +162,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     // Record-level statements first (they never read the snapshot), then the rest in plan order.
     await runShared(plan.shared.filter((s) => s.records));
     await options.snapshotReady;
-    if (shares) await engine.run(`SET memory_limit = ${sqlString(defaults.engine.memoryLimit!)}`);
+    if (share) await engine.run(`SET memory_limit = ${sqlString(defaults.engine.memoryLimit!)}`);
     await bindPeopleSnapshot(engine, store, files, plan.day, inUse);
     lap('snapshot_wait');
     await runShared(plan.shared.filter((s) => !s.records));

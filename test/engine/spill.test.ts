@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { foldingShares } from '../../src/audiences/session.js';
+import { foldingShare } from '../../src/audiences/session.js';
 import { Engine } from '../../src/engine/duckdb.js';
 
 describe('engines spilling to disk', () => {
@@ -35,9 +35,9 @@ describe('engines spilling to disk', () => {
 
 describe('the build folding the people snapshot beside its engine', () => {
   it('splits the memory limit between the two engines, and leaves a limit that is not a size alone', () => {
-    expect(foldingShares({ memoryLimit: '1GB' })).toEqual({ fold: '512MB', session: '512MB' });
-    expect(foldingShares({ memoryLimit: '3GB' })).toEqual({ fold: '1536MB', session: '1536MB' });
-    expect(foldingShares({ memoryLimit: '80%' })).toBeUndefined();
-    expect(foldingShares({})).toBeUndefined();
+    expect(foldingShare({ memoryLimit: '1GB' })).toBe('512MB');
+    expect(foldingShare({ memoryLimit: '3GB' })).toBe('1536MB');
+    expect(foldingShare({ memoryLimit: '80%' })).toBeUndefined();
+    expect(foldingShare({})).toBeUndefined();
   });
 });
