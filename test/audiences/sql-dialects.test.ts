@@ -324,6 +324,20 @@ describe('warehouse dialects (golden; not run against the engines)', () => {
     );
   });
 
+  it('computes an exact median in every dialect (the middle value, or the mean of the middle two)', () => {
+    expect(duckdb.median('g')).toBe('median(g)');
+    expect(snowflake.median('g')).toBe('MEDIAN(g)');
+    // 1-based: elements (n + 1) / 2 and n / 2 + 1 in integer division (odd n: the same one).
+    expect(athena.median('g')).toBe(
+      '((element_at(array_sort(array_agg(g)), (count(g) + 1) / 2) + element_at(array_sort(array_agg(g)), count(g) / 2 + 1)) / 2)',
+    );
+    // 0-based: offsets (n - 1) DIV 2 and n DIV 2.
+    expect(bigquery.median('g')).toBe(
+      '((ARRAY_AGG(g IGNORE NULLS ORDER BY g)[OFFSET(DIV(COUNT(g) - 1, 2))] + ARRAY_AGG(g IGNORE NULLS ORDER BY g)[OFFSET(DIV(COUNT(g), 2))]) / 2)',
+    );
+    for (const d of Object.values(DIALECTS)) expect(d.median('g')).not.toMatch(/approx/i);
+  });
+
   it('names external tables of audience ids that are not identifiers apart', () => {
     expect(audienceTableName('buyers')).toBe('audience_buyers');
     expect(audienceTableName('top-cart-2026')).toMatch(/^audience_top_cart_2026_[0-9a-f]{8}$/);

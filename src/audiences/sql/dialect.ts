@@ -58,7 +58,7 @@ export interface Dialect {
    * where `condition` holds and `value` is not NULL (first / last traits).
    */
   valueBy(which: 'max' | 'min', value: string, order: string, condition: string): string;
-  /** Aggregate: the median of a double (interpolated; approximate where the warehouse has no exact one). */
+  /** Aggregate: the exact median of a double (for an even count, the mean of the two middle values). */
   median(value: string): string;
   /** Day text `day` plus `days` (a double, rounded half away from zero) as day text. */
   addDays(day: string, days: string): string;

@@ -448,7 +448,7 @@ FROM ev_resolved w
 GROUP BY owner;
 
 CREATE OR REPLACE VIEW e1_gaps AS
-SELECT owner, approx_percentile(gap, 0.5) AS gap
+SELECT owner, ((element_at(array_sort(array_agg(gap)), (count(gap) + 1) / 2) + element_at(array_sort(array_agg(gap)), count(gap) / 2 + 1)) / 2) AS gap
 FROM (
   SELECT w.owner, CAST(date_diff('day', TRY_CAST(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id) AS date), TRY_CAST(w.day AS date)) AS double) AS gap
   FROM ev_resolved w

@@ -526,7 +526,7 @@ FROM ev_resolved w
 GROUP BY owner;
 
 CREATE OR REPLACE TEMP TABLE e1_gaps AS
-SELECT owner, APPROX_QUANTILES(gap, 2)[OFFSET(1)] AS gap
+SELECT owner, ((ARRAY_AGG(gap IGNORE NULLS ORDER BY gap)[OFFSET(DIV(COUNT(gap) - 1, 2))] + ARRAY_AGG(gap IGNORE NULLS ORDER BY gap)[OFFSET(DIV(COUNT(gap), 2))]) / 2) AS gap
 FROM (
   SELECT w.owner, CAST(DATE_DIFF(SAFE_CAST(w.day AS DATE), SAFE_CAST(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id) AS DATE), DAY) AS FLOAT64) AS gap
   FROM ev_resolved w

@@ -63,8 +63,14 @@ export const athena: Dialect = {
   intDiv: (a, b) => `${a} / ${b}`,
   valueBy: (which, value, order, condition) =>
     `${which}_by(${value}, ${order}) FILTER (WHERE ${condition} AND ${value} IS NOT NULL)`,
-  // Trino has no exact median: approx_percentile (documented in docs/traits.md).
-  median: (value) => `approx_percentile(${value}, 0.5)`,
+  // Trino has no exact median aggregate (approx_percentile is approximate): the sorted values'
+  // middle one, or the mean of the middle two for an even count, as DuckDB's median (array_sort
+  // puts NULLs last, so the first count(value) elements are the values; bigint division rounds down).
+  median: (value) => {
+    const sorted = `array_sort(array_agg(${value}))`;
+    const n = `count(${value})`;
+    return `((element_at(${sorted}, (${n} + 1) / 2) + element_at(${sorted}, ${n} / 2 + 1)) / 2)`;
+  },
   addDays: (day, days) =>
     `date_format(date_add('day', CAST(round(${days}) AS bigint), TRY_CAST(${day} AS date)), '%Y-%m-%d')`,
 };

@@ -64,8 +64,13 @@ export const bigquery: Dialect = {
   intDiv: (a, b) => `DIV(${a}, ${b})`,
   valueBy: (which, value, order, condition) =>
     `ARRAY_AGG(IF(${condition}, ${value}, NULL) IGNORE NULLS ORDER BY IF(${condition} AND ${value} IS NOT NULL, ${order}, NULL) ${which === 'max' ? 'DESC' : 'ASC'} NULLS LAST LIMIT 1)[SAFE_OFFSET(0)]`,
-  // BigQuery's exact PERCENTILE_CONT is analytic only: APPROX_QUANTILES (documented in docs/traits.md).
-  median: (value) => `APPROX_QUANTILES(${value}, 2)[OFFSET(1)]`,
+  // BigQuery's exact PERCENTILE_CONT is analytic only (APPROX_QUANTILES is approximate): the
+  // sorted values' middle one, or the mean of the middle two for an even count, as DuckDB's median.
+  median: (value) => {
+    const sorted = `ARRAY_AGG(${value} IGNORE NULLS ORDER BY ${value})`;
+    const n = `COUNT(${value})`;
+    return `((${sorted}[OFFSET(DIV(${n} - 1, 2))] + ${sorted}[OFFSET(DIV(${n}, 2))]) / 2)`;
+  },
   addDays: (day, days) =>
     `FORMAT_DATE('%F', DATE_ADD(SAFE_CAST(${day} AS DATE), INTERVAL CAST(ROUND(${days}) AS INT64) DAY))`,
 };
