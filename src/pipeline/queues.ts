@@ -81,6 +81,18 @@ export interface SyncJobData {
    * only on a confirmed sync queued on its own (`enqueueConfirmedSync`), never by the refresh.
    */
   confirm?: boolean;
+  /**
+   * Set by the refresh when its build refused the audience (a score table it reads is stale,
+   * missing or lacks a declared column): the build's reason. The job then fails at once with it,
+   * never syncing a snapshot of the day an earlier build may have left.
+   */
+  notBuilt?: string;
+}
+
+/** What the build step of a refresh returns: the audiences built, and those it refused with why. */
+export interface BuildJobResult {
+  audiences: { audience: string; treatment: number; holdout: number }[];
+  failed: { audience: string; table: string; reason: string; message: string }[];
 }
 
 export function refreshRunId(data: RefreshJobData): string {

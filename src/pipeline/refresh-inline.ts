@@ -7,6 +7,7 @@ import { runErasure } from '../privacy/erase.js';
 import { SyncBlockedError } from '../sync/execute.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import {
+  notBuiltMessage,
   runBuildStage,
   runMeasureStageFor,
   runPeopleStage,
@@ -107,7 +108,7 @@ export async function runRefreshInline(ctx: StageContext, options: RefreshOption
         (target): SyncOutcome => ({
           target,
           status: 'failed',
-          error: `not built for ${day}: ${notBuilt.get(target.audienceId)}`,
+          error: notBuiltMessage(day, notBuilt.get(target.audienceId)!),
         }),
       ),
   ];

@@ -49,6 +49,11 @@ export function runBuildStage(
   });
 }
 
+/** Why a sync of an audience the build refused does not run (the in-process and queued refresh alike). */
+export function notBuiltMessage(day: string, reason: string): string {
+  return `not built for ${day}: ${reason}`;
+}
+
 /** The audiences a refresh covers: the requested ones plus those they exclude (built first). */
 export function selectedAudiences(
   config: AudienceSyncConfig,

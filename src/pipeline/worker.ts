@@ -22,10 +22,18 @@ import {
   SYNC_JOB_OPTIONS,
 } from './flow.js';
 import { startHealthWorker } from './health-queue.js';
-import { type CompactJobData, QUEUES, type RefreshJobData, type SyncJobData, stageJobId } from './queues.js';
+import {
+  type BuildJobResult,
+  type CompactJobData,
+  QUEUES,
+  type RefreshJobData,
+  type SyncJobData,
+  stageJobId,
+} from './queues.js';
 import { startRetentionWorker, upsertRetentionSchedule } from './retention-queue.js';
 import {
   lastCompleteDayIn,
+  notBuiltMessage,
   runBuildStage,
   runMeasureStageFor,
   runPeopleStage,
@@ -146,11 +154,15 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
         const result = await runBuildStage(ctx, job.data.day, job.data.audienceIds, (p) => {
           void job.updateProgress(p);
         });
-        return result.audiences.map((m) => ({
-          audience: m.audience,
-          treatment: m.counts.treatment,
-          holdout: m.counts.holdout,
-        }));
+        return {
+          audiences: result.audiences.map((m) => ({
+            audience: m.audience,
+            treatment: m.counts.treatment,
+            holdout: m.counts.holdout,
+          })),
+          // The syncs step fails these audiences' syncs with the reason (fanOutSyncs).
+          failed: result.failed,
+        } satisfies BuildJobResult;
       },
       { ...base, concurrency: 1 },
     ),
@@ -172,7 +184,7 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
           const day = lastCompleteDayIn(ctx.loaded.config.schedule.timezone);
           return enqueueRefresh({ connection, prefix }, { day });
         }
-        if (job.name === 'syncs') return fanOutSyncs(job, token, context, syncQueue);
+        if (job.name === 'syncs') return fanOutSyncs(job, token, { context, syncQueue, prefix });
         // The root: everything below has finished.
         const children = await job.getChildrenValues();
         return { run_id: job.data.runId, day: job.data.day, stages: Object.values(children) };
@@ -232,6 +244,9 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     const worker: Worker = new Worker(
       QUEUES.sync(destination),
       async (job: Job<SyncJobData>, token?: string) => {
+        // The build refused the audience: no snapshot of the day is to be synced, and no retry helps.
+        if (job.data.notBuilt !== undefined)
+          throw new UnrecoverableError(notBuiltMessage(job.data.day, job.data.notBuilt));
         const ctx = await context();
         try {
           const record = await runSyncStage(ctx, {
@@ -293,13 +308,19 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
 async function fanOutSyncs(
   job: Job<RefreshJobData & { runId: string; step?: string }>,
   token: string | undefined,
-  context: () => Promise<StageContext>,
-  syncQueue: (destination: string) => Queue,
+  queues: { context: () => Promise<StageContext>; syncQueue: (destination: string) => Queue; prefix: string },
 ): Promise<unknown> {
   if (job.data.step !== 'waiting') {
-    const ctx = await context();
+    const ctx = await queues.context();
     const targets = syncTargets(selectedAudiences(ctx.loaded.config, job.data.audienceIds));
+    // The build step is this job's child: the audiences it refused get sync jobs that fail with its
+    // reason (as the in-process refresh reports them), so the failure shows per audience × destination.
+    const built = (await job.getChildrenValues<BuildJobResult>())[
+      `${queues.prefix}:${QUEUES.build}:${stageJobId('build', job.data.runId)}`
+    ];
+    const notBuilt = new Map((built?.failed ?? []).map((f) => [f.audience, f.message]));
     for (const target of targets) {
+      const refused = notBuilt.get(target.audienceId);
       const data: SyncJobData = {
         day: job.data.day,
         audienceId: target.audienceId,
@@ -307,8 +328,9 @@ async function fanOutSyncs(
         kind: target.kind,
         runId: job.data.dryRun ? `dry-${job.data.runId}` : job.data.day,
         ...(job.data.dryRun ? { dryRun: true } : {}),
+        ...(refused !== undefined ? { notBuilt: refused } : {}),
       };
-      await syncQueue(target.destination).add('sync', data, {
+      await queues.syncQueue(target.destination).add('sync', data, {
         jobId: stageJobId('sync', job.data.runId, target.audienceId, target.destination, target.kind),
         parent: { id: job.id!, queue: job.queueQualifiedName },
         // A failed sync is reported; measurement still runs.

@@ -12,11 +12,12 @@ import { addDays, today } from '../../src/contract/days.js';
 import type { PersonRecord } from '../../src/contract/records.js';
 import { drainBuffers } from '../../src/export/drain.js';
 import { createLogger } from '../../src/log.js';
-import { enqueueRefresh, getRunStatus, type RunStatus } from '../../src/pipeline/flow.js';
+import { enqueueRefresh } from '../../src/pipeline/flow.js';
 import { QUEUES } from '../../src/pipeline/queues.js';
 import { createBullConnection } from '../../src/pipeline/redis.js';
 import { type RunningWorkers, startWorkers } from '../../src/pipeline/worker.js';
 import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
+import { waitForRun } from '../helpers/flows.js';
 import {
   createFsTestStore,
   createS3TestStore,
@@ -67,21 +68,6 @@ function person(i: number): PersonRecord {
     country: 'US',
     ts: TS,
   };
-}
-
-async function waitFor(
-  fn: () => Promise<RunStatus | undefined>,
-  done: (s: RunStatus) => boolean,
-  ms = 60_000,
-): Promise<RunStatus> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const s = await fn();
-    if (s && done(s)) return s;
-    if (Date.now() > until)
-      throw new Error(`timed out; last status ${JSON.stringify(s?.stages.map((x) => [x.name, x.state]))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe.each(['fs', 's3'] as const)('daily refresh as a BullMQ flow (%s store)', (kind) => {
@@ -201,20 +187,15 @@ describe.each(['fs', 's3'] as const)('daily refresh as a BullMQ flow (%s store)'
     await refreshQueue.add('scheduled', {});
     const pipeline = { connection, prefix };
     const runId = `refresh-${DAY}`;
-    await waitFor(
-      () => getRunStatus(pipeline, runId),
-      (s) => s.stages.some((x) => x.name.startsWith('sync') && x.state === 'active'),
+    await waitForRun(pipeline, runId, (s) =>
+      s.stages.some((x) => x.name.startsWith('sync') && x.state === 'active'),
     );
 
     // 4. Kill the worker in the middle of the syncs (no graceful wait), start a new one.
     await workers.close(0);
     fake.controls.setLatency(0);
     workers = await startWorkers(workerOptions);
-    const status = await waitFor(
-      () => getRunStatus(pipeline, runId),
-      (s) => s.state === 'completed' || s.state === 'failed',
-      90_000,
-    );
+    const status = await waitForRun(pipeline, runId, undefined, 90_000);
     expect(status.state).toBe('completed');
     expect(status.stages.filter((s) => s.state === 'failed')).toEqual([]);
     expect(status.stages.map((s) => s.name)).toEqual(
