@@ -1,13 +1,14 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { readMembers } from '../../src/audiences/members.js';
+import { scoreTableRelationSql, scoreTableSchema } from '../../src/audiences/score-tables.js';
 import { duckdb } from '../../src/audiences/sql/dialect.js';
 import { athena, bigquery, DIALECTS, snowflake } from '../../src/audiences/sql/dialects/index.js';
-import { audienceTableName } from '../../src/audiences/sql/warehouse.js';
+import { audienceTableName, scoreTableSelect } from '../../src/audiences/sql/warehouse.js';
 import { registerSqlCommand, sqlScript } from '../../src/cli/commands/sql.js';
 import { compactDay } from '../../src/compaction/compact.js';
 import {
@@ -263,6 +264,93 @@ describe('audience-sync sql --dialect duckdb', () => {
   });
 });
 
+/** Two score tables, one of each format, with every column type. */
+const SCORE_TABLES_YAML = `version: 1
+score_tables:
+  churn: { prefix: models/churn, format: parquet, max_age_days: 2, columns: { churn_risk: number, next_product: string } }
+  ltv: { prefix: models/ltv/v2, format: csv, max_age_days: 7, columns: { ltv: number, renewal: date } }
+traits:
+  churn_risk: { score_table: churn, column: churn_risk, default: 0 }
+  ltv: { score_table: ltv, column: ltv }
+  renewal: { score_table: ltv, column: renewal }
+audiences:
+  - id: at_risk
+    type: top_fraction
+    when: { trait: { churn_risk: { gte: 0.5 }, renewal: { lte: "2026-04-01" } } }
+    score: [{ weight: 1, trait: churn_risk }, { weight: 0.001, trait: ltv }]
+    top_fraction: 0.5
+`;
+
+describe('the warehouse score-table relation, run in DuckDB over dt= partitions', () => {
+  const def = scoreTableSchema.parse({
+    prefix: 'models/ltv',
+    format: 'csv',
+    max_age_days: 1,
+    columns: { ltv: 'number', renewal: 'date' },
+  });
+  let root: string;
+  let engine: Engine;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'audience-sync-score-wh-'));
+    const partitions: Record<string, string> = {
+      '2026-03-08': 'customer_id,ltv,renewal\nold,1,2026-01-01\n',
+      // The newest on or before D: a type error, an empty value, an invalid day, a duplicate key
+      // (none of its rows used), a row without a key.
+      '2026-03-09':
+        'customer_id,ltv,renewal\na,12.5,2026-04-01\nb,n/a,not-a-day\nc,,2026-02-30\nd,1,2026-01-01\nd,2,2026-01-02\n,3,2026-01-03\n',
+      // After D: ignored.
+      '2026-03-11': 'customer_id,ltv,renewal\nfuture,9,2026-09-09\n',
+    };
+    for (const [dt, csv] of Object.entries(partitions)) {
+      const dir = join(root, `models/ltv/dt=${dt}`);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'part-0000.csv'), csv);
+      await writeFile(join(dir, '_SUCCESS'), '');
+    }
+    engine = await Engine.open({ threads: 1 });
+  });
+  afterAll(async () => {
+    engine.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const select = (day: string, maxAge = def.max_age_days) =>
+    scoreTableSelect({
+      d: duckdb,
+      day,
+      name: 'ltv',
+      def: { ...def, max_age_days: maxAge },
+      data: `SELECT * FROM read_csv('${root}/models/ltv/*/*.csv', header = true, all_varchar = true, union_by_name = true, hive_partitioning = true, hive_types_autocast = false)`,
+      fail: (message) => `error(${message})`,
+    });
+
+  it('reads the newest partition on or before D as the build does', async () => {
+    const rows = await engine.all(`SELECT * FROM (${select(D)}) ORDER BY customer_id`);
+    const built = await engine.all(
+      `SELECT * FROM (${scoreTableRelationSql(def, [join(root, 'models/ltv/dt=2026-03-09/part-0000.csv')])}) ORDER BY customer_id`,
+    );
+    expect(rows).toEqual(built);
+    expect(rows).toEqual([
+      { customer_id: 'a', ltv: 12.5, renewal: '2026-04-01' },
+      { customer_id: 'b', ltv: null, renewal: null },
+      { customer_id: 'c', ltv: null, renewal: null },
+    ]);
+  });
+
+  it('fails naming the table when the newest partition is stale or there is none', async () => {
+    // D = 03-11 sees the 03-11 partition; D = 03-10 with max_age_days 0 accepts only 03-10.
+    expect(await engine.all(`SELECT customer_id FROM (${select('2026-03-11')})`)).toEqual([
+      { customer_id: 'future' },
+    ]);
+    await expect(engine.all(`SELECT * FROM (${select(D, 0)})`)).rejects.toThrow(
+      'score table "ltv": stale: its newest partition is dt=2026-03-09, before 2026-03-10 (max_age_days 0)',
+    );
+    await expect(engine.all(`SELECT * FROM (${select('2026-03-07')})`)).rejects.toThrow(
+      'score table "ltv": no partition with rows on or before 2026-03-07 under models/ltv/',
+    );
+  });
+});
+
 describe('warehouse dialects (golden; not run against the engines)', () => {
   const cases = [
     { name: 'athena', location: 's3://acme-audiences/prod' },
@@ -302,6 +390,20 @@ describe('warehouse dialects (golden; not run against the engines)', () => {
         warehouse: { location: `${c.location}/`, namespace: 'audiences_prod' },
       });
       await golden(`${c.name}-features.sql`, script);
+    });
+  }
+
+  for (const c of cases) {
+    it(`${c.name}: score tables (Parquet and CSV) as external tables over their dt= partitions`, async () => {
+      const script = await sqlScript({
+        config: parseAudienceSyncConfig(SCORE_TABLES_YAML, 'test.yaml', {}).config,
+        day: D,
+        dialect: DIALECTS[c.name],
+        warehouse: { location: c.location },
+      });
+      expect(script).not.toMatch(/create it first/);
+      expect(script).toContain('score_churn: the newest dt= partition on or before 2026-03-10');
+      await golden(`${c.name}-score-tables.sql`, script);
     });
   }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { listRangeParts } from '../../compaction/parts.js';
+import { addDays } from '../../contract/days.js';
 import type { Dataset } from '../../contract/records.js';
 import type { LocalFiles } from '../../engine/local-files.js';
 import {
@@ -13,7 +14,12 @@ import {
 import { keys } from '../../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../../storage/object-store.js';
 import { latestBuiltDay } from '../members.js';
-import { resolveScoreTable, scoreTableRelationSql } from '../score-tables.js';
+import {
+  resolveScoreTable,
+  type ScoreTableDefinition,
+  SUCCESS_MARKER,
+  scoreTableRelationSql,
+} from '../score-tables.js';
 import { type Dialect, duckdb } from './dialect.js';
 import {
   type AudienceSql,
@@ -206,6 +212,8 @@ interface WarehouseInputs {
   peopleSnapshot(ctx: Ctx): string;
   raw(ctx: Ctx, dataset: RecordDataset, from: string): string;
   previous(ctx: Ctx, audience: AudienceSql): string;
+  /** External table(s) over a score table's `dt=` partitions, and the relation reading one of them. */
+  scoreTable: ScoreTableInputs;
   /** Header lines: how to run the script. */
   notes(ctx: Ctx): string[];
 }
@@ -230,11 +238,93 @@ function indent(lines: readonly string[], by = '  '): string {
   return lines.map((l) => `${by}${l}`).join(',\n');
 }
 
+// Score tables ---------------------------------------------------------------------------------------
+
+/**
+ * How a warehouse reads a score table (docs/warehouse.md#score-tables): `ddl` creates the external
+ * table(s) over `<location>/<prefix>/dt=…/`; `data` is the rows of the data files (the key and the
+ * declared columns by name, as the warehouse holds them, and `dt`); `fail(message)` is an
+ * expression of type text that stops the query with `message` when it is evaluated.
+ */
+interface ScoreTableInputs {
+  ddl(ctx: Ctx, name: string, def: ScoreTableDefinition): string[];
+  data(ctx: Ctx, name: string, def: ScoreTableDefinition): string;
+  fail(message: string): string;
+}
+
+/** The external table of a score table (Athena and Snowflake; BigQuery adds a suffix per format). */
+function scoreTableName(name: string): string {
+  return `score_table_${name}`;
+}
+
+/** Data files of a partition, by their path: not `_` or `.` files (`_SUCCESS`), of the format. */
+function scoreDataFile(def: ScoreTableDefinition): string {
+  return `/dt=[^/]+/[^_./][^/]*[.]${def.format === 'parquet' ? 'parquet' : 'csv([.]gz)?'}`;
+}
+
+/**
+ * The relation `score_<name>`, as the build's (score-tables.ts `scoreTableRelationSql`): one row per
+ * customer_id that appears on exactly one row of the partition, declared columns typed (a value not
+ * of the type is NULL). The partition is the newest `dt` on or before D that has rows; when there
+ * is none, or it is older than `max_age_days`, the query fails naming the table (the build fails
+ * the audiences that read it; a script can only stop).
+ */
+export function scoreTableSelect(options: {
+  d: Dialect;
+  day: string;
+  name: string;
+  def: ScoreTableDefinition;
+  /** The rows of the table's data files: `dt`, `customer_id` and the declared columns. */
+  data: string;
+  /** An expression of type text that stops the query with `message` when it is evaluated. */
+  fail: (message: string) => string;
+}): string {
+  const { d, day, name, def, data, fail } = options;
+  const text = (column: string) => `NULLIF(CAST(s.${d.ident(column)} AS ${d.text}), '')`;
+  const typed = Object.entries(def.columns).map(([c, type]) => {
+    const v = text(c);
+    const value =
+      type === 'string'
+        ? v
+        : type === 'number'
+          ? `CASE WHEN ${d.isFinite(d.tryDouble(v))} THEN ${d.tryDouble(v)} END`
+          : `CASE WHEN ${d.fullMatch(v, '[0-9]{4}-[0-9]{2}-[0-9]{2}')} THEN ${d.addDays(v, d.dbl(0))} END`;
+    return `${value} AS ${d.ident(c)}`;
+  });
+  const oldest = addDays(day, -def.max_age_days);
+  const message = `${d.str(`score table "${name}": `)} || CASE WHEN n.dt IS NULL THEN ${d.str(
+    `no partition with rows on or before ${day} under ${def.prefix}/`,
+  )} ELSE ${d.str('stale: its newest partition is dt=')} || n.dt || ${d.str(
+    `, before ${oldest} (max_age_days ${def.max_age_days})`,
+  )} END`;
+  return `SELECT customer_id, ${Object.keys(def.columns)
+    .map((c) => d.ident(c))
+    .join(', ')}
+FROM (
+  SELECT ${text('customer_id')} AS customer_id, ${typed.join(', ')},
+    count(*) OVER (PARTITION BY ${text('customer_id')}) AS _rows
+  FROM (${data}) s
+  JOIN (
+    SELECT CASE WHEN n.dt IS NULL OR n.dt < ${d.str(oldest)} THEN ${fail(message)} ELSE n.dt END AS dt
+    FROM (SELECT max(dt) AS dt FROM (${data}) x WHERE dt <= ${d.str(day)}) n
+  ) p ON p.dt = s.dt
+) t
+WHERE customer_id IS NOT NULL AND _rows = 1`;
+}
+
+/** Header lines about the score tables a warehouse script reads. */
+function scoreTableNotes(ctx: Ctx): string[] {
+  return ctx.plan.scoreTables.map((t) => {
+    const def = ctx.plan.scoreTableDefs[t]!;
+    return `${scoreTableRelation(t)}: the newest dt= partition on or before ${ctx.plan.day} with rows under ${ctx.loc}/${def.prefix}/ (${def.format}); the query fails if there is none or it is before ${addDays(ctx.plan.day, -def.max_age_days)}. ${SUCCESS_MARKER} is not checked (docs/warehouse.md#score-tables)`;
+  });
+}
+
 // Athena ---------------------------------------------------------------------------------------------
 
-function athenaProjection(ctx: Ctx, template: string): string {
+function athenaProjection(ctx: Ctx, template: string, extra: readonly string[] = []): string {
   const since = ctx.options.since ?? '2020-01-01';
-  return `TBLPROPERTIES (
+  return `TBLPROPERTIES (${extra.map((p) => `\n  ${p},`).join('')}
   'projection.enabled' = 'true',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
@@ -257,7 +347,36 @@ ${athenaProjection(ctx, folder)}`,
   ];
 }
 
+const athenaScoreTable: ScoreTableInputs = {
+  // Parquet columns are read by name with the declared types (numbers double, the rest string);
+  // CSV through OpenCSVSerde, every column a string, by position after the header line.
+  ddl: (ctx, name, def) => {
+    const folder = `${ctx.loc}/${def.prefix}/`;
+    const parquet = def.format === 'parquet';
+    const columns = [
+      '`customer_id` string',
+      ...Object.entries(def.columns).map(
+        ([c, type]) => `\`${c}\` ${parquet && type === 'number' ? 'double' : 'string'}`,
+      ),
+    ];
+    return [
+      `DROP TABLE IF EXISTS ${ctx.ns}.${scoreTableName(name)}`,
+      `CREATE EXTERNAL TABLE ${ctx.ns}.${scoreTableName(name)} (
+${indent(columns)}
+)
+PARTITIONED BY (dt string)
+${parquet ? 'STORED AS PARQUET' : "ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'\nSTORED AS TEXTFILE"}
+LOCATION '${folder}'
+${athenaProjection(ctx, folder, parquet ? [] : ["'skip.header.line.count' = '1'"])}`,
+    ];
+  },
+  data: (ctx, name, def) =>
+    `SELECT * FROM ${ctx.ns}.${scoreTableName(name)} WHERE regexp_like("$path", ${ctx.d.str(`${scoreDataFile(def)}$`)})`,
+  fail: (message) => `CAST(CAST(${message} AS bigint) AS varchar)`,
+};
+
 const athenaInputs: WarehouseInputs = {
+  scoreTable: athenaScoreTable,
   notes: (ctx) => [
     `Athena (engine version 3). Run the statements one at a time, in order, with ${ctx.ns} as the`,
     'database of the query context (the views are created there).',
@@ -361,21 +480,25 @@ function bigqueryTable(
   columns: string[] | undefined,
   folder: string,
   pattern: string,
-  format: 'lines' | 'lines-gzip' | 'parquet',
+  format: 'lines' | 'lines-gzip' | 'parquet' | 'csv' | 'csv-gzip',
 ): string {
+  const csv = format === 'csv' || format === 'csv-gzip';
   const options = [
     `format = ${format === 'parquet' ? "'PARQUET'" : "'CSV'"}`,
     `uris = [${ctx.d.str(`${folder}/${pattern}`)}]`,
     `hive_partition_uri_prefix = ${ctx.d.str(folder)}`,
     ...(format === 'parquet'
       ? []
-      : [
-          // One column per line: a delimiter JSON text never holds, no quoting.
-          `field_delimiter = ${ctx.d.str('\u0001')}`,
-          `quote = ''`,
-          `skip_leading_rows = 0`,
-          ...(format === 'lines-gzip' ? [`compression = 'GZIP'`] : []),
-        ]),
+      : csv
+        ? // A header line; columns by position, quoted as RFC 4180.
+          [`skip_leading_rows = 1`, ...(format === 'csv-gzip' ? [`compression = 'GZIP'`] : [])]
+        : [
+            // One column per line: a delimiter JSON text never holds, no quoting.
+            `field_delimiter = ${ctx.d.str('\u0001')}`,
+            `quote = ''`,
+            `skip_leading_rows = 0`,
+            ...(format === 'lines-gzip' ? [`compression = 'GZIP'`] : []),
+          ]),
   ];
   const connection = ctx.options.connection ? `\nWITH CONNECTION \`${ctx.options.connection}\`` : '';
   return `CREATE OR REPLACE EXTERNAL TABLE ${ctx.ns}.${table}${columns ? ` (\n${indent(columns)}\n)` : ''}${connection}
@@ -385,7 +508,32 @@ ${indent(options)}
 )`;
 }
 
+const bigqueryScoreTable: ScoreTableInputs = {
+  // Parquet: the columns and their types come from the files (read by name). CSV: every column a
+  // string, by position after the header line; compressed and plain files are two tables.
+  ddl: (ctx, name, def) => {
+    const folder = `${ctx.loc}/${def.prefix}`;
+    const table = scoreTableName(name);
+    if (def.format === 'parquet')
+      return [bigqueryTable(ctx, table, undefined, folder, '*.parquet', 'parquet')];
+    const columns = ['customer_id STRING', ...Object.keys(def.columns).map((c) => `${c} STRING`)];
+    return [
+      bigqueryTable(ctx, `${table}_csv`, columns, folder, '*.csv', 'csv'),
+      bigqueryTable(ctx, `${table}_csv_gz`, columns, folder, '*.csv.gz', 'csv-gzip'),
+    ];
+  },
+  data: (ctx, name, def) => {
+    const table = `${ctx.ns}.${scoreTableName(name)}`;
+    const files = `REGEXP_CONTAINS(_FILE_NAME, ${ctx.d.str(`${scoreDataFile(def)}$`)})`;
+    return def.format === 'parquet'
+      ? `SELECT * FROM ${table} WHERE ${files}`
+      : `SELECT * FROM ${table}_csv WHERE ${files} UNION ALL SELECT * FROM ${table}_csv_gz WHERE ${files}`;
+  },
+  fail: (message) => `ERROR(${message})`,
+};
+
 const bigqueryInputs: WarehouseInputs = {
+  scoreTable: bigqueryScoreTable,
   notes: (ctx) => [
     'BigQuery (GoogleSQL). Run the whole script as one multi-statement query (the temporary tables',
     `live for that query); the external tables are created in the dataset ${ctx.ns}.`,
@@ -498,7 +646,7 @@ function snowflakeTable(
   columns: string[],
   folder: string,
   pattern: string,
-  format: 'lines' | 'json' | 'parquet',
+  format: 'lines' | 'json' | 'parquet' | 'score_csv',
 ): string[] {
   return [
     `CREATE OR REPLACE EXTERNAL TABLE ${table} (
@@ -520,7 +668,37 @@ function snowflakeText(d: Dialect, value: string): string {
 
 const LINE = 'line VARCHAR AS (VALUE:c1::VARCHAR)';
 
+const snowflakeScoreTable: ScoreTableInputs = {
+  // Parquet columns by name (VALUE:"name"), CSV columns by position (c1 the key, then the declared
+  // ones in order) after the header line; every column as text.
+  ddl: (ctx, name, def) => {
+    const { d } = ctx;
+    const parquet = def.format === 'parquet';
+    const columns = ['customer_id', ...Object.keys(def.columns)].map(
+      (c, i) => `${d.ident(c)} VARCHAR AS (VALUE:${parquet ? `"${c}"` : `c${i + 1}`}::VARCHAR)`,
+    );
+    return [
+      ...(parquet
+        ? []
+        : [
+            `CREATE OR REPLACE FILE FORMAT audience_sync_score_csv
+  TYPE = CSV SKIP_HEADER = 1 FIELD_OPTIONALLY_ENCLOSED_BY = '"' COMPRESSION = AUTO`,
+          ]),
+      ...snowflakeTable(
+        scoreTableName(name),
+        columns,
+        `${def.prefix}/`,
+        `.*${scoreDataFile(def)}`,
+        parquet ? 'parquet' : 'score_csv',
+      ),
+    ];
+  },
+  data: (_ctx, name) => `SELECT * FROM ${scoreTableName(name)}`,
+  fail: (message) => `CAST(CAST(${message} AS NUMBER) AS VARCHAR)`,
+};
+
 const snowflakeInputs: WarehouseInputs = {
+  scoreTable: snowflakeScoreTable,
   notes: (ctx) => [
     `Snowflake. Run the statements in order in one session (temporary tables); the stage, file`,
     `formats and external tables are created in the schema ${ctx.ns} of the current database.`,
@@ -652,7 +830,11 @@ export function warehouseScript(d: Dialect, plan: BuildPlan, options: WarehouseO
     ns: options.namespace ?? DEFAULT_NAMESPACE,
     options,
   };
-  const statements = [...inputs.ddl(ctx), d.createTable('people_snapshot', inputs.peopleSnapshot(ctx))];
+  const statements = [
+    ...inputs.ddl(ctx),
+    ...plan.scoreTables.flatMap((t) => inputs.scoreTable.ddl(ctx, t, plan.scoreTableDefs[t]!)),
+    d.createTable('people_snapshot', inputs.peopleSnapshot(ctx)),
+  ];
   for (const dataset of ['events', 'messages'] as const) {
     const from = plan.fromDay[dataset];
     if (from !== undefined) statements.push(d.createTable(`raw_${dataset}`, inputs.raw(ctx, dataset, from)));
@@ -660,20 +842,27 @@ export function warehouseScript(d: Dialect, plan: BuildPlan, options: WarehouseO
   for (const audience of plan.audiences) {
     statements.push(d.createTable(`previous_${audience.table}`, inputs.previous(ctx, audience)));
   }
+  for (const t of plan.scoreTables)
+    statements.push(
+      d.createTable(
+        scoreTableRelation(t),
+        scoreTableSelect({
+          d,
+          day: plan.day,
+          name: t,
+          def: plan.scoreTableDefs[t]!,
+          data: inputs.scoreTable.data(ctx, t, plan.scoreTableDefs[t]!),
+          fail: inputs.scoreTable.fail,
+        }),
+      ),
+    );
   statements.push(...planStatements(d, plan), membersSelect(d, plan));
   return renderScript({
     header: [
       `audience-sync sql --dialect ${d.name}: the build for one day, over the store at ${ctx.loc}`,
       ...describe(plan),
       ...inputs.notes(ctx),
-      ...plan.scoreTables.map((t) => {
-        const def = plan.scoreTableDefs[t]!;
-        return `${scoreTableRelation(t)}: create it first (a table or view in the namespace) over the newest complete partition ${ctx.loc}/${def.prefix}/dt=YYYY-MM-DD/ (${def.format}), one row per customer_id: customer_id, ${Object.entries(
-          def.columns,
-        )
-          .map(([c, type]) => `${c} ${type === 'number' ? 'double' : 'text'}`)
-          .join(', ')} (docs/traits.md#score-tables)`;
-      }),
+      ...scoreTableNotes(ctx),
       'Written from the engine documentation and golden-tested; not run against the engine.',
       'See docs/warehouse.md for what differs from the build (DuckDB).',
     ],
