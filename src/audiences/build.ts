@@ -121,6 +121,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
       config,
       day,
       audienceIds: gate.audienceIds,
+      checkedScoreTables: gate.checked,
       engine: defaults.engine,
       cache: defaults.cache,
       snapshotReady: snapshot,

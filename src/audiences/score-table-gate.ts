@@ -10,10 +10,12 @@ import type { ObjectStore } from '../storage/object-store.js';
 import type { AudienceDefinition, Condition, Traits } from './config.js';
 import {
   audienceScoreTables,
+  type CheckedScoreTables,
   checkScoreTableColumns,
   resolveScoreTable,
   ScoreTableError,
   type ScoreTableFailure,
+  type ScoreTablePartition,
   type ScoreTables,
 } from './score-tables.js';
 
@@ -36,10 +38,16 @@ export async function gateScoreTables(options: {
   };
   day: string;
   audienceIds?: readonly string[] | undefined;
-}): Promise<{ audienceIds: readonly string[] | undefined; failed: ScoreTableFailure[] }> {
+}): Promise<{
+  audienceIds: readonly string[] | undefined;
+  failed: ScoreTableFailure[];
+  /** The usable partitions, columns checked: the session binds them (bindScoreTables `checked`). */
+  checked: CheckedScoreTables;
+}> {
   const { store, config, day } = options;
   const tables = config.score_tables ?? {};
-  if (Object.keys(tables).length === 0) return { audienceIds: options.audienceIds, failed: [] };
+  const checked = new Map<string, ScoreTablePartition>();
+  if (Object.keys(tables).length === 0) return { audienceIds: options.audienceIds, failed: [], checked };
   const ids = options.audienceIds ?? config.audiences.map((a) => a.id);
   const problems = new Map<string, ScoreTableError | null>();
   const failed: ScoreTableFailure[] = [];
@@ -60,6 +68,7 @@ export async function gateScoreTables(options: {
               const partition = await resolveScoreTable(store, table, def, day);
               engine ??= await Engine.open(withMemoryCap(engineSettingsFromEnv(env), '256MB'));
               await checkScoreTableColumns(engine, table, def, partition, await files.paths(partition.files));
+              checked.set(table, partition);
             }
             problems.set(table, null);
           } catch (error) {
@@ -77,5 +86,5 @@ export async function gateScoreTables(options: {
   } finally {
     engine?.close();
   }
-  return { audienceIds: failed.length === 0 ? options.audienceIds : ok, failed };
+  return { audienceIds: failed.length === 0 ? options.audienceIds : ok, failed, checked };
 }

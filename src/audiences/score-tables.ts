@@ -270,9 +270,16 @@ export async function checkScoreTableColumns(
 }
 
 /**
+ * Partitions by table name that the build's gate (score-table-gate.ts) already resolved for the
+ * day and whose columns it checked: binding reads them as they are, without listing or
+ * describing them again.
+ */
+export type CheckedScoreTables = ReadonlyMap<string, ScoreTablePartition>;
+
+/**
  * Binds `score_<name>` for every score table the plan reads (the newest complete partition, as
- * `resolveScoreTable` picks it) and counts what the partition held. `inUse` records the local
- * paths of the objects read, as the session does for its other inputs.
+ * `resolveScoreTable` picks it, or the one in `checked`) and counts what the partition held.
+ * `inUse` records the local paths of the objects read, as the session does for its other inputs.
  */
 export async function bindScoreTables(options: {
   engine: Engine;
@@ -282,16 +289,18 @@ export async function bindScoreTables(options: {
   names: readonly string[];
   tables: ScoreTables;
   inUse: Map<string, string>;
+  checked?: CheckedScoreTables | undefined;
 }): Promise<ScoreTableReport[]> {
   const reports: ScoreTableReport[] = [];
   for (const name of options.names) {
     const def = options.tables[name];
     if (!def) throw new ScoreTableError(name, 'missing', `score table "${name}" is not configured`);
-    const partition = await resolveScoreTable(options.store, name, def, options.day);
+    const checked = options.checked?.get(name);
+    const partition = checked ?? (await resolveScoreTable(options.store, name, def, options.day));
     const paths = await options.files.paths(partition.files);
     for (const [i, p] of paths.entries()) options.inUse.set(p, partition.files[i]!.key);
     const read = scoreTableReadSql(def, paths);
-    await checkScoreTableColumns(options.engine, name, def, partition, paths);
+    if (!checked) await checkScoreTableColumns(options.engine, name, def, partition, paths);
     const key = `NULLIF(CAST(customer_id AS VARCHAR), '')`;
     const typeErrors = Object.entries(def.columns).map(
       ([c, type]) =>

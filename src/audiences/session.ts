@@ -19,7 +19,7 @@ import { keys } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
 import { type AudienceRules, buildOrder, withDependencies } from './config.js';
 import { latestBuiltDay } from './members.js';
-import { bindScoreTables, type ScoreTableReport } from './score-tables.js';
+import { bindScoreTables, type CheckedScoreTables, type ScoreTableReport } from './score-tables.js';
 import { duckdb } from './sql/dialect.js';
 import {
   type AudienceSql,
@@ -104,6 +104,8 @@ export interface SessionOptions {
    * already be there.
    */
   snapshotReady?: Promise<unknown>;
+  /** Score table partitions the build's gate resolved and checked (bound without a second look). */
+  checkedScoreTables?: CheckedScoreTables | undefined;
 }
 
 export async function openBuildSession(options: SessionOptions): Promise<BuildSession> {
@@ -146,7 +148,16 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       );
     }
     const { scoreTables: names, scoreTableDefs: tables, day } = plan;
-    const scoreTables = await bindScoreTables({ engine, store, files, day, names, tables, inUse });
+    const scoreTables = await bindScoreTables({
+      engine,
+      store,
+      files,
+      day,
+      names,
+      tables,
+      inUse,
+      checked: options.checkedScoreTables,
+    });
     lap('bind');
     options.onReady?.();
     const runShared = async (statements: readonly Statement[]) => {

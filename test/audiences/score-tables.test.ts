@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { readManifest, readMembers } from '../../src/audiences/members.js';
 import { parseEnv } from '../../src/config/env.js';
@@ -129,6 +129,38 @@ describe('score tables', () => {
         used_rows: 3,
       },
     ]);
+  });
+
+  it('a build lists and describes the partition once: the gate checks it, the session binds what it checked', async () => {
+    await writeParquet(store, addDays(D, -1), `('a', 0.6, 'x'), ('b', 0.8, 'y')`);
+    const c = config(YAML('parquet'));
+    const describes: string[] = [];
+    const all = Engine.prototype.all;
+    const describe = vi.spyOn(Engine.prototype, 'all').mockImplementation(function (
+      this: Engine,
+      sql,
+      params,
+    ) {
+      if (/^\s*DESCRIBE/i.test(sql)) describes.push(sql);
+      return all.call(this, sql, params) as never;
+    });
+    const list = vi.spyOn(store, 'list');
+    let listed: string[] = [];
+    try {
+      const result = await buildAudiences({ store, config: c, day: D, engine: { threads: 1 } });
+      expect(result.failed).toEqual([]);
+      expect(result.score_tables.map((r) => [r.table, r.partition, r.used_rows])).toEqual([
+        ['churn', addDays(D, -1), 2],
+      ]);
+    } finally {
+      listed = list.mock.calls.map(([prefix]) => prefix);
+      describe.mockRestore();
+      list.mockRestore();
+    }
+    expect(describes).toHaveLength(1);
+    expect(describes[0]).toContain('read_parquet(');
+    expect(listed.filter((prefix) => prefix.startsWith('models/churn/'))).toEqual(['models/churn/dt=']);
+    expect(await ids(store, 'at_risk')).toEqual(['b', 'a']);
   });
 
   it('counts missing keys, duplicate keys and wrong types, and uses none of those values', async () => {
