@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { type MeasureStageResult, runMeasureStage } from '../measure/stage.js';
 import { type PeopleSnapshotManifest, updatePeopleSnapshot } from '../people/snapshot.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { syncAudience, type TargetedPeople } from '../sync/execute.js';
+import { type SyncAudienceInput, syncAudience, type TargetedPeople } from '../sync/execute.js';
 import type { Locker } from '../sync/lock.js';
 import type { SyncRunRecord } from '../sync/run-record.js';
 import { openTarget, type SyncTarget } from './targets.js';
@@ -73,6 +73,8 @@ export interface SyncStageOptions {
   /** A targeted run (erasure, real-time): exactly these people (SyncAudienceInput.only). */
   only?: TargetedPeople;
   trigger?: SyncRunRecord['trigger'];
+  /** Real-time flushes: the run's stats, written in its completed record (SyncAudienceInput.realtimeStats). */
+  realtimeStats?: SyncAudienceInput['realtimeStats'];
   /** Cut requests at the platform's largest batch, whatever the destination's `batch_size` (real-time flushes). */
   largestBatches?: boolean;
   retry?: { maxAttempts?: number; maxDelayMs?: number };
@@ -115,6 +117,7 @@ export async function runSyncStage(ctx: StageContext, options: SyncStageOptions)
     ...(options.force ? { force: true } : {}),
     ...(options.only ? { only: options.only } : {}),
     ...(options.trigger ? { trigger: options.trigger } : {}),
+    ...(options.realtimeStats ? { realtimeStats: options.realtimeStats } : {}),
     guards: { maxRemoveShare: settings.max_remove_share },
     recreateDeleted: settings.recreate_deleted_audiences,
     platformName: `${settings.audience_name_prefix}${target.audienceId}`,

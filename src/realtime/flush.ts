@@ -4,7 +4,6 @@ import { faultPoint } from '../fault-point.js';
 import { runSyncStage, type StageContext } from '../pipeline/stages.js';
 import type { TargetedPeople } from '../sync/execute.js';
 import type { RealtimeRunStats, SyncRunRecord } from '../sync/run-record.js';
-import { saveRunRecord } from '../sync/runs.js';
 import { newestPeople } from './newest-people.js';
 import { batchKeys, claimBatch, finishBatch } from './pending.js';
 import type { FlushJobData } from './signals.js';
@@ -76,24 +75,24 @@ export async function flushRealtime(options: {
       // Short in-process retries; longer waits go back to the queue (the batch stays in flight).
       retry: { maxAttempts: 3, maxDelayMs: 30_000 },
       finalizeWaitMs: 5 * 60_000,
+      // Written with the completed record, not after it.
+      realtimeStats: (completed) => realtimeStats(completed, batch.people, unresolved),
     });
     if (record.status !== 'completed') {
       throw new Error(
         `real-time run ${record.run_id} is ${record.status}${record.error ? `: ${record.error.message}` : ''}`,
       );
     }
-    if (!record.realtime) {
-      record.realtime = realtimeStats(record, batch.people, unresolved);
-      await saveRunRecord(ctx.store, record);
-    }
+    // A run completed before real-time stats were written with the record has none: counted here only.
+    const stats = record.realtime ?? realtimeStats(record, batch.people, unresolved);
     faultPoint('realtime:after-run');
     await finishBatch(redis, keys);
     result.runs.push({
       run_id: record.run_id,
-      people: record.realtime.people,
+      people: stats.people,
       requests: record.requests,
-      unresolved: record.realtime.unresolved,
-      lag_p99_ms: record.realtime.lag_ms.p99,
+      unresolved: stats.unresolved,
+      lag_p99_ms: stats.lag_ms.p99,
     });
     ctx.log.info(
       {
@@ -101,9 +100,9 @@ export async function flushRealtime(options: {
         audience: data.audienceId,
         op: data.op,
         run_id: record.run_id,
-        people: record.realtime.people,
+        people: stats.people,
         requests: record.requests,
-        lag_p99_ms: record.realtime.lag_ms.p99,
+        lag_p99_ms: stats.lag_ms.p99,
       },
       'real-time batch sent',
     );

@@ -26,7 +26,7 @@ import { type HeldLock, LocalLocker, type Locker, LockLostError } from './lock.j
 import { computePlan, type PlanOutline } from './plan.js';
 import { resolvePlatformAudience } from './platform-audience.js';
 import { pushBatches } from './push.js';
-import type { SyncRunRecord } from './run-record.js';
+import type { RealtimeRunStats, SyncRunRecord } from './run-record.js';
 import { attempts, runRecordKey, saveRunRecord } from './runs.js';
 import { batchCount, planObjects, StoredPlanWriter } from './stored-plan.js';
 
@@ -73,6 +73,11 @@ export interface SyncAudienceInput {
   only?: TargetedPeople;
   /** What started the run, shown in the run history (absent: the daily sync or a manual one). */
   trigger?: SyncRunRecord['trigger'];
+  /**
+   * Real-time runs: their stats (`realtime` in the record), computed from the run as it completes
+   * (its end is the platform's acknowledgement) and written in the completed record itself.
+   */
+  realtimeStats?: (record: SyncRunRecord) => RealtimeRunStats;
   /** Plan and write the requests to the outbox only: no ledger, no state, no platform calls. */
   dryRun?: boolean;
   /** Start a new attempt even when this run id already completed. */
@@ -356,6 +361,7 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
     record.finished_at = new Date().toISOString();
     // Wall time from the first start, resumed runs included.
     record.timings_ms.total = Date.parse(record.finished_at) - Date.parse(record.started_at);
+    if (input.realtimeStats) record.realtime = input.realtimeStats(record);
     await saveRunRecord(store, record);
     // The ledger holds the outcome now; the plan was only needed to resume.
     if (!input.dryRun && record.plan_objects)

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { googleAdsConnector } from '../../connectors/google-ads/index.js';
 import { metaConnector } from '../../connectors/meta/index.js';
 import { tiktokConnector } from '../../connectors/tiktok/index.js';
@@ -88,16 +88,14 @@ sync_settings: { realtime_flush_seconds: 1 }
 
 /**
  * A run's record once it has ended. The platforms' state changes before the run writes its
- * record as ended (acknowledgement first, then the ledger and the record), and a real-time flush
- * adds its stats (`realtime`) to the completed record after that, so a test that saw the change
- * waits for the record rather than reading it at once.
+ * record as ended (acknowledgement first, then the ledger and the record, a real-time run's stats
+ * in it), so a test that saw the change waits for the record rather than reading it at once.
  */
 async function finishedRun(store: ObjectStore, key: string): Promise<SyncRunRecord> {
   let record: SyncRunRecord | undefined;
   await until(async () => {
     record = await readJsonIfExists<SyncRunRecord>(store, key);
-    if (record === undefined || ['running', 'finalizing'].includes(record.status)) return false;
-    return record.trigger !== 'realtime' || record.status !== 'completed' || record.realtime !== undefined;
+    return record !== undefined && !['running', 'finalizing'].includes(record.status);
   });
   return record!;
 }
@@ -206,6 +204,14 @@ describe('real-time suppression end to end', () => {
       redisPrefix: `${prefix}-ingest`,
       logger: log,
       realtime: { matcher: compileTriggers(loaded.config), enqueue: (s) => enqueueSignals(signalQueue, s) },
+    });
+    // Every write of a real-time run's record, as written (the workers use this store object).
+    const realtimeWrites: { key: string; record: SyncRunRecord }[] = [];
+    const put = t.store.put.bind(t.store);
+    const putSpy = vi.spyOn(t.store, 'put').mockImplementation(async (key, body, options) => {
+      if (key.includes('/runs/realtime-') && typeof body === 'string')
+        realtimeWrites.push({ key, record: JSON.parse(body) as SyncRunRecord });
+      return put(key, body, options);
     });
     try {
       workers = await startWorkers({
@@ -365,7 +371,13 @@ describe('real-time suppression end to end', () => {
         plan: { add: 2, remove: 0 },
         realtime: { people: 3, unresolved: 1 },
       });
+      // Each real-time run's record is written completed once, its stats in it.
+      const completed = realtimeWrites.filter((w) => w.record.status === 'completed');
+      expect(completed.length).toBeGreaterThanOrEqual(5);
+      expect(new Set(completed.map((w) => w.key)).size).toBe(completed.length);
+      expect(completed.filter((w) => w.record.realtime === undefined)).toEqual([]);
     } finally {
+      putSpy.mockRestore();
       await app.close();
       await signalQueue.close();
       redis.disconnect();
