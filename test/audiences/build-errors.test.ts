@@ -8,6 +8,8 @@ import { compactDay } from '../../src/compaction/compact.js';
 import { listDayParts } from '../../src/compaction/parts.js';
 import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { EngineError } from '../../src/engine/duckdb.js';
+import { latestSnapshotDay, peopleManifestKey } from '../../src/people/snapshot.js';
+import { keys } from '../../src/storage/keys.js';
 import { createFsTestStore, createS3TestStore, type TestStore, uniqueName } from '../helpers/stores.js';
 import { ev, person, writePart } from './fixtures.js';
 
@@ -56,6 +58,60 @@ describe('build errors name what failed and leave published snapshots alone', ()
     expect((failure as EngineError).object).toBe(parquet!.key);
     expect((failure as EngineError).message).toContain(parquet!.key);
     expect(await latestBuiltDay(t.store, 'carts')).toBe('2026-03-09');
+  });
+
+  describe('a people part the snapshot fold cannot read, while the session reads the window', () => {
+    /** A late people part of `day`, compacted to Parquet and then damaged. */
+    async function corruptPeopleParquet(day: string): Promise<string> {
+      await writePart(t.store, 'people', day, 'late', [person('b', `${day}T02:00:00.000Z`)]);
+      await compactDay({ store: t.store, dataset: 'people', day, now: new Date('2026-03-20T00:00:00Z') });
+      const [parquet] = (await listDayParts(t.store, 'people', day)).parquet;
+      expect(parquet?.key).toMatch(/\.parquet$/);
+      await t.store.put(parquet!.key, Buffer.from('PAR1 this is not a parquet file at all PAR1'));
+      return parquet!.key;
+    }
+    /** The stored bytes of a day's snapshot and its manifest (undefined when absent). */
+    async function snapshotOf(day: string): Promise<(string | undefined)[]> {
+      return Promise.all(
+        [keys.peopleSnapshot(day), peopleManifestKey(day)].map(async (key) =>
+          (await t.store.exists(key)) ? (await t.store.get(key)).toString('base64') : undefined,
+        ),
+      );
+    }
+    /**
+     * The fold's own error, not one the session would give for a snapshot that is not there. (It
+     * names the part by its local path, which in a filesystem store ends with the key; it does not
+     * set `object`: the fold, src/people/updates.ts, does not map its paths back to keys as the
+     * session does.)
+     */
+    function expectNamed(failure: unknown, key: string): void {
+      expect(failure).toBeInstanceOf(EngineError);
+      expect((failure as EngineError).kind).toBe('corrupt_input');
+      expect((failure as EngineError).message).toContain(key);
+    }
+
+    it('fails the build naming the part; the day before stays the latest snapshot, untouched', async () => {
+      await buildAudiences({ store: t.store, config, day: '2026-03-09' });
+      const before = await snapshotOf('2026-03-09');
+      const key = await corruptPeopleParquet(D);
+      const failure = await buildAudiences({ store: t.store, config, day: D }).catch((e: unknown) => e);
+      expectNamed(failure, key);
+      expect(await snapshotOf('2026-03-09')).toEqual(before);
+      expect(await snapshotOf(D)).toEqual([undefined, undefined]);
+      expect(await latestSnapshotDay(t.store, D)).toBe('2026-03-09');
+      expect(await latestBuiltDay(t.store, 'carts')).toBe('2026-03-09');
+    });
+
+    it("leaves the day's own earlier snapshot and its audiences as they were", async () => {
+      await buildAudiences({ store: t.store, config, day: D });
+      const before = await snapshotOf(D);
+      const members = (await t.store.get(keys.members('carts', D))).toString('base64');
+      const key = await corruptPeopleParquet('2026-03-05');
+      const failure = await buildAudiences({ store: t.store, config, day: D }).catch((e: unknown) => e);
+      expectNamed(failure, key);
+      expect(await snapshotOf(D)).toEqual(before);
+      expect((await t.store.get(keys.members('carts', D))).toString('base64')).toBe(members);
+    });
   });
 
   it('the engine out of memory is a typed error that says what to change', async () => {
