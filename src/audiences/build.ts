@@ -1,5 +1,4 @@
 import { hash } from 'node:crypto';
-import type { MemberRecord } from '../contract/records.js';
 import type { EngineSettings } from '../engine/duckdb.js';
 import type { CacheOptions } from '../engine/local-files.js';
 import {
@@ -8,12 +7,12 @@ import {
   peopleManifestKey,
   updatePeopleSnapshot,
 } from '../people/snapshot.js';
-import { writeJsonl } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readJson, writeJson } from '../storage/object-store.js';
 import type { AudienceDefinition, AudienceRules } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
+import { membersFileSelect } from './members-file.js';
 import { gateScoreTables } from './score-table-gate.js';
 import type { ScoreTableFailure, ScoreTableReport } from './score-tables.js';
 import {
@@ -23,13 +22,7 @@ import {
   foldingShare,
   openRulesSession,
 } from './session.js';
-import {
-  type AudienceSql,
-  audienceCountsSql,
-  memberTraits,
-  type RecordDataset,
-  type TraitSql,
-} from './sql/plan.js';
+import { type AudienceSql, audienceCountsSql, type RecordDataset, type TraitSql } from './sql/plan.js';
 
 /**
  * The daily build: the people snapshot is brought up to date while the audience language, compiled
@@ -226,23 +219,7 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
   const membersKey = keys.members(def.id, day);
   const isTop = def.type === 'top_fraction';
   // Traits the audience writes back ride along in the members file (docs/traits.md#write-back).
-  const traits = memberTraits(audience);
-  async function* members(): AsyncGenerator<MemberRecord> {
-    for await (const rows of engine.stream<MemberRecord & { score: number }>(
-      `SELECT customer_id, "group", score, rank, entered${traits.columns} FROM ${audience.table} ORDER BY rank`,
-    )) {
-      for (const r of rows)
-        yield {
-          customer_id: r.customer_id,
-          group: r.group,
-          score: isTop ? r.score : 0,
-          rank: r.rank,
-          entered: r.entered,
-          ...traits.of(r),
-        };
-    }
-  }
-  await writeJsonl(store, membersKey, members());
+  await session.writeJsonLines(membersFileSelect(audience), membersKey);
 
   // What this audience read: its own sources' datasets and windows, plus never_send's.
   const partsOf = (dataset: RecordDataset): string[] => {

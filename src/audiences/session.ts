@@ -1,12 +1,20 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheOptionsFromEnv, engineEnvFrom, engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { type DayParts, listRangeParts } from '../compaction/parts.js';
-import { Engine, EngineError, type EngineSettings, parseBytes, sqlString } from '../engine/duckdb.js';
+import { Engine, type EngineSettings, parseBytes, sqlString } from '../engine/duckdb.js';
 import { readableParts } from '../engine/gzip-lines.js';
 import { loadJsonlTable } from '../engine/jsonl-load.js';
-import { type CacheOptions, type LocalFiles, localFiles } from '../engine/local-files.js';
+import {
+  type CacheOptions,
+  type LocalFiles,
+  localFiles,
+  namingObjects,
+  pathsOf,
+} from '../engine/local-files.js';
 import {
   parquetColumnsSql,
   parquetRelation,
@@ -16,7 +24,7 @@ import {
 } from '../engine/raw.js';
 import type { MalformedLine } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
-import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
+import { type ObjectStore, statObject } from '../storage/object-store.js';
 import { type AudienceRules, buildOrder, withDependencies } from './config.js';
 import { latestBuiltDay } from './members.js';
 import { bindScoreTables, type CheckedScoreTables, type ScoreTableReport } from './score-tables.js';
@@ -87,6 +95,11 @@ export interface BuildSession {
    * built earlier in this session to their members tables (for `exclude`).
    */
   runAudience(audience: AudienceSql, tables: ReadonlyMap<string, string>): Promise<string | undefined>;
+  /**
+   * Writes the rows of `select` to `key` as gzip JSON Lines, one object per row, with the engine's
+   * own JSON writer (no row passes through JavaScript); returns the number of rows.
+   */
+  writeJsonLines(select: string, key: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -195,7 +208,20 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         runAudience(audience, tables).catch((error: unknown) => {
           throw namingObjects(error, inUse);
         }),
+      writeJsonLines,
     };
+    async function writeJsonLines(select: string, key: string): Promise<number> {
+      const local = join(scratch, `out-${randomBytes(6).toString('hex')}.jsonl.gz`);
+      try {
+        const [copied] = await engine.all<{ Count: number }>(
+          `COPY (${select}) TO ${sqlString(local)} (FORMAT json, COMPRESSION gzip)`,
+        );
+        await store.put(key, createReadStream(local), { contentType: 'application/x-ndjson' });
+        return Number(copied?.Count ?? 0);
+      } finally {
+        await rm(local, { force: true });
+      }
+    }
     async function runAudience(audience: AudienceSql, tables: ReadonlyMap<string, string>) {
       const def = audience.definition;
       const previousDay = await latestBuiltDay(store, def.id, { before: plan.day });
@@ -213,22 +239,6 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     await close();
     throw namingObjects(error, inUse);
   }
-}
-
-/**
- * An engine error names local files (the cache's, or the filesystem store's); the person reading
- * it needs the object. Paths are replaced by their keys, and the first one becomes `object`.
- */
-export function namingObjects(error: unknown, files: ReadonlyMap<string, string>): unknown {
-  if (!(error instanceof EngineError)) return error;
-  let message = error.message;
-  let object = error.object;
-  for (const [path, key] of files) {
-    if (!message.includes(path)) continue;
-    message = message.replaceAll(path, key);
-    object ??= key;
-  }
-  return message === error.message ? error : new EngineError(error.kind, message, object);
 }
 
 /**
@@ -267,16 +277,6 @@ export async function bindPeopleSnapshot(
 ): Promise<void> {
   const [path] = await pathsOf(files, [await statObject(store, keys.peopleSnapshot(day))], inUse);
   await engine.run(`CREATE VIEW people_snapshot AS ${peopleSnapshotRelation(path!)}`);
-}
-
-async function pathsOf(
-  files: LocalFiles,
-  objects: readonly ObjectInfo[],
-  inUse: Map<string, string>,
-): Promise<string[]> {
-  const paths = await files.paths(objects);
-  for (const [i, path] of paths.entries()) inUse.set(path, objects[i]!.key);
-  return paths;
 }
 
 /**

@@ -160,3 +160,30 @@ export class ReadThroughCache implements LocalFiles {
     return { removed, bytes };
   }
 }
+
+/**
+ * An engine error names local files (the cache's, or the filesystem store's); the person reading
+ * it needs the object. Paths are replaced by their keys, and the first one becomes `object`.
+ */
+export function namingObjects(error: unknown, files: ReadonlyMap<string, string>): unknown {
+  if (!(error instanceof EngineError)) return error;
+  let message = error.message;
+  let object = error.object;
+  for (const [path, key] of files) {
+    if (!message.includes(path)) continue;
+    message = message.replaceAll(path, key);
+    object ??= key;
+  }
+  return message === error.message ? error : new EngineError(error.kind, message, object);
+}
+
+/** Local paths of `objects` (`files.paths`), each noted in `inUse` (path → object key) for `namingObjects`. */
+export async function pathsOf(
+  files: LocalFiles,
+  objects: readonly ObjectInfo[],
+  inUse: Map<string, string>,
+): Promise<string[]> {
+  const paths = await files.paths(objects);
+  for (const [i, path] of paths.entries()) inUse.set(path, objects[i]!.key);
+  return paths;
+}

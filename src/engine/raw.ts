@@ -225,16 +225,22 @@ export function isParquetPart(key: string): boolean {
   return key.endsWith('.parquet');
 }
 
-/** The people snapshot: identity columns plus the whole line as JSON text for `person:` rules. */
+/**
+ * The people snapshot: identity columns plus the whole line as JSON text for `person:` rules. Each
+ * line is parsed once for its identity fields (one multi-path extract); `merged_ids`, rare, comes
+ * out as JSON text and is cast to a list only where present.
+ */
 export function peopleSnapshotRelation(path: string): string {
-  return `SELECT json_extract_string(line, '$.customer_id') AS customer_id,
-    json_extract_string(line, '$.email') AS email,
-    json_extract_string(line, '$.cio_id') AS cio_id,
-    CAST(json_extract(line, '$.merged_ids') AS VARCHAR[]) AS merged_ids,
+  return `SELECT id[1] AS customer_id, id[2] AS email, id[3] AS cio_id,
+    CASE WHEN id[4] IS NOT NULL THEN CAST(CAST(id[4] AS JSON) AS VARCHAR[]) END AS merged_ids,
     line AS person
-  FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '', escape = '',
-    header = false, auto_detect = false, strict_mode = false, compression = 'gzip')
-  WHERE line IS NOT NULL AND json_valid(line) AND json_extract_string(line, '$.customer_id') IS NOT NULL`;
+  FROM (
+    SELECT line, json_extract_string(line, ['$.customer_id', '$.email', '$.cio_id', '$.merged_ids']) AS id
+    FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '', escape = '',
+      header = false, auto_detect = false, strict_mode = false, compression = 'gzip')
+    WHERE line IS NOT NULL AND json_valid(line)
+  )
+  WHERE id[1] IS NOT NULL`;
 }
 
 /** The members of an audience's previous snapshot (`customer_id`, `entered`); empty without one. */

@@ -6,7 +6,7 @@ import { BOOLEAN_FIELDS } from '../compaction/read.js';
 import { Engine, type EngineSettings, sqlString, sqlStringList } from '../engine/duckdb.js';
 import { readableParts } from '../engine/gzip-lines.js';
 import { loadJsonlTable } from '../engine/jsonl-load.js';
-import { localFiles } from '../engine/local-files.js';
+import { localFiles, namingObjects, pathsOf } from '../engine/local-files.js';
 import { BAG_FIELDS, dataColumns, parquetColumnsSql, parquetRelation, quoteIdent } from '../engine/raw.js';
 import type { MalformedLine } from '../storage/jsonl.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
@@ -66,6 +66,8 @@ export async function loadPersonUpdates(
   const engine = await Engine.open(settings ?? engineSettingsFromEnv(env));
   const files = localFiles(store, cacheOptionsFromEnv(env));
   const scratch = await mkdtemp(join(scratchRoot, 'people-'));
+  // Local path → object key of every part read: an engine error names the object, not the file.
+  const inUse = new Map<string, string>();
   const close = async () => {
     engine.close();
     await rm(scratch, { recursive: true, force: true });
@@ -76,7 +78,11 @@ export async function loadPersonUpdates(
     const ord = new Map(units.map((u, i) => [u.key, i]));
 
     const jsonlUnits = units.filter((u) => !u.file);
-    const jsonlPaths = await files.paths(jsonlUnits.map((u) => u.part));
+    const jsonlPaths = await pathsOf(
+      files,
+      jsonlUnits.map((u) => u.part),
+      inUse,
+    );
     const readable = await readableParts(
       jsonlUnits.map((u, i) => ({ key: u.key, path: jsonlPaths[i]! })),
       scratch,
@@ -104,7 +110,11 @@ export async function loadPersonUpdates(
         malformedUncounted += file.malformed_lines - file.malformed.length;
       sources.push(...wanted);
     }
-    const parquetPaths = await files.paths([...byFile.values()].map((f) => f.info));
+    const parquetPaths = await pathsOf(
+      files,
+      [...byFile.values()].map((f) => f.info),
+      inUse,
+    );
     const parquet = [...byFile.keys()].map((key, i) => ({ key, path: parquetPaths[i]! }));
     const present =
       parquet.length > 0
@@ -176,6 +186,6 @@ export async function loadPersonUpdates(
     };
   } catch (error) {
     await close();
-    throw error;
+    throw namingObjects(error, inUse);
   }
 }

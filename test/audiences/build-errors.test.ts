@@ -79,15 +79,15 @@ describe('build errors name what failed and leave published snapshots alone', ()
       );
     }
     /**
-     * The fold's own error, not one the session would give for a snapshot that is not there. (It
-     * names the part by its local path, which in a filesystem store ends with the key; it does not
-     * set `object`: the fold, src/people/updates.ts, does not map its paths back to keys as the
-     * session does.)
+     * The fold's own error, not one the session would give for a snapshot that is not there: it
+     * names the object (src/people/updates.ts maps its local paths back to keys, as the session
+     * does), so on S3 it is the key, not the cache file.
      */
     function expectNamed(failure: unknown, key: string): void {
       expect(failure).toBeInstanceOf(EngineError);
       expect((failure as EngineError).kind).toBe('corrupt_input');
-      expect((failure as EngineError).message).toContain(key);
+      expect((failure as EngineError).object).toBe(key);
+      expect((failure as EngineError).message).toContain(`'${key}'`);
     }
 
     it('fails the build naming the part; the day before stays the latest snapshot, untouched', async () => {
