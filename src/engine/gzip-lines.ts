@@ -5,6 +5,7 @@ import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { constants, createGunzip, createGzip } from 'node:zlib';
+import { STREAM_CHUNK } from '../storage/jsonl.js';
 
 /**
  * JSON Lines parts as the SQL engine needs them. The engine's gzip reader does not check a part's
@@ -71,8 +72,8 @@ async function checkInflating(
   maxLineBytes: number,
   onChunk: (chunk: Buffer) => Promise<void>,
 ): Promise<GzipCheck> {
-  const gunzip = createGunzip({ chunkSize: 64 * 1024 });
-  const input = createReadStream(path);
+  const gunzip = createGunzip({ chunkSize: STREAM_CHUNK });
+  const input = createReadStream(path, { highWaterMark: STREAM_CHUNK });
   input.on('error', (e) => gunzip.destroy(e));
   input.pipe(gunzip);
   let carry: Buffer = Buffer.alloc(0);
@@ -139,8 +140,8 @@ export async function normalizeGzipLines(
 ): Promise<Normalized> {
   const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
   // Z_SYNC_FLUSH: at a truncation, hand over what was inflated before the error is raised.
-  const gunzip = createGunzip({ chunkSize: 64 * 1024, finishFlush: constants.Z_SYNC_FLUSH });
-  const input = createReadStream(path);
+  const gunzip = createGunzip({ chunkSize: STREAM_CHUNK, finishFlush: constants.Z_SYNC_FLUSH });
+  const input = createReadStream(path, { highWaterMark: STREAM_CHUNK });
   input.on('error', (e) => gunzip.destroy(e));
   input.pipe(gunzip);
   const gzip = createGzip({ level: 1 });
