@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +21,7 @@ import {
   previousMembersRelation,
   type RawFile,
 } from '../engine/raw.js';
-import type { MalformedLine } from '../storage/jsonl.js';
+import { type MalformedLine, putGzipLinesFile } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import { type ObjectStore, statObject } from '../storage/object-store.js';
 import { type AudienceRules, buildOrder, withDependencies } from './config.js';
@@ -211,12 +210,14 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       writeJsonLines,
     };
     async function writeJsonLines(select: string, key: string): Promise<number> {
-      const local = join(scratch, `out-${randomBytes(6).toString('hex')}.jsonl.gz`);
+      // Uncompressed, then gzipped by zlib on the way up: the engine's own gzip writer took about
+      // twice as long (490,686 members: 1.1 s against 0.42 s + 0.25 s).
+      const local = join(scratch, `out-${randomBytes(6).toString('hex')}.jsonl`);
       try {
         const [copied] = await engine.all<{ Count: number }>(
-          `COPY (${select}) TO ${sqlString(local)} (FORMAT json, COMPRESSION gzip)`,
+          `COPY (${select}) TO ${sqlString(local)} (FORMAT json)`,
         );
-        await store.put(key, createReadStream(local), { contentType: 'application/x-ndjson' });
+        await putGzipLinesFile(store, key, local);
         return Number(copied?.Count ?? 0);
       } finally {
         await rm(local, { force: true });

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { constants, createGunzip, createGzip } from 'node:zlib';
@@ -72,6 +73,17 @@ async function writeAll<T>(writer: JsonlWriter<T>, values: Values<T>): Promise<n
     throw error;
   }
   return writer.close();
+}
+
+/**
+ * Uploads a local, uncompressed JSON Lines file (one the SQL engine wrote) as the gzip JSON Lines
+ * object `key`, compressed on the way like every object this module writes.
+ */
+export async function putGzipLinesFile(store: ObjectStore, key: string, path: string): Promise<void> {
+  const input = createReadStream(path, { highWaterMark: STREAM_CHUNK });
+  const gzip = createGzip({ level: GZIP_LEVEL });
+  input.on('error', (e) => gzip.destroy(e));
+  await store.put(key, input.pipe(gzip), { contentType: 'application/x-ndjson' });
 }
 
 /**
