@@ -43,9 +43,50 @@ export type ValueMatch = Scalar | Operators;
 /** Field (or dotted property path) → value match; every entry must hold. */
 export type Filters = Record<string, ValueMatch>;
 
+/**
+ * An operand read from the person's computed trait (docs/traits.md#traits-in-where): in a records
+ * condition's `where` (and a trait aggregate's), `{ value: { gt: { trait: aov } } }` compares each
+ * record's value with the value of the trait `aov` of the person the record counts for.
+ */
+export interface TraitOperand {
+  trait: string;
+}
+/** The operators of a `where` test: bounds and `ne` may be trait operands. */
+export interface WhereOperators {
+  gt?: number | string | TraitOperand;
+  gte?: number | string | TraitOperand;
+  lt?: number | string | TraitOperand;
+  lte?: number | string | TraitOperand;
+  ne?: Scalar | TraitOperand;
+  in?: Scalar[];
+}
+export type WhereMatch = Scalar | TraitOperand | WhereOperators;
+/** Property path (or message field) → test of a `where`; every entry must hold. */
+export type WhereFilters = Record<string, WhereMatch>;
+
+export function isTraitOperand(v: unknown): v is TraitOperand {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && 'trait' in v;
+}
+
+/** The operators a trait operand may stand in. */
+export const TRAIT_OPERAND_KEYS = ['gt', 'gte', 'lt', 'lte', 'ne'] as const;
+
+/** Trait names a `where` reads (its trait operands). */
+export function whereTraits(where: WhereFilters | undefined, out: Set<string> = new Set()): Set<string> {
+  for (const match of Object.values(where ?? {})) {
+    if (isTraitOperand(match)) out.add(match.trait);
+    else if (typeof match === 'object' && match !== null)
+      for (const key of TRAIT_OPERAND_KEYS) {
+        const v = (match as WhereOperators)[key];
+        if (isTraitOperand(v)) out.add(v.trait);
+      }
+  }
+  return out;
+}
+
 export interface Windowed {
   within_days?: number;
-  where?: Filters;
+  where?: WhereFilters;
 }
 export interface EventCondition extends Windowed {
   event: string;
@@ -144,7 +185,7 @@ function parseValueMatch(value: unknown, ctx: Ctx, path: Path, lower: boolean): 
   return v;
 }
 
-type FilterKind = 'message' | 'person' | 'where' | 'trait';
+type FilterKind = 'message' | 'person' | 'trait';
 
 function parseFilters(value: unknown, ctx: Ctx, path: Path, kind: FilterKind): Filters | undefined {
   if (!isPlainObject(value)) {
@@ -174,15 +215,91 @@ function parseFilters(value: unknown, ctx: Ctx, path: Path, kind: FilterKind): F
       issue(ctx, at, `"${field}" is not a trait name`);
       continue;
     }
-    if (kind === 'where' && !/^[^.\s]+(\.[^.\s]+)*$/.test(field)) {
-      issue(ctx, at, `"${field}" is not a property path (names separated by dots)`);
-      continue;
-    }
     const lower = kind === 'message' && (field === 'channel' || field === 'metric');
     const v = parseValueMatch(raw, ctx, at, lower);
     if (v !== undefined) out[field] = v;
   }
   return out;
+}
+
+/**
+ * A `where` test: a value match as in `parseValueMatch`, where `{ trait: name }` may stand for the
+ * value (equality) or for the bound of `gt`, `gte`, `lt`, `lte` and `ne` when `traits` allows it.
+ */
+function parseWhereMatch(raw: unknown, ctx: Ctx, path: Path, traits: boolean): WhereMatch | undefined {
+  if (isTraitOperand(raw)) return parseTraitOperand(raw, ctx, path, traits);
+  if (!isPlainObject(raw) || !TRAIT_OPERAND_KEYS.some((k) => isTraitOperand(raw[k])))
+    return parseValueMatch(raw, ctx, path, false);
+  const literals = Object.fromEntries(Object.entries(raw).filter(([, v]) => !isTraitOperand(v)));
+  const parsed =
+    Object.keys(literals).length > 0
+      ? (sub(operators, literals, ctx, path) as WhereOperators | undefined)
+      : {};
+  const out: Record<string, unknown> = {};
+  let ok = parsed !== undefined;
+  for (const [key, v] of Object.entries(raw)) {
+    if (!isTraitOperand(v)) {
+      if (parsed && key in parsed) out[key] = parsed[key as keyof WhereOperators];
+      continue;
+    }
+    if (!(TRAIT_OPERAND_KEYS as readonly string[]).includes(key)) {
+      issue(
+        ctx,
+        [...path, key],
+        `${key} takes values; a trait operand stands in ${TRAIT_OPERAND_KEYS.join(', ')} or for the value`,
+      );
+      ok = false;
+      continue;
+    }
+    const operand = parseTraitOperand(v, ctx, [...path, key], traits);
+    if (operand) out[key] = operand;
+    else ok = false;
+  }
+  return ok ? (out as WhereOperators) : undefined;
+}
+
+function parseTraitOperand(
+  raw: TraitOperand,
+  ctx: Ctx,
+  path: Path,
+  traits: boolean,
+): TraitOperand | undefined {
+  if (!traits) {
+    issue(
+      ctx,
+      path,
+      'a trait operand ({ trait: name }) is allowed in the where of event and message conditions and of trait aggregates only',
+    );
+    return undefined;
+  }
+  rejectExtraKeys(raw as unknown as Record<string, unknown>, ['trait'], ctx, path);
+  if (typeof raw.trait !== 'string' || !TRAIT_NAME.test(raw.trait)) {
+    issue(ctx, [...path, 'trait'], 'trait must be the name of a trait');
+    return undefined;
+  }
+  return { trait: raw.trait };
+}
+
+/** `where`: property paths (message fields for messages) → tests, trait operands where allowed. */
+function parseWhere(value: unknown, ctx: Ctx, path: Path, traits: boolean): WhereFilters | undefined {
+  if (!isPlainObject(value)) {
+    issue(ctx, path, 'where must be a mapping of field: value');
+    return undefined;
+  }
+  const out: WhereFilters = {};
+  let ok = true;
+  for (const [field, raw] of Object.entries(value)) {
+    const at = [...path, field];
+    if (!/^[^.\s]+(\.[^.\s]+)*$/.test(field)) {
+      issue(ctx, at, `"${field}" is not a property path (names separated by dots)`);
+      ok = false;
+      continue;
+    }
+    const v = parseWhereMatch(raw, ctx, at, traits);
+    if (v === undefined) ok = false;
+    else out[field] = v;
+  }
+  return ok ? out : undefined;
 }
 
 function isPersonField(field: string): boolean {
@@ -253,7 +370,7 @@ function parseCondition(value: unknown, ctx: Ctx, path: Path): Condition | undef
     return trait && { trait };
   }
   rejectExtraKeys(value, [head, 'within_days', 'min_count', 'where'], ctx, path);
-  const windowed = parseWindowed(value, ctx, path);
+  const windowed = parseWindowed(value, ctx, path, true);
   const min = value.min_count === undefined ? 1 : sub(minCount, value.min_count, ctx, [...path, 'min_count']);
   if (!windowed || min === undefined) return undefined;
   if (head === 'event') {
@@ -264,7 +381,13 @@ function parseCondition(value: unknown, ctx: Ctx, path: Path): Condition | undef
   return message && { message, min_count: min, ...windowed };
 }
 
-function parseWindowed(value: Record<string, unknown>, ctx: Ctx, path: Path): Windowed | undefined {
+/** `within_days` and `where` (`traits`: whether its tests may read traits). */
+function parseWindowed(
+  value: Record<string, unknown>,
+  ctx: Ctx,
+  path: Path,
+  traits: boolean,
+): Windowed | undefined {
   const out: Windowed = {};
   let ok = true;
   if (value.within_days !== undefined) {
@@ -273,7 +396,7 @@ function parseWindowed(value: Record<string, unknown>, ctx: Ctx, path: Path): Wi
     else out.within_days = w;
   }
   if (value.where !== undefined) {
-    const where = parseFilters(value.where, ctx, [...path, 'where'], 'where');
+    const where = parseWhere(value.where, ctx, [...path, 'where'], traits);
     if (where === undefined) ok = false;
     else out.where = where;
   }
@@ -300,7 +423,13 @@ function propertyMode(kind: string): 'required' | 'optional' | 'none' {
   return kind === 'first' || kind === 'last' ? 'optional' : 'none';
 }
 
-function parseFeature(kind: string, value: unknown, ctx: Ctx, path: Path): FeatureSource | undefined {
+function parseFeature(
+  kind: string,
+  value: unknown,
+  ctx: Ctx,
+  path: Path,
+  traits = false,
+): FeatureSource | undefined {
   if (!isPlainObject(value)) {
     issue(ctx, path, `${kind} needs a mapping with event or message`);
     return undefined;
@@ -313,7 +442,7 @@ function parseFeature(kind: string, value: unknown, ctx: Ctx, path: Path): Featu
   }
   const head = hasEvent ? 'event' : 'message';
   rejectExtraKeys(value, [head, 'within_days', 'where', 'property'], ctx, path);
-  const windowed = parseWindowed(value, ctx, path);
+  const windowed = parseWindowed(value, ctx, path, traits);
   let property: string | undefined;
   const mode = propertyMode(kind);
   if (mode === 'required' || (mode === 'optional' && value.property !== undefined)) {
@@ -534,7 +663,7 @@ function parseTrait(raw: unknown, ctx: Ctx, path: Path): TraitDefinition | undef
     case 'case':
       return parseCase(value.case, ctx, at, common);
     default: {
-      const source = parseFeature(head, value[head], ctx, at);
+      const source = parseFeature(head, value[head], ctx, at, true);
       return source && { kind: 'aggregate', aggregate: head, source, ...common };
     }
   }

@@ -9,6 +9,9 @@ import {
   type FeatureKind,
   type Filters,
   type ValueMatch,
+  type WhereFilters,
+  type WhereMatch,
+  whereTraits,
   withDependencies,
 } from './config.js';
 import { latestBuiltDay } from './members.js';
@@ -24,6 +27,7 @@ import {
   personGetter,
   personValue,
   type SqlSource,
+  stageJoins,
   TRAITS_JOIN,
 } from './sql/plan.js';
 import { filtersSql } from './sql/values.js';
@@ -98,6 +102,11 @@ export type ExplainNode =
       /** Distinct records of the person in the window that pass `where`. */
       count: number;
       min_count: number;
+      /**
+       * The person's values of the traits its `where` compares records with (null: missing, and
+       * every test against it fails; values that look like contact data: `[redacted]`).
+       */
+      trait_values?: Record<string, unknown>;
     };
 
 export interface ScoreTermExplanation {
@@ -204,6 +213,12 @@ export async function explainPerson(options: ExplainOptions): Promise<Explanatio
     const customerId = await resolveOwner(session, options.customerId);
     const features = await one(session, `SELECT * FROM features WHERE customer_id = $id`, customerId);
     if (!features) throw new PersonNotFoundError(options.customerId, day);
+    // The columns of sources whose `where` reads traits are in the stage tables, a row per person.
+    for (let k = 1; k <= plan.stages; k++) {
+      const { customer_id: _id, ...stage } =
+        (await one(session, `SELECT * FROM features_${k} WHERE customer_id = $id`, customerId)) ?? {};
+      Object.assign(features, stage);
+    }
 
     // Every audience, in build order, exactly as the build runs them.
     const tables = new Map<string, string>();
@@ -317,7 +332,11 @@ class PersonView {
       `SELECT ${nodes.map((n, i) => `${n.sql} AS n${i}`).join(', ')} FROM features f ${traitsJoin(this.session.plan)} WHERE f.customer_id = $id`,
       this.customerId,
     ))!;
-    const values = await this.traitValues(nodes.flatMap((n) => (n.kind === 'trait' ? [n.trait] : [])));
+    const values = await this.traitValues(
+      nodes.flatMap((n) =>
+        n.kind === 'trait' ? [n.trait] : n.kind === 'records' ? [...whereTraits(n.source.where)] : [],
+      ),
+    );
     const matched = new Map(nodes.map((n, i) => [n, row[`n${i}`] === true]));
     const build = (n: ConditionNode): ExplainNode => {
       const m = matched.get(n)!;
@@ -335,14 +354,19 @@ class PersonView {
             ? { kind: 'trait', matched: m, trait: n.trait, personal: true, test: n.test }
             : { kind: 'trait', matched: m, trait: n.trait, value, test: n.test };
         }
-        case 'records':
+        case 'records': {
+          const read = [...whereTraits(n.source.where)];
           return {
             kind: 'records',
             matched: m,
             source: describeSource(n.source, this.session.plan.day),
             count: Number(this.features[col.count(n.source)] ?? 0),
             min_count: n.minCount,
+            ...(read.length > 0
+              ? { trait_values: Object.fromEntries(read.map((name) => [name, values[name] ?? null])) }
+              : {}),
           };
+        }
       }
     };
     return build(root);
@@ -464,8 +488,9 @@ async function explainAudience(
   };
 }
 
+/** What a condition or score term may read besides `features f`: traits, and the stage tables. */
 function traitsJoin(plan: BuildPlan): string {
-  return plan.traits.length > 0 ? TRAITS_JOIN : '';
+  return [...(plan.traits.length > 0 ? [TRAITS_JOIN] : []), ...stageJoins(plan)].join('\n');
 }
 
 // --- person values (plan.ts reads them the same way) ------------------------------------------------
@@ -513,7 +538,7 @@ function looksLikeContact(value: unknown): boolean {
   return EMAIL_LIKE.test(value) || (value.startsWith('+') && PHONE_LIKE.test(value));
 }
 
-function looksLikeContactTest(test: ValueMatch): boolean {
+function looksLikeContactTest(test: ValueMatch | WhereMatch): boolean {
   if (test === null || typeof test !== 'object') return looksLikeContact(test);
   return Object.values(test).some((v) => (Array.isArray(v) ? v.some(looksLikeContact) : looksLikeContact(v)));
 }
@@ -525,7 +550,7 @@ function displayId(id: string): string {
   return id;
 }
 
-function redactFilters(filters: Filters): Record<string, unknown> {
+function redactFilters(filters: Filters | WhereFilters): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [field, match] of Object.entries(filters))
     out[field] = isPersonalField(field) || looksLikeContactTest(match) ? '[redacted]' : match;
@@ -623,8 +648,14 @@ function formatNode(n: ExplainNode, indent: string): string[] {
       return [
         `${indent}${mark} trait ${n.trait}: ${n.personal ? '(personal: value not shown)' : n.value === null ? 'missing' : JSON.stringify(n.value)} (test ${JSON.stringify(n.test)})`,
       ];
-    case 'records':
-      return [`${indent}${mark} ${sourceText(n.source)}: ${n.count} seen, min_count ${n.min_count}`];
+    case 'records': {
+      const traits = Object.entries(n.trait_values ?? {}).map(
+        ([name, v]) => `trait ${name} = ${v === null ? 'missing' : JSON.stringify(v)}`,
+      );
+      return [
+        `${indent}${mark} ${sourceText(n.source)}: ${n.count} seen, min_count ${n.min_count}${traits.length > 0 ? ` (${traits.join(', ')})` : ''}`,
+      ];
+    }
   }
 }
 

@@ -3,9 +3,13 @@ import {
   type Condition,
   DEFAULT_LOOKBACK_DAYS,
   type Filters,
+  isTraitOperand,
   type Operators,
   type TraitDefinition,
   type Traits,
+  type WhereFilters,
+  type WhereOperators,
+  whereTraits,
 } from './config.js';
 import { neverSendLookback } from './lookback.js';
 import { exprRefs, exprType, literalFits, literalType, type TraitType } from './traits.js';
@@ -22,20 +26,25 @@ type Fail = (path: Path, message: string) => never;
 /** Declared column types of the score tables: table → column → type. */
 export type ScoreTableTypes = Record<string, Record<string, TraitType>>;
 
-/** Trait names a definition reads directly (expressions, bucket input, case conditions). */
+/**
+ * Trait names a definition reads directly (expressions, bucket input, case conditions, and the
+ * trait operands of an aggregate's `where`).
+ */
 export function traitDependencies(t: TraitDefinition): Set<string> {
   if (t.kind === 'expr' || t.kind === 'bucket') return exprRefs(t.parsed);
   const out = new Set<string>();
   if (t.kind === 'case') for (const b of t.branches) conditionTraits(b.when, out);
+  if (t.kind === 'aggregate') whereTraits(t.source.where, out);
   return out;
 }
 
-/** Trait names a condition tests. */
+/** Trait names a condition reads: those it tests, and the trait operands of its records' `where`. */
 export function conditionTraits(c: Condition, out: Set<string> = new Set()): Set<string> {
   if ('all' in c) for (const x of c.all) conditionTraits(x, out);
   else if ('any' in c) for (const x of c.any) conditionTraits(x, out);
   else if ('not' in c) conditionTraits(c.not, out);
   else if ('trait' in c) for (const name of Object.keys(c.trait)) out.add(name);
+  else if ('event' in c || 'message' in c) whereTraits(c.where, out);
   return out;
 }
 
@@ -64,6 +73,13 @@ export function traitTypes(traits: Traits, tables: ScoreTableTypes, fail: Fail):
     let type: TraitType;
     switch (t.kind) {
       case 'aggregate':
+        checkWhere(
+          t.source.where,
+          (ref, path) => typeOf(ref, path ?? [...at, t.aggregate, 'where']),
+          [...at, t.aggregate, 'where'],
+          fail,
+          numericProperty(t),
+        );
         if (t.aggregate === 'first' || t.aggregate === 'last') {
           if (t.source.property === undefined) {
             if (t.type && t.type !== 'date')
@@ -98,7 +114,7 @@ export function traitTypes(traits: Traits, tables: ScoreTableTypes, fail: Fail):
         t.branches.forEach((b, i) => {
           checkCondition(
             b.when,
-            (ref) => typeOf(ref, [...at, 'case', i, 'when']),
+            (ref, path) => typeOf(ref, path ?? [...at, 'case', i, 'when']),
             [...at, 'case', i, 'when'],
             fail,
           );
@@ -162,19 +178,81 @@ function literalsType(
   return kind;
 }
 
-/** Trait tests in a condition: known traits, and values of the trait's type. */
-export function checkCondition(
-  c: Condition,
-  typeOf: (name: string) => TraitType,
-  at: Path,
-  fail: Fail,
-): void {
+/**
+ * The type of a trait read at YAML path `at` (failing there when it is unknown); without `at`, the
+ * path of the condition being checked.
+ */
+type TypeOf = (name: string, at?: Path) => TraitType;
+
+/** Trait tests and trait operands in a condition: known traits, and values of the trait's type. */
+export function checkCondition(c: Condition, typeOf: TypeOf, at: Path, fail: Fail): void {
   if ('all' in c || 'any' in c) {
     const key = 'all' in c ? 'all' : 'any';
     const parts = 'all' in c ? c.all : (c as { any: Condition[] }).any;
     for (const [i, x] of parts.entries()) checkCondition(x, typeOf, [...at, key, i], fail);
   } else if ('not' in c) checkCondition(c.not, typeOf, [...at, 'not'], fail);
-  else if ('trait' in c) checkTraitFilters(c.trait, typeOf, [...at, 'trait'], fail);
+  else if ('trait' in c) checkTraitFilters(c.trait, (name) => typeOf(name), [...at, 'trait'], fail);
+  else if ('event' in c || 'message' in c) checkWhere(c.where, typeOf, [...at, 'where'], fail);
+}
+
+/** Properties an aggregate reads as numbers (`sum`, `min`, `max`, `avg`, `first` / `last` of numbers). */
+function numericProperty(t: TraitDefinition & { kind: 'aggregate' }): Map<string, string> {
+  const p = t.source.property;
+  const numeric =
+    p !== undefined &&
+    (['sum', 'min', 'max', 'avg'].includes(t.aggregate) ||
+      ((t.aggregate === 'first' || t.aggregate === 'last') && t.type !== 'string'));
+  return numeric ? new Map([[p, t.aggregate]]) : new Map();
+}
+
+/**
+ * Trait operands of a `where` (docs/traits.md#traits-in-where): each names a known trait, and the
+ * tests of one field compare it with one kind of value: a number trait with number bounds, a string
+ * or date trait with string bounds, and a property the aggregate reads as a number (`numeric`: path
+ * → aggregate) only with number traits.
+ */
+function checkWhere(
+  where: WhereFilters | undefined,
+  typeOf: TypeOf,
+  at: Path,
+  fail: Fail,
+  numeric: ReadonlyMap<string, string> = new Map(),
+): void {
+  for (const [field, match] of Object.entries(where ?? {})) {
+    const operands: [Path, unknown][] = isTraitOperand(match)
+      ? [[[], match]]
+      : typeof match === 'object' && match !== null
+        ? Object.entries(match as WhereOperators).flatMap(([op, v]): [Path, unknown][] =>
+            op === 'in' ? (v as unknown[]).map((x, i): [Path, unknown] => [[op, i], x]) : [[[op], v]],
+          )
+        : [[[], match]];
+    if (!operands.some(([, v]) => isTraitOperand(v))) continue;
+    // The kind of each operand: a number, or text (strings, and string and date traits).
+    const kinds = operands.map(([key, v]): [Path, string, 'number' | 'text' | undefined] => {
+      if (isTraitOperand(v)) {
+        const type = typeOf(v.trait, [...at, field, ...key, 'trait']);
+        return [key, `trait "${v.trait}" is a ${type}`, type === 'number' ? 'number' : 'text'];
+      }
+      if (typeof v === 'number') return [key, `${JSON.stringify(v)} is a number`, 'number'];
+      if (typeof v === 'string') return [key, `${JSON.stringify(v)} is a string`, 'text'];
+      return [key, '', undefined];
+    });
+    const traitKinds = kinds.filter(([key]) => isTraitOperand(operands.find(([k]) => k === key)![1]));
+    for (const [key, what, kind] of traitKinds) {
+      const other = kinds.find(([, , k]) => k !== undefined && k !== kind);
+      if (other)
+        fail(
+          [...at, field, ...key],
+          `${what}; ${field} is compared with ${other[2] === 'number' ? 'a number' : 'text'} here (${[field, ...other[0]].join('.')}: ${other[1]})`,
+        );
+      const aggregate = numeric.get(field);
+      if (aggregate && kind !== 'number')
+        fail(
+          [...at, field, ...key],
+          `${what}; ${field} is a number property here (the trait's ${aggregate} reads it as a number)`,
+        );
+    }
+  }
 }
 
 function checkTraitFilters(
@@ -220,9 +298,11 @@ export function refineTraits(
 ): Map<string, TraitType> {
   const traits = config.traits ?? {};
   const types = traitTypes(traits, tables, fail);
-  const typeAt = (at: Path) => (name: string) =>
-    types.get(name) ??
-    fail(at, `unknown trait "${name}" (defined: ${Object.keys(traits).join(', ') || 'none'})`);
+  const typeAt =
+    (root: Path): TypeOf =>
+    (name, at = root) =>
+      types.get(name) ??
+      fail(at, `unknown trait "${name}" (defined: ${Object.keys(traits).join(', ') || 'none'})`);
   if (config.never_send) checkCondition(config.never_send, typeAt(['never_send']), ['never_send'], fail);
   config.audiences.forEach((a, i) => {
     const at: Path = ['audiences', i];

@@ -8,6 +8,8 @@ import {
   type FeatureSource,
   type Filters,
   holdoutSalt,
+  type WhereFilters,
+  whereTraits,
 } from '../../src/audiences/config.js';
 import { isHoldout } from '../../src/audiences/holdout.js';
 import { audienceLookback } from '../../src/audiences/lookback.js';
@@ -77,12 +79,17 @@ export function referenceBuild(input: {
 
   // Every source any rule names, then per-person aggregates from the de-duplicated records.
   const sources: Source[] = [];
-  const sourceOf = (spec: { event?: string; message?: Filters; where?: Filters }, windowDays: number) => {
+  const sourceOf = (
+    spec: { event?: string; message?: Filters; where?: WhereFilters },
+    windowDays: number,
+  ) => {
+    if (whereTraits(spec.where).size > 0)
+      throw new Error('the reference model does not evaluate traits (test/audiences/traits.test.ts does)');
     const s: Source = {
       dataset: spec.event !== undefined ? 'events' : 'messages',
       ...(spec.event !== undefined ? { event: spec.event } : {}),
       ...(spec.message !== undefined ? { message: spec.message } : {}),
-      ...(spec.where ? { where: spec.where } : {}),
+      ...(spec.where ? { where: spec.where as Filters } : {}),
       fromDay: addDays(day, 1 - windowDays),
     };
     sources.push(s);

@@ -1,8 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildAudiences, definitionHash } from '../../src/audiences/build.js';
+import { buildAudiences } from '../../src/audiences/build.js';
 import { explainPerson } from '../../src/audiences/explain.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { openBuildSession } from '../../src/audiences/session.js';
@@ -11,11 +10,12 @@ import { DIALECTS } from '../../src/audiences/sql/dialects/index.js';
 import { compileBuildPlan } from '../../src/audiences/sql/plan.js';
 import { sqlScript } from '../../src/cli/commands/sql.js';
 import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
-import { Engine } from '../../src/engine/duckdb.js';
 import { updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { configErrorOf } from '../helpers/config-error.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
+import { definitionHashes } from './definition-hashes.js';
+import { expectScriptAgreesWithBuild } from './duckdb-script.js';
 import { ev, person, writePart } from './fixtures.js';
 
 const D = '2026-03-10';
@@ -380,32 +380,13 @@ audiences:
     ]);
     const c = config(SQL_YAML);
     await buildAudiences({ store, config: c, day: D, engine: { threads: 1 } });
-    const script = await sqlScript({
-      config: c,
-      day: D,
-      dialect: DIALECTS.duckdb,
-      store,
-      cache: { dir: join(tmpdir(), 'audience-sync-traits-test-cache'), maxBytes: 1e8 },
-    });
+    const script = await expectScriptAgreesWithBuild(store, c, D, ['winback', 'vips']);
     expect(script).toContain('CREATE OR REPLACE TEMP TABLE traits AS');
-    const engine = await Engine.open({ threads: 1 });
-    let rows: Record<string, unknown>[];
-    try {
-      rows = await engine.all(script);
-    } finally {
-      engine.close();
-    }
-    for (const id of ['winback', 'vips']) {
-      const built = [];
-      for await (const m of readMembers(store, id, D)) built.push(m);
-      const fromScript = rows
-        .filter((r) => r.audience === id)
-        .map(({ audience: _a, ...m }) => ({ ...m, rank: Number(m.rank) }));
-      expect(fromScript, id).toEqual(built);
-    }
     // a: orders 01-05 and 02-04 (gap 30) → next 03-06, cooling; b, c: one order, next = it + 30;
     // d ordered yesterday: active, not a win-back. Ranked by spend + 0.1 × average order value.
-    expect(rows.filter((r) => r.audience === 'winback').map((r) => r.customer_id)).toEqual(['a', 'b', 'c']);
+    const winback = [];
+    for await (const m of readMembers(store, 'winback', D)) winback.push(m.customer_id);
+    expect(winback).toEqual(['a', 'b', 'c']);
   });
 
   for (const name of ['athena', 'bigquery', 'snowflake'] as const) {
@@ -477,26 +458,7 @@ audiences:
 });
 
 describe('the definition hash of an audience that reads traits', () => {
-  const hashes = (yaml: string) => {
-    const c = config(yaml);
-    const plan = compileBuildPlan({
-      dialect: duckdb,
-      day: D,
-      audiences: c.audiences,
-      neverSend: undefined,
-      traits: c.traits,
-    });
-    return Object.fromEntries(
-      plan.audiences.map((a) => [
-        a.definition.id,
-        definitionHash(
-          a.definition,
-          undefined,
-          plan.traits.filter((t) => a.traits.includes(t.name)),
-        ),
-      ]),
-    );
-  };
+  const hashes = (yaml: string) => definitionHashes(config(yaml), D);
 
   it('changes with a trait it reads, directly or through another trait, and not with one it does not', () => {
     const before = hashes(SQL_YAML);

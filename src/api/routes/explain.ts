@@ -53,13 +53,14 @@ const conditionNode = z
     source: source.optional(),
     count: z.number().int().optional(),
     min_count: z.number().int().optional(),
+    trait_values: z.record(z.string(), z.unknown()).optional(),
     trait: z.string().optional(),
     value: z.unknown().optional(),
     personal: z.literal(true).optional(),
     test: z.unknown().optional(),
   })
   .describe(
-    'all / any: parts (nodes); not: part (a node); person: fields tested; trait: trait, value (unless personal), test; records: source, count seen, min_count',
+    'all / any: parts (nodes); not: part (a node); person: fields tested; trait: trait, value (unless personal), test; records: source, count seen, min_count, trait_values (traits its where compares records with)',
   );
 
 const audienceExplanation = z.object({

@@ -14,6 +14,8 @@ import {
   type TraitDefinition,
   type TraitLiteral,
   type Traits,
+  type WhereFilters,
+  whereTraits,
 } from '../config.js';
 import { audienceLookback } from '../lookback.js';
 import { type ScoreTables, scoreTableTypes } from '../score-tables.js';
@@ -21,7 +23,17 @@ import { type ScoreTableTypes, traitTypes } from '../trait-check.js';
 import { type Expr, exprType, type TraitType } from '../traits.js';
 import { compileFilters, pathGetter } from '../values.js';
 import { type Dialect, duckdb } from './dialect.js';
-import { filtersSql, flagValue, jsonValue, numberOf, textValue, type ValueRef } from './values.js';
+import {
+  filtersSql,
+  flagValue,
+  jsonValue,
+  numberOf,
+  ORDER_OPERATORS,
+  type TraitRef,
+  textValue,
+  type ValueRef,
+  whereSql,
+} from './values.js';
 
 /**
  * The audience language compiled to SQL: one list of statements that computes, for day D, every
@@ -58,8 +70,14 @@ export interface SqlSource {
   dataset: RecordDataset;
   event?: string;
   message?: Filters;
-  where?: Filters;
+  where?: WhereFilters;
   windowDays: number;
+  /**
+   * 0: aggregated with the other sources, before the traits (`features`). k >= 1: its `where`
+   * reads traits, so it is aggregated after them, in stage k (`features_<k>`, alias `f<k>`): one
+   * more than the latest stage of the traits it reads.
+   */
+  stage: number;
   fromDay: string;
   /** Whether a rule reads the latest day (days_since). */
   latest: boolean;
@@ -86,6 +104,8 @@ export interface TraitSql {
   sources: SqlSource[];
   /** Score tables it reads. */
   tables: string[];
+  /** The latest stage of the sources it reads (0: none reads a trait in its `where`). */
+  stage: number;
 }
 
 /** A person condition: a boolean column `p<k>` of `features`. */
@@ -168,6 +188,8 @@ export interface BuildPlan {
   fromDay: Partial<Record<RecordDataset, string>>;
   /** Statements up to and including `features` (everything audiences share). */
   shared: Statement[];
+  /** The number of stages of sources whose `where` reads traits (0: none). */
+  stages: number;
 }
 
 const TS_PATTERN = '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z';
@@ -185,6 +207,27 @@ export const col = {
   gap: (s: SqlSource) => `${s.id}_gap`,
   trait: (name: string) => `t_${name}`,
 };
+
+/** The alias of the table that holds a source's columns: `f` (`features`) or `f<k>` (`features_<k>`). */
+export function featuresAlias(s: SqlSource): string {
+  return s.stage === 0 ? 'f' : `f${s.stage}`;
+}
+
+/** A source's column, qualified with the alias of its table. */
+function fcol(s: SqlSource, column: string): string {
+  return `${featuresAlias(s)}.${column}`;
+}
+
+/**
+ * The stage tables joined to `features f` (`LEFT JOIN features_<k> f<k>`, up to stage `upTo`): one
+ * row per `features` row each. None when no `where` reads a trait.
+ */
+export function stageJoins(plan: Pick<BuildPlan, 'stages'>, upTo = plan.stages): string[] {
+  const out: string[] = [];
+  for (let k = 1; k <= upTo; k++)
+    out.push(`LEFT JOIN features_${k} f${k} ON f${k}.customer_id = f.customer_id`);
+  return out;
+}
 
 /** The relation a score table is bound to. */
 export function scoreTableRelation(table: string): string {
@@ -253,6 +296,7 @@ class Compiler {
       sql,
       sources: [...sources],
       tables: [...tables],
+      stage: Math.max(0, ...[...sources].map((s) => s.stage)),
     };
     this.traits.set(name, compiled);
     return compiled;
@@ -270,28 +314,30 @@ class Compiler {
       case 'aggregate': {
         const s = this.source(t.source, t.source.within_days ?? DEFAULT_LOOKBACK_DAYS);
         sources.add(s);
+        // The traits its `where` reads are computed first, from their own sources.
+        for (const name of whereTraits(t.source.where)) inline(name);
         const property = t.source.property;
         switch (t.aggregate) {
           case 'count':
-            return `CAST(f.${col.count(s)} AS ${d.double})`;
+            return `CAST(${fcol(s, col.count(s))} AS ${d.double})`;
           case 'days_since':
             s.latest = true;
-            return `CAST(${d.dayDiff(`f.${col.latest(s)}`, d.str(this.day))} AS ${d.double})`;
+            return `CAST(${d.dayDiff(fcol(s, col.latest(s)), d.str(this.day))} AS ${d.double})`;
           case 'median_gap_days':
             s.gaps = true;
-            return `f.${col.gap(s)}`;
+            return fcol(s, col.gap(s));
           case 'first':
           case 'last': {
             if (property === undefined) {
               if (t.aggregate === 'first') s.earliest = true;
               else s.latest = true;
-              return `f.${t.aggregate === 'first' ? col.earliest(s) : col.latest(s)}`;
+              return fcol(s, t.aggregate === 'first' ? col.earliest(s) : col.latest(s));
             }
             const kind: PropKind = t.type === 'string' ? `${t.aggregate}_text` : t.aggregate;
-            return `f.${this.prop(s, property, kind)}`;
+            return fcol(s, this.prop(s, property, kind));
           }
           default: {
-            const column = `f.${this.prop(s, property!, t.aggregate)}`;
+            const column = fcol(s, this.prop(s, property!, t.aggregate));
             // A sum over no value is 0, like count; min, max and avg are missing.
             return t.aggregate === 'sum' ? `COALESCE(${column}, ${d.dbl(0)})` : column;
           }
@@ -361,7 +407,7 @@ class Compiler {
   }
 
   source(
-    spec: { event?: string; message?: Filters; where?: Filters | undefined },
+    spec: { event?: string; message?: Filters; where?: WhereFilters | undefined },
     windowDays: number,
   ): SqlSource {
     const dataset: RecordDataset = spec.event !== undefined ? 'events' : 'messages';
@@ -371,6 +417,9 @@ class Compiler {
     const existing = this.byKey.get(key);
     if (existing) return existing;
     const prefix = dataset === 'events' ? 'e' : 'm';
+    // After the traits its `where` reads (compiled first; load-time checks rule out cycles).
+    let stage = 0;
+    for (const name of whereTraits(spec.where)) stage = Math.max(stage, this.trait(name).stage + 1);
     const source: SqlSource = {
       id: `${prefix}${this.sources.filter((s) => s.dataset === dataset).length}`,
       dataset,
@@ -378,6 +427,7 @@ class Compiler {
       ...(spec.message !== undefined ? { message: spec.message } : {}),
       ...(spec.where && Object.keys(spec.where).length > 0 ? { where: spec.where } : {}),
       windowDays,
+      stage,
       fromDay: addDays(this.day, 1 - windowDays),
       latest: false,
       earliest: false,
@@ -434,9 +484,15 @@ class Compiler {
     }
     const source = this.source(c, c.within_days ?? lookback);
     own.add(source);
+    // Traits its `where` reads: inside a trait, their sources become the trait's; in an audience or
+    // never_send, they are traits the rule reads.
+    for (const name of whereTraits(c.where)) {
+      if (inline) inline(name);
+      else this.reading.add(name);
+    }
     return {
       kind: 'records',
-      sql: `(f.${col.count(source)} >= ${c.min_count})`,
+      sql: `(${fcol(source, col.count(source))} >= ${c.min_count})`,
       source,
       minCount: c.min_count,
       condition: c,
@@ -455,7 +511,7 @@ class Compiler {
     own.add(source);
     const d = this.d;
     if (kind === 'count')
-      return { weight: 0, kind, source, sql: `CAST(f.${col.count(source)} AS ${d.double})` };
+      return { weight: 0, kind, source, sql: `CAST(${fcol(source, col.count(source))} AS ${d.double})` };
     if (kind === 'days_since') {
       source.latest = true;
       // A missing days_since is the audience lookback + 1.
@@ -463,7 +519,7 @@ class Compiler {
         weight: 0,
         kind,
         source,
-        sql: `COALESCE(CAST(${d.dayDiff(`f.${col.latest(source)}`, d.str(this.day))} AS ${d.double}), ${d.dbl(lookback + 1)})`,
+        sql: `COALESCE(CAST(${d.dayDiff(fcol(source, col.latest(source)), d.str(this.day))} AS ${d.double}), ${d.dbl(lookback + 1)})`,
       };
     }
     const property = f.property!;
@@ -473,9 +529,21 @@ class Compiler {
       kind,
       source,
       property,
-      sql: `COALESCE(f.${col.prop(source, property, kind)}, ${d.dbl(0)})`,
+      sql: `COALESCE(${fcol(source, col.prop(source, property, kind))}, ${d.dbl(0)})`,
     };
   }
+}
+
+/**
+ * `names` and the traits the `where`s of their sources read, transitively: a trait counted by
+ * comparing records with another trait depends on that one's definition too (definition hash).
+ */
+function withWhereTraits(c: Compiler, names: readonly string[]): string[] {
+  const out = [...names];
+  for (let i = 0; i < out.length; i++)
+    for (const s of c.traits.get(out[i]!)?.sources ?? [])
+      for (const name of whereTraits(s.where)) if (!out.includes(name)) out.push(name);
+  return out;
 }
 
 /** A tier, case or default value as SQL. */
@@ -493,12 +561,7 @@ export function traitTestSql(d: Dialect, value: string, test: Filters[string]): 
   if (typeof test !== 'object' || test === null) return eq(test);
   const o = test as Operators;
   const parts: string[] = [];
-  for (const [op, sym] of [
-    ['gt', '>'],
-    ['gte', '>='],
-    ['lt', '<'],
-    ['lte', '<='],
-  ] as const) {
+  for (const [op, sym] of ORDER_OPERATORS) {
     const bound = o[op];
     if (bound !== undefined) parts.push(`COALESCE(${value} ${sym} ${literal(d, bound)}, false)`);
   }
@@ -515,7 +578,7 @@ export function personGetter(field: string): (root: unknown) => unknown {
   return pathGetter(field);
 }
 
-function sortedEntries(filters: Filters): [string, unknown][] {
+function sortedEntries(filters: Record<string, unknown>): [string, unknown][] {
   return Object.entries(filters).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
@@ -560,7 +623,7 @@ export function compileBuildPlan(options: {
       ? terms.reduce((acc, t) => `(${acc} + ${d.dbl(t.weight)} * ${t.sql})`, d.dbl(0))
       : d.dbl(0);
     const sources = [...own];
-    const universe = `(f.in_snapshot${sources.map((s) => ` OR f.${col.count(s)} > 0`).join('')})`;
+    const universe = `(f.in_snapshot${sources.map((s) => ` OR ${fcol(s, col.count(s))} > 0`).join('')})`;
     const fromDay: Partial<Record<RecordDataset, string>> = {};
     // What it reads: its own sources, never_send's, and those of the traits both read.
     const read_ = [
@@ -584,7 +647,7 @@ export function compileBuildPlan(options: {
       fromDay,
       holdout: { fraction: isTop ? (definition.holdout?.fraction ?? 0) : 0, salt: holdoutSalt(definition) },
       ppm: isTop ? Math.round(definition.top_fraction! * 1_000_000) : 1_000_000,
-      traits: read.traits,
+      traits: withWhereTraits(c, read.traits),
       writeBack,
     };
   });
@@ -606,6 +669,7 @@ export function compileBuildPlan(options: {
     scoreTableDefs: options.scoreTables ?? {},
     fromDay,
     shared: [],
+    stages: Math.max(0, ...c.sources.map((s) => s.stage)),
   };
   plan.shared = sharedStatements(d, plan);
   return plan;
@@ -784,10 +848,40 @@ SELECT ${columns} FROM ${x}_dup_first`;
 FROM ${x}_winners w
 ${ownerJoins('w', dataset === 'messages')}`;
 
+  const base = sources.filter((s) => s.stage === 0);
+  // One row per owner; the row of owner NULL counts the unresolved records.
+  const aggregates = sourceAggregates(d, plan, base);
+  const aggregate = `SELECT owner, count(*) AS records${aggregates.length > 0 ? `, ${aggregates.join(',\n  ')}` : ''}
+FROM ${x}_resolved w
+GROUP BY owner`;
+
+  const gaps = base.filter((s) => s.gaps).map((s) => gapStatement(d, plan, x, s));
+
+  // Winners and resolved records are views: the aggregate reads them as one stream (gap
+  // statements, and the aggregates of sources whose `where` reads traits, read them again).
+  const again = gaps.length > 0 || sources.some((s) => s.stage > 0);
+  return [
+    { name: `${x}_relevant`, select: relevant, records: true },
+    { name: `${x}_dups`, select: dups, records: true },
+    { name: `${x}_dup_first`, select: dupFirst, records: true },
+    { name: `${x}_winners`, select: winners, view: !again, records: true },
+    { name: `${x}_resolved`, select: resolved, view: true },
+    { name: `${x}_agg`, select: aggregate },
+    ...gaps,
+  ];
+}
+
+/** Per-person aggregates of `sources` over resolved records `w` (`trait`: what `where` reads). */
+function sourceAggregates(
+  d: Dialect,
+  plan: BuildPlan,
+  sources: readonly SqlSource[],
+  trait?: TraitRef,
+): string[] {
   const aggregates: string[] = [];
   const order = `w.ts || w.id`;
   for (const s of sources) {
-    const when = sourceCondition(d, plan, s, 'w');
+    const when = sourceCondition(d, plan, s, 'w', trait);
     aggregates.push(`${d.filtered('count', '*', when)} AS ${col.count(s)}`);
     if (s.latest) aggregates.push(`${d.filtered('max', 'w.day', when)} AS ${col.latest(s)}`);
     if (s.earliest) aggregates.push(`${d.filtered('min', 'w.day', when)} AS ${col.earliest(s)}`);
@@ -810,39 +904,35 @@ ${ownerJoins('w', dataset === 'messages')}`;
       }
     }
   }
-  // One row per owner; the row of owner NULL counts the unresolved records.
-  const aggregate = `SELECT owner, count(*) AS records, ${aggregates.join(',\n  ')}
-FROM ${x}_resolved w
-GROUP BY owner`;
+  return aggregates;
+}
 
-  // Median gap in days between a person's consecutive records of a source (median_gap_days).
-  const gaps = sources
-    .filter((s) => s.gaps)
-    .map(
-      (s): Statement => ({
-        name: `${s.id}_gaps`,
-        select: `SELECT owner, ${d.median('gap')} AS gap
+/**
+ * Median gap in days between a person's consecutive records of a source (median_gap_days).
+ * `traits`: the table of the traits its `where` reads (stage k: `where_traits_<k>`, alias `tw`).
+ */
+function gapStatement(d: Dialect, plan: BuildPlan, x: string, s: SqlSource, traits?: string): Statement {
+  const trait = traits ? whereTraitRef(plan) : undefined;
+  return {
+    name: `${s.id}_gaps`,
+    select: `SELECT owner, ${d.median('gap')} AS gap
 FROM (
   SELECT w.owner, CAST(${d.dayDiff(`lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id)`, 'w.day')} AS ${d.double}) AS gap
-  FROM ${x}_resolved w
-  WHERE w.owner IS NOT NULL AND ${sourceCondition(d, plan, s, 'w')}
+  FROM ${x}_resolved w${traits ? `\n  JOIN ${traits} tw ON tw.customer_id = w.owner` : ''}
+  WHERE w.owner IS NOT NULL AND ${sourceCondition(d, plan, s, 'w', trait)}
 ) g
 WHERE gap IS NOT NULL
 GROUP BY owner`,
-      }),
-    );
+  };
+}
 
-  // Winners and resolved records are views: the aggregate reads them as one stream (gap
-  // statements read them again).
-  return [
-    { name: `${x}_relevant`, select: relevant, records: true },
-    { name: `${x}_dups`, select: dups, records: true },
-    { name: `${x}_dup_first`, select: dupFirst, records: true },
-    { name: `${x}_winners`, select: winners, view: gaps.length === 0, records: true },
-    { name: `${x}_resolved`, select: resolved, view: true },
-    { name: `${x}_agg`, select: aggregate },
-    ...gaps,
-  ];
+/** Trait operands of a stage's `where`s: the columns of `where_traits_<k>` (alias `tw`). */
+function whereTraitRef(plan: BuildPlan): TraitRef {
+  return (name) => {
+    const t = plan.traits.find((x) => x.name === name);
+    if (!t) throw new Error(`trait "${name}" was not compiled`);
+    return { sql: `tw.${t.column}`, type: t.type };
+  };
 }
 
 const PROP_KINDS: readonly PropKind[] = [
@@ -861,12 +951,15 @@ function isOrdered(kind: PropKind): boolean {
 }
 
 /** Whether a resolved record `alias` counts for source `s`: selector, window, `where`. */
-function sourceCondition(d: Dialect, plan: BuildPlan, s: SqlSource, alias: string): string {
+function sourceCondition(d: Dialect, plan: BuildPlan, s: SqlSource, alias: string, trait?: TraitRef): string {
+  const noTraits: TraitRef = (name) => {
+    throw new Error(`source ${s.id} reads trait "${name}" outside its stage`);
+  };
   return [
     selectorSql(d, s, alias),
     `${alias}.day >= ${d.str(s.fromDay)}`,
     `${alias}.day <= ${d.str(plan.day)}`,
-    ...(s.where ? [filtersSql(d, s.where, recordValue(d, s.dataset, alias))] : []),
+    ...(s.where ? [whereSql(d, s.where, recordValue(d, s.dataset, alias), trait ?? noTraits)] : []),
   ].join(' AND ');
 }
 
@@ -940,31 +1033,24 @@ function sharedStatements(d: Dialect, plan: BuildPlan): Statement[] {
       `CASE WHEN p.customer_id IS NULL THEN ${atom.onEmpty ? 'true' : 'false'} ELSE p.${atom.column} END AS ${atom.column}`,
     );
   }
-  for (const s of plan.sources) {
-    const a = s.dataset === 'events' ? 'ev' : 'msg';
-    columns.push(`COALESCE(${a}.${col.count(s)}, 0) AS ${col.count(s)}`);
-    if (s.latest) columns.push(`${a}.${col.latest(s)} AS ${col.latest(s)}`);
-    if (s.earliest) columns.push(`${a}.${col.earliest(s)} AS ${col.earliest(s)}`);
-    if (s.gaps) columns.push(`g_${s.id}.gap AS ${col.gap(s)}`);
-    for (const [property, kinds] of s.props)
-      for (const kind of kinds)
-        columns.push(`${a}.${col.prop(s, property, kind)} AS ${col.prop(s, property, kind)}`);
-  }
+  const base = plan.sources.filter((s) => s.stage === 0);
+  for (const s of base) columns.push(...sourceColumns(s));
   const joins = aggs.map(
     (a) => `LEFT JOIN ${a} ${a === 'ev_agg' ? 'ev' : 'msg'} ON ${a === 'ev_agg' ? 'ev' : 'msg'}.owner = k.id`,
   );
-  for (const s of plan.sources)
-    if (s.gaps) joins.push(`LEFT JOIN ${s.id}_gaps g_${s.id} ON g_${s.id}.owner = k.id`);
+  for (const s of base) if (s.gaps) joins.push(`LEFT JOIN ${s.id}_gaps g_${s.id} ON g_${s.id}.owner = k.id`);
   const features = `SELECT ${columns.join(',\n  ')}
 FROM (${ids}) k
 LEFT JOIN people p ON p.customer_id = k.id
 ${joins.join('\n')}`;
   statements.push({ name: 'features', select: features });
+  for (let k = 1; k <= plan.stages; k++) statements.push(...stageStatements(d, plan, k));
   if (plan.traits.length > 0) statements.push({ name: 'traits', select: traitsSelect(plan) });
   if (plan.neverSend) {
+    const read = [...(plan.traits.length > 0 ? [TRAITS_JOIN] : []), ...stageJoins(plan)];
     statements.push({
       name: 'blocked',
-      select: `SELECT f.customer_id FROM features f${plan.traits.length > 0 ? `\n${TRAITS_JOIN}\n` : ' '}WHERE ${plan.neverSend.sql}`,
+      select: `SELECT f.customer_id FROM features f${read.length > 0 ? `\n${read.join('\n')}\n` : ' '}WHERE ${plan.neverSend.sql}`,
     });
   } else {
     statements.push({ name: 'blocked', select: `SELECT customer_id FROM features WHERE false` });
@@ -972,8 +1058,73 @@ ${joins.join('\n')}`;
   return statements;
 }
 
+/** A source's columns of `features` (or `features_<k>`), from its aggregate aliased `ev` / `msg`. */
+function sourceColumns(s: SqlSource): string[] {
+  const a = s.dataset === 'events' ? 'ev' : 'msg';
+  const columns = [`COALESCE(${a}.${col.count(s)}, 0) AS ${col.count(s)}`];
+  if (s.latest) columns.push(`${a}.${col.latest(s)} AS ${col.latest(s)}`);
+  if (s.earliest) columns.push(`${a}.${col.earliest(s)} AS ${col.earliest(s)}`);
+  if (s.gaps) columns.push(`g_${s.id}.gap AS ${col.gap(s)}`);
+  for (const [property, kinds] of s.props)
+    for (const kind of kinds)
+      columns.push(`${a}.${col.prop(s, property, kind)} AS ${col.prop(s, property, kind)}`);
+  return columns;
+}
+
+/**
+ * Stage k of the sources whose `where` reads traits (docs/traits.md#traits-in-where):
+ * `where_traits_<k>` (the traits they read, per person of `features`, computed as in `traits` from
+ * `features` and the earlier stages), their aggregates over the resolved records of their owners
+ * (`ev_agg_<k>`, `msg_agg_<k>`, `<source>_gaps`), and `features_<k>`: one row per `features` row
+ * with their columns, as `features` has those of the other sources.
+ */
+function stageStatements(d: Dialect, plan: BuildPlan, k: number): Statement[] {
+  const sources = plan.sources.filter((s) => s.stage === k);
+  const names = new Set<string>();
+  for (const s of sources) whereTraits(s.where, names);
+  const read = plan.traits.filter((t) => names.has(t.name));
+  const tables = [...new Set(read.flatMap((t) => t.tables))].sort();
+  const traitsTable = `where_traits_${k}`;
+  const out: Statement[] = [
+    {
+      name: traitsTable,
+      select: `SELECT ${['f.customer_id', ...read.map((t) => `${t.sql} AS ${t.column}`)].join(',\n  ')}
+FROM features f${[...tables.map(scoreTableJoin), ...stageJoins(plan, k - 1)].map((j) => `\n${j}`).join('')}`,
+    },
+  ];
+  const joins: string[] = [];
+  for (const dataset of ['events', 'messages'] as const) {
+    const own = sources.filter((s) => s.dataset === dataset);
+    if (own.length === 0) continue;
+    const x = dataset === 'events' ? 'ev' : 'msg';
+    out.push({
+      name: `${x}_agg_${k}`,
+      select: `SELECT w.owner, ${sourceAggregates(d, plan, own, whereTraitRef(plan)).join(',\n  ')}
+FROM ${x}_resolved w
+JOIN ${traitsTable} tw ON tw.customer_id = w.owner
+GROUP BY w.owner`,
+    });
+    joins.push(`LEFT JOIN ${x}_agg_${k} ${x} ON ${x}.owner = f.customer_id`);
+    for (const s of own.filter((s) => s.gaps)) {
+      out.push(gapStatement(d, plan, x, s, traitsTable));
+      joins.push(`LEFT JOIN ${s.id}_gaps g_${s.id} ON g_${s.id}.owner = f.customer_id`);
+    }
+  }
+  out.push({
+    name: `features_${k}`,
+    select: `SELECT ${['f.customer_id', ...sources.flatMap(sourceColumns)].join(',\n  ')}
+FROM features f
+${joins.join('\n')}`,
+  });
+  return out;
+}
+
 /** Joins a person's traits (`tr`) to their `features` row (`f`). */
 export const TRAITS_JOIN = 'LEFT JOIN traits tr ON tr.customer_id = f.customer_id';
+
+function scoreTableJoin(table: string): string {
+  return `LEFT JOIN ${scoreTableRelation(table)} ON ${scoreTableRelation(table)}.customer_id = f.customer_id`;
+}
 
 /**
  * `traits`: one row per person of `features`, one column per trait (`t_<name>`): numbers as
@@ -981,9 +1132,7 @@ export const TRAITS_JOIN = 'LEFT JOIN traits tr ON tr.customer_id = f.customer_i
  */
 function traitsSelect(plan: BuildPlan): string {
   const columns = ['f.customer_id', ...plan.traits.map((t) => `${t.sql} AS ${t.column}`)];
-  const joins = plan.scoreTables.map(
-    (t) => `LEFT JOIN ${scoreTableRelation(t)} ON ${scoreTableRelation(t)}.customer_id = f.customer_id`,
-  );
+  const joins = [...plan.scoreTables.map(scoreTableJoin), ...stageJoins(plan)];
   return `SELECT ${columns.join(',\n  ')}\nFROM features f${joins.map((j) => `\n${j}`).join('')}`;
 }
 
@@ -1016,7 +1165,11 @@ export function audienceStatements(
   nb.customer_id IS NOT NULL AS blocked,
   ${audience.score} AS score${audience.writeBack.map((t) => `,\n  tr.${t.column}`).join('')}
 FROM features f
-${audience.traits.length + audience.writeBack.length > 0 ? `${TRAITS_JOIN}\n` : ''}${excludes.map((e) => `LEFT JOIN ${e.table} ${e.alias} ON ${e.alias}.customer_id = f.customer_id\n`).join('')}LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+${audience.traits.length + audience.writeBack.length > 0 ? `${TRAITS_JOIN}\n` : ''}${stageJoins(plan)
+  .map((j) => `${j}\n`)
+  .join(
+    '',
+  )}${excludes.map((e) => `LEFT JOIN ${e.table} ${e.alias} ON ${e.alias}.customer_id = f.customer_id\n`).join('')}LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
 WHERE ${audience.universe}`;
   const removed = ['blocked', ...excludes.map((e) => e.column)].join(' OR ');
   const salt = d.str(`${audience.holdout.salt}:`);

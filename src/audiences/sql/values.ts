@@ -1,4 +1,15 @@
-import type { Filters, Operators, Scalar, ValueMatch } from '../config.js';
+import {
+  type Filters,
+  isTraitOperand,
+  type Operators,
+  type Scalar,
+  type TraitOperand,
+  type ValueMatch,
+  type WhereFilters,
+  type WhereMatch,
+  type WhereOperators,
+} from '../config.js';
+import type { TraitType } from '../traits.js';
 import type { Dialect } from './dialect.js';
 
 /**
@@ -101,4 +112,67 @@ export function filtersSql(d: Dialect, filters: Filters, read: (field: string) =
   const entries = Object.entries(filters);
   if (entries.length === 0) return 'true';
   return `(${entries.map(([field, match]) => matches(d, read(field), match)).join(' AND ')})`;
+}
+
+/** The order operators and their SQL. */
+export const ORDER_OPERATORS = [
+  ['gt', '>'],
+  ['gte', '>='],
+  ['lt', '<'],
+  ['lte', '<='],
+] as const;
+
+/** A trait operand's value as SQL (NULL when the person's trait is missing) and the trait's type. */
+export type TraitRef = (name: string) => { sql: string; type: TraitType };
+
+/**
+ * A `where` (docs/traits.md#traits-in-where): as `filtersSql`, with trait operands read through
+ * `trait`. A test against a trait compares like a literal of the trait's type (a number trait
+ * numerically, a string or date trait with string values as text) and fails when the trait is
+ * missing, `ne` included.
+ */
+export function whereSql(
+  d: Dialect,
+  where: WhereFilters,
+  read: (field: string) => ValueRef,
+  trait: TraitRef,
+): string {
+  const entries = Object.entries(where);
+  if (entries.length === 0) return 'true';
+  return `(${entries.map(([field, match]) => whereMatch(d, read(field), match, trait)).join(' AND ')})`;
+}
+
+function readsTrait(match: WhereMatch): boolean {
+  if (isTraitOperand(match)) return true;
+  if (typeof match !== 'object' || match === null) return false;
+  return Object.values(match).some(isTraitOperand);
+}
+
+function whereMatch(d: Dialect, v: ValueRef, match: WhereMatch, trait: TraitRef): string {
+  // Tests without a trait operand are printed exactly as before.
+  if (!readsTrait(match)) return matches(d, v, match as ValueMatch);
+  if (isTraitOperand(match)) return compareTrait(d, v, match, '=', trait);
+  const o = match as WhereOperators;
+  const parts: string[] = [];
+  for (const [op, sym] of ORDER_OPERATORS) {
+    const bound = o[op];
+    if (bound === undefined) continue;
+    parts.push(isTraitOperand(bound) ? compareTrait(d, v, bound, sym, trait) : ordered(d, v, bound, sym));
+  }
+  if (o.ne !== undefined) {
+    if (isTraitOperand(o.ne)) {
+      const t = trait(o.ne.trait);
+      parts.push(`(${t.sql} IS NOT NULL AND NOT ${compareTrait(d, v, o.ne, '=', trait)})`);
+    } else parts.push(`NOT ${equals(d, v, o.ne)}`);
+  }
+  if (o.in !== undefined) parts.push(`(${o.in.map((x) => equals(d, v, x)).join(' OR ')})`);
+  return `(${parts.join(' AND ')})`;
+}
+
+/** A value against a trait: numbers numerically, strings and dates (day text) as strings. */
+function compareTrait(d: Dialect, v: ValueRef, operand: TraitOperand, op: string, trait: TraitRef): string {
+  const t = trait(operand.trait);
+  if (t.type === 'number') return orFalse(`${numberOf(d, v)} ${op} ${t.sql}`);
+  if (v.column) return orFalse(`${v.text} ${op} ${t.sql}`);
+  return orFalse(`(${v.kind} = 'STRING' AND ${v.text} ${op} ${t.sql})`);
 }

@@ -1,0 +1,504 @@
+-- audience-sync sql --dialect athena: the build for one day, over the store at s3://acme-audiences/prod
+-- day 2026-03-10; audiences in build order: above_average (a0), browsing_on (a1)
+-- traits (table traits, one column each): aov number (t_aov), big_orders number (t_big_orders), last_sku string (t_last_sku), small_orders number (t_small_orders), big_gap number (t_big_gap), fav_campaign string (t_fav_campaign)
+-- raw events read from 2026-02-09 to 2026-03-10
+-- raw messages read from 2026-03-04 to 2026-03-10
+-- Athena (engine version 3). Run the statements one at a time, in order, with audience_sync as the
+-- database of the query context (the views are created there).
+-- Parquet parts are read through symlink lists under s3://acme-audiences/prod/athena-symlinks/raw/<dataset>/dt=D/:
+-- write them from each day's _compacted.json after every compaction (docs/warehouse.md).
+-- Written from the engine documentation and golden-tested; not run against the engine.
+-- See docs/warehouse.md for what differs from the build (DuckDB).
+
+CREATE DATABASE IF NOT EXISTS audience_sync;
+
+DROP TABLE IF EXISTS audience_sync.people_lines;
+
+CREATE EXTERNAL TABLE audience_sync.people_lines (line string)
+PARTITIONED BY (dt string)
+ROW FORMAT DELIMITED FIELDS TERMINATED BY '\001'
+STORED AS TEXTFILE
+LOCATION 's3://acme-audiences/prod/people/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/people/dt=${dt}/'
+);
+
+DROP TABLE IF EXISTS audience_sync.raw_events_lines;
+
+CREATE EXTERNAL TABLE audience_sync.raw_events_lines (line string)
+PARTITIONED BY (dt string)
+ROW FORMAT DELIMITED FIELDS TERMINATED BY '\001'
+STORED AS TEXTFILE
+LOCATION 's3://acme-audiences/prod/raw/events/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/raw/events/dt=${dt}/'
+);
+
+DROP TABLE IF EXISTS audience_sync.raw_events_parquet;
+
+CREATE EXTERNAL TABLE audience_sync.raw_events_parquet (
+  `_key` string,
+  `_line` bigint,
+  `id` string,
+  `customer_id` string,
+  `anonymous_id` string,
+  `email` string,
+  `name` string,
+  `raw_name` string,
+  `ts` string,
+  `received_at` string,
+  `source` string,
+  `properties` string
+)
+PARTITIONED BY (dt string)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://acme-audiences/prod/athena-symlinks/raw/events/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/athena-symlinks/raw/events/dt=${dt}/'
+);
+
+DROP TABLE IF EXISTS audience_sync.raw_messages_lines;
+
+CREATE EXTERNAL TABLE audience_sync.raw_messages_lines (line string)
+PARTITIONED BY (dt string)
+ROW FORMAT DELIMITED FIELDS TERMINATED BY '\001'
+STORED AS TEXTFILE
+LOCATION 's3://acme-audiences/prod/raw/messages/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/raw/messages/dt=${dt}/'
+);
+
+DROP TABLE IF EXISTS audience_sync.raw_messages_parquet;
+
+CREATE EXTERNAL TABLE audience_sync.raw_messages_parquet (
+  `_key` string,
+  `_line` bigint,
+  `id` string,
+  `customer_id` string,
+  `email` string,
+  `cio_id` string,
+  `channel` string,
+  `metric` string,
+  `delivery_id` string,
+  `campaign_id` string,
+  `broadcast_id` string,
+  `newsletter_id` string,
+  `journey_id` string,
+  `action_id` string,
+  `transactional_message_id` string,
+  `href` string,
+  `ts` string,
+  `received_at` string,
+  `source` string
+)
+PARTITIONED BY (dt string)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://acme-audiences/prod/athena-symlinks/raw/messages/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/athena-symlinks/raw/messages/dt=${dt}/'
+);
+
+DROP TABLE IF EXISTS audience_sync.audience_above_average_lines;
+
+CREATE EXTERNAL TABLE audience_sync.audience_above_average_lines (line string)
+PARTITIONED BY (dt string)
+ROW FORMAT DELIMITED FIELDS TERMINATED BY '\001'
+STORED AS TEXTFILE
+LOCATION 's3://acme-audiences/prod/audiences/above_average/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/audiences/above_average/dt=${dt}/'
+);
+
+DROP TABLE IF EXISTS audience_sync.audience_browsing_on_lines;
+
+CREATE EXTERNAL TABLE audience_sync.audience_browsing_on_lines (line string)
+PARTITIONED BY (dt string)
+ROW FORMAT DELIMITED FIELDS TERMINATED BY '\001'
+STORED AS TEXTFILE
+LOCATION 's3://acme-audiences/prod/audiences/browsing_on/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://acme-audiences/prod/audiences/browsing_on/dt=${dt}/'
+);
+
+CREATE OR REPLACE VIEW people_snapshot AS
+SELECT json_extract_scalar(j, '$.customer_id') AS customer_id,
+  json_extract_scalar(j, '$.email') AS email,
+  json_extract_scalar(j, '$.cio_id') AS cio_id,
+  TRY_CAST(json_extract(j, '$.merged_ids') AS array(varchar)) AS merged_ids,
+  line AS person
+FROM (
+  SELECT line, try(json_parse(line)) AS j
+  FROM audience_sync.people_lines
+  WHERE dt = '2026-03-10' AND "$path" LIKE '%/people.jsonl.gz' AND line <> ''
+) s
+WHERE j IS NOT NULL AND json_extract_scalar(j, '$.customer_id') IS NOT NULL;
+
+CREATE OR REPLACE VIEW raw_events AS
+WITH parquet AS (
+  SELECT * FROM audience_sync.raw_events_parquet WHERE dt BETWEEN '2026-02-09' AND '2026-03-10'
+),
+lines AS (
+  SELECT regexp_extract("$path", 'raw/events/dt=[^/]+/[^/]+$') AS "_key",
+    from_big_endian_64(xxhash64(to_utf8(line))) AS "_line",
+    line, try(json_parse(line)) AS j
+  FROM audience_sync.raw_events_lines
+  WHERE dt BETWEEN '2026-02-09' AND '2026-03-10' AND "$path" LIKE '%.jsonl.gz' AND line <> ''
+)
+SELECT "_key", "_line", CAST(NULL AS varchar) AS "_malformed", "id", "customer_id", "anonymous_id", "email", "name", "raw_name", "ts", "received_at", "source", "properties"
+FROM parquet
+UNION ALL
+SELECT l."_key", l."_line",
+  CASE WHEN l.j IS NULL THEN 'not valid JSON' WHEN substr(ltrim(l.line), 1, 1) <> '{' THEN 'not a JSON object' END AS "_malformed",
+  json_extract_scalar(l.j, '$.id') AS "id",
+  json_extract_scalar(l.j, '$.customer_id') AS "customer_id",
+  json_extract_scalar(l.j, '$.anonymous_id') AS "anonymous_id",
+  json_extract_scalar(l.j, '$.email') AS "email",
+  json_extract_scalar(l.j, '$.name') AS "name",
+  json_extract_scalar(l.j, '$.raw_name') AS "raw_name",
+  json_extract_scalar(l.j, '$.ts') AS "ts",
+  json_extract_scalar(l.j, '$.received_at') AS "received_at",
+  json_extract_scalar(l.j, '$.source') AS "source",
+  json_format(json_extract(l.j, '$.properties')) AS "properties"
+FROM lines l
+LEFT JOIN (SELECT DISTINCT "_key" FROM parquet) c ON c."_key" = l."_key"
+WHERE c."_key" IS NULL;
+
+CREATE OR REPLACE VIEW raw_messages AS
+WITH parquet AS (
+  SELECT * FROM audience_sync.raw_messages_parquet WHERE dt BETWEEN '2026-03-04' AND '2026-03-10'
+),
+lines AS (
+  SELECT regexp_extract("$path", 'raw/messages/dt=[^/]+/[^/]+$') AS "_key",
+    from_big_endian_64(xxhash64(to_utf8(line))) AS "_line",
+    line, try(json_parse(line)) AS j
+  FROM audience_sync.raw_messages_lines
+  WHERE dt BETWEEN '2026-03-04' AND '2026-03-10' AND "$path" LIKE '%.jsonl.gz' AND line <> ''
+)
+SELECT "_key", "_line", CAST(NULL AS varchar) AS "_malformed", "id", "customer_id", "email", "cio_id", "channel", "metric", "delivery_id", "campaign_id", "broadcast_id", "newsletter_id", "journey_id", "action_id", "transactional_message_id", "href", "ts", "received_at", "source"
+FROM parquet
+UNION ALL
+SELECT l."_key", l."_line",
+  CASE WHEN l.j IS NULL THEN 'not valid JSON' WHEN substr(ltrim(l.line), 1, 1) <> '{' THEN 'not a JSON object' END AS "_malformed",
+  json_extract_scalar(l.j, '$.id') AS "id",
+  json_extract_scalar(l.j, '$.customer_id') AS "customer_id",
+  json_extract_scalar(l.j, '$.email') AS "email",
+  json_extract_scalar(l.j, '$.cio_id') AS "cio_id",
+  json_extract_scalar(l.j, '$.channel') AS "channel",
+  json_extract_scalar(l.j, '$.metric') AS "metric",
+  json_extract_scalar(l.j, '$.delivery_id') AS "delivery_id",
+  json_extract_scalar(l.j, '$.campaign_id') AS "campaign_id",
+  json_extract_scalar(l.j, '$.broadcast_id') AS "broadcast_id",
+  json_extract_scalar(l.j, '$.newsletter_id') AS "newsletter_id",
+  json_extract_scalar(l.j, '$.journey_id') AS "journey_id",
+  json_extract_scalar(l.j, '$.action_id') AS "action_id",
+  json_extract_scalar(l.j, '$.transactional_message_id') AS "transactional_message_id",
+  json_extract_scalar(l.j, '$.href') AS "href",
+  json_extract_scalar(l.j, '$.ts') AS "ts",
+  json_extract_scalar(l.j, '$.received_at') AS "received_at",
+  json_extract_scalar(l.j, '$.source') AS "source"
+FROM lines l
+LEFT JOIN (SELECT DISTINCT "_key" FROM parquet) c ON c."_key" = l."_key"
+WHERE c."_key" IS NULL;
+
+CREATE OR REPLACE VIEW previous_a0 AS
+SELECT json_extract_scalar(line, '$.customer_id') AS customer_id,
+  json_extract_scalar(line, '$.entered') AS entered
+FROM audience_sync.audience_above_average_lines
+WHERE "$path" LIKE '%/members.jsonl.gz' AND line <> ''
+  AND dt = (SELECT max(dt) FROM audience_sync.audience_above_average_lines WHERE dt < '2026-03-10' AND "$path" LIKE '%/manifest.json');
+
+CREATE OR REPLACE VIEW previous_a1 AS
+SELECT json_extract_scalar(line, '$.customer_id') AS customer_id,
+  json_extract_scalar(line, '$.entered') AS entered
+FROM audience_sync.audience_browsing_on_lines
+WHERE "$path" LIKE '%/members.jsonl.gz' AND line <> ''
+  AND dt = (SELECT max(dt) FROM audience_sync.audience_browsing_on_lines WHERE dt < '2026-03-10' AND "$path" LIKE '%/manifest.json');
+
+CREATE OR REPLACE VIEW people AS
+SELECT customer_id, email, cio_id, merged_ids,
+  (COALESCE(((CASE WHEN json_extract(p.person, '$.country') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(p.person, '$.country')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND json_extract_scalar(json_extract(p.person, '$.country'), '$') = 'FR')), false)) AS p0
+FROM people_snapshot p;
+
+CREATE OR REPLACE VIEW id_map AS
+SELECT COALESCE(a.id, o.id) AS id, COALESCE(a.owner, o.owner) AS owner
+FROM (SELECT customer_id AS id, customer_id AS owner FROM people) o
+FULL JOIN (
+  SELECT m.id, min(m.owner) AS owner
+  FROM (SELECT u.id AS id, customer_id AS owner FROM people CROSS JOIN UNNEST(merged_ids) AS u(id)) m
+  GROUP BY m.id
+) a ON a.id = o.id;
+
+CREATE OR REPLACE VIEW email_map AS
+SELECT email, min(customer_id) AS owner FROM people WHERE email IS NOT NULL AND email <> '' GROUP BY email;
+
+CREATE OR REPLACE VIEW cio_map AS
+SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AND cio_id <> '' GROUP BY cio_id;
+
+CREATE OR REPLACE VIEW ev_relevant AS
+SELECT r._key, r._line, r.id, try(from_iso8601_timestamp(r.received_at)) AS received, substr(r.ts, 1, 10) AS day, r."customer_id", r."email", r."name", r."properties", r."ts"
+FROM raw_events r
+WHERE r."name" IN ('order', 'product_viewed') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+  AND regexp_like(r.ts, '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z)$') AND r.name IS NOT NULL AND r.name <> ''
+  AND (r.name = 'order'
+    OR r.name = 'product_viewed');
+
+CREATE OR REPLACE VIEW ev_dups AS
+SELECT id FROM ev_relevant GROUP BY id HAVING count(*) > 1;
+
+CREATE OR REPLACE VIEW ev_dup_first AS
+SELECT * FROM (
+  SELECT *, row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) AS _first FROM (SELECT * FROM ev_relevant WHERE id IN (SELECT id FROM ev_dups)) r
+) t
+WHERE _first = 1;
+
+CREATE OR REPLACE VIEW ev_winners AS
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
+UNION ALL
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_dup_first;
+
+CREATE OR REPLACE VIEW ev_resolved AS
+SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
+       ELSE em.owner END AS owner
+FROM ev_winners w
+LEFT JOIN id_map idm ON idm.id = w.customer_id
+LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
+
+CREATE OR REPLACE VIEW ev_agg AS
+SELECT owner, count(*) AS records, count(*) FILTER (WHERE w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_n,
+  avg((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END)) FILTER (WHERE w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_p0_avg,
+  max_by((CASE WHEN CASE WHEN json_extract(w.properties, '$.sku') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.sku')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END IN ('STRING', 'NUMBER', 'BOOLEAN') THEN json_extract_scalar(json_extract(w.properties, '$.sku'), '$') END), w.ts || w.id) FILTER (WHERE w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10' AND (CASE WHEN CASE WHEN json_extract(w.properties, '$.sku') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.sku')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END IN ('STRING', 'NUMBER', 'BOOLEAN') THEN json_extract_scalar(json_extract(w.properties, '$.sku'), '$') END) IS NOT NULL) AS e0_p1_last_text
+FROM ev_resolved w
+GROUP BY owner;
+
+CREATE OR REPLACE VIEW msg_relevant AS
+SELECT r._key, r._line, r.id, try(from_iso8601_timestamp(r.received_at)) AS received, substr(r.ts, 1, 10) AS day, r."customer_id", r."email", r."cio_id", r."channel", r."metric", r."campaign_id"
+FROM raw_messages r
+WHERE r."channel" IN ('email') AND r."metric" IN ('clicked') AND r._malformed IS NULL AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
+  AND regexp_like(r.ts, '^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z)$') AND r.channel IS NOT NULL AND r.metric IS NOT NULL
+  AND ((COALESCE(r."channel" = 'email', false) AND COALESCE(r."metric" = 'clicked', false)));
+
+CREATE OR REPLACE VIEW msg_dups AS
+SELECT id FROM msg_relevant GROUP BY id HAVING count(*) > 1;
+
+CREATE OR REPLACE VIEW msg_dup_first AS
+SELECT * FROM (
+  SELECT *, row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) AS _first FROM (SELECT * FROM msg_relevant WHERE id IN (SELECT id FROM msg_dups)) r
+) t
+WHERE _first = 1;
+
+CREATE OR REPLACE VIEW msg_winners AS
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric", "campaign_id" FROM msg_relevant WHERE id NOT IN (SELECT id FROM msg_dups)
+UNION ALL
+SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric", "campaign_id" FROM msg_dup_first;
+
+CREATE OR REPLACE VIEW msg_resolved AS
+SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
+       ELSE COALESCE(em.owner, cio.owner) END AS owner
+FROM msg_winners w
+LEFT JOIN id_map idm ON idm.id = w.customer_id
+LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
+LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
+
+CREATE OR REPLACE VIEW msg_agg AS
+SELECT owner, count(*) AS records
+FROM msg_resolved w
+GROUP BY owner;
+
+CREATE OR REPLACE VIEW features AS
+SELECT k.id AS customer_id,
+  p.customer_id IS NOT NULL AS in_snapshot,
+  CASE WHEN p.customer_id IS NULL THEN false ELSE p.p0 END AS p0,
+  COALESCE(ev.e0_n, 0) AS e0_n,
+  ev.e0_p0_avg AS e0_p0_avg,
+  ev.e0_p1_last_text AS e0_p1_last_text
+FROM (SELECT customer_id AS id FROM people
+UNION
+SELECT owner AS id FROM ev_agg WHERE owner IS NOT NULL
+UNION
+SELECT owner AS id FROM msg_agg WHERE owner IS NOT NULL) k
+LEFT JOIN people p ON p.customer_id = k.id
+LEFT JOIN ev_agg ev ON ev.owner = k.id
+LEFT JOIN msg_agg msg ON msg.owner = k.id;
+
+CREATE OR REPLACE VIEW where_traits_1 AS
+SELECT f.customer_id,
+  f.e0_p0_avg AS t_aov,
+  f.e0_p1_last_text AS t_last_sku,
+  CASE WHEN f.p0 THEN '501' ELSE '502' END AS t_fav_campaign
+FROM features f;
+
+CREATE OR REPLACE VIEW ev_agg_1 AS
+SELECT w.owner, count(*) FILTER (WHERE w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10' AND ((COALESCE((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END) > tw.t_aov, false)))) AS e1_n,
+  count(*) FILTER (WHERE w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10' AND ((COALESCE((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END) <= tw.t_aov, false)))) AS e3_n,
+  count(*) FILTER (WHERE w.name = 'order' AND w.day >= '2026-03-08' AND w.day <= '2026-03-10' AND ((COALESCE((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END) >= tw.t_aov, false)))) AS e4_n,
+  count(*) FILTER (WHERE w.name = 'product_viewed' AND w.day >= '2026-03-04' AND w.day <= '2026-03-10' AND (((tw.t_last_sku IS NOT NULL AND NOT COALESCE((CASE WHEN json_extract(w.properties, '$.sku') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.sku')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND json_extract_scalar(json_extract(w.properties, '$.sku'), '$') = tw.t_last_sku), false))))) AS e5_n
+FROM ev_resolved w
+JOIN where_traits_1 tw ON tw.customer_id = w.owner
+GROUP BY w.owner;
+
+CREATE OR REPLACE VIEW e3_gaps AS
+SELECT owner, ((element_at(array_sort(array_agg(gap)), (count(gap) + 1) / 2) + element_at(array_sort(array_agg(gap)), count(gap) / 2 + 1)) / 2) AS gap
+FROM (
+  SELECT w.owner, CAST(date_diff('day', TRY_CAST(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id) AS date), TRY_CAST(w.day AS date)) AS double) AS gap
+  FROM ev_resolved w
+  JOIN where_traits_1 tw ON tw.customer_id = w.owner
+  WHERE w.owner IS NOT NULL AND w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10' AND ((COALESCE((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END) <= tw.t_aov, false)))
+) g
+WHERE gap IS NOT NULL
+GROUP BY owner;
+
+CREATE OR REPLACE VIEW msg_agg_1 AS
+SELECT w.owner, count(*) FILTER (WHERE (COALESCE(w."channel" = 'email', false) AND COALESCE(w."metric" = 'clicked', false)) AND w.day >= '2026-03-04' AND w.day <= '2026-03-10' AND (COALESCE(w."campaign_id" = tw.t_fav_campaign, false))) AS m0_n
+FROM msg_resolved w
+JOIN where_traits_1 tw ON tw.customer_id = w.owner
+GROUP BY w.owner;
+
+CREATE OR REPLACE VIEW features_1 AS
+SELECT f.customer_id,
+  COALESCE(ev.e1_n, 0) AS e1_n,
+  COALESCE(ev.e3_n, 0) AS e3_n,
+  g_e3.gap AS e3_gap,
+  COALESCE(ev.e4_n, 0) AS e4_n,
+  COALESCE(ev.e5_n, 0) AS e5_n,
+  COALESCE(msg.m0_n, 0) AS m0_n
+FROM features f
+LEFT JOIN ev_agg_1 ev ON ev.owner = f.customer_id
+LEFT JOIN e3_gaps g_e3 ON g_e3.owner = f.customer_id
+LEFT JOIN msg_agg_1 msg ON msg.owner = f.customer_id;
+
+CREATE OR REPLACE VIEW where_traits_2 AS
+SELECT f.customer_id,
+  f.e0_p0_avg AS t_aov,
+  CAST(f1.e1_n AS double) AS t_big_orders
+FROM features f
+LEFT JOIN features_1 f1 ON f1.customer_id = f.customer_id;
+
+CREATE OR REPLACE VIEW ev_agg_2 AS
+SELECT w.owner, count(*) FILTER (WHERE w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10' AND ((COALESCE((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.value') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.value')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.value'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.value'), '$') AS double) END END) <= tw.t_aov, false)) AND (COALESCE((CASE WHEN is_finite(CASE WHEN CASE WHEN json_extract(w.properties, '$.n') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.n')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.n'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.n') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.n')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.n'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.n'), '$') AS double) END) THEN CASE WHEN CASE WHEN json_extract(w.properties, '$.n') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.n')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'NUMBER' THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.n'), '$') AS double) WHEN CASE WHEN json_extract(w.properties, '$.n') IS NULL THEN NULL ELSE CASE substr(json_format(json_extract(w.properties, '$.n')), 1, 1) WHEN '"' THEN 'STRING' WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '{' THEN 'OTHER' WHEN '[' THEN 'OTHER' ELSE 'NUMBER' END END = 'STRING' AND regexp_like(json_extract_scalar(json_extract(w.properties, '$.n'), '$'), '^(?:[+-]?(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+))$') THEN TRY_CAST(json_extract_scalar(json_extract(w.properties, '$.n'), '$') AS double) END END) < tw.t_big_orders, false)))) AS e2_n
+FROM ev_resolved w
+JOIN where_traits_2 tw ON tw.customer_id = w.owner
+GROUP BY w.owner;
+
+CREATE OR REPLACE VIEW features_2 AS
+SELECT f.customer_id,
+  COALESCE(ev.e2_n, 0) AS e2_n
+FROM features f
+LEFT JOIN ev_agg_2 ev ON ev.owner = f.customer_id;
+
+CREATE OR REPLACE VIEW traits AS
+SELECT f.customer_id,
+  f.e0_p0_avg AS t_aov,
+  CAST(f1.e1_n AS double) AS t_big_orders,
+  f.e0_p1_last_text AS t_last_sku,
+  CAST(f2.e2_n AS double) AS t_small_orders,
+  f1.e3_gap AS t_big_gap,
+  CASE WHEN f.p0 THEN '501' ELSE '502' END AS t_fav_campaign
+FROM features f
+LEFT JOIN features_1 f1 ON f1.customer_id = f.customer_id
+LEFT JOIN features_2 f2 ON f2.customer_id = f.customer_id;
+
+CREATE OR REPLACE VIEW blocked AS
+SELECT customer_id FROM features WHERE false;
+
+CREATE OR REPLACE VIEW a0_scored AS
+SELECT f.customer_id,
+  (f1.e4_n >= 1) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  CAST('0' AS double) AS score
+FROM features f
+LEFT JOIN traits tr ON tr.customer_id = f.customer_id
+LEFT JOIN features_1 f1 ON f1.customer_id = f.customer_id
+LEFT JOIN features_2 f2 ON f2.customer_id = f.customer_id
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f1.e4_n > 0);
+
+CREATE OR REPLACE VIEW a0 AS
+SELECT s.customer_id, 'treatment' AS "group", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a0_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a0 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
+
+CREATE OR REPLACE VIEW a1_scored AS
+SELECT f.customer_id,
+  ((f1.e5_n >= 1) AND (f1.m0_n >= 1)) AS matched,
+  
+  nb.customer_id IS NOT NULL AS blocked,
+  (((CAST('0' AS double) + CAST('1' AS double) * COALESCE(tr.t_big_orders, CAST('0' AS double))) + CAST('0.5' AS double) * COALESCE(tr.t_small_orders, CAST('0' AS double))) + CAST('0.1' AS double) * COALESCE(tr.t_big_gap, CAST('0' AS double))) AS score
+FROM features f
+LEFT JOIN traits tr ON tr.customer_id = f.customer_id
+LEFT JOIN features_1 f1 ON f1.customer_id = f.customer_id
+LEFT JOIN features_2 f2 ON f2.customer_id = f.customer_id
+LEFT JOIN blocked nb ON nb.customer_id = f.customer_id
+WHERE (f.in_snapshot OR f1.e5_n > 0 OR f1.m0_n > 0);
+
+CREATE OR REPLACE VIEW a1 AS
+SELECT s.customer_id, 'treatment' AS "group", s.score, s.rank,
+  COALESCE(prev.entered, '2026-03-10') AS entered, prev.customer_id IS NOT NULL AS carried
+FROM (
+  SELECT customer_id, score,
+    row_number() OVER (ORDER BY score DESC, customer_id ASC) AS rank,
+    count(*) OVER () AS eligible
+  FROM a1_scored
+  WHERE matched AND NOT (blocked)
+) s
+LEFT JOIN previous_a1 prev ON prev.customer_id = s.customer_id
+WHERE s.rank <= (1000000 * s.eligible + 999999) / 1000000;
+
+SELECT 'above_average' AS audience, customer_id, "group", score, rank, entered FROM a0
+UNION ALL
+SELECT 'browsing_on' AS audience, customer_id, "group", score, rank, entered FROM a1
+ORDER BY audience, rank;
