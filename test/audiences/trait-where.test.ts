@@ -134,6 +134,37 @@ describe('traits in where', () => {
     expect(script).toContain('CREATE OR REPLACE TEMP TABLE features_2 AS');
   });
 
+  it('never_send and case tiers read traits in where too', async () => {
+    const c = config(`version: 1
+never_send: { event: refund, within_days: 30, where: { amount: { gte: { trait: aov } } } }
+traits:
+  aov: { avg: { event: order, property: value, within_days: 30 } }
+  refunder:
+    case:
+      - { when: { event: refund, within_days: 30, where: { amount: { gt: { trait: half_aov } } } }, value: "yes" }
+      - else: "no"
+  half_aov: { expr: "aov / 2" }
+audiences:
+  - id: buyers
+    type: segment
+    when: { event: order, within_days: 30 }
+  - id: not_refunders
+    type: segment
+    when: { trait: { refunder: "no" } }
+`);
+    // a: refund 40 >= aov 30: never sent. b: refund 50 < aov 75 but > 37.5: a refunder.
+    // c: a refund but no order: aov missing, so neither blocked nor a refunder. d: orders only.
+    await writePart(store, 'events', D, 'r', [
+      ev('r1', 'a', 'refund', '2026-03-10T12:00:00.000Z', { amount: 40 }),
+      ev('r2', 'b', 'refund', '2026-03-10T12:00:00.000Z', { amount: 50 }),
+      ev('r3', 'c', 'refund', '2026-03-10T12:00:00.000Z', { amount: 1 }),
+    ]);
+    await buildAudiences({ store, config: c, day: D, engine: { threads: 1 } });
+    expect((await members(store, 'buyers')).map((m) => m.customer_id)).toEqual(['b', 'd']);
+    expect((await members(store, 'not_refunders')).map((m) => m.customer_id)).toEqual(['c', 'd']);
+    await expectScriptAgreesWithBuild(store, c, D, ['buyers', 'not_refunders']);
+  });
+
   it('explain shows the trait values a where compares with', async () => {
     const explain = (customerId: string) =>
       explainPerson({ store, config: config(YAML), customerId, day: D, engine: { threads: 1 } });
