@@ -165,6 +165,39 @@ audiences:
     await expectScriptAgreesWithBuild(store, c, D, ['buyers', 'not_refunders']);
   });
 
+  it('an audience whose where reads a score table fails with it when it is stale, and uses it when fresh', async () => {
+    const yaml = (max: number) => `version: 1
+score_tables:
+  budget: { prefix: models/budget, format: csv, max_age_days: ${max}, columns: { limit: number } }
+traits:
+  limit: { score_table: budget, column: limit }
+  over_limit: { count: { event: order, within_days: 30, where: { value: { gt: { trait: limit } } } } }
+audiences:
+  - id: over_budget_now
+    type: segment
+    when: { event: order, within_days: 30, where: { value: { gt: { trait: limit } } } }
+  - id: over_budget_count
+    type: segment
+    when: { trait: { over_limit: { gte: 1 } } }
+  - id: buyers
+    type: segment
+    when: { event: order, within_days: 30 }
+`;
+    // a's largest order is 60, b's 100; c has no row: its limit is missing, no order passes.
+    await store.put('models/budget/dt=2026-03-08/part-0.csv', 'customer_id,limit\na,50\nb,100\nc,\n');
+    await store.put('models/budget/dt=2026-03-08/_SUCCESS', '');
+    const stale = await buildAudiences({ store, config: config(yaml(1)), day: D, engine: { threads: 1 } });
+    expect(stale.failed.map((f) => [f.audience, f.reason])).toEqual([
+      ['over_budget_now', 'stale'],
+      ['over_budget_count', 'stale'],
+    ]);
+    expect(stale.audiences.map((m) => m.audience)).toEqual(['buyers']);
+    const fresh = await buildAudiences({ store, config: config(yaml(2)), day: D, engine: { threads: 1 } });
+    expect(fresh.failed).toEqual([]);
+    expect((await members(store, 'over_budget_now')).map((m) => m.customer_id)).toEqual(['a']);
+    expect((await members(store, 'over_budget_count')).map((m) => m.customer_id)).toEqual(['a']);
+  });
+
   it('explain shows the trait values a where compares with', async () => {
     const explain = (customerId: string) =>
       explainPerson({ store, config: config(YAML), customerId, day: D, engine: { threads: 1 } });
