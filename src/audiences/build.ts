@@ -325,8 +325,11 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
 export function definitionHash(
   definition: AudienceDefinition,
   neverSend: AudienceRules['never_send'],
-  /** The traits its rules read: their compiled SQL (other traits inlined) decides members too. */
-  traits: readonly Pick<TraitSql, 'name' | 'sql'>[] = [],
+  /**
+   * The traits its rules read: their compiled SQL (other traits inlined) and the sources that SQL
+   * reads by column (windows and `where`s are in the sources, not in the SQL) decide members too.
+   */
+  traits: readonly Pick<TraitSql, 'name' | 'sql' | 'sources'>[] = [],
 ): string {
   // realtime_additions lets real-time triggers add people between builds; it does not decide the
   // build's members, so turning it on keeps the hash.
@@ -337,7 +340,23 @@ export function definitionHash(
     realtime_additions: _realtimeAdditions,
     ...rules
   } = definition;
-  const read = traits.length > 0 ? { traits: traits.map((t) => [t.name, t.sql]) } : {};
+  const read =
+    traits.length > 0
+      ? {
+          traits: traits.map((t) => [
+            t.name,
+            t.sql,
+            t.sources.map(({ id, dataset, event, message, where, windowDays }) => ({
+              id,
+              dataset,
+              event,
+              message,
+              where,
+              windowDays,
+            })),
+          ]),
+        }
+      : {};
   return hash('sha256', stableJson({ rules, never_send: neverSend ?? null, ...read }));
 }
 

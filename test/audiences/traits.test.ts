@@ -476,4 +476,14 @@ describe('the definition hash of an audience that reads traits', () => {
     );
     expect(unread).toEqual(before);
   });
+
+  it('changes with the window of the only source a trait reads (its column name stays the same)', () => {
+    const yaml = (days: number) => `traits:
+  aov: { avg: { event: order, property: value, within_days: ${days} } }
+audiences:
+  - { id: big, type: segment, when: { trait: { aov: { gt: 10 } } } }
+`;
+    expect(hashes(yaml(60)).big).not.toBe(hashes(yaml(30)).big);
+    expect(hashes(yaml(30)).big).toBe(hashes(yaml(30)).big);
+  });
 });

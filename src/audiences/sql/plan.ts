@@ -1195,25 +1195,6 @@ WHERE s.rank <= ${d.intDiv(`(${audience.ppm} * s.eligible + 999999)`, '1000000')
   ];
 }
 
-/** The members-table columns of the traits an audience writes back, and the member's `traits` from a row. */
-export function memberTraits(audience: AudienceSql): {
-  columns: string;
-  of(row: Record<string, unknown>): { traits?: Record<string, string | number | null> };
-} {
-  const list = audience.writeBack;
-  return {
-    columns: list.map((t) => `, ${t.column}`).join(''),
-    of: (row) =>
-      list.length === 0
-        ? {}
-        : {
-            traits: Object.fromEntries(
-              list.map((t) => [t.name, (row[t.column] ?? null) as string | number | null]),
-            ),
-          },
-  };
-}
-
 /** Counts for the manifest of an audience (one row; see manifest.ts `counts`). */
 export function audienceCountsSql(audience: AudienceSql): string {
   const t = audience.table;
