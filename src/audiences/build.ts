@@ -1,4 +1,7 @@
 import { hash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { EngineSettings } from '../engine/duckdb.js';
 import type { CacheOptions } from '../engine/local-files.js';
 import {
@@ -80,6 +83,17 @@ export interface BuildResult {
 }
 
 export async function buildAudiences(options: BuildOptions): Promise<BuildResult> {
+  // The fold writes the new snapshot here too, uncompressed, for the session to read (see below).
+  const copyDir =
+    options.updateSnapshot === false ? undefined : await mkdtemp(join(tmpdir(), 'audience-sync-people-'));
+  try {
+    return await build(options, copyDir && join(copyDir, 'people.jsonl'));
+  } finally {
+    if (copyDir) await rm(copyDir, { recursive: true, force: true });
+  }
+}
+
+async function build(options: BuildOptions, snapshotCopy: string | undefined): Promise<BuildResult> {
   const { store, config, day } = options;
   const runId = options.runId ?? newRunId('build');
   const progress = options.onProgress;
@@ -96,6 +110,9 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
           day,
           onProgress: (done, total) => progress?.({ phase: 'people', done, total }),
           ...(share ? { engine: { ...defaults.engine, memoryLimit: share } } : {}),
+          // The session reads this copy in parallel; the stored object would be inflated on one
+          // thread on the build's critical path (1,000,000 people: 1.3–1.6 s against 0.8–1.0 s).
+          localCopy: snapshotCopy,
         });
   // Handled here so a failure before the session waits for it is not an unhandled rejection.
   const settled = snapshot.then(
@@ -118,6 +135,7 @@ export async function buildAudiences(options: BuildOptions): Promise<BuildResult
       engine: defaults.engine,
       cache: defaults.cache,
       snapshotReady: snapshot,
+      snapshotCopy,
       onReady: () => progress?.({ phase: 'snapshot', done: 1, total: 1 }),
     });
     people = await snapshot;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +117,12 @@ export interface SessionOptions {
    * already be there.
    */
   snapshotReady?: Promise<unknown>;
+  /**
+   * Where the fold writes an uncompressed copy of the snapshot it rewrites: read instead of the
+   * stored object when it is there once `snapshotReady` settles (it is not when the stored
+   * snapshot was already up to date).
+   */
+  snapshotCopy?: string | undefined;
   /** Score table partitions the build's gate resolved and checked (bound without a second look). */
   checkedScoreTables?: CheckedScoreTables | undefined;
 }
@@ -186,7 +193,8 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     await runShared(plan.shared.filter((s) => s.records));
     await options.snapshotReady;
     if (share) await engine.run(`SET memory_limit = ${sqlString(defaults.engine.memoryLimit!)}`);
-    await bindPeopleSnapshot(engine, store, files, plan.day, inUse);
+    const copy = options.snapshotCopy && existsSync(options.snapshotCopy) ? options.snapshotCopy : undefined;
+    await bindPeopleSnapshot(engine, store, files, plan.day, inUse, copy);
     lap('snapshot_wait');
     await runShared(plan.shared.filter((s) => !s.records));
     for (const dataset of ['events', 'messages'] as const) {
@@ -268,16 +276,21 @@ export function openRulesSession(
   return openBuildSession({ ...rest, plan });
 }
 
-/** Binds `people_snapshot` to the snapshot of `day` (which must exist). */
+/**
+ * Binds `people_snapshot` to the snapshot of `day` (which must exist), or to `copy`, an
+ * uncompressed local copy of it the fold wrote in this process.
+ */
 export async function bindPeopleSnapshot(
   engine: Engine,
   store: ObjectStore,
   files: LocalFiles,
   day: string,
   inUse: Map<string, string>,
+  copy?: string,
 ): Promise<void> {
-  const [path] = await pathsOf(files, [await statObject(store, keys.peopleSnapshot(day))], inUse);
-  await engine.run(`CREATE VIEW people_snapshot AS ${peopleSnapshotRelation(path!)}`);
+  if (copy) inUse.set(copy, keys.peopleSnapshot(day));
+  const path = copy ?? (await pathsOf(files, [await statObject(store, keys.peopleSnapshot(day))], inUse))[0]!;
+  await engine.run(`CREATE VIEW people_snapshot AS ${peopleSnapshotRelation(path, copy ? 'none' : 'gzip')}`);
 }
 
 /**

@@ -230,14 +230,14 @@ export function isParquetPart(key: string): boolean {
  * line is parsed once for its identity fields (one multi-path extract); `merged_ids`, rare, comes
  * out as JSON text and is cast to a list only where present.
  */
-export function peopleSnapshotRelation(path: string): string {
+export function peopleSnapshotRelation(path: string, compression: 'gzip' | 'none' = 'gzip'): string {
   return `SELECT id[1] AS customer_id, id[2] AS email, id[3] AS cio_id,
     CASE WHEN id[4] IS NOT NULL THEN CAST(CAST(id[4] AS JSON) AS VARCHAR[]) END AS merged_ids,
     line AS person
   FROM (
     SELECT line, json_extract_string(line, ['$.customer_id', '$.email', '$.cio_id', '$.merged_ids']) AS id
     FROM read_csv(${sqlString(path)}, columns = {'line': 'VARCHAR'}, delim = E'\\x01', quote = '', escape = '',
-      header = false, auto_detect = false, strict_mode = false, compression = 'gzip')
+      header = false, auto_detect = false, strict_mode = false, compression = '${compression}')
     WHERE line IS NOT NULL AND json_valid(line)
   )
   WHERE id[1] IS NOT NULL`;

@@ -4,7 +4,13 @@ import { fileName } from '../compaction/listing.js';
 import { listDatasetParts } from '../compaction/parts.js';
 import type { PersonRecord } from '../contract/records.js';
 import type { EngineSettings } from '../engine/duckdb.js';
-import { type MalformedLine, readJsonl, readLines, writeGzipLines } from '../storage/jsonl.js';
+import {
+  type MalformedLine,
+  openLocalLinesWriter,
+  readJsonl,
+  readLines,
+  writeGzipLines,
+} from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
 import {
@@ -82,6 +88,12 @@ export interface UpdatePeopleSnapshotOptions {
   onProgress?: (done: number, total: number) => void;
   /** Limits of the engine that sorts the updates (default: the environment's). */
   engine?: EngineSettings;
+  /**
+   * A local file to write the new snapshot's lines to as well, uncompressed (the build's engine
+   * reads it in parallel, where the stored gzip object is inflated on one thread). Written only
+   * when the snapshot is rewritten: the manifest then lacks `up_to_date`.
+   */
+  localCopy?: string;
 }
 
 /** Brings `people/dt=D` up to date with the raw person parts; returns its manifest. */
@@ -245,7 +257,22 @@ export async function updatePeopleSnapshot(
       }
       for (; !next.done; next = await pending.next()) yield added(next.value.person);
     }
-    await writeGzipLines(store, keys.peopleSnapshot(day), merged());
+    if (options.localCopy) {
+      const copy = openLocalLinesWriter(options.localCopy);
+      const teed = async function* () {
+        for await (const line of merged()) {
+          await copy.write(line);
+          yield line;
+        }
+      };
+      try {
+        await writeGzipLines(store, keys.peopleSnapshot(day), teed());
+      } finally {
+        await copy.close();
+      }
+    } else {
+      await writeGzipLines(store, keys.peopleSnapshot(day), merged());
+    }
 
     const manifest: PeopleSnapshotManifest = {
       version: PEOPLE_MANIFEST_VERSION,

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { constants, createGunzip, createGzip } from 'node:zlib';
@@ -84,6 +84,40 @@ export async function putGzipLinesFile(store: ObjectStore, key: string, path: st
   const gzip = createGzip({ level: GZIP_LEVEL });
   input.on('error', (e) => gzip.destroy(e));
   await store.put(key, input.pipe(gzip), { contentType: 'application/x-ndjson' });
+}
+
+/**
+ * Lines written to a local, uncompressed file (a scratch copy of an object being written), in
+ * chunks of `STREAM_CHUNK`, with the file's backpressure. `close` ends the file.
+ */
+export function openLocalLinesWriter(path: string): {
+  write(line: string): Promise<void>;
+  close(): Promise<void>;
+} {
+  const file = createWriteStream(path);
+  let failure: unknown;
+  file.on('error', (error) => {
+    failure = error;
+  });
+  let buf = '';
+  const flush = async () => {
+    const chunk = buf;
+    buf = '';
+    if (!file.write(chunk)) await once(file, 'drain');
+  };
+  return {
+    async write(line) {
+      if (failure) throw failure;
+      buf += `${line}\n`;
+      if (buf.length >= STREAM_CHUNK) await flush();
+    },
+    async close() {
+      if (buf && !failure) await flush();
+      file.end();
+      if (!file.closed) await once(file, 'close').catch(() => undefined);
+      if (failure) throw failure;
+    },
+  };
 }
 
 /**

@@ -1,0 +1,77 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildAudiences } from '../../src/audiences/build.js';
+import { readMembers } from '../../src/audiences/members.js';
+import { parseAudienceSyncConfig } from '../../src/config-file.js';
+import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
+import { ev, person, writePart } from './fixtures.js';
+
+const D = '2026-03-10';
+
+// The build reads the snapshot its fold just wrote from an uncompressed local copy, and the stored
+// object when the snapshot was already up to date: both give the same people, profiles included.
+const config = parseAudienceSyncConfig(
+  `version: 1
+audiences:
+  - id: french_buyers
+    type: segment
+    when: { all: [{ person: { country: FR } }, { event: order, within_days: 7 }] }
+  - id: by_email
+    type: segment
+    when: { event: order, within_days: 7 }
+`,
+  'test.yaml',
+  {},
+).config;
+
+const copyDirs = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('audience-sync-people-'));
+
+describe.each(STORE_KINDS)('the people snapshot the build reads, on the $kind store', ({ create }) => {
+  let t: TestStore;
+  // A temporary folder of this test's own (tmpdir() reads TMPDIR), so other builds running at the
+  // same time leave nothing in it.
+  const outerTmp = process.env.TMPDIR;
+  let ownTmp: string;
+  beforeEach(async () => {
+    t = await create();
+    ownTmp = await mkdtemp(`${tmpdir()}/snapshot-copy-test-`);
+    process.env.TMPDIR = ownTmp;
+  });
+  afterEach(async () => {
+    if (outerTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = outerTmp;
+    await rm(ownTmp, { recursive: true, force: true });
+    await t.cleanup();
+  });
+
+  const members = async (id: string) => {
+    const out: string[] = [];
+    for await (const m of readMembers(t.store, id, D)) out.push(m.customer_id);
+    return out;
+  };
+
+  it('is the same folded copy or stored object, and the copy does not outlive the build', async () => {
+    await writePart(t.store, 'people', D, 'p', [
+      person('fr', '2026-03-01T00:00:00.000Z', { country: 'FR', email: 'Fr@Example.com' }),
+      person('ca', '2026-03-01T00:00:00.000Z', { country: 'CA' }),
+    ]);
+    await writePart(t.store, 'events', D, 'e', [
+      ev('1', 'fr', 'order', '2026-03-10T10:00:00.000Z'),
+      ev('2', 'ca', 'order', '2026-03-10T10:00:00.000Z'),
+      // Known only by the email of the snapshot: resolved through email_map.
+      ev('3', { email: 'fr@example.com' }, 'order', '2026-03-09T10:00:00.000Z'),
+    ]);
+    const first = await buildAudiences({ store: t.store, config, day: D, engine: { threads: 1 } });
+    expect(first.people.up_to_date).toBeUndefined();
+    expect(await members('french_buyers')).toEqual(['fr']);
+    expect(await members('by_email')).toEqual(['ca', 'fr']);
+    expect(await copyDirs()).toEqual([]);
+
+    const again = await buildAudiences({ store: t.store, config, day: D, engine: { threads: 1 } });
+    expect(again.people.up_to_date).toBe(true);
+    expect(await members('french_buyers')).toEqual(['fr']);
+    expect(await members('by_email')).toEqual(['ca', 'fr']);
+    expect(again.audiences.map((m) => m.counts)).toEqual(first.audiences.map((m) => m.counts));
+  });
+});
