@@ -35,8 +35,8 @@ describe('engines spilling to disk', () => {
 
 describe('the build folding the people snapshot beside its engine', () => {
   it('splits the memory limit between the two engines, and leaves a limit that is not a size alone', () => {
-    expect(foldingShare({ memoryLimit: '1GB' })).toBe('512MB');
-    expect(foldingShare({ memoryLimit: '3GB' })).toBe('1536MB');
+    expect(foldingShare({ memoryLimit: '1GB' })).toBe('409MB');
+    expect(foldingShare({ memoryLimit: '3GB' })).toBe('1228MB');
     expect(foldingShare({ memoryLimit: '80%' })).toBeUndefined();
     expect(foldingShare({})).toBeUndefined();
   });
