@@ -4,13 +4,7 @@ import { fileName } from '../compaction/listing.js';
 import { listDatasetParts } from '../compaction/parts.js';
 import type { PersonRecord } from '../contract/records.js';
 import type { EngineSettings } from '../engine/duckdb.js';
-import {
-  type MalformedLine,
-  openLocalLinesWriter,
-  readJsonl,
-  readLines,
-  writeGzipLines,
-} from '../storage/jsonl.js';
+import { type MalformedLine, readJsonl, readLines, writeGzipLines } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
 import {
@@ -257,22 +251,7 @@ export async function updatePeopleSnapshot(
       }
       for (; !next.done; next = await pending.next()) yield added(next.value.person);
     }
-    if (options.localCopy) {
-      const copy = openLocalLinesWriter(options.localCopy);
-      const teed = async function* () {
-        for await (const line of merged()) {
-          await copy.write(line);
-          yield line;
-        }
-      };
-      try {
-        await writeGzipLines(store, keys.peopleSnapshot(day), teed());
-      } finally {
-        await copy.close();
-      }
-    } else {
-      await writeGzipLines(store, keys.peopleSnapshot(day), merged());
-    }
+    await writeGzipLines(store, keys.peopleSnapshot(day), merged(), { copyTo: options.localCopy });
 
     const manifest: PeopleSnapshotManifest = {
       version: PEOPLE_MANIFEST_VERSION,

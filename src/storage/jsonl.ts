@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { constants, createGunzip, createGzip } from 'node:zlib';
 import type { ObjectStore } from './object-store.js';
@@ -56,13 +57,16 @@ export async function writeJsonl<T>(store: ObjectStore, key: string, values: Val
  * Writes already-serialized JSON lines (without their newline) as one gzip JSON Lines object, for
  * callers that pass lines through untouched (the export's buffered JSON, the snapshot merge's
  * unchanged people): re-serializing them would double the cost. Returns the number of lines.
+ * With `copyTo`, the same lines also go, uncompressed, to that local file (complete when this
+ * resolves).
  */
 export async function writeGzipLines(
   store: ObjectStore,
   key: string,
   lines: Values<string>,
+  options: { copyTo?: string | undefined } = {},
 ): Promise<number> {
-  return writeAll(openGzipLinesWriter(store, key), lines);
+  return writeAll(openGzipLinesWriter(store, key, options.copyTo), lines);
 }
 
 async function writeAll<T>(writer: JsonlWriter<T>, values: Values<T>): Promise<number> {
@@ -87,40 +91,6 @@ export async function putGzipLinesFile(store: ObjectStore, key: string, path: st
 }
 
 /**
- * Lines written to a local, uncompressed file (a scratch copy of an object being written), in
- * chunks of `STREAM_CHUNK`, with the file's backpressure. `close` ends the file.
- */
-export function openLocalLinesWriter(path: string): {
-  write(line: string): Promise<void>;
-  close(): Promise<void>;
-} {
-  const file = createWriteStream(path);
-  let failure: unknown;
-  file.on('error', (error) => {
-    failure = error;
-  });
-  let buf = '';
-  const flush = async () => {
-    const chunk = buf;
-    buf = '';
-    if (!file.write(chunk)) await once(file, 'drain');
-  };
-  return {
-    async write(line) {
-      if (failure) throw failure;
-      buf += `${line}\n`;
-      if (buf.length >= STREAM_CHUNK) await flush();
-    },
-    async close() {
-      if (buf && !failure) await flush();
-      file.end();
-      if (!file.closed) await once(file, 'close').catch(() => undefined);
-      if (failure) throw failure;
-    },
-  };
-}
-
-/**
  * A gzip JSON Lines object written value by value, for producers that feed several objects at once
  * (the sync's diff writes removals and additions side by side). `write` waits when the store is
  * slower than the producer, so memory stays bounded; `close` finishes the object and returns the
@@ -142,13 +112,17 @@ export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter
   };
 }
 
-/** The one gzip JSON Lines writer: lines are batched into chunks, with backpressure from the store. */
-function openGzipLinesWriter(store: ObjectStore, key: string): JsonlWriter<string> {
+/**
+ * The one gzip JSON Lines writer: lines are batched into chunks, with backpressure from the store
+ * (and from the local file `copyTo`, which gets the same chunks uncompressed).
+ */
+function openGzipLinesWriter(store: ObjectStore, key: string, copyTo?: string): JsonlWriter<string> {
   const source = new PassThrough();
   const body = source.pipe(createGzip({ level: GZIP_LEVEL }));
-  const uploaded = store.put(key, body, {
-    contentType: 'application/x-ndjson',
-  });
+  const copy = copyTo === undefined ? undefined : source.pipe(createWriteStream(copyTo));
+  const put = store.put(key, body, { contentType: 'application/x-ndjson' });
+  const copied = copy && finished(copy);
+  const uploaded = Promise.all([put, copied]);
   let failure: unknown;
   const failed = uploaded.then(
     () => new Promise<never>(() => {}),
@@ -185,7 +159,8 @@ function openGzipLinesWriter(store: ObjectStore, key: string): JsonlWriter<strin
       source.unpipe(body);
       source.destroy();
       body.destroy(reason);
-      await uploaded.catch(() => {});
+      copy?.destroy(reason);
+      await Promise.allSettled([put, copied]);
     },
   };
 }
