@@ -325,7 +325,7 @@ async function bindDataset(
   }));
   const table = `raw_${dataset}_jsonl`;
   const malformed: MalformedLine[] = [...parts.malformed];
-  const loaded = await loadJsonl(engine, table, dataset, jsonl, scratch, columns);
+  const loaded = await loadJsonl(engine, table, dataset, jsonl, scratch, columns, inUse);
   malformed.push(...loaded.broken);
   const lines = new Map<string, number>();
   for (const row of await engine.all<{ key: string; lines: number }>(
@@ -368,8 +368,11 @@ async function loadJsonl(
   files: RawFile[],
   scratch: string,
   columns: readonly string[],
+  inUse: Map<string, string>,
 ): Promise<{ broken: MalformedLine[] }> {
   const readable = await readableParts(files, scratch, { inflate: true });
+  // The engine reads the scratch copies: its errors name their parts too.
+  for (const part of readable) inUse.set(part.path, part.key);
   const broken: MalformedLine[] = readable.flatMap((part) =>
     part.problems.map((p) => ({ key: part.key, line: p.line, reason: p.reason })),
   );

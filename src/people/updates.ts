@@ -88,6 +88,8 @@ export async function loadPersonUpdates(
       scratch,
       { inflate: true },
     );
+    // The engine reads the scratch copies: its errors name their parts too.
+    for (const part of readable) inUse.set(part.path, part.key);
     for (const part of readable)
       for (const p of part.problems)
         malformed.push({ key: part.key, line: p.line, reason: p.reason, ord: ord.get(part.key)! });

@@ -4,6 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { readMembers } from '../../src/audiences/members.js';
 import { parseAudienceSyncConfig } from '../../src/config-file.js';
+import { keys } from '../../src/storage/keys.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
 import { ev, person, writePart } from './fixtures.js';
 
@@ -62,14 +64,26 @@ describe.each(STORE_KINDS)('the people snapshot the build reads, on the $kind st
       // Known only by the email of the snapshot: resolved through email_map.
       ev('3', { email: 'fr@example.com' }, 'order', '2026-03-09T10:00:00.000Z'),
     ]);
-    const first = await buildAudiences({ store: t.store, config, day: D, engine: { threads: 1 } });
+    // Which snapshot the session binds: the stored object is looked up by listing its key
+    // (statObject); the copy is not.
+    const snapshotKey = keys.peopleSnapshot(D);
+    let lookups = 0;
+    const store: ObjectStore = Object.assign(Object.create(t.store) as ObjectStore, {
+      list(prefix: string) {
+        if (prefix === snapshotKey) lookups += 1;
+        return t.store.list(prefix);
+      },
+    });
+    const first = await buildAudiences({ store, config, day: D, engine: { threads: 1 } });
     expect(first.people.up_to_date).toBeUndefined();
+    expect(lookups).toBe(0);
     expect(await members('french_buyers')).toEqual(['fr']);
     expect(await members('by_email')).toEqual(['ca', 'fr']);
     expect(await copyDirs()).toEqual([]);
 
-    const again = await buildAudiences({ store: t.store, config, day: D, engine: { threads: 1 } });
+    const again = await buildAudiences({ store, config, day: D, engine: { threads: 1 } });
     expect(again.people.up_to_date).toBe(true);
+    expect(lookups).toBe(1);
     expect(await members('french_buyers')).toEqual(['fr']);
     expect(await members('by_email')).toEqual(['ca', 'fr']);
     expect(again.audiences.map((m) => m.counts)).toEqual(first.audiences.map((m) => m.counts));
