@@ -32,7 +32,6 @@ import {
   type TraitRef,
   textValue,
   type ValueRef,
-  whereSql,
 } from './values.js';
 
 /**
@@ -959,7 +958,7 @@ function sourceCondition(d: Dialect, plan: BuildPlan, s: SqlSource, alias: strin
     selectorSql(d, s, alias),
     `${alias}.day >= ${d.str(s.fromDay)}`,
     `${alias}.day <= ${d.str(plan.day)}`,
-    ...(s.where ? [whereSql(d, s.where, recordValue(d, s.dataset, alias), trait ?? noTraits)] : []),
+    ...(s.where ? [filtersSql(d, s.where, recordValue(d, s.dataset, alias), trait ?? noTraits)] : []),
   ].join(' AND ');
 }
 

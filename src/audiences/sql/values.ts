@@ -1,10 +1,7 @@
 import {
-  type Filters,
   isTraitOperand,
-  type Operators,
   type Scalar,
   type TraitOperand,
-  type ValueMatch,
   type WhereFilters,
   type WhereMatch,
   type WhereOperators,
@@ -90,30 +87,6 @@ function ordered(d: Dialect, v: ValueRef, bound: number | string, op: string): s
   return orFalse(`(${v.kind} = 'STRING' AND ${v.text} ${op} ${d.str(bound)})`);
 }
 
-function isOperators(m: ValueMatch): m is Operators {
-  return typeof m === 'object' && m !== null;
-}
-
-/** values.ts `matchValue`. */
-export function matches(d: Dialect, v: ValueRef, match: ValueMatch): string {
-  if (!isOperators(match)) return equals(d, v, match);
-  const parts: string[] = [];
-  if (match.gt !== undefined) parts.push(ordered(d, v, match.gt, '>'));
-  if (match.gte !== undefined) parts.push(ordered(d, v, match.gte, '>='));
-  if (match.lt !== undefined) parts.push(ordered(d, v, match.lt, '<'));
-  if (match.lte !== undefined) parts.push(ordered(d, v, match.lte, '<='));
-  if (match.ne !== undefined) parts.push(`NOT ${equals(d, v, match.ne)}`);
-  if (match.in !== undefined) parts.push(`(${match.in.map((x) => equals(d, v, x)).join(' OR ')})`);
-  return parts.length === 0 ? 'true' : `(${parts.join(' AND ')})`;
-}
-
-/** Every entry of a filter set, each against the value `read(field)` gives. */
-export function filtersSql(d: Dialect, filters: Filters, read: (field: string) => ValueRef): string {
-  const entries = Object.entries(filters);
-  if (entries.length === 0) return 'true';
-  return `(${entries.map(([field, match]) => matches(d, read(field), match)).join(' AND ')})`;
-}
-
 /** The order operators and their SQL. */
 export const ORDER_OPERATORS = [
   ['gt', '>'],
@@ -125,33 +98,19 @@ export const ORDER_OPERATORS = [
 /** A trait operand's value as SQL (NULL when the person's trait is missing) and the trait's type. */
 export type TraitRef = (name: string) => { sql: string; type: TraitType };
 
+const noTraits: TraitRef = (name) => {
+  throw new Error(`trait operand "${name}" where no trait is read`);
+};
+
 /**
- * A `where` (docs/traits.md#traits-in-where): as `filtersSql`, with trait operands read through
- * `trait`. A test against a trait compares like a literal of the trait's type (a number trait
- * numerically, a string or date trait with string values as text) and fails when the trait is
- * missing, `ne` included.
+ * values.ts `matchValue`. In a `where` (docs/traits.md#traits-in-where), the value, the bounds and
+ * `ne` may be trait operands, read through `trait`: a test against a trait compares like a literal
+ * of the trait's type (a number trait numerically, a string or date trait with string values as
+ * text) and fails when the trait is missing, `ne` included.
  */
-export function whereSql(
-  d: Dialect,
-  where: WhereFilters,
-  read: (field: string) => ValueRef,
-  trait: TraitRef,
-): string {
-  const entries = Object.entries(where);
-  if (entries.length === 0) return 'true';
-  return `(${entries.map(([field, match]) => whereMatch(d, read(field), match, trait)).join(' AND ')})`;
-}
-
-function readsTrait(match: WhereMatch): boolean {
-  if (isTraitOperand(match)) return true;
-  if (typeof match !== 'object' || match === null) return false;
-  return Object.values(match).some(isTraitOperand);
-}
-
-function whereMatch(d: Dialect, v: ValueRef, match: WhereMatch, trait: TraitRef): string {
-  // Tests without a trait operand are printed exactly as before.
-  if (!readsTrait(match)) return matches(d, v, match as ValueMatch);
+export function matches(d: Dialect, v: ValueRef, match: WhereMatch, trait: TraitRef = noTraits): string {
   if (isTraitOperand(match)) return compareTrait(d, v, match, '=', trait);
+  if (typeof match !== 'object' || match === null) return equals(d, v, match);
   const o = match as WhereOperators;
   const parts: string[] = [];
   for (const [op, sym] of ORDER_OPERATORS) {
@@ -166,7 +125,19 @@ function whereMatch(d: Dialect, v: ValueRef, match: WhereMatch, trait: TraitRef)
     } else parts.push(`NOT ${equals(d, v, o.ne)}`);
   }
   if (o.in !== undefined) parts.push(`(${o.in.map((x) => equals(d, v, x)).join(' OR ')})`);
-  return `(${parts.join(' AND ')})`;
+  return parts.length === 0 ? 'true' : `(${parts.join(' AND ')})`;
+}
+
+/** Every entry of a filter set (or `where`), each against the value `read(field)` gives. */
+export function filtersSql(
+  d: Dialect,
+  filters: WhereFilters,
+  read: (field: string) => ValueRef,
+  trait?: TraitRef,
+): string {
+  const entries = Object.entries(filters);
+  if (entries.length === 0) return 'true';
+  return `(${entries.map(([field, match]) => matches(d, read(field), match, trait)).join(' AND ')})`;
 }
 
 /** A value against a trait: numbers numerically, strings and dates (day text) as strings. */
