@@ -26,9 +26,8 @@ import {
   type PersonAtom,
   personGetter,
   personValue,
+  readJoins,
   type SqlSource,
-  stageJoins,
-  TRAITS_JOIN,
 } from './sql/plan.js';
 import { filtersSql } from './sql/values.js';
 import { matchValue } from './values.js';
@@ -490,7 +489,7 @@ async function explainAudience(
 
 /** What a condition or score term may read besides `features f`: traits, and the stage tables. */
 function traitsJoin(plan: BuildPlan): string {
-  return [...(plan.traits.length > 0 ? [TRAITS_JOIN] : []), ...stageJoins(plan)].join('\n');
+  return readJoins(plan).join('\n');
 }
 
 // --- person values (plan.ts reads them the same way) ------------------------------------------------

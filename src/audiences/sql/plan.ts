@@ -207,21 +207,19 @@ export const col = {
   trait: (name: string) => `t_${name}`,
 };
 
-/** The alias of the table that holds a source's columns: `f` (`features`) or `f<k>` (`features_<k>`). */
-export function featuresAlias(s: SqlSource): string {
-  return s.stage === 0 ? 'f' : `f${s.stage}`;
-}
-
-/** A source's column, qualified with the alias of its table. */
+/**
+ * A source's column, qualified with the alias of its table: `f` (`features`) or `f<k>`
+ * (`features_<k>`).
+ */
 function fcol(s: SqlSource, column: string): string {
-  return `${featuresAlias(s)}.${column}`;
+  return `${s.stage === 0 ? 'f' : `f${s.stage}`}.${column}`;
 }
 
 /**
  * The stage tables joined to `features f` (`LEFT JOIN features_<k> f<k>`, up to stage `upTo`): one
  * row per `features` row each. None when no `where` reads a trait.
  */
-export function stageJoins(plan: Pick<BuildPlan, 'stages'>, upTo = plan.stages): string[] {
+function stageJoins(plan: Pick<BuildPlan, 'stages'>, upTo = plan.stages): string[] {
   const out: string[] = [];
   for (let k = 1; k <= upTo; k++)
     out.push(`LEFT JOIN features_${k} f${k} ON f${k}.customer_id = f.customer_id`);
@@ -1046,7 +1044,7 @@ ${joins.join('\n')}`;
   for (let k = 1; k <= plan.stages; k++) statements.push(...stageStatements(d, plan, k));
   if (plan.traits.length > 0) statements.push({ name: 'traits', select: traitsSelect(plan) });
   if (plan.neverSend) {
-    const read = [...(plan.traits.length > 0 ? [TRAITS_JOIN] : []), ...stageJoins(plan)];
+    const read = readJoins(plan);
     statements.push({
       name: 'blocked',
       select: `SELECT f.customer_id FROM features f${read.length > 0 ? `\n${read.join('\n')}\n` : ' '}WHERE ${plan.neverSend.sql}`,
@@ -1119,7 +1117,15 @@ ${joins.join('\n')}`,
 }
 
 /** Joins a person's traits (`tr`) to their `features` row (`f`). */
-export const TRAITS_JOIN = 'LEFT JOIN traits tr ON tr.customer_id = f.customer_id';
+const TRAITS_JOIN = 'LEFT JOIN traits tr ON tr.customer_id = f.customer_id';
+
+/**
+ * What a rule (never_send, an audience's condition or score, explain's) may read besides
+ * `features f`: the traits, and the stage tables.
+ */
+export function readJoins(plan: BuildPlan): string[] {
+  return [...(plan.traits.length > 0 ? [TRAITS_JOIN] : []), ...stageJoins(plan)];
+}
 
 function scoreTableJoin(table: string): string {
   return `LEFT JOIN ${scoreTableRelation(table)} ON ${scoreTableRelation(table)}.customer_id = f.customer_id`;
