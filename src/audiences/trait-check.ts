@@ -219,13 +219,12 @@ function checkWhere(
   numeric: ReadonlyMap<string, string> = new Map(),
 ): void {
   for (const [field, match] of Object.entries(where ?? {})) {
-    const operands: [Path, unknown][] = isTraitOperand(match)
-      ? [[[], match]]
-      : typeof match === 'object' && match !== null
-        ? Object.entries(match as WhereOperators).flatMap(([op, v]): [Path, unknown][] =>
+    const operands: [Path, unknown][] =
+      isTraitOperand(match) || typeof match !== 'object' || match === null
+        ? [[[], match]]
+        : Object.entries(match as WhereOperators).flatMap(([op, v]): [Path, unknown][] =>
             op === 'in' ? (v as unknown[]).map((x, i): [Path, unknown] => [[op, i], x]) : [[[op], v]],
-          )
-        : [[[], match]];
+          );
     if (!operands.some(([, v]) => isTraitOperand(v))) continue;
     // The kind of each operand: a number, or text (strings, and string and date traits).
     const kinds = operands.map(([key, v]): [Path, string, 'number' | 'text' | undefined] => {
@@ -237,7 +236,7 @@ function checkWhere(
       if (typeof v === 'string') return [key, `${JSON.stringify(v)} is a string`, 'text'];
       return [key, '', undefined];
     });
-    const traitKinds = kinds.filter(([key]) => isTraitOperand(operands.find(([k]) => k === key)![1]));
+    const traitKinds = kinds.filter((_, i) => isTraitOperand(operands[i]![1]));
     for (const [key, what, kind] of traitKinds) {
       const other = kinds.find(([, , k]) => k !== undefined && k !== kind);
       if (other)
