@@ -69,7 +69,7 @@ export function isTraitOperand(v: unknown): v is TraitOperand {
 }
 
 /** The operators a trait operand may stand in. */
-export const TRAIT_OPERAND_KEYS = ['gt', 'gte', 'lt', 'lte', 'ne'] as const;
+const TRAIT_OPERAND_KEYS = ['gt', 'gte', 'lt', 'lte', 'ne'] as const;
 
 /** Trait names a `where` reads (its trait operands). */
 export function whereTraits(where: WhereFilters | undefined, out: Set<string> = new Set()): Set<string> {
