@@ -151,7 +151,11 @@ export interface AudienceSql {
   holdout: { fraction: number; salt: string };
   /** top_fraction in parts per million (segments: 1,000,000). */
   ppm: number;
-  /** Traits its `when` and `score` read (joined from `traits` as `tr`). */
+  /**
+   * Traits its `when` and `score` read (joined from `traits` as `tr`), and those the `where`s of
+   * their sources compare records with (`withWhereTraits`): all of them decide its members
+   * (definition hash; explain shows their values).
+   */
   traits: string[];
   /** Traits it writes back: carried to its members table (and members file) as their columns. */
   writeBack: TraitSql[];
