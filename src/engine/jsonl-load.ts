@@ -23,12 +23,17 @@ export type FastCount = {
 /**
  * SQL counting the rows of `relation` per `_key` as `FastCount`. With `kept`, only those of the
  * scalars are tested: a row NULL in all of them is re-read as text too, which is exact, only slower.
+ * Two scans, the rows of NULLs counted under a WHERE: the engine pushes that test into the scan,
+ * where each block's null counts rule out nearly every block unread (a day of messages: about
+ * 20 ms of CPU, against 240 ms for one scan decoding every column to test each row).
  */
 export function fastCountsSql(dataset: Dataset, relation: string, kept?: readonly string[]): string {
   const scalars = SCALAR_FIELDS[dataset].filter((f) => !kept || kept.includes(f));
   const nulls = scalars.map((f) => `${quoteIdent(f)} IS NULL`).join(' AND ');
-  return `SELECT _key AS key, count(*) AS n, count(*) FILTER (WHERE ${nulls}) AS empty_rows
-    FROM ${relation} GROUP BY _key`;
+  return `SELECT r.key, r.n, COALESCE(e.empty_rows, 0) AS empty_rows
+    FROM (SELECT _key AS key, count(*) AS n FROM ${relation} GROUP BY _key) r
+    LEFT JOIN (SELECT _key AS key, count(*) AS empty_rows FROM ${relation} WHERE ${nulls} GROUP BY _key) e
+      ON e.key = r.key`;
 }
 
 /** The parts whose fast read is not exact (see above). */
