@@ -77,6 +77,12 @@ export function foldingShare(settings: EngineSettings, fraction = FOLDING_SHARE)
   return `${Math.max(64, Math.floor((limit * fraction) / 2 ** 20))}MB`;
 }
 
+/** The session's limit once the fold is done: 80% of the limit, never more than the limit itself. */
+function afterFoldingLimit(settings: EngineSettings): string {
+  const share = foldingShare(settings, AFTER_FOLDING_SHARE)!;
+  return parseBytes(share)! < parseBytes(settings.memoryLimit!)! ? share : settings.memoryLimit!;
+}
+
 export interface DatasetInput {
   parts: DayParts;
   /** Lines per part key (JSON Lines: counted; Parquet: from the compaction manifest). */
@@ -199,8 +205,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     // Record-level statements first (they never read the snapshot), then the rest in plan order.
     await runShared(plan.shared.filter((s) => s.records));
     await options.snapshotReady;
-    const after = share && foldingShare(defaults.engine, AFTER_FOLDING_SHARE);
-    if (after) await engine.run(`SET memory_limit = ${sqlString(after)}`);
+    if (share) await engine.run(`SET memory_limit = ${sqlString(afterFoldingLimit(defaults.engine))}`);
     const copy = options.snapshotCopy && existsSync(options.snapshotCopy) ? options.snapshotCopy : undefined;
     await bindPeopleSnapshot(engine, store, files, plan.day, inUse, copy);
     lap('snapshot_wait');
