@@ -63,10 +63,11 @@ export function engineDefaults(options: {
  * limit, 40% each, so the process stays near one limit's worth, not two. The fifth left over is
  * for what the fold holds in JavaScript meanwhile (at 1,000,000 people × 30 days, half each took
  * the first build's peak to 1,552–1,591 MiB with the default 1GB limit). Once the snapshot is
- * done the session's engine gets 80% of the limit, not all of it: the fold's garbage stays in
- * the JavaScript heap until V8 collects it, and the whole limit on top of it made the first
- * build's peak (1,392–1,526 MiB against 1,310 / 1,332 MiB at 80%, 2026-12-06, engine no slower).
- * Undefined for a limit that is not a size (DuckDB's own default, a percentage): no sharing.
+ * done the session's engine gets 80% of the limit, not all of it: the fold's garbage stays in the
+ * JavaScript heap until V8 collects it, and with the whole limit on top of it the first build
+ * peaked at 1,392–1,526 MiB, against 1,310 / 1,332 MiB at 80% (2026-12-06, the engine no slower).
+ * A share is at least 64MB but never more than the limit itself. Undefined for a limit that is
+ * not a size (DuckDB's own default, a percentage): no sharing.
  */
 const FOLDING_SHARE = 0.4;
 const AFTER_FOLDING_SHARE = 0.8;
@@ -74,13 +75,8 @@ const AFTER_FOLDING_SHARE = 0.8;
 export function foldingShare(settings: EngineSettings, fraction = FOLDING_SHARE): string | undefined {
   const limit = settings.memoryLimit === undefined ? undefined : parseBytes(settings.memoryLimit);
   if (limit === undefined) return undefined;
-  return `${Math.max(64, Math.floor((limit * fraction) / 2 ** 20))}MB`;
-}
-
-/** The session's limit once the fold is done: 80% of the limit, never more than the limit itself. */
-function afterFoldingLimit(settings: EngineSettings): string {
-  const share = foldingShare(settings, AFTER_FOLDING_SHARE)!;
-  return parseBytes(share)! < parseBytes(settings.memoryLimit!)! ? share : settings.memoryLimit!;
+  const share = Math.max(64 * 2 ** 20, limit * fraction);
+  return share >= limit ? settings.memoryLimit : `${Math.floor(share / 2 ** 20)}MB`;
 }
 
 export interface DatasetInput {
@@ -205,7 +201,8 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     // Record-level statements first (they never read the snapshot), then the rest in plan order.
     await runShared(plan.shared.filter((s) => s.records));
     await options.snapshotReady;
-    if (share) await engine.run(`SET memory_limit = ${sqlString(afterFoldingLimit(defaults.engine))}`);
+    const after = share && foldingShare(defaults.engine, AFTER_FOLDING_SHARE);
+    if (after) await engine.run(`SET memory_limit = ${sqlString(after)}`);
     const copy = options.snapshotCopy && existsSync(options.snapshotCopy) ? options.snapshotCopy : undefined;
     await bindPeopleSnapshot(engine, store, files, plan.day, inUse, copy);
     lap('snapshot_wait');

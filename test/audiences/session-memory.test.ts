@@ -1,8 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildOrder } from '../../src/audiences/config.js';
-import { foldingShare, openBuildSession } from '../../src/audiences/session.js';
-import { duckdb } from '../../src/audiences/sql/dialect.js';
-import { compileBuildPlan } from '../../src/audiences/sql/plan.js';
+import { foldingShare, openRulesSession } from '../../src/audiences/session.js';
 import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { Engine } from '../../src/engine/duckdb.js';
 import { updatePeopleSnapshot } from '../../src/people/snapshot.js';
@@ -10,7 +7,7 @@ import { createFsTestStore, type TestStore } from '../helpers/stores.js';
 import { ev, person, writePart } from './fixtures.js';
 
 const D = '2026-03-10';
-const config = parseAudienceSyncConfig(
+const { config } = parseAudienceSyncConfig(
   `version: 1
 audiences:
   - id: buyers
@@ -19,20 +16,26 @@ audiences:
 `,
   'test.yaml',
   {},
-).config;
+);
 
-/** The memory limit as the engine reports it, for a limit given as `limit`. */
+/** The memory limit an engine runs with, as DuckDB reports it. */
+async function limitOf(engine: Engine): Promise<string> {
+  const [row] = await engine.all<{ limit: string }>(`SELECT current_setting('memory_limit') AS limit`);
+  return row!.limit;
+}
+
+/** How DuckDB reports a limit given as `limit`. */
 async function reported(limit: string): Promise<string> {
   const engine = await Engine.open({ memoryLimit: limit, threads: 1 });
   try {
-    const [row] = await engine.all<{ limit: string }>(`SELECT current_setting('memory_limit') AS limit`);
-    return row!.limit;
+    return await limitOf(engine);
   } finally {
     engine.close();
   }
 }
 
 describe('the build session’s memory limit around the people snapshot fold', () => {
+  const settings = { memoryLimit: '1GB', threads: 1 };
   let t: TestStore;
   beforeEach(async () => {
     t = await createFsTestStore();
@@ -43,22 +46,11 @@ describe('the build session’s memory limit around the people snapshot fold', (
     await t.cleanup();
   });
 
-  const plan = () =>
-    compileBuildPlan({
-      dialect: duckdb,
-      day: D,
-      audiences: buildOrder(config.audiences),
-      neverSend: config.never_send,
-      traits: config.traits,
-      scoreTables: config.score_tables,
-    });
-
   it('is 80% of the limit once the snapshot is folded beside it (the fold’s garbage is still in the heap)', async () => {
-    const settings = { memoryLimit: '1GB', threads: 1 };
-    expect(foldingShare(settings, 0.8)).toBe('819MB');
-    const session = await openBuildSession({
+    const session = await openRulesSession({
       store: t.store,
-      plan: plan(),
+      config,
+      day: D,
       engine: settings,
       snapshotReady: updatePeopleSnapshot({
         store: t.store,
@@ -67,11 +59,9 @@ describe('the build session’s memory limit around the people snapshot fold', (
       }),
     });
     try {
-      const [row] = await session.engine.all<{ limit: string }>(
-        `SELECT current_setting('memory_limit') AS limit`,
-      );
-      expect(row!.limit).toBe(await reported('819MB'));
-      expect(row!.limit).not.toBe(await reported('1GB'));
+      const limit = await limitOf(session.engine);
+      expect(limit).toBe(await reported('819MB'));
+      expect(limit).not.toBe(await reported('1GB'));
     } finally {
       await session.close();
     }
@@ -79,16 +69,9 @@ describe('the build session’s memory limit around the people snapshot fold', (
 
   it('is the whole limit when the snapshot was already there (nothing folded beside it)', async () => {
     await updatePeopleSnapshot({ store: t.store, day: D });
-    const session = await openBuildSession({
-      store: t.store,
-      plan: plan(),
-      engine: { memoryLimit: '1GB', threads: 1 },
-    });
+    const session = await openRulesSession({ store: t.store, config, day: D, engine: settings });
     try {
-      const [row] = await session.engine.all<{ limit: string }>(
-        `SELECT current_setting('memory_limit') AS limit`,
-      );
-      expect(row!.limit).toBe(await reported('1GB'));
+      expect(await limitOf(session.engine)).toBe(await reported('1GB'));
     } finally {
       await session.close();
     }

@@ -40,4 +40,12 @@ describe('the build folding the people snapshot beside its engine', () => {
     expect(foldingShare({ memoryLimit: '80%' })).toBeUndefined();
     expect(foldingShare({})).toBeUndefined();
   });
+
+  it('gives a share of at least 64MB, but never more than the limit itself', () => {
+    expect(foldingShare({ memoryLimit: '100MB' })).toBe('64MB');
+    expect(foldingShare({ memoryLimit: '100MB' }, 0.8)).toBe('80MB');
+    expect(foldingShare({ memoryLimit: '70MB' }, 0.8)).toBe('64MB');
+    expect(foldingShare({ memoryLimit: '60MB' })).toBe('60MB');
+    expect(foldingShare({ memoryLimit: '1KB' }, 0.8)).toBe('1KB');
+  });
 });
