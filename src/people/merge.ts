@@ -88,37 +88,60 @@ export function flattenSnapshotPerson(line: SnapshotPerson): FlatPerson {
   return person;
 }
 
-/** Flat form → the snapshot line: a PersonRecord whose `ts` is the newest field time. */
+/** The flat names of the consent fields, in the order a snapshot line writes them. */
+const CONSENT_FIELDS = CONSENT_KEYS.map((k) => `consent.${k}` as const);
+const ATTRIBUTE_PREFIX = 'attributes.';
+
+/**
+ * Flat form → the snapshot line: a PersonRecord whose `ts` is the newest field time. Fields are in
+ * one order whatever order updates set them in (scalars, consent, attributes), so a person folded in
+ * one pass writes the same line as one folded across several snapshots. `field_ts` follows the same
+ * order. Runs once per person of a first build: it builds each object once, without lists of names.
+ */
 export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
+  const { values, times } = person;
   let ts = '';
-  for (const t of person.times.values()) if (t > ts) ts = t;
+  for (const t of times.values()) if (t > ts) ts = t;
   const out: Record<string, unknown> = { customer_id: person.customer_id };
+  // Times and values always hold the same fields: a field's time differs from the line's when older.
+  const older: Record<string, string> = {};
+  let anyOlder = false;
+  const noteOlder = (field: string) => {
+    const t = times.get(field)!;
+    if (t === ts) return;
+    older[field] = t;
+    anyOlder = true;
+  };
   for (const field of PERSON_SCALAR_FIELDS) {
-    if (person.values.has(field)) out[field] = person.values.get(field);
+    if (!values.has(field)) continue;
+    out[field] = values.get(field);
+    noteOlder(field);
   }
-  // Fields in one order whatever order updates set them in (scalars, consent, attributes), so a
-  // person folded in one pass writes the same line as one folded across several snapshots.
   const consent: Record<string, unknown> = {};
+  let anyConsent = false;
+  for (let i = 0; i < CONSENT_KEYS.length; i++) {
+    const field = CONSENT_FIELDS[i]!;
+    if (!values.has(field)) continue;
+    consent[CONSENT_KEYS[i]!] = values.get(field);
+    anyConsent = true;
+    noteOlder(field);
+  }
   const attributes: Record<string, unknown> = {};
-  for (const key of CONSENT_KEYS)
-    if (person.values.has(`consent.${key}`)) consent[key] = person.values.get(`consent.${key}`);
-  for (const [field, value] of person.values)
-    if (field.startsWith('attributes.')) attributes[field.slice('attributes.'.length)] = value;
-  if (Object.keys(consent).length > 0) out.consent = consent;
-  if (Object.keys(attributes).length > 0) out.attributes = attributes;
+  let anyAttribute = false;
+  for (const [field, value] of values) {
+    if (!field.startsWith(ATTRIBUTE_PREFIX)) continue;
+    attributes[field.slice(ATTRIBUTE_PREFIX.length)] = value;
+    anyAttribute = true;
+  }
+  if (anyConsent) out.consent = consent;
+  if (anyAttribute) {
+    out.attributes = attributes;
+    // In the object's own key order (integer-like names first), as the line writes them.
+    for (const key of Object.keys(attributes)) noteOlder(`${ATTRIBUTE_PREFIX}${key}`);
+  }
   out.ts = ts;
   if (person.merged && person.merged.size > 0) out.merged_ids = [...person.merged].sort();
-  const older: Record<string, string> = {};
-  const fields = [
-    ...PERSON_SCALAR_FIELDS,
-    ...CONSENT_KEYS.map((k) => `consent.${k}`),
-    ...Object.keys(attributes).map((k) => `attributes.${k}`),
-  ];
-  for (const field of fields) {
-    const t = person.times.get(field);
-    if (t !== undefined && t !== ts) older[field] = t;
-  }
-  if (Object.keys(older).length > 0) out.field_ts = older;
+  if (anyOlder) out.field_ts = older;
   return out as SnapshotPerson;
 }
 
