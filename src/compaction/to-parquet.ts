@@ -19,24 +19,13 @@ import type { MalformedLine } from '../storage/jsonl.js';
  * against the file itself (rows per part equal to its lines, no row of NULLs: see
  * engine/jsonl-load.ts); that is most days, and it parses and writes in one pass. Any other day is
  * loaded into a table line by line first, so the lines that are not records can be named.
+ *
+ * Rows are written in the order the reader produces them, unsorted. Ordering a day by the columns
+ * the rules select on let row-group statistics skip what no rule matches, but a first build compacts
+ * a whole window at once: at 1M people x 30 days (2026-12-06, docs/benchmarks.md) the sort cost the
+ * first build 28 s of CPU (154 against 126 s) and saved each daily build 5.5 s (45 against 51 s).
+ * Row order is not part of the contract; files written sorted read exactly the same.
  */
-
-/**
- * Row order of a compacted file: the columns the audience rules select on first (a message's
- * `metric` and `channel`, an event's `name`), then the JSON line's own place (`_key`, `_line`). Rows
- * with the same metric or name then sit together in row groups of `ROW_GROUP_ROWS`, whose min / max
- * statistics let the engine skip the groups no rule can match (most of a day's messages are `sent`
- * and `delivered` emails) and read the rest without decoding them. Order is a layout choice, not
- * part of the contract: files written before it (in `_key, _line` order) read exactly the same.
- */
-export const PARQUET_ORDER: Record<Dataset, readonly string[]> = {
-  events: ['name', '_key', '_line'],
-  messages: ['metric', 'channel', '_key', '_line'],
-  people: ['_key', '_line'],
-};
-
-/** Rows per Parquet row group: small enough for the statistics above to skip what they rule out. */
-export const ROW_GROUP_ROWS = 16_384;
 
 export interface ParquetWrite {
   /** Rows written per JSON Lines part (parts with none are left out). */
@@ -53,14 +42,12 @@ export async function writeDayParquet(
   local: string,
 ): Promise<ParquetWrite> {
   const columns = ['_key', '_line', ...dataColumns(dataset)].map(quoteIdent).join(', ');
-  const order = PARQUET_ORDER[dataset].map(quoteIdent).join(', ');
-  // zstd level 1, not DuckDB's default 3: a little less CPU and, in these small row groups, a
-  // smaller file (a day of messages, 635,212 rows, parse + sort + write on one thread, three runs
-  // each on 2026-12-06: 3.02 / 3.14 / 3.38 s of CPU and 24.7 MB against 3.17 / 3.31 / 3.47 s, 25.6 MB).
   const copy = async (relation: string) => {
     const [copied] = await engine.all<{ Count: number }>(
-      `COPY (SELECT ${columns} FROM (${relation}) ORDER BY ${order}) TO ${sqlString(local)}
-       (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE ${ROW_GROUP_ROWS})`,
+      // zstd level 1: about 15% less CPU than the default level 3 for a day of messages, and no
+      // larger (2026-12-06: 20.3 MB against 21.2 MB for 635,212 rows).
+      `COPY (SELECT ${columns} FROM (${relation})) TO ${sqlString(local)}
+       (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`,
     );
     return Number(copied?.Count);
   };

@@ -103,7 +103,7 @@ describe.each(STORE_KINDS)('a build over mixed forms ($kind store)', ({ create }
     expect(result.engine.parts).toEqual({ jsonl: 2, parquet: 1 });
   });
 
-  it('reads a day compacted in the older row order next to one compacted in metric order, as JSON Lines would', async () => {
+  it('reads a day compacted in metric order (an earlier layout) next to one compacted unsorted, as JSON Lines would', async () => {
     const messages = parseAudienceSyncConfig(
       `version: 1
 never_send: { message: { channel: email, metric: spammed }, within_days: 30 }
@@ -152,26 +152,23 @@ audiences:
       }
       for (const day of ['2026-03-08', '2026-03-09'])
         await compactDay({ store: t.store, dataset: 'messages', day, cacheDir: scratch });
-      // The file of 03-08 rewritten as compaction wrote it before files were ordered by metric:
-      // key and line order, one row group. Same key, same rows: the manifest still holds.
+      // The file of 03-08 rewritten as compaction wrote it from 2026-12-05 to 2026-12-06: ordered
+      // by metric and channel in small row groups. Same key, same rows: the manifest still holds.
       const [older] = (await listDayParts(t.store, 'messages', '2026-03-08')).parquet;
-      const path = join(scratch, 'new.parquet');
+      const path = join(scratch, 'sorted.parquet');
       await writeFile(path, await t.store.get(older!.key));
       const engine = await Engine.open({ threads: 1 });
-      let newer: { metric: string }[];
+      let sorted: { metric: string }[];
       try {
         await engine.run(
-          `COPY (SELECT * FROM read_parquet('${path}') ORDER BY _key, _line) TO '${path}.old' (FORMAT parquet, COMPRESSION zstd)`,
+          `COPY (SELECT * FROM read_parquet('${path}') ORDER BY metric, channel, _key, _line) TO '${path}.old' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16)`,
         );
-        const [newerFile] = (await listDayParts(t.store, 'messages', '2026-03-09')).parquet;
-        await writeFile(`${path}.b`, await t.store.get(newerFile!.key));
-        newer = await engine.all<{ metric: string }>(`SELECT metric FROM read_parquet('${path}.b')`);
+        sorted = await engine.all<{ metric: string }>(`SELECT metric FROM read_parquet('${path}.old')`);
       } finally {
         engine.close();
       }
       await t.store.put(older!.key, await readFile(`${path}.old`));
-      // The newer file is in metric order.
-      const order = newer.map((r) => r.metric);
+      const order = sorted.map((r) => r.metric);
       expect(order).toEqual([...order].sort());
 
       const built = await buildAudiences({ store: t.store, config: messages, day: D });

@@ -734,42 +734,6 @@ function impliedScanFilters(d: Dialect, sources: readonly SqlSource[], alias: st
   return filters;
 }
 
-/**
- * Message selectors grouped by the `channel` and `metric` they name, when every one names both as
- * plain values: one branch of `<x>_relevant` per pair, `channel = c AND metric = m` plus the
- * selectors of that pair. A record matches a selector only in its own pair's branch, so the
- * branches are disjoint and their union is the single statement's rows exactly. The engine pushes
- * both equalities into its scan, and the row groups of compacted files (ordered by metric, then
- * channel: compaction/to-parquet.ts) whose statistics rule the pair out are skipped, where one
- * `channel IN (…) AND metric IN (…)` would still read, say, every delivered email because some
- * rule wants delivered SMS. Only the DuckDB dialect (the build) is written this way.
- */
-function messagePairs(
-  d: Dialect,
-  sources: readonly SqlSource[],
-): { scan: string[]; selectors: string[] }[] | undefined {
-  const pairs = new Map<string, { scan: string[]; selectors: Set<string> }>();
-  for (const s of sources) {
-    const channel = s.message?.channel;
-    const metric = s.message?.metric;
-    if (typeof channel !== 'string' || typeof metric !== 'string') return undefined;
-    const key = JSON.stringify([metric, channel]);
-    let pair = pairs.get(key);
-    if (!pair) {
-      pair = {
-        scan: [`r.${d.ident('channel')} = ${d.str(channel)}`, `r.${d.ident('metric')} = ${d.str(metric)}`],
-        selectors: new Set(),
-      };
-      pairs.set(key, pair);
-    }
-    pair.selectors.add(selectorSql(d, s, 'r'));
-  }
-  return [...pairs.keys()].sort().map((k) => {
-    const pair = pairs.get(k)!;
-    return { scan: pair.scan, selectors: [...pair.selectors] };
-  });
-}
-
 /** Whether a record matches a source's selector (its event name or message filters). */
 function selectorSql(d: Dialect, s: SqlSource, alias: string): string {
   if (s.dataset === 'events') return `${alias}.name = ${d.str(s.event!)}`;
@@ -821,16 +785,14 @@ function datasetStatements(d: Dialect, plan: BuildPlan, dataset: RecordDataset):
   const carried = [...needed].map((f) => `r.${d.ident(f)}`).join(', ');
 
   // Relevant: well-formed records matching a selector, anywhere in the partitions read.
-  const relevantOf = (scan: string[], tests: readonly string[]) =>
-    `SELECT r._key, r._line, r.id, ${d.instant('r.received_at')} AS received, substr(r.ts, 1, 10) AS day, ${carried}
+  // One scan in every dialect: the IN lists go into the engine's Parquet scan, and the columns
+  // they test are dictionary-encoded, so the rows they rule out cost little to pass over.
+  const scan = impliedScanFilters(d, sources, 'r');
+  const relevant = `SELECT r._key, r._line, r.id, ${d.instant('r.received_at')} AS received, substr(r.ts, 1, 10) AS day, ${carried}
 FROM ${raw} r
 WHERE ${[...scan, 'r._malformed IS NULL'].join(' AND ')} AND r.id IS NOT NULL AND r.id <> '' AND r.ts IS NOT NULL
   AND ${d.fullMatch('r.ts', TS_PATTERN)} AND ${valid}
-  AND (${tests.join('\n    OR ')})`;
-  const pairs = d.name === 'duckdb' && dataset === 'messages' ? messagePairs(d, sources) : undefined;
-  const relevant = pairs
-    ? pairs.map((p) => relevantOf(p.scan, p.selectors)).join('\nUNION ALL\n')
-    : relevantOf(impliedScanFilters(d, sources, 'r'), selectors);
+  AND (${selectors.join('\n    OR ')})`;
 
   // One record per id: the first received (unreadable received_at last), then key, then line.
   // Most ids are unique: only the rows of ids seen more than once are ranked.
