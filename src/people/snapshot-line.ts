@@ -16,24 +16,85 @@ export interface SnapshotLinePeek {
   unsubscribed: boolean;
 }
 
-const PREFIX = '{"customer_id":"';
-const NESTED = [',"consent":{', ',"attributes":{'];
+/**
+ * The markers, as text for a decoded line and as UTF-8 bytes for a line the merge holds as bytes
+ * (and writes back as they are, never decoding it). A quote or backslash byte is that character in
+ * UTF-8, so every position found in the bytes is where it is in the text.
+ */
+interface Form<T extends string | Buffer> {
+  prefix: T;
+  quote: T;
+  backslash: T;
+  nested: T[];
+  deleted: T;
+  unsubscribed: T;
+  slice(line: T, from: number, to: number): string;
+}
+
+const markers = [
+  '{"customer_id":"',
+  '"',
+  '\\',
+  ',"consent":{',
+  ',"attributes":{',
+  ',"deleted":true',
+  ',"unsubscribed":true',
+];
+const formOf = <T extends string | Buffer>(
+  encode: (m: string) => T,
+  slice: (line: T, from: number, to: number) => string,
+): Form<T> => {
+  const [prefix, quote, backslash, consent, attributes, deleted, unsubscribed] = markers.map(encode) as T[];
+  return {
+    prefix: prefix!,
+    quote: quote!,
+    backslash: backslash!,
+    nested: [consent!, attributes!],
+    deleted: deleted!,
+    unsubscribed: unsubscribed!,
+    slice,
+  };
+};
+const TEXT = formOf<string>(
+  (m) => m,
+  (line, from, to) => line.slice(from, to),
+);
+const BYTES = formOf<Buffer>(
+  (m) => Buffer.from(m),
+  (line, from, to) => line.toString('utf8', from, to),
+);
 
 export function peekSnapshotLine(text: string): SnapshotLinePeek | undefined {
-  if (!text.startsWith(PREFIX)) return undefined;
-  const end = text.indexOf('"', PREFIX.length);
+  return peek(text, TEXT);
+}
+
+/** The same, of a line's UTF-8 bytes; only the id is decoded. */
+export function peekSnapshotBytes(line: Buffer): SnapshotLinePeek | undefined {
+  return peek(line, BYTES);
+}
+
+function peek<T extends string | Buffer>(line: T, form: Form<T>): SnapshotLinePeek | undefined {
+  // Both forms search alike; each needle has its line's type.
+  const find = (needle: T, from: number) => (line as Buffer).indexOf(needle as Buffer, from);
+  if (line.lastIndexOf(form.prefix as never, 0) !== 0) return undefined;
+  const start = form.prefix.length;
+  const end = find(form.quote, start);
   if (end === -1) return undefined;
-  const id = text.slice(PREFIX.length, end);
   // An escape inside the id: let JSON.parse read it.
-  if (id.includes('\\')) return undefined;
-  let nested = text.length;
-  for (const marker of NESTED) {
-    const at = text.indexOf(marker, end);
+  const backslash = find(form.backslash, start);
+  if (backslash !== -1 && backslash < end) return undefined;
+  let nested = line.length;
+  for (const marker of form.nested) {
+    const at = find(marker, end);
     if (at !== -1 && at < nested) nested = at;
   }
-  const flag = (name: string) => {
-    const at = text.indexOf(`,"${name}":true`, end);
+  const flag = (needle: T) => {
+    const at = find(needle, end);
     return at !== -1 && at < nested;
   };
-  return { customer_id: id, deleted: flag('deleted'), unsubscribed: flag('unsubscribed') };
+  return {
+    customer_id: form.slice(line, start, end),
+    deleted: flag(form.deleted),
+    unsubscribed: flag(form.unsubscribed),
+  };
 }

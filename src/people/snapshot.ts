@@ -4,7 +4,13 @@ import { fileName } from '../compaction/listing.js';
 import { listDatasetParts } from '../compaction/parts.js';
 import type { PersonRecord } from '../contract/records.js';
 import type { EngineSettings } from '../engine/duckdb.js';
-import { type MalformedLine, readJsonl, readLines, writeGzipLines } from '../storage/jsonl.js';
+import {
+  type MalformedLine,
+  type OutLine,
+  readJsonl,
+  readLineBatches,
+  writeGzipLineBatches,
+} from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import { type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
 import {
@@ -18,7 +24,7 @@ import {
   type SnapshotPerson,
   toSnapshotPerson,
 } from './merge.js';
-import { peekSnapshotLine } from './snapshot-line.js';
+import { peekSnapshotBytes } from './snapshot-line.js';
 import { loadPersonUpdates, type PersonUpdateRow, type SourceUnit } from './updates.js';
 
 /**
@@ -68,6 +74,9 @@ export interface PeopleSnapshotManifest {
 }
 
 export const MAX_REPORTED_MALFORMED = 100;
+
+/** New people per batch of lines written when no base line comes between them (a first build). */
+const LINES_PER_BATCH = 1024;
 
 export function peopleManifestKey(day: string): string {
   return keys.peopleSnapshot(day).replace(/people\.jsonl\.gz$/, 'manifest.json');
@@ -195,63 +204,80 @@ export async function updatePeopleSnapshot(
     }
 
     const counts = { people: 0, updated: 0, added: 0, deleted: 0, unsubscribed: 0 };
-    const emit = (p: SnapshotPerson | { deleted?: boolean; unsubscribed?: boolean }, text: string) => {
+    const emit = (p: SnapshotPerson | { deleted?: boolean; unsubscribed?: boolean }, line: OutLine) => {
       counts.people += 1;
       if (p.deleted) counts.deleted += 1;
       if (p.unsubscribed) counts.unsubscribed += 1;
-      return text;
+      return line;
     };
     const added = (person: FlatPerson) => {
       const out = toSnapshotPerson(person);
       counts.added += 1;
       return emit(out, JSON.stringify(out));
     };
-    async function* merged(): AsyncGenerator<string> {
+    /**
+     * The new snapshot's lines in order, a batch at a time (a base chunk's lines, or
+     * `LINES_PER_BATCH` new people). Unchanged base lines are passed through as their bytes,
+     * neither decoded nor parsed: a daily snapshot rewrites a million of them.
+     */
+    async function* merged(): AsyncGenerator<OutLine[]> {
       const pending = changes()[Symbol.asyncIterator]();
       let next = await pending.next();
-      if (baseDay) {
-        for await (const { text, line } of readLines(store, keys.peopleSnapshot(baseDay))) {
-          const peek = peekSnapshotLine(text);
-          if (peek && !removed.has(peek.customer_id)) {
-            while (!next.done && compareIds(next.value.id, peek.customer_id) < 0) {
-              yield added(next.value.person);
-              next = await pending.next();
-            }
-            // Unchanged: passed through as it is, unparsed.
-            if (next.done || next.value.id !== peek.customer_id) {
-              yield emit(peek, text);
-              continue;
-            }
-          }
-          let held: SnapshotPerson;
-          try {
-            held = JSON.parse(text) as SnapshotPerson;
-          } catch {
-            noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'not valid JSON' });
-            continue;
-          }
-          if (typeof held?.customer_id !== 'string') {
-            noteMalformed({ key: keys.peopleSnapshot(baseDay), line, reason: 'no customer_id' });
-            continue;
-          }
-          if (removed.has(held.customer_id)) continue; // folded into another person by an alias
-          while (!next.done && compareIds(next.value.id, held.customer_id) < 0) {
-            yield added(next.value.person);
-            next = await pending.next();
-          }
-          if (!next.done && next.value.id === held.customer_id) {
-            const out = toSnapshotPerson(mergeFields(flattenSnapshotPerson(held), next.value.person));
-            next = await pending.next();
-            counts.updated += 1;
-            yield emit(out, JSON.stringify(out));
-          } else {
-            yield emit(held, text);
+      let out: OutLine[] = [];
+      /** The changed people before `id` (every one left without it). */
+      async function* addedBefore(id?: string): AsyncGenerator<OutLine[]> {
+        while (!next.done && (id === undefined || compareIds(next.value.id, id) < 0)) {
+          out.push(added(next.value.person));
+          next = await pending.next();
+          if (out.length >= LINES_PER_BATCH) {
+            yield out;
+            out = [];
           }
         }
       }
-      for (; !next.done; next = await pending.next()) yield added(next.value.person);
+      if (baseDay) {
+        const baseKey = keys.peopleSnapshot(baseDay);
+        for await (const batch of readLineBatches(store, baseKey)) {
+          for (const { bytes, line } of batch) {
+            const peek = peekSnapshotBytes(bytes);
+            if (peek && !removed.has(peek.customer_id)) {
+              yield* addedBefore(peek.customer_id);
+              // Unchanged: passed through as it is, unparsed.
+              if (next.done || next.value.id !== peek.customer_id) {
+                out.push(emit(peek, bytes));
+                continue;
+              }
+            }
+            let held: SnapshotPerson;
+            try {
+              held = JSON.parse(bytes.toString('utf8')) as SnapshotPerson;
+            } catch {
+              noteMalformed({ key: baseKey, line, reason: 'not valid JSON' });
+              continue;
+            }
+            if (typeof held?.customer_id !== 'string') {
+              noteMalformed({ key: baseKey, line, reason: 'no customer_id' });
+              continue;
+            }
+            if (removed.has(held.customer_id)) continue; // folded into another person by an alias
+            yield* addedBefore(held.customer_id);
+            if (!next.done && next.value.id === held.customer_id) {
+              const person = toSnapshotPerson(mergeFields(flattenSnapshotPerson(held), next.value.person));
+              next = await pending.next();
+              counts.updated += 1;
+              out.push(emit(person, JSON.stringify(person)));
+            } else {
+              out.push(emit(held, bytes));
+            }
+          }
+          yield out;
+          out = [];
+        }
+      }
+      yield* addedBefore();
+      if (out.length > 0) yield out;
     }
-    await writeGzipLines(store, keys.peopleSnapshot(day), merged(), { copyTo: options.localCopy });
+    await writeGzipLineBatches(store, keys.peopleSnapshot(day), merged(), { copyTo: options.localCopy });
 
     const manifest: PeopleSnapshotManifest = {
       version: PEOPLE_MANIFEST_VERSION,

@@ -11,9 +11,9 @@ import {
   toSnapshotPerson,
 } from '../people/merge.js';
 import { compareIds, latestSnapshotDay, unfoldedPersonParts } from '../people/snapshot.js';
-import { peekSnapshotLine } from '../people/snapshot-line.js';
+import { peekSnapshotBytes } from '../people/snapshot-line.js';
 import { loadPersonUpdates } from '../people/updates.js';
-import { readLines } from '../storage/jsonl.js';
+import { readLineBatches } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -47,12 +47,14 @@ export async function newestPeople(options: {
   const snapshotDay = await latestSnapshotDay(store, '9999-12-31');
   if (snapshotDay) {
     const key = keys.peopleSnapshot(snapshotDay);
-    for await (const line of readLines(store, key)) {
-      // Most lines are of no interest: their id is read off the line's start without parsing.
-      const id = peekSnapshotLine(line.text)?.customer_id;
-      if (id !== undefined && !ids.has(id)) continue;
-      const person = JSON.parse(line.text) as SnapshotPerson;
-      if (ids.has(person.customer_id)) found.set(person.customer_id, flattenSnapshotPerson(person));
+    for await (const batch of readLineBatches(store, key)) {
+      for (const { bytes } of batch) {
+        // Most lines are of no interest: their id is read off the line's bytes, which are not decoded.
+        const id = peekSnapshotBytes(bytes)?.customer_id;
+        if (id !== undefined && !ids.has(id)) continue;
+        const person = JSON.parse(bytes.toString('utf8')) as SnapshotPerson;
+        if (ids.has(person.customer_id)) found.set(person.customer_id, flattenSnapshotPerson(person));
+      }
     }
   }
   const known = found.size;

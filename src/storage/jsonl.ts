@@ -26,6 +26,8 @@ const GZIP_LEVEL = 3;
 export const STREAM_CHUNK = 256 * 1024;
 /** Lines are joined into chunks of about this size before they enter the gzip stream. */
 const CHUNK_CHARS = 64 * 1024;
+const NEWLINE = Buffer.from('\n');
+const NL = 0x0a;
 
 /** A line of a JSON Lines object that could not be read: where it is and why (never its text). */
 export interface MalformedLine {
@@ -67,6 +69,33 @@ export async function writeGzipLines(
   options: { copyTo?: string | undefined } = {},
 ): Promise<number> {
   return writeAll(openGzipLinesWriter(store, key, options.copyTo), lines);
+}
+
+/**
+ * A line for `writeGzipLineBatches`: serialized JSON text, or the UTF-8 bytes of a line read with
+ * `readLineBatches` and passed through as it is (neither with its newline).
+ */
+export type OutLine = string | Buffer;
+
+/**
+ * `writeGzipLines` for producers that pass most lines through untouched (the snapshot merge's
+ * unchanged people): lines come a batch at a time, so a million lines are not a million turns of
+ * an async loop, and a line given as bytes is written without being decoded and encoded again.
+ */
+export async function writeGzipLineBatches(
+  store: ObjectStore,
+  key: string,
+  batches: Values<readonly OutLine[]>,
+  options: { copyTo?: string | undefined } = {},
+): Promise<number> {
+  const writer = openGzipLinesWriter(store, key, options.copyTo);
+  try {
+    for await (const batch of batches) await writer.writeBatch(batch);
+  } catch (error) {
+    await writer.abort(error);
+    throw error;
+  }
+  return writer.close();
 }
 
 async function writeAll<T>(writer: JsonlWriter<T>, values: Values<T>): Promise<number> {
@@ -114,9 +143,14 @@ export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter
 
 /**
  * The one gzip JSON Lines writer: lines are batched into chunks, with backpressure from the store
- * (and from the local file `copyTo`, which gets the same chunks uncompressed).
+ * (and from the local file `copyTo`, which gets the same chunks uncompressed). Text lines gather in
+ * one string (encoded once per chunk); a line given as bytes joins the chunk as it is.
  */
-function openGzipLinesWriter(store: ObjectStore, key: string, copyTo?: string): JsonlWriter<string> {
+function openGzipLinesWriter(
+  store: ObjectStore,
+  key: string,
+  copyTo?: string,
+): JsonlWriter<OutLine> & { writeBatch(lines: readonly OutLine[]): Promise<void> } {
   const source = new PassThrough();
   const body = source.pipe(createGzip({ level: GZIP_LEVEL }));
   const copy = copyTo === undefined ? undefined : source.pipe(createWriteStream(copyTo));
@@ -132,23 +166,51 @@ function openGzipLinesWriter(store: ObjectStore, key: string, copyTo?: string): 
     },
   );
   failed.catch(() => {});
-  let buf = '';
+  let text = '';
+  const parts: Buffer[] = [];
+  let partBytes = 0;
   let count = 0;
+  const pending = () => text.length + partBytes;
+  /** Adds one line; whether a chunk is due. */
+  const add = (line: OutLine): boolean => {
+    count += 1;
+    if (typeof line === 'string') {
+      text += `${line}\n`;
+    } else {
+      if (text) {
+        const encoded = Buffer.from(text);
+        parts.push(encoded);
+        partBytes += encoded.length;
+        text = '';
+      }
+      parts.push(line, NEWLINE);
+      partBytes += line.length + 1;
+    }
+    return pending() >= CHUNK_CHARS;
+  };
   const flush = async () => {
-    const chunk = buf;
-    buf = '';
+    let chunk: string | Buffer = text;
+    if (parts.length > 0) {
+      if (text) parts.push(Buffer.from(text));
+      chunk = Buffer.concat(parts);
+      parts.length = 0;
+      partBytes = 0;
+    }
+    text = '';
     if (!source.write(chunk)) await Promise.race([once(source, 'drain'), failed]);
   };
   return {
     async write(line) {
       if (failure) throw failure;
-      buf += `${line}\n`;
-      count += 1;
-      if (buf.length >= CHUNK_CHARS) await flush();
+      if (add(line)) await flush();
+    },
+    async writeBatch(lines) {
+      if (failure) throw failure;
+      for (const line of lines) if (add(line)) await flush();
     },
     async close() {
       if (failure) throw failure;
-      if (buf) await flush();
+      if (pending() > 0) await flush();
       source.end();
       await uploaded;
       return count;
@@ -199,6 +261,58 @@ export async function* readLines(store: ObjectStore, key: string): AsyncGenerato
   }
   rest += decoder.end();
   if (rest.length > 0) yield { text: rest, line: line + 1 };
+}
+
+/** A line as bytes: what `readLineBatches` gives. */
+export interface LineBytes {
+  /** The line's UTF-8 bytes, without its newline (a view into the inflated chunk). */
+  bytes: Buffer;
+  /** 1-based line number in the object. */
+  line: number;
+}
+
+/**
+ * `readLines` without decoding: each line's bytes, a chunk's lines at a time. For readers that
+ * look at a few bytes of most lines and pass them on (the snapshot merge, the real-time lookup of
+ * a few people): a newline byte is a newline character in UTF-8, so the lines and their numbers are
+ * exactly `readLines`'s, and `bytes.toString()` is its `text`.
+ */
+export async function* readLineBatches(store: ObjectStore, key: string): AsyncGenerator<LineBytes[]> {
+  const source = await store.getStream(key);
+  // A truncated gzip stream ends with an error: surface it as a problem of this object.
+  const gunzip = createGunzip({ finishFlush: constants.Z_SYNC_FLUSH, chunkSize: STREAM_CHUNK });
+  source.on('error', (e) => gunzip.destroy(e));
+  source.pipe(gunzip);
+  /** The start of a line the previous chunks left unfinished. */
+  let carry: Buffer | undefined;
+  let line = 0;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      const batch: LineBytes[] = [];
+      let start = 0;
+      let nl = chunk.indexOf(NL);
+      if (carry && nl !== -1) {
+        const head = Buffer.concat([carry, chunk.subarray(0, nl)]);
+        line += 1;
+        if (head.length > 0) batch.push({ bytes: head, line });
+        carry = undefined;
+        start = nl + 1;
+        nl = chunk.indexOf(NL, start);
+      }
+      while (nl !== -1) {
+        line += 1;
+        if (nl > start) batch.push({ bytes: chunk.subarray(start, nl), line });
+        start = nl + 1;
+        nl = chunk.indexOf(NL, start);
+      }
+      if (start < chunk.length)
+        carry = carry ? Buffer.concat([carry, chunk.subarray(start)]) : chunk.subarray(start);
+      if (batch.length > 0) yield batch;
+    }
+  } catch (error) {
+    throw new JsonlLineError(key, line + 1, `unreadable gzip data (${(error as Error).message})`);
+  }
+  if (carry && carry.length > 0) yield [{ bytes: carry, line: line + 1 }];
 }
 
 export interface ReadJsonlOptions {

@@ -1,0 +1,63 @@
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type LineBytes, readLineBatches, readLines, writeGzipLineBatches } from '../../src/storage/jsonl.js';
+import { createFsTestStore, type TestStore } from '../helpers/stores.js';
+
+async function allBatches(t: TestStore, key: string): Promise<LineBytes[][]> {
+  const batches: LineBytes[][] = [];
+  for await (const batch of readLineBatches(t.store, key)) batches.push(batch);
+  return batches;
+}
+
+async function allLines(t: TestStore, key: string) {
+  const out: { text: string; line: number }[] = [];
+  for await (const line of readLines(t.store, key)) out.push(line);
+  return out;
+}
+
+describe('lines as bytes, a batch at a time', () => {
+  let t: TestStore;
+  beforeEach(async () => {
+    t = await createFsTestStore();
+  });
+  afterEach(async () => {
+    await t.cleanup();
+  });
+
+  it('gives readLines’s lines and numbers, across chunks, with multi-byte characters and empty lines', async () => {
+    // Long lines of multi-byte characters: chunk boundaries fall inside lines and inside characters.
+    const lines = Array.from({ length: 3_000 }, (_, i) =>
+      i % 97 === 0 ? '' : JSON.stringify({ i, s: 'é😀ü'.repeat(i % 300) }),
+    );
+    // No newline after the last line: it still counts.
+    await t.store.put('x/a.jsonl.gz', gzipSync(Buffer.from(lines.join('\n'))));
+    const batches = await allBatches(t, 'x/a.jsonl.gz');
+    expect(batches.length).toBeGreaterThan(1);
+    const fromBytes = batches.flat().map(({ bytes, line }) => ({ text: bytes.toString('utf8'), line }));
+    expect(fromBytes).toEqual(await allLines(t, 'x/a.jsonl.gz'));
+    expect(fromBytes).toHaveLength(lines.filter((l) => l !== '').length);
+    expect(fromBytes.at(-1)).toEqual({ text: lines.at(-1), line: lines.length });
+  });
+
+  it('writes text lines and passed-through bytes in order, as one gzip JSON Lines object', async () => {
+    await t.store.put('x/in.jsonl.gz', gzipSync(Buffer.from('{"a":"é"}\n{"b":2}\n{"c":3}\n')));
+    const [read] = await allBatches(t, 'x/in.jsonl.gz');
+    const written = await writeGzipLineBatches(t.store, 'x/out.jsonl.gz', [
+      ['{"first":true}', read![0]!.bytes],
+      [],
+      [read![1]!.bytes, '{"between":"ü"}', read![2]!.bytes],
+      Array.from({ length: 5_000 }, (_, i) => `{"n":${i}}`),
+    ]);
+    expect(written).toBe(5_005);
+    const out = (await allLines(t, 'x/out.jsonl.gz')).map((l) => l.text);
+    expect(out.slice(0, 6)).toEqual([
+      '{"first":true}',
+      '{"a":"é"}',
+      '{"b":2}',
+      '{"between":"ü"}',
+      '{"c":3}',
+      '{"n":0}',
+    ]);
+    expect(out.at(-1)).toBe('{"n":4999}');
+  });
+});
