@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
-import { constants, createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import type { ObjectStore } from './object-store.js';
 
 /**
@@ -236,8 +236,9 @@ export interface Line {
 /** Splits a gunzipped object into lines; empty lines are skipped but counted. */
 export async function* readLines(store: ObjectStore, key: string): AsyncGenerator<Line> {
   const source = await store.getStream(key);
-  // A truncated gzip stream ends with an error: surface it as a problem of this object.
-  const gunzip = createGunzip({ finishFlush: constants.Z_SYNC_FLUSH, chunkSize: STREAM_CHUNK });
+  // A truncated gzip stream ends with zlib's "unexpected end of file": surface it as a problem of
+  // this object. (With Z_SYNC_FLUSH as the finishing flush, zlib would end quietly at the cut.)
+  const gunzip = createGunzip({ chunkSize: STREAM_CHUNK });
   source.on('error', (e) => gunzip.destroy(e));
   source.pipe(gunzip);
   const decoder = new StringDecoder('utf8');
@@ -279,8 +280,9 @@ export interface LineBytes {
  */
 export async function* readLineBatches(store: ObjectStore, key: string): AsyncGenerator<LineBytes[]> {
   const source = await store.getStream(key);
-  // A truncated gzip stream ends with an error: surface it as a problem of this object.
-  const gunzip = createGunzip({ finishFlush: constants.Z_SYNC_FLUSH, chunkSize: STREAM_CHUNK });
+  // A truncated gzip stream ends with zlib's "unexpected end of file": surface it as a problem of
+  // this object. (With Z_SYNC_FLUSH as the finishing flush, zlib would end quietly at the cut.)
+  const gunzip = createGunzip({ chunkSize: STREAM_CHUNK });
   source.on('error', (e) => gunzip.destroy(e));
   source.pipe(gunzip);
   /** The start of a line the previous chunks left unfinished. */

@@ -71,6 +71,24 @@ describe.each(STORE_KINDS)('people snapshot on the $kind store', ({ create }) =>
     ).toEqual(['a', undefined]);
   });
 
+  it('fails on a truncated base snapshot, naming it, and writes no snapshot of D', async () => {
+    // Enough people that the cut falls well inside the object.
+    const many = Array.from({ length: 20_000 }, (_, i) =>
+      person(`cus_${String(i).padStart(6, '0')}`, '2026-03-01T10:00:00.000Z', { email: `p${i}@example.com` }),
+    );
+    await writePart(store, 'people', '2026-03-01', 'p1', many);
+    await updatePeopleSnapshot({ store, day: '2026-03-01' });
+    const key = 'people/dt=2026-03-01/people.jsonl.gz';
+    const whole = await store.get(key);
+    await store.put(key, whole.subarray(0, Math.floor(whole.length / 2)));
+    await writePart(store, 'people', '2026-03-02', 'p1', [person('zz', '2026-03-02T10:00:00.000Z')]);
+    await expect(updatePeopleSnapshot({ store, day: '2026-03-02' })).rejects.toThrow(
+      /people\/dt=2026-03-01\/people\.jsonl\.gz at line \d+: unreadable gzip data/,
+    );
+    expect(await store.exists(peopleManifestKey('2026-03-02'))).toBe(false);
+    expect(await store.exists('people/dt=2026-03-02/people.jsonl.gz')).toBe(false);
+  });
+
   it('folds only parts not folded yet, late ones included, without letting old values win', async () => {
     await writePart(store, 'people', '2026-03-01', 'p1', [
       person('a', '2026-03-01T10:00:00.000Z', { email: 'a1@example.com' }),

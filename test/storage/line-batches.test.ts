@@ -39,6 +39,20 @@ describe('lines as bytes, a batch at a time', () => {
     expect(fromBytes.at(-1)).toEqual({ text: lines.at(-1), line: lines.length });
   });
 
+  it('fails on a truncated gzip stream, naming the object and the line where it breaks', async () => {
+    const text = Array.from({ length: 50_000 }, (_, i) =>
+      JSON.stringify({ i, pad: 'x'.repeat(i % 50) }),
+    ).join('\n');
+    const whole = gzipSync(Buffer.from(text));
+    await t.store.put('x/cut.jsonl.gz', whole.subarray(0, Math.floor(whole.length / 2)));
+    // Both readers: the snapshot merge and the JavaScript readers of raw parts must not take the
+    // lines before the cut for the whole object.
+    const broken =
+      /corrupt JSON line in x\/cut\.jsonl\.gz at line \d+: unreadable gzip data \(unexpected end of file\)/;
+    await expect(allBatches(t, 'x/cut.jsonl.gz')).rejects.toThrow(broken);
+    await expect(allLines(t, 'x/cut.jsonl.gz')).rejects.toThrow(broken);
+  });
+
   it('writes text lines and passed-through bytes in order, as one gzip JSON Lines object', async () => {
     await t.store.put('x/in.jsonl.gz', gzipSync(Buffer.from('{"a":"é"}\n{"b":2}\n{"c":3}\n')));
     const [read] = await allBatches(t, 'x/in.jsonl.gz');
