@@ -171,8 +171,11 @@ function plain(row: Record<string, unknown>): Row {
   return row;
 }
 
+/** What a statement does, for its errors: its first words, up to the table it creates. */
 function firstWords(sql: string): string {
-  return sql.trim().split(/\s+/).slice(0, 4).join(' ');
+  const words = sql.trim().split(/\s+/);
+  const table = words.findIndex((w) => /^(TABLE|VIEW)$/i.test(w));
+  return words.slice(0, table >= 0 && table < 8 ? table + 2 : 4).join(' ');
 }
 
 /** DuckDB's error text → a typed error. Messages carry paths and SQL, never record values. */
@@ -183,7 +186,7 @@ function classify(error: unknown, doing: string): EngineError {
   if (/^Out of Memory Error/i.test(message) || /could not allocate/i.test(message))
     return new EngineError(
       'out_of_memory',
-      `the SQL engine ran out of memory (${firstLine}); raise DUCKDB_MEMORY_LIMIT or give the process more memory`,
+      `the SQL engine ran out of memory while ${doing} (${firstLine}); raise DUCKDB_MEMORY_LIMIT or give the process more memory`,
     );
   if (/parquet|magic bytes|corrupt|truncated|gzip|decompress|zstd/i.test(message))
     return new EngineError('corrupt_input', `unreadable input while ${doing}: ${firstLine}`);

@@ -947,7 +947,7 @@ export function ownerJoins(alias: string, withCio: boolean): string {
 }
 
 /**
- * Identity resolution over `people_snapshot` (rule 1 above): `people`, and `id_map` (id → owner),
+ * Identity resolution over `people_snapshot` (rule 1 above): `people`, and `id_map` (merged id → owner),
  * `email_map` (email → owner), `cio_map` (cio_id → owner). Owners are customer ids of snapshot
  * people; "first" means first in snapshot order, which is customer_id order.
  */
@@ -955,14 +955,13 @@ export function identityStatements(d: Dialect = duckdb, personColumns: readonly 
   // Person conditions are evaluated here, once per person, so the profile JSON is not kept.
   const people = `SELECT customer_id, email, cio_id, merged_ids${personColumns.map((c) => `,\n  ${c}`).join('')}
 FROM people_snapshot p`;
-  // An alias beats an own id; among aliases, the first person in snapshot (customer_id) order.
-  const idMap = `SELECT COALESCE(a.id, o.id) AS id, COALESCE(a.owner, o.owner) AS owner
-FROM (SELECT customer_id AS id, customer_id AS owner FROM people) o
-FULL JOIN (
-  SELECT m.id, min(m.owner) AS owner
-  FROM (${d.explode('people', 'merged_ids', 'id', 'customer_id AS owner')}) m
-  GROUP BY m.id
-) a ON a.id = o.id`;
+  // The merged ids only: an id not here is its own owner (`COALESCE(idm.owner, customer_id)`), so
+  // an alias beats an own id. Among aliases, the first person in snapshot (customer_id) order.
+  // Mapping every person to itself as well added nothing but a hash table as large as the
+  // snapshot to every resolution join (at 10M people, one of three held at once).
+  const idMap = `SELECT m.id, min(m.owner) AS owner
+FROM (${d.explode('people', 'merged_ids', 'id', 'customer_id AS owner')}) m
+GROUP BY m.id`;
   const emailMap = `SELECT email, min(customer_id) AS owner FROM people WHERE email IS NOT NULL AND email <> '' GROUP BY email`;
   const cioMap = `SELECT cio_id, min(customer_id) AS owner FROM people WHERE cio_id IS NOT NULL AND cio_id <> '' GROUP BY cio_id`;
   return [

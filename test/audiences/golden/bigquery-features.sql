@@ -364,13 +364,9 @@ SELECT customer_id, email, cio_id, merged_ids,
 FROM people_snapshot p;
 
 CREATE OR REPLACE TEMP TABLE id_map AS
-SELECT COALESCE(a.id, o.id) AS id, COALESCE(a.owner, o.owner) AS owner
-FROM (SELECT customer_id AS id, customer_id AS owner FROM people) o
-FULL JOIN (
-  SELECT m.id, min(m.owner) AS owner
-  FROM (SELECT id, customer_id AS owner FROM people CROSS JOIN UNNEST(people.merged_ids) AS id) m
-  GROUP BY m.id
-) a ON a.id = o.id;
+SELECT m.id, min(m.owner) AS owner
+FROM (SELECT id, customer_id AS owner FROM people CROSS JOIN UNNEST(people.merged_ids) AS id) m
+GROUP BY m.id;
 
 CREATE OR REPLACE TEMP TABLE email_map AS
 SELECT email, min(customer_id) AS owner FROM people WHERE email IS NOT NULL AND email <> '' GROUP BY email;

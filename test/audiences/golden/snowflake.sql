@@ -448,13 +448,9 @@ SELECT customer_id, email, cio_id, merged_ids,
 FROM people_snapshot p;
 
 CREATE OR REPLACE TEMPORARY TABLE id_map AS
-SELECT COALESCE(a.id, o.id) AS id, COALESCE(a.owner, o.owner) AS owner
-FROM (SELECT customer_id AS id, customer_id AS owner FROM people) o
-FULL JOIN (
-  SELECT m.id, min(m.owner) AS owner
-  FROM (SELECT u.value::VARCHAR AS id, customer_id AS owner FROM people, LATERAL FLATTEN(input => people.merged_ids) u) m
-  GROUP BY m.id
-) a ON a.id = o.id;
+SELECT m.id, min(m.owner) AS owner
+FROM (SELECT u.value::VARCHAR AS id, customer_id AS owner FROM people, LATERAL FLATTEN(input => people.merged_ids) u) m
+GROUP BY m.id;
 
 CREATE OR REPLACE TEMPORARY TABLE email_map AS
 SELECT email, min(customer_id) AS owner FROM people WHERE email IS NOT NULL AND email <> '' GROUP BY email;
