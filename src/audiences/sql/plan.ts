@@ -807,9 +807,18 @@ WHERE ${[...scan, 'r._malformed IS NULL'].join(' AND ')} AND r.id IS NOT NULL AN
 UNION ALL
 SELECT ${columns} FROM ${x}_dup_first`;
 
-  const resolved = `SELECT w.*, ${ownerSql('w', dataset === 'messages')} AS owner
+  // The entries of email_map and cio_map that records without a customer id name (from the
+  // relevant records: a superset of the winners' is as good): the resolution joins these, not the
+  // whole maps, which are as large as the snapshot. At 10M people, joining both whole maps in one
+  // statement ran out of the engine's 1GB limit.
+  const withCio = dataset === 'messages';
+  const contacts = `${x}_relevant r WHERE ${contactOnlySql('r')}`;
+  const maps: ContactMaps = { email: `${x}_email_owners`, cio: `${x}_cio_owners` };
+  const emailOwners = `SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM ${contacts})`;
+  const cioOwners = `SELECT cio_id, owner FROM cio_map WHERE cio_id IN (SELECT r.cio_id FROM ${contacts})`;
+  const resolved = `SELECT w.*, ${ownerSql('w', withCio)} AS owner
 FROM ${x}_winners w
-${ownerJoins('w', dataset === 'messages')}`;
+${ownerJoins('w', withCio, maps)}`;
 
   const base = sources.filter((s) => s.stage === 0);
   // One row per owner; the row of owner NULL counts the unresolved records.
@@ -828,6 +837,8 @@ GROUP BY owner`;
     { name: `${x}_dups`, select: dups, records: true },
     { name: `${x}_dup_first`, select: dupFirst, records: true },
     { name: `${x}_winners`, select: winners, view: !again, records: true },
+    { name: maps.email, select: emailOwners },
+    ...(withCio ? [{ name: maps.cio, select: cioOwners }] : []),
     { name: `${x}_resolved`, select: resolved, view: true },
     { name: `${x}_agg`, select: aggregate },
     ...gaps,
@@ -873,6 +884,12 @@ function sourceAggregates(
 /**
  * Median gap in days between a person's consecutive records of a source (median_gap_days).
  * `traits`: the table of the traits its `where` reads (stage k: `where_traits_<k>`, alias `tw`).
+ *
+ * The records are in event time order, then id (docs/traits.md). A record's `day` is the first ten
+ * characters of its canonical `ts`, so in that order the days never decrease, and records on one
+ * day make gaps of 0 whichever comes first: ordering by `day` alone gives the same gaps. The
+ * window then sorts a date per record, not its `ts` and `id` text as well (at 10M people, the
+ * larger sort ran out of the engine's 1GB limit).
  */
 function gapStatement(d: Dialect, plan: BuildPlan, x: string, s: SqlSource, traits?: string): Statement {
   const trait = traits ? whereTraitRef(plan) : undefined;
@@ -880,7 +897,7 @@ function gapStatement(d: Dialect, plan: BuildPlan, x: string, s: SqlSource, trai
     name: `${s.id}_gaps`,
     select: `SELECT owner, ${d.median('gap')} AS gap
 FROM (
-  SELECT w.owner, CAST(${d.dayDiff(`lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id)`, 'w.day')} AS ${d.double}) AS gap
+  SELECT w.owner, CAST(${d.dayDiff(`lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.day)`, 'w.day')} AS ${d.double}) AS gap
   FROM ${x}_resolved w${traits ? `\n  JOIN ${traits} tw ON tw.customer_id = w.owner` : ''}
   WHERE w.owner IS NOT NULL AND ${sourceCondition(d, plan, s, 'w', trait)}
 ) g
@@ -934,14 +951,27 @@ export function ownerSql(alias: string, withCio: boolean): string {
        ELSE ${withCio ? 'COALESCE(em.owner, cio.owner)' : 'em.owner'} END`;
 }
 
-export function ownerJoins(alias: string, withCio: boolean): string {
+/** The tables `ownerJoins` reads emails and cio ids from (the whole maps, or subsets of them). */
+export interface ContactMaps {
+  email: string;
+  cio: string;
+}
+
+const WHOLE_MAPS: ContactMaps = { email: 'email_map', cio: 'cio_map' };
+
+/** Whether a record aliased `alias` names its person by contact only (no customer id). */
+function contactOnlySql(alias: string): string {
+  return `${alias}.customer_id IS NULL OR ${alias}.customer_id = ''`;
+}
+
+export function ownerJoins(alias: string, withCio: boolean, maps: ContactMaps = WHOLE_MAPS): string {
   // Equality on one computed key per map, so the engine hash-joins (an OR in the condition would not).
-  const contactOnly = `${alias}.customer_id IS NULL OR ${alias}.customer_id = ''`;
+  const contactOnly = contactOnlySql(alias);
   return [
     `LEFT JOIN id_map idm ON idm.id = ${alias}.customer_id`,
-    `LEFT JOIN email_map em ON em.email = (CASE WHEN ${contactOnly} THEN lower(${alias}.email) END)`,
+    `LEFT JOIN ${maps.email} em ON em.email = (CASE WHEN ${contactOnly} THEN lower(${alias}.email) END)`,
     ...(withCio
-      ? [`LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN ${contactOnly} THEN ${alias}.cio_id END)`]
+      ? [`LEFT JOIN ${maps.cio} cio ON cio.cio_id = (CASE WHEN ${contactOnly} THEN ${alias}.cio_id END)`]
       : []),
   ].join('\n');
 }

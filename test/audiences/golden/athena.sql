@@ -420,12 +420,15 @@ SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name",
 UNION ALL
 SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_dup_first;
 
+CREATE OR REPLACE VIEW ev_email_owners AS
+SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM ev_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
 CREATE OR REPLACE VIEW ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
        ELSE em.owner END AS owner
 FROM ev_winners w
 LEFT JOIN id_map idm ON idm.id = w.customer_id
-LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
+LEFT JOIN ev_email_owners em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE VIEW ev_agg AS
 SELECT owner, count(*) AS records, count(*) FILTER (WHERE w.name = 'order_completed' AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS e0_n,
@@ -446,7 +449,7 @@ GROUP BY owner;
 CREATE OR REPLACE VIEW e1_gaps AS
 SELECT owner, ((element_at(array_sort(array_agg(gap)), (count(gap) + 1) / 2) + element_at(array_sort(array_agg(gap)), count(gap) / 2 + 1)) / 2) AS gap
 FROM (
-  SELECT w.owner, CAST(date_diff('day', TRY_CAST(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id) AS date), TRY_CAST(w.day AS date)) AS double) AS gap
+  SELECT w.owner, CAST(date_diff('day', TRY_CAST(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.day) AS date), TRY_CAST(w.day AS date)) AS double) AS gap
   FROM ev_resolved w
   WHERE w.owner IS NOT NULL AND w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10'
 ) g
@@ -478,13 +481,19 @@ SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "cio_id
 UNION ALL
 SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric", "campaign_id" FROM msg_dup_first;
 
+CREATE OR REPLACE VIEW msg_email_owners AS
+SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
+CREATE OR REPLACE VIEW msg_cio_owners AS
+SELECT cio_id, owner FROM cio_map WHERE cio_id IN (SELECT r.cio_id FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
 CREATE OR REPLACE VIEW msg_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
        ELSE COALESCE(em.owner, cio.owner) END AS owner
 FROM msg_winners w
 LEFT JOIN id_map idm ON idm.id = w.customer_id
-LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
-LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
+LEFT JOIN msg_email_owners em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
+LEFT JOIN msg_cio_owners cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
 
 CREATE OR REPLACE VIEW msg_agg AS
 SELECT owner, count(*) AS records, count(*) FILTER (WHERE (COALESCE(w."channel" = 'email', false) AND COALESCE(w."metric" = 'spammed', false)) AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS m0_n,

@@ -498,12 +498,15 @@ SELECT `_key`, `_line`, `id`, `received`, `day`, `customer_id`, `email`, `name`,
 UNION ALL
 SELECT `_key`, `_line`, `id`, `received`, `day`, `customer_id`, `email`, `name`, `properties`, `ts` FROM ev_dup_first;
 
+CREATE OR REPLACE TEMP TABLE ev_email_owners AS
+SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM ev_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
 CREATE OR REPLACE TEMP TABLE ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
        ELSE em.owner END AS owner
 FROM ev_winners w
 LEFT JOIN id_map idm ON idm.id = w.customer_id
-LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
+LEFT JOIN ev_email_owners em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE TEMP TABLE ev_agg AS
 SELECT owner, count(*) AS records, COUNTIF(w.name = 'order_completed' AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS e0_n,
@@ -524,7 +527,7 @@ GROUP BY owner;
 CREATE OR REPLACE TEMP TABLE e1_gaps AS
 SELECT owner, ((ARRAY_AGG(gap IGNORE NULLS ORDER BY gap)[OFFSET(DIV(COUNT(gap) - 1, 2))] + ARRAY_AGG(gap IGNORE NULLS ORDER BY gap)[OFFSET(DIV(COUNT(gap), 2))]) / 2) AS gap
 FROM (
-  SELECT w.owner, CAST(DATE_DIFF(SAFE_CAST(w.day AS DATE), SAFE_CAST(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id) AS DATE), DAY) AS FLOAT64) AS gap
+  SELECT w.owner, CAST(DATE_DIFF(SAFE_CAST(w.day AS DATE), SAFE_CAST(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.day) AS DATE), DAY) AS FLOAT64) AS gap
   FROM ev_resolved w
   WHERE w.owner IS NOT NULL AND w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10'
 ) g
@@ -555,13 +558,19 @@ SELECT `_key`, `_line`, `id`, `received`, `day`, `customer_id`, `email`, `cio_id
 UNION ALL
 SELECT `_key`, `_line`, `id`, `received`, `day`, `customer_id`, `email`, `cio_id`, `channel`, `metric`, `campaign_id` FROM msg_dup_first;
 
+CREATE OR REPLACE TEMP TABLE msg_email_owners AS
+SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
+CREATE OR REPLACE TEMP TABLE msg_cio_owners AS
+SELECT cio_id, owner FROM cio_map WHERE cio_id IN (SELECT r.cio_id FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
 CREATE OR REPLACE TEMP TABLE msg_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
        ELSE COALESCE(em.owner, cio.owner) END AS owner
 FROM msg_winners w
 LEFT JOIN id_map idm ON idm.id = w.customer_id
-LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
-LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
+LEFT JOIN msg_email_owners em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
+LEFT JOIN msg_cio_owners cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
 
 CREATE OR REPLACE TEMP TABLE msg_agg AS
 SELECT owner, count(*) AS records, COUNTIF((COALESCE(w.`channel` = 'email', false) AND COALESCE(w.`metric` = 'spammed', false)) AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS m0_n,

@@ -327,12 +327,15 @@ SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME",
 UNION ALL
 SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES", "TS" FROM ev_dup_first;
 
+CREATE OR REPLACE TEMPORARY TABLE ev_email_owners AS
+SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM ev_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
 CREATE OR REPLACE TEMPORARY TABLE ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
        ELSE em.owner END AS owner
 FROM ev_winners w
 LEFT JOIN id_map idm ON idm.id = w.customer_id
-LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
+LEFT JOIN ev_email_owners em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE TEMPORARY TABLE ev_agg AS
 SELECT owner, count(*) AS records, COUNT_IF(w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10') AS e0_n,
@@ -360,13 +363,19 @@ SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "CIO_ID
 UNION ALL
 SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "CIO_ID", "CHANNEL", "METRIC", "CAMPAIGN_ID" FROM msg_dup_first;
 
+CREATE OR REPLACE TEMPORARY TABLE msg_email_owners AS
+SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
+CREATE OR REPLACE TEMPORARY TABLE msg_cio_owners AS
+SELECT cio_id, owner FROM cio_map WHERE cio_id IN (SELECT r.cio_id FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
 CREATE OR REPLACE TEMPORARY TABLE msg_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
        ELSE COALESCE(em.owner, cio.owner) END AS owner
 FROM msg_winners w
 LEFT JOIN id_map idm ON idm.id = w.customer_id
-LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
-LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
+LEFT JOIN msg_email_owners em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
+LEFT JOIN msg_cio_owners cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
 
 CREATE OR REPLACE TEMPORARY TABLE msg_agg AS
 SELECT owner, count(*) AS records
@@ -408,7 +417,7 @@ GROUP BY w.owner;
 CREATE OR REPLACE TEMPORARY TABLE e3_gaps AS
 SELECT owner, MEDIAN(gap) AS gap
 FROM (
-  SELECT w.owner, CAST(DATEDIFF(day, TRY_TO_DATE(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id)), TRY_TO_DATE(w.day)) AS DOUBLE) AS gap
+  SELECT w.owner, CAST(DATEDIFF(day, TRY_TO_DATE(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.day)), TRY_TO_DATE(w.day)) AS DOUBLE) AS gap
   FROM ev_resolved w
   JOIN where_traits_1 tw ON tw.customer_id = w.owner
   WHERE w.owner IS NOT NULL AND w.name = 'order' AND w.day >= '2026-02-09' AND w.day <= '2026-03-10' AND ((COALESCE((CASE WHEN (CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END NOT IN ('inf'::DOUBLE, '-inf'::DOUBLE, 'NaN'::DOUBLE)) THEN CASE WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'NUMBER' THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) WHEN CASE TYPEOF(GET(w.properties, 'value')) WHEN 'VARCHAR' THEN 'STRING' WHEN 'BOOLEAN' THEN 'BOOLEAN' WHEN 'NULL_VALUE' THEN 'NULL' WHEN 'OBJECT' THEN 'OTHER' WHEN 'ARRAY' THEN 'OTHER' ELSE CASE WHEN TYPEOF(GET(w.properties, 'value')) IN ('INTEGER', 'DECIMAL', 'DOUBLE') THEN 'NUMBER' END END = 'STRING' AND REGEXP_LIKE(GET(w.properties, 'value')::VARCHAR, '[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)') THEN TRY_TO_DOUBLE(GET(w.properties, 'value')::VARCHAR) END END) <= tw.t_aov, false)))

@@ -479,12 +479,15 @@ SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME",
 UNION ALL
 SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "NAME", "PROPERTIES", "TS" FROM ev_dup_first;
 
+CREATE OR REPLACE TEMPORARY TABLE ev_email_owners AS
+SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM ev_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
 CREATE OR REPLACE TEMPORARY TABLE ev_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
        ELSE em.owner END AS owner
 FROM ev_winners w
 LEFT JOIN id_map idm ON idm.id = w.customer_id
-LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
+LEFT JOIN ev_email_owners em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END);
 
 CREATE OR REPLACE TEMPORARY TABLE ev_agg AS
 SELECT owner, count(*) AS records, COUNT_IF(w.name = 'order_completed' AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS e0_n,
@@ -505,7 +508,7 @@ GROUP BY owner;
 CREATE OR REPLACE TEMPORARY TABLE e1_gaps AS
 SELECT owner, MEDIAN(gap) AS gap
 FROM (
-  SELECT w.owner, CAST(DATEDIFF(day, TRY_TO_DATE(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.ts, w.id)), TRY_TO_DATE(w.day)) AS DOUBLE) AS gap
+  SELECT w.owner, CAST(DATEDIFF(day, TRY_TO_DATE(lag(w.day) OVER (PARTITION BY w.owner ORDER BY w.day)), TRY_TO_DATE(w.day)) AS DOUBLE) AS gap
   FROM ev_resolved w
   WHERE w.owner IS NOT NULL AND w.name = 'order_completed' AND w.day >= '2025-03-11' AND w.day <= '2026-03-10'
 ) g
@@ -535,13 +538,19 @@ SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "CIO_ID
 UNION ALL
 SELECT "_KEY", "_LINE", "ID", "RECEIVED", "DAY", "CUSTOMER_ID", "EMAIL", "CIO_ID", "CHANNEL", "METRIC", "CAMPAIGN_ID" FROM msg_dup_first;
 
+CREATE OR REPLACE TEMPORARY TABLE msg_email_owners AS
+SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
+CREATE OR REPLACE TEMPORARY TABLE msg_cio_owners AS
+SELECT cio_id, owner FROM cio_map WHERE cio_id IN (SELECT r.cio_id FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
+
 CREATE OR REPLACE TEMPORARY TABLE msg_resolved AS
 SELECT w.*, CASE WHEN w.customer_id IS NOT NULL AND w.customer_id <> '' THEN COALESCE(idm.owner, w.customer_id)
        ELSE COALESCE(em.owner, cio.owner) END AS owner
 FROM msg_winners w
 LEFT JOIN id_map idm ON idm.id = w.customer_id
-LEFT JOIN email_map em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
-LEFT JOIN cio_map cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
+LEFT JOIN msg_email_owners em ON em.email = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN lower(w.email) END)
+LEFT JOIN msg_cio_owners cio ON cio.cio_id = (CASE WHEN w.customer_id IS NULL OR w.customer_id = '' THEN w.cio_id END);
 
 CREATE OR REPLACE TEMPORARY TABLE msg_agg AS
 SELECT owner, count(*) AS records, COUNT_IF((COALESCE(w."CHANNEL" = 'email', false) AND COALESCE(w."METRIC" = 'spammed', false)) AND w.day >= '2025-12-11' AND w.day <= '2026-03-10') AS m0_n,
