@@ -2,7 +2,6 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { StringDecoder } from 'node:string_decoder';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { ObjectStore } from './object-store.js';
 
@@ -88,14 +87,8 @@ export async function writeGzipLineBatches(
   batches: Values<readonly OutLine[]>,
   options: { copyTo?: string | undefined } = {},
 ): Promise<number> {
-  const writer = openGzipLinesWriter(store, key, options.copyTo);
-  try {
-    for await (const batch of batches) await writer.writeBatch(batch);
-  } catch (error) {
-    await writer.abort(error);
-    throw error;
-  }
-  return writer.close();
+  const lines = openGzipLinesWriter(store, key, options.copyTo);
+  return writeAll<readonly OutLine[]>({ ...lines, write: (batch) => lines.writeBatch(batch) }, batches);
 }
 
 async function writeAll<T>(writer: JsonlWriter<T>, values: Values<T>): Promise<number> {
@@ -233,35 +226,13 @@ export interface Line {
   line: number;
 }
 
-/** Splits a gunzipped object into lines; empty lines are skipped but counted. */
+/**
+ * Splits a gunzipped object into lines; empty lines are skipped but counted. The lines of
+ * `readLineBatches`, decoded: one reader splits, numbers and reports a broken object for both.
+ */
 export async function* readLines(store: ObjectStore, key: string): AsyncGenerator<Line> {
-  const source = await store.getStream(key);
-  // A truncated gzip stream ends with zlib's "unexpected end of file": surface it as a problem of
-  // this object. (With Z_SYNC_FLUSH as the finishing flush, zlib would end quietly at the cut.)
-  const gunzip = createGunzip({ chunkSize: STREAM_CHUNK });
-  source.on('error', (e) => gunzip.destroy(e));
-  source.pipe(gunzip);
-  const decoder = new StringDecoder('utf8');
-  let rest = '';
-  let line = 0;
-  try {
-    for await (const chunk of gunzip) {
-      const text = rest + decoder.write(chunk as Buffer);
-      let start = 0;
-      let nl = text.indexOf('\n', start);
-      while (nl !== -1) {
-        line += 1;
-        if (nl > start) yield { text: text.slice(start, nl), line };
-        start = nl + 1;
-        nl = text.indexOf('\n', start);
-      }
-      rest = text.slice(start);
-    }
-  } catch (error) {
-    throw new JsonlLineError(key, line + 1, `unreadable gzip data (${(error as Error).message})`);
-  }
-  rest += decoder.end();
-  if (rest.length > 0) yield { text: rest, line: line + 1 };
+  for await (const batch of readLineBatches(store, key))
+    for (const { bytes, line } of batch) yield { text: bytes.toString('utf8'), line };
 }
 
 /** A line as bytes: what `readLineBatches` gives. */

@@ -24,7 +24,7 @@ describe('lines as bytes, a batch at a time', () => {
     await t.cleanup();
   });
 
-  it('gives readLines’s lines and numbers, across chunks, with multi-byte characters and empty lines', async () => {
+  it('splits and numbers lines across chunks, with multi-byte characters and empty lines', async () => {
     // Long lines of multi-byte characters: chunk boundaries fall inside lines and inside characters.
     const lines = Array.from({ length: 3_000 }, (_, i) =>
       i % 97 === 0 ? '' : JSON.stringify({ i, s: 'é😀ü'.repeat(i % 300) }),
@@ -33,10 +33,11 @@ describe('lines as bytes, a batch at a time', () => {
     await t.store.put('x/a.jsonl.gz', gzipSync(Buffer.from(lines.join('\n'))));
     const batches = await allBatches(t, 'x/a.jsonl.gz');
     expect(batches.length).toBeGreaterThan(1);
+    // Split independently of the readers: every non-empty line, numbered with the empty ones counted.
+    const expected = lines.map((text, i) => ({ text, line: i + 1 })).filter((l) => l.text !== '');
     const fromBytes = batches.flat().map(({ bytes, line }) => ({ text: bytes.toString('utf8'), line }));
-    expect(fromBytes).toEqual(await allLines(t, 'x/a.jsonl.gz'));
-    expect(fromBytes).toHaveLength(lines.filter((l) => l !== '').length);
-    expect(fromBytes.at(-1)).toEqual({ text: lines.at(-1), line: lines.length });
+    expect(fromBytes).toEqual(expected);
+    expect(await allLines(t, 'x/a.jsonl.gz')).toEqual(expected);
   });
 
   it('fails on a truncated gzip stream, naming the object and the line where it breaks', async () => {
