@@ -13,6 +13,7 @@ export type ConnectorErrorKind =
   | 'auth'
   | 'invalid_payload'
   | 'audience_gone'
+  | 'audience_closed'
   | 'platform'
   | 'config';
 
@@ -106,6 +107,24 @@ export class InvalidPayloadError extends ConnectorError {
 export class AudienceGoneError extends ConnectorError {
   override readonly name = 'AudienceGoneError';
   readonly kind = 'audience_gone' as const;
+  readonly retry = false;
+  constructor(
+    message: string,
+    details: ConnectorErrorDetails,
+    readonly platformAudienceId: string,
+  ) {
+    super(message, details);
+  }
+}
+
+/**
+ * The platform audience exists but takes no new members (a Google Ads user list whose membership
+ * status is CLOSED): uploads would be accepted and quietly go nowhere, so the sync stops and says
+ * how to reopen it. Fatal until a person reopens the audience.
+ */
+export class AudienceClosedError extends ConnectorError {
+  override readonly name = 'AudienceClosedError';
+  readonly kind = 'audience_closed' as const;
   readonly retry = false;
   constructor(
     message: string,

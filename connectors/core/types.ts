@@ -120,6 +120,8 @@ export interface EnsureAudienceResult {
   platformAudienceId: string;
   /** A new audience was created by this call. */
   created: boolean;
+  /** Set when an existing audience takes no new members: the platform's reason (see `describe`). */
+  closed?: string;
 }
 
 export interface PushInput {
@@ -179,6 +181,12 @@ export interface AudienceDescription {
   /** 0..1 when the platform reports one. */
   matchRate?: number | null;
   status?: string;
+  /**
+   * Set when the audience exists but takes no new members (Google Ads: membership status CLOSED),
+   * in the platform's terms. The sync engine stops with `AudienceClosedError` rather than upload
+   * into it.
+   */
+  closed?: string;
   /** The platform's own fields, ids and counts only. */
   raw: ConnectorSession;
 }

@@ -123,21 +123,38 @@ async function listByResourceName(
   return asObject(rows[0]?.userList);
 }
 
-async function listsNamed(ctx: Ctx, name: string): Promise<string[]> {
+/** Why a user list takes no new members, or undefined when it does (membership status OPEN). */
+function closedReason(list: Record<string, unknown>): string | undefined {
+  return list.membershipStatus === 'CLOSED'
+    ? 'membership status CLOSED: Google Ads adds no new members to it and it cannot be targeted'
+    : undefined;
+}
+
+async function listsNamed(ctx: Ctx, name: string): Promise<Record<string, unknown>[]> {
   const rows = await search(
     ctx,
-    `SELECT user_list.resource_name, user_list.name FROM user_list WHERE user_list.name = ${gaqlString(name)} AND user_list.type = 'CRM_BASED'`,
+    `SELECT user_list.resource_name, user_list.name, user_list.membership_status FROM user_list WHERE user_list.name = ${gaqlString(name)} AND user_list.type = 'CRM_BASED'`,
     'user list search',
   );
   return rows
-    .map((r) => asObject(r.userList)?.resourceName)
-    .filter((v): v is string => typeof v === 'string');
+    .map((r) => asObject(r.userList))
+    .filter((l): l is Record<string, unknown> => typeof l?.resourceName === 'string');
 }
 
 async function ensureAudience(ctx: Ctx, input: EnsureAudienceInput): Promise<EnsureAudienceResult> {
   return serialized(`google_ads:${ctx.config.customer_id}:${input.name}`, async () => {
-    const existing = await listsNamed(ctx, input.name);
-    if (existing[0]) return { platformAudienceId: existing[0], created: false };
+    const found = (lists: Record<string, unknown>[]): EnsureAudienceResult | undefined => {
+      const list = lists[0];
+      if (!list) return undefined;
+      const closed = closedReason(list);
+      return {
+        platformAudienceId: list.resourceName as string,
+        created: false,
+        ...(closed ? { closed } : {}),
+      };
+    };
+    const existing = found(await listsNamed(ctx, input.name));
+    if (existing) return existing;
     try {
       const body = await api(ctx, createListDraft(ctx.config, input), 'user list creation');
       const resourceName = asObject((body.results as unknown[] | undefined)?.[0])?.resourceName;
@@ -150,8 +167,8 @@ async function ensureAudience(ctx: Ctx, input: EnsureAudienceInput): Promise<Ens
     } catch (error) {
       // Google keeps list names unique: losing a race shows up as NAME_ALREADY_USED.
       if (error instanceof InvalidPayloadError && error.code === 'NAME_ALREADY_USED') {
-        const now = await listsNamed(ctx, input.name);
-        if (now[0]) return { platformAudienceId: now[0], created: false };
+        const now = found(await listsNamed(ctx, input.name));
+        if (now) return now;
       }
       throw error;
     }
@@ -346,12 +363,14 @@ async function describe(ctx: Ctx, platformAudienceId: string): Promise<AudienceD
   }
   const size = int64(list.sizeForSearch) ?? int64(list.sizeForDisplay);
   const rate = int64(list.matchRatePercentage);
+  const closed = closedReason(list);
   return {
     platformAudienceId,
     ...(typeof list.name === 'string' ? { name: list.name } : {}),
     size: size ?? null,
     matchRate: rate !== undefined ? rate / 100 : null,
     ...(typeof list.membershipStatus === 'string' ? { status: list.membershipStatus } : {}),
+    ...(closed ? { closed } : {}),
     raw: { userList: jsonSafe(list) },
   };
 }

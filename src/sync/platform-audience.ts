@@ -1,4 +1,4 @@
-import { AudienceGoneError } from '../../connectors/core/errors.js';
+import { AudienceClosedError, AudienceGoneError } from '../../connectors/core/errors.js';
 import { withRetries } from '../../connectors/core/retry.js';
 import type { Logger } from '../log.js';
 import type { SyncAudienceInput } from './execute.js';
@@ -10,7 +10,8 @@ import type { SyncRunRecord } from './run-record.js';
  * Which platform audience a run sends to. A known audience is checked with `describe` (a connector
  * throws `AudienceGoneError` when the platform says it no longer exists); an unknown or re-created
  * one comes from `ensureAudience`, which finds the audience by name or creates it. This is the one
- * place that decides an audience was deleted on the platform side.
+ * place that decides an audience was deleted on the platform side, and the one place that refuses
+ * an audience the platform keeps but closed to new members (`closed` in what the connector says).
  */
 
 /** The platform audience was deleted on the platform side and re-creation is not configured. */
@@ -41,12 +42,13 @@ export async function resolvePlatformAudience(
       return { state, reset: false };
     }
     try {
-      await withRetries(
+      const description = await withRetries(
         () => connector.describe(ctx, state.platform_audience_id),
         retryOptions(input, record, log),
       );
       record.platform_audience_id = state.platform_audience_id;
       record.requests += 1;
+      refuseClosed(input, description.platformAudienceId, description.closed);
       return { state, reset: false };
     } catch (error) {
       if (!(error instanceof AudienceGoneError)) throw error;
@@ -83,6 +85,8 @@ export async function resolvePlatformAudience(
   );
   record.platform_audience_id = ensured.platformAudienceId;
   record.audience_created = ensured.created;
+  // Before the state is written: the next run looks the audience up again, in case it was reopened.
+  refuseClosed(input, ensured.platformAudienceId, ensured.closed);
   const now = new Date().toISOString();
   const next: DestinationState = {
     destination,
@@ -103,4 +107,18 @@ export async function resolvePlatformAudience(
     !!state &&
     (state.platform_audience_gone === true || state.platform_audience_id !== ensured.platformAudienceId);
   return { state: next, reset };
+}
+
+/**
+ * An audience closed to new members would accept uploads that never reach it (a silent failure), so
+ * the run stops before sending anything, naming the audience and how to reopen it.
+ */
+function refuseClosed(input: SyncAudienceInput, platformAudienceId: string, closed: string | undefined) {
+  if (closed === undefined) return;
+  const { connector, audienceId } = input;
+  throw new AudienceClosedError(
+    `the ${connector.id} audience ${platformAudienceId} for "${audienceId}" takes no new members (${closed}); reopen it on the platform (Google Ads: set the user list's membership status to OPEN), then sync again`,
+    { connector: connector.id },
+    platformAudienceId,
+  );
 }

@@ -414,6 +414,26 @@ describe('google ads connector against the fake REST API', () => {
     });
   });
 
+  it('a list closed to new members: describe and ensureAudience say so; an open one carries no such note', async () => {
+    const id = await list();
+    expect(await google.describe(ctx, id)).not.toHaveProperty('closed');
+    fake.controls.setMembershipStatus(id, 'CLOSED');
+    const reason = 'membership status CLOSED: Google Ads adds no new members to it and it cannot be targeted';
+    await expect(google.describe(ctx, id)).resolves.toMatchObject({ status: 'CLOSED', closed: reason });
+    // Find-or-create by name asks for the status too, and returns the closed list rather than a new one.
+    await expect(
+      google.ensureAudience(ctx, { audienceId: 'high_intent', name: 'High intent' }),
+    ).resolves.toEqual({
+      platformAudienceId: id,
+      created: false,
+      closed: reason,
+    });
+    const lookup = fake.requests.at(-1)!;
+    expect((lookup.body as { query?: string }).query).toBe(
+      "SELECT user_list.resource_name, user_list.name, user_list.membership_status FROM user_list WHERE user_list.name = 'High intent' AND user_list.type = 'CRM_BASED'",
+    );
+  });
+
   it('finalize answers pending while a job runs, and continues from the returned session', async () => {
     const id = await list();
     fake.controls.setJobPolls(4);

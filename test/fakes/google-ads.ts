@@ -9,7 +9,8 @@ import { withoutBodies } from './meta.js';
  * address info, ≤ 20 identifiers per person, ≤ 100,000 per request, no mixing of create and
  * remove in one job, removeAll first; run; GAQL search for lists and jobs. It can throttle,
  * answer CONCURRENT_MODIFICATION, fail operations partially, expire tokens, revoke the refresh
- * token, lose a list, or be slow.
+ * token, lose a list, close a list (membership status CLOSED: its jobs still succeed, but no new
+ * member is added, as Google documents), or be slow.
  */
 
 export interface FakeGoogleList {
@@ -19,6 +20,8 @@ export interface FakeGoogleList {
   description: string;
   membershipLifeSpan: number;
   uploadKeyType: string;
+  /** CLOSED: Google adds no new members (jobs that add still succeed) and the list cannot be targeted. */
+  membershipStatus: 'OPEN' | 'CLOSED';
   /** Members by identifier value (hashed email, phone, address tuple, CRM id or mobile id). */
   members: Set<string>;
   removed: boolean;
@@ -80,6 +83,8 @@ export interface FakeGoogleControls {
   /** The refresh token no longer works (invalid_grant). */
   revokeRefreshToken(): void;
   removeList(resourceName: string): void;
+  /** Sets the list's membership status to CLOSED (or back to OPEN). */
+  setMembershipStatus(resourceName: string, status: 'OPEN' | 'CLOSED'): void;
   /** Status polls a job needs before it finishes (default 1). */
   setJobPolls(polls: number): void;
   /** The next job to run fails with this reason. */
@@ -242,7 +247,7 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
             userList: {
               resourceName: l.resourceName,
               name: l.name,
-              membershipStatus: 'OPEN',
+              membershipStatus: l.membershipStatus,
               sizeForSearch: String(sizeOf(l) >= 1000 ? sizeOf(l) : 0),
               sizeForDisplay: String(sizeOf(l) >= 1000 ? sizeOf(l) : 0),
               matchRatePercentage: sizeOf(l) > 0 ? 55 : 0,
@@ -288,14 +293,17 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
       return;
     }
     if (job.removeAll) list.members.clear();
+    // A CLOSED list takes no new members; the job succeeds all the same.
+    const adds = list.membershipStatus === 'OPEN';
     if (countOnly) {
       const held = job.removeAll ? 0 : (list.counted ?? 0);
-      list.counted = Math.max(0, held + (job.counted?.create ?? 0) - (job.counted?.remove ?? 0));
+      const created = adds ? (job.counted?.create ?? 0) : 0;
+      list.counted = Math.max(0, held + created - (job.counted?.remove ?? 0));
     }
     for (const operation of job.operations) {
       for (const identity of operation.identities) {
-        if (operation.op === 'create') list.members.add(identity);
-        else list.members.delete(identity);
+        if (operation.op === 'remove') list.members.delete(identity);
+        else if (adds) list.members.add(identity);
       }
     }
     job.status = 'SUCCESS';
@@ -373,6 +381,7 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
         description: String(create.description ?? ''),
         membershipLifeSpan: span,
         uploadKeyType: String(crm.uploadKeyType),
+        membershipStatus: 'OPEN',
         members: new Set(),
         removed: false,
         ...(countOnly ? { counted: 0 } : {}),
@@ -597,6 +606,10 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
       removeList(resourceName) {
         const l = state.lists.get(resourceName);
         if (l) l.removed = true;
+      },
+      setMembershipStatus(resourceName, status) {
+        const l = state.lists.get(resourceName);
+        if (l) l.membershipStatus = status;
       },
       setJobPolls(polls) {
         jobPolls = polls;

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConnectorContext } from '../../connectors/core/context.js';
+import { AudienceClosedError } from '../../connectors/core/errors.js';
 import type { AnyConnector } from '../../connectors/core/types.js';
 import { googleAdsConnector } from '../../connectors/google-ads/index.js';
 import { openDestination } from '../../connectors/open.js';
@@ -9,8 +10,8 @@ import { createLogger } from '../../src/log.js';
 import { listKeys } from '../../src/storage/object-store.js';
 import { storeOutbox } from '../../src/storage/outbox.js';
 import { syncAudience } from '../../src/sync/execute.js';
-import { readLedger } from '../../src/sync/ledger.js';
-import { startFakeGoogleAds } from '../fakes/google-ads.js';
+import { readLedger, readState } from '../../src/sync/ledger.js';
+import { type FakeGoogleAds, startFakeGoogleAds } from '../fakes/google-ads.js';
 import { startFakeTiktok } from '../fakes/tiktok.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
 import { personFor, treatment, writeDay } from './helpers.js';
@@ -57,11 +58,9 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     });
   }
 
-  it('Google: adds only people whose consent allows it, groups jobs by consent, removes people who withdraw it', async () => {
-    const fake = await startFakeGoogleAds();
-    cleanups.push(() => fake.close());
-    const t = await store();
-    const ctx = createConnectorContext(googleAdsConnector, {
+  /** A Google Ads context pointed at `fake` (no waiting between status polls). */
+  function googleContext(fake: FakeGoogleAds, extra: { batch_size?: number } = {}, fetchImpl?: typeof fetch) {
+    return createConnectorContext(googleAdsConnector, {
       destination: 'google',
       config: {
         type: 'google_ads',
@@ -71,11 +70,20 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
         client_secret: fake.credentials.client_secret,
         refresh_token: fake.credentials.refresh_token,
         poll_interval_seconds: 5,
+        ...extra,
       },
       env: { GOOGLE_ADS_API_URL: fake.url, GOOGLE_OAUTH_TOKEN_URL: fake.tokenUrl },
       log,
       sleep: async () => {},
+      ...(fetchImpl ? { fetch: fetchImpl } : {}),
     });
+  }
+
+  it('Google: adds only people whose consent allows it, groups jobs by consent, removes people who withdraw it', async () => {
+    const fake = await startFakeGoogleAds();
+    cleanups.push(() => fake.close());
+    const t = await store();
+    const ctx = googleContext(fake);
     const granted = { ad_user_data: 'granted', ad_personalization: 'granted' } as const;
     const persons: PersonRecord[] = [
       personFor(1), // US, no consent recorded: may be added
@@ -128,24 +136,7 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     const fake = await startFakeGoogleAds();
     cleanups.push(() => fake.close());
     const t = await store();
-    const makeCtx = (fetchImpl?: typeof fetch) =>
-      createConnectorContext(googleAdsConnector, {
-        destination: 'google',
-        config: {
-          type: 'google_ads',
-          customer_id: '1234567890',
-          developer_token: fake.credentials.developer_token,
-          client_id: fake.credentials.client_id,
-          client_secret: fake.credentials.client_secret,
-          refresh_token: fake.credentials.refresh_token,
-          poll_interval_seconds: 5,
-          batch_size: 10,
-        },
-        env: { GOOGLE_ADS_API_URL: fake.url, GOOGLE_OAUTH_TOKEN_URL: fake.tokenUrl },
-        log,
-        sleep: async () => {},
-        ...(fetchImpl ? { fetch: fetchImpl } : {}),
-      });
+    const makeCtx = (fetchImpl?: typeof fetch) => googleContext(fake, { batch_size: 10 }, fetchImpl);
     const granted = { ad_user_data: 'granted', ad_personalization: 'granted' } as const;
     // 13 US people without consent recorded and 12 EEA people with both granted, ids interleaved.
     const persons = Array.from({ length: 25 }, (_, i) =>
@@ -182,6 +173,55 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     // The ledger merges the groups' batches back into customer_id order.
     const ledger = await readLedger(t.store, 'google_ads', AUD);
     expect([...ledger.keys()]).toEqual(persons.map((p) => p.customer_id).sort());
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
+  it('Google: a list closed to new members stops the sync before anything is sent, and says how to reopen it', async () => {
+    const fake = await startFakeGoogleAds();
+    cleanups.push(() => fake.close());
+    const t = await store();
+    const ctx = googleContext(fake);
+    const persons = [1, 2, 3].map((i) => personFor(i));
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    expect((await run(t, googleAdsConnector, ctx, D1)).status).toBe('completed');
+    const list = [...fake.state.lists.values()][0]!;
+    expect(list.members.size).toBeGreaterThan(0);
+    const held = new Set(list.members);
+
+    // Closed on the platform: Google would run the jobs and add nobody (the fake does the same).
+    fake.controls.setMembershipStatus(list.resourceName, 'CLOSED');
+    const jobs = fake.state.jobs.size;
+    const day2 = [...persons, personFor(4)];
+    await writeDay(t.store, D2, AUD, day2, treatment(day2));
+    const closed = await run(t, googleAdsConnector, ctx, D2).catch((e: unknown) => e);
+    expect(closed).toBeInstanceOf(AudienceClosedError);
+    expect(closed).toMatchObject({
+      kind: 'audience_closed',
+      retry: false,
+      platformAudienceId: list.resourceName,
+    });
+    expect((closed as Error).message).toContain(list.resourceName);
+    expect((closed as Error).message).toMatch(
+      /membership status CLOSED.*set the user list's membership status to OPEN/,
+    );
+    expect(fake.state.jobs.size).toBe(jobs);
+    expect(list.members).toEqual(held);
+
+    // A store that does not know the list yet finds it by name, closed: same stop, no job, no state.
+    const other = await store();
+    await writeDay(other.store, D1, AUD, persons, treatment(persons));
+    const found = await run(other, googleAdsConnector, ctx, D1).catch((e: unknown) => e);
+    expect(found).toBeInstanceOf(AudienceClosedError);
+    expect(fake.state.jobs.size).toBe(jobs);
+    expect(fake.state.lists.size).toBe(1);
+    expect(await readState(other.store, 'google_ads', AUD)).toBeUndefined();
+
+    // Reopened: the next run sends the new person.
+    fake.controls.setMembershipStatus(list.resourceName, 'OPEN');
+    const reopened = await run(t, googleAdsConnector, ctx, D2);
+    expect(reopened.status).toBe('completed');
+    expect(reopened.plan).toMatchObject({ add: 1, remove: 0 });
+    expect(list.members.size).toBeGreaterThan(held.size);
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
