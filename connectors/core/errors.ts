@@ -103,10 +103,8 @@ export class InvalidPayloadError extends ConnectorError {
   readonly retry = false;
 }
 
-/** The platform audience was deleted: ensure the audience again and resend everything. */
-export class AudienceGoneError extends ConnectorError {
-  override readonly name = 'AudienceGoneError';
-  readonly kind = 'audience_gone' as const;
+/** Fatal errors about the state of one platform audience, which they name. */
+export abstract class PlatformAudienceError extends ConnectorError {
   readonly retry = false;
   constructor(
     message: string,
@@ -117,22 +115,20 @@ export class AudienceGoneError extends ConnectorError {
   }
 }
 
+/** The platform audience was deleted: ensure the audience again and resend everything. */
+export class AudienceGoneError extends PlatformAudienceError {
+  override readonly name = 'AudienceGoneError';
+  readonly kind = 'audience_gone' as const;
+}
+
 /**
  * The platform audience exists but takes no new members (a Google Ads user list whose membership
  * status is CLOSED): uploads would be accepted and quietly go nowhere, so the sync stops and says
  * how to reopen it. Fatal until a person reopens the audience.
  */
-export class AudienceClosedError extends ConnectorError {
+export class AudienceClosedError extends PlatformAudienceError {
   override readonly name = 'AudienceClosedError';
   readonly kind = 'audience_closed' as const;
-  readonly retry = false;
-  constructor(
-    message: string,
-    details: ConnectorErrorDetails,
-    readonly platformAudienceId: string,
-  ) {
-    super(message, details);
-  }
 }
 
 /** Anything else the platform said that we cannot classify. Fatal until a person looks. */
