@@ -74,27 +74,34 @@ export function peekSnapshotBytes(line: Buffer): SnapshotLinePeek | undefined {
 }
 
 function peek<T extends string | Buffer>(line: T, form: Form<T>): SnapshotLinePeek | undefined {
-  // Both forms search alike; each needle has its line's type.
-  const find = (needle: T, from: number) => (line as Buffer).indexOf(needle as Buffer, from);
   if (line.lastIndexOf(form.prefix as never, 0) !== 0) return undefined;
   const start = form.prefix.length;
-  const end = find(form.quote, start);
+  const end = find(line, form.quote, start);
   if (end === -1) return undefined;
   // An escape inside the id: let JSON.parse read it.
-  const backslash = find(form.backslash, start);
+  const backslash = find(line, form.backslash, start);
   if (backslash !== -1 && backslash < end) return undefined;
   let nested = line.length;
   for (const marker of form.nested) {
-    const at = find(marker, end);
+    const at = find(line, marker, end);
     if (at !== -1 && at < nested) nested = at;
   }
-  const flag = (needle: T) => {
-    const at = find(needle, end);
-    return at !== -1 && at < nested;
-  };
   return {
     customer_id: form.slice(line, start, end),
-    deleted: flag(form.deleted),
-    unsubscribed: flag(form.unsubscribed),
+    deleted: before(line, form.deleted, end, nested),
+    unsubscribed: before(line, form.unsubscribed, end, nested),
   };
+}
+
+// Module-level helpers rather than closures: peek runs once per snapshot line, a million a day.
+
+/** Both forms search alike; each needle has its line's type. */
+function find<T extends string | Buffer>(line: T, needle: T, from: number): number {
+  return (line as Buffer).indexOf(needle as Buffer, from);
+}
+
+/** Whether `needle` occurs from `from` on, before `limit`. */
+function before<T extends string | Buffer>(line: T, needle: T, from: number, limit: number): boolean {
+  const at = find(line, needle, from);
+  return at !== -1 && at < limit;
 }
