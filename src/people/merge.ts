@@ -32,6 +32,10 @@ export { PERSON_SCALAR_FIELDS };
 
 const CONSENT_KEYS = ['ad_user_data', 'ad_personalization'] as const;
 
+/** The flat names of the consent fields, in the order a snapshot line writes them. */
+const CONSENT_FIELDS = CONSENT_KEYS.map((k) => `consent.${k}` as const);
+const ATTRIBUTE_PREFIX = 'attributes.';
+
 export function emptyPerson(customerId: string): FlatPerson {
   return { customer_id: customerId, values: new Map(), times: new Map() };
 }
@@ -42,55 +46,60 @@ export function emptyPerson(customerId: string): FlatPerson {
  */
 export function applyUpdate(person: FlatPerson, update: PersonRecord): number {
   let changed = 0;
-  const set = (field: string, value: unknown) => {
-    const held = person.times.get(field);
-    if (held !== undefined && held > update.ts) return;
-    person.values.set(field, value);
-    person.times.set(field, update.ts);
-    changed += 1;
-  };
   for (const field of PERSON_SCALAR_FIELDS) {
     const value = update[field];
-    if (value !== undefined) set(field, value);
+    if (value !== undefined) changed += setIfNewer(person, field, value, update.ts);
   }
   if (update.consent) {
-    for (const key of CONSENT_KEYS) {
-      const value = update.consent[key];
-      if (value !== undefined) set(`consent.${key}`, value);
+    for (let i = 0; i < CONSENT_KEYS.length; i++) {
+      const value = update.consent[CONSENT_KEYS[i]!];
+      if (value !== undefined) changed += setIfNewer(person, CONSENT_FIELDS[i]!, value, update.ts);
     }
   }
   if (update.attributes) {
     for (const [key, value] of Object.entries(update.attributes)) {
-      if (value !== undefined) set(`attributes.${key}`, value);
+      if (value !== undefined) changed += setIfNewer(person, `${ATTRIBUTE_PREFIX}${key}`, value, update.ts);
     }
   }
   return changed;
+}
+
+// Module-level helpers rather than closures: the fold calls these once or more per person and update.
+
+/** Sets `field` unless the value held is newer than `ts`; 1 when it was set. */
+function setIfNewer(person: FlatPerson, field: string, value: unknown, ts: string): number {
+  const held = person.times.get(field);
+  if (held !== undefined && held > ts) return 0;
+  person.values.set(field, value);
+  person.times.set(field, ts);
+  return 1;
 }
 
 /** A snapshot line back into flat form (fields without their own time take the line's `ts`). */
 export function flattenSnapshotPerson(line: SnapshotPerson): FlatPerson {
   const person = emptyPerson(line.customer_id);
   const fieldTs = line.field_ts ?? {};
-  const put = (field: string, value: unknown) => {
-    person.values.set(field, value);
-    person.times.set(field, fieldTs[field] ?? line.ts);
-  };
   for (const field of PERSON_SCALAR_FIELDS) {
     const value = line[field];
-    if (value !== undefined) put(field, value);
+    if (value !== undefined) put(person, field, value, fieldTs[field] ?? line.ts);
   }
-  for (const key of CONSENT_KEYS) {
-    const value = line.consent?.[key];
-    if (value !== undefined) put(`consent.${key}`, value);
+  for (let i = 0; i < CONSENT_KEYS.length; i++) {
+    const value = line.consent?.[CONSENT_KEYS[i]!];
+    const field = CONSENT_FIELDS[i]!;
+    if (value !== undefined) put(person, field, value, fieldTs[field] ?? line.ts);
   }
-  for (const [key, value] of Object.entries(line.attributes ?? {})) put(`attributes.${key}`, value);
+  for (const [key, value] of Object.entries(line.attributes ?? {})) {
+    const field = `${ATTRIBUTE_PREFIX}${key}`;
+    put(person, field, value, fieldTs[field] ?? line.ts);
+  }
   if (Array.isArray(line.merged_ids) && line.merged_ids.length > 0) person.merged = new Set(line.merged_ids);
   return person;
 }
 
-/** The flat names of the consent fields, in the order a snapshot line writes them. */
-const CONSENT_FIELDS = CONSENT_KEYS.map((k) => `consent.${k}` as const);
-const ATTRIBUTE_PREFIX = 'attributes.';
+function put(person: FlatPerson, field: string, value: unknown, ts: string): void {
+  person.values.set(field, value);
+  person.times.set(field, ts);
+}
 
 /**
  * Flat form → the snapshot line: a PersonRecord whose `ts` is the newest field time. Fields are in
@@ -106,16 +115,10 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
   // Times and values always hold the same fields: a field's time differs from the line's when older.
   const older: Record<string, string> = {};
   let anyOlder = false;
-  const noteOlder = (field: string) => {
-    const t = times.get(field)!;
-    if (t === ts) return;
-    older[field] = t;
-    anyOlder = true;
-  };
   for (const field of PERSON_SCALAR_FIELDS) {
     if (!values.has(field)) continue;
     out[field] = values.get(field);
-    noteOlder(field);
+    anyOlder = noteOlder(older, times, field, ts) || anyOlder;
   }
   const consent: Record<string, unknown> = {};
   let anyConsent = false;
@@ -124,7 +127,7 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
     if (!values.has(field)) continue;
     consent[CONSENT_KEYS[i]!] = values.get(field);
     anyConsent = true;
-    noteOlder(field);
+    anyOlder = noteOlder(older, times, field, ts) || anyOlder;
   }
   const attributes: Record<string, unknown> = {};
   let anyAttribute = false;
@@ -137,12 +140,26 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
   if (anyAttribute) {
     out.attributes = attributes;
     // In the object's own key order (integer-like names first), as the line writes them.
-    for (const key of Object.keys(attributes)) noteOlder(`${ATTRIBUTE_PREFIX}${key}`);
+    for (const key of Object.keys(attributes))
+      anyOlder = noteOlder(older, times, `${ATTRIBUTE_PREFIX}${key}`, ts) || anyOlder;
   }
   out.ts = ts;
   if (person.merged && person.merged.size > 0) out.merged_ids = [...person.merged].sort();
   if (anyOlder) out.field_ts = older;
   return out as SnapshotPerson;
+}
+
+/** Notes the field's time in `older` when it is older than the line's; whether it did. */
+function noteOlder(
+  older: Record<string, string>,
+  times: Map<string, string>,
+  field: string,
+  ts: string,
+): boolean {
+  const t = times.get(field)!;
+  if (t === ts) return false;
+  older[field] = t;
+  return true;
 }
 
 /**
