@@ -114,11 +114,10 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
   const out: Record<string, unknown> = { customer_id: person.customer_id };
   // Times and values always hold the same fields: a field's time differs from the line's when older.
   const older: Record<string, string> = {};
-  let anyOlder = false;
   for (const field of PERSON_SCALAR_FIELDS) {
     if (!values.has(field)) continue;
     out[field] = values.get(field);
-    anyOlder = noteOlder(older, times, field, ts) || anyOlder;
+    noteOlder(older, times, field, ts);
   }
   const consent: Record<string, unknown> = {};
   let anyConsent = false;
@@ -127,7 +126,7 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
     if (!values.has(field)) continue;
     consent[CONSENT_KEYS[i]!] = values.get(field);
     anyConsent = true;
-    anyOlder = noteOlder(older, times, field, ts) || anyOlder;
+    noteOlder(older, times, field, ts);
   }
   const attributes: Record<string, unknown> = {};
   let anyAttribute = false;
@@ -140,13 +139,18 @@ export function toSnapshotPerson(person: FlatPerson): SnapshotPerson {
   if (anyAttribute) {
     out.attributes = attributes;
     // In the object's own key order (integer-like names first), as the line writes them.
-    for (const key of Object.keys(attributes))
-      anyOlder = noteOlder(older, times, `${ATTRIBUTE_PREFIX}${key}`, ts) || anyOlder;
+    for (const key of Object.keys(attributes)) noteOlder(older, times, `${ATTRIBUTE_PREFIX}${key}`, ts);
   }
   out.ts = ts;
   if (person.merged && person.merged.size > 0) out.merged_ids = [...person.merged].sort();
-  if (anyOlder) out.field_ts = older;
+  if (hasKeys(older)) out.field_ts = older;
   return out as SnapshotPerson;
+}
+
+/** Whether `o` has a key, without building the list of its keys (once per person). */
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 /** Notes the field's time in `older` when it is older than the line's; whether it did. */

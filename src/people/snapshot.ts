@@ -197,7 +197,7 @@ export async function updatePeopleSnapshot(
         const id = group[0]!.customer_id;
         const person = foldGroup(group, true);
         if (!person || id === null || aliasIds.has(id)) continue;
-        if (k < involvedIds.length) yield* held(id);
+        yield* held(id);
         yield { id, person };
       }
       yield* held(undefined);
