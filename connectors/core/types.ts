@@ -211,6 +211,13 @@ export interface Capabilities {
   minAudienceSize: number | null;
   replaceStrategy: ReplaceStrategy;
   /**
+   * The platform can close an audience to new members while it keeps accepting uploads into it
+   * (Google Ads: membership status CLOSED), so a run that adds people must look first: `describe`
+   * and `ensureAudience` report it as `closed`. A targeted run trusts a recent look (see
+   * src/sync/platform-audience.ts).
+   */
+  audiencesClose?: boolean;
+  /**
    * Rows that can never share an upload request, by a key of the row (Google: one offline job per
    * consent state). The engine cuts its batches within a group, so a plan costs the minimum of
    * ceil(rows of the group / batch size) requests per group instead of one per group per batch.

@@ -57,6 +57,8 @@ export const GOOGLE_CAPABILITIES: Capabilities = {
   asyncJobs: true,
   minAudienceSize: 100,
   replaceStrategy: 'remove_all_then_add',
+  // A CLOSED user list runs jobs that add people and adds nobody.
+  audiencesClose: true,
   // One job per consent state for additions (planGroups); removals carry no consent.
   requestGroup: (row, op) => (op === 'remove' ? '-' : consentGroup(row.consent)),
 };

@@ -53,6 +53,12 @@ export interface DestinationState {
    * them once (and sorts them again in the rare case they differ) before setting this.
    */
   ledger_order?: 'code_point';
+  /**
+   * When the platform last said the audience takes new members, for connectors whose audiences
+   * can close (`capabilities.audiencesClose`): a targeted run that adds people looks again only
+   * when this is older than `OPEN_CHECK_MAX_AGE_MS`.
+   */
+  open_checked_at?: string;
 }
 
 /** Digest of keys or attributes in canonical (sorted) order, so equal content means equal digest. */

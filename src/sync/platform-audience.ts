@@ -34,10 +34,12 @@ export async function resolvePlatformAudience(
   const { connector, ctx, audienceId, destination } = input;
   const name = input.platformName ?? `audience-sync ${audienceId}`;
   const empty = record.plan.add === 0 && record.plan.remove === 0;
+  const closes = (input.capabilities ?? connector.capabilities).audiencesClose === true;
   if (state && !state.platform_audience_gone) {
     // Nothing to send and an audience we already know: no request at all. A targeted run (real
-    // time, erasure) does not check first either: a deleted audience answers its push as gone.
-    if ((empty && record.mode === 'diff') || input.only) {
+    // time, erasure) spends none either — a deleted audience answers its push as gone — unless it
+    // adds people to an audience that may have closed since it was last seen open.
+    if ((empty && record.mode === 'diff') || (input.only && !mustLookForClosed(record, state, closes))) {
       record.platform_audience_id = state.platform_audience_id;
       return { state, reset: false };
     }
@@ -49,7 +51,10 @@ export async function resolvePlatformAudience(
       record.platform_audience_id = state.platform_audience_id;
       record.requests += 1;
       refuseClosed(input, description.platformAudienceId, description.closed);
-      return { state, reset: false };
+      if (!closes || input.dryRun) return { state, reset: false };
+      const seen: DestinationState = { ...state, open_checked_at: new Date().toISOString() };
+      await writeState(input.store, seen);
+      return { state: seen, reset: false };
     } catch (error) {
       if (!(error instanceof AudienceGoneError)) throw error;
       record.requests += 1;
@@ -99,6 +104,7 @@ export async function resolvePlatformAudience(
     updated_at: now,
     // A new ledger is written by this version, in the order the merge needs.
     ledger_order: 'code_point',
+    ...(closes ? { open_checked_at: now } : {}),
   };
   if (!input.dryRun) await writeState(input.store, next);
   // A state that pointed at a deleted audience (or another one) means the ledger describes an
@@ -107,6 +113,21 @@ export async function resolvePlatformAudience(
     !!state &&
     (state.platform_audience_gone === true || state.platform_audience_id !== ensured.platformAudienceId);
   return { state: next, reset };
+}
+
+/**
+ * How long a targeted run that adds people trusts the last look that found the audience open. A
+ * real-time flush runs every few seconds with a budget of ceil(n / batch max) + 1 requests; looking
+ * every time would cost one more request per run, so at most one run an hour per destination
+ * spends it, and additions to an audience closed in between fail within the hour (the daily run
+ * always looks).
+ */
+export const OPEN_CHECK_MAX_AGE_MS = 60 * 60 * 1000;
+
+function mustLookForClosed(record: SyncRunRecord, state: DestinationState, closes: boolean): boolean {
+  if (!closes || record.plan.add === 0) return false;
+  const seen = state.open_checked_at ? Date.parse(state.open_checked_at) : Number.NaN;
+  return !(Date.now() - seen < OPEN_CHECK_MAX_AGE_MS);
 }
 
 /**

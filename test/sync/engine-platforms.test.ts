@@ -10,7 +10,8 @@ import { createLogger } from '../../src/log.js';
 import { listKeys } from '../../src/storage/object-store.js';
 import { storeOutbox } from '../../src/storage/outbox.js';
 import { syncAudience } from '../../src/sync/execute.js';
-import { readLedger, readState } from '../../src/sync/ledger.js';
+import { readLedger, readState, writeState } from '../../src/sync/ledger.js';
+import { OPEN_CHECK_MAX_AGE_MS } from '../../src/sync/platform-audience.js';
 import { type FakeGoogleAds, startFakeGoogleAds } from '../fakes/google-ads.js';
 import { startFakeTiktok } from '../fakes/tiktok.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
@@ -222,6 +223,79 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(reopened.status).toBe('completed');
     expect(reopened.plan).toMatchObject({ add: 1, remove: 0 });
     expect(list.members.size).toBeGreaterThan(held.size);
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
+  it('Google: a real-time addition looks for a closed list when its last look is over an hour old; a removal never does', async () => {
+    const fake = await startFakeGoogleAds();
+    cleanups.push(() => fake.close());
+    const t = await store();
+    const ctx = googleContext(fake);
+    const persons = [1, 2, 3].map((i) => personFor(i));
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    expect((await run(t, googleAdsConnector, ctx, D1)).status).toBe('completed');
+    const list = [...fake.state.lists.values()][0]!;
+    const state = (await readState(t.store, 'google_ads', AUD))!;
+    expect(Date.now() - Date.parse(state.open_checked_at!)).toBeLessThan(OPEN_CHECK_MAX_AGE_MS);
+
+    // Looks at the list (GAQL over user_list), not the job status polls.
+    const searches = () =>
+      fake.requests.filter(
+        (r) =>
+          r.path.endsWith('googleAds:search') &&
+          /FROM user_list/.test(String((r.body as { query?: unknown }).query)),
+      ).length;
+    const newcomer = personFor(4);
+    const addNewcomer = (runId: string) =>
+      run(t, googleAdsConnector, ctx, D2, {
+        runId,
+        only: {
+          op: 'add',
+          ids: new Set([newcomer.customer_id]),
+          day: D2,
+          people: [JSON.stringify(newcomer)],
+        },
+      });
+
+    // Open and seen open a moment ago: the addition spends no request on looking.
+    const before = searches();
+    const fresh = await addNewcomer('rt-1');
+    expect(fresh).toMatchObject({ status: 'completed', plan: { add: 1 } });
+    expect(searches()).toBe(before);
+
+    // Closed since, and last seen open two hours ago: the next addition looks, and stops unsent.
+    fake.controls.setMembershipStatus(list.resourceName, 'CLOSED');
+    const stale = new Date(Date.now() - 2 * OPEN_CHECK_MAX_AGE_MS).toISOString();
+    await writeState(t.store, { ...state, open_checked_at: stale });
+    const jobs = fake.state.jobs.size;
+    const later = personFor(5);
+    const closed = await run(t, googleAdsConnector, ctx, D2, {
+      runId: 'rt-2',
+      only: { op: 'add', ids: new Set([later.customer_id]), day: D2, people: [JSON.stringify(later)] },
+    }).catch((e: unknown) => e);
+    expect(closed).toBeInstanceOf(AudienceClosedError);
+    expect(searches()).toBe(before + 1);
+    expect(fake.state.jobs.size).toBe(jobs);
+    expect((await readState(t.store, 'google_ads', AUD))!.open_checked_at).toBe(stale);
+
+    // An erasure removes from the closed list without looking: removals are what it still takes.
+    const erased = await run(t, googleAdsConnector, ctx, D2, {
+      runId: 'erase-1',
+      only: { op: 'remove', matches: (id: string) => id === persons[0]!.customer_id },
+    });
+    expect(erased).toMatchObject({ status: 'completed', plan: { add: 0, remove: 1 } });
+    expect(searches()).toBe(before + 1);
+
+    // Reopened: the stale look is made again, finds the list open, and is remembered.
+    fake.controls.setMembershipStatus(list.resourceName, 'OPEN');
+    const reopened = await run(t, googleAdsConnector, ctx, D2, {
+      runId: 'rt-3',
+      only: { op: 'add', ids: new Set([later.customer_id]), day: D2, people: [JSON.stringify(later)] },
+    });
+    expect(reopened).toMatchObject({ status: 'completed', plan: { add: 1 } });
+    expect(searches()).toBe(before + 2);
+    const seen = (await readState(t.store, 'google_ads', AUD))!.open_checked_at!;
+    expect(Date.parse(seen)).toBeGreaterThan(Date.parse(stale));
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
