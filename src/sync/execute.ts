@@ -1,5 +1,6 @@
 import { batchSizeFor } from '../../connectors/core/batching.js';
 import { AudienceGoneError, isConnectorError } from '../../connectors/core/errors.js';
+import { withRetries } from '../../connectors/core/retry.js';
 import type {
   AnyConnector,
   Capabilities,
@@ -25,7 +26,7 @@ import { applyConfirmedBatches } from './ledger-update.js';
 import { type HeldLock, LocalLocker, type Locker, LockLostError } from './lock.js';
 import { computePlan, type PlanOutline } from './plan.js';
 import { resolvePlatformAudience } from './platform-audience.js';
-import { pushBatches } from './push.js';
+import { pushBatches, retryOptions } from './push.js';
 import type { RealtimeRunStats, SyncRunRecord } from './run-record.js';
 import { attempts, runRecordKey, saveRunRecord } from './runs.js';
 import { batchCount, planObjects, StoredPlanWriter } from './stored-plan.js';
@@ -302,6 +303,7 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
   const { store, connector, ctx, destination, audienceId } = input;
   let state = await readState(store, destination, audienceId);
   if (input.held?.fencingToken !== undefined) record.fencing_token = input.held.fencingToken;
+  let finalizing = false;
   try {
     if (!record.platform_audience_id) {
       const resolved = await resolvePlatformAudience(input, record, state, log);
@@ -318,12 +320,19 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
 
     input.onProgress?.({ phase: 'finalize', done: 0, total: 1 });
     await input.held?.confirm();
-    const finalized = await connector.finalize(ctx, {
-      audienceId,
-      platformAudienceId: record.platform_audience_id!,
-      ...(record.session ? { session: record.session } : {}),
-      maxWaitMs: input.finalizeWaitMs ?? 0,
-    });
+    finalizing = true;
+    // Finalize takes the session it last returned or the one the pushes left, so calling it again
+    // is safe (Google: a job already started is polled, not run twice).
+    const finalized = await withRetries(
+      () =>
+        connector.finalize(ctx, {
+          audienceId,
+          platformAudienceId: record.platform_audience_id!,
+          ...(record.session ? { session: record.session } : {}),
+          maxWaitMs: input.finalizeWaitMs ?? 0,
+        }),
+      retryOptions(input, record, log),
+    );
     if (finalized.session) record.session = finalized.session;
     record.finalize = {
       status: finalized.status,
@@ -375,6 +384,19 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
     // Another process may hold the run now: no failure is recorded; the checkpointed record stays resumable.
     if (error instanceof LockLostError) {
       await noteLockLost(input, record, error, log);
+      throw error;
+    }
+    // Everything is staged, and the platform may be running it: a passing failure leaves the run
+    // to be finalized by the next attempt. Failing it would make the next attempt plan and send
+    // everything again into new jobs, which Google refuses to run (CONCURRENT_MODIFICATION) while
+    // the first ones run.
+    if (finalizing && isConnectorError(error) && error.retry && !input.dryRun) {
+      record.status = 'finalizing';
+      await saveRunRecord(store, record);
+      log.warn(
+        { run_id: record.run_id, err: error.toJSON() },
+        'finalize failed for now: the next attempt finalizes the same jobs',
+      );
       throw error;
     }
     await failRun(input, record, state, error);

@@ -12,6 +12,7 @@ import { storeOutbox } from '../../src/storage/outbox.js';
 import { syncAudience } from '../../src/sync/execute.js';
 import { readLedger, readState, writeState } from '../../src/sync/ledger.js';
 import { OPEN_CHECK_MAX_AGE_MS } from '../../src/sync/platform-audience.js';
+import { attempts } from '../../src/sync/runs.js';
 import { type FakeGoogleAds, startFakeGoogleAds } from '../fakes/google-ads.js';
 import { startFakeTiktok } from '../fakes/tiktok.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
@@ -296,6 +297,41 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(searches()).toBe(before + 2);
     const seen = (await readState(t.store, 'google_ads', AUD))!.open_checked_at!;
     expect(Date.parse(seen)).toBeGreaterThan(Date.parse(stale));
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
+  it('Google: a finalize that keeps failing for now leaves the run to be finalized by the next attempt, never sent again', async () => {
+    const fake = await startFakeGoogleAds();
+    cleanups.push(() => fake.close());
+    const t = await store();
+    // Once the job runs, the next 20 API calls (its status polls) answer 429: more than the
+    // in-process attempts, as in a long quota storm.
+    const throttledAfterRun: typeof fetch = async (url, init) => {
+      const response = await fetch(url, init);
+      if (String(url).endsWith(':run') && response.ok) fake.controls.throttle(20, 1);
+      return response;
+    };
+    const persons = [1, 2, 3].map((i) => personFor(i));
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    const failed = await run(t, googleAdsConnector, googleContext(fake, {}, throttledAfterRun), D1).catch(
+      (e: unknown) => e,
+    );
+    expect(failed).toMatchObject({ kind: 'rate_limited', retry: true });
+    const { latest } = await attempts(t.store, 'google_ads', AUD, D1);
+    expect(latest).toMatchObject({ status: 'finalizing', batches: [{ op: 'add', rows: 3 }] });
+    const jobs = fake.state.jobs.size;
+    const list = [...fake.state.lists.values()][0]!;
+    expect(list.members.size).toBe(0); // the job runs on; nobody polled it to the end yet
+
+    // The next attempt finalizes the same job: no new job, no row sent twice.
+    fake.controls.throttle(0);
+    const resumed = await run(t, googleAdsConnector, googleContext(fake), D1);
+    expect(resumed).toMatchObject({ run_id: latest!.run_id, status: 'completed' });
+    expect(fake.state.jobs.size).toBe(jobs);
+    expect(list.members.size).toBe(2 * persons.length); // an email and a phone each
+    expect([...(await readLedger(t.store, 'google_ads', AUD)).keys()]).toEqual(
+      persons.map((p) => p.customer_id),
+    );
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
