@@ -74,6 +74,8 @@ export interface FakeGoogleAdsOptions {
 export interface FakeGoogleControls {
   /** The next `times` API calls answer 429 RESOURCE_EXHAUSTED with this retry delay. */
   throttle(times: number, retryDelaySeconds?: number): void;
+  /** The next `times` API calls answer HTTP 500 INTERNAL (internalError INTERNAL_ERROR). */
+  failServer(times: number): void;
   /** The next `times` run / addOperations calls answer CONCURRENT_MODIFICATION. */
   concurrentModification(times: number): void;
   /** Operations carrying one of these identifier values fail (partial failure). */
@@ -152,6 +154,7 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
   const sizeOf = (list: FakeGoogleList) => (countOnly ? (list.counted ?? 0) : list.members.size);
   let nextId = 9000001;
   let throttleLeft = 0;
+  let serverFailuresLeft = 0;
   let throttleDelay = 10;
   let concurrentLeft = 0;
   let rejected = new Set<string>();
@@ -326,6 +329,15 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
         {
           errorCode: { authenticationError: 'OAUTH_TOKEN_EXPIRED' },
           message: 'The OAuth token in the request has expired.',
+        },
+      ]);
+    }
+    if (serverFailuresLeft > 0) {
+      serverFailuresLeft--;
+      return adsError(500, 'INTERNAL', [
+        {
+          errorCode: { internalError: 'INTERNAL_ERROR' },
+          message: 'An internal error has occurred.',
         },
       ]);
     }
@@ -585,6 +597,9 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
     requests: http.requests,
     credentials,
     controls: {
+      failServer(times) {
+        serverFailuresLeft = times;
+      },
       throttle(times, retryDelaySeconds = 10) {
         throttleLeft = times;
         throttleDelay = retryDelaySeconds;

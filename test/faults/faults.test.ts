@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getRunStatus, type RunStatus } from '../../src/pipeline/flow.js';
-import { type ChildRun, Episode, type Outcome, type Suite } from './harness.js';
+import { type ChildRun, Episode, type ExtraPlatform, type Outcome, type Suite } from './harness.js';
 import { type HttpCall, type Injected, s3Error, s3Operation } from './proxy.js';
 import { OwnRedis } from './redis-server.js';
 import { FAULT_WORKER_TIMINGS } from './timings.js';
@@ -113,16 +113,17 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     await suite?.redis.stop();
   });
 
-  function expectCompleted(status: RunStatus): void {
+  /** `destinations`: how many each of the two audiences syncs to. */
+  function expectCompleted(status: RunStatus, destinations = 1): void {
     const failed = status.stages.filter((s) => s.state !== 'completed');
     expect(failed, JSON.stringify(failed)).toEqual([]);
     expect(status.state).toBe('completed');
-    expect(status.stages.filter((s) => s.name.startsWith('sync ')).length).toBe(2);
+    expect(status.stages.filter((s) => s.name.startsWith('sync ')).length).toBe(2 * destinations);
   }
 
   /** The assertions after every episode, and its figures; `resendsAllowed`: resent batches allowed (one per kill). */
   async function settle(ep: Episode, status: RunStatus, resendsAllowed: number): Promise<Outcome> {
-    expectCompleted(status);
+    expectCompleted(status, ep.destinations.length);
     figures.runs_completed++;
     figures.episodes++;
     const outcome = await ep.outcome();
@@ -136,6 +137,9 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     expect(outcome.audiences).toEqual(baseline.audiences);
     for (const id of Object.keys(outcome.platform))
       expect(outcome.platform[id]).toEqual(outcome.treatment[id]);
+    // Google Ads and TikTok, when the episode syncs to them too: `<destination> <audience>`.
+    for (const [key, held] of Object.entries(outcome.others))
+      expect(held, key).toEqual(outcome.treatment[key.split(' ')[1]!]);
     expect(outcome.treatment).toEqual(baseline.treatment);
     expect(outcome.resent).toBeLessThanOrEqual(resendsAllowed);
     return outcome;
@@ -148,12 +152,19 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     figures.resent_after_kill_max = Math.max(figures.resent_after_kill_max, outcome.resent);
   }
 
-  /** Ingest, export and the flow with faults from `during` (started when the episode starts). */
+  /**
+   * Ingest, export and the flow with faults from `during` (started when the episode starts).
+   * `alsoSyncTo`: platforms the audiences sync to besides Meta.
+   */
   async function faultyDay(
     during: (ep: Episode, runId: Promise<string>) => Promise<unknown> | unknown,
-    options: { faultIngest?: boolean; resendsAllowed?: (ep: Episode) => number } = {},
+    options: {
+      faultIngest?: boolean;
+      resendsAllowed?: (ep: Episode) => number;
+      alsoSyncTo?: readonly ExtraPlatform[];
+    } = {},
   ): Promise<void> {
-    const ep = await Episode.open(suite);
+    const ep = await Episode.open(suite, options.alsoSyncTo ? { alsoSyncTo: options.alsoSyncTo } : {});
     try {
       let setRun: (id: string) => void = () => {};
       const runId = new Promise<string>((r) => {
@@ -372,6 +383,60 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
           };
         },
         { faultIngest: false },
+      );
+    });
+  });
+
+  describe('platforms (fake Google Ads and TikTok, beside Meta)', () => {
+    const BOTH: readonly ExtraPlatform[] = ['google', 'tiktok'];
+
+    /** Arms a failure on both platforms for a share of their calls, at most `inRow` in a row on each. */
+    function storms(ep: Episode, seed: number, arm: 'serverError' | 'throttle', kind: string, inRow: number) {
+      for (const [i, hop] of Object.values(ep.platforms).entries()) {
+        const random = rng(seed + i);
+        let streak = 0;
+        hop.layer.hooks.before = () => {
+          if (streak < inRow && random() < 0.5) {
+            streak++;
+            hop[arm]();
+            injected(kind);
+          } else streak = 0;
+          return undefined;
+        };
+      }
+    }
+
+    it('5xx storm: HTTP 500 INTERNAL from Google Ads and code 50000 from TikTok on half the calls', async () => {
+      // At most twice in a row, as in the Meta storm: within the worker's three in-process attempts.
+      await faultyDay((ep) => storms(ep, SEED + 11, 'serverError', 'platform 500 (Google, TikTok)', 2), {
+        faultIngest: false,
+        alsoSyncTo: BOTH,
+      });
+    });
+
+    it('throttling storm: 429 RESOURCE_EXHAUSTED (retry in 1 s) from Google Ads and code 40100 from TikTok on half the calls', async () => {
+      await faultyDay((ep) => storms(ep, SEED + 13, 'throttle', 'platform throttle (Google, TikTok)', 3), {
+        faultIngest: false,
+        alsoSyncTo: BOTH,
+      });
+    });
+
+    it('Google Ads and TikTok connections reset after the fake answered (one response in four)', async () => {
+      // The fake acted on the request but the worker never learns so, and tries again: adding or
+      // removing the same people twice, running a job again, creating an audience by a name it
+      // already has. The audiences must still end exact.
+      await faultyDay(
+        (ep) => {
+          const hops = Object.values(ep.platforms);
+          for (const [i, hop] of hops.entries()) hop.proxy.resetMidResponse(1 / 4, rng(SEED + 17 + i));
+          return () => {
+            for (const hop of hops) {
+              hop.proxy.resetMidResponse(0, Math.random);
+              injected('platform reset (Google, TikTok)', hop.proxy.stats.resets);
+            }
+          };
+        },
+        { faultIngest: false, alsoSyncTo: BOTH },
       );
     });
   });

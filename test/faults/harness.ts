@@ -19,36 +19,69 @@ import { type RunningWorkers, startWorkers } from '../../src/pipeline/worker.js'
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { openStore } from '../../src/storage/open-store.js';
 import { dayRecords } from '../compaction/helpers.js';
+import { startFakeGoogleAds } from '../fakes/google-ads.js';
 import { type FakeMeta, startFakeMeta } from '../fakes/meta.js';
+import { startFakeTiktok } from '../fakes/tiktok.js';
 import { TEST_S3_CREDENTIALS, uniqueName } from '../helpers/stores.js';
 import { HttpFaultLayer, TcpFaultProxy } from './proxy.js';
 import type { OwnRedis } from './redis-server.js';
 import { EXPORT_CHUNK_RECORDS, EXPORT_LEASE_MS, KILL_WORKER_TIMINGS, shortSleep } from './timings.js';
 
 /**
- * One fault episode: a fresh bucket, queue prefix and fake Meta; ingest through the API, export,
- * the daily refresh as a BullMQ flow, then what the suite asserts. Every connection of the product
- * goes through a fault proxy: Redis (TCP), S3 (TCP proxy → HTTP layer → s3rver) and Meta (TCP
- * proxy → HTTP layer → fake).
+ * One fault episode: a fresh bucket, queue prefix and fake Meta (and, when asked, fake Google Ads
+ * and TikTok); ingest through the API, export, the daily refresh as a BullMQ flow, then what the
+ * suite asserts. Every connection of the product goes through a fault proxy: Redis (TCP), S3 (TCP
+ * proxy → HTTP layer → s3rver) and each platform (TCP proxy → HTTP layer → fake).
  */
 
 /** Closed (compaction grace 0) and inside every audience window. */
 export const DAY = addDays(today(), -2);
 const TS = `${DAY}T12:00:00.000Z`;
 export const PEOPLE = 60;
-const CONFIG = `
-version: 1
-destinations:
+/** Destinations an episode can sync to besides Meta (their names in the YAML). */
+export type ExtraPlatform = 'google' | 'tiktok';
+const DESTINATIONS: Record<'meta' | ExtraPlatform, string> = {
+  meta: `
   meta:
     type: meta
     ad_account_id: act_1234
     access_token: "\${FAULTS_META_TOKEN}"
-    batch_size: 5
+    batch_size: 5`,
+  google: `
+  google:
+    type: google_ads
+    customer_id: "1234567890"
+    developer_token: "\${FAULTS_GOOGLE_DEVELOPER_TOKEN}"
+    client_id: "\${FAULTS_GOOGLE_CLIENT_ID}"
+    client_secret: "\${FAULTS_GOOGLE_CLIENT_SECRET}"
+    refresh_token: "\${FAULTS_GOOGLE_REFRESH_TOKEN}"
+    poll_interval_seconds: 1
+    batch_size: 5`,
+  tiktok: `
+  tiktok:
+    type: tiktok
+    advertiser_id: 7000000000
+    access_token: "\${FAULTS_TIKTOK_TOKEN}"
+    # TikTok's throttling answer names no wait: 1 s here, as the other fakes ask (default 60 s).
+    throttle_delay_seconds: 1
+    batch_size: 5`,
+};
+
+function configFor(destinations: readonly ('meta' | ExtraPlatform)[]): string {
+  return CONFIG.replaceAll('SYNC_TO', destinations.join(', ')).replace(
+    'DESTINATIONS',
+    destinations.map((d) => DESTINATIONS[d]).join(''),
+  );
+}
+
+const CONFIG = `
+version: 1
+destinations:DESTINATIONS
 audiences:
   - id: buyers
     type: segment
     when: { event: order_completed, within_days: 7 }
-    sync: [meta]
+    sync: [SYNC_TO]
   - id: abandoners
     type: top_fraction
     when:
@@ -60,7 +93,7 @@ audiences:
       - { weight: 1, count: { event: checkout_started, within_days: 7 } }
     top_fraction: 1
     holdout: { fraction: 0.3, salt: fault-suite }
-    sync: [meta]
+    sync: [SYNC_TO]
 compaction: { grace_hours: 0 }
 schedule: { cron: "0 6 * * *", timezone: UTC }
 `;
@@ -80,6 +113,8 @@ export interface Outcome {
   audiences: Record<string, string[]>;
   /** Per audience: the hashed emails the fake Meta audience holds, sorted. */
   platform: Record<string, string[]>;
+  /** Per `<destination> <audience>` of the other platforms: the hashed emails the fake holds, sorted. */
+  others: Record<string, string[]>;
   /** Per audience: the hashed emails of the treatment members, sorted. */
   treatment: Record<string, string[]>;
   lost: number;
@@ -105,6 +140,77 @@ const persons: Person[] = Array.from({ length: PEOPLE }, (_, i) => ({
   email: `fault.person${i}@example.com`,
 }));
 const emailOf = new Map(persons.map((p) => [p.customer_id, metaConnector.matchKeys(p as never)!.email!]));
+
+/** A platform besides Meta: its fault layer and proxy, and the hashed emails it holds per audience. */
+export interface PlatformHop {
+  /** HTTP fault layer in front of the fake; the product reaches it through `proxy`. */
+  layer: HttpFaultLayer;
+  proxy: TcpFaultProxy;
+  held(audienceId: string): string[];
+  /** Arms the fake's documented server error (Google: HTTP 500 INTERNAL; TikTok: code 50000) for its next call. */
+  serverError(): void;
+  /** Arms the fake's documented throttling answer (Google: 429 RESOURCE_EXHAUSTED, retry in 1 s; TikTok: code 40100). */
+  throttle(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a fake platform behind its own TCP proxy and HTTP fault layer; `env`: what points the product at it. */
+async function platformHop(name: ExtraPlatform): Promise<{ hop: PlatformHop; env: Record<string, string> }> {
+  const behind = async (url: string) => {
+    const layer = await HttpFaultLayer.start(url);
+    const proxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: Number(new URL(layer.url).port) });
+    return { layer, proxy, url: `http://127.0.0.1:${proxy.port}` };
+  };
+  // The fakes keep members as `<identifier type>:<hash>`; these plain addresses hash alike everywhere.
+  const hashes = (members: Iterable<string>, type: string) =>
+    [...members]
+      .filter((m) => m.startsWith(`${type}:`))
+      .map((m) => m.slice(type.length + 1))
+      .sort();
+  if (name === 'google') {
+    const fake = await startFakeGoogleAds();
+    process.env.FAULTS_GOOGLE_DEVELOPER_TOKEN = fake.credentials.developer_token;
+    process.env.FAULTS_GOOGLE_CLIENT_ID = fake.credentials.client_id;
+    process.env.FAULTS_GOOGLE_CLIENT_SECRET = fake.credentials.client_secret;
+    process.env.FAULTS_GOOGLE_REFRESH_TOKEN = fake.credentials.refresh_token;
+    const { layer, proxy, url } = await behind(fake.url);
+    return {
+      hop: {
+        layer,
+        proxy,
+        held: (id) => {
+          const list = [...fake.state.lists.values()].find(
+            (l) => l.name === `audience-sync ${id}` && !l.removed,
+          );
+          return hashes(list?.members ?? [], 'hashedEmail');
+        },
+        serverError: () => fake.controls.failServer(1),
+        throttle: () => fake.controls.throttle(1, 1),
+        close: () => fake.close(),
+      },
+      env: { GOOGLE_ADS_API_URL: url, GOOGLE_OAUTH_TOKEN_URL: `${url}/token` },
+    };
+  }
+  const fake = await startFakeTiktok();
+  process.env.FAULTS_TIKTOK_TOKEN = fake.state.token;
+  const { layer, proxy, url } = await behind(fake.url);
+  return {
+    hop: {
+      layer,
+      proxy,
+      held: (id) => {
+        const audience = [...fake.state.audiences.values()].find(
+          (a) => a.name === `audience-sync ${id}` && !a.deleted,
+        );
+        return hashes(audience?.members ?? [], 'EMAIL_SHA256');
+      },
+      serverError: () => fake.controls.failNext(50000, 'Internal service error.'),
+      throttle: () => fake.controls.throttle(1),
+      close: () => fake.close(),
+    },
+    env: { TIKTOK_API_URL: url },
+  };
+}
 
 export class Episode {
   readonly acked = { events: new Set<string>(), people: new Set<string>() };
@@ -133,10 +239,25 @@ export class Episode {
     readonly metaProxy: TcpFaultProxy,
     readonly connection: Redis,
     private readonly dir: string,
+    /** The platforms besides Meta this episode syncs to. */
+    readonly platforms: Partial<Record<ExtraPlatform, PlatformHop>>,
   ) {}
 
-  static async open(suite: Suite): Promise<Episode> {
+  /** The destinations every audience syncs to. */
+  get destinations(): ('meta' | ExtraPlatform)[] {
+    return ['meta', ...(Object.keys(this.platforms) as ExtraPlatform[])];
+  }
+
+  /** `alsoSyncTo`: platforms every audience syncs to besides Meta, each behind its own fault hops. */
+  static async open(suite: Suite, options: { alsoSyncTo?: readonly ExtraPlatform[] } = {}): Promise<Episode> {
     process.env.FAULTS_META_TOKEN = 'meta-test-token';
+    const platforms: Partial<Record<ExtraPlatform, PlatformHop>> = {};
+    const platformEnv: Record<string, string> = {};
+    for (const name of options.alsoSyncTo ?? []) {
+      const { hop, env } = await platformHop(name);
+      platforms[name] = hop;
+      Object.assign(platformEnv, env);
+    }
     const fake = await startFakeMeta();
     // Client → TCP proxy → HTTP layer → server: the layer records what the server answered even
     // when the proxy then resets the connection before the client gets it.
@@ -158,7 +279,7 @@ export class Episode {
     await admin.send(new CreateBucketCommand({ Bucket: bucket }));
     admin.destroy();
     const dir = await mkdtemp(join(tmpdir(), 'audience-sync-faults-'));
-    await writeFile(join(dir, 'audience-sync.yaml'), CONFIG);
+    await writeFile(join(dir, 'audience-sync.yaml'), configFor(['meta', ...(options.alsoSyncTo ?? [])]));
     const prefix = uniqueName('faults');
     const childEnv: Record<string, string> = {
       CONFIG: join(dir, 'audience-sync.yaml'),
@@ -169,6 +290,7 @@ export class Episode {
       AWS_REGION: 'us-east-1',
       REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
       META_GRAPH_URL: `http://127.0.0.1:${metaProxy.port}`,
+      ...platformEnv,
       API_KEYS: 'ingest-key',
       QUEUE_PREFIX: prefix,
       CACHE_DIR: join(dir, 'cache'),
@@ -192,6 +314,7 @@ export class Episode {
       metaProxy,
       connection,
       dir,
+      platforms,
     );
   }
 
@@ -341,7 +464,7 @@ export class Episode {
       QUEUES.build,
       QUEUES.measure,
       QUEUES.refresh,
-      QUEUES.sync('meta'),
+      ...this.destinations.map((d) => QUEUES.sync(d)),
     ];
     const queues = names.map((name) => {
       const queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
@@ -394,6 +517,7 @@ export class Episode {
     const audiences: Record<string, string[]> = {};
     const treatment: Record<string, string[]> = {};
     const platform: Record<string, string[]> = {};
+    const others: Record<string, string[]> = {};
     for (const id of AUDIENCES) {
       const lines: string[] = [];
       const treated: string[] = [];
@@ -405,6 +529,7 @@ export class Episode {
       treatment[id] = treated.sort();
       const held = [...this.fake.state.audiences.values()].find((a) => a.name === `audience-sync ${id}`);
       platform[id] = [...(held?.members.values() ?? [])].map((m) => m.EMAIL!).sort();
+      for (const [name, hop] of Object.entries(this.platforms)) others[`${name} ${id}`] = hop.held(id);
     }
 
     let lost = 0;
@@ -442,6 +567,7 @@ export class Episode {
     return {
       audiences,
       platform,
+      others,
       treatment,
       lost,
       duplicates,
@@ -460,6 +586,11 @@ export class Episode {
     await this.store.close();
     for (const hop of [this.metaProxy, this.metaLayer, this.s3Proxy, this.s3Layer, this.redisProxy])
       await hop.close();
+    for (const platform of Object.values(this.platforms)) {
+      await platform.proxy.close();
+      await platform.layer.close();
+      await platform.close();
+    }
     await this.fake.close();
     await rm(this.dir, { recursive: true, force: true });
   }
