@@ -1,5 +1,5 @@
 import { assertBatchSize, batchSizeFor } from '../core/batching.js';
-import { AudienceGoneError, InvalidPayloadError, PlatformError } from '../core/errors.js';
+import { AudienceGoneError, InvalidPayloadError, PlatformError, RetryLaterError } from '../core/errors.js';
 import { asObject, draftUrl, jsonSafe, sendHttp } from '../core/http.js';
 import { serialized } from '../core/locks.js';
 import { rejected } from '../core/results.js';
@@ -313,7 +313,18 @@ async function finalize(ctx: Ctx, input: FinalizeInput): Promise<FinalizeResult>
       job.state = 'running';
     }
     for (;;) {
-      const { status, failureReason } = await jobStatus(ctx, job, input.platformAudienceId);
+      let polled: Awaited<ReturnType<typeof jobStatus>>;
+      try {
+        polled = await jobStatus(ctx, job, input.platformAudienceId);
+      } catch (error) {
+        // The job runs whether or not we look: a look that failed for now (a throttle, a server
+        // error, a lost answer) is a look to make later, keeping what this call did (the job runs,
+        // earlier jobs are done). Throwing would drop that, and a retry would start from the top.
+        if (!(error instanceof RetryLaterError)) throw error;
+        pending = true;
+        break;
+      }
+      const { status, failureReason } = polled;
       if (status === 'SUCCESS') {
         job.state = 'done';
         break;

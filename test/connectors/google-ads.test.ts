@@ -462,6 +462,37 @@ describe('google ads connector against the fake REST API', () => {
     expect(fake.requests.filter((r) => r.path.endsWith(':run'))).toHaveLength(1);
   });
 
+  it('a status poll that fails for now answers pending with the job running, and the next finalize does not run it again', async () => {
+    const id = await list();
+    const pushed = await google.push(ctx, {
+      audienceId: 'a',
+      platformAudienceId: id,
+      op: 'add',
+      rows: rowsFor(google, people(2)),
+    });
+    // The run goes through; the look at the job right after it is throttled.
+    const throttledAfterRun: typeof fetch = async (url, init) => {
+      const response = await fetch(url, init);
+      if (String(url).endsWith(':run') && response.ok) fake.controls.throttle(1, 1);
+      return response;
+    };
+    const first = await google.finalize(contextFor(google, config, env, { fetch: throttledAfterRun }), {
+      audienceId: 'a',
+      platformAudienceId: id,
+      session: pushed.session!,
+    });
+    expect(first.status).toBe('pending');
+    expect(first.details).toMatchObject({ google: { jobs: [{ state: 'running', operations: 2 }] } });
+    const second = await google.finalize(ctx, {
+      audienceId: 'a',
+      platformAudienceId: id,
+      session: first.session!,
+    });
+    expect(second.status).toBe('complete');
+    expect(fake.requests.filter((r) => r.path.endsWith(':run'))).toHaveLength(1);
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
   it('a failed job is reported by finalize', async () => {
     const id = await list();
     const pushed = await google.push(ctx, {

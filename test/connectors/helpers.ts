@@ -29,6 +29,7 @@ export function contextFor<C>(
     sleep?: (ms: number) => Promise<void>;
     outbox?: { store: ObjectStore; runId: string };
     destination?: string;
+    fetch?: typeof fetch;
   } = {},
 ): ConnectorContext<C> {
   return createConnectorContext(definition, {
@@ -38,6 +39,7 @@ export function contextFor<C>(
     log: silentLog,
     ...(extra.timeoutMs ? { timeoutMs: extra.timeoutMs } : {}),
     sleep: extra.sleep ?? (async () => {}),
+    ...(extra.fetch ? { fetch: extra.fetch } : {}),
     ...(extra.outbox ? { outbox: storeOutbox(extra.outbox.store, extra.outbox.runId) } : {}),
   });
 }

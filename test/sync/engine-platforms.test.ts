@@ -300,34 +300,31 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
-  it('Google: a finalize that keeps failing for now leaves the run to be finalized by the next attempt, never sent again', async () => {
+  it('Google: a finalize that keeps failing for now leaves the run to be finalized by the next attempt, never staged again', async () => {
     const fake = await startFakeGoogleAds();
     cleanups.push(() => fake.close());
     const t = await store();
-    // Once the job runs, the next 20 API calls (its status polls) answer 429: more than the
-    // in-process attempts, as in a long quota storm.
-    const throttledAfterRun: typeof fetch = async (url, init) => {
-      const response = await fetch(url, init);
-      if (String(url).endsWith(':run') && response.ok) fake.controls.throttle(20, 1);
-      return response;
+    // Every attempt to run the job is throttled (429), more times than the in-process attempts.
+    const runThrottled: typeof fetch = async (url, init) => {
+      if (String(url).endsWith(':run')) fake.controls.throttle(1, 1);
+      return fetch(url, init);
     };
     const persons = [1, 2, 3].map((i) => personFor(i));
     await writeDay(t.store, D1, AUD, persons, treatment(persons));
-    const failed = await run(t, googleAdsConnector, googleContext(fake, {}, throttledAfterRun), D1).catch(
+    const failed = await run(t, googleAdsConnector, googleContext(fake, {}, runThrottled), D1).catch(
       (e: unknown) => e,
     );
     expect(failed).toMatchObject({ kind: 'rate_limited', retry: true });
     const { latest } = await attempts(t.store, 'google_ads', AUD, D1);
     expect(latest).toMatchObject({ status: 'finalizing', batches: [{ op: 'add', rows: 3 }] });
-    const jobs = fake.state.jobs.size;
-    const list = [...fake.state.lists.values()][0]!;
-    expect(list.members.size).toBe(0); // the job runs on; nobody polled it to the end yet
+    const jobs = [...fake.state.jobs.values()];
+    expect(jobs.map((j) => j.status)).toEqual(['PENDING']);
 
-    // The next attempt finalizes the same job: no new job, no row sent twice.
-    fake.controls.throttle(0);
+    // The next attempt runs and finalizes the same job: nothing is planned or staged again.
     const resumed = await run(t, googleAdsConnector, googleContext(fake), D1);
     expect(resumed).toMatchObject({ run_id: latest!.run_id, status: 'completed' });
-    expect(fake.state.jobs.size).toBe(jobs);
+    expect([...fake.state.jobs.values()].map((j) => j.status)).toEqual(['SUCCESS']);
+    const list = [...fake.state.lists.values()][0]!;
     expect(list.members.size).toBe(2 * persons.length); // an email and a phone each
     expect([...(await readLedger(t.store, 'google_ads', AUD)).keys()]).toEqual(
       persons.map((p) => p.customer_id),
