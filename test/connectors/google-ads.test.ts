@@ -46,6 +46,18 @@ describe('google ads connector against the fake REST API', () => {
     return (await google.ensureAudience(ctx, { audienceId: 'high_intent', name })).platformAudienceId;
   }
 
+  /** A new list, and two people's additions staged for it in one job (not run yet). */
+  async function twoAddsStaged() {
+    const id = await list();
+    const pushed = await google.push(ctx, {
+      audienceId: 'a',
+      platformAudienceId: id,
+      op: 'add',
+      rows: rowsFor(google, people(2)),
+    });
+    return { id, pushed };
+  }
+
   function bodiesTo(suffix: string): unknown[] {
     return fake.requests.filter((r) => r.path.endsWith(suffix)).map((r) => r.body);
   }
@@ -323,13 +335,7 @@ describe('google ads connector against the fake REST API', () => {
   });
 
   it('CONCURRENT_MODIFICATION on run is retryable, and a later finalize completes', async () => {
-    const id = await list();
-    const pushed = await google.push(ctx, {
-      audienceId: 'a',
-      platformAudienceId: id,
-      op: 'add',
-      rows: rowsFor(google, people(2)),
-    });
+    const { id, pushed } = await twoAddsStaged();
     fake.controls.concurrentModification(1);
     const error = await google
       .finalize(ctx, { audienceId: 'a', platformAudienceId: id, session: pushed.session! })
@@ -463,13 +469,7 @@ describe('google ads connector against the fake REST API', () => {
   });
 
   it('a status poll that fails for now answers pending with the job running, and the next finalize does not run it again', async () => {
-    const id = await list();
-    const pushed = await google.push(ctx, {
-      audienceId: 'a',
-      platformAudienceId: id,
-      op: 'add',
-      rows: rowsFor(google, people(2)),
-    });
+    const { id, pushed } = await twoAddsStaged();
     // The run goes through; the look at the job right after it is throttled.
     const throttledAfterRun: typeof fetch = async (url, init) => {
       const response = await fetch(url, init);

@@ -178,7 +178,8 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
-  it('Google: a list closed to new members stops the sync before anything is sent, and says how to reopen it', async () => {
+  /** A fake Google Ads, and a store whose audience of three people was synced to it on D1. */
+  async function syncedToGoogle() {
     const fake = await startFakeGoogleAds();
     cleanups.push(() => fake.close());
     const t = await store();
@@ -186,7 +187,11 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     const persons = [1, 2, 3].map((i) => personFor(i));
     await writeDay(t.store, D1, AUD, persons, treatment(persons));
     expect((await run(t, googleAdsConnector, ctx, D1)).status).toBe('completed');
-    const list = [...fake.state.lists.values()][0]!;
+    return { fake, t, ctx, persons, list: [...fake.state.lists.values()][0]! };
+  }
+
+  it('Google: a list closed to new members stops the sync before anything is sent, and says how to reopen it', async () => {
+    const { fake, t, ctx, persons, list } = await syncedToGoogle();
     expect(list.members.size).toBeGreaterThan(0);
     const held = new Set(list.members);
 
@@ -228,14 +233,7 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
   });
 
   it('Google: a real-time addition looks for a closed list when its last look is over an hour old; a removal never does', async () => {
-    const fake = await startFakeGoogleAds();
-    cleanups.push(() => fake.close());
-    const t = await store();
-    const ctx = googleContext(fake);
-    const persons = [1, 2, 3].map((i) => personFor(i));
-    await writeDay(t.store, D1, AUD, persons, treatment(persons));
-    expect((await run(t, googleAdsConnector, ctx, D1)).status).toBe('completed');
-    const list = [...fake.state.lists.values()][0]!;
+    const { fake, t, ctx, persons, list } = await syncedToGoogle();
     const state = (await readState(t.store, 'google_ads', AUD))!;
     expect(Date.now() - Date.parse(state.open_checked_at!)).toBeLessThan(OPEN_CHECK_MAX_AGE_MS);
 
