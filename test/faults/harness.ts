@@ -154,61 +154,71 @@ export interface PlatformHop {
   close(): Promise<void>;
 }
 
-/** Starts a fake platform behind its own TCP proxy and HTTP fault layer; `env`: what points the product at it. */
-async function platformHop(name: ExtraPlatform): Promise<{ hop: PlatformHop; env: Record<string, string> }> {
-  const behind = async (url: string) => {
-    const layer = await HttpFaultLayer.start(url);
-    const proxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: Number(new URL(layer.url).port) });
-    return { layer, proxy, url: `http://127.0.0.1:${proxy.port}` };
-  };
-  // The fakes keep members as `<identifier type>:<hash>`; these plain addresses hash alike everywhere.
-  const hashes = (members: Iterable<string>, type: string) =>
-    [...members]
-      .filter((m) => m.startsWith(`${type}:`))
-      .map((m) => m.slice(type.length + 1))
-      .sort();
-  if (name === 'google') {
+/** What the fault hops need of a fake platform (started, credentials in `process.env`). */
+interface FakePlatform {
+  url: string;
+  /** The members of the audience named for `id`, as `<identifier type>:<hash>`. */
+  members(id: string): Iterable<string>;
+  /** The identifier type of a hashed email among the members. */
+  emailType: string;
+  serverError(): void;
+  throttle(): void;
+  close(): Promise<void>;
+  /** What points the product at the fake, given where its proxy listens. */
+  env(url: string): Record<string, string>;
+}
+
+const FAKE_PLATFORMS: Record<ExtraPlatform, () => Promise<FakePlatform>> = {
+  async google() {
     const fake = await startFakeGoogleAds();
     process.env.FAULTS_GOOGLE_DEVELOPER_TOKEN = fake.credentials.developer_token;
     process.env.FAULTS_GOOGLE_CLIENT_ID = fake.credentials.client_id;
     process.env.FAULTS_GOOGLE_CLIENT_SECRET = fake.credentials.client_secret;
     process.env.FAULTS_GOOGLE_REFRESH_TOKEN = fake.credentials.refresh_token;
-    const { layer, proxy, url } = await behind(fake.url);
     return {
-      hop: {
-        layer,
-        proxy,
-        held: (id) => {
-          const list = [...fake.state.lists.values()].find(
-            (l) => l.name === `audience-sync ${id}` && !l.removed,
-          );
-          return hashes(list?.members ?? [], 'hashedEmail');
-        },
-        serverError: () => fake.controls.failServer(1),
-        throttle: () => fake.controls.throttle(1, 1),
-        close: () => fake.close(),
-      },
-      env: { GOOGLE_ADS_API_URL: url, GOOGLE_OAUTH_TOKEN_URL: `${url}/token` },
+      url: fake.url,
+      members: (id) =>
+        [...fake.state.lists.values()].find((l) => l.name === `audience-sync ${id}` && !l.removed)?.members ??
+        [],
+      emailType: 'hashedEmail',
+      serverError: () => fake.controls.failServer(1),
+      throttle: () => fake.controls.throttle(1, 1),
+      close: () => fake.close(),
+      env: (url) => ({ GOOGLE_ADS_API_URL: url, GOOGLE_OAUTH_TOKEN_URL: `${url}/token` }),
     };
-  }
-  const fake = await startFakeTiktok();
-  process.env.FAULTS_TIKTOK_TOKEN = fake.state.token;
-  const { layer, proxy, url } = await behind(fake.url);
-  return {
-    hop: {
-      layer,
-      proxy,
-      held: (id) => {
-        const audience = [...fake.state.audiences.values()].find(
-          (a) => a.name === `audience-sync ${id}` && !a.deleted,
-        );
-        return hashes(audience?.members ?? [], 'EMAIL_SHA256');
-      },
+  },
+  async tiktok() {
+    const fake = await startFakeTiktok();
+    process.env.FAULTS_TIKTOK_TOKEN = fake.state.token;
+    return {
+      url: fake.url,
+      members: (id) =>
+        [...fake.state.audiences.values()].find((a) => a.name === `audience-sync ${id}` && !a.deleted)
+          ?.members ?? [],
+      emailType: 'EMAIL_SHA256',
       serverError: () => fake.controls.failNext(50000, 'Internal service error.'),
       throttle: () => fake.controls.throttle(1),
       close: () => fake.close(),
-    },
-    env: { TIKTOK_API_URL: url },
+      env: (url) => ({ TIKTOK_API_URL: url }),
+    };
+  },
+};
+
+/** Starts a fake platform behind its own TCP proxy and HTTP fault layer; `env`: what points the product at it. */
+async function platformHop(name: ExtraPlatform): Promise<{ hop: PlatformHop; env: Record<string, string> }> {
+  const fake = await FAKE_PLATFORMS[name]();
+  const layer = await HttpFaultLayer.start(fake.url);
+  const proxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: Number(new URL(layer.url).port) });
+  // These plain addresses hash alike on every platform, so they compare with Meta's treatment hashes.
+  const prefix = `${fake.emailType}:`;
+  const held = (id: string) =>
+    [...fake.members(id)]
+      .filter((m) => m.startsWith(prefix))
+      .map((m) => m.slice(prefix.length))
+      .sort();
+  return {
+    hop: { layer, proxy, held, serverError: fake.serverError, throttle: fake.throttle, close: fake.close },
+    env: fake.env(`http://127.0.0.1:${proxy.port}`),
   };
 }
 
