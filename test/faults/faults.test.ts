@@ -20,8 +20,8 @@ import { FAULT_WORKER_TIMINGS } from './timings.js';
  */
 const SEED = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const KILLS_PER_STAGE = 10;
-/** Kills at Google Ads requests, in episodes that sync to Google Ads beside Meta. */
-const GOOGLE_KILLS = 5;
+/** Kills at Google Ads (or TikTok) requests, in episodes that sync to that platform beside Meta. */
+const PLATFORM_KILLS = 5;
 /** Named compaction points of src/compaction/compact.ts, killed through AUDIENCE_SYNC_FAULT. */
 const COMPACTION_POINTS = ['after-parquet-upload', 'after-manifest-write', 'mid-delete'] as const;
 
@@ -67,9 +67,16 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
   let baseline: Outcome;
   /**
    * Requests in the fault-free run: S3 during export, S3 during the flow before the first Meta call,
-   * Meta; and Google Ads in a fault-free run that also syncs to it (counted before its kill episodes).
+   * Meta; and Google Ads or TikTok in a fault-free run that also syncs to it (counted before their
+   * kill episodes).
    */
-  const counts = { exportS3: 0, exportRedis: 0, buildS3: 0, syncMeta: 0, syncGoogle: 0 };
+  const counts = {
+    exportS3: 0,
+    exportRedis: 0,
+    buildS3: 0,
+    syncMeta: 0,
+    platforms: { google: 0, tiktok: 0 } as Record<ExtraPlatform, number>,
+  };
   const started = Date.now();
   const pick = rng(SEED);
 
@@ -448,7 +455,7 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
 
   /** A kill point: the k-th request of a kind, SIGKILL before it is forwarded or after the server answered. */
   interface KillPoint {
-    via: 's3' | 'redis' | 'meta' | 'google' | 'named';
+    via: 's3' | 'redis' | 'meta' | ExtraPlatform | 'named';
     k: number;
     when: 'before' | 'after';
     named?: string;
@@ -466,9 +473,13 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
       killed = true;
       run.child.kill('SIGKILL');
     };
-    if (point.via === 's3' || point.via === 'meta' || point.via === 'google') {
+    if (point.via === 's3' || point.via === 'meta' || point.via === 'google' || point.via === 'tiktok') {
       const layer =
-        point.via === 's3' ? ep.s3Layer : point.via === 'meta' ? ep.metaLayer : ep.platforms.google!.layer;
+        point.via === 's3'
+          ? ep.s3Layer
+          : point.via === 'meta'
+            ? ep.metaLayer
+            : ep.platforms[point.via]!.layer;
       const hit = () => !killed && ++n === point.k;
       if (point.when === 'before')
         layer.hooks.before = () => {
@@ -492,7 +503,7 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     const exit = await run.exited;
     ep.s3Layer.hooks = {};
     ep.metaLayer.hooks = {};
-    if (ep.platforms.google) ep.platforms.google.layer.hooks = {};
+    for (const platform of Object.values(ep.platforms)) platform.layer.hooks = {};
     ep.redisProxy.onClientChunk = undefined;
     return killed || exit.signal === 'SIGKILL';
   }
@@ -508,13 +519,13 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     const [via, k, when] = spec.split(':');
     if (via === 'named') return { via, k: 0, when: 'before', named: k };
     if (
-      (via === 's3' || via === 'redis' || via === 'meta' || via === 'google') &&
+      (via === 's3' || via === 'redis' || via === 'meta' || via === 'google' || via === 'tiktok') &&
       Number(k) > 0 &&
       (when === 'before' || when === 'after')
     )
       return { via, k: Number(k), when };
     throw new Error(
-      `FAULT_POINT=${spec}: expected s3|redis|meta|google:<k>:before|after or named:<compaction point>`,
+      `FAULT_POINT=${spec}: expected s3|redis|meta|google|tiktok:<k>:before|after or named:<compaction point>`,
     );
   }
 
@@ -545,14 +556,15 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
   const exportPoints: KillPoint[] = [];
   const buildPoints: KillPoint[] = [];
   const syncPoints: KillPoint[] = [];
-  const googlePoints: KillPoint[] = [];
-  function points(stage: 'export' | 'build' | 'sync' | 'google', i: number): KillPoint {
+  const platformPoints: Record<ExtraPlatform, KillPoint[]> = { google: [], tiktok: [] };
+  function points(stage: 'export' | 'build' | 'sync' | ExtraPlatform, i: number): KillPoint {
     const forced = forcedPoint();
     if (forced) return forced;
-    if (stage === 'google') {
-      if (googlePoints.length === 0)
-        googlePoints.push(...drawPoints(['google'], () => counts.syncGoogle, GOOGLE_KILLS));
-      return googlePoints[i]!;
+    if (stage === 'google' || stage === 'tiktok') {
+      const drawn = platformPoints[stage];
+      if (drawn.length === 0)
+        drawn.push(...drawPoints([stage], () => counts.platforms[stage], PLATFORM_KILLS));
+      return drawn[i]!;
     }
     if (exportPoints.length === 0) {
       exportPoints.push(
@@ -620,29 +632,36 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     });
   });
 
-  describe.concurrent('kill -9 of the worker during a Google Ads sync (beside Meta)', () => {
-    beforeAll(async () => {
-      // The fault-free count of Google requests (OAuth token included) the kill points are drawn from.
-      const ep = await Episode.open(suite, { alsoSyncTo: ['google'] });
-      try {
-        await ep.ingest();
-        await ep.exportInProcess();
-        await ep.startWorkers(FAULT_WORKER_TIMINGS);
-        const status = await ep.waitForRun(await ep.enqueue());
-        expectCompleted(status, 2);
-        counts.syncGoogle = ep.platforms.google!.layer.stats.requests;
-        note(`google baseline: ${counts.syncGoogle} requests`);
-      } finally {
-        await ep.close();
-      }
-    });
+  describe.each(['google', 'tiktok'] as const)(
+    'kill -9 of the worker during a %s sync (beside Meta)',
+    (platform) => {
+      beforeAll(async () => {
+        // The fault-free count of the platform's requests (Google's OAuth token included) the kill
+        // points are drawn from.
+        const ep = await Episode.open(suite, { alsoSyncTo: [platform] });
+        try {
+          await ep.ingest();
+          await ep.exportInProcess();
+          await ep.startWorkers(FAULT_WORKER_TIMINGS);
+          const status = await ep.waitForRun(await ep.enqueue());
+          expectCompleted(status, 2);
+          counts.platforms[platform] = ep.platforms[platform]!.layer.stats.requests;
+          note(`${platform} baseline: ${counts.platforms[platform]} requests`);
+        } finally {
+          await ep.close();
+        }
+      });
 
-    it.each(Array.from({ length: GOOGLE_KILLS }, (_, i) => i + 1))('kill google sync #%i', async (i) => {
-      const point = points('google', i - 1);
-      note(`kill google sync #${i}: ${describePoint(point, counts.syncGoogle)}`);
-      await killedFlow(point, 'sync', ['google']);
-    });
-  });
+      it.concurrent.each(Array.from({ length: PLATFORM_KILLS }, (_, i) => i + 1))(
+        `kill ${platform} sync #%i`,
+        async (i) => {
+          const point = points(platform, i - 1);
+          note(`kill ${platform} sync #${i}: ${describePoint(point, counts.platforms[platform])}`);
+          await killedFlow(point, 'sync', [platform]);
+        },
+      );
+    },
+  );
 
   /**
    * Ingest and export, the flow in a worker process killed at `point`, then the flow finished in
@@ -662,10 +681,16 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
       const run = ep.startChild('worker', point.via === 'named' ? `compaction:${point.named}` : undefined);
       const killed = await killAt(ep, run, point);
       const of =
-        stage === 'build' ? counts.buildS3 : point.via === 'google' ? counts.syncGoogle : counts.syncMeta;
+        stage === 'build'
+          ? counts.buildS3
+          : point.via === 'google' || point.via === 'tiktok'
+            ? counts.platforms[point.via]
+            : counts.syncMeta;
       expect(killed, `worker was not killed at ${describePoint(point, of)}`).toBe(true);
       figures.kills[stage]++;
-      injected(point.via === 'google' ? 'kill sync (Google)' : `kill ${stage}`);
+      injected(
+        point.via === 'google' || point.via === 'tiktok' ? `kill sync (${point.via})` : `kill ${stage}`,
+      );
       await ep.releaseDeadLeases();
       await ep.startWorkers();
       const status = await ep.waitForRun(runId);
