@@ -126,8 +126,9 @@ export const OPEN_CHECK_MAX_AGE_MS = 60 * 60 * 1000;
 
 function mustLookForClosed(record: SyncRunRecord, state: DestinationState, closes: boolean): boolean {
   if (!closes || record.plan.add === 0) return false;
-  const seen = state.open_checked_at ? Date.parse(state.open_checked_at) : Number.NaN;
-  return !(Date.now() - seen < OPEN_CHECK_MAX_AGE_MS);
+  const age = Date.now() - Date.parse(state.open_checked_at ?? '');
+  // Never looked, or a time that does not parse (NaN): look.
+  return !(age < OPEN_CHECK_MAX_AGE_MS);
 }
 
 /**
