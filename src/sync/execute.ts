@@ -11,10 +11,12 @@ import type { MemberRecord } from '../contract/records.js';
 import { type Logger, log as rootLogger } from '../log.js';
 import { compareIds } from '../people/snapshot.js';
 import type { Line } from '../storage/jsonl.js';
+import { keys } from '../storage/keys.js';
 import { type ObjectStore, readJsonIfExists } from '../storage/object-store.js';
 import { type DesiredStats, desiredItems, erasureItems, type SyncMode } from './desired.js';
 import { checkGuards, DEFAULT_GUARDS, type GuardSettings } from './guards.js';
 import {
+  type DestinationState,
   ensureLedgerOrder,
   type LedgerEntry,
   ledgerEntries,
@@ -138,7 +140,27 @@ async function runLocked(input: LockedInput): Promise<SyncRunRecord> {
     ];
     return continueRun(input, latest, log);
   }
+  const earlier = await finishEarlierRun(input, log);
+  if (earlier?.status === 'finalizing') return earlier;
   return startRun(input, nextId, log);
+}
+
+/**
+ * An earlier run whose jobs are staged but not confirmed (`finalizing_run_id`: its attempts ran out
+ * while the platform ran them, or it is still waiting for them) is finalized before a new run plans:
+ * planning first would send its people again, into new jobs Google refuses to run while the first
+ * ones run. Still running: that run is returned, and the new one starts on a later attempt.
+ * Targeted runs (real time, erasure) do not wait for it.
+ */
+async function finishEarlierRun(input: LockedInput, log: Logger): Promise<SyncRunRecord | undefined> {
+  if (input.only) return undefined;
+  const { store, destination, audienceId } = input;
+  const runId = (await readState(store, destination, audienceId))?.finalizing_run_id;
+  if (runId === undefined) return undefined;
+  const record = await readJsonIfExists<SyncRunRecord>(store, keys.syncRun(destination, audienceId, runId));
+  if (record?.status !== 'finalizing') return undefined;
+  log.info({ run_id: runId }, 'finalizing an earlier run first');
+  return continueRun(input, record, log);
 }
 
 async function startRun(input: LockedInput, runId: string, log: Logger): Promise<SyncRunRecord> {
@@ -340,8 +362,7 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
       ...(finalized.details ? { details: finalized.details } : {}),
     };
     if (finalized.status === 'pending') {
-      record.status = 'finalizing';
-      await saveRunRecord(store, record);
+      await leaveFinalizing(input, record, state);
       return record;
     }
     if (finalized.status === 'failed') {
@@ -357,7 +378,7 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
     if (!input.dryRun) {
       await applyConfirmedBatches(store, record, capabilitiesOf(input).requestGroup);
       await writeState(store, {
-        ...state!,
+        ...withoutFinalizing(state!),
         needs_replace: false,
         ledger_order: 'code_point',
         last_run_id: record.run_id,
@@ -391,8 +412,7 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
     // everything again into new jobs, which Google refuses to run (CONCURRENT_MODIFICATION) while
     // the first ones run.
     if (finalizing && isConnectorError(error) && error.retry && !input.dryRun) {
-      record.status = 'finalizing';
-      await saveRunRecord(store, record);
+      await leaveFinalizing(input, record, state);
       log.warn(
         { run_id: record.run_id, err: error.toJSON() },
         'finalize failed for now: the next attempt finalizes the same jobs',
@@ -402,6 +422,27 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
     await failRun(input, record, state, error);
     throw error;
   }
+}
+
+/** The run waits for its staged jobs: the record says so, and the state points at it (`finishEarlierRun`). */
+async function leaveFinalizing(
+  input: SyncAudienceInput,
+  record: SyncRunRecord,
+  state: DestinationState | undefined,
+): Promise<void> {
+  record.status = 'finalizing';
+  await saveRunRecord(input.store, record);
+  if (!input.dryRun && state && state.finalizing_run_id !== record.run_id)
+    await writeState(input.store, {
+      ...state,
+      finalizing_run_id: record.run_id,
+      updated_at: new Date().toISOString(),
+    });
+}
+
+function withoutFinalizing(state: DestinationState): DestinationState {
+  const { finalizing_run_id: _done, ...rest } = state;
+  return rest;
 }
 
 async function failRun(

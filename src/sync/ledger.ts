@@ -59,6 +59,12 @@ export interface DestinationState {
    * when this is older than `OPEN_CHECK_MAX_AGE_MS`.
    */
   open_checked_at?: string;
+  /**
+   * A run left `finalizing` (its jobs staged on the platform, not yet confirmed): the next run of
+   * another id finalizes it first, so it neither sends its people again nor stages jobs the
+   * platform would refuse while the first ones run.
+   */
+  finalizing_run_id?: string;
 }
 
 /** Digest of keys or attributes in canonical (sorted) order, so equal content means equal digest. */

@@ -330,6 +330,38 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
+  it('Google: a run whose job still runs when the next day syncs is finalized first, and the next day sends only what changed', async () => {
+    const fake = await startFakeGoogleAds();
+    cleanups.push(() => fake.close());
+    const t = await store();
+    const ctx = googleContext(fake);
+    const persons = [1, 2, 3].map((i) => personFor(i));
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    fake.controls.setJobPolls(1000); // the job runs on
+    const waiting = await run(t, googleAdsConnector, ctx, D1, { finalizeWaitMs: 0 });
+    expect(waiting.status).toBe('finalizing');
+    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_id).toBe(D1);
+
+    // The next day's sync while it still runs: that run is what comes back; nothing is planned or staged.
+    const day2 = [...persons, personFor(4)];
+    await writeDay(t.store, D2, AUD, day2, treatment(day2));
+    const jobs = fake.state.jobs.size;
+    const still = await run(t, googleAdsConnector, ctx, D2, { finalizeWaitMs: 0 });
+    expect(still).toMatchObject({ run_id: D1, status: 'finalizing' });
+    expect(fake.state.jobs.size).toBe(jobs);
+    expect((await attempts(t.store, 'google_ads', AUD, D2)).latest).toBeUndefined();
+
+    // The job is done: D1 is completed first, then D2 sends only the newcomer.
+    for (const job of fake.state.jobs.values()) job.pollsLeft = 1;
+    fake.controls.setJobPolls(1);
+    const next = await run(t, googleAdsConnector, ctx, D2);
+    expect(next).toMatchObject({ run_id: D2, status: 'completed', plan: { add: 1, remove: 0 } });
+    expect((await attempts(t.store, 'google_ads', AUD, D1)).latest?.status).toBe('completed');
+    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_id).toBeUndefined();
+    expect([...fake.state.jobs.values()].map((j) => j.status)).toEqual(['SUCCESS', 'SUCCESS']);
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
   it('TikTok: exact membership, zero requests when nothing changed, minimal requests after churn', async () => {
     const fake = await startFakeTiktok();
     cleanups.push(() => fake.close());
