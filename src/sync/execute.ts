@@ -140,9 +140,11 @@ async function runLocked(input: LockedInput): Promise<SyncRunRecord> {
     ];
     return continueRun(input, latest, log);
   }
-  const earlier = await finishEarlierRun(input, log);
+  const state = await readState(store, destination, audienceId);
+  const earlier = await finishEarlierRun(input, state, log);
   if (earlier?.status === 'finalizing') return earlier;
-  return startRun(input, nextId, log);
+  // Finishing the earlier run rewrote the state: read it again then, and only then.
+  return startRun(input, nextId, log, earlier ? await readState(store, destination, audienceId) : state);
 }
 
 /**
@@ -152,18 +154,27 @@ async function runLocked(input: LockedInput): Promise<SyncRunRecord> {
  * ones run. Still running: that run is returned, and the new one starts on a later attempt.
  * Targeted runs (real time, erasure) do not wait for it.
  */
-async function finishEarlierRun(input: LockedInput, log: Logger): Promise<SyncRunRecord | undefined> {
-  if (input.only) return undefined;
+async function finishEarlierRun(
+  input: LockedInput,
+  state: DestinationState | undefined,
+  log: Logger,
+): Promise<SyncRunRecord | undefined> {
+  const runId = state?.finalizing_run_id;
+  if (input.only || runId === undefined) return undefined;
   const { store, destination, audienceId } = input;
-  const runId = (await readState(store, destination, audienceId))?.finalizing_run_id;
-  if (runId === undefined) return undefined;
   const record = await readJsonIfExists<SyncRunRecord>(store, keys.syncRun(destination, audienceId, runId));
   if (record?.status !== 'finalizing') return undefined;
   log.info({ run_id: runId }, 'finalizing an earlier run first');
   return continueRun(input, record, log);
 }
 
-async function startRun(input: LockedInput, runId: string, log: Logger): Promise<SyncRunRecord> {
+/** `known`: the destination's state as the caller just read it. */
+async function startRun(
+  input: LockedInput,
+  runId: string,
+  log: Logger,
+  known?: DestinationState,
+): Promise<SyncRunRecord> {
   const { store, connector, destination, audienceId } = input;
   const started = Date.now();
   input.onProgress?.({ phase: 'plan', done: 0, total: 1 });
@@ -171,7 +182,7 @@ async function startRun(input: LockedInput, runId: string, log: Logger): Promise
     store,
     destination,
     audienceId,
-    await readState(store, destination, audienceId),
+    known ?? (await readState(store, destination, audienceId)),
     log,
   );
   // A replace that failed half-way leaves the platform's contents uncertain: repair with a replace.

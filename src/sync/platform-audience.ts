@@ -51,10 +51,10 @@ export async function resolvePlatformAudience(
       record.platform_audience_id = state.platform_audience_id;
       record.requests += 1;
       refuseClosed(input, description.platformAudienceId, description.closed);
-      if (!closes || input.dryRun) return { state, reset: false };
-      const seen: DestinationState = { ...state, open_checked_at: new Date().toISOString() };
-      await writeState(input.store, seen);
-      return { state: seen, reset: false };
+      // Kept by the state the run writes when it completes (or leaves finalizing); a run that fails
+      // after this forgets the look, and the next targeted run looks again.
+      if (!closes) return { state, reset: false };
+      return { state: { ...state, open_checked_at: new Date().toISOString() }, reset: false };
     } catch (error) {
       if (!(error instanceof AudienceGoneError)) throw error;
       record.requests += 1;

@@ -46,14 +46,14 @@ describe('google ads connector against the fake REST API', () => {
     return (await google.ensureAudience(ctx, { audienceId: 'high_intent', name })).platformAudienceId;
   }
 
-  /** A new list, and two people's additions staged for it in one job (not run yet). */
-  async function twoAddsStaged() {
+  /** A new list, and `n` people's additions staged for it in one job (not run yet). */
+  async function addsStaged(n = 2) {
     const id = await list();
     const pushed = await google.push(ctx, {
       audienceId: 'a',
       platformAudienceId: id,
       op: 'add',
-      rows: rowsFor(google, people(2)),
+      rows: rowsFor(google, people(n)),
     });
     return { id, pushed };
   }
@@ -335,7 +335,7 @@ describe('google ads connector against the fake REST API', () => {
   });
 
   it('CONCURRENT_MODIFICATION on run is retryable, and a later finalize completes', async () => {
-    const { id, pushed } = await twoAddsStaged();
+    const { id, pushed } = await addsStaged();
     fake.controls.concurrentModification(1);
     const error = await google
       .finalize(ctx, { audienceId: 'a', platformAudienceId: id, session: pushed.session! })
@@ -469,7 +469,7 @@ describe('google ads connector against the fake REST API', () => {
   });
 
   it('a status poll that fails for now answers pending with the job running, and the next finalize does not run it again', async () => {
-    const { id, pushed } = await twoAddsStaged();
+    const { id, pushed } = await addsStaged();
     // The run goes through; the look at the job right after it is throttled.
     const throttledAfterRun: typeof fetch = async (url, init) => {
       const response = await fetch(url, init);
@@ -494,13 +494,7 @@ describe('google ads connector against the fake REST API', () => {
   });
 
   it('a failed job is reported by finalize', async () => {
-    const id = await list();
-    const pushed = await google.push(ctx, {
-      audienceId: 'a',
-      platformAudienceId: id,
-      op: 'add',
-      rows: rowsFor(google, people(3)),
-    });
+    const { id, pushed } = await addsStaged(3);
     fake.controls.failNextJob('INSUFFICIENT_MATCHED_TRANSACTIONS');
     const done = await google.finalize(ctx, {
       audienceId: 'a',
@@ -514,13 +508,7 @@ describe('google ads connector against the fake REST API', () => {
   });
 
   it('describes size and match rate as Google reports them', async () => {
-    const id = await list();
-    const pushed = await google.push(ctx, {
-      audienceId: 'a',
-      platformAudienceId: id,
-      op: 'add',
-      rows: rowsFor(google, people(1200)),
-    });
+    const { id, pushed } = await addsStaged(1200);
     await google.finalize(ctx, { audienceId: 'a', platformAudienceId: id, session: pushed.session! });
     const d = await google.describe(ctx, id);
     expect(d).toMatchObject({ platformAudienceId: id, name: 'High intent', matchRate: 0.55, status: 'OPEN' });

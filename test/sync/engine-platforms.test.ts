@@ -178,16 +178,21 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
-  /** A fake Google Ads, and a store whose audience of three people was synced to it on D1. */
-  async function syncedToGoogle() {
+  /** A fake Google Ads, and a store holding D1's audience of three people, not synced yet. */
+  async function googleDay1() {
     const fake = await startFakeGoogleAds();
     cleanups.push(() => fake.close());
     const t = await store();
-    const ctx = googleContext(fake);
     const persons = [1, 2, 3].map((i) => personFor(i));
     await writeDay(t.store, D1, AUD, persons, treatment(persons));
-    expect((await run(t, googleAdsConnector, ctx, D1)).status).toBe('completed');
-    return { fake, t, ctx, persons, list: [...fake.state.lists.values()][0]! };
+    return { fake, t, ctx: googleContext(fake), persons };
+  }
+
+  /** `googleDay1`, synced. */
+  async function syncedToGoogle() {
+    const day1 = await googleDay1();
+    expect((await run(day1.t, googleAdsConnector, day1.ctx, D1)).status).toBe('completed');
+    return { ...day1, list: [...day1.fake.state.lists.values()][0]! };
   }
 
   it('Google: a list closed to new members stops the sync before anything is sent, and says how to reopen it', async () => {
@@ -331,12 +336,7 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
   });
 
   it('Google: a run whose job still runs when the next day syncs is finalized first, and the next day sends only what changed', async () => {
-    const fake = await startFakeGoogleAds();
-    cleanups.push(() => fake.close());
-    const t = await store();
-    const ctx = googleContext(fake);
-    const persons = [1, 2, 3].map((i) => personFor(i));
-    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    const { fake, t, ctx, persons } = await googleDay1();
     fake.controls.setJobPolls(1000); // the job runs on
     const waiting = await run(t, googleAdsConnector, ctx, D1, { finalizeWaitMs: 0 });
     expect(waiting.status).toBe('finalizing');
