@@ -418,15 +418,22 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
       await noteLockLost(input, record, error, log);
       throw error;
     }
-    // Everything is staged, and the platform may be running it: a passing failure leaves the run
-    // to be finalized by the next attempt. Failing it would make the next attempt plan and send
-    // everything again into new jobs, which Google refuses to run (CONCURRENT_MODIFICATION) while
-    // the first ones run.
-    if (finalizing && isConnectorError(error) && error.retry && !input.dryRun) {
-      await leaveFinalizing(input, record, state);
+    // A platform that stages rows in jobs confirms nothing before finalize, so a failed run would
+    // make the next attempt plan and stage everything again, into new jobs (which Google refuses
+    // to run, CONCURRENT_MODIFICATION, while the first ones run). A passing failure leaves the
+    // run to the next attempt instead: it resumes after the last checkpointed batch, into the
+    // same jobs, or finalizes them.
+    if (
+      isConnectorError(error) &&
+      error.retry &&
+      !input.dryRun &&
+      (finalizing || capabilitiesOf(input).asyncJobs)
+    ) {
+      if (finalizing) await leaveFinalizing(input, record, state);
+      else await saveRunRecord(store, record);
       log.warn(
-        { run_id: record.run_id, err: error.toJSON() },
-        'finalize failed for now: the next attempt finalizes the same jobs',
+        { run_id: record.run_id, status: record.status, err: error.toJSON() },
+        'failed for now: the next attempt resumes this run',
       );
       throw error;
     }

@@ -335,6 +335,34 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
+  it('Google: staging that keeps failing for now leaves the run to be resumed into the same job, never planned again', async () => {
+    const { fake, t, persons } = await googleDay1();
+    // The first batch is staged; every later attempt to stage answers 429, beyond the in-process attempts.
+    let staged = 0;
+    const stagingThrottled: typeof fetch = async (url, init) => {
+      if (String(url).endsWith(':addOperations') && ++staged > 1) fake.controls.throttle(1, 1);
+      return fetch(url, init);
+    };
+    const failed = await run(
+      t,
+      googleAdsConnector,
+      googleContext(fake, { batch_size: 1 }, stagingThrottled),
+      D1,
+    ).catch((e: unknown) => e);
+    expect(failed).toMatchObject({ kind: 'rate_limited', retry: true });
+    const { latest } = await attempts(t.store, 'google_ads', AUD, D1);
+    expect(latest).toMatchObject({ status: 'running', batches: [{ op: 'add', rows: 1 }] });
+    expect(fake.state.jobs.size).toBe(1);
+
+    const resumed = await run(t, googleAdsConnector, googleContext(fake, { batch_size: 1 }), D1);
+    expect(resumed).toMatchObject({ run_id: latest!.run_id, status: 'completed' });
+    expect([...fake.state.jobs.values()].map((j) => j.status)).toEqual(['SUCCESS']);
+    expect([...(await readLedger(t.store, 'google_ads', AUD)).keys()]).toEqual(
+      persons.map((p) => p.customer_id),
+    );
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
   it('Google: a run whose job still runs when the next day syncs is finalized first, and the next day sends only what changed', async () => {
     const { fake, t, ctx, persons } = await googleDay1();
     fake.controls.setJobPolls(1000); // the job runs on
