@@ -149,7 +149,14 @@ function openGzipLinesWriter(
   const copy = copyTo === undefined ? undefined : source.pipe(createWriteStream(copyTo));
   const put = store.put(key, body, { contentType: 'application/x-ndjson' });
   const copied = copy && finished(copy);
-  const uploaded = Promise.all([put, copied]);
+  // A copy that cannot be written fails the object too: failing `body` fails the upload (the copy's
+  // pipe would only unpipe, and the object would be stored anyway). Settled, not raced: the write
+  // ends only when the store is done with the object, including its clean-up.
+  copied?.catch((error: unknown) => body.destroy(error instanceof Error ? error : new Error(String(error))));
+  const uploaded = Promise.allSettled([put, copied]).then(([stored, local]) => {
+    if (local.status === 'rejected') throw local.reason;
+    if (stored.status === 'rejected') throw stored.reason;
+  });
   let failure: unknown;
   const failed = uploaded.then(
     () => new Promise<never>(() => {}),
