@@ -5,7 +5,8 @@ import { log } from '../log.js';
 import type { StageContext } from '../pipeline/stages.js';
 import { COMMAND_READY_TIMEOUT_MS, connectCommandClient, probeRedis } from '../redis/clients.js';
 import { ensureLayout, openStore } from '../storage/open-store.js';
-import { LocalLocker, RedisLocker } from '../sync/lock.js';
+import { lockerWithoutRedis } from '../sync/host-lock.js';
+import { RedisLocker } from '../sync/lock.js';
 import { CliError, EXIT } from './output.js';
 
 /** How long the lock connection may take to connect, authenticate and select its database. */
@@ -13,7 +14,8 @@ const READY_TIMEOUT_MS = COMMAND_READY_TIMEOUT_MS;
 
 /**
  * Store, configuration and locks for commands that run stages in this process. Redis is used for
- * sync locks when it answers within half a second; otherwise the locks are local and nothing waits.
+ * sync locks when it answers within half a second; otherwise the locks are the machine's (one per
+ * store and lock name, shared by this machine's processes) and nothing waits for Redis.
  */
 export async function openStageContext(options: { env?: Env; writes?: boolean } = {}): Promise<{
   ctx: StageContext;
@@ -40,7 +42,8 @@ export async function openStageContext(options: { env?: Env; writes?: boolean } 
     env,
     log,
     // The workers' prefix: a CLI sync and a worker's sync of the same deployment exclude each other.
-    locker: redis ? new RedisLocker(redis, `${env.QUEUE_PREFIX}:lock:`) : new LocalLocker(),
+    // Without Redis, CLI runs on this machine still exclude each other (host-lock.ts).
+    locker: redis ? new RedisLocker(redis, `${env.QUEUE_PREFIX}:lock:`) : lockerWithoutRedis(store.location),
   };
   return {
     ctx,

@@ -1,8 +1,9 @@
 /**
- * One Meta sync in its own process holding the Redis sync lock, for the "two processes at once"
- * test. It loads everything, prints `ready`, waits for a line on stdin (so that two of them start
- * their syncs together), syncs, and prints one JSON line: its run summary or why it did not sync.
- * argv: <store root> <fake Graph URL> <day> <redis url> <lock prefix>
+ * One Meta sync in its own process holding the sync lock, for the "two processes at once" tests.
+ * It loads everything, prints `ready`, waits for a line on stdin (so that two of them start their
+ * syncs together), syncs, and prints one JSON line: its run summary or why it did not sync.
+ * argv: <store root> <fake Graph URL> <day> <redis url> <lock prefix>; a redis url of `none` takes
+ * the lock a CLI run without Redis takes (lockerWithoutRedis).
  */
 import { createInterface } from 'node:readline';
 import { createConnectorContext } from '../../connectors/core/context.js';
@@ -11,6 +12,7 @@ import { createLogger } from '../../src/log.js';
 import { connectCommandClient } from '../../src/redis/clients.js';
 import { FsObjectStore } from '../../src/storage/fs-store.js';
 import { syncAudience } from '../../src/sync/execute.js';
+import { lockerWithoutRedis } from '../../src/sync/host-lock.js';
 import { RedisLocker } from '../../src/sync/lock.js';
 
 const [root, graphUrl, day, redisUrl, prefix] = process.argv.slice(2) as [
@@ -21,7 +23,8 @@ const [root, graphUrl, day, redisUrl, prefix] = process.argv.slice(2) as [
   string,
 ];
 const log = createLogger({ level: 'silent' });
-const redis = await connectCommandClient(redisUrl, { logger: log });
+const redis = redisUrl === 'none' ? undefined : await connectCommandClient(redisUrl, { logger: log });
+const store = new FsObjectStore(root);
 const ctx = createConnectorContext(metaConnector, {
   destination: 'meta',
   config: { type: 'meta', ad_account_id: 'act_1234', access_token: 'meta-test-token', batch_size: 10 },
@@ -35,7 +38,7 @@ go.close();
 process.stdin.destroy();
 try {
   const record = await syncAudience({
-    store: new FsObjectStore(root),
+    store,
     audienceId: 'high_intent',
     day,
     destination: 'meta',
@@ -43,7 +46,7 @@ try {
     ctx,
     mode: { kind: 'audience' },
     runId: day,
-    locker: new RedisLocker(redis, prefix, { log }),
+    locker: redis ? new RedisLocker(redis, prefix, { log }) : lockerWithoutRedis(store.location),
     log,
   });
   process.stdout.write(
@@ -54,5 +57,5 @@ try {
     `${JSON.stringify({ error: (error as Error).name, message: (error as Error).message })}\n`,
   );
 } finally {
-  redis.disconnect();
+  redis?.disconnect();
 }

@@ -293,7 +293,7 @@ describe('a sync whose lock is lost', () => {
 
 const LOCKED_CHILD = new URL('../redis/locked-sync-child.ts', import.meta.url).pathname;
 
-describe('syncs holding the Redis lock', () => {
+describe('syncs holding the sync lock', () => {
   let fake: Awaited<ReturnType<typeof startFakeMeta>>;
   let t: Awaited<ReturnType<typeof createFsTestStore>>;
   let admin: Redis;
@@ -367,49 +367,57 @@ describe('syncs holding the Redis lock', () => {
     }
   });
 
-  it('two processes syncing the same audience × destination at once: exactly one sends', async () => {
-    const persons = Array.from({ length: 60 }, (_, i) => personFor(i));
-    await writeDay(t.store, '2026-11-28', 'high_intent', persons, treatment(persons));
-    // Slow uploads: the first holder keeps the lock for a while after both have started.
-    fake.controls.setLatency(80);
-    const children = [0, 1].map(() => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', LOCKED_CHILD, t.root, fake.url, '2026-11-28', redisUrl, prefix],
-        {
-          stdio: ['pipe', 'pipe', 'pipe'],
-          env: { ...process.env, LOG_LEVEL: 'silent' },
-        },
-      );
-      const lines = createInterface({ input: child.stdout! });
-      const ready = new Promise<void>((resolve) => lines.once('line', () => resolve()));
-      const result = new Promise<Record<string, unknown>>((resolve, reject) => {
-        let last = '';
-        lines.on('line', (line) => {
-          last = line;
+  // Without Redis (a CLI run on one machine), the machine's lock (host-lock.ts) must exclude the
+  // other process just as Redis does: with an in-process lock both would send every batch.
+  it.each([
+    ['the Redis lock', redisUrl],
+    ['no Redis: the machine lock', 'none'],
+  ])(
+    'two processes syncing the same audience × destination at once, %s: exactly one sends',
+    async (_, url) => {
+      const persons = Array.from({ length: 60 }, (_, i) => personFor(i));
+      await writeDay(t.store, '2026-11-28', 'high_intent', persons, treatment(persons));
+      // Slow uploads: the first holder keeps the lock for a while after both have started.
+      fake.controls.setLatency(80);
+      const children = [0, 1].map(() => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', LOCKED_CHILD, t.root, fake.url, '2026-11-28', url, prefix],
+          {
+            stdio: ['pipe', 'pipe', 'pipe'],
+            env: { ...process.env, LOG_LEVEL: 'silent' },
+          },
+        );
+        const lines = createInterface({ input: child.stdout! });
+        const ready = new Promise<void>((resolve) => lines.once('line', () => resolve()));
+        const result = new Promise<Record<string, unknown>>((resolve, reject) => {
+          let last = '';
+          lines.on('line', (line) => {
+            last = line;
+          });
+          child.once('exit', (code) => {
+            try {
+              resolve(JSON.parse(last) as Record<string, unknown>);
+            } catch {
+              reject(new Error(`child exited ${code} without a result`));
+            }
+          });
         });
-        child.once('exit', (code) => {
-          try {
-            resolve(JSON.parse(last) as Record<string, unknown>);
-          } catch {
-            reject(new Error(`child exited ${code} without a result`));
-          }
-        });
+        child.stderr!.resume();
+        return { child, ready, result };
       });
-      child.stderr!.resume();
-      return { child, ready, result };
-    });
-    await Promise.all(children.map((c) => c.ready));
-    for (const c of children) c.child.stdin!.write('go\n');
-    const results = await Promise.all(children.map((c) => c.result));
+      await Promise.all(children.map((c) => c.ready));
+      for (const c of children) c.child.stdin!.write('go\n');
+      const results = await Promise.all(children.map((c) => c.result));
 
-    const sent = results.filter((r) => r.status === 'completed');
-    const busy = results.filter((r) => r.error === 'LockBusyError');
-    expect(sent).toHaveLength(1);
-    expect(busy).toHaveLength(1);
-    // Six batches of ten, each sent once, to one audience.
-    expect(uploads()).toHaveLength(6);
-    expect([...fake.state.audiences.values()].filter((a) => !a.deleted)).toHaveLength(1);
-    expect([...fake.state.audiences.values()][0]!.members.size).toBe(60);
-  });
+      const sent = results.filter((r) => r.status === 'completed');
+      const busy = results.filter((r) => r.error === 'LockBusyError');
+      expect(sent).toHaveLength(1);
+      expect(busy).toHaveLength(1);
+      // Six batches of ten, each sent once, to one audience.
+      expect(uploads()).toHaveLength(6);
+      expect([...fake.state.audiences.values()].filter((a) => !a.deleted)).toHaveLength(1);
+      expect([...fake.state.audiences.values()][0]!.members.size).toBe(60);
+    },
+  );
 });
