@@ -51,6 +51,16 @@ export interface FakeGoogleState {
   tokenRefreshes: number;
   /** `countOnly` fakes: one entry per addOperations request (no identifiers). */
   uploads?: FakeGoogleUpload[];
+  /** Other fakes: the operations each addOperations request had accepted, in arrival order. */
+  batches: FakeGoogleBatch[];
+}
+
+export interface FakeGoogleBatch {
+  /** The list the request's job stages for. */
+  list: string;
+  op: 'create' | 'remove';
+  /** One entry per accepted operation: its identities, comma-joined. */
+  rows: string[];
 }
 
 export interface FakeGoogleUpload {
@@ -149,6 +159,7 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
     shapeErrors: [],
     issuedTokens: new Set(),
     tokenRefreshes: 0,
+    batches: [],
     ...(countOnly ? { uploads: [] } : {}),
   };
   const sizeOf = (list: FakeGoogleList) => (countOnly ? (list.counted ?? 0) : list.members.size);
@@ -570,7 +581,15 @@ export async function startFakeGoogleAds(options: FakeGoogleAdsOptions = {}): Pr
           group: job.consent ? `${job.consent.adUserData}/${job.consent.adPersonalization}` : '-',
           rows: accepted.length,
         });
-      } else job.operations.push(...accepted);
+      } else {
+        job.operations.push(...accepted);
+        if (job.kind === 'create' || job.kind === 'remove')
+          state.batches.push({
+            list: job.userList,
+            op: job.kind,
+            rows: accepted.map((a) => a.identities.join(',')),
+          });
+      }
       return {
         status: 200,
         json: errors.length

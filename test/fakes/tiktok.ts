@@ -30,6 +30,14 @@ export interface FakeTiktokState {
   shapeErrors: string[];
   /** `countOnly` fakes: one entry per segment mapping request, with its people count (no identifiers). */
   uploads?: FakeTiktokUpload[];
+  /** Other fakes: each accepted segment mapping request's people, in arrival order. */
+  batches: FakeTiktokBatch[];
+}
+
+export interface FakeTiktokBatch {
+  action: 'add' | 'delete';
+  /** One entry per person: its `batch_data` entry as JSON (identifiers and audience ids). */
+  rows: string[];
 }
 
 export interface FakeTiktokUpload {
@@ -76,6 +84,7 @@ export async function startFakeTiktok(
     files: new Map(),
     updates: [],
     shapeErrors: [],
+    batches: [],
     ...(countOnly ? { uploads: [] } : {}),
   };
   const sizeOf = (a: FakeTiktokAudience) => (countOnly ? (a.counted ?? 0) : a.members.size);
@@ -192,6 +201,7 @@ export async function startFakeTiktok(
         if (body.action === 'add') aud.members.add(member);
         else aud.members.delete(member);
       }
+      if (!countOnly) state.batches.push({ action: body.action, rows: data.map((p) => JSON.stringify(p)) });
       return ok({});
     }
     if (path === '/dmp/custom_audience/list/' && request.method === 'GET') {

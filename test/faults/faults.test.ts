@@ -12,8 +12,10 @@ import { FAULT_WORKER_TIMINGS } from './timings.js';
  * build, syncs to a fake Meta and measurement — then runs the flow to completion and asserts:
  *  - every acknowledged ingest record is in the store exactly once;
  *  - the audiences equal those of the fault-free baseline;
- *  - the fake Meta audiences hold exactly the treatment members;
- *  - batches accepted twice by Meta (resent) are at most one per kill.
+ *  - the fake Meta audiences (and Google Ads lists, TikTok audiences where the episode syncs to
+ *    them) hold exactly the treatment members;
+ *  - resent batches — accepted by a platform with a row it had already accepted — are at most one
+ *    per kill, or per answer the worker lost to a reset connection.
  *
  * Kill points are drawn from FAULT_SEED (printed; set it to replay a run, and `-t "kill sync #3"`
  * to replay one episode).
@@ -48,7 +50,9 @@ const figures = {
   records_lost: 0,
   duplicates: 0,
   resent_batches: 0,
+  resent_by_platform: {} as Record<string, number>,
   resent_after_kills: 0,
+  /** The most resent batches of one sync after one kill. */
   resent_after_kill_max: 0,
   seconds: 0,
 };
@@ -133,8 +137,16 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     expect(status.stages.filter((s) => s.name.startsWith('sync ')).length).toBe(2 * destinations);
   }
 
-  /** The assertions after every episode, and its figures; `resendsAllowed`: resent batches allowed (one per kill). */
-  async function settle(ep: Episode, status: RunStatus, resendsAllowed: number): Promise<Outcome> {
+  /**
+   * The assertions after every episode, and its figures. `resends`: the resent batches allowed, in
+   * all (`total`) or in any one sync's scope (`perSync`: a kill stops every sync in flight at once,
+   * and each may then resend the batch it was sending).
+   */
+  async function settle(
+    ep: Episode,
+    status: RunStatus,
+    resends: { total: number } | { perSync: number },
+  ): Promise<Outcome> {
     expectCompleted(status, ep.destinations.length);
     figures.runs_completed++;
     figures.episodes++;
@@ -143,6 +155,8 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     figures.records_lost += outcome.lost;
     figures.duplicates += outcome.duplicates;
     figures.resent_batches += outcome.resent;
+    for (const [platform, n] of Object.entries(outcome.resentBy))
+      figures.resent_by_platform[platform] = (figures.resent_by_platform[platform] ?? 0) + n;
     expect(outcome.checked).toBe(2 * 60);
     expect(outcome.lost).toBe(0);
     expect(outcome.duplicates).toBe(0);
@@ -153,15 +167,16 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
     for (const [key, held] of Object.entries(outcome.others))
       expect(held, key).toEqual(outcome.treatment[key.split(' ')[1]!]);
     expect(outcome.treatment).toEqual(baseline.treatment);
-    expect(outcome.resent).toBeLessThanOrEqual(resendsAllowed);
+    if ('total' in resends) expect(outcome.resent).toBeLessThanOrEqual(resends.total);
+    else expect(outcome.resentInOneScope).toBeLessThanOrEqual(resends.perSync);
     return outcome;
   }
 
-  /** The flow after a kill: completed, checked, and its resent batches (at most one) counted. */
+  /** The flow after a kill: completed, checked, and its resent batches (at most one per sync) counted. */
   async function settleKill(ep: Episode, status: RunStatus): Promise<void> {
-    const outcome = await settle(ep, status, 1);
+    const outcome = await settle(ep, status, { perSync: 1 });
     figures.resent_after_kills += outcome.resent;
-    figures.resent_after_kill_max = Math.max(figures.resent_after_kill_max, outcome.resent);
+    figures.resent_after_kill_max = Math.max(figures.resent_after_kill_max, outcome.resentInOneScope);
   }
 
   /**
@@ -194,7 +209,7 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
       // `during` may return a function to call once the run is over (to stop and count its faults).
       const finish = await injecting;
       if (typeof finish === 'function') finish();
-      await settle(ep, status, options.resendsAllowed?.(ep) ?? 0);
+      await settle(ep, status, { total: options.resendsAllowed?.(ep) ?? 0 });
     } finally {
       await ep.close();
     }
@@ -448,7 +463,13 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
             }
           };
         },
-        { faultIngest: false, alsoSyncTo: BOTH },
+        {
+          faultIngest: false,
+          alsoSyncTo: BOTH,
+          // Each answer the worker lost may cost one resent batch, never more.
+          resendsAllowed: (ep) =>
+            Object.values(ep.platforms).reduce((n, hop) => n + hop.proxy.stats.resets, 0),
+        },
       );
     });
   });

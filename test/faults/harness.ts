@@ -119,8 +119,15 @@ export interface Outcome {
   treatment: Record<string, string[]>;
   lost: number;
   duplicates: number;
-  /** Batches Meta accepted (2xx) more than once, identical bodies. */
+  /**
+   * Batches a platform accepted that hold a row it had already accepted for the same audience and
+   * operation (a resumed run re-batches, so bodies need not be identical): all platforms together.
+   */
   resent: number;
+  /** The same, per platform (`meta`, and `google` / `tiktok` when the episode syncs to them). */
+  resentBy: Record<string, number>;
+  /** The most resent batches in one scope (one platform, audience and operation: one sync's). */
+  resentInOneScope: number;
   /** Record ids checked (events by id, people by customer id). */
   checked: number;
 }
@@ -147,6 +154,8 @@ export interface PlatformHop {
   layer: HttpFaultLayer;
   proxy: TcpFaultProxy;
   held(audienceId: string): string[];
+  /** The batches the fake accepted, in arrival order (see `countResent`). */
+  batches(): AcceptedBatch[];
   /** Arms the fake's documented server error (Google: HTTP 500 INTERNAL; TikTok: code 50000) for its next call. */
   serverError(): void;
   /** Arms the fake's documented throttling answer (Google: 429 RESOURCE_EXHAUSTED, retry in 1 s; TikTok: code 40100). */
@@ -161,6 +170,7 @@ interface FakePlatform {
   members(id: string): Iterable<string>;
   /** The identifier type of a hashed email among the members. */
   emailType: string;
+  batches(): AcceptedBatch[];
   serverError(): void;
   throttle(): void;
   close(): Promise<void>;
@@ -181,6 +191,7 @@ const FAKE_PLATFORMS: Record<ExtraPlatform, () => Promise<FakePlatform>> = {
         [...fake.state.lists.values()].find((l) => l.name === `audience-sync ${id}` && !l.removed)?.members ??
         [],
       emailType: 'hashedEmail',
+      batches: () => fake.state.batches.map((b) => ({ scope: `${b.list} ${b.op}`, rows: b.rows })),
       serverError: () => fake.controls.failServer(1),
       throttle: () => fake.controls.throttle(1, 1),
       close: () => fake.close(),
@@ -196,6 +207,8 @@ const FAKE_PLATFORMS: Record<ExtraPlatform, () => Promise<FakePlatform>> = {
         [...fake.state.audiences.values()].find((a) => a.name === `audience-sync ${id}` && !a.deleted)
           ?.members ?? [],
       emailType: 'EMAIL_SHA256',
+      // A row names its audiences itself (`audience_ids`): the action is the whole scope.
+      batches: () => fake.state.batches.map((b) => ({ scope: b.action, rows: b.rows })),
       serverError: () => fake.controls.failNext(50000, 'Internal service error.'),
       throttle: () => fake.controls.throttle(1),
       close: () => fake.close(),
@@ -217,7 +230,15 @@ async function platformHop(name: ExtraPlatform): Promise<{ hop: PlatformHop; env
       .map((m) => m.slice(prefix.length))
       .sort();
   return {
-    hop: { layer, proxy, held, serverError: fake.serverError, throttle: fake.throttle, close: fake.close },
+    hop: {
+      layer,
+      proxy,
+      held,
+      batches: fake.batches,
+      serverError: fake.serverError,
+      throttle: fake.throttle,
+      close: fake.close,
+    },
     env: fake.env(`http://127.0.0.1:${proxy.port}`),
   };
 }
@@ -556,24 +577,27 @@ export class Episode {
     await count('events', 'id', this.acked.events);
     await count('people', 'customer_id', this.acked.people);
 
-    // A batch Meta accepted (2xx) that holds a row Meta had already accepted for the same audience
-    // and operation is a resent batch (a resumed run re-batches, so bodies need not be identical).
-    const acceptedRows = new Map<string, Set<string>>();
-    let resent = 0;
+    // Meta's accepted batches are its 2xx answers to users / usersreplace; the other fakes log theirs.
+    const metaBatches: AcceptedBatch[] = [];
     for (const call of this.metaLayer.calls) {
       const edge = /^\/v[\d.]+\/([^/]+)\/(users|usersreplace)$/.exec(call.path);
       if (!edge || call.status < 200 || call.status >= 300) continue;
-      const scope = `${call.method} ${edge[1]} ${edge[2]}`;
       const rows = metaRows(call.body);
       if (process.env.FAULT_DEBUG)
         process.stderr.write(
-          `meta ${scope} ${call.status}${call.dropped ? ' (dropped)' : ''} rows=${rows.length}\n`,
+          `meta ${call.method} ${edge[1]} ${edge[2]} ${call.status}${call.dropped ? ' (dropped)' : ''} rows=${rows.length}\n`,
         );
-      const seen = acceptedRows.get(scope) ?? new Set<string>();
-      if (rows.some((r) => seen.has(r))) resent++;
-      for (const r of rows) seen.add(r);
-      acceptedRows.set(scope, seen);
+      metaBatches.push({ scope: `${call.method} ${edge[1]} ${edge[2]}`, rows });
     }
+    const scopes: [string, Map<string, number>][] = [['meta', countResent(metaBatches)]];
+    for (const [name, hop] of Object.entries(this.platforms)) scopes.push([name, countResent(hop.batches())]);
+    const resentBy: Record<string, number> = {};
+    let resentInOneScope = 0;
+    for (const [name, byScope] of scopes) {
+      resentBy[name] = [...byScope.values()].reduce((a, b) => a + b, 0);
+      resentInOneScope = Math.max(resentInOneScope, ...byScope.values());
+    }
+    const resent = Object.values(resentBy).reduce((a, b) => a + b, 0);
     return {
       audiences,
       platform,
@@ -582,6 +606,8 @@ export class Episode {
       lost,
       duplicates,
       resent,
+      resentBy,
+      resentInOneScope,
       checked: this.acked.events.size + this.acked.people.size,
     };
   }
@@ -604,6 +630,28 @@ export class Episode {
     await this.fake.close();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** One request a platform accepted: what it changed (`scope`: audience and operation) and its rows. */
+export interface AcceptedBatch {
+  scope: string;
+  rows: string[];
+}
+
+/**
+ * Accepted batches that hold a row already accepted in the same scope (resent batches), per scope.
+ * A resumed run re-batches, so a resent batch need not repeat an earlier body exactly.
+ */
+export function countResent(batches: readonly AcceptedBatch[]): Map<string, number> {
+  const accepted = new Map<string, Set<string>>();
+  const resent = new Map<string, number>();
+  for (const { scope, rows } of batches) {
+    const seen = accepted.get(scope) ?? new Set<string>();
+    if (rows.some((r) => seen.has(r))) resent.set(scope, (resent.get(scope) ?? 0) + 1);
+    for (const r of rows) seen.add(r);
+    accepted.set(scope, seen);
+  }
+  return resent;
 }
 
 /** The rows of a Meta users / usersreplace body (`payload.data`, JSON or form-encoded), as strings. */
