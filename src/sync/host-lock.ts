@@ -62,6 +62,8 @@ function tryBind(address: string): Promise<Server | undefined> {
     server.listen(address, () => {
       // Holding a lock must not keep the process alive by itself.
       server.unref();
+      // A failed accept of a stray connection must not crash the holder: the lock is the bound name.
+      server.on('error', () => {});
       resolve(server);
     });
   });

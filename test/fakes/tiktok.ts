@@ -36,6 +36,8 @@ export interface FakeTiktokState {
 
 export interface FakeTiktokBatch {
   action: 'add' | 'delete';
+  /** The audiences the request's people were mapped to or from, sorted. */
+  audiences: string[];
   /** One entry per person: its `batch_data` entry as JSON (identifiers and audience ids). */
   rows: string[];
 }
@@ -201,7 +203,12 @@ export async function startFakeTiktok(
         if (body.action === 'add') aud.members.add(member);
         else aud.members.delete(member);
       }
-      if (!countOnly) state.batches.push({ action: body.action, rows: data.map((p) => JSON.stringify(p)) });
+      if (!countOnly)
+        state.batches.push({
+          action: body.action,
+          audiences: [...new Set(changes.map((c) => c.aud.id))].sort(),
+          rows: data.map((p) => JSON.stringify(p)),
+        });
       return ok({});
     }
     if (path === '/dmp/custom_audience/list/' && request.method === 'GET') {

@@ -207,8 +207,8 @@ const FAKE_PLATFORMS: Record<ExtraPlatform, () => Promise<FakePlatform>> = {
         [...fake.state.audiences.values()].find((a) => a.name === `audience-sync ${id}` && !a.deleted)
           ?.members ?? [],
       emailType: 'EMAIL_SHA256',
-      // A row names its audiences itself (`audience_ids`): the action is the whole scope.
-      batches: () => fake.state.batches.map((b) => ({ scope: b.action, rows: b.rows })),
+      batches: () =>
+        fake.state.batches.map((b) => ({ scope: `${b.audiences.join(',')} ${b.action}`, rows: b.rows })),
       serverError: () => fake.controls.failNext(50000, 'Internal service error.'),
       throttle: () => fake.controls.throttle(1),
       close: () => fake.close(),
