@@ -18,9 +18,11 @@ import { checkGuards, DEFAULT_GUARDS, type GuardSettings } from './guards.js';
 import {
   type DestinationState,
   ensureLedgerOrder,
+  finalizingRuns,
   type LedgerEntry,
   ledgerEntries,
   readState,
+  withFinalizingRuns,
   writeLedger,
   writeState,
 } from './ledger.js';
@@ -141,31 +143,59 @@ async function runLocked(input: LockedInput): Promise<SyncRunRecord> {
     return continueRun(input, latest, log);
   }
   const state = await readState(store, destination, audienceId);
-  const earlier = await finishEarlierRun(input, state, log);
-  if (earlier?.status === 'finalizing') return earlier;
-  // Finishing the earlier run rewrote the state: read it again then, and only then.
-  return startRun(input, nextId, log, earlier ? await readState(store, destination, audienceId) : state);
+  const earlier = await finishEarlierRuns(input, state, log);
+  if (earlier.pending) return earlier.pending;
+  // Finishing earlier runs rewrote the state: read it again then, and only then.
+  return startRun(
+    input,
+    nextId,
+    log,
+    earlier.stateChanged ? await readState(store, destination, audienceId) : state,
+  );
 }
 
 /**
- * An earlier run whose jobs are staged but not confirmed (`finalizing_run_id`: its attempts ran out
- * while the platform ran them, or it is still waiting for them) is finalized before a new run plans:
- * planning first would send its people again, into new jobs Google refuses to run while the first
- * ones run. Still running: that run is returned, and the new one starts on a later attempt.
- * Targeted runs (real time, erasure) do not wait for it.
+ * Earlier runs whose jobs are staged but not confirmed (`finalizing_run_ids`: their attempts ran
+ * out while the platform ran them, or they are still waiting for them) are finalized, oldest
+ * first, before a new run plans: planning first would send their people again, into new jobs
+ * Google refuses to run while theirs run. One still running is returned as `pending`, and the
+ * new run starts on a later attempt. Names of runs no longer finalizing (failed since) are
+ * dropped. Targeted runs (real time, erasure) do not wait for them.
  */
-async function finishEarlierRun(
+async function finishEarlierRuns(
   input: LockedInput,
   state: DestinationState | undefined,
   log: Logger,
-): Promise<SyncRunRecord | undefined> {
-  const runId = state?.finalizing_run_id;
-  if (input.only || runId === undefined) return undefined;
+): Promise<{ pending?: SyncRunRecord; stateChanged: boolean }> {
+  const runs = finalizingRuns(state);
+  if (input.only || runs.length === 0) return { stateChanged: false };
   const { store, destination, audienceId } = input;
-  const record = await readJsonIfExists<SyncRunRecord>(store, keys.syncRun(destination, audienceId, runId));
-  if (record?.status !== 'finalizing') return undefined;
-  log.info({ run_id: runId }, 'finalizing an earlier run first');
-  return continueRun(input, record, log);
+  const stale: string[] = [];
+  let finished = false;
+  for (const runId of runs) {
+    const record = await readJsonIfExists<SyncRunRecord>(store, keys.syncRun(destination, audienceId, runId));
+    if (record?.status !== 'finalizing') {
+      stale.push(runId);
+      continue;
+    }
+    log.info({ run_id: runId }, 'finalizing an earlier run first');
+    const done = await continueRun(input, record, log);
+    if (done.status === 'finalizing') return { pending: done, stateChanged: true };
+    finished = true;
+  }
+  if (stale.length > 0) {
+    // Each finished run rewrote the state: take it as it is now, less the stale names.
+    const now = finished ? await readState(store, destination, audienceId) : state;
+    if (now)
+      await writeState(store, {
+        ...withFinalizingRuns(
+          now,
+          finalizingRuns(now).filter((id) => !stale.includes(id)),
+        ),
+        updated_at: new Date().toISOString(),
+      });
+  }
+  return { stateChanged: true };
 }
 
 /** `known`: the destination's state as the caller just read it. */
@@ -389,7 +419,7 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
     if (!input.dryRun) {
       await applyConfirmedBatches(store, record, capabilitiesOf(input).requestGroup);
       await writeState(store, {
-        ...withoutFinalizing(state!),
+        ...withoutFinalizing(state!, record.run_id),
         needs_replace: false,
         ledger_order: 'code_point',
         last_run_id: record.run_id,
@@ -442,7 +472,7 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
   }
 }
 
-/** The run waits for its staged jobs: the record says so, and the state points at it (`finishEarlierRun`). */
+/** The run waits for its staged jobs: the record says so, and the state names it (`finishEarlierRuns`). */
 async function leaveFinalizing(
   input: SyncAudienceInput,
   record: SyncRunRecord,
@@ -450,17 +480,20 @@ async function leaveFinalizing(
 ): Promise<void> {
   record.status = 'finalizing';
   await saveRunRecord(input.store, record);
-  if (!input.dryRun && state && state.finalizing_run_id !== record.run_id)
+  const runs = finalizingRuns(state);
+  if (!input.dryRun && state && !runs.includes(record.run_id))
     await writeState(input.store, {
-      ...state,
-      finalizing_run_id: record.run_id,
+      ...withFinalizingRuns(state, [...runs, record.run_id]),
       updated_at: new Date().toISOString(),
     });
 }
 
-function withoutFinalizing(state: DestinationState): DestinationState {
-  const { finalizing_run_id: _done, ...rest } = state;
-  return rest;
+/** `state` without run `runId` among those left finalizing (it has completed). */
+function withoutFinalizing(state: DestinationState, runId: string): DestinationState {
+  return withFinalizingRuns(
+    state,
+    finalizingRuns(state).filter((id) => id !== runId),
+  );
 }
 
 async function failRun(

@@ -60,11 +60,27 @@ export interface DestinationState {
    */
   open_checked_at?: string;
   /**
-   * A run left `finalizing` (its jobs staged on the platform, not yet confirmed): the next run of
-   * another id finalizes it first, so it neither sends its people again nor stages jobs the
-   * platform would refuse while the first ones run.
+   * Runs left `finalizing` (their jobs staged on the platform, not yet confirmed), oldest first:
+   * the next run that plans finalizes them first, so it neither sends their people again nor
+   * stages jobs the platform would refuse while theirs run. A list, because a targeted run (real
+   * time) can be left finalizing while an earlier daily run still is: naming only the newest would
+   * forget the other.
    */
+  finalizing_run_ids?: string[];
+  /** The single run states written before `finalizing_run_ids` named; read as a list of one. */
   finalizing_run_id?: string;
+}
+
+/** The runs `state` names as left finalizing, oldest first. */
+export function finalizingRuns(state: DestinationState | undefined): string[] {
+  if (!state) return [];
+  return state.finalizing_run_ids ?? (state.finalizing_run_id !== undefined ? [state.finalizing_run_id] : []);
+}
+
+/** `state` naming `runs` as the runs left finalizing (none: no field). */
+export function withFinalizingRuns(state: DestinationState, runs: readonly string[]): DestinationState {
+  const { finalizing_run_id: _legacy, finalizing_run_ids: _runs, ...rest } = state;
+  return runs.length > 0 ? { ...rest, finalizing_run_ids: [...runs] } : rest;
 }
 
 /** Digest of keys or attributes in canonical (sorted) order, so equal content means equal digest. */

@@ -368,7 +368,7 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     fake.controls.setJobPolls(1000); // the job runs on
     const waiting = await run(t, googleAdsConnector, ctx, D1, { finalizeWaitMs: 0 });
     expect(waiting.status).toBe('finalizing');
-    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_id).toBe(D1);
+    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_ids).toEqual([D1]);
 
     // The next day's sync while it still runs: that run is what comes back; nothing is planned or staged.
     const day2 = [...persons, personFor(4)];
@@ -385,8 +385,48 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     const next = await run(t, googleAdsConnector, ctx, D2);
     expect(next).toMatchObject({ run_id: D2, status: 'completed', plan: { add: 1, remove: 0 } });
     expect((await attempts(t.store, 'google_ads', AUD, D1)).latest?.status).toBe('completed');
-    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_id).toBeUndefined();
+    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_ids).toBeUndefined();
     expect([...fake.state.jobs.values()].map((j) => j.status)).toEqual(['SUCCESS', 'SUCCESS']);
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
+  it('Google: a real-time run left finalizing beside an earlier run still finalizing: the next day finalizes both before it plans', async () => {
+    const { fake, t, ctx, persons } = await googleDay1();
+    fake.controls.setJobPolls(1000); // the daily job runs on
+    expect((await run(t, googleAdsConnector, ctx, D1, { finalizeWaitMs: 0 })).status).toBe('finalizing');
+    // As a state written before the list was: one run named by `finalizing_run_id`.
+    const { finalizing_run_ids: _ids, ...older } = (await readState(t.store, 'google_ads', AUD))!;
+    await writeState(t.store, { ...older, finalizing_run_id: D1 });
+
+    // A real-time addition stages its own job, which Google refuses to run while D1's runs
+    // (CONCURRENT_MODIFICATION): it is left finalizing too, and D1 must not be forgotten.
+    const newcomer = personFor(4);
+    const realtime = await run(t, googleAdsConnector, ctx, D2, {
+      runId: 'rt-1',
+      only: { op: 'add', ids: new Set([newcomer.customer_id]), day: D2, people: [JSON.stringify(newcomer)] },
+    }).catch((e: unknown) => e);
+    expect(realtime).toMatchObject({ retry: true });
+    expect((await attempts(t.store, 'google_ads', AUD, 'rt-1')).latest?.status).toBe('finalizing');
+    const state = (await readState(t.store, 'google_ads', AUD))!;
+    expect(state.finalizing_run_ids).toEqual([D1, 'rt-1']);
+    expect(state.finalizing_run_id).toBeUndefined();
+
+    // D1's job is done: the next day finalizes D1, then runs and finalizes rt-1's job, and then has
+    // nothing left to send (before, it knew only rt-1 and sent D1's three people again).
+    for (const job of fake.state.jobs.values()) job.pollsLeft = 1;
+    fake.controls.setJobPolls(1);
+    const day2 = [...persons, newcomer];
+    await writeDay(t.store, D2, AUD, day2, treatment(day2));
+    const next = await run(t, googleAdsConnector, ctx, D2);
+    expect(next).toMatchObject({ run_id: D2, status: 'completed', plan: { add: 0, remove: 0 } });
+    for (const id of [D1, 'rt-1'])
+      expect((await attempts(t.store, 'google_ads', AUD, id)).latest?.status, id).toBe('completed');
+    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_ids).toBeUndefined();
+    expect([...fake.state.jobs.values()].map((j) => j.status)).toEqual(['SUCCESS', 'SUCCESS']);
+    expect([...(await readLedger(t.store, 'google_ads', AUD)).keys()]).toEqual(
+      day2.map((p) => p.customer_id),
+    );
+    expect([...fake.state.lists.values()][0]!.members.size).toBe(2 * day2.length); // an email and a phone each
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
