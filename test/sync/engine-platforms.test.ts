@@ -430,6 +430,18 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
+  it('Google: a name among the runs left finalizing whose run is not finalizing any more is dropped by the next run', async () => {
+    const { t, ctx, persons } = await syncedToGoogle();
+    const state = (await readState(t.store, 'google_ads', AUD))!;
+    // A run finished since it was left finalizing (completed, or failed), and one whose record is gone.
+    expect((await attempts(t.store, 'google_ads', AUD, D1)).latest?.status).toBe('completed');
+    await writeState(t.store, { ...state, finalizing_run_ids: [D1, '2026-11-01'] });
+    await writeDay(t.store, D2, AUD, persons, treatment(persons));
+    const next = await run(t, googleAdsConnector, ctx, D2);
+    expect(next).toMatchObject({ run_id: D2, status: 'completed', plan: { add: 0, remove: 0 } });
+    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_ids).toBeUndefined();
+  });
+
   it('TikTok: exact membership, zero requests when nothing changed, minimal requests after churn', async () => {
     const fake = await startFakeTiktok();
     cleanups.push(() => fake.close());
