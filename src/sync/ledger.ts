@@ -60,6 +60,13 @@ export interface DestinationState {
    */
   open_checked_at?: string;
   /**
+   * A targeted run added people trusting a look older than itself (`open_checked_at`): had the
+   * audience closed in between, the platform took them without effect while the ledger counts them
+   * as held. A look that finds the audience closed then sets `needs_replace`, so the first run after
+   * it is reopened sends everyone again. A look that finds it open clears this.
+   */
+  added_since_look?: boolean;
+  /**
    * Runs left `finalizing` (their jobs staged on the platform, not yet confirmed), oldest first:
    * the next run that plans finalizes them first, so it neither sends their people again nor
    * stages jobs the platform would refuse while theirs run. A list, because a targeted run (real

@@ -36,12 +36,20 @@ export async function resolvePlatformAudience(
   const empty = record.plan.add === 0 && record.plan.remove === 0;
   const closes = (input.capabilities ?? connector.capabilities).audiencesClose === true;
   if (state && !state.platform_audience_gone) {
-    // Nothing to send and an audience we already know: no request at all. A targeted run (real
-    // time, erasure) spends none either — a deleted audience answers its push as gone — unless it
-    // adds people to an audience that may have closed since it was last seen open.
-    if ((empty && record.mode === 'diff') || (input.only && !mustLookForClosed(record, state, closes))) {
+    // Nothing to send and an audience we already know: no request at all, unless targeted runs
+    // have added people on the strength of an earlier look since (`added_since_look`): the next
+    // run that is not targeted checks them. A targeted run (real time, erasure) spends none either
+    // — a deleted audience answers its push as gone — unless it adds people to an audience that
+    // may have closed since it was last seen open.
+    if (empty && record.mode === 'diff' && !(state.added_since_look && !input.only)) {
       record.platform_audience_id = state.platform_audience_id;
       return { state, reset: false };
+    }
+    if (input.only && !mustLookForClosed(record, state, closes)) {
+      record.platform_audience_id = state.platform_audience_id;
+      // Additions on the strength of an earlier look: kept by the state the run writes, as the look is.
+      const trusting = closes && record.plan.add > 0 && !state.added_since_look;
+      return { state: trusting ? { ...state, added_since_look: true } : state, reset: false };
     }
     try {
       const description = await withRetries(
@@ -50,11 +58,13 @@ export async function resolvePlatformAudience(
       );
       record.platform_audience_id = state.platform_audience_id;
       record.requests += 1;
+      if (description.closed !== undefined) await distrustAdditions(input, state);
       refuseClosed(input, description.platformAudienceId, description.closed);
       // Kept by the state the run writes when it completes (or leaves finalizing); a run that fails
       // after this forgets the look, and the next targeted run looks again.
       if (!closes) return { state, reset: false };
-      return { state: { ...state, open_checked_at: new Date().toISOString() }, reset: false };
+      const { added_since_look: _trusted, ...looked } = state;
+      return { state: { ...looked, open_checked_at: new Date().toISOString() }, reset: false };
     } catch (error) {
       if (!(error instanceof AudienceGoneError)) throw error;
       record.requests += 1;
@@ -129,6 +139,16 @@ function mustLookForClosed(record: SyncRunRecord, state: DestinationState, close
   const age = Date.now() - Date.parse(state.open_checked_at ?? '');
   // Never looked, or a time that does not parse (NaN): look.
   return !(age < OPEN_CHECK_MAX_AGE_MS);
+}
+
+/**
+ * The audience was found closed after targeted runs added people on the strength of an earlier
+ * look: some of them may never have reached it, though the ledger counts them as held. The next
+ * run (once the audience is reopened) replaces its members instead of trusting the ledger.
+ */
+async function distrustAdditions(input: SyncAudienceInput, state: DestinationState): Promise<void> {
+  if (!state.added_since_look || input.dryRun) return;
+  await writeState(input.store, { ...state, needs_replace: true, updated_at: new Date().toISOString() });
 }
 
 /**

@@ -303,6 +303,40 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     expect(fake.state.shapeErrors).toEqual([]);
   });
 
+  it('Google: real-time additions a list closed within the hour took without effect are sent again once it is reopened', async () => {
+    const { fake, t, ctx, persons, list } = await syncedToGoogle();
+    const member = (p: PersonRecord) => `hashedEmail:${googleAdsConnector.matchKeys(p)!.email}`;
+    // Closed right after the daily run looked: the next real-time addition trusts that look.
+    fake.controls.setMembershipStatus(list.resourceName, 'CLOSED');
+    const newcomer = personFor(4);
+    const added = await run(t, googleAdsConnector, ctx, D2, {
+      runId: 'rt-1',
+      only: { op: 'add', ids: new Set([newcomer.customer_id]), day: D2, people: [JSON.stringify(newcomer)] },
+    });
+    expect(added).toMatchObject({ status: 'completed', plan: { add: 1 } });
+    expect(list.members.has(member(newcomer))).toBe(false); // Google took the job and added nobody
+    expect([...(await readLedger(t.store, 'google_ads', AUD)).keys()]).toContain(newcomer.customer_id);
+    expect((await readState(t.store, 'google_ads', AUD))!.added_since_look).toBe(true);
+
+    // The next look (here the next day's run) finds the list closed: the run stops, and the ledger
+    // is no longer trusted.
+    const day2 = [...persons, newcomer];
+    await writeDay(t.store, D2, AUD, day2, treatment(day2));
+    await expect(run(t, googleAdsConnector, ctx, D2)).rejects.toBeInstanceOf(AudienceClosedError);
+    expect((await readState(t.store, 'google_ads', AUD))!.needs_replace).toBe(true);
+
+    // Reopened: the next run replaces the list's members, the lost addition included.
+    fake.controls.setMembershipStatus(list.resourceName, 'OPEN');
+    const replaced = await run(t, googleAdsConnector, ctx, D2, { runId: `${D2}-2` });
+    expect(replaced).toMatchObject({ status: 'completed', mode: 'replace' });
+    expect(list.members.has(member(newcomer))).toBe(true);
+    for (const p of day2) expect(list.members.has(member(p)), p.customer_id).toBe(true);
+    const state = (await readState(t.store, 'google_ads', AUD))!;
+    expect(state.needs_replace).toBe(false);
+    expect(state.added_since_look).toBeUndefined();
+    expect(fake.state.shapeErrors).toEqual([]);
+  });
+
   it('Google: a finalize that keeps failing for now leaves the run to be finalized by the next attempt, never staged again', async () => {
     const fake = await startFakeGoogleAds();
     cleanups.push(() => fake.close());
