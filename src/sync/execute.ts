@@ -216,7 +216,9 @@ async function startRun(
     log,
   );
   // A replace that failed half-way leaves the platform's contents uncertain: repair with a replace.
-  const replace = input.replace === true || state?.needs_replace === true;
+  // Never in a targeted run: replacing an audience with the few people it names would empty it. It
+  // diffs against the ledger as usual, and the next run that is not targeted replaces.
+  const replace = !input.only && (input.replace === true || state?.needs_replace === true);
   if (replace && capabilitiesOf(input).replaceStrategy === 'none') {
     throw new Error(`destination "${destination}" (${connector.id}) has no replace mechanism`);
   }
@@ -420,7 +422,8 @@ async function continueRun(input: LockedInput, record: SyncRunRecord, log: Logge
       await applyConfirmedBatches(store, record, capabilitiesOf(input).requestGroup);
       await writeState(store, {
         ...withoutFinalizing(state!, record.run_id),
-        needs_replace: false,
+        // Only a replace repairs what `needs_replace` distrusts (a targeted run leaves it be).
+        needs_replace: record.mode === 'replace' ? false : state?.needs_replace === true,
         ledger_order: 'code_point',
         last_run_id: record.run_id,
         updated_at: new Date().toISOString(),

@@ -325,12 +325,24 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
     await expect(run(t, googleAdsConnector, ctx, D2)).rejects.toBeInstanceOf(AudienceClosedError);
     expect((await readState(t.store, 'google_ads', AUD))!.needs_replace).toBe(true);
 
-    // Reopened: the next run replaces the list's members, the lost addition included.
+    // Reopened. A real-time addition first: it never replaces (the list would keep only the one
+    // person it names), and it leaves the replace to the next run that is not targeted.
     fake.controls.setMembershipStatus(list.resourceName, 'OPEN');
+    const later = personFor(5);
+    const realtime = await run(t, googleAdsConnector, ctx, D2, {
+      runId: 'rt-2',
+      only: { op: 'add', ids: new Set([later.customer_id]), day: D2, people: [JSON.stringify(later)] },
+    });
+    expect(realtime).toMatchObject({ status: 'completed', mode: 'diff', plan: { add: 1, remove: 0 } });
+    for (const p of [...persons, later]) expect(list.members.has(member(p)), p.customer_id).toBe(true);
+    expect((await readState(t.store, 'google_ads', AUD))!.needs_replace).toBe(true);
+
+    // The next run replaces the list's members, the lost addition included.
     const replaced = await run(t, googleAdsConnector, ctx, D2, { runId: `${D2}-2` });
     expect(replaced).toMatchObject({ status: 'completed', mode: 'replace' });
     expect(list.members.has(member(newcomer))).toBe(true);
     for (const p of day2) expect(list.members.has(member(p)), p.customer_id).toBe(true);
+    expect(list.members.has(member(later))).toBe(false); // not a member of the day's audience
     const state = (await readState(t.store, 'google_ads', AUD))!;
     expect(state.needs_replace).toBe(false);
     expect(state.added_since_look).toBeUndefined();
