@@ -36,7 +36,11 @@ export interface Lease extends HeldLock {
 export class LockBusyError extends Error {
   override readonly name = 'LockBusyError';
   constructor(readonly lock: string) {
-    super(`another process is syncing ${lock}; try again when it has finished`);
+    // The same locks guard compaction (`compaction-<dataset>-<day>`, compaction/compact.ts).
+    const doing = lock.startsWith('compaction-')
+      ? `compacting ${lock.slice('compaction-'.length)}`
+      : `syncing ${lock}`;
+    super(`another process is ${doing}; try again when it has finished`);
   }
 }
 

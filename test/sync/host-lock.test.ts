@@ -73,8 +73,11 @@ describe('HostLocker', () => {
       const lines = createInterface({ input: child.stdout! });
       await once(lines, 'line');
       const locker = new HostLocker(scope);
-      await expect(locker.withLock('compaction-events-2026-11-27', async () => 'ran')).rejects.toBeInstanceOf(
-        LockBusyError,
+      await expect(locker.withLock('compaction-events-2026-11-27', async () => 'ran')).rejects.toThrow(
+        new LockBusyError('compaction-events-2026-11-27'),
+      );
+      expect(new LockBusyError('compaction-events-2026-11-27').message).toBe(
+        'another process is compacting events-2026-11-27; try again when it has finished',
       );
       child.kill('SIGKILL');
       await once(child, 'exit');
