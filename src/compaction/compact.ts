@@ -56,7 +56,8 @@ export interface CompactionLocker {
   withLock<T>(
     name: string,
     fn: (held?: { assertHeld?: () => void }) => Promise<T>,
-    options?: { waitMs?: number },
+    /** `doing`: what the busy error says the other holder does. */
+    options?: { waitMs?: number; doing?: string },
   ): Promise<T>;
 }
 
@@ -128,7 +129,9 @@ export function compactionId(sources: readonly string[]): string {
 export async function compactDay(options: CompactDayOptions): Promise<CompactDayReport> {
   const { locker, dataset, day } = options;
   if (!locker) return compactDayLocked(options, undefined);
-  return locker.withLock(`compaction-${dataset}-${day}`, (held) => compactDayLocked(options, held));
+  return locker.withLock(`compaction-${dataset}-${day}`, (held) => compactDayLocked(options, held), {
+    doing: `compacting ${dataset} of ${day}`,
+  });
 }
 
 async function compactDayLocked(

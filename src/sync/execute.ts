@@ -182,9 +182,11 @@ async function finishEarlierRuns(
     const done = await continueRun(input, record, log);
     if (done.status === 'finalizing') return { pending: done, stateChanged: true };
     finished = true;
+    // A completed run took its own name off; a failed one (its job failed) leaves it here.
+    if (done.status !== 'completed') stale.push(runId);
   }
   if (stale.length > 0) {
-    // Each finished run rewrote the state: take it as it is now, less the stale names.
+    // A completed run rewrote the state: take it as it is now, less the stale names.
     const now = finished ? await readState(store, destination, audienceId) : state;
     if (now)
       await writeState(store, {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
-import { type HeldLock, LocalLocker, LockBusyError, type Locker } from './lock.js';
+import { type HeldLock, LocalLocker, LockBusyError, type Locker, type LockOptions } from './lock.js';
 
 /**
  * Locks shared by every process on this machine, for CLI runs without Redis: two `audience-sync
@@ -23,16 +23,12 @@ export class HostLocker implements Locker {
     private readonly pollMs = 250,
   ) {}
 
-  async withLock<T>(
-    name: string,
-    fn: (held: HeldLock) => Promise<T>,
-    options: { waitMs?: number } = {},
-  ): Promise<T> {
+  async withLock<T>(name: string, fn: (held: HeldLock) => Promise<T>, options: LockOptions = {}): Promise<T> {
     const address = hostLockAddress(this.scope, name);
     const deadline = Date.now() + (options.waitMs ?? 0);
     let server = await tryBind(address);
     while (!server) {
-      if (Date.now() >= deadline) throw new LockBusyError(name);
+      if (Date.now() >= deadline) throw new LockBusyError(name, options.doing);
       await new Promise((r) => setTimeout(r, this.pollMs));
       server = await tryBind(address);
     }

@@ -13,7 +13,14 @@ export interface Locker {
    * Runs `fn` holding the lock; throws `LockBusyError` if another holder keeps it past `waitMs`.
    * `fn` gets the held lock and calls `confirm()` before each step that must not run twice at once.
    */
-  withLock<T>(name: string, fn: (held: HeldLock) => Promise<T>, options?: { waitMs?: number }): Promise<T>;
+  withLock<T>(name: string, fn: (held: HeldLock) => Promise<T>, options?: LockOptions): Promise<T>;
+}
+
+export interface LockOptions {
+  /** How long to wait for another holder (default: not at all). */
+  waitMs?: number;
+  /** What the holder does, for the busy error: "another process is <doing>" (default: syncing <name>). */
+  doing?: string;
 }
 
 export interface HeldLock {
@@ -35,11 +42,10 @@ export interface Lease extends HeldLock {
 
 export class LockBusyError extends Error {
   override readonly name = 'LockBusyError';
-  constructor(readonly lock: string) {
-    // The same locks guard compaction (`compaction-<dataset>-<day>`, compaction/compact.ts).
-    const doing = lock.startsWith('compaction-')
-      ? `compacting ${lock.slice('compaction-'.length)}`
-      : `syncing ${lock}`;
+  constructor(
+    readonly lock: string,
+    doing = `syncing ${lock}`,
+  ) {
     super(`another process is ${doing}; try again when it has finished`);
   }
 }
@@ -79,11 +85,7 @@ export class RedisLocker implements Locker {
     this.log = options.log ?? rootLogger;
   }
 
-  async withLock<T>(
-    name: string,
-    fn: (held: HeldLock) => Promise<T>,
-    options: { waitMs?: number } = {},
-  ): Promise<T> {
+  async withLock<T>(name: string, fn: (held: HeldLock) => Promise<T>, options: LockOptions = {}): Promise<T> {
     const lease = await this.acquire(name, options);
     try {
       return await fn(lease);
@@ -93,7 +95,7 @@ export class RedisLocker implements Locker {
   }
 
   /** Takes the lock (waiting up to `waitMs` for another holder) and renews it until released. */
-  async acquire(name: string, options: { waitMs?: number } = {}): Promise<Lease> {
+  async acquire(name: string, options: LockOptions = {}): Promise<Lease> {
     const deadline = Date.now() + (options.waitMs ?? 0);
     for (;;) {
       const lease = await tryAcquireFencedLease(this.redis, this.prefix + name, {
@@ -103,7 +105,7 @@ export class RedisLocker implements Locker {
         what: `sync ${name}`,
       });
       if (lease) return heldLease(name, lease);
-      if (Date.now() >= deadline) throw new LockBusyError(name);
+      if (Date.now() >= deadline) throw new LockBusyError(name, options.doing);
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -132,14 +134,10 @@ function heldLease(name: string, lease: FencedLease): Lease {
 export class LocalLocker implements Locker {
   private readonly held = new Set<string>();
 
-  async withLock<T>(
-    name: string,
-    fn: (held: HeldLock) => Promise<T>,
-    options: { waitMs?: number } = {},
-  ): Promise<T> {
+  async withLock<T>(name: string, fn: (held: HeldLock) => Promise<T>, options: LockOptions = {}): Promise<T> {
     const deadline = Date.now() + (options.waitMs ?? 0);
     while (this.held.has(name)) {
-      if (Date.now() >= deadline) throw new LockBusyError(name);
+      if (Date.now() >= deadline) throw new LockBusyError(name, options.doing);
       await new Promise((r) => setTimeout(r, 50));
     }
     this.held.add(name);

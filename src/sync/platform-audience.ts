@@ -41,14 +41,15 @@ export async function resolvePlatformAudience(
     // run that is not targeted checks them. A targeted run (real time, erasure) spends none either
     // — a deleted audience answers its push as gone — unless it adds people to an audience that
     // may have closed since it was last seen open.
-    if (empty && record.mode === 'diff' && !(state.added_since_look && !input.only)) {
+    const unchecked = state.added_since_look === true && !input.only;
+    if (empty && record.mode === 'diff' && !unchecked) {
       record.platform_audience_id = state.platform_audience_id;
       return { state, reset: false };
     }
     if (input.only && !mustLookForClosed(record, state, closes)) {
       record.platform_audience_id = state.platform_audience_id;
       // Additions on the strength of an earlier look: kept by the state the run writes, as the look is.
-      const trusting = closes && record.plan.add > 0 && !state.added_since_look;
+      const trusting = closes && record.plan.add > 0;
       return { state: trusting ? { ...state, added_since_look: true } : state, reset: false };
     }
     try {

@@ -479,13 +479,31 @@ describe('sync engine against the fake Google Ads and TikTok', () => {
   it('Google: a name among the runs left finalizing whose run is not finalizing any more is dropped by the next run', async () => {
     const { t, ctx, persons } = await syncedToGoogle();
     const state = (await readState(t.store, 'google_ads', AUD))!;
-    // A run finished since it was left finalizing (completed, or failed), and one whose record is gone.
+    // A run completed since it was left finalizing, and one whose record is gone.
     expect((await attempts(t.store, 'google_ads', AUD, D1)).latest?.status).toBe('completed');
     await writeState(t.store, { ...state, finalizing_run_ids: [D1, '2026-11-01'] });
     await writeDay(t.store, D2, AUD, persons, treatment(persons));
     const next = await run(t, googleAdsConnector, ctx, D2);
     expect(next).toMatchObject({ run_id: D2, status: 'completed', plan: { add: 0, remove: 0 } });
     expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_ids).toBeUndefined();
+  });
+
+  it('Google: a run left finalizing whose job then fails is finalized as failed by the next day, which sends its people again', async () => {
+    const { fake, t, ctx, persons } = await googleDay1();
+    fake.controls.setJobPolls(1000);
+    expect((await run(t, googleAdsConnector, ctx, D1, { finalizeWaitMs: 0 })).status).toBe('finalizing');
+    for (const job of fake.state.jobs.values()) {
+      job.failureReason = 'INSUFFICIENT_MATCHED_TRANSACTIONS';
+      job.pollsLeft = 1;
+    }
+    fake.controls.setJobPolls(1);
+    await writeDay(t.store, D2, AUD, persons, treatment(persons));
+    const next = await run(t, googleAdsConnector, ctx, D2);
+    expect((await attempts(t.store, 'google_ads', AUD, D1)).latest?.status).toBe('failed');
+    // Nothing of D1 was confirmed: D2 adds everyone, and nobody is left named as finalizing.
+    expect(next).toMatchObject({ run_id: D2, status: 'completed', plan: { add: persons.length } });
+    expect((await readState(t.store, 'google_ads', AUD))!.finalizing_run_ids).toBeUndefined();
+    expect([...fake.state.jobs.values()].map((j) => j.status)).toEqual(['FAILED', 'SUCCESS']);
   });
 
   it('TikTok: exact membership, zero requests when nothing changed, minimal requests after churn', async () => {

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
+import { compactDay } from '../../src/compaction/compact.js';
 import { HostLocker, hostLockAddress, lockerWithoutRedis } from '../../src/sync/host-lock.js';
 import { LockBusyError } from '../../src/sync/lock.js';
-import { uniqueName } from '../helpers/stores.js';
+import { createFsTestStore, uniqueName } from '../helpers/stores.js';
 
 /**
  * The machine lock CLI runs take without Redis: exclusive across lockers (and processes) for one
@@ -64,26 +65,35 @@ describe('HostLocker', () => {
     await expect(new HostLocker(scope).withLock('lock', async () => 'ran')).resolves.toBe('ran');
   });
 
-  it('a holder killed with SIGKILL leaves no stale lock: the next process takes it at once', async () => {
-    const scope = `file:///${uniqueName('store')}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, scope, 'compaction-events-2026-11-27'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+  it('a compaction held by another process stops, saying so; once that holder is killed (SIGKILL) it runs at once', async () => {
+    const t = await createFsTestStore();
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CHILD, t.store.location, 'compaction-events-2026-11-27'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       const lines = createInterface({ input: child.stdout! });
       await once(lines, 'line');
-      const locker = new HostLocker(scope);
-      await expect(locker.withLock('compaction-events-2026-11-27', async () => 'ran')).rejects.toThrow(
-        new LockBusyError('compaction-events-2026-11-27'),
-      );
-      expect(new LockBusyError('compaction-events-2026-11-27').message).toBe(
-        'another process is compacting events-2026-11-27; try again when it has finished',
+      const compact = () =>
+        compactDay({
+          store: t.store,
+          dataset: 'events',
+          day: '2026-11-27',
+          locker: lockerWithoutRedis(t.store.location),
+        });
+      const busy = await compact().catch((e: unknown) => e);
+      expect(busy).toBeInstanceOf(LockBusyError);
+      expect((busy as Error).message).toBe(
+        'another process is compacting events of 2026-11-27; try again when it has finished',
       );
       child.kill('SIGKILL');
       await once(child, 'exit');
-      await expect(locker.withLock('compaction-events-2026-11-27', async () => 'ran')).resolves.toBe('ran');
+      // No stale lock: the kernel freed it with the process.
+      expect((await compact()).status).toBe('nothing_to_do');
     } finally {
       child.kill('SIGKILL');
+      await t.cleanup();
     }
   });
 
