@@ -55,6 +55,7 @@ interface StepResult {
     seconds: number;
     records_scanned: number;
     parts: { jsonl: number; parquet: number };
+    relevant_cache?: { read: number; written: number };
     steps: Record<string, number>;
   };
 }
@@ -162,6 +163,14 @@ export async function run(args: string[]): Promise<void> {
         r.engine.records_scanned,
         'records',
       );
+      if (r.engine.relevant_cache) {
+        report(
+          '  compacted files read from the relevant-record cache',
+          r.engine.relevant_cache.read,
+          'files',
+        );
+        report('  relevant-record cache entries written', r.engine.relevant_cache.written, 'files');
+      }
       report(
         '  partial: records read ÷ engine shared statements only',
         r.engine.records_scanned / r.engine.seconds,

@@ -72,6 +72,8 @@ export interface BuildResult {
     records_per_second: number;
     threads: number;
     parts: { jsonl: number; parquet: number };
+    /** Compacted files whose relevant records were read from the cache, and entries written (relevant-cache.ts). */
+    relevant_cache: { read: number; written: number };
     /** Seconds per step of the shared work (binding the inputs, then each statement). */
     steps: Record<string, number>;
   };
@@ -136,6 +138,7 @@ async function build(options: BuildOptions, snapshotCopy: string | undefined): P
       cache: defaults.cache,
       snapshotReady: snapshot,
       snapshotCopy,
+      relevantCache: 'write',
       onReady: () => progress?.({ phase: 'snapshot', done: 1, total: 1 }),
     });
     people = await snapshot;
@@ -193,6 +196,16 @@ async function build(options: BuildOptions, snapshotCopy: string | undefined): P
           ),
           parquet: (Object.values(inputs) as DatasetInput[]).reduce(
             (n, input) => n + input.parts.parquet.length,
+            0,
+          ),
+        },
+        relevant_cache: {
+          read: (Object.values(inputs) as DatasetInput[]).reduce(
+            (n, input) => n + (input.relevantCache?.read ?? 0),
+            0,
+          ),
+          written: (Object.values(inputs) as DatasetInput[]).reduce(
+            (n, input) => n + (input.relevantCache?.written ?? 0),
             0,
           ),
         },

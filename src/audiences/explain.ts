@@ -204,6 +204,8 @@ export async function explainPerson(options: ExplainOptions): Promise<Explanatio
     config,
     day,
     audienceIds: options.audienceId ? [options.audienceId] : undefined,
+    // What the day's build cached is read (the same plan when no audience is named); never written.
+    relevantCache: 'read',
     ...(options.engine ? { engine: options.engine } : {}),
     ...(options.cache ? { cache: options.cache } : {}),
   });

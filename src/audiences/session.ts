@@ -24,9 +24,15 @@ import {
 } from '../engine/raw.js';
 import { type MalformedLine, putGzipLinesFile } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
-import { type ObjectStore, statObject } from '../storage/object-store.js';
+import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
 import { type AudienceRules, buildOrder, withDependencies } from './config.js';
 import { latestBuiltDay } from './members.js';
+import {
+  forgetHits,
+  planRelevantCache,
+  type RelevantCachePlan,
+  writeRelevantCache,
+} from './relevant-cache.js';
 import { bindScoreTables, type CheckedScoreTables, type ScoreTableReport } from './score-tables.js';
 import { duckdb } from './sql/dialect.js';
 import {
@@ -85,6 +91,15 @@ export interface DatasetInput {
   lines: Map<string, number>;
   malformed: MalformedLine[];
   stats: { relevant: number; duplicates: number; unresolved: number };
+  /** The relevant-record cache of the dataset's Parquet files, when the session uses it. */
+  relevantCache?: RelevantCacheUse;
+}
+
+export interface RelevantCacheUse {
+  plan: RelevantCachePlan;
+  /** Entries read instead of their files, and entries written, by the session. */
+  read: number;
+  written: number;
 }
 
 export interface BuildSession {
@@ -134,6 +149,12 @@ export interface SessionOptions {
   snapshotCopy?: string | undefined;
   /** Score table partitions the build's gate resolved and checked (bound without a second look). */
   checkedScoreTables?: CheckedScoreTables | undefined;
+  /**
+   * The relevant-record cache (relevant-cache.ts): `read` reads the entries of the plan's compacted
+   * files; `write` also writes the missing ones and deletes those its window will not read again
+   * (the build). Without it, every record is read from its raw file.
+   */
+  relevantCache?: 'read' | 'write' | undefined;
 }
 
 export async function openBuildSession(options: SessionOptions): Promise<BuildSession> {
@@ -163,6 +184,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       const from = plan.fromDay[dataset];
       if (from === undefined) continue;
       const columns = rawColumnsRead(plan, dataset);
+      const relevant = options.relevantCache ? plan.shared.find((st) => st.perRecord === dataset) : undefined;
       inputs[dataset] = await bindDataset(
         engine,
         store,
@@ -173,6 +195,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         plan.day,
         inUse,
         columns,
+        relevant?.select,
       );
     }
     const { scoreTables: names, scoreTableDefs: tables, day } = plan;
@@ -190,13 +213,44 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     options.onReady?.();
     const runShared = async (statements: readonly Statement[]) => {
       for (const s of statements) {
-        await engine.run(
-          s.view
-            ? `CREATE OR REPLACE TEMP VIEW ${s.name} AS\n${s.select}`
-            : duckdb.createTable(s.name, s.select),
-        );
+        const cache = s.perRecord ? inputs[s.perRecord]?.relevantCache : undefined;
+        if (cache) await runCachedRelevant(s, cache);
+        else
+          await engine.run(
+            s.view
+              ? `CREATE OR REPLACE TEMP VIEW ${s.name} AS\n${s.select}`
+              : duckdb.createTable(s.name, s.select),
+          );
         lap(s.name);
       }
+    };
+    /**
+     * `<x>_relevant` over the files without an entry, with the entries' rows added. An entry the
+     * engine cannot read (damaged, or deleted since it was listed) is dropped, and its file read.
+     */
+    const runCachedRelevant = async (s: Statement, cache: RelevantCacheUse) => {
+      const dataset = s.perRecord!;
+      const { plan: cached } = cache;
+      const hitPaths = await pathsOf(files, cached.hits, inUse);
+      const select =
+        hitPaths.length === 0
+          ? s.select
+          : `SELECT * FROM (${s.select})
+UNION ALL BY NAME
+SELECT * FROM read_parquet([${hitPaths.map(sqlString).join(', ')}], hive_partitioning = false)`;
+      try {
+        await engine.run(duckdb.createTable(s.name, select));
+        cache.read = hitPaths.length;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (!hitPaths.some((p) => message.includes(p))) throw error;
+        const dropped = forgetHits(cached, inputs[dataset]!.parts);
+        if (options.relevantCache === 'write') await store.delete(dropped);
+        await bindRawView(engine, files, dataset, inputs[dataset]!.parts.parquet, inUse);
+        await engine.run(duckdb.createTable(s.name, s.select));
+      }
+      if (options.relevantCache === 'write')
+        cache.written = await writeRelevantCache(engine, store, scratch, s.name, cached);
     };
     // Record-level statements first (they never read the snapshot), then the rest in plan order.
     await runShared(plan.shared.filter((s) => s.records));
@@ -319,16 +373,17 @@ async function bindDataset(
   day: string,
   inUse: Map<string, string>,
   columns: readonly string[],
+  relevantSelect?: string,
 ): Promise<DatasetInput> {
   const parts = await listRangeParts(store, dataset, from, day);
   const jsonl: RawFile[] = (await pathsOf(files, parts.jsonl, inUse)).map((path, i) => ({
     key: parts.jsonl[i]!.key,
     path,
   }));
-  const parquet: RawFile[] = (await pathsOf(files, parts.parquet, inUse)).map((path, i) => ({
-    key: parts.parquet[i]!.key,
-    path,
-  }));
+  const cache =
+    relevantSelect === undefined
+      ? undefined
+      : await planRelevantCache(store, dataset, relevantSelect, parts, day);
   const table = `raw_${dataset}_jsonl`;
   const malformed: MalformedLine[] = [...parts.malformed];
   const loaded = await loadJsonl(engine, table, dataset, jsonl, scratch, columns, inUse);
@@ -349,16 +404,38 @@ async function bindDataset(
   ))
     malformed.push(row);
   malformed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.line - b.line));
+  // With the cache, the raw relation holds only the Parquet files without an entry.
+  await bindRawView(engine, files, dataset, cache ? cache.misses.map((m) => m.file) : parts.parquet, inUse);
+  return {
+    parts,
+    lines,
+    malformed,
+    stats: { relevant: 0, duplicates: 0, unresolved: 0 },
+    ...(cache ? { relevantCache: { plan: cache, read: 0, written: 0 } } : {}),
+  };
+}
+
+/** (Re)creates the view `raw_<dataset>`: the loaded JSON Lines table, and `parquet` read in place. */
+async function bindRawView(
+  engine: Engine,
+  files: LocalFiles,
+  dataset: RecordDataset,
+  parquetParts: readonly ObjectInfo[],
+  inUse: Map<string, string>,
+): Promise<void> {
+  const parquet: RawFile[] = (await pathsOf(files, parquetParts, inUse)).map((path, i) => ({
+    key: parquetParts[i]!.key,
+    path,
+  }));
   const sources = [
-    `SELECT * EXCLUDE (_malformed), _malformed FROM ${table} WHERE _malformed IS DISTINCT FROM 'empty'`,
+    `SELECT * EXCLUDE (_malformed), _malformed FROM raw_${dataset}_jsonl WHERE _malformed IS DISTINCT FROM 'empty'`,
   ];
   if (parquet.length > 0) {
     const names = await engine.all<{ name: string }>(parquetColumnsSql(parquet));
     const present = new Set(names.map((n) => n.name));
     sources.push(`SELECT * FROM (${parquetRelation(dataset, parquet, present)})`);
   }
-  await engine.run(`CREATE VIEW raw_${dataset} AS ${sources.join('\nUNION ALL BY NAME\n')}`);
-  return { parts, lines, malformed, stats: { relevant: 0, duplicates: 0, unresolved: 0 } };
+  await engine.run(`CREATE OR REPLACE VIEW raw_${dataset} AS ${sources.join('\nUNION ALL BY NAME\n')}`);
 }
 
 /**

@@ -59,6 +59,8 @@ export interface DayParts {
   malformedLines: number;
   /** Lines held by each listed Parquet file (its rows plus its sources' malformed lines). */
   parquetLines: Map<string, number>;
+  /** The JSON Lines parts each listed Parquet file holds (its rows' `_key`s), by file key. */
+  parquetSources: Map<string, readonly string[]>;
 }
 
 /** The parts holding a day's records (see the rules above), each list in key order. */
@@ -77,7 +79,14 @@ export async function listRangeParts(
 }
 
 function summarize(days: readonly DayPartsDetail[]): DayParts {
-  const out: DayParts = { jsonl: [], parquet: [], malformed: [], malformedLines: 0, parquetLines: new Map() };
+  const out: DayParts = {
+    jsonl: [],
+    parquet: [],
+    malformed: [],
+    malformedLines: 0,
+    parquetLines: new Map(),
+    parquetSources: new Map(),
+  };
   for (const d of days) {
     out.jsonl.push(...d.jsonl);
     out.parquet.push(...d.parquet);
@@ -85,6 +94,7 @@ function summarize(days: readonly DayPartsDetail[]): DayParts {
       out.malformed.push(...f.malformed);
       out.malformedLines += f.malformed_lines;
       out.parquetLines.set(key, f.rows + f.malformed_lines);
+      out.parquetSources.set(key, f.sources);
     }
   }
   return out;

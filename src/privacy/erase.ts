@@ -8,6 +8,7 @@ import type { SnapshotPerson } from '../people/merge.js';
 import { latestSnapshotDay, readPeopleSnapshot } from '../people/snapshot.js';
 import { runSyncStage, type StageContext } from '../pipeline/stages.js';
 import { syncTargets } from '../pipeline/targets.js';
+import { keys } from '../storage/keys.js';
 import { readJsonIfExists } from '../storage/object-store.js';
 import { ledgerEntries } from '../sync/ledger.js';
 import { type ErasureRecord, type PlatformRemoval, readErasure, saveErasure } from './erasure.js';
@@ -64,6 +65,11 @@ export class ErasureStepError extends Error {
 
 /** Prefixes never rewritten: the erasure records and the suppression list hold hashes on purpose. */
 const SKIPPED_PREFIXES = ['privacy/'];
+/**
+ * Derived objects deleted rather than rewritten: the relevant-record cache holds identifiers, and
+ * its entries stand for raw files this step rewrites (so no build would read them again anyway).
+ */
+const DROPPED_PREFIXES = [keys.relevantCachePrefix()];
 
 export async function runErasure(options: RunErasureOptions): Promise<ErasureRecord> {
   const { ctx, id } = options;
@@ -312,8 +318,13 @@ async function rewriteObjects(
   let engine: Engine | undefined;
   let scanned = 0;
   try {
+    const dropped: string[] = [];
     for await (const info of store.list('')) {
       if (SKIPPED_PREFIXES.some((p) => info.key.startsWith(p))) continue;
+      if (DROPPED_PREFIXES.some((p) => info.key.startsWith(p))) {
+        dropped.push(info.key);
+        continue;
+      }
       let removed = 0;
       if (info.key.endsWith('.jsonl.gz')) removed = (await scrubJsonl(store, info.key, matcher)).removed;
       else if (info.key.endsWith('.json')) removed = (await scrubJson(store, info.key, matcher)).removed;
@@ -329,6 +340,7 @@ async function rewriteObjects(
         await step('rewrote-object');
       }
     }
+    await store.delete(dropped);
   } finally {
     engine?.close();
   }

@@ -172,6 +172,12 @@ export interface Statement {
    * may run it while the snapshot is still being brought up to date.
    */
   records?: boolean;
+  /**
+   * Keeps or drops each record of `raw_<dataset>` on its own (a filter and a projection, nothing
+   * across records): its rows from one raw file depend on that file alone, so an engine may keep
+   * them per file and read them back instead (audiences/relevant-cache.ts).
+   */
+  perRecord?: RecordDataset;
 }
 
 export interface BuildPlan {
@@ -833,7 +839,7 @@ GROUP BY owner`;
   // statements, and the aggregates of sources whose `where` reads traits, read them again).
   const again = gaps.length > 0 || sources.some((s) => s.stage > 0);
   return [
-    { name: `${x}_relevant`, select: relevant, records: true },
+    { name: `${x}_relevant`, select: relevant, records: true, perRecord: dataset },
     { name: `${x}_dups`, select: dups, records: true },
     { name: `${x}_dup_first`, select: dupFirst, records: true },
     { name: `${x}_winners`, select: winners, view: !again, records: true },

@@ -1,0 +1,209 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildAudiences } from '../../src/audiences/build.js';
+import { readMembers } from '../../src/audiences/members.js';
+import { compactDay } from '../../src/compaction/compact.js';
+import { parseAudienceSyncConfig } from '../../src/config-file.js';
+import { addDays } from '../../src/contract/days.js';
+import { Engine } from '../../src/engine/duckdb.js';
+import { keys } from '../../src/storage/keys.js';
+import { listKeys, type ObjectStore } from '../../src/storage/object-store.js';
+import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
+import { ev, msg, person, writePart } from './fixtures.js';
+
+/**
+ * The relevant-record cache (src/audiences/relevant-cache.ts): a daily build reads what earlier
+ * builds kept of each compacted file, and its members are exactly those of a build that read every
+ * file — duplicates across a cached file and a late JSON Lines part included.
+ */
+
+const D = '2026-03-10';
+const yaml = (metric: string) => `version: 1
+never_send: { message: { channel: email, metric: spammed }, within_days: 30 }
+audiences:
+  - id: buyers
+    type: top_fraction
+    when: { event: cart, within_days: 5 }
+    score: [{ weight: 1, sum: { event: cart, property: value, within_days: 5 } }]
+    top_fraction: 1
+  - id: engaged
+    type: segment
+    when: { message: { channel: email, metric: ${metric} }, within_days: 5 }
+`;
+const config = parseAudienceSyncConfig(yaml('opened'), 'test.yaml', {}).config;
+
+/** Six days of events and messages for eight people; days up to D-2 compacted as `compactUpTo` says. */
+async function writeDays(store: ObjectStore): Promise<void> {
+  await writePart(
+    store,
+    'people',
+    addDays(D, -6),
+    'p',
+    Array.from({ length: 8 }, (_, i) =>
+      person(`c${i}`, `${addDays(D, -6)}T00:00:00.000Z`, { email: `c${i}@example.com` }),
+    ),
+  );
+  for (let k = 5; k >= 0; k--) {
+    const day = addDays(D, -k);
+    await writePart(
+      store,
+      'events',
+      day,
+      `e${k}`,
+      Array.from({ length: 8 }, (_, i) =>
+        ev(`e${k}-${i}`, `c${(i + k) % 8}`, i % 3 === 0 ? 'view' : 'cart', `${day}T0${i}:00:00.000Z`, {
+          value: i + k,
+        }),
+      ),
+    );
+    await writePart(
+      store,
+      'messages',
+      day,
+      `m${k}`,
+      Array.from({ length: 8 }, (_, i) =>
+        msg(
+          `m${k}-${i}`,
+          { email: `c${(i * 3 + k) % 8}@example.com` },
+          'email',
+          i % 2 ? 'opened' : 'sent',
+          `${day}T0${i}:00:00.000Z`,
+        ),
+      ),
+    );
+  }
+}
+
+async function members(store: ObjectStore, id: string, day: string) {
+  const out: [string, string, number][] = [];
+  for await (const m of readMembers(store, id, day)) out.push([m.customer_id, m.group, m.score]);
+  return out;
+}
+
+async function compactUpTo(store: ObjectStore, last: string, first = addDays(D, -5)) {
+  for (let day = first; day <= last; day = addDays(day, 1))
+    for (const dataset of ['events', 'messages', 'people'] as const)
+      await compactDay({ store, dataset, day });
+}
+
+/** The same rows in other bytes (uncompressed), put back under the same key. */
+async function rewriteParquet(store: ObjectStore, key: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'audience-sync-rewrite-'));
+  const engine = await Engine.open({ threads: 1 });
+  try {
+    await writeFile(join(dir, 'in.parquet'), await store.get(key));
+    await engine.run(
+      `COPY (SELECT * FROM read_parquet('${join(dir, 'in.parquet')}')) TO '${join(dir, 'out.parquet')}' (FORMAT parquet, COMPRESSION uncompressed)`,
+    );
+    await store.put(key, await readFile(join(dir, 'out.parquet')));
+  } finally {
+    engine.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const entries = (store: ObjectStore) => listKeys(store, keys.relevantCachePrefix());
+
+describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create }) => {
+  let t: TestStore;
+  let fresh: TestStore;
+  beforeEach(async () => {
+    t = await create();
+    fresh = await create();
+  });
+  afterEach(async () => {
+    await t.cleanup();
+    await fresh.cleanup();
+  });
+
+  /**
+   * Yesterday's build on `t` (leaving its entries), then D's; and D's build on `fresh`, without
+   * any. `late` lands after yesterday's build (on `fresh`, before its only one).
+   */
+  async function twoDaysAndReference(late?: (store: ObjectStore) => Promise<unknown>) {
+    await writeDays(t.store);
+    await writeDays(fresh.store);
+    await late?.(fresh.store);
+    await compactUpTo(t.store, addDays(D, -3));
+    const yesterday = await buildAudiences({ store: t.store, config, day: addDays(D, -1) });
+    await late?.(t.store);
+    await compactUpTo(t.store, addDays(D, -2), addDays(D, -2));
+    const today = await buildAudiences({ store: t.store, config, day: D });
+    await compactUpTo(fresh.store, addDays(D, -2));
+    const reference = await buildAudiences({ store: fresh.store, config, day: D });
+    return { yesterday, today, reference };
+  }
+
+  it("a daily build reads yesterday's entries and selects exactly what a build reading every file selects", async () => {
+    // e3-1 lands again in a late part of D-3, after D-3 was compacted and its entry written, and
+    // received before the compacted copy (a clock skew): this copy wins, with its value.
+    const late = (store: ObjectStore) =>
+      writePart(store, 'events', addDays(D, -3), 'late', [
+        ev(
+          'e3-1',
+          'c4',
+          'cart',
+          `${addDays(D, -3)}T01:00:00.000Z`,
+          { value: 100 },
+          `${addDays(D, -3)}T00:30:00.000Z`,
+        ),
+      ]);
+    const { yesterday, today, reference } = await twoDaysAndReference(late);
+    // D-1's window (5 days) holds compacted D-5…D-3 in two datasets: 6 files, every one written.
+    expect(yesterday.engine.relevant_cache).toEqual({ read: 0, written: 6 });
+    // D's window: events D-4…D (their 5 days), messages D-29…D (never_send's 30): the entries of
+    // D-4, D-3 (events) and D-5…D-3 (messages) are read; D-2, compacted since, gets its entries.
+    expect(today.engine.relevant_cache).toEqual({ read: 5, written: 2 });
+    expect(reference.engine.relevant_cache).toEqual({ read: 0, written: 7 });
+    for (const id of ['buyers', 'engaged'])
+      expect(await members(t.store, id, D)).toEqual(await members(fresh.store, id, D));
+    // The late copy won: c4's score holds its 100, not the compacted copy's 4.
+    const c4 = (await members(t.store, 'buyers', D)).find(([id]) => id === 'c4');
+    expect(c4?.[2]).toBeGreaterThanOrEqual(100);
+    expect(today.audiences.map((a) => a.records)).toEqual(reference.audiences.map((a) => a.records));
+    // The events entry of D-5, a day that left the events window, was deleted by D's build.
+    const kept = await entries(t.store);
+    expect(kept.filter((k) => k.includes('/events/')).map((k) => k.split('/')[3])).toEqual(
+      [-4, -3, -2].map((k) => `dt=${addDays(D, k)}`),
+    );
+    expect(kept.filter((k) => k.includes('/messages/'))).toHaveLength(4);
+  });
+
+  it('a changed rule or a rewritten file never reads an old entry, and the old entries are deleted', async () => {
+    await twoDaysAndReference();
+    const before = await entries(t.store);
+    // Another metric: another statement, so other fingerprints.
+    const clicked = parseAudienceSyncConfig(yaml('clicked'), 'test.yaml', {}).config;
+    const changed = await buildAudiences({ store: t.store, config: clicked, day: D });
+    // The events' statement did not change: their 3 entries are read, the messages' 4 written again.
+    expect(changed.engine.relevant_cache).toEqual({ read: 3, written: 4 });
+    const after = await entries(t.store);
+    expect(after.filter((k) => k.includes('/messages/')).some((k) => before.includes(k))).toBe(false);
+    expect(after).toHaveLength(before.length);
+
+    // A compacted file rewritten in place with other bytes (as an erasure does): its entry no longer fits.
+    const [file] = (await listKeys(t.store, keys.rawPrefix('events', addDays(D, -3)))).filter((k) =>
+      k.endsWith('.parquet'),
+    );
+    await rewriteParquet(t.store, file!);
+    const rewritten = await buildAudiences({ store: t.store, config: clicked, day: D });
+    expect(rewritten.engine.relevant_cache).toEqual({ read: 6, written: 1 });
+    expect(await members(t.store, 'buyers', D)).toEqual(await members(fresh.store, 'buyers', D));
+  });
+
+  it('an entry the engine cannot read is dropped and its file read instead', async () => {
+    const { reference } = await twoDaysAndReference();
+    const [damaged] = (await entries(t.store)).filter((k) => k.includes('/events/'));
+    await t.store.put(damaged!, 'not a parquet file');
+    const again = await buildAudiences({ store: t.store, config, day: D });
+    // Every events entry was given up and written again; the messages' 4 were read.
+    expect(again.engine.relevant_cache).toEqual({ read: 4, written: 3 });
+    for (const id of ['buyers', 'engaged'])
+      expect(await members(t.store, id, D)).toEqual(await members(fresh.store, id, D));
+    expect(again.audiences.map((a) => a.counts)).toEqual(reference.audiences.map((a) => a.counts));
+    const third = await buildAudiences({ store: t.store, config, day: D });
+    expect(third.engine.relevant_cache).toEqual({ read: 7, written: 0 });
+  });
+});
