@@ -4,51 +4,71 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DayParts } from '../compaction/parts.js';
 import { type Engine, sqlString } from '../engine/duckdb.js';
+import { isParquetPart } from '../engine/raw.js';
+import type { MalformedLine } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
-import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import { type ObjectInfo, type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
 import type { RecordDataset } from './sql/plan.js';
 
 /**
- * The relevant-record cache: for each compacted Parquet file, the rows `<x>_relevant` keeps of it
- * (the records a selector matches, with the columns the later statements read), stored as
- * `cache/relevant/<dataset>/dt=D/<file stem>-<fingerprint>.parquet`.
+ * The relevant-record cache: for each raw file of a build's window, the rows `<x>_relevant` keeps of
+ * it (the records a selector matches, with the columns the later statements read), stored as
+ * `cache/relevant/<dataset>/dt=D/<file stem>-<fingerprint>.parquet`; for a JSON Lines part, also
+ * `….lines.json`, its line count and malformed lines (what loading it would have reported).
  *
- * `<x>_relevant` tests each record on its own (plan.ts marks it `perRecord`), so its rows from one
- * file depend on that file and on the statement alone: a build of the next day reads the entries of
- * the 28 days it shares with yesterday's window instead of testing their millions of records again,
- * and tests only the files without one (the day compacted since, the open days' JSON Lines). Every
- * step after it — de-duplication across days, identity, windows, aggregates — runs on the union as
- * before, so the result is the same whether an entry was read or its file was.
+ * `<x>_relevant` tests each record on its own (plan.ts marks it `perRecord`), and a JSON Lines
+ * part's line numbers depend on that part alone (engine/jsonl-load.ts), so the statement's rows
+ * from one file depend on that file and the statement only. A build of the next day reads the
+ * entries of what it shares with yesterday's window — 28 compacted days, and the open day it read
+ * as JSON Lines yesterday too — instead of loading and testing those records again; it reads only
+ * the files without one (the day compacted since, the parts that arrived since). Every step after
+ * it — de-duplication across days, identity, windows, aggregates — runs on the union as before, so
+ * the result is the same whether an entry was read or its file was.
  *
  * The fingerprint is a digest of the statement's text and of the file's key and version (ETag, or
  * size and modification time), so a changed configuration, a rewritten file (an erasure) or a new
  * format never reads an old entry. A build that writes entries also deletes the ones its window
- * will not read again: other versions or plans of its files, files that are gone, days before the
- * window (never days after the build's day, which a later build may be using). An erasure deletes
- * the whole cache (privacy/erase.ts), since entries hold identifiers. An entry the engine cannot
- * read is dropped and its file read instead (session.ts): the cache can cost time, never a build.
+ * will not read again: other versions or plans of its files, files that are gone (a part since
+ * compacted), days before the window (never days after the build's day, which a later build may be
+ * using). An erasure deletes the whole cache (privacy/erase.ts), since entries hold identifiers. An
+ * entry that cannot be read is dropped and its file read instead (session.ts): the cache can cost
+ * time, never a build.
  */
 
 /** Changes when what an entry holds changes in a way the statement's text does not show. */
-const ENTRY_FORMAT = 1;
+const ENTRY_FORMAT = 2;
 
-export interface RelevantCachePlan {
-  dataset: RecordDataset;
-  /** Entries to read instead of their Parquet files. */
-  hits: ObjectInfo[];
-  /** The Parquet files those entries stand for, in the same order. */
-  hitFiles: ObjectInfo[];
-  /** Parquet files without an entry: read, and given one when the session writes. */
-  misses: CacheMiss[];
-  /** Entries no build of this window reads: deleted when the session writes. */
-  stale: string[];
+/** What loading a JSON Lines part reported, kept beside its rows. */
+export interface PartLines {
+  lines: number;
+  malformed: MalformedLine[];
+}
+
+export interface CacheHit {
+  file: ObjectInfo;
+  /** The entry's rows. */
+  rows: ObjectInfo;
+  /** A JSON Lines part's line count and malformed lines, read when the cache was planned. */
+  lines?: PartLines;
 }
 
 export interface CacheMiss {
   file: ObjectInfo;
-  entry: string;
+  rows: string;
+  /** Where a JSON Lines part's `PartLines` go. */
+  lines?: string;
   /** The JSON Lines parts the file holds: the `_key`s of its rows. */
   sources: readonly string[];
+}
+
+export interface RelevantCachePlan {
+  dataset: RecordDataset;
+  /** Files whose entries are read instead of them. */
+  hits: CacheHit[];
+  /** Files without an entry: read, and given one when the session writes. */
+  misses: CacheMiss[];
+  /** Entries no build of this window reads: deleted when the session writes. */
+  stale: string[];
 }
 
 export function entryFingerprint(select: string, file: ObjectInfo): string {
@@ -60,58 +80,86 @@ export function entryFingerprint(select: string, file: ObjectInfo): string {
 }
 
 function stemOf(key: string): string {
-  return key.slice(key.lastIndexOf('/') + 1).replace(/\.parquet$/, '');
+  return key.slice(key.lastIndexOf('/') + 1).replace(/(\.parquet|\.jsonl\.gz)$/, '');
 }
 
-function entryOf(dataset: RecordDataset, select: string, file: ObjectInfo): string {
-  return keys.relevantCacheEntry(
-    dataset,
-    partitionDay(file.key)!,
-    stemOf(file.key),
-    entryFingerprint(select, file),
-  );
+function missOf(
+  dataset: RecordDataset,
+  select: string,
+  file: ObjectInfo,
+  parts: Pick<DayParts, 'parquetSources'>,
+): CacheMiss {
+  const entry = (kind: 'rows' | 'lines') =>
+    keys.relevantCacheEntry(
+      dataset,
+      partitionDay(file.key)!,
+      stemOf(file.key),
+      entryFingerprint(select, file),
+      kind,
+    );
+  return isParquetPart(file.key)
+    ? { file, rows: entry('rows'), sources: parts.parquetSources.get(file.key) ?? [] }
+    : { file, rows: entry('rows'), lines: entry('lines'), sources: [file.key] };
 }
 
-/** Which of `parts`' Parquet files have an entry for `select` (one listing of the dataset's cache). */
+/**
+ * Which of `parts`' files have an entry for `select`: one listing of the dataset's cache, and the
+ * `.lines.json` of each JSON Lines hit (one that cannot be read makes its part a miss).
+ */
 export async function planRelevantCache(
   store: ObjectStore,
   dataset: RecordDataset,
   select: string,
-  parts: Pick<DayParts, 'parquet' | 'parquetSources'>,
+  parts: Pick<DayParts, 'parquet' | 'jsonl' | 'parquetSources'>,
   day: string,
 ): Promise<RelevantCachePlan> {
   const existing = new Map<string, ObjectInfo>();
   for await (const o of store.list(keys.relevantCachePrefix(dataset))) existing.set(o.key, o);
-  const plan: RelevantCachePlan = { dataset, hits: [], hitFiles: [], misses: [], stale: [] };
+  const plan: RelevantCachePlan = { dataset, hits: [], misses: [], stale: [] };
   const wanted = new Set<string>();
-  for (const file of parts.parquet) {
-    const entry = entryOf(dataset, select, file);
-    wanted.add(entry);
-    const found = existing.get(entry);
-    if (found) {
-      plan.hits.push(found);
-      plan.hitFiles.push(file);
-    } else plan.misses.push({ file, entry, sources: parts.parquetSources.get(file.key) ?? [] });
+  for (const file of [...parts.parquet, ...parts.jsonl]) {
+    const miss = missOf(dataset, select, file, parts);
+    wanted.add(miss.rows);
+    if (miss.lines) wanted.add(miss.lines);
+    const rows = existing.get(miss.rows);
+    const lines = miss.lines && existing.has(miss.lines) ? await readPartLines(store, miss.lines) : undefined;
+    if (rows && (!miss.lines || lines)) plan.hits.push({ file, rows, ...(lines ? { lines } : {}) });
+    else plan.misses.push(miss);
   }
   plan.stale = [...existing.keys()].filter((k) => !wanted.has(k) && (partitionDay(k) ?? '') <= day);
   return plan;
 }
 
-/** Turns every hit into a miss again (its entry could not be read); returns the entries dropped. */
-export function forgetHits(plan: RelevantCachePlan, parts: Pick<DayParts, 'parquetSources'>): string[] {
-  const dropped = plan.hits.map((h) => h.key);
-  for (const [i, file] of plan.hitFiles.entries())
-    plan.misses.push({ file, entry: plan.hits[i]!.key, sources: parts.parquetSources.get(file.key) ?? [] });
+async function readPartLines(store: ObjectStore, key: string): Promise<PartLines | undefined> {
+  try {
+    const v = await readJsonIfExists<PartLines>(store, key);
+    return v && Number.isInteger(v.lines) && Array.isArray(v.malformed) ? v : undefined;
+  } catch {
+    return undefined; // not JSON: the part is read again, and the entry written again
+  }
+}
+
+/** Turns every hit into a miss again (an entry could not be read); returns the entries dropped. */
+export function forgetHits(
+  plan: RelevantCachePlan,
+  select: string,
+  parts: Pick<DayParts, 'parquetSources'>,
+): string[] {
+  const dropped: string[] = [];
+  for (const hit of plan.hits) {
+    const miss = missOf(plan.dataset, select, hit.file, parts);
+    dropped.push(miss.rows, ...(miss.lines ? [miss.lines] : []));
+    plan.misses.push(miss);
+  }
   plan.hits = [];
-  plan.hitFiles = [];
   return dropped;
 }
 
 /**
  * Writes the entries of `plan`'s misses from `table` (the session's `<x>_relevant`, which holds
  * their rows beside the others'), in one partitioned pass, then deletes the stale entries. A file
- * none of whose records is relevant gets an empty entry, so it is not tested again either.
- * Returns the number of entries written.
+ * none of whose records is relevant gets an empty entry, so it is not read again either. `lines`
+ * gives what loading each JSON Lines part reported. Returns the number of entries written.
  */
 export async function writeRelevantCache(
   engine: Engine,
@@ -119,6 +167,7 @@ export async function writeRelevantCache(
   scratch: string,
   table: string,
   plan: RelevantCachePlan,
+  lines: (key: string) => PartLines,
 ): Promise<number> {
   const dir = join(scratch, `relevant-${table}`);
   await rm(dir, { recursive: true, force: true });
@@ -153,7 +202,9 @@ export async function writeRelevantCache(
           `COPY (SELECT * FROM read_parquet(${sqlString(join(folder, '*.parquet'))})) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`,
         );
       }
-      await store.put(miss.entry, createReadStream(file));
+      // The rows first: a part's entry is read only when both are there.
+      await store.put(miss.rows, createReadStream(file));
+      if (miss.lines) await writeJson(store, miss.lines, lines(miss.file.key));
     }
     if (plan.stale.length > 0) await store.delete(plan.stale);
     return plan.misses.length;

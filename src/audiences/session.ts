@@ -91,12 +91,14 @@ export interface DatasetInput {
   lines: Map<string, number>;
   malformed: MalformedLine[];
   stats: { relevant: number; duplicates: number; unresolved: number };
-  /** The relevant-record cache of the dataset's Parquet files, when the session uses it. */
+  /** The relevant-record cache of the dataset's files, when the session uses it. */
   relevantCache?: RelevantCacheUse;
 }
 
 export interface RelevantCacheUse {
   plan: RelevantCachePlan;
+  /** The statement the entries hold the rows of. */
+  select: string;
   /** Entries read instead of their files, and entries written, by the session. */
   read: number;
   written: number;
@@ -150,9 +152,9 @@ export interface SessionOptions {
   /** Score table partitions the build's gate resolved and checked (bound without a second look). */
   checkedScoreTables?: CheckedScoreTables | undefined;
   /**
-   * The relevant-record cache (relevant-cache.ts): `read` reads the entries of the plan's compacted
-   * files; `write` also writes the missing ones and deletes those its window will not read again
-   * (the build). Without it, every record is read from its raw file.
+   * The relevant-record cache (relevant-cache.ts): `read` reads the entries of the plan's raw files;
+   * `write` also writes the missing ones and deletes those its window will not read again (the
+   * build). Without it, every record is read from its raw file.
    */
   relevantCache?: 'read' | 'write' | undefined;
 }
@@ -185,18 +187,14 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       if (from === undefined) continue;
       const columns = rawColumnsRead(plan, dataset);
       const relevant = options.relevantCache ? plan.shared.find((st) => st.perRecord === dataset) : undefined;
-      inputs[dataset] = await bindDataset(
-        engine,
-        store,
-        files,
-        scratch,
-        dataset,
-        from,
-        plan.day,
-        inUse,
-        columns,
-        relevant?.select,
-      );
+      const parts = await listRangeParts(store, dataset, from, plan.day);
+      const cache = relevant && {
+        select: relevant.select,
+        plan: await planRelevantCache(store, dataset, relevant.select, parts, plan.day),
+        read: 0,
+        written: 0,
+      };
+      inputs[dataset] = await bindDataset(engine, files, scratch, dataset, parts, inUse, columns, cache);
     }
     const { scoreTables: names, scoreTableDefs: tables, day } = plan;
     const scoreTables = await bindScoreTables({
@@ -231,7 +229,11 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     const runCachedRelevant = async (s: Statement, cache: RelevantCacheUse) => {
       const dataset = s.perRecord!;
       const { plan: cached } = cache;
-      const hitPaths = await pathsOf(files, cached.hits, inUse);
+      const hitPaths = await pathsOf(
+        files,
+        cached.hits.map((h) => h.rows),
+        inUse,
+      );
       const select =
         hitPaths.length === 0
           ? s.select
@@ -244,13 +246,22 @@ SELECT * FROM read_parquet([${hitPaths.map(sqlString).join(', ')}], hive_partiti
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         if (!hitPaths.some((p) => message.includes(p))) throw error;
-        const dropped = forgetHits(cached, inputs[dataset]!.parts);
+        // Bound again over every file, the JSON Lines parts that had entries loaded now.
+        const input = inputs[dataset]!;
+        const dropped = forgetHits(cached, cache.select, input.parts);
         if (options.relevantCache === 'write') await store.delete(dropped);
-        await bindRawView(engine, files, dataset, inputs[dataset]!.parts.parquet, inUse);
+        const columns = rawColumnsRead(plan, dataset);
+        inputs[dataset] = await bindDataset(engine, files, scratch, dataset, input.parts, inUse, columns);
+        inputs[dataset]!.relevantCache = cache;
         await engine.run(duckdb.createTable(s.name, s.select));
       }
-      if (options.relevantCache === 'write')
-        cache.written = await writeRelevantCache(engine, store, scratch, s.name, cached);
+      if (options.relevantCache === 'write') {
+        const { lines, malformed } = inputs[dataset]!;
+        cache.written = await writeRelevantCache(engine, store, scratch, s.name, cached, (key) => ({
+          lines: lines.get(key) ?? 0,
+          malformed: malformed.filter((m) => m.key === key),
+        }));
+      }
     };
     // Record-level statements first (they never read the snapshot), then the rest in plan order.
     await runShared(plan.shared.filter((s) => s.records));
@@ -358,32 +369,28 @@ export async function bindPeopleSnapshot(
 }
 
 /**
- * Binds `raw_<dataset>` to the parts of `[from, day]`. JSON Lines parts are loaded once into a
- * temporary table (their line counts and damage come from it); a part whose gzip data breaks is
- * salvaged up to the break. Parquet parts are read in place. Only `columns` (what the plan reads,
- * `rawColumnsRead`) are loaded from JSON Lines; the relation's other columns read as NULL there.
+ * Binds `raw_<dataset>` to `parts`. JSON Lines parts are loaded once into a temporary table (their
+ * line counts and damage come from it); a part whose gzip data breaks is salvaged up to the break.
+ * Parquet parts are read in place. Only `columns` (what the plan reads, `rawColumnsRead`) are loaded
+ * from JSON Lines; the relation's other columns read as NULL there. With `cache`, files whose
+ * entries it reads are left out (a JSON Lines part's line count and damage come from its entry).
  */
 async function bindDataset(
   engine: Engine,
-  store: ObjectStore,
   files: LocalFiles,
   scratch: string,
   dataset: RecordDataset,
-  from: string,
-  day: string,
+  parts: DayParts,
   inUse: Map<string, string>,
   columns: readonly string[],
-  relevantSelect?: string,
+  cache?: RelevantCacheUse,
 ): Promise<DatasetInput> {
-  const parts = await listRangeParts(store, dataset, from, day);
-  const jsonl: RawFile[] = (await pathsOf(files, parts.jsonl, inUse)).map((path, i) => ({
-    key: parts.jsonl[i]!.key,
+  const cached = new Set(cache?.plan.hits.map((h) => h.file.key));
+  const toLoad = parts.jsonl.filter((p) => !cached.has(p.key));
+  const jsonl: RawFile[] = (await pathsOf(files, toLoad, inUse)).map((path, i) => ({
+    key: toLoad[i]!.key,
     path,
   }));
-  const cache =
-    relevantSelect === undefined
-      ? undefined
-      : await planRelevantCache(store, dataset, relevantSelect, parts, day);
   const table = `raw_${dataset}_jsonl`;
   const malformed: MalformedLine[] = [...parts.malformed];
   const loaded = await loadJsonl(engine, table, dataset, jsonl, scratch, columns, inUse);
@@ -398,20 +405,25 @@ async function bindDataset(
     if (b.reason.startsWith('unreadable gzip data'))
       lines.set(b.key, Math.max(lines.get(b.key) ?? 0, b.line));
   for (const [key, n] of parts.parquetLines) lines.set(key, n);
+  for (const hit of cache?.plan.hits ?? [])
+    if (hit.lines) {
+      lines.set(hit.file.key, hit.lines.lines);
+      malformed.push(...hit.lines.malformed);
+    }
   for (const row of await engine.all<{ key: string; line: number; reason: string }>(
     `SELECT _key AS key, _line AS line, _malformed AS reason FROM ${table}
      WHERE _malformed IS NOT NULL AND _malformed <> 'empty' ORDER BY _key, _line`,
   ))
     malformed.push(row);
   malformed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.line - b.line));
-  // With the cache, the raw relation holds only the Parquet files without an entry.
-  await bindRawView(engine, files, dataset, cache ? cache.misses.map((m) => m.file) : parts.parquet, inUse);
+  const parquet = parts.parquet.filter((p) => !cached.has(p.key));
+  await bindRawView(engine, files, dataset, parquet, inUse);
   return {
     parts,
     lines,
     malformed,
     stats: { relevant: 0, duplicates: 0, unresolved: 0 },
-    ...(cache ? { relevantCache: { plan: cache, read: 0, written: 0 } } : {}),
+    ...(cache ? { relevantCache: cache } : {}),
   };
 }
 

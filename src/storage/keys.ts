@@ -39,9 +39,18 @@ export const keys = {
     `quarantine/${assertSegment('dataset', dataset)}/dt=${day(dt)}/part-${assertSegment('part name', name)}.jsonl.gz`,
   /** The relevant-record cache (audiences/relevant-cache.ts): derived, deleted and rebuilt at will. */
   relevantCachePrefix: (dataset?: Dataset) => (dataset ? `cache/relevant/${dataset}/` : 'cache/relevant/'),
-  /** One compacted file's relevant records under one plan: `<file stem>-<fingerprint>.parquet`. */
-  relevantCacheEntry: (dataset: Dataset, dt: string, stem: string, fingerprint: string) =>
-    `cache/relevant/${dataset}/dt=${day(dt)}/${assertSegment('file stem', stem)}-${assertSegment('fingerprint', fingerprint)}.parquet`,
+  /**
+   * One raw file's relevant records under one plan: `<file stem>-<fingerprint>.parquet`, and for a
+   * JSON Lines part also `….lines.json` (its line count and malformed lines).
+   */
+  relevantCacheEntry: (
+    dataset: Dataset,
+    dt: string,
+    stem: string,
+    fingerprint: string,
+    kind: 'rows' | 'lines',
+  ) =>
+    `cache/relevant/${dataset}/dt=${day(dt)}/${assertSegment('file stem', stem)}-${assertSegment('fingerprint', fingerprint)}${kind === 'rows' ? '.parquet' : '.lines.json'}`,
   peoplePrefix: () => 'people/',
   peopleSnapshot: (dt: string) => `people/dt=${day(dt)}/people.jsonl.gz`,
   audiencePrefix: (audienceId: string) => `audiences/${assertSegment('audience id', audienceId)}/`,

@@ -47,17 +47,17 @@ async function writeDays(store: ObjectStore): Promise<void> {
   );
   for (let k = 5; k >= 0; k--) {
     const day = addDays(D, -k);
-    await writePart(
-      store,
-      'events',
-      day,
-      `e${k}`,
-      Array.from({ length: 8 }, (_, i) =>
+    await writePart(store, 'events', day, `e${k}`, [
+      ...Array.from({ length: 8 }, (_, i) =>
         ev(`e${k}-${i}`, `c${(i + k) % 8}`, i % 3 === 0 ? 'view' : 'cart', `${day}T0${i}:00:00.000Z`, {
           value: i + k,
         }),
       ),
-    );
+      // A malformed line in every part: a part read from its entry still reports it.
+      '{"id": "broken',
+      // An id twice in one part: its line numbers decide which copy wins.
+      ev(`e${k}-1`, `c${(1 + k) % 8}`, 'cart', `${day}T01:00:00.000Z`, { value: 50 }),
+    ]);
     await writePart(
       store,
       'messages',
@@ -151,24 +151,36 @@ describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create 
         ),
       ]);
     const { yesterday, today, reference } = await twoDaysAndReference(late);
-    // D-1's window (5 days) holds compacted D-5…D-3 in two datasets: 6 files, every one written.
-    expect(yesterday.engine.relevant_cache).toEqual({ read: 0, written: 6 });
-    // D's window: events D-4…D (their 5 days), messages D-29…D (never_send's 30): the entries of
-    // D-4, D-3 (events) and D-5…D-3 (messages) are read; D-2, compacted since, gets its entries.
-    expect(today.engine.relevant_cache).toEqual({ read: 5, written: 2 });
-    expect(reference.engine.relevant_cache).toEqual({ read: 0, written: 7 });
+    // D-1's window (5 days) holds, in each dataset, compacted D-5…D-3 and the JSON Lines parts of
+    // D-2 and D-1: 10 files, every one given an entry.
+    expect(yesterday.engine.relevant_cache).toEqual({ read: 0, written: 10 });
+    // D's window: events D-4…D (their 5 days), messages D-29…D (never_send's 30). Read: D-4, D-3
+    // and D-1's part (events), D-5…D-3 and D-1's part (messages). Written: D-2, compacted since,
+    // D's parts, and the late part of D-3.
+    expect(today.engine.relevant_cache).toEqual({ read: 7, written: 5 });
+    expect(reference.engine.relevant_cache).toEqual({ read: 0, written: 11 });
     for (const id of ['buyers', 'engaged'])
       expect(await members(t.store, id, D)).toEqual(await members(fresh.store, id, D));
     // The late copy won: c4's score holds its 100, not the compacted copy's 4.
     const c4 = (await members(t.store, 'buyers', D)).find(([id]) => id === 'c4');
     expect(c4?.[2]).toBeGreaterThanOrEqual(100);
-    expect(today.audiences.map((a) => a.records)).toEqual(reference.audiences.map((a) => a.records));
-    // The events entry of D-5, a day that left the events window, was deleted by D's build.
+    // The same records, lines and malformed lines (a part read from its entry reports its own).
+    const reports = (r: typeof today) =>
+      r.audiences.map((a) => ({ records: a.records, lines: a.malformed_lines, malformed: a.malformed }));
+    expect(reports(today)).toEqual(reports(reference));
+    expect(today.audiences[0]!.malformed_lines).toBe(5);
+    // Deleted by D's build: the events entry of D-5, a day that left the events window, and the
+    // entries of D-2's JSON Lines parts, compacted since.
     const kept = await entries(t.store);
-    expect(kept.filter((k) => k.includes('/events/')).map((k) => k.split('/')[3])).toEqual(
-      [-4, -3, -2].map((k) => `dt=${addDays(D, k)}`),
+    const days = (dataset: string) => [
+      ...new Set(kept.filter((k) => k.includes(`/${dataset}/`)).map((k) => k.split('/')[3])),
+    ];
+    expect(days('events')).toEqual([-4, -3, -2, -1, 0].map((k) => `dt=${addDays(D, k)}`));
+    expect(kept.filter((k) => k.includes(`dt=${addDays(D, -2)}/`)).every((k) => k.endsWith('.parquet'))).toBe(
+      true,
     );
-    expect(kept.filter((k) => k.includes('/messages/'))).toHaveLength(4);
+    // Messages: four compacted days' rows, two parts' rows and their lines.
+    expect(kept.filter((k) => k.includes('/messages/'))).toHaveLength(8);
   });
 
   it('a changed rule or a rewritten file never reads an old entry, and the old entries are deleted', async () => {
@@ -177,8 +189,9 @@ describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create 
     // Another metric: another statement, so other fingerprints.
     const clicked = parseAudienceSyncConfig(yaml('clicked'), 'test.yaml', {}).config;
     const changed = await buildAudiences({ store: t.store, config: clicked, day: D });
-    // The events' statement did not change: their 3 entries are read, the messages' 4 written again.
-    expect(changed.engine.relevant_cache).toEqual({ read: 3, written: 4 });
+    // The events' statement did not change: their 5 entries (D-4…D-2 compacted, D-1 and D's parts)
+    // are read; the messages' 6 are written again.
+    expect(changed.engine.relevant_cache).toEqual({ read: 5, written: 6 });
     const after = await entries(t.store);
     expect(after.filter((k) => k.includes('/messages/')).some((k) => before.includes(k))).toBe(false);
     expect(after).toHaveLength(before.length);
@@ -189,7 +202,7 @@ describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create 
     );
     await rewriteParquet(t.store, file!);
     const rewritten = await buildAudiences({ store: t.store, config: clicked, day: D });
-    expect(rewritten.engine.relevant_cache).toEqual({ read: 6, written: 1 });
+    expect(rewritten.engine.relevant_cache).toEqual({ read: 10, written: 1 });
     expect(await members(t.store, 'buyers', D)).toEqual(await members(fresh.store, 'buyers', D));
   });
 
@@ -198,12 +211,12 @@ describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create 
     const [damaged] = (await entries(t.store)).filter((k) => k.includes('/events/'));
     await t.store.put(damaged!, 'not a parquet file');
     const again = await buildAudiences({ store: t.store, config, day: D });
-    // Every events entry was given up and written again; the messages' 4 were read.
-    expect(again.engine.relevant_cache).toEqual({ read: 4, written: 3 });
+    // Every events entry was given up (its parts loaded) and written again; the messages' 6 were read.
+    expect(again.engine.relevant_cache).toEqual({ read: 6, written: 5 });
     for (const id of ['buyers', 'engaged'])
       expect(await members(t.store, id, D)).toEqual(await members(fresh.store, id, D));
     expect(again.audiences.map((a) => a.counts)).toEqual(reference.audiences.map((a) => a.counts));
     const third = await buildAudiences({ store: t.store, config, day: D });
-    expect(third.engine.relevant_cache).toEqual({ read: 7, written: 0 });
+    expect(third.engine.relevant_cache).toEqual({ read: 11, written: 0 });
   });
 });
