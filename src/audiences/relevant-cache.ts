@@ -117,13 +117,20 @@ export async function planRelevantCache(
   for await (const o of store.list(keys.relevantCachePrefix(dataset))) existing.set(o.key, o);
   const plan: RelevantCachePlan = { dataset, hits: [], misses: [], stale: [] };
   const wanted = new Set<string>();
-  for (const file of [...parts.parquet, ...parts.jsonl]) {
-    const miss = missOf(dataset, select, file, parts);
+  const candidates = [...parts.parquet, ...parts.jsonl].map((file) => missOf(dataset, select, file, parts));
+  // The parts' `.lines.json`, read together: a day's window has a few dozen.
+  const lines = await Promise.all(
+    candidates.map((m) =>
+      m.lines && existing.has(m.rows) && existing.has(m.lines) ? readPartLines(store, m.lines) : undefined,
+    ),
+  );
+  for (const [i, miss] of candidates.entries()) {
     wanted.add(miss.rows);
     if (miss.lines) wanted.add(miss.lines);
     const rows = existing.get(miss.rows);
-    const lines = miss.lines && existing.has(miss.lines) ? await readPartLines(store, miss.lines) : undefined;
-    if (rows && (!miss.lines || lines)) plan.hits.push({ file, rows, ...(lines ? { lines } : {}) });
+    const read = lines[i];
+    if (rows && (!miss.lines || read))
+      plan.hits.push({ file: miss.file, rows, ...(read ? { lines: read } : {}) });
     else plan.misses.push(miss);
   }
   plan.stale = [...existing.keys()].filter((k) => !wanted.has(k) && (partitionDay(k) ?? '') <= day);
@@ -139,48 +146,45 @@ async function readPartLines(store: ObjectStore, key: string): Promise<PartLines
   }
 }
 
-/** Turns every hit into a miss again (an entry could not be read); returns the entries dropped. */
+/** Turns every hit into a miss again (an entry could not be read); returns those new misses. */
 export function forgetHits(
   plan: RelevantCachePlan,
   select: string,
   parts: Pick<DayParts, 'parquetSources'>,
-): string[] {
-  const dropped: string[] = [];
-  for (const hit of plan.hits) {
-    const miss = missOf(plan.dataset, select, hit.file, parts);
-    dropped.push(miss.rows, ...(miss.lines ? [miss.lines] : []));
-    plan.misses.push(miss);
-  }
+): CacheMiss[] {
+  const missed = plan.hits.map((hit) => missOf(plan.dataset, select, hit.file, parts));
+  plan.misses.push(...missed);
   plan.hits = [];
-  return dropped;
+  return missed;
 }
 
 /**
- * Writes the entries of `plan`'s misses from `table` (the session's `<x>_relevant`, which holds
- * their rows beside the others'), in one partitioned pass, then deletes the stale entries. A file
- * none of whose records is relevant gets an empty entry, so it is not read again either. `lines`
- * gives what loading each JSON Lines part reported. Returns the number of entries written.
+ * Writes the entries of `misses` from `table` (the session's `<x>_relevant` before the entries read
+ * are added: the rows of the files read), in one partitioned pass. A file none of whose records is
+ * relevant gets an empty entry, so it is not read again either. `lines` gives what loading each
+ * JSON Lines part reported. Returns the number of entries written.
  */
 export async function writeRelevantCache(
   engine: Engine,
   store: ObjectStore,
   scratch: string,
   table: string,
-  plan: RelevantCachePlan,
+  misses: readonly CacheMiss[],
   lines: (key: string) => PartLines,
 ): Promise<number> {
+  if (misses.length === 0) return 0;
   const dir = join(scratch, `relevant-${table}`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   try {
-    const pairs = plan.misses.flatMap((m, i) => m.sources.map((s) => `(${sqlString(s)}, ${i})`));
+    const pairs = misses.flatMap((m, i) => m.sources.map((s) => `(${sqlString(s)}, ${i})`));
     if (pairs.length > 0)
       await engine.run(
         `COPY (SELECT r.*, m.entry AS _entry FROM ${table} r JOIN (VALUES ${pairs.join(', ')}) m(source, entry) ON r._key = m.source)
          TO ${sqlString(join(dir, 'rows'))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY (_entry))`,
       );
     let empty: string | undefined;
-    for (const [i, miss] of plan.misses.entries()) {
+    for (const [i, miss] of misses.entries()) {
       const folder = join(dir, 'rows', `_entry=${i}`);
       const written = (await readdir(folder).catch(() => [] as string[])).filter((f) =>
         f.endsWith('.parquet'),
@@ -206,8 +210,7 @@ export async function writeRelevantCache(
       await store.put(miss.rows, createReadStream(file));
       if (miss.lines) await writeJson(store, miss.lines, lines(miss.file.key));
     }
-    if (plan.stale.length > 0) await store.delete(plan.stale);
-    return plan.misses.length;
+    return misses.length;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -801,8 +801,10 @@ WHERE ${[...scan, 'r._malformed IS NULL'].join(' AND ')} AND r.id IS NOT NULL AN
   AND (${selectors.join('\n    OR ')})`;
 
   // One record per id: the first received (unreadable received_at last), then key, then line.
-  // Most ids are unique: only the rows of ids seen more than once are ranked.
-  const columns = ['_key', '_line', 'id', 'received', 'day', ...needed].map((c) => d.ident(c)).join(', ');
+  // Most ids are unique: only the rows of ids seen more than once are ranked. Key and line decide
+  // nothing after that: the winners leave them out, so an engine reading `<x>_relevant` in place
+  // (a view over stored rows, audiences/relevant-cache.ts) never reads them for most rows.
+  const columns = ['id', 'received', 'day', ...needed].map((c) => d.ident(c)).join(', ');
   const dups = `SELECT id FROM ${x}_relevant GROUP BY id HAVING count(*) > 1`;
   const dupFirst = d.firstPerKey(
     `(SELECT * FROM ${x}_relevant WHERE id IN (SELECT id FROM ${x}_dups)) r`,

@@ -292,9 +292,9 @@ SELECT * FROM (
 WHERE _first = 1;
 
 CREATE OR REPLACE VIEW ev_winners AS
-SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
+SELECT "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
 UNION ALL
-SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_dup_first;
+SELECT "id", "received", "day", "customer_id", "email", "name", "properties", "ts" FROM ev_dup_first;
 
 CREATE OR REPLACE VIEW ev_email_owners AS
 SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM ev_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
@@ -344,9 +344,9 @@ SELECT * FROM (
 WHERE _first = 1;
 
 CREATE OR REPLACE VIEW msg_winners AS
-SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric" FROM msg_relevant WHERE id NOT IN (SELECT id FROM msg_dups)
+SELECT "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric" FROM msg_relevant WHERE id NOT IN (SELECT id FROM msg_dups)
 UNION ALL
-SELECT "_key", "_line", "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric" FROM msg_dup_first;
+SELECT "id", "received", "day", "customer_id", "email", "cio_id", "channel", "metric" FROM msg_dup_first;
 
 CREATE OR REPLACE VIEW msg_email_owners AS
 SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');

@@ -392,9 +392,9 @@ WHERE true
 QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
 
 CREATE OR REPLACE TEMP TABLE ev_winners AS
-SELECT `_key`, `_line`, `id`, `received`, `day`, `customer_id`, `email`, `name`, `properties` FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
+SELECT `id`, `received`, `day`, `customer_id`, `email`, `name`, `properties` FROM ev_relevant WHERE id NOT IN (SELECT id FROM ev_dups)
 UNION ALL
-SELECT `_key`, `_line`, `id`, `received`, `day`, `customer_id`, `email`, `name`, `properties` FROM ev_dup_first;
+SELECT `id`, `received`, `day`, `customer_id`, `email`, `name`, `properties` FROM ev_dup_first;
 
 CREATE OR REPLACE TEMP TABLE ev_email_owners AS
 SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM ev_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
@@ -435,9 +435,9 @@ WHERE true
 QUALIFY row_number() OVER (PARTITION BY id ORDER BY received ASC NULLS LAST, _key, _line) = 1;
 
 CREATE OR REPLACE TEMP TABLE msg_winners AS
-SELECT `_key`, `_line`, `id`, `received`, `day`, `customer_id`, `email`, `cio_id`, `channel`, `metric`, `campaign_id` FROM msg_relevant WHERE id NOT IN (SELECT id FROM msg_dups)
+SELECT `id`, `received`, `day`, `customer_id`, `email`, `cio_id`, `channel`, `metric`, `campaign_id` FROM msg_relevant WHERE id NOT IN (SELECT id FROM msg_dups)
 UNION ALL
-SELECT `_key`, `_line`, `id`, `received`, `day`, `customer_id`, `email`, `cio_id`, `channel`, `metric`, `campaign_id` FROM msg_dup_first;
+SELECT `id`, `received`, `day`, `customer_id`, `email`, `cio_id`, `channel`, `metric`, `campaign_id` FROM msg_dup_first;
 
 CREATE OR REPLACE TEMP TABLE msg_email_owners AS
 SELECT email, owner FROM email_map WHERE email IN (SELECT lower(r.email) FROM msg_relevant r WHERE r.customer_id IS NULL OR r.customer_id = '');
