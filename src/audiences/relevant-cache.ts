@@ -38,6 +38,9 @@ import type { RecordDataset } from './sql/plan.js';
 /** Changes when what an entry holds changes in a way the statement's text does not show. */
 const ENTRY_FORMAT = 2;
 
+/** Entries uploaded at once. */
+const UPLOADS_AT_ONCE = 8;
+
 /** What loading a JSON Lines part reported, kept beside its rows. */
 export interface PartLines {
   lines: number;
@@ -184,13 +187,13 @@ export async function writeRelevantCache(
          TO ${sqlString(join(dir, 'rows'))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY (_entry))`,
       );
     let empty: string | undefined;
-    for (const [i, miss] of misses.entries()) {
+    const files: string[] = [];
+    for (const i of misses.keys()) {
       const folder = join(dir, 'rows', `_entry=${i}`);
       const written = (await readdir(folder).catch(() => [] as string[])).filter((f) =>
         f.endsWith('.parquet'),
       );
-      let file: string;
-      if (written.length === 1) file = join(folder, written[0]!);
+      if (written.length === 1) files.push(join(folder, written[0]!));
       else if (written.length === 0) {
         if (!empty) {
           empty = join(dir, 'empty.parquet');
@@ -198,18 +201,29 @@ export async function writeRelevantCache(
             `COPY (SELECT * FROM ${table} WHERE false) TO ${sqlString(empty)} (FORMAT parquet)`,
           );
         }
-        file = empty;
+        files.push(empty);
       } else {
         // The engine split one partition over several files: one entry is one file.
-        file = join(dir, `entry-${i}.parquet`);
+        const file = join(dir, `entry-${i}.parquet`);
         await engine.run(
           `COPY (SELECT * FROM read_parquet(${sqlString(join(folder, '*.parquet'))})) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`,
         );
+        files.push(file);
       }
-      // The rows first: a part's entry is read only when both are there.
-      await store.put(miss.rows, createReadStream(file));
-      if (miss.lines) await writeJson(store, miss.lines, lines(miss.file.key));
     }
+    // Several uploads at a time: each waits mostly on the store (a local store syncs every object
+    // to disk; a first build at 1M x 30 writes about 200 entries, 11 s of its events one at a time
+    // beside the people fold).
+    const queue = [...misses.keys()];
+    const upload = async () => {
+      for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+        const miss = misses[i]!;
+        // The rows first: a part's entry is read only when both are there.
+        await store.put(miss.rows, createReadStream(files[i]!));
+        if (miss.lines) await writeJson(store, miss.lines, lines(miss.file.key));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(UPLOADS_AT_ONCE, misses.length) }, upload));
     return misses.length;
   } finally {
     await rm(dir, { recursive: true, force: true });
