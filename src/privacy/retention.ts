@@ -17,6 +17,7 @@ import type { RetentionConfig } from './retention-config.js';
  * | kind         | limit             | unit removed                                        | its day                    |
  * | ------------ | ----------------- | --------------------------------------------------- | -------------------------- |
  * | `raw`        | `raw_days`        | `raw/<dataset>/dt=D/` (JSON Lines, Parquet, manifest) | D                        |
+ * | `raw`        | `raw_days`        | `cache/relevant/<dataset>/dt=D/` (derived from them)  | D                        |
  * | `people`     | `raw_days`        | `people/dt=D/` (snapshot and manifest)               | D                          |
  * | `audiences`  | `raw_days`        | `audiences/<id>/dt=D/` (members and manifest)        | D                          |
  * | `quarantine` | `quarantine_days` | `quarantine/<dataset>/dt=D/`                         | D                          |
@@ -263,6 +264,10 @@ async function selectRaw(store: ObjectStore, keepFrom: string): Promise<Selectio
       units.push(partitionUnit(label, p, marker));
     }
   }
+  // The relevant-record cache holds the records of raw files: it goes with their days.
+  for (const dataset of ['events', 'messages'] as const)
+    for (const [label, p] of await listPartitions(store, keys.relevantCachePrefix(dataset), keepFrom))
+      units.push(partitionUnit(label, p));
   return { units, kept };
 }
 

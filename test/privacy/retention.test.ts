@@ -93,7 +93,14 @@ async function fixture(store: ObjectStore): Promise<Fixture> {
     await rawDay(store, 'messages', addDays(RAW_FROM, -1));
     // Person parts the newest snapshot has folded go too.
     await rawDay(store, 'people', addDays(RAW_FROM, -1));
+    // The relevant-record cache's entries go with their day.
+    await put(
+      store,
+      keys.relevantCacheEntry('events', addDays(RAW_FROM, -1), 'part-c-0123456789abcdef', 'f1', 'rows'),
+    );
   });
+  kept.push(await put(store, keys.relevantCacheEntry('messages', RAW_FROM, 'part-a-a', 'f1', 'rows')));
+  kept.push(await put(store, keys.relevantCacheEntry('messages', RAW_FROM, 'part-a-a', 'f1', 'lines')));
   // A person part not folded yet keeps its partition (its identity would be lost).
   kept.push(
     ...(await before(async () => {
@@ -183,13 +190,14 @@ describe.each(STORE_KINDS)('retention on the $kind store', ({ create }) => {
       setting: 'raw_days',
       limit_days: 44,
       keep_from: '2026-01-16',
-      units: 4,
+      units: 5,
       keys_deleted: removed.raw!.length,
       oldest_day: '2025-01-01',
       newest_day: '2026-01-15',
       kept: 1,
     });
     expect(raw.removed).toEqual([
+      'cache/relevant/events/dt=2026-01-15/',
       'raw/events/dt=2025-01-01/',
       'raw/events/dt=2026-01-15/',
       'raw/messages/dt=2026-01-15/',
