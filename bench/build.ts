@@ -10,7 +10,8 @@
  * - first build of day END-1: compaction of every closed day to Parquet, the people snapshot from
  *   raw, and every audience;
  * - daily build of day END, the day after: compaction of the one day that closed, the people
- *   snapshot folded forward one day, every audience (most of the window is Parquet now).
+ *   snapshot folded forward one day, every audience (most of the window is Parquet now, and the
+ *   first build's relevant-record cache holds what it selected of every file the two share).
  *
  * The headline rate of a build is end to end: the records it read over the whole process's time.
  * The engine-only rate beside it is labelled partial.
@@ -164,11 +165,7 @@ export async function run(args: string[]): Promise<void> {
         'records',
       );
       if (r.engine.relevant_cache) {
-        report(
-          '  compacted files read from the relevant-record cache',
-          r.engine.relevant_cache.read,
-          'files',
-        );
+        report('  raw files read from the relevant-record cache', r.engine.relevant_cache.read, 'files');
         report('  relevant-record cache entries written', r.engine.relevant_cache.written, 'files');
       }
       report(
