@@ -4,7 +4,9 @@ export function report(label: string, value: number, unit: string): void {
 }
 
 export function formatNumber(n: number): string {
-  return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2);
+  // Counts (files, requests) print as the integers they are: "14 files", not "14.00 files".
+  if (n >= 100 || Number.isInteger(n)) return Math.round(n).toLocaleString('en-US');
+  return n.toFixed(2);
 }
 
 /** Peak resident set size of this process so far, in MiB (Linux reports maxRSS in KiB). */
