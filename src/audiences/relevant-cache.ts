@@ -35,7 +35,11 @@ import type { RecordDataset } from './sql/plan.js';
  * time, never a build.
  */
 
-/** Changes when what an entry holds changes in a way the statement's text does not show. */
+/**
+ * Changes when what an entry holds changes in a way the statement's text does not show: how raw
+ * files become `raw_<dataset>` rows (engine/jsonl-load.ts, engine/gzip-lines.ts' repairs,
+ * engine/raw.ts' relations and casts), line numbering or the malformed-line rules.
+ */
 const ENTRY_FORMAT = 2;
 
 /** Entries uploaded at once. */
@@ -206,7 +210,8 @@ export async function writeRelevantCache(
         // The engine split one partition over several files: one entry is one file.
         const file = join(dir, `entry-${i}.parquet`);
         await engine.run(
-          `COPY (SELECT * FROM read_parquet(${sqlString(join(folder, '*.parquet'))})) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`,
+          // Without hive partitioning: the folder's `_entry=i` would come back as a column.
+          `COPY (SELECT * FROM read_parquet(${sqlString(join(folder, '*.parquet'))}, hive_partitioning = false)) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`,
         );
         files.push(file);
       }
