@@ -72,8 +72,11 @@ export interface BuildResult {
     records_per_second: number;
     threads: number;
     parts: { jsonl: number; parquet: number };
-    /** Compacted files whose relevant records were read from the cache, and entries written (relevant-cache.ts). */
-    relevant_cache: { read: number; written: number };
+    /**
+     * Compacted files whose relevant records were read from the cache, and entries written
+     * (relevant-cache.ts); `write_error` when the store refused entries (the build went on).
+     */
+    relevant_cache: { read: number; written: number; write_error?: string };
     /** Seconds per step of the shared work (binding the inputs, then each statement). */
     steps: Record<string, number>;
   };
@@ -138,7 +141,8 @@ async function build(options: BuildOptions, snapshotCopy: string | undefined): P
       cache: defaults.cache,
       snapshotReady: snapshot,
       snapshotCopy,
-      relevantCache: 'write',
+      // Only a build of every audience deletes entries: another plan's would delete the daily ones.
+      relevantCache: gate.audienceIds === undefined ? 'write' : 'add',
       onReady: () => progress?.({ phase: 'snapshot', done: 1, total: 1 }),
     });
     people = await snapshot;
@@ -208,6 +212,7 @@ async function build(options: BuildOptions, snapshotCopy: string | undefined): P
             (n, input) => n + (input.relevantCache?.written ?? 0),
             0,
           ),
+          ...writeErrorOf(inputs),
         },
       },
       // Dependencies were rebuilt too (their members feed `exclude`); report what was asked for first.
@@ -404,4 +409,11 @@ function stableJson(value: unknown): string {
 
 function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** The first reason entries could not be written, as the build result reports it. */
+function writeErrorOf(inputs: BuildSession['inputs']): { write_error?: string } {
+  const error = (Object.values(inputs) as DatasetInput[]).find((i) => i.relevantCache?.writeError)
+    ?.relevantCache?.writeError;
+  return error ? { write_error: error } : {};
 }

@@ -22,6 +22,7 @@ import {
   previousMembersRelation,
   type RawFile,
 } from '../engine/raw.js';
+import { log } from '../log.js';
 import { type MalformedLine, putGzipLinesFile } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
@@ -104,6 +105,18 @@ export interface RelevantCacheUse {
   written: number;
   /** The local paths of the entries read (an engine error naming one is the cache's). */
   paths?: string[];
+  /** Why entries could not be written, when they could not (the build went on without them). */
+  writeError?: string;
+}
+
+/** The entries listed could not be fetched (deleted since, by a concurrent build or an erasure). */
+class EntriesUnavailable extends Error {
+  constructor(
+    readonly dataset: RecordDataset,
+    cause: unknown,
+  ) {
+    super(`relevant-record cache entries of ${dataset} could not be fetched`, { cause });
+  }
 }
 
 export interface BuildSession {
@@ -155,10 +168,11 @@ export interface SessionOptions {
   checkedScoreTables?: CheckedScoreTables | undefined;
   /**
    * The relevant-record cache (relevant-cache.ts): `read` reads the entries of the plan's raw files;
-   * `write` also writes the missing ones and deletes those its window will not read again (the
-   * build). Without it, every record is read from its raw file.
+   * `add` also writes the missing ones; `write` also deletes those its window will not read again
+   * (the daily build, whose plan is every audience's: a build of some audiences must not delete the
+   * entries the next daily build reads). Without it, every record is read from its raw file.
    */
-  relevantCache?: 'read' | 'write' | undefined;
+  relevantCache?: 'read' | 'add' | 'write' | undefined;
 }
 
 export async function openBuildSession(options: SessionOptions): Promise<BuildSession> {
@@ -236,22 +250,37 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       const { plan: cached } = cache;
       const read = `${s.name}_read`;
       await engine.run(duckdb.createTable(read, s.select));
-      if (options.relevantCache === 'write') {
+      if (options.relevantCache === 'add' || options.relevantCache === 'write') {
         const { lines, malformed } = inputs[dataset]!;
-        cache.written += await writeRelevantCache(engine, store, scratch, read, cached.misses, (key) => ({
-          lines: lines.get(key) ?? 0,
-          malformed: malformed.filter((m) => m.key === key),
-        }));
-        if (cached.stale.length > 0) await store.delete(cached.stale);
+        try {
+          cache.written += await writeRelevantCache(engine, store, scratch, read, cached.misses, (key) => ({
+            lines: lines.get(key) ?? 0,
+            malformed: malformed.filter((m) => m.key === key),
+          }));
+          if (options.relevantCache === 'write' && cached.stale.length > 0) await store.delete(cached.stale);
+        } catch (error) {
+          // A store that refuses them (no permission under `cache/`, a full disk) costs the next
+          // build time, not this one its audiences: the rows are in `read` already.
+          cache.writeError = error instanceof Error ? error.message : String(error);
+          log.warn(
+            { dataset, error: cache.writeError },
+            'relevant-record cache entries not written; the build goes on without them',
+          );
+        }
         // Done: statements run again (see below) do not write them again.
         cached.misses = [];
         cached.stale = [];
       }
-      cache.paths = await pathsOf(
-        files,
-        cached.hits.map((h) => h.rows),
-        inUse,
-      );
+      try {
+        cache.paths = await pathsOf(
+          files,
+          cached.hits.map((h) => h.rows),
+          inUse,
+        );
+      } catch (error) {
+        // An S3 store's entries are fetched here: one deleted since it was listed fails the fetch.
+        throw new EntriesUnavailable(dataset, error);
+      }
       const entries =
         cache.paths.length === 0
           ? ''
@@ -279,7 +308,8 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         // Damage inside an entry's data is reported without its file ("TProtocolException"):
         // any engine error but a lack of memory, while entries are read, gives them all up.
         const unnamed = error instanceof EngineError && error.kind !== 'out_of_memory' ? reading : [];
-        const damaged = named.length > 0 ? named : unnamed;
+        const damaged =
+          error instanceof EntriesUnavailable ? [error.dataset] : named.length > 0 ? named : unnamed;
         if (damaged.length === 0) throw error;
         for (const dataset of damaged) {
           const input = inputs[dataset]!;

@@ -106,6 +106,17 @@ async function rewriteParquet(store: ObjectStore, key: string): Promise<void> {
 
 const entries = (store: ObjectStore) => listKeys(store, keys.relevantCachePrefix());
 
+/** `store`, but its methods in `overrides` replaced: a boundary that fails as a real store can. */
+function storeWith(store: ObjectStore, overrides: Partial<ObjectStore>): ObjectStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop in overrides) return overrides[prop as keyof ObjectStore];
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create }) => {
   let t: TestStore;
   let fresh: TestStore;
@@ -230,5 +241,69 @@ describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create 
       expect(await members(t.store, id, D)).toEqual(await members(fresh.store, id, D));
     const third = await buildAudiences({ store: t.store, config, day: D });
     expect(third.engine.relevant_cache).toEqual({ read: 11, written: 0 });
+  });
+
+  it('an entry deleted after it was listed (a concurrent build, an erasure) costs time, not the build', async () => {
+    await twoDaysAndReference();
+    // One D's build wrote (D-2, compacted since D-1's): not in an S3 store's local read-through cache yet.
+    const [gone] = (await entries(t.store)).filter(
+      (k) => k.includes(`/events/dt=${addDays(D, -2)}/`) && k.endsWith('.parquet'),
+    );
+    let deleted = false;
+    const racing = storeWith(t.store, {
+      async *list(prefix) {
+        yield* t.store.list(prefix);
+        // The build has just listed the events' entries; one goes before it reads them.
+        if (prefix === keys.relevantCachePrefix('events') && !deleted) {
+          deleted = true;
+          await t.store.delete([gone!]);
+        }
+      },
+    });
+    const again = await buildAudiences({ store: racing, config, day: D });
+    expect(deleted).toBe(true);
+    // Every events entry given up (their files read and their entries written again); the messages' read.
+    expect(again.engine.relevant_cache).toEqual({ read: 6, written: 5 });
+    for (const id of ['buyers', 'engaged'])
+      expect(await members(t.store, id, D)).toEqual(await members(fresh.store, id, D));
+  });
+
+  it('a store that refuses entries leaves the build as it would be without them, and says so', async () => {
+    await writeDays(t.store);
+    await writeDays(fresh.store);
+    await compactUpTo(t.store, addDays(D, -2));
+    await compactUpTo(fresh.store, addDays(D, -2));
+    const refusing = storeWith(t.store, {
+      async put(key, body, options) {
+        if (key.startsWith('cache/')) throw new Error(`AccessDenied: not allowed to write ${key}`);
+        return t.store.put(key, body, options);
+      },
+    });
+    const built = await buildAudiences({ store: refusing, config, day: D });
+    const reference = await buildAudiences({ store: fresh.store, config, day: D });
+    expect(built.engine.relevant_cache.read).toBe(0);
+    expect(built.engine.relevant_cache.written).toBe(0);
+    expect(built.engine.relevant_cache.write_error).toMatch(
+      /^AccessDenied: not allowed to write cache\/relevant\//,
+    );
+    expect(await entries(t.store)).toEqual([]);
+    for (const id of ['buyers', 'engaged'])
+      expect(await members(t.store, id, D)).toEqual(await members(fresh.store, id, D));
+    expect(built.audiences.map((a) => a.counts)).toEqual(reference.audiences.map((a) => a.counts));
+  });
+
+  it("a build of some audiences adds its entries and deletes none of the daily build's", async () => {
+    await twoDaysAndReference();
+    const daily = await entries(t.store);
+    const some = await buildAudiences({ store: t.store, config, day: D, audienceIds: ['buyers'] });
+    // Its messages statement (never_send's alone) is another plan's: written beside the daily ones.
+    expect(some.engine.relevant_cache.written).toBeGreaterThan(0);
+    const after = await entries(t.store);
+    expect(after).toEqual(expect.arrayContaining(daily));
+    expect(after.length).toBeGreaterThan(daily.length);
+    const next = await buildAudiences({ store: t.store, config, day: D });
+    expect(next.engine.relevant_cache).toEqual({ read: 11, written: 0 });
+    // The daily build deletes the other plan's entries: its window will not read them.
+    expect(await entries(t.store)).toEqual(daily);
   });
 });
