@@ -340,7 +340,11 @@ async function rewriteObjects(
         await step('rewrote-object');
       }
     }
-    await store.delete(dropped);
+    // Listed again at the end: a build that read raw files before they were scrubbed may have
+    // written entries from them since the first listing.
+    for (const prefix of DROPPED_PREFIXES)
+      for await (const info of store.list(prefix)) dropped.push(info.key);
+    await store.delete([...new Set(dropped)]);
   } finally {
     engine?.close();
   }

@@ -1,0 +1,68 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseEnv } from '../../src/config/env.js';
+import { loadAudienceSyncConfig } from '../../src/config-file.js';
+import { createLogger } from '../../src/log.js';
+import { runPeopleStage, type StageContext } from '../../src/pipeline/stages.js';
+import { requestErasuresForDeleted } from '../../src/privacy/deleted-people.js';
+import { runErasure } from '../../src/privacy/erase.js';
+import { writeJsonl } from '../../src/storage/jsonl.js';
+import { keys } from '../../src/storage/keys.js';
+import { listKeys, type ObjectStore } from '../../src/storage/object-store.js';
+import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
+
+/**
+ * The erasure deletes the relevant-record cache whole (its entries hold identifiers), including
+ * entries a build running at the same time writes while the erasure rewrites the raw files.
+ */
+const DAY = '2026-11-20';
+const TS = `${DAY}T08:00:00.000Z`;
+
+describe.each(STORE_KINDS)('erasure and the relevant-record cache ($kind store)', ({ create }) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
+  });
+
+  it('deletes entries written while it rewrote the raw files', async () => {
+    const t: TestStore = await create();
+    const dir = await mkdtemp(join(tmpdir(), 'erase-cache-'));
+    cleanups.push(t.cleanup, () => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'audience-sync.yaml');
+    await writeFile(path, 'version: 1\nprivacy: { erase_deleted_people: true }\n');
+    await writeJsonl(t.store, keys.rawPart('people', DAY, '1-0', '1-1'), [
+      { customer_id: 'gone-1', email: 'gone.person@example.org', deleted: true, ts: TS },
+      { customer_id: 'stay-1', email: 'stay.person@example.org', ts: TS },
+    ]);
+    const before = keys.relevantCacheEntry('events', DAY, 'part-a-a', 'f0', 'rows');
+    await t.store.put(before, 'an entry from before');
+    // A build running beside the erasure: it read the raw files before they were scrubbed, and
+    // writes its entry after the erasure has listed the cache.
+    const during = keys.relevantCacheEntry('events', DAY, 'part-a-a', 'f1', 'rows');
+    const building: ObjectStore = new Proxy(t.store, {
+      get(target, prop) {
+        if (prop === 'put')
+          return async (key: string, body: Parameters<ObjectStore['put']>[1], options?: never) => {
+            await target.put(key, body, options);
+            if (key.startsWith('raw/')) await target.put(during, 'an entry written during the erasure');
+          };
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const ctx: StageContext = {
+      store: building,
+      loaded: await loadAudienceSyncConfig(path),
+      env: parseEnv({}),
+      log: createLogger({ level: 'silent' }),
+    };
+    await runPeopleStage(ctx, DAY);
+    const [id] = await requestErasuresForDeleted(ctx, DAY);
+    const record = await runErasure({ ctx, id: id! });
+    expect(record.status).toBe('completed');
+    expect(record.objects_rewritten.map((o) => o.key)).toContain(keys.rawPart('people', DAY, '1-0', '1-1'));
+    expect(await listKeys(t.store, keys.relevantCachePrefix())).toEqual([]);
+  });
+});
