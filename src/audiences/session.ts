@@ -230,13 +230,28 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         const cache = s.perRecord ? inputs[s.perRecord]?.relevantCache : undefined;
         if (cache) await runCachedRelevant(s, cache);
         else
-          await engine.run(
-            s.view
-              ? `CREATE OR REPLACE TEMP VIEW ${s.name} AS\n${s.select}`
-              : duckdb.createTable(s.name, s.select),
-          );
+          await engine
+            .run(
+              s.view
+                ? `CREATE OR REPLACE TEMP VIEW ${s.name} AS\n${s.select}`
+                : duckdb.createTable(s.name, s.select),
+            )
+            .catch((error: unknown) => {
+              throw blamingSnapshot(error, s);
+            });
         lap(s.name);
       }
+    };
+    /**
+     * The engine reports a damaged JSON file without its name ("Malformed JSON at byte 26"): in a
+     * statement over `people_snapshot`, the one JSON file it reads, such an error is the snapshot's.
+     */
+    const blamingSnapshot = (error: unknown, s: Statement) => {
+      if (!(error instanceof EngineError) || error.kind === 'out_of_memory' || error.object) return error;
+      if (!/\bpeople_snapshot\b/.test(s.select)) return error;
+      if ([...inUse.keys()].some((path) => error.message.includes(path))) return error;
+      const key = keys.peopleSnapshot(plan.day);
+      return new EngineError(error.kind, `${error.message} (in ${key})`, key);
     };
     /**
      * `<x>_relevant` as a view: a table of the rows of the files read (whose entries are written
@@ -306,8 +321,14 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
           inputs[d]!.relevantCache!.paths!.some((p) => message.includes(p)),
         );
         // Damage inside an entry's data is reported without its file ("TProtocolException"):
-        // any engine error but a lack of memory, while entries are read, gives them all up.
-        const unnamed = error instanceof EngineError && error.kind !== 'out_of_memory' ? reading : [];
+        // any engine error but a lack of memory, while entries are read, gives them all up —
+        // unless it names another object (a damaged snapshot is not the cache's to retry).
+        const entryPaths = new Set(reading.flatMap((d) => inputs[d]!.relevantCache!.paths!));
+        const another =
+          (error instanceof EngineError && error.object !== undefined) ||
+          [...inUse.keys()].some((path) => message.includes(path) && !entryPaths.has(path));
+        const unnamed =
+          error instanceof EngineError && error.kind !== 'out_of_memory' && !another ? reading : [];
         const damaged =
           error instanceof EntriesUnavailable ? [error.dataset] : named.length > 0 ? named : unnamed;
         if (damaged.length === 0) throw error;

@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
+import { scrubMessage } from '../contract/scrub.js';
 
 /**
  * The embedded columnar engine: one in-process DuckDB database per job (in memory, spilling to a
@@ -182,13 +183,20 @@ function firstWords(sql: string): string {
 function classify(error: unknown, doing: string): EngineError {
   if (error instanceof EngineError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  const firstLine = message.split('\n')[0]!.slice(0, 500);
+  // The engine quotes the input it could not read ("Input: {"customer_id":…, "email":…"): never
+  // passed on, and what remains is scrubbed of anything that looks like an identifier.
+  const firstLine = scrubMessage(
+    message
+      .split('\n')[0]!
+      .replace(/\s*(Input|Original Line):[\s\S]*$/, '')
+      .slice(0, 500),
+  );
   if (/^Out of Memory Error/i.test(message) || /could not allocate/i.test(message))
     return new EngineError(
       'out_of_memory',
       `the SQL engine ran out of memory while ${doing} (${firstLine}); raise DUCKDB_MEMORY_LIMIT or give the process more memory`,
     );
-  if (/parquet|magic bytes|corrupt|truncated|gzip|decompress|zstd/i.test(message))
+  if (/parquet|magic bytes|corrupt|truncated|gzip|decompress|zstd|malformed json/i.test(message))
     return new EngineError('corrupt_input', `unreadable input while ${doing}: ${firstLine}`);
   if (/^IO Error|Permission denied|No such file|cannot open/i.test(message))
     return new EngineError('io', `I/O error while ${doing}: ${firstLine}`);

@@ -243,6 +243,26 @@ describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create 
     expect(third.engine.relevant_cache).toEqual({ read: 11, written: 0 });
   });
 
+  it('an error naming another object (a damaged people snapshot) fails the build without giving up the entries', async () => {
+    await twoDaysAndReference();
+    const before = new Map<string, string>();
+    for await (const o of t.store.list(keys.relevantCachePrefix())) before.set(o.key, JSON.stringify(o));
+    const snapshot = keys.peopleSnapshot(D);
+    const bytes = Buffer.from(await t.store.get(snapshot));
+    await t.store.put(snapshot, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const error = await buildAudiences({ store: t.store, config, day: D, updateSnapshot: false }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    // Named, and without the input the engine quoted (a person's line).
+    expect(error?.message).toContain(snapshot);
+    expect(error?.message).not.toMatch(/Input:|customer_id|example\.com/);
+    // Not written again: the entries were not given up for an error that is not theirs.
+    const after = new Map<string, string>();
+    for await (const o of t.store.list(keys.relevantCachePrefix())) after.set(o.key, JSON.stringify(o));
+    expect(after).toEqual(before);
+  });
+
   it('an entry deleted after it was listed (a concurrent build, an erasure) costs time, not the build', async () => {
     await twoDaysAndReference();
     // One D's build wrote (D-2, compacted since D-1's): not in an S3 store's local read-through cache yet.
