@@ -144,6 +144,21 @@ export async function planRelevantCache(
   return plan;
 }
 
+/**
+ * The entries of a dataset the plan no longer reads at all (no rule looks at it any more), up to
+ * `day`: deleted by the daily build, as it deletes the entries its window will not read.
+ */
+export async function unusedEntries(
+  store: ObjectStore,
+  dataset: RecordDataset,
+  day: string,
+): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list(keys.relevantCachePrefix(dataset)))
+    if ((partitionDay(o.key) ?? '') <= day) out.push(o.key);
+  return out;
+}
+
 async function readPartLines(store: ObjectStore, key: string): Promise<PartLines | undefined> {
   try {
     const v = await readJsonIfExists<PartLines>(store, key);

@@ -32,6 +32,7 @@ import {
   forgetHits,
   planRelevantCache,
   type RelevantCachePlan,
+  unusedEntries,
   writeRelevantCache,
 } from './relevant-cache.js';
 import { bindScoreTables, type CheckedScoreTables, type ScoreTableReport } from './score-tables.js';
@@ -200,7 +201,19 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     const inputs: Partial<Record<RecordDataset, DatasetInput>> = {};
     for (const dataset of ['events', 'messages'] as const) {
       const from = plan.fromDay[dataset];
-      if (from === undefined) continue;
+      if (from === undefined) {
+        // No rule reads the dataset any more: its entries hold identifiers nobody will read.
+        if (options.relevantCache === 'write')
+          await unusedEntries(store, dataset, plan.day)
+            .then((unused) => store.delete(unused))
+            .catch((error: unknown) =>
+              log.warn(
+                { dataset, error: error instanceof Error ? error.message : String(error) },
+                'relevant-record cache entries of an unused dataset not deleted',
+              ),
+            );
+        continue;
+      }
       const columns = rawColumnsRead(plan, dataset);
       const relevant = options.relevantCache ? plan.shared.find((st) => st.perRecord === dataset) : undefined;
       const parts = await listRangeParts(store, dataset, from, plan.day);

@@ -263,6 +263,26 @@ describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create 
     expect(after).toEqual(before);
   });
 
+  it('the daily build deletes the entries of a dataset no rule reads any more', async () => {
+    await twoDaysAndReference();
+    expect((await entries(t.store)).some((k) => k.includes('/events/'))).toBe(true);
+    const messagesOnly = parseAudienceSyncConfig(
+      `version: 1
+audiences:
+  - id: engaged
+    type: segment
+    when: { message: { channel: email, metric: opened }, within_days: 5 }
+`,
+      'test.yaml',
+      {},
+    ).config;
+    const built = await buildAudiences({ store: t.store, config: messagesOnly, day: D });
+    expect(built.engine.relevant_cache.written).toBeGreaterThan(0);
+    const left = await entries(t.store);
+    expect(left.filter((k) => k.includes('/events/'))).toEqual([]);
+    expect(left.filter((k) => k.includes('/messages/')).length).toBeGreaterThan(0);
+  });
+
   it('an entry deleted after it was listed (a concurrent build, an erasure) costs time, not the build', async () => {
     await twoDaysAndReference();
     // One D's build wrote (D-2, compacted since D-1's): not in an S3 store's local read-through cache yet.
