@@ -19,6 +19,11 @@ export interface LocalFiles {
   paths(objects: readonly ObjectInfo[]): Promise<string[]>;
   /** Trims the cache to its bound, keeping `inUse`. */
   trim(inUse?: readonly string[]): Promise<{ removed: number; bytes: number }>;
+  /**
+   * Deletes every cached version of `keys` (an erasure rewrote them: their old versions hold what
+   * it erased). Returns the number of files deleted.
+   */
+  forget(keys: readonly string[]): Promise<number>;
   readonly cached: boolean;
 }
 
@@ -41,6 +46,7 @@ export function localFiles(store: ObjectStore, cache: CacheOptions): LocalFiles 
       cached: false,
       paths: async (objects) => objects.map((o) => store.localPath(o.key)),
       trim: async () => ({ removed: 0, bytes: 0 }),
+      forget: async () => 0,
     };
   }
   return new ReadThroughCache(store, cache);
@@ -66,12 +72,26 @@ export class ReadThroughCache implements LocalFiles {
 
   /** The cache file of an object version: a digest of store + key, then the version. */
   fileOf(object: ObjectInfo): string {
-    const id = createHash('sha256')
-      .update(`${this.store.location}\n${object.key}`)
-      .digest('hex')
-      .slice(0, 32);
+    const id = this.idOf(object.key);
     const version = (object.etag ?? `size${object.size}`).replace(/[^A-Za-z0-9_-]/g, '');
     return join(this.objectsDir, `${id}-${version}${extensionOf(object.key)}`);
+  }
+
+  private idOf(key: string): string {
+    return createHash('sha256').update(`${this.store.location}\n${key}`).digest('hex').slice(0, 32);
+  }
+
+  async forget(keys: readonly string[]): Promise<number> {
+    const ids = new Set(keys.map((k) => this.idOf(k)));
+    let names: string[];
+    try {
+      names = await readdir(this.objectsDir);
+    } catch {
+      return 0; // nothing cached here
+    }
+    const gone = names.filter((n) => ids.has(n.slice(0, 32)));
+    await Promise.all(gone.map((n) => rm(join(this.objectsDir, n), { force: true })));
+    return gone.length;
   }
 
   async paths(objects: readonly ObjectInfo[]): Promise<string[]> {

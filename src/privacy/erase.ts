@@ -1,8 +1,9 @@
 import type { ConnectorId, IdentifierType } from '../../connectors/core/types.js';
 import { CONNECTORS } from '../../connectors/registry.js';
-import { engineSettingsFromEnv } from '../compaction/engine-settings.js';
+import { cacheOptionsFromEnv, engineSettingsFromEnv } from '../compaction/engine-settings.js';
 import { today } from '../contract/days.js';
 import { Engine } from '../engine/duckdb.js';
+import { localFiles } from '../engine/local-files.js';
 import { faultPoint } from '../fault-point.js';
 import type { SnapshotPerson } from '../people/merge.js';
 import { latestSnapshotDay, readPeopleSnapshot } from '../people/snapshot.js';
@@ -345,6 +346,12 @@ async function rewriteObjects(
     for (const prefix of DROPPED_PREFIXES)
       for await (const info of store.list(prefix)) dropped.push(info.key);
     await store.delete([...new Set(dropped)]);
+    // This machine's copies of their old versions (an S3 store's read-through cache, CACHE_DIR) go
+    // too. Other machines never read them again (new ETags), and evict them.
+    await localFiles(store, cacheOptionsFromEnv(ctx.env)).forget([
+      ...record.objects_rewritten.map((o) => o.key),
+      ...dropped,
+    ]);
   } finally {
     engine?.close();
   }

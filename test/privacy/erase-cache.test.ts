@@ -1,17 +1,18 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEnv } from '../../src/config/env.js';
 import { loadAudienceSyncConfig } from '../../src/config-file.js';
+import { localFiles } from '../../src/engine/local-files.js';
 import { createLogger } from '../../src/log.js';
 import { runPeopleStage, type StageContext } from '../../src/pipeline/stages.js';
 import { requestErasuresForDeleted } from '../../src/privacy/deleted-people.js';
 import { runErasure } from '../../src/privacy/erase.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
-import { listKeys, type ObjectStore } from '../../src/storage/object-store.js';
-import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
+import { listKeys, type ObjectStore, statObject } from '../../src/storage/object-store.js';
+import { createS3TestStore, STORE_KINDS, type TestStore } from '../helpers/stores.js';
 
 /**
  * The erasure deletes the relevant-record cache whole (its entries hold identifiers), including
@@ -64,5 +65,45 @@ describe.each(STORE_KINDS)('erasure and the relevant-record cache ($kind store)'
     expect(record.status).toBe('completed');
     expect(record.objects_rewritten.map((o) => o.key)).toContain(keys.rawPart('people', DAY, '1-0', '1-1'));
     expect(await listKeys(t.store, keys.relevantCachePrefix())).toEqual([]);
+  });
+});
+
+describe('erasure and the local read-through cache (s3 store)', () => {
+  it("deletes this machine's cached copies of the objects it rewrote, and only those", async () => {
+    const t = await createS3TestStore();
+    const dir = await mkdtemp(join(tmpdir(), 'erase-local-cache-'));
+    try {
+      const path = join(dir, 'audience-sync.yaml');
+      await writeFile(path, 'version: 1\nprivacy: { erase_deleted_people: true }\n');
+      const theirs = keys.rawPart('people', DAY, '1-0', '1-1');
+      const others = keys.rawPart('people', DAY, '2-0', '2-1');
+      await writeJsonl(t.store, theirs, [
+        { customer_id: 'gone-1', email: 'gone.person@example.org', deleted: true, ts: TS },
+        { customer_id: 'stay-1', email: 'stay.person@example.org', ts: TS },
+      ]);
+      await writeJsonl(t.store, others, [{ customer_id: 'stay-2', email: 'stay.two@example.org', ts: TS }]);
+      const cacheDir = join(dir, 'cache');
+      const env = parseEnv({ CACHE_DIR: cacheDir });
+      // A build on this machine read both through the cache.
+      const files = localFiles(t.store, { dir: cacheDir, maxBytes: 1 << 30 });
+      const [theirCopy, otherCopy] = await files.paths([
+        await statObject(t.store, theirs),
+        await statObject(t.store, others),
+      ]);
+      const ctx: StageContext = {
+        store: t.store,
+        loaded: await loadAudienceSyncConfig(path),
+        env,
+        log: createLogger({ level: 'silent' }),
+      };
+      await runPeopleStage(ctx, DAY);
+      const [id] = await requestErasuresForDeleted(ctx, DAY);
+      expect((await runErasure({ ctx, id: id! })).status).toBe('completed');
+      await expect(access(theirCopy!)).rejects.toThrow(/ENOENT/);
+      await access(otherCopy!);
+    } finally {
+      await t.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
