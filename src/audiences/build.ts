@@ -203,17 +203,7 @@ async function build(options: BuildOptions, snapshotCopy: string | undefined): P
             0,
           ),
         },
-        relevant_cache: {
-          read: (Object.values(inputs) as DatasetInput[]).reduce(
-            (n, input) => n + (input.relevantCache?.read ?? 0),
-            0,
-          ),
-          written: (Object.values(inputs) as DatasetInput[]).reduce(
-            (n, input) => n + (input.relevantCache?.written ?? 0),
-            0,
-          ),
-          ...writeErrorOf(inputs),
-        },
+        relevant_cache: relevantCacheReport(inputs),
       },
       // Dependencies were rebuilt too (their members feed `exclude`); report what was asked for first.
       audiences: requested
@@ -411,9 +401,13 @@ function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/** The first reason entries could not be written, as the build result reports it. */
-function writeErrorOf(inputs: BuildSession['inputs']): { write_error?: string } {
-  const error = (Object.values(inputs) as DatasetInput[]).find((i) => i.relevantCache?.writeError)
-    ?.relevantCache?.writeError;
-  return error ? { write_error: error } : {};
+/** What the session's datasets read from and wrote to the relevant-record cache, summed. */
+function relevantCacheReport(inputs: BuildSession['inputs']): BuildResult['engine']['relevant_cache'] {
+  const uses = (Object.values(inputs) as DatasetInput[]).flatMap((i) => i.relevantCache ?? []);
+  const error = uses.find((u) => u.writeError)?.writeError;
+  return {
+    read: uses.reduce((n, u) => n + u.read, 0),
+    written: uses.reduce((n, u) => n + u.written, 0),
+    ...(error ? { write_error: error } : {}),
+  };
 }

@@ -7,7 +7,13 @@ import { type Engine, sqlString } from '../engine/duckdb.js';
 import { isParquetPart } from '../engine/raw.js';
 import type { MalformedLine } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
-import { type ObjectInfo, type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
+import {
+  listKeys,
+  type ObjectInfo,
+  type ObjectStore,
+  readJsonIfExists,
+  writeJson,
+} from '../storage/object-store.js';
 import type { RecordDataset } from './sql/plan.js';
 
 /**
@@ -140,23 +146,25 @@ export async function planRelevantCache(
       plan.hits.push({ file: miss.file, rows, ...(read ? { lines: read } : {}) });
     else plan.misses.push(miss);
   }
-  plan.stale = [...existing.keys()].filter((k) => !wanted.has(k) && (partitionDay(k) ?? '') <= day);
+  plan.stale = unwanted(existing.keys(), wanted, day);
   return plan;
 }
 
 /**
- * The entries of a dataset the plan no longer reads at all (no rule looks at it any more), up to
- * `day`: deleted by the daily build, as it deletes the entries its window will not read.
+ * The entries a build of `day` deletes: those it does not want, of days up to its own (never
+ * later days, which a later build may be using).
  */
+function unwanted(entries: Iterable<string>, wanted: ReadonlySet<string>, day: string): string[] {
+  return [...entries].filter((k) => !wanted.has(k) && (partitionDay(k) ?? '') <= day);
+}
+
+/** The entries of a dataset no rule reads any more: a build of `day` wants none of them. */
 export async function unusedEntries(
   store: ObjectStore,
   dataset: RecordDataset,
   day: string,
 ): Promise<string[]> {
-  const out: string[] = [];
-  for await (const o of store.list(keys.relevantCachePrefix(dataset)))
-    if ((partitionDay(o.key) ?? '') <= day) out.push(o.key);
-  return out;
+  return unwanted(await listKeys(store, keys.relevantCachePrefix(dataset)), new Set(), day);
 }
 
 async function readPartLines(store: ObjectStore, key: string): Promise<PartLines | undefined> {

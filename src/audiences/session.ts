@@ -110,6 +110,13 @@ export interface RelevantCacheUse {
   writeError?: string;
 }
 
+/** The cache's upkeep failing costs later builds time, never this one: a warning. Returns the reason. */
+function cacheWarning(dataset: RecordDataset, what: string, error: unknown): string {
+  const reason = error instanceof Error ? error.message : String(error);
+  log.warn({ dataset, error: reason }, what);
+  return reason;
+}
+
 /** The entries listed could not be fetched (deleted since, by a concurrent build or an erasure). */
 class EntriesUnavailable extends Error {
   constructor(
@@ -207,10 +214,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
           await unusedEntries(store, dataset, plan.day)
             .then((unused) => store.delete(unused))
             .catch((error: unknown) =>
-              log.warn(
-                { dataset, error: error instanceof Error ? error.message : String(error) },
-                'relevant-record cache entries of an unused dataset not deleted',
-              ),
+              cacheWarning(dataset, 'relevant-record cache entries of an unused dataset not deleted', error),
             );
         continue;
       }
@@ -289,10 +293,10 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         } catch (error) {
           // A store that refuses them (no permission under `cache/`, a full disk) costs the next
           // build time, not this one its audiences: the rows are in `read` already.
-          cache.writeError = error instanceof Error ? error.message : String(error);
-          log.warn(
-            { dataset, error: cache.writeError },
+          cache.writeError = cacheWarning(
+            dataset,
             'relevant-record cache entries not written; the build goes on without them',
+            error,
           );
         }
         // Done: statements run again (see below) do not write them again.

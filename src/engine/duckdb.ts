@@ -185,12 +185,7 @@ function classify(error: unknown, doing: string): EngineError {
   const message = error instanceof Error ? error.message : String(error);
   // The engine quotes the input it could not read ("Input: {"customer_id":…, "email":…"): never
   // passed on, and what remains is scrubbed of anything that looks like an identifier.
-  const firstLine = scrubMessage(
-    message
-      .split('\n')[0]!
-      .replace(/\s*(Input|Original Line):[\s\S]*$/, '')
-      .slice(0, 500),
-  );
+  const firstLine = scrubMessage(message.split('\n')[0]!.replace(/\s*(Input|Original Line):[\s\S]*$/, ''));
   if (/^Out of Memory Error/i.test(message) || /could not allocate/i.test(message))
     return new EngineError(
       'out_of_memory',

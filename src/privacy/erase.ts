@@ -10,7 +10,7 @@ import { latestSnapshotDay, readPeopleSnapshot } from '../people/snapshot.js';
 import { runSyncStage, type StageContext } from '../pipeline/stages.js';
 import { syncTargets } from '../pipeline/targets.js';
 import { keys } from '../storage/keys.js';
-import { readJsonIfExists } from '../storage/object-store.js';
+import { listKeys, readJsonIfExists } from '../storage/object-store.js';
 import { ledgerEntries } from '../sync/ledger.js';
 import { type ErasureRecord, type PlatformRemoval, readErasure, saveErasure } from './erasure.js';
 import {
@@ -319,13 +319,9 @@ async function rewriteObjects(
   let engine: Engine | undefined;
   let scanned = 0;
   try {
-    const dropped: string[] = [];
     for await (const info of store.list('')) {
-      if (SKIPPED_PREFIXES.some((p) => info.key.startsWith(p))) continue;
-      if (DROPPED_PREFIXES.some((p) => info.key.startsWith(p))) {
-        dropped.push(info.key);
-        continue;
-      }
+      // Dropped prefixes are deleted after the loop, listed again.
+      if ([...SKIPPED_PREFIXES, ...DROPPED_PREFIXES].some((p) => info.key.startsWith(p))) continue;
       let removed = 0;
       if (info.key.endsWith('.jsonl.gz')) removed = (await scrubJsonl(store, info.key, matcher)).removed;
       else if (info.key.endsWith('.json')) removed = (await scrubJson(store, info.key, matcher)).removed;
@@ -341,11 +337,11 @@ async function rewriteObjects(
         await step('rewrote-object');
       }
     }
-    // Listed again at the end: a build that read raw files before they were scrubbed may have
-    // written entries from them since the first listing.
-    for (const prefix of DROPPED_PREFIXES)
-      for await (const info of store.list(prefix)) dropped.push(info.key);
-    await store.delete([...new Set(dropped)]);
+    // Listed after the rewrite, not during it: a build that read raw files before they were
+    // scrubbed may have written entries from them meanwhile.
+    const dropped: string[] = [];
+    for (const prefix of DROPPED_PREFIXES) dropped.push(...(await listKeys(store, prefix)));
+    await store.delete(dropped);
     // This machine's copies of their old versions (an S3 store's read-through cache, CACHE_DIR) go
     // too. Other machines never read them again (new ETags), and evict them.
     await localFiles(store, cacheOptionsFromEnv(ctx.env)).forget([

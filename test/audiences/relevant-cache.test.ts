@@ -10,7 +10,7 @@ import { addDays } from '../../src/contract/days.js';
 import { Engine } from '../../src/engine/duckdb.js';
 import { keys } from '../../src/storage/keys.js';
 import { listKeys, type ObjectStore } from '../../src/storage/object-store.js';
-import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
+import { STORE_KINDS, storeWith, type TestStore } from '../helpers/stores.js';
 import { ev, msg, person, writePart } from './fixtures.js';
 
 /**
@@ -105,17 +105,6 @@ async function rewriteParquet(store: ObjectStore, key: string): Promise<void> {
 }
 
 const entries = (store: ObjectStore) => listKeys(store, keys.relevantCachePrefix());
-
-/** `store`, but its methods in `overrides` replaced: a boundary that fails as a real store can. */
-function storeWith(store: ObjectStore, overrides: Partial<ObjectStore>): ObjectStore {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop in overrides) return overrides[prop as keyof ObjectStore];
-      const value = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 describe.each(STORE_KINDS)('the relevant-record cache ($kind store)', ({ create }) => {
   let t: TestStore;

@@ -44,6 +44,20 @@ export async function createFsTestStore(): Promise<TestStore & { root: string }>
   return { store, root, cleanup: () => rm(root, { recursive: true, force: true }) };
 }
 
+/**
+ * `store` with the methods in `overrides` in place of its own: a real store that, at one point,
+ * does what another process or a failing service would (deletes an object, refuses a write).
+ */
+export function storeWith(store: ObjectStore, overrides: Partial<ObjectStore>): ObjectStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop in overrides) return overrides[prop as keyof ObjectStore];
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 /** Both implementations, for contract suites that must hold for each. */
 export const STORE_KINDS = [
   { kind: 'fs', create: createFsTestStore },

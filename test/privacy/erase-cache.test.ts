@@ -11,8 +11,8 @@ import { requestErasuresForDeleted } from '../../src/privacy/deleted-people.js';
 import { runErasure } from '../../src/privacy/erase.js';
 import { writeJsonl } from '../../src/storage/jsonl.js';
 import { keys } from '../../src/storage/keys.js';
-import { listKeys, type ObjectStore, statObject } from '../../src/storage/object-store.js';
-import { createS3TestStore, STORE_KINDS, type TestStore } from '../helpers/stores.js';
+import { listKeys, statObject } from '../../src/storage/object-store.js';
+import { createS3TestStore, STORE_KINDS, storeWith, type TestStore } from '../helpers/stores.js';
 
 /**
  * The erasure deletes the relevant-record cache whole (its entries hold identifiers), including
@@ -42,15 +42,10 @@ describe.each(STORE_KINDS)('erasure and the relevant-record cache ($kind store)'
     // A build running beside the erasure: it read the raw files before they were scrubbed, and
     // writes its entry after the erasure has listed the cache.
     const during = keys.relevantCacheEntry('events', DAY, 'part-a-a', 'f1', 'rows');
-    const building: ObjectStore = new Proxy(t.store, {
-      get(target, prop) {
-        if (prop === 'put')
-          return async (key: string, body: Parameters<ObjectStore['put']>[1], options?: never) => {
-            await target.put(key, body, options);
-            if (key.startsWith('raw/')) await target.put(during, 'an entry written during the erasure');
-          };
-        const value = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? value.bind(target) : value;
+    const building = storeWith(t.store, {
+      async put(key, body, options) {
+        await t.store.put(key, body, options);
+        if (key.startsWith('raw/')) await t.store.put(during, 'an entry written during the erasure');
       },
     });
     const ctx: StageContext = {
