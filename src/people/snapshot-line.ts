@@ -4,10 +4,9 @@
  * through each day; parsing each one was most of a daily snapshot's time.
  *
  * It relies on the form `toSnapshotPerson` writes (merge.ts): `customer_id` first, then the scalar
- * fields, then `consent`, `attributes`, `ts` and the rest. Inside a JSON string every quote is
- * escaped, so `,"deleted":true` can only be a key and its value, and it is a top-level one when it
- * comes before the first nested object. A line in any other form gives undefined, and the caller
- * parses it.
+ * fields, then `consent`, `attributes`, `ts` and the rest: `deleted` and `unsubscribed` are
+ * top-level keys before the first nested object. A line in any other form gives undefined, and the
+ * caller parses it.
  */
 
 export interface SnapshotLinePeek {
@@ -17,52 +16,34 @@ export interface SnapshotLinePeek {
 }
 
 /**
- * The markers, as text for a decoded line and as UTF-8 bytes for a line the merge holds as bytes
- * (and writes back as they are, never decoding it). A quote or backslash byte is that character in
- * UTF-8, so every position found in the bytes is where it is in the text.
+ * A line is read as text (`charCodeAt`) or as its UTF-8 bytes (the merge holds unchanged lines as
+ * bytes and writes them back as they are, never decoding them). Every character the peek looks for
+ * is ASCII, and an ASCII byte is that character in UTF-8, so positions found in the bytes are where
+ * they are in the text.
  */
 interface Form<T extends string | Buffer> {
-  prefix: T;
-  quote: T;
-  backslash: T;
-  nested: T[];
-  deleted: T;
-  unsubscribed: T;
+  codeAt(line: T, i: number): number;
   slice(line: T, from: number, to: number): string;
 }
 
-const markers = [
-  '{"customer_id":"',
-  '"',
-  '\\',
-  ',"consent":{',
-  ',"attributes":{',
-  ',"deleted":true',
-  ',"unsubscribed":true',
-];
-const formOf = <T extends string | Buffer>(
-  encode: (m: string) => T,
-  slice: (line: T, from: number, to: number) => string,
-): Form<T> => {
-  const [prefix, quote, backslash, consent, attributes, deleted, unsubscribed] = markers.map(encode) as T[];
-  return {
-    prefix: prefix!,
-    quote: quote!,
-    backslash: backslash!,
-    nested: [consent!, attributes!],
-    deleted: deleted!,
-    unsubscribed: unsubscribed!,
-    slice,
-  };
+const TEXT: Form<string> = {
+  codeAt: (line, i) => line.charCodeAt(i),
+  slice: (line, from, to) => line.slice(from, to),
 };
-const TEXT = formOf<string>(
-  (m) => m,
-  (line, from, to) => line.slice(from, to),
-);
-const BYTES = formOf<Buffer>(
-  (m) => Buffer.from(m),
-  (line, from, to) => line.toString('utf8', from, to),
-);
+const BYTES: Form<Buffer> = {
+  codeAt: (line, i) => line[i]!,
+  slice: (line, from, to) => line.toString('utf8', from, to),
+};
+
+const PREFIX = '{"customer_id":"';
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const TRUE = [0x74, 0x72, 0x75, 0x65];
+const DELETED = [...'deleted'].map((c) => c.charCodeAt(0));
+const UNSUBSCRIBED = [...'unsubscribed'].map((c) => c.charCodeAt(0));
 
 export function peekSnapshotLine(text: string): SnapshotLinePeek | undefined {
   return peek(text, TEXT);
@@ -73,35 +54,69 @@ export function peekSnapshotBytes(line: Buffer): SnapshotLinePeek | undefined {
   return peek(line, BYTES);
 }
 
+/**
+ * One pass over the id and the scalar fields after it, up to the first nested object (`consent`,
+ * `attributes`: a key there is not the person's). Strings are skipped whole, escapes included, so
+ * only a top-level key can match. This replaced a search per marker over the whole line, which was
+ * a fifth of a daily snapshot's time (1M lines: 1.9 s of 12.5 s, 2026-12-07).
+ */
 function peek<T extends string | Buffer>(line: T, form: Form<T>): SnapshotLinePeek | undefined {
-  if (line.lastIndexOf(form.prefix as never, 0) !== 0) return undefined;
-  const start = form.prefix.length;
-  const end = find(line, form.quote, start);
-  if (end === -1) return undefined;
-  // An escape inside the id: let JSON.parse read it.
-  const backslash = find(line, form.backslash, start);
-  if (backslash !== -1 && backslash < end) return undefined;
-  let nested = line.length;
-  for (const marker of form.nested) {
-    const at = find(line, marker, end);
-    if (at !== -1 && at < nested) nested = at;
+  const n = line.length;
+  if (n < PREFIX.length) return undefined;
+  for (let i = 0; i < PREFIX.length; i++) if (form.codeAt(line, i) !== PREFIX.charCodeAt(i)) return undefined;
+  const start = PREFIX.length;
+  let end = start;
+  for (; end < n; end++) {
+    const c = form.codeAt(line, end);
+    // An escape inside the id: let JSON.parse read it.
+    if (c === BACKSLASH) return undefined;
+    if (c === QUOTE) break;
   }
-  return {
-    customer_id: form.slice(line, start, end),
-    deleted: before(line, form.deleted, end, nested),
-    unsubscribed: before(line, form.unsubscribed, end, nested),
-  };
+  if (end >= n) return undefined;
+  let deleted = false;
+  let unsubscribed = false;
+  for (let i = end + 1; i < n; i++) {
+    const c = form.codeAt(line, i);
+    if (c === OPEN_BRACE) break;
+    if (c !== QUOTE) continue;
+    const close = closingQuote(line, form, i + 1);
+    if (close === -1) return undefined;
+    // A key (after a comma; a string value comes after a colon) whose value is `true`.
+    if (form.codeAt(line, i - 1) === COMMA && followedByTrue(line, form, close)) {
+      if (sameCodes(line, form, i + 1, close, DELETED)) deleted = true;
+      else if (sameCodes(line, form, i + 1, close, UNSUBSCRIBED)) unsubscribed = true;
+    }
+    i = close;
+  }
+  return { customer_id: form.slice(line, start, end), deleted, unsubscribed };
 }
 
 // Module-level helpers rather than closures: peek runs once per snapshot line, a million a day.
 
-/** Both forms search alike; each needle has its line's type. */
-function find<T extends string | Buffer>(line: T, needle: T, from: number): number {
-  return (line as Buffer).indexOf(needle as Buffer, from);
+/** The position of the quote that closes the string whose first character is at `from`, or -1. */
+function closingQuote<T extends string | Buffer>(line: T, form: Form<T>, from: number): number {
+  for (let i = from; i < line.length; i++) {
+    const c = form.codeAt(line, i);
+    if (c === BACKSLASH) i += 1;
+    else if (c === QUOTE) return i;
+  }
+  return -1;
 }
 
-/** Whether `needle` occurs from `from` on, before `limit`. */
-function before<T extends string | Buffer>(line: T, needle: T, from: number, limit: number): boolean {
-  const at = find(line, needle, from);
-  return at !== -1 && at < limit;
+function followedByTrue<T extends string | Buffer>(line: T, form: Form<T>, quote: number): boolean {
+  if (form.codeAt(line, quote + 1) !== COLON) return false;
+  for (let k = 0; k < TRUE.length; k++) if (form.codeAt(line, quote + 2 + k) !== TRUE[k]) return false;
+  return true;
+}
+
+function sameCodes<T extends string | Buffer>(
+  line: T,
+  form: Form<T>,
+  from: number,
+  to: number,
+  codes: readonly number[],
+): boolean {
+  if (to - from !== codes.length) return false;
+  for (let k = 0; k < codes.length; k++) if (form.codeAt(line, from + k) !== codes[k]) return false;
+  return true;
 }
