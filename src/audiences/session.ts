@@ -23,11 +23,13 @@ import {
   type RawFile,
 } from '../engine/raw.js';
 import { log } from '../log.js';
+import type { SnapshotDelta } from '../people/snapshot.js';
 import { type MalformedLine, putGzipLinesFile } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
 import { type AudienceRules, buildOrder, withDependencies } from './config.js';
 import { latestBuiltDay } from './members.js';
+import { createPeople, type PeopleCacheResult } from './people-cache.js';
 import {
   forgetHits,
   planRelevantCache,
@@ -138,6 +140,8 @@ export interface BuildSession {
   scoreTables: ScoreTableReport[];
   /** Seconds per step: `bind` (inputs), then each shared statement by the table it creates. */
   steps: Record<string, number>;
+  /** Where `people` came from, with the session's caches (people-cache.ts). */
+  peopleCache?: PeopleCacheResult;
   /**
    * Creates `previous_<table>` from the audience's latest snapshot before the day, then its
    * tables (`<table>_scored`, `<table>`); returns that previous day. `tables` maps ids of audiences
@@ -172,6 +176,12 @@ export interface SessionOptions {
    * snapshot was already up to date).
    */
   snapshotCopy?: string | undefined;
+  /**
+   * Settles, with `snapshotReady`, to what the fold changed from its base when it knows exactly
+   * (people/snapshot.ts `onDelta`): with the base's people cache entry, `people` is read from
+   * those two instead of the whole snapshot (people-cache.ts).
+   */
+  snapshotDelta?: Promise<SnapshotDelta | undefined>;
   /** Score table partitions the build's gate resolved and checked (bound without a second look). */
   checkedScoreTables?: CheckedScoreTables | undefined;
   /**
@@ -179,6 +189,7 @@ export interface SessionOptions {
    * `add` also writes the missing ones; `write` also deletes those its window will not read again
    * (the daily build, whose plan is every audience's: a build of some audiences must not delete the
    * entries the next daily build reads). Without it, every record is read from its raw file.
+   * The people cache (people-cache.ts) is used the same way.
    */
   relevantCache?: 'read' | 'add' | 'write' | undefined;
 }
@@ -242,10 +253,12 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     });
     lap('bind');
     options.onReady?.();
+    let peopleCache: PeopleCacheResult | undefined;
     const runShared = async (statements: readonly Statement[]) => {
       for (const s of statements) {
         const cache = s.perRecord ? inputs[s.perRecord]?.relevantCache : undefined;
         if (cache) await runCachedRelevant(s, cache);
+        else if (s.name === 'people' && options.relevantCache) peopleCache = await runCachedPeople(s);
         else
           await engine
             .run(
@@ -320,6 +333,33 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       await engine.run(`CREATE OR REPLACE TEMP VIEW ${s.name} AS SELECT * FROM ${read}${entries}`);
       cache.read = cache.paths.length;
     };
+    const bindSnapshot = async (lines?: string) => {
+      const copy =
+        options.snapshotCopy && existsSync(options.snapshotCopy) ? options.snapshotCopy : undefined;
+      if (lines === undefined) await bindPeopleSnapshot(engine, store, files, plan.day, inUse, copy);
+      else
+        await engine.run(
+          `CREATE OR REPLACE VIEW people_snapshot AS ${peopleSnapshotRelation(lines, 'none')}`,
+        );
+    };
+    const runCachedPeople = async (s: Statement) => {
+      const result = await createPeople({
+        engine,
+        store,
+        files,
+        inUse,
+        scratch,
+        day: plan.day,
+        select: s.select,
+        bindSnapshot,
+        delta: await options.snapshotDelta,
+        mode: options.relevantCache!,
+      }).catch((error: unknown) => {
+        throw blamingSnapshot(error, s);
+      });
+      if (result.warning) log.warn({ error: result.warning }, 'people cache not used or not written');
+      return result;
+    };
     /**
      * The shared statements; if one fails on an entry the engine cannot read (damaged, or deleted
      * since it was listed), every entry of its dataset is given up and they run again, over those
@@ -376,8 +416,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
     await options.snapshotReady;
     const after = share && foldingShare(defaults.engine, AFTER_FOLDING_SHARE);
     if (after) await engine.run(`SET memory_limit = ${sqlString(after)}`);
-    const copy = options.snapshotCopy && existsSync(options.snapshotCopy) ? options.snapshotCopy : undefined;
-    await bindPeopleSnapshot(engine, store, files, plan.day, inUse, copy);
+    await bindSnapshot();
     lap('snapshot_wait');
     await runSharedOrWithoutEntries(plan.shared.filter((s) => !s.records));
     for (const dataset of ['events', 'messages'] as const) {
@@ -393,6 +432,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       sharedSeconds,
       scoreTables,
       steps,
+      ...(peopleCache ? { peopleCache } : {}),
       close,
       runAudience: (audience, tables) =>
         runAudience(audience, tables).catch((error: unknown) => {
@@ -473,7 +513,9 @@ export async function bindPeopleSnapshot(
 ): Promise<void> {
   if (copy) inUse.set(copy, keys.peopleSnapshot(day));
   const path = copy ?? (await pathsOf(files, [await statObject(store, keys.peopleSnapshot(day))], inUse))[0]!;
-  await engine.run(`CREATE VIEW people_snapshot AS ${peopleSnapshotRelation(path, copy ? 'none' : 'gzip')}`);
+  await engine.run(
+    `CREATE OR REPLACE VIEW people_snapshot AS ${peopleSnapshotRelation(path, copy ? 'none' : 'gzip')}`,
+  );
 }
 
 /**

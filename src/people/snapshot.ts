@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { finished } from 'node:stream/promises';
 import { fileName } from '../compaction/listing.js';
 import { listDatasetParts } from '../compaction/parts.js';
 import type { PersonRecord } from '../contract/records.js';
@@ -97,6 +100,28 @@ export interface UpdatePeopleSnapshotOptions {
    * when the snapshot is rewritten: the manifest then lacks `up_to_date`.
    */
   localCopy?: string;
+  /**
+   * A local file for the new line of every person this run adds or changes (uncompressed JSON
+   * Lines): with `onDelta`, what a reader of the base snapshot needs to read the new one from it
+   * (the build's people cache, audiences/people-cache.ts).
+   */
+  deltaTo?: string;
+  /**
+   * Called once the new snapshot is written, when it was folded onto a base and `deltaTo` holds
+   * every difference between the two. Not called when nothing was rewritten, when there was no
+   * base, or when the base had a line the merge could not place (malformed, out of order): the
+   * difference is then not exactly the lines written.
+   */
+  onDelta?: (delta: SnapshotDelta) => void;
+}
+
+/** How the new snapshot differs from its base: `deltaTo`'s lines replace or add, `removed` go. */
+export interface SnapshotDelta {
+  baseDay: string;
+  /** The file `deltaTo`: the new line of every person added or changed. */
+  path: string;
+  /** Ids of the base that the new snapshot leaves out (folded into another person by an alias). */
+  removed: string[];
 }
 
 /** Brings `people/dt=D` up to date with the raw person parts; returns its manifest. */
@@ -204,6 +229,13 @@ export async function updatePeopleSnapshot(
     }
 
     const counts = { people: 0, updated: 0, added: 0, deleted: 0, unsubscribed: 0 };
+    /** Whether the lines written as text are the whole difference from the base (see `onDelta`). */
+    let exactDelta = baseDay !== undefined;
+    let lastBaseId: string | undefined;
+    const inOrder = (id: string) => {
+      if (lastBaseId !== undefined && compareIds(lastBaseId, id) >= 0) exactDelta = false;
+      lastBaseId = id;
+    };
     const emit = (p: SnapshotPerson | { deleted?: boolean; unsubscribed?: boolean }, line: OutLine) => {
       counts.people += 1;
       if (p.deleted) counts.deleted += 1;
@@ -240,6 +272,7 @@ export async function updatePeopleSnapshot(
         for await (const batch of readLineBatches(store, baseKey)) {
           for (const { bytes, line } of batch) {
             const peek = peekSnapshotBytes(bytes);
+            if (peek) inOrder(peek.customer_id);
             if (peek && !removed.has(peek.customer_id)) {
               yield* addedBefore(peek.customer_id);
               // Unchanged: passed through as it is, unparsed.
@@ -253,12 +286,15 @@ export async function updatePeopleSnapshot(
               held = JSON.parse(bytes.toString('utf8')) as SnapshotPerson;
             } catch {
               noteMalformed({ key: baseKey, line, reason: 'not valid JSON' });
+              exactDelta = false;
               continue;
             }
             if (typeof held?.customer_id !== 'string') {
               noteMalformed({ key: baseKey, line, reason: 'no customer_id' });
+              exactDelta = false;
               continue;
             }
+            if (!peek) inOrder(held.customer_id);
             if (removed.has(held.customer_id)) continue; // folded into another person by an alias
             yield* addedBefore(held.customer_id);
             if (!next.done && next.value.id === held.customer_id) {
@@ -277,7 +313,20 @@ export async function updatePeopleSnapshot(
       yield* addedBefore();
       if (out.length > 0) yield out;
     }
-    await writeGzipLineBatches(store, keys.peopleSnapshot(day), merged(), { copyTo: options.localCopy });
+    const delta = options.deltaTo === undefined ? undefined : createWriteStream(options.deltaTo);
+    // Only a reader of the snapshot needs the delta: failing to write it loses the delta, not the fold.
+    delta?.on('error', () => {
+      exactDelta = false;
+    });
+    try {
+      const batches = delta ? teeTextLines(merged(), delta) : merged();
+      await writeGzipLineBatches(store, keys.peopleSnapshot(day), batches, { copyTo: options.localCopy });
+    } finally {
+      if (delta) {
+        delta.end();
+        await finished(delta).catch(() => {});
+      }
+    }
 
     const manifest: PeopleSnapshotManifest = {
       version: PEOPLE_MANIFEST_VERSION,
@@ -301,9 +350,27 @@ export async function updatePeopleSnapshot(
     };
     // The manifest is written last: its presence means the snapshot next to it is complete.
     await writeJson(store, peopleManifestKey(day), manifest);
+    if (delta && exactDelta && baseDay)
+      options.onDelta?.({ baseDay, path: options.deltaTo!, removed: [...removed] });
     return manifest;
   } finally {
     await updates?.close();
+  }
+}
+
+/**
+ * Passes the batches on, writing their text lines to `file`: the merge writes a line as text
+ * exactly when it added or changed the person (an unchanged base line stays bytes).
+ */
+async function* teeTextLines(
+  batches: AsyncIterable<OutLine[]>,
+  file: WriteStream,
+): AsyncGenerator<OutLine[]> {
+  for await (const batch of batches) {
+    let text = '';
+    for (const line of batch) if (typeof line === 'string') text += `${line}\n`;
+    if (text.length > 0 && !file.destroyed && !file.write(text)) await once(file, 'drain').catch(() => {});
+    yield batch;
   }
 }
 

@@ -67,10 +67,11 @@ export class ErasureStepError extends Error {
 /** Prefixes never rewritten: the erasure records and the suppression list hold hashes on purpose. */
 const SKIPPED_PREFIXES = ['privacy/'];
 /**
- * Derived objects deleted rather than rewritten: the relevant-record cache holds identifiers, and
- * its entries stand for raw files this step rewrites (so no build would read them again anyway).
+ * Derived objects deleted rather than rewritten: the relevant-record and people caches hold
+ * identifiers, and their entries stand for raw files and snapshots this step rewrites (so no build
+ * would read them again anyway).
  */
-const DROPPED_PREFIXES = [keys.relevantCachePrefix()];
+const DROPPED_PREFIXES = [keys.relevantCachePrefix(), keys.peopleCachePrefix()];
 
 export async function runErasure(options: RunErasureOptions): Promise<ErasureRecord> {
   const { ctx, id } = options;

@@ -289,7 +289,12 @@ async function allFolded(
 }
 
 async function selectPeople(store: ObjectStore, keepFrom: string): Promise<Selection> {
-  return selectSnapshots(await listPartitions(store, keys.peoplePrefix()), keepFrom);
+  const selection = selectSnapshots(await listPartitions(store, keys.peoplePrefix()), keepFrom);
+  // The people cache holds the rows of snapshots: derived, it goes by their limit (builds also
+  // delete the entries no later build reads).
+  for (const [label, p] of await listPartitions(store, keys.peopleCachePrefix(), keepFrom))
+    selection.units.push(partitionUnit(label, p));
+  return selection;
 }
 
 async function selectAudiences(store: ObjectStore, keepFrom: string): Promise<Selection> {

@@ -51,6 +51,13 @@ export const keys = {
     kind: 'rows' | 'lines',
   ) =>
     `cache/relevant/${dataset}/dt=${day(dt)}/${assertSegment('file stem', stem)}-${assertSegment('fingerprint', fingerprint)}${kind === 'rows' ? '.parquet' : '.lines.json'}`,
+  /**
+   * The people cache (audiences/people-cache.ts): the build's `people` table of one snapshot under
+   * one plan, `people-<fingerprint>.parquet`; derived like the relevant-record cache.
+   */
+  peopleCachePrefix: (dt?: string) => (dt ? `cache/people/dt=${day(dt)}/` : 'cache/people/'),
+  peopleCacheEntry: (dt: string, fingerprint: string) =>
+    `cache/people/dt=${day(dt)}/people-${assertSegment('fingerprint', fingerprint)}.parquet`,
   peoplePrefix: () => 'people/',
   peopleSnapshot: (dt: string) => `people/dt=${day(dt)}/people.jsonl.gz`,
   audiencePrefix: (audienceId: string) => `audiences/${assertSegment('audience id', audienceId)}/`,

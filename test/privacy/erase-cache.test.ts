@@ -15,7 +15,7 @@ import { listKeys, statObject } from '../../src/storage/object-store.js';
 import { createS3TestStore, STORE_KINDS, storeWith, type TestStore } from '../helpers/stores.js';
 
 /**
- * The erasure deletes the relevant-record cache whole (its entries hold identifiers), including
+ * The erasure deletes the relevant-record and people caches whole (their entries hold identifiers), including
  * entries a build running at the same time writes while the erasure rewrites the raw files.
  */
 const DAY = '2026-11-20';
@@ -39,6 +39,8 @@ describe.each(STORE_KINDS)('erasure and the relevant-record cache ($kind store)'
     ]);
     const before = keys.relevantCacheEntry('events', DAY, 'part-a-a', 'f0', 'rows');
     await t.store.put(before, 'an entry from before');
+    // The people cache too: its entries hold email addresses.
+    await t.store.put(keys.peopleCacheEntry(DAY, 'f2'), 'a people entry from before');
     // A build running beside the erasure: it read the raw files before they were scrubbed, and
     // writes its entry after the erasure has listed the cache.
     const during = keys.relevantCacheEntry('events', DAY, 'part-a-a', 'f1', 'rows');
@@ -60,6 +62,7 @@ describe.each(STORE_KINDS)('erasure and the relevant-record cache ($kind store)'
     expect(record.status).toBe('completed');
     expect(record.objects_rewritten.map((o) => o.key)).toContain(keys.rawPart('people', DAY, '1-0', '1-1'));
     expect(await listKeys(t.store, keys.relevantCachePrefix())).toEqual([]);
+    expect(await listKeys(t.store, keys.peopleCachePrefix())).toEqual([]);
   });
 });
 

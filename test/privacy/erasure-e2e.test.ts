@@ -237,6 +237,10 @@ describe.each([
       await runBuildStage(ctx, DAY);
       const cached = await listKeys(t.store, keys.relevantCachePrefix());
       expect(cached).toHaveLength(1);
+      // And the people cache its entry of the day's snapshot (their email among the rows).
+      const people = await listKeys(t.store, keys.peopleCachePrefix());
+      expect(people).toHaveLength(1);
+      cached.push(...people);
       // A quarantined line that quotes their phone, as the export writes one.
       await writeJsonl(t.store, keys.quarantinePart('people', DAY, 'q-erase'), [
         {
@@ -413,7 +417,7 @@ describe.each([
         const changed: string[] = [];
         for (const [key, bytes] of beforeBytes) {
           const now = texts.has(key) ? await t.store.get(key) : undefined;
-          // The relevant-record cache is derived: the erasure deletes it whole, nothing else.
+          // The relevant-record and people caches are derived: the erasure deletes them whole, nothing else.
           if (cached.includes(key)) {
             expect(now, `${key} was kept`).toBeUndefined();
             continue;

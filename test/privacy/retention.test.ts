@@ -113,8 +113,11 @@ async function fixture(store: ObjectStore): Promise<Fixture> {
   removed.people = await before(async () => {
     await snapshot(store, undefined, addDays(RAW_FROM, -1));
     await snapshot(store, undefined, '2025-06-01');
+    // The people cache's entries go with their day.
+    await put(store, keys.peopleCacheEntry(addDays(RAW_FROM, -1), 'f1'));
   });
   kept.push(...(await before(() => snapshot(store, undefined, RAW_FROM))));
+  kept.push(await put(store, keys.peopleCacheEntry(RAW_FROM, 'f1')));
   kept.push(...(await before(() => snapshot(store, undefined, '2026-02-28'))));
 
   // audience snapshots: the same, per audience; one whose newest snapshot is old keeps that one.
@@ -205,7 +208,7 @@ describe.each(STORE_KINDS)('retention on the $kind store', ({ create }) => {
     ]);
     expect(raw.bytes).toBeGreaterThan(0);
     expect(kind(report, 'people')).toMatchObject({
-      units: 2,
+      units: 3,
       keys_deleted: removed.people!.length,
       oldest_day: '2025-06-01',
       newest_day: '2026-01-15',
