@@ -8,7 +8,6 @@ import {
   newRunId,
   type PeopleSnapshotManifest,
   peopleManifestKey,
-  type SnapshotDelta,
   updatePeopleSnapshot,
 } from '../people/snapshot.js';
 import { keys, partitionDay } from '../storage/keys.js';
@@ -92,8 +91,7 @@ export interface BuildResult {
 }
 
 export async function buildAudiences(options: BuildOptions): Promise<BuildResult> {
-  // The fold writes the new snapshot here too, uncompressed, for the session to read, and what it
-  // changed, for the people cache (see below).
+  // The fold writes the new snapshot here too, uncompressed, for the session to read (see below).
   const copyDir =
     options.updateSnapshot === false ? undefined : await mkdtemp(join(tmpdir(), 'audience-sync-people-'));
   try {
@@ -114,8 +112,6 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
   const share = foldingShare(defaults.engine);
   const snapshotCopy =
     copyDir && !(await foldReadThroughCache(store, day)) ? join(copyDir, 'people.jsonl') : undefined;
-  // What the fold changed, for the people cache (people-cache.ts): set when it knows exactly.
-  let delta: SnapshotDelta | undefined;
   const snapshot =
     options.updateSnapshot === false
       ? readJson<PeopleSnapshotManifest>(store, peopleManifestKey(day))
@@ -127,10 +123,6 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
           // The session reads this copy in parallel; the stored object would be inflated on one
           // thread on the build's critical path (1,000,000 people: 1.3–1.6 s against 0.8–1.0 s).
           localCopy: snapshotCopy,
-          deltaTo: copyDir && join(copyDir, 'people-delta.jsonl'),
-          onDelta: (d) => {
-            delta = d;
-          },
         });
   // Handled here so a failure before the session waits for it is not an unhandled rejection.
   const settled = snapshot.then(
@@ -154,7 +146,6 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
       cache: defaults.cache,
       snapshotReady: snapshot,
       snapshotCopy,
-      snapshotDelta: snapshot.then(() => delta),
       // Only a build of every audience deletes entries: another plan's would delete the daily ones.
       relevantCache: gate.audienceIds === undefined ? 'write' : 'add',
       onReady: () => progress?.({ phase: 'snapshot', done: 1, total: 1 }),

@@ -3,9 +3,21 @@ import { join } from 'node:path';
 import { type Engine, EngineError, sqlString } from '../engine/duckdb.js';
 import { type LocalFiles, pathsOf } from '../engine/local-files.js';
 import { peopleSnapshotRelation } from '../engine/raw.js';
-import { latestSnapshotDay, type SnapshotDelta } from '../people/snapshot.js';
+import {
+  latestSnapshotDay,
+  type PeopleSnapshotManifest,
+  peopleManifestKey,
+  type SnapshotChanges,
+} from '../people/snapshot.js';
 import { keys, partitionDay } from '../storage/keys.js';
-import { listKeys, type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
+import {
+  listKeys,
+  type ObjectInfo,
+  type ObjectStore,
+  objectVersion,
+  readJsonIfExists,
+  statObject,
+} from '../storage/object-store.js';
 import { entryFingerprint } from './relevant-cache.js';
 import { duckdb } from './sql/dialect.js';
 
@@ -13,9 +25,9 @@ import { duckdb } from './sql/dialect.js';
  * The people cache: the build's `people` table (identity columns and person conditions, one row
  * per snapshot line: plan.ts `identityStatements`) of one day's snapshot under one plan, stored as
  * `cache/people/dt=D/people-<fingerprint>.parquet`. Each row depends on its snapshot line alone, and
- * a daily fold changes a few percent of the lines (people/snapshot.ts `onDelta`), so the next day's
- * table is yesterday's entry without the people the fold changed or removed, plus the rows of the
- * changed lines: at 1M people, instead of extracting fields from 332 MB of JSON (2.6–2.8 s of the
+ * a daily fold changes a few percent of the lines and says which (its manifest's `changes`,
+ * people/snapshot.ts), so the next day's table is yesterday's entry without the people the fold
+ * changed or removed, plus the rows of their new lines: at 1M people, instead of extracting fields from 332 MB of JSON (2.6–2.8 s of the
  * daily build's critical path, 2026-12-07) the engine reads a 7 MB entry and 40,000 lines.
  *
  * The fingerprint is a digest of the statement, of how the snapshot becomes `people_snapshot`, and
@@ -70,10 +82,8 @@ export interface CreatePeopleOptions {
   day: string;
   /** The `people` statement (it reads `people_snapshot`). */
   select: string;
-  /** Binds `people_snapshot` to a local JSON Lines file of snapshot lines, or to the day's snapshot. */
+  /** Binds `people_snapshot` to a local gzip JSON Lines file of snapshot lines, or to the day's snapshot. */
   bindSnapshot: (lines?: string) => Promise<void>;
-  /** What the fold that wrote the day's snapshot changed, when it knows exactly. */
-  delta?: SnapshotDelta | undefined;
   /** `read` uses entries; `add` also writes the day's; `write` also deletes the others. */
   mode: 'read' | 'add' | 'write';
 }
@@ -83,7 +93,7 @@ export interface CreatePeopleOptions {
  * writes the day's entry when `mode` allows. `people_snapshot` is left bound to the day's snapshot.
  */
 export async function createPeople(options: CreatePeopleOptions): Promise<PeopleCacheResult> {
-  const { engine, store, day, select, delta } = options;
+  const { engine, store, day, select } = options;
   const notes: string[] = [];
   const snapshot = await statObject(store, keys.peopleSnapshot(day));
   const todayKey = peopleEntryKey(select, snapshot);
@@ -95,10 +105,13 @@ export async function createPeople(options: CreatePeopleOptions): Promise<People
   let source: PeopleSource = 'snapshot';
   if (entries.includes(todayKey)) {
     if (await fromEntry(options, todayKey, undefined, notes)) source = 'entry';
-  } else if (delta) {
-    const base = await statObject(store, keys.peopleSnapshot(delta.baseDay)).catch(() => undefined);
-    const baseKey = base && peopleEntryKey(select, base);
-    if (baseKey && entries.includes(baseKey) && (await fromEntry(options, baseKey, delta, notes)))
+  } else {
+    // The fold's changes, relative to the base as it still is.
+    const changes = (await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(day)))?.changes;
+    const base =
+      changes && (await statObject(store, keys.peopleSnapshot(changes.base_day)).catch(() => undefined));
+    const baseKey = base && objectVersion(base) === changes!.base_version && peopleEntryKey(select, base);
+    if (baseKey && entries.includes(baseKey) && (await fromEntry(options, baseKey, changes, notes)))
       source = 'delta';
   }
   if (source === 'snapshot') await engine.run(duckdb.createTable('people', select));
@@ -126,13 +139,13 @@ export async function createPeople(options: CreatePeopleOptions): Promise<People
 }
 
 /**
- * `people` from the entry `key`, with `delta`'s changes when given. False (and a note) when the
+ * `people` from the entry `key`, with the fold's `changes` when given. False (and a note) when the
  * entry cannot be fetched or read: the caller builds the table from the snapshot instead.
  */
 async function fromEntry(
   options: CreatePeopleOptions,
   key: string,
-  delta: SnapshotDelta | undefined,
+  changes: SnapshotChanges | undefined,
   notes: string[],
 ): Promise<boolean> {
   const { engine, store, files, inUse, select } = options;
@@ -140,18 +153,19 @@ async function fromEntry(
     const [path] = await pathsOf(files, [await statObject(store, key)], inUse);
     // Without hive partitioning: a local store's path holds `dt=D`, which would come back as a column.
     const entry = `SELECT * FROM read_parquet(${sqlString(path!)}, hive_partitioning = false)`;
-    if (!delta) {
+    if (!changes) {
       await engine.run(duckdb.createTable('people', entry));
       return true;
     }
     // The changed people's rows, by the same statement over their new lines.
-    await options.bindSnapshot(delta.path);
+    const [lines] = await pathsOf(files, [await statObject(store, changes.key)], inUse);
+    await options.bindSnapshot(lines);
     try {
       await engine.run(duckdb.createTable('people_changed', select));
     } finally {
       await options.bindSnapshot();
     }
-    const gone = delta.removed.map((id) => `(${sqlString(id)})`);
+    const gone = changes.removed.map((id) => `(${sqlString(id)})`);
     const goneIds = gone.length > 0 ? `\n  UNION ALL SELECT id FROM (VALUES ${gone.join(', ')}) g(id)` : '';
     await engine.run(
       duckdb.createTable(

@@ -11,6 +11,7 @@ import {
   listKeys,
   type ObjectInfo,
   type ObjectStore,
+  objectVersion,
   readJsonIfExists,
   writeJson,
 } from '../storage/object-store.js';
@@ -85,9 +86,8 @@ export interface RelevantCachePlan {
 }
 
 export function entryFingerprint(select: string, file: ObjectInfo): string {
-  const version = file.etag ?? `${file.size}-${file.lastModified?.getTime() ?? ''}`;
   return createHash('sha256')
-    .update(`${ENTRY_FORMAT}\n${select}\n${file.key}\n${version}`)
+    .update(`${ENTRY_FORMAT}\n${select}\n${file.key}\n${objectVersion(file)}`)
     .digest('hex')
     .slice(0, 24);
 }

@@ -23,7 +23,6 @@ import {
   type RawFile,
 } from '../engine/raw.js';
 import { log } from '../log.js';
-import type { SnapshotDelta } from '../people/snapshot.js';
 import { type MalformedLine, putGzipLinesFile } from '../storage/jsonl.js';
 import { keys } from '../storage/keys.js';
 import { type ObjectInfo, type ObjectStore, statObject } from '../storage/object-store.js';
@@ -176,12 +175,6 @@ export interface SessionOptions {
    * snapshot was already up to date).
    */
   snapshotCopy?: string | undefined;
-  /**
-   * Settles, with `snapshotReady`, to what the fold changed from its base when it knows exactly
-   * (people/snapshot.ts `onDelta`): with the base's people cache entry, `people` is read from
-   * those two instead of the whole snapshot (people-cache.ts).
-   */
-  snapshotDelta?: Promise<SnapshotDelta | undefined>;
   /** Score table partitions the build's gate resolved and checked (bound without a second look). */
   checkedScoreTables?: CheckedScoreTables | undefined;
   /**
@@ -339,7 +332,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       if (lines === undefined) await bindPeopleSnapshot(engine, store, files, plan.day, inUse, copy);
       else
         await engine.run(
-          `CREATE OR REPLACE VIEW people_snapshot AS ${peopleSnapshotRelation(lines, 'none')}`,
+          `CREATE OR REPLACE VIEW people_snapshot AS ${peopleSnapshotRelation(lines, 'gzip')}`,
         );
     };
     const runCachedPeople = async (s: Statement) => {
@@ -352,7 +345,6 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         day: plan.day,
         select: s.select,
         bindSnapshot,
-        delta: await options.snapshotDelta,
         mode: options.relevantCache!,
       }).catch((error: unknown) => {
         throw blamingSnapshot(error, s);

@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { finished } from 'node:stream/promises';
 import { fileName } from '../compaction/listing.js';
 import { listDatasetParts } from '../compaction/parts.js';
 import type { PersonRecord } from '../contract/records.js';
@@ -10,12 +7,20 @@ import type { EngineSettings } from '../engine/duckdb.js';
 import {
   type MalformedLine,
   type OutLine,
+  openGzipLineBatchWriter,
   readJsonl,
   readLineBatches,
   writeGzipLineBatches,
 } from '../storage/jsonl.js';
 import { keys, partitionDay } from '../storage/keys.js';
-import { type ObjectStore, readJsonIfExists, writeJson } from '../storage/object-store.js';
+import {
+  listKeys,
+  type ObjectStore,
+  objectVersion,
+  readJsonIfExists,
+  statObject,
+  writeJson,
+} from '../storage/object-store.js';
 import {
   applyUpdate,
   asPersonUpdate,
@@ -72,6 +77,8 @@ export interface PeopleSnapshotManifest {
   seconds: number;
   /** Identities folded into another person by alias updates in the parts of this run. */
   merged_people?: number;
+  /** What this snapshot changed from its base, when that is known exactly (see `SnapshotChanges`). */
+  changes?: SnapshotChanges;
   /** True when the stored snapshot already held every part and nothing was rewritten. */
   up_to_date?: boolean;
 }
@@ -100,27 +107,21 @@ export interface UpdatePeopleSnapshotOptions {
    * when the snapshot is rewritten: the manifest then lacks `up_to_date`.
    */
   localCopy?: string;
-  /**
-   * A local file for the new line of every person this run adds or changes (uncompressed JSON
-   * Lines): with `onDelta`, what a reader of the base snapshot needs to read the new one from it
-   * (the build's people cache, audiences/people-cache.ts).
-   */
-  deltaTo?: string;
-  /**
-   * Called once the new snapshot is written, when it was folded onto a base and `deltaTo` holds
-   * every difference between the two. Not called when nothing was rewritten, when there was no
-   * base, or when the base had a line the merge could not place (malformed, out of order): the
-   * difference is then not exactly the lines written.
-   */
-  onDelta?: (delta: SnapshotDelta) => void;
 }
 
-/** How the new snapshot differs from its base: `deltaTo`'s lines replace or add, `removed` go. */
-export interface SnapshotDelta {
-  baseDay: string;
-  /** The file `deltaTo`: the new line of every person added or changed. */
-  path: string;
-  /** Ids of the base that the new snapshot leaves out (folded into another person by an alias). */
+/**
+ * How a snapshot differs from the base it was folded onto (its manifest's `changes`): the object
+ * `key` holds the new line of every person added or changed, in `customer_id` order, and `removed`
+ * the base's people it leaves out (folded into another person by an alias). With the base as it was
+ * (`base_version`), that is the whole difference: a reader of the base reads the new snapshot from
+ * it (the build's people cache, audiences/people-cache.ts). Written only when exact: not for a fold
+ * without a base, nor when the base had a line the merge could not place (malformed, out of order).
+ */
+export interface SnapshotChanges {
+  key: string;
+  base_day: string;
+  /** The base snapshot's version when it was read (objectVersion). */
+  base_version: string;
   removed: string[];
 }
 
@@ -143,6 +144,8 @@ export async function updatePeopleSnapshot(
   const base = baseDay
     ? await readJsonIfExists<PeopleSnapshotManifest>(store, peopleManifestKey(baseDay))
     : undefined;
+  // Its version before it is read: what the snapshot's `changes` are relative to.
+  const baseInfo = baseDay ? await statObject(store, keys.peopleSnapshot(baseDay)) : undefined;
   const folded: Record<string, string[]> = structuredClone(base?.folded ?? {});
   const toFold = parts.filter((u) => !isFolded(folded, u.key));
 
@@ -229,8 +232,8 @@ export async function updatePeopleSnapshot(
     }
 
     const counts = { people: 0, updated: 0, added: 0, deleted: 0, unsubscribed: 0 };
-    /** Whether the lines written as text are the whole difference from the base (see `onDelta`). */
-    let exactDelta = baseDay !== undefined;
+    /** Whether the lines written as text are the whole difference from the base (SnapshotChanges). */
+    let exactDelta = baseInfo !== undefined;
     let lastBaseId: string | undefined;
     const inOrder = (id: string) => {
       if (lastBaseId !== undefined && compareIds(lastBaseId, id) >= 0) exactDelta = false;
@@ -313,19 +316,16 @@ export async function updatePeopleSnapshot(
       yield* addedBefore();
       if (out.length > 0) yield out;
     }
-    const delta = options.deltaTo === undefined ? undefined : createWriteStream(options.deltaTo);
-    // Only a reader of the snapshot needs the delta: failing to write it loses the delta, not the fold.
-    delta?.on('error', () => {
-      exactDelta = false;
-    });
+    // A fresh key per fold: a manifest names the changes it was written with, never a later fold's.
+    const changesKey = baseInfo && keys.peopleChanges(day, randomBytes(6).toString('hex'));
+    const changed = changesKey ? openGzipLineBatchWriter(store, changesKey) : undefined;
     try {
-      const batches = delta ? teeTextLines(merged(), delta) : merged();
+      const batches = changed ? teeTextLines(merged(), changed) : merged();
       await writeGzipLineBatches(store, keys.peopleSnapshot(day), batches, { copyTo: options.localCopy });
-    } finally {
-      if (delta) {
-        delta.end();
-        await finished(delta).catch(() => {});
-      }
+      await changed?.close();
+    } catch (error) {
+      await changed?.abort(error);
+      throw error;
     }
 
     const manifest: PeopleSnapshotManifest = {
@@ -346,12 +346,25 @@ export async function updatePeopleSnapshot(
       malformed_lines: malformedCount,
       malformed,
       merged_people: removed.size,
+      ...(changesKey && exactDelta
+        ? {
+            changes: {
+              key: changesKey,
+              base_day: baseDay!,
+              base_version: objectVersion(baseInfo!),
+              removed: [...removed].sort(compareIds),
+            },
+          }
+        : {}),
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
     };
     // The manifest is written last: its presence means the snapshot next to it is complete.
     await writeJson(store, peopleManifestKey(day), manifest);
-    if (delta && exactDelta && baseDay)
-      options.onDelta?.({ baseDay, path: options.deltaTo!, removed: [...removed] });
+    // Earlier folds' changes of the day, and this one's when not exact: no manifest names them.
+    const unnamed = (await listKeys(store, keys.peopleChangesPrefix(day))).filter(
+      (k) => k !== manifest.changes?.key,
+    );
+    await store.delete(unnamed);
     return manifest;
   } finally {
     await updates?.close();
@@ -359,17 +372,16 @@ export async function updatePeopleSnapshot(
 }
 
 /**
- * Passes the batches on, writing their text lines to `file`: the merge writes a line as text
+ * Passes the batches on, writing their text lines to `changes`: the merge writes a line as text
  * exactly when it added or changed the person (an unchanged base line stays bytes).
  */
 async function* teeTextLines(
   batches: AsyncIterable<OutLine[]>,
-  file: WriteStream,
+  changes: { writeBatch(lines: readonly OutLine[]): Promise<void> },
 ): AsyncGenerator<OutLine[]> {
   for await (const batch of batches) {
-    let text = '';
-    for (const line of batch) if (typeof line === 'string') text += `${line}\n`;
-    if (text.length > 0 && !file.destroyed && !file.write(text)) await once(file, 'drain').catch(() => {});
+    const text = batch.filter((line) => typeof line === 'string');
+    if (text.length > 0) await changes.writeBatch(text);
     yield batch;
   }
 }

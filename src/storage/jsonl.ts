@@ -102,6 +102,17 @@ async function writeAll<T>(writer: JsonlWriter<T>, values: Values<T>): Promise<n
 }
 
 /**
+ * A gzip JSON Lines object written a batch of lines at a time, for a producer that writes it beside
+ * another (the snapshot merge writes the changed people's lines beside the whole snapshot).
+ */
+export function openGzipLineBatchWriter(
+  store: ObjectStore,
+  key: string,
+): JsonlWriter<OutLine> & { writeBatch(lines: readonly OutLine[]): Promise<void> } {
+  return openGzipLinesWriter(store, key);
+}
+
+/**
  * Uploads a local, uncompressed JSON Lines file (one the SQL engine wrote) as the gzip JSON Lines
  * object `key`, compressed on the way like every object this module writes.
  */

@@ -60,6 +60,10 @@ export const keys = {
     `cache/people/dt=${day(dt)}/people-${assertSegment('fingerprint', fingerprint)}.parquet`,
   peoplePrefix: () => 'people/',
   peopleSnapshot: (dt: string) => `people/dt=${day(dt)}/people.jsonl.gz`,
+  /** The new lines of the people a fold added or changed (its manifest's `changes` names it). */
+  peopleChangesPrefix: (dt: string) => `people/dt=${day(dt)}/changes-`,
+  peopleChanges: (dt: string, runId: string) =>
+    `people/dt=${day(dt)}/changes-${assertSegment('run id', runId)}.jsonl.gz`,
   audiencePrefix: (audienceId: string) => `audiences/${assertSegment('audience id', audienceId)}/`,
   members: (audienceId: string, dt: string) =>
     `audiences/${assertSegment('audience id', audienceId)}/dt=${day(dt)}/members.jsonl.gz`,

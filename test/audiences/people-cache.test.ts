@@ -8,6 +8,7 @@ import { readMembers } from '../../src/audiences/members.js';
 import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import { Engine, sqlString } from '../../src/engine/duckdb.js';
+import { updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import { keys } from '../../src/storage/keys.js';
 import { listKeys, type ObjectStore } from '../../src/storage/object-store.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
@@ -150,6 +151,35 @@ describe.each(STORE_KINDS)('the people cache ($kind store)', ({ create }) => {
     expect(again.engine.people_cache).toEqual({ source: 'entry', written: false });
     for (const id of ['french_buyers', 'clickers'])
       expect(await members(t.store, id)).toEqual(await members(fresh.store, id));
+  });
+
+  it("in the refresh's order (the people stage folds, then the build) the build reads the stored changes", async () => {
+    await updatePeopleSnapshot({ store: t.store, day: Y });
+    await buildAudiences({ store: t.store, config, day: Y });
+    const folded = await updatePeopleSnapshot({ store: t.store, day: D });
+    expect(folded.changes?.removed).toEqual(['c6']);
+    const today = await buildAudiences({ store: t.store, config, day: D });
+    expect(today.people.up_to_date).toBe(true);
+    expect(today.engine.people_cache).toEqual({ source: 'delta', written: true });
+    await buildAudiences({ store: fresh.store, config, day: D });
+    for (const id of ['french_buyers', 'clickers'])
+      expect(await members(t.store, id)).toEqual(await members(fresh.store, id));
+
+    // The base snapshot rewritten since the fold (as an erasure does): the changes no longer
+    // describe the difference from it, and are not used.
+    await buildAudiences({ store: t.store, config, day: Y, updateSnapshot: false });
+    const base = keys.peopleSnapshot(Y);
+    const lines = gunzipSync(await t.store.get(base))
+      .toString('utf8')
+      .split('\n');
+    await t.store.put(base, gzipSync(lines.filter((l) => !l.includes('"c2"')).join('\n')));
+    await buildAudiences({ store: t.store, config, day: Y, updateSnapshot: false });
+    const rebuilt = await buildAudiences({ store: t.store, config, day: D, updateSnapshot: false });
+    expect(rebuilt.engine.people_cache?.source).toBe('entry');
+    await t.store.delete(await entries(t.store));
+    await buildAudiences({ store: t.store, config, day: Y, updateSnapshot: false });
+    const after = await buildAudiences({ store: t.store, config, day: D, updateSnapshot: false });
+    expect(after.engine.people_cache).toEqual({ source: 'snapshot', written: true });
   });
 
   it('an entry that cannot be read, or of a rewritten snapshot, is not used; the build is the same', async () => {

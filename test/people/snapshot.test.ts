@@ -1,18 +1,16 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveIdentities } from '../../src/audiences/identity.js';
 import type { SnapshotPerson } from '../../src/people/merge.js';
-import {
-  peopleManifestKey,
-  readPeopleSnapshot,
-  type SnapshotDelta,
-  updatePeopleSnapshot,
-} from '../../src/people/snapshot.js';
+import { peopleManifestKey, readPeopleSnapshot, updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import { keys } from '../../src/storage/keys.js';
-import { type ObjectStore, readJson } from '../../src/storage/object-store.js';
+import {
+  listKeys,
+  type ObjectStore,
+  objectVersion,
+  readJson,
+  statObject,
+} from '../../src/storage/object-store.js';
 import { person, writePart } from '../audiences/fixtures.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
 
@@ -161,48 +159,55 @@ describe.each(STORE_KINDS)('people snapshot on the $kind store', ({ create }) =>
     expect((await snapshot(store, '2026-03-01'))[0]).toMatchObject({ email: 'a@example.com', deleted: true });
   });
 
-  it('writes the new lines of the people it changed as a delta from its base, only when that is the whole difference', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'snapshot-delta-'));
-    try {
-      const fold = async (day: string) => {
-        const deltas: SnapshotDelta[] = [];
-        const deltaTo = join(dir, `${day}.jsonl`);
-        await updatePeopleSnapshot({ store, day, deltaTo, onDelta: (d) => deltas.push(d) });
-        return { deltas, deltaTo };
-      };
-      await writePart(store, 'people', '2026-03-01', 'p1', [
-        person('a', '2026-03-01T10:00:00.000Z', { email: 'a@example.com' }),
-        person('b', '2026-03-01T10:00:00.000Z', { email: 'b@example.com' }),
-        person('c', '2026-03-01T10:00:00.000Z', { email: 'c@example.com' }),
-        person('e', '2026-03-01T10:00:00.000Z', { email: 'e@example.com' }),
-      ]);
-      // No base: nothing to differ from.
-      expect((await fold('2026-03-01')).deltas).toEqual([]);
+  it('stores the new lines of the people it changed beside the snapshot, only when that is the whole difference', async () => {
+    await writePart(store, 'people', '2026-03-01', 'p1', [
+      person('a', '2026-03-01T10:00:00.000Z', { email: 'a@example.com' }),
+      person('b', '2026-03-01T10:00:00.000Z', { email: 'b@example.com' }),
+      person('c', '2026-03-01T10:00:00.000Z', { email: 'c@example.com' }),
+      person('e', '2026-03-01T10:00:00.000Z', { email: 'e@example.com' }),
+    ]);
+    // No base: nothing to differ from.
+    expect((await updatePeopleSnapshot({ store, day: '2026-03-01' })).changes).toBeUndefined();
+    const base = await statObject(store, keys.peopleSnapshot('2026-03-01'));
 
-      await writePart(store, 'people', '2026-03-02', 'p1', [
-        person('b', '2026-03-02T10:00:00.000Z', { email: 'new-b@example.com' }),
-        person('d', '2026-03-02T10:00:00.000Z', { email: 'd@example.com' }),
-        { customer_id: 'a', merged_from: 'c', ts: '2026-03-02T11:00:00.000Z' },
-      ]);
-      const second = await fold('2026-03-02');
-      expect(second.deltas).toEqual([{ baseDay: '2026-03-01', path: second.deltaTo, removed: ['c'] }]);
-      // The changed people's lines exactly as the snapshot holds them; e, unchanged, is not there.
-      const written = (await snapshot(store, '2026-03-02')).map((p) => JSON.stringify(p));
-      const delta = (await readFile(second.deltaTo, 'utf8')).trim().split('\n');
-      expect(delta.map((l) => JSON.parse(l).customer_id)).toEqual(['a', 'b', 'd']);
-      expect(delta).toEqual(written.filter((l) => !l.includes('"e"')));
+    await writePart(store, 'people', '2026-03-02', 'p1', [
+      person('b', '2026-03-02T10:00:00.000Z', { email: 'new-b@example.com' }),
+      person('d', '2026-03-02T10:00:00.000Z', { email: 'd@example.com' }),
+      { customer_id: 'a', merged_from: 'c', ts: '2026-03-02T11:00:00.000Z' },
+    ]);
+    const second = await updatePeopleSnapshot({ store, day: '2026-03-02' });
+    expect(second.changes).toEqual({
+      key: expect.stringMatching(/^people\/dt=2026-03-02\/changes-[0-9a-f]{12}\.jsonl\.gz$/),
+      base_day: '2026-03-01',
+      base_version: objectVersion(base),
+      removed: ['c'],
+    });
+    // The changed people's lines exactly as the snapshot holds them; e, unchanged, is not there.
+    const written = (await snapshot(store, '2026-03-02')).map((p) => JSON.stringify(p));
+    const changed = gunzipSync(await store.get(second.changes!.key))
+      .toString('utf8')
+      .trim()
+      .split('\n');
+    expect(changed.map((l) => JSON.parse(l).customer_id)).toEqual(['a', 'b', 'd']);
+    expect(changed).toEqual(written.filter((l) => !l.includes('"e"')));
 
-      // A base line the merge cannot read is left out of the new snapshot, but not of the delta's
-      // base: no delta.
-      const key = keys.peopleSnapshot('2026-03-02');
-      const text = gunzipSync(await store.get(key)).toString('utf8');
-      await store.put(key, gzipSync(`${text.trimEnd()}\n{"customer_id": broken\n`));
-      await writePart(store, 'people', '2026-03-03', 'p1', [
-        person('b', '2026-03-03T10:00:00.000Z', { country: 'FR' }),
-      ]);
-      expect((await fold('2026-03-03')).deltas).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    // Folded again (a late part): the new changes replace the old, relative to the day's own snapshot.
+    await writePart(store, 'people', '2026-03-02', 'late', [
+      person('e', '2026-03-02T12:00:00.000Z', { country: 'FR' }),
+    ]);
+    const again = await updatePeopleSnapshot({ store, day: '2026-03-02' });
+    expect(again.changes).toMatchObject({ base_day: '2026-03-02', removed: [] });
+    expect(await listKeys(store, keys.peopleChangesPrefix('2026-03-02'))).toEqual([again.changes!.key]);
+
+    // A base line the merge cannot read is left out of the new snapshot, but it is in the base:
+    // the lines written are not the whole difference, and no changes are stored.
+    const key = keys.peopleSnapshot('2026-03-02');
+    const text = gunzipSync(await store.get(key)).toString('utf8');
+    await store.put(key, gzipSync(`${text.trimEnd()}\n{"customer_id": broken\n`));
+    await writePart(store, 'people', '2026-03-03', 'p1', [
+      person('b', '2026-03-03T10:00:00.000Z', { country: 'FR' }),
+    ]);
+    expect((await updatePeopleSnapshot({ store, day: '2026-03-03' })).changes).toBeUndefined();
+    expect(await listKeys(store, keys.peopleChangesPrefix('2026-03-03'))).toEqual([]);
   });
 });
