@@ -16,7 +16,7 @@ import { readJson, writeJson } from '../storage/object-store.js';
 import type { AudienceDefinition, AudienceRules } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
 import { membersFileSelect } from './members-file.js';
-import { foldReadThroughCache, type PeopleCacheResult } from './people-cache.js';
+import { basePeopleEntryExists, type PeopleCacheResult } from './people-cache.js';
 import { gateScoreTables } from './score-table-gate.js';
 import type { ScoreTableFailure, ScoreTableReport } from './score-tables.js';
 import {
@@ -111,7 +111,7 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
   const defaults = engineDefaults(options);
   const share = foldingShare(defaults.engine);
   const snapshotCopy =
-    copyDir && !(await foldReadThroughCache(store, day)) ? join(copyDir, 'people.jsonl') : undefined;
+    copyDir && !(await basePeopleEntryExists(store, day)) ? join(copyDir, 'people.jsonl') : undefined;
   const snapshot =
     options.updateSnapshot === false
       ? readJson<PeopleSnapshotManifest>(store, peopleManifestKey(day))

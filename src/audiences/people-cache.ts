@@ -60,13 +60,13 @@ export function peopleEntryKey(select: string, snapshot: ObjectInfo): string {
 }
 
 /**
- * Whether the fold of `day` will likely be read through the cache: an entry of its base snapshot
- * (the latest on or before `day`) exists, under some plan. The build then has the fold skip the
- * uncompressed copy of the new snapshot, which only a read of the whole snapshot needs (1,000,000
- * people: 1.7–1.9 s of the fold, on the daily build's critical path, 2026-12-07). When the entry
- * turns out not to fit the plan, the session reads the stored snapshot instead, a little slower.
+ * Whether the base snapshot of the fold of `day` (the latest on or before `day`) has a people
+ * cache entry, under some plan: the new snapshot will then likely be read through the cache, and
+ * the build has the fold skip the uncompressed copy that only a read of the whole snapshot needs
+ * (1,000,000 people: 1.7–1.9 s of the fold, 2026-12-07). When the entry turns out not to fit the
+ * plan, the session reads the stored snapshot instead, a little slower.
  */
-export async function foldReadThroughCache(store: ObjectStore, day: string): Promise<boolean> {
+export async function basePeopleEntryExists(store: ObjectStore, day: string): Promise<boolean> {
   const base = await latestSnapshotDay(store, day);
   if (base === undefined) return false;
   for await (const _ of store.list(keys.peopleCachePrefix(base))) return true;

@@ -172,7 +172,7 @@ export interface SessionOptions {
   /**
    * Where the fold writes an uncompressed copy of the snapshot it rewrites: read instead of the
    * stored object when it is there once `snapshotReady` settles (it is not when the stored
-   * snapshot was already up to date).
+   * snapshot was already up to date, nor when the build expects the people cache to serve it).
    */
   snapshotCopy?: string | undefined;
   /** Score table partitions the build's gate resolved and checked (bound without a second look). */
