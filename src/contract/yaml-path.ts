@@ -5,9 +5,15 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${oneLine(String(part))}` : oneLine(String(part));
+    else out += out ? `.${visibleKey(String(part))}` : visibleKey(String(part));
   }
   return out || '(root)';
+}
+
+/** A key as it reads in a message; an empty one, or one with spaces around it, in quotes. */
+function visibleKey(key: string): string {
+  const text = oneLine(key);
+  return text === '' || /^\s|\s$/.test(text) ? `"${text}"` : text;
 }
 
 /**

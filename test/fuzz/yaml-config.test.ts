@@ -155,6 +155,21 @@ describe('YAML configuration loader', () => {
     expectLoadsOrNamesPath(text);
   });
 
+  it('names a key of spaces, or an empty one, in quotes', () => {
+    // Found by the fuzz below (seed 1360523842): the path read as a blank ` `.
+    for (const [key, shown] of [
+      [' ', '" "'],
+      ['', '""'],
+      [' a', '" a"'],
+    ]) {
+      const text = `version: 1\n"${key}": "\${UNSET}"`;
+      expect(() => parseAudienceSyncConfig(text, SOURCE, ENV)).toThrow(
+        `${SOURCE}: ${shown}: environment variable UNSET is not set`,
+      );
+      expectLoadsOrNamesPath(text);
+    }
+  });
+
   it('valid files still load (the mutations below start from one)', () => {
     const loaded = parseAudienceSyncConfig(stringify(base()), SOURCE, ENV);
     expect(loaded.config.audiences.map((a) => a.id)).toEqual(['buyers', 'top']);
