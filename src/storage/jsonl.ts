@@ -167,8 +167,12 @@ function openGzipLinesWriter(
 ): JsonlWriter<OutLine> & { writeBatch(lines: readonly OutLine[]): Promise<void> } {
   const source = new PassThrough({ highWaterMark: AHEAD });
   const body = source.pipe(createGzip({ level: GZIP_LEVEL, chunkSize: STREAM_CHUNK }));
-  const copy = copyTo === undefined ? undefined : source.pipe(createWriteStream(copyTo));
+  // Written beside `source`, not piped from it: the object is ended only once the copy is whole.
+  const copy = copyTo === undefined ? undefined : createWriteStream(copyTo);
   const put = store.put(key, body, { contentType: 'application/x-ndjson' });
+  // Failing `body` (abort, a broken copy) fails `put`, which reports it; the store may not be reading
+  // `body` yet (a local store makes the folder first), so the error must not also be thrown from it.
+  body.on('error', () => {});
   const copied = copy && finished(copy);
   // A copy that cannot be written fails the object too: failing `body` fails the upload (the copy's
   // pipe would only unpipe, and the object would be stored anyway). Settled, not raced: the write
@@ -218,7 +222,9 @@ function openGzipLinesWriter(
       partBytes = 0;
     }
     text = '';
+    const toCopy = copy !== undefined && !copy.destroyed && !copy.write(chunk);
     if (!source.write(chunk)) await Promise.race([once(source, 'drain'), failed]);
+    if (toCopy) await Promise.race([once(copy, 'drain'), failed]);
   };
   return {
     async write(line) {
@@ -232,6 +238,18 @@ function openGzipLinesWriter(
     async close() {
       if (failure) throw failure;
       if (pending() > 0) await flush();
+      // The copy first: ending `source` while a failing copy is still being written would let the
+      // store finish the object before the failure reached it.
+      if (copy) {
+        copy.end();
+        if (
+          !(await copied!.then(
+            () => true,
+            () => false,
+          ))
+        )
+          await uploaded; // throws the copy's error
+      }
       source.end();
       await uploaded;
       return count;
