@@ -16,7 +16,7 @@ import { readJson, writeJson } from '../storage/object-store.js';
 import type { AudienceDefinition, AudienceRules } from './config.js';
 import { AUDIENCE_MANIFEST_VERSION, type AudienceManifest } from './manifest.js';
 import { membersFileSelect } from './members-file.js';
-import { basePeopleEntryExists, type PeopleCacheResult } from './people-cache.js';
+import { hasPeopleCacheEntry, type PeopleCacheResult } from './people-cache.js';
 import { gateScoreTables } from './score-table-gate.js';
 import type { ScoreTableFailure, ScoreTableReport } from './score-tables.js';
 import {
@@ -80,6 +80,11 @@ export interface BuildResult {
     relevant_cache: { read: number; written: number; write_error?: string };
     /** Where the `people` table came from, and whether the day's entry was written (people-cache.ts). */
     people_cache?: PeopleCacheResult;
+    /**
+     * What the engine read the day's people snapshot from: `copy`, the uncompressed local copy the
+     * fold wrote in this process, or `object`, the stored gzip object.
+     */
+    people_snapshot?: 'copy' | 'object';
     /** Seconds per step of the shared work (binding the inputs, then each statement). */
     steps: Record<string, number>;
   };
@@ -110,8 +115,7 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
   // before anything reads people): the fold is mostly one JavaScript thread, the reading the engine's.
   const defaults = engineDefaults(options);
   const share = foldingShare(defaults.engine);
-  const snapshotCopy =
-    copyDir && !(await basePeopleEntryExists(store, day)) ? join(copyDir, 'people.jsonl') : undefined;
+  const snapshotCopy = copyDir && join(copyDir, 'people.jsonl');
   const snapshot =
     options.updateSnapshot === false
       ? readJson<PeopleSnapshotManifest>(store, peopleManifestKey(day))
@@ -122,7 +126,10 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
           ...(share ? { engine: { ...defaults.engine, memoryLimit: share } } : {}),
           // The session reads this copy in parallel; the stored object would be inflated on one
           // thread on the build's critical path (1,000,000 people: 1.3–1.6 s against 0.8–1.0 s).
-          localCopy: snapshotCopy,
+          // Not when the base has a people cache entry: the new snapshot will then likely be read
+          // through the cache (people-cache.ts).
+          localCopy: async (baseDay) =>
+            baseDay && (await hasPeopleCacheEntry(store, baseDay)) ? undefined : snapshotCopy,
         });
   // Handled here so a failure before the session waits for it is not an unhandled rejection.
   const settled = snapshot.then(
@@ -210,6 +217,7 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
         },
         relevant_cache: relevantCacheReport(inputs),
         ...(session.peopleCache ? { people_cache: session.peopleCache } : {}),
+        ...(session.snapshotBound ? { people_snapshot: session.snapshotBound } : {}),
       },
       // Dependencies were rebuilt too (their members feed `exclude`); report what was asked for first.
       audiences: requested

@@ -1,6 +1,7 @@
 import { Engine, type EngineSettings, sqlString } from '../engine/duckdb.js';
 import { type CacheOptions, localFiles } from '../engine/local-files.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import { keys } from '../storage/keys.js';
+import { type ObjectStore, statObject } from '../storage/object-store.js';
 import { bindPeopleSnapshot, engineDefaults } from './session.js';
 import { duckdb } from './sql/dialect.js';
 import { identityStatements, ownerJoins, ownerSql } from './sql/plan.js';
@@ -29,7 +30,7 @@ export async function resolveIdentities(
   const files = localFiles(store, defaults.cache);
   const inUse = new Map<string, string>();
   try {
-    await bindPeopleSnapshot(engine, store, files, day, inUse);
+    await bindPeopleSnapshot(engine, files, inUse, await statObject(store, keys.peopleSnapshot(day)));
     for (const s of identityStatements()) await engine.run(duckdb.createTable(s.name, s.select));
     const text = (v: string | undefined) => (v === undefined ? 'CAST(NULL AS VARCHAR)' : sqlString(v));
     const values = refs

@@ -3,12 +3,7 @@ import { join } from 'node:path';
 import { type Engine, EngineError, sqlString } from '../engine/duckdb.js';
 import { type LocalFiles, pathsOf } from '../engine/local-files.js';
 import { peopleSnapshotRelation } from '../engine/raw.js';
-import {
-  latestSnapshotDay,
-  type PeopleSnapshotManifest,
-  peopleManifestKey,
-  type SnapshotChanges,
-} from '../people/snapshot.js';
+import { type PeopleSnapshotManifest, peopleManifestKey, type SnapshotChanges } from '../people/snapshot.js';
 import { keys, partitionDay } from '../storage/keys.js';
 import {
   listKeys,
@@ -60,16 +55,14 @@ export function peopleEntryKey(select: string, snapshot: ObjectInfo): string {
 }
 
 /**
- * Whether the base snapshot of the fold of `day` (the latest on or before `day`) has a people
- * cache entry, under some plan: the new snapshot will then likely be read through the cache, and
- * the build has the fold skip the uncompressed copy that only a read of the whole snapshot needs
- * (1,000,000 people: 1.7–1.9 s of the fold, 2026-12-07). When the entry turns out not to fit the
- * plan, the session reads the stored snapshot instead, a little slower.
+ * Whether the snapshot of `day` has a people cache entry, under some plan. When a fold's base has
+ * one, the new snapshot will likely be read through the cache, and the build has the fold skip the
+ * uncompressed copy that only a read of the whole snapshot needs (1,000,000 people: 1.7–1.9 s of
+ * the fold, 2026-12-07). When the entry turns out not to fit the plan, the session reads the stored
+ * snapshot instead, a little slower.
  */
-export async function basePeopleEntryExists(store: ObjectStore, day: string): Promise<boolean> {
-  const base = await latestSnapshotDay(store, day);
-  if (base === undefined) return false;
-  for await (const _ of store.list(keys.peopleCachePrefix(base))) return true;
+export async function hasPeopleCacheEntry(store: ObjectStore, day: string): Promise<boolean> {
+  for await (const _ of store.list(keys.peopleCachePrefix(day))) return true;
   return false;
 }
 
@@ -80,6 +73,8 @@ export interface CreatePeopleOptions {
   inUse: Map<string, string>;
   scratch: string;
   day: string;
+  /** The day's stored snapshot (the entry's fingerprint holds its version). */
+  snapshot: ObjectInfo;
   /** The `people` statement (it reads `people_snapshot`). */
   select: string;
   /** Binds `people_snapshot` to a local gzip JSON Lines file of snapshot lines, or to the day's snapshot. */
@@ -93,9 +88,8 @@ export interface CreatePeopleOptions {
  * writes the day's entry when `mode` allows. `people_snapshot` is left bound to the day's snapshot.
  */
 export async function createPeople(options: CreatePeopleOptions): Promise<PeopleCacheResult> {
-  const { engine, store, day, select } = options;
+  const { engine, store, day, select, snapshot } = options;
   const notes: string[] = [];
-  const snapshot = await statObject(store, keys.peopleSnapshot(day));
   const todayKey = peopleEntryKey(select, snapshot);
   const entries = await listKeys(store, keys.peopleCachePrefix()).catch((error: unknown) => {
     notes.push(reason(error));

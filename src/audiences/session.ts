@@ -142,6 +142,11 @@ export interface BuildSession {
   /** Where `people` came from, with the session's caches (people-cache.ts). */
   peopleCache?: PeopleCacheResult;
   /**
+   * What `people_snapshot` was bound to: the fold's uncompressed local copy, or the stored object
+   * (undefined until the statements that read people ran).
+   */
+  snapshotBound: 'copy' | 'object' | undefined;
+  /**
    * Creates `previous_<table>` from the audience's latest snapshot before the day, then its
    * tables (`<table>_scored`, `<table>`); returns that previous day. `tables` maps ids of audiences
    * built earlier in this session to their members tables (for `exclude`).
@@ -326,14 +331,22 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       await engine.run(`CREATE OR REPLACE TEMP VIEW ${s.name} AS SELECT * FROM ${read}${entries}`);
       cache.read = cache.paths.length;
     };
+    // The day's snapshot, looked up once the fold is done (it rewrites it): both the binding and
+    // the people cache's fingerprint need it.
+    let daySnapshot: Promise<ObjectInfo> | undefined;
+    const storedSnapshot = () => (daySnapshot ??= statObject(store, keys.peopleSnapshot(plan.day)));
+    let snapshotBound: 'copy' | 'object' | undefined;
     const bindSnapshot = async (lines?: string) => {
-      const copy =
-        options.snapshotCopy && existsSync(options.snapshotCopy) ? options.snapshotCopy : undefined;
-      if (lines === undefined) await bindPeopleSnapshot(engine, store, files, plan.day, inUse, copy);
-      else
+      if (lines !== undefined) {
         await engine.run(
           `CREATE OR REPLACE VIEW people_snapshot AS ${peopleSnapshotRelation(lines, 'gzip')}`,
         );
+        return;
+      }
+      const copy =
+        options.snapshotCopy && existsSync(options.snapshotCopy) ? options.snapshotCopy : undefined;
+      await bindPeopleSnapshot(engine, files, inUse, await storedSnapshot(), copy);
+      snapshotBound = copy ? 'copy' : 'object';
     };
     const runCachedPeople = async (s: Statement) => {
       const result = await createPeople({
@@ -343,6 +356,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         inUse,
         scratch,
         day: plan.day,
+        snapshot: await storedSnapshot(),
         select: s.select,
         bindSnapshot,
         mode: options.relevantCache!,
@@ -425,6 +439,7 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       scoreTables,
       steps,
       ...(peopleCache ? { peopleCache } : {}),
+      snapshotBound,
       close,
       runAudience: (audience, tables) =>
         runAudience(audience, tables).catch((error: unknown) => {
@@ -492,19 +507,18 @@ export function openRulesSession(
 }
 
 /**
- * Binds `people_snapshot` to the snapshot of `day` (which must exist), or to `copy`, an
- * uncompressed local copy of it the fold wrote in this process.
+ * Binds `people_snapshot` to the stored `snapshot` of a day, or to `copy`, an uncompressed local
+ * copy of it the fold wrote in this process.
  */
 export async function bindPeopleSnapshot(
   engine: Engine,
-  store: ObjectStore,
   files: LocalFiles,
-  day: string,
   inUse: Map<string, string>,
+  snapshot: ObjectInfo,
   copy?: string,
 ): Promise<void> {
-  if (copy) inUse.set(copy, keys.peopleSnapshot(day));
-  const path = copy ?? (await pathsOf(files, [await statObject(store, keys.peopleSnapshot(day))], inUse))[0]!;
+  if (copy) inUse.set(copy, snapshot.key);
+  const path = copy ?? (await pathsOf(files, [snapshot], inUse))[0]!;
   await engine.run(
     `CREATE OR REPLACE VIEW people_snapshot AS ${peopleSnapshotRelation(path, copy ? 'none' : 'gzip')}`,
   );

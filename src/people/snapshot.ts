@@ -102,11 +102,12 @@ export interface UpdatePeopleSnapshotOptions {
   /** Limits of the engine that sorts the updates (default: the environment's). */
   engine?: EngineSettings;
   /**
-   * A local file to write the new snapshot's lines to as well, uncompressed (the build's engine
-   * reads it in parallel, where the stored gzip object is inflated on one thread). Written only
-   * when the snapshot is rewritten: the manifest then lacks `up_to_date`.
+   * Where to write the new snapshot's lines as well, uncompressed (the build's engine reads them in
+   * parallel, where the stored gzip object is inflated on one thread), asked with the base's day
+   * once it is known; undefined: no copy. Written only when the snapshot is rewritten: the manifest
+   * then lacks `up_to_date`.
    */
-  localCopy?: string;
+  localCopy?: (baseDay: string | undefined) => Promise<string | undefined>;
 }
 
 /**
@@ -146,6 +147,7 @@ export async function updatePeopleSnapshot(
     : undefined;
   // Its version before it is read: what the snapshot's `changes` are relative to.
   const baseInfo = baseDay ? await statObject(store, keys.peopleSnapshot(baseDay)) : undefined;
+  const localCopy = await options.localCopy?.(baseDay);
   const folded: Record<string, string[]> = structuredClone(base?.folded ?? {});
   const toFold = parts.filter((u) => !isFolded(folded, u.key));
 
@@ -321,7 +323,7 @@ export async function updatePeopleSnapshot(
     const changed = changesKey ? openGzipLineBatchWriter(store, changesKey) : undefined;
     try {
       const batches = changed ? teeTextLines(merged(), changed) : merged();
-      await writeGzipLineBatches(store, keys.peopleSnapshot(day), batches, { copyTo: options.localCopy });
+      await writeGzipLineBatches(store, keys.peopleSnapshot(day), batches, { copyTo: localCopy });
       await changed?.close();
     } catch (error) {
       await changed?.abort(error);

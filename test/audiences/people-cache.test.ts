@@ -211,8 +211,18 @@ describe.each(STORE_KINDS)('the people cache ($kind store)', ({ create }) => {
     const some = await buildAudiences({ store: t.store, config, day: D, audienceIds: ['clickers'] });
     // Its plan has no country condition: another statement, another entry, and the daily one kept.
     expect(some.engine.people_cache).toEqual({ source: 'snapshot', written: true });
+    // The fold skipped its local copy (the base has an entry): the stored snapshot was read.
+    expect(some.engine.people_snapshot).toBe('object');
     const after = await entries(t.store);
     expect(after).toEqual(expect.arrayContaining(before));
     expect(after).toHaveLength(2);
+    await buildAudiences({ store: fresh.store, config, day: D });
+    expect(await members(t.store, 'clickers')).toEqual(await members(fresh.store, 'clickers'));
+
+    // The daily build still reads yesterday's entry it kept, and agrees with the snapshot's build.
+    const daily = await buildAudiences({ store: t.store, config, day: D });
+    expect(daily.engine.people_cache).toEqual({ source: 'delta', written: true });
+    for (const id of ['french_buyers', 'clickers'])
+      expect(await members(t.store, id)).toEqual(await members(fresh.store, id));
   });
 });

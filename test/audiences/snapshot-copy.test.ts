@@ -64,9 +64,8 @@ describe.each(STORE_KINDS)('the people snapshot the build reads, on the $kind st
       // Known only by the email of the snapshot: resolved through email_map.
       ev('3', { email: 'fr@example.com' }, 'order', '2026-03-09T10:00:00.000Z'),
     ]);
-    // Which snapshot the session binds: the stored object is looked up by listing its key
-    // (statObject); the copy is not. The people cache looks it up once per build either way (its
-    // entry's fingerprint holds the snapshot's version).
+    // The stored snapshot is looked up (statObject lists its key) once per build, whichever the
+    // session binds: the binding and the people cache's fingerprint share the lookup.
     const snapshotKey = keys.peopleSnapshot(D);
     let lookups = 0;
     const store: ObjectStore = Object.assign(Object.create(t.store) as ObjectStore, {
@@ -77,6 +76,7 @@ describe.each(STORE_KINDS)('the people snapshot the build reads, on the $kind st
     });
     const first = await buildAudiences({ store, config, day: D, engine: { threads: 1 } });
     expect(first.people.up_to_date).toBeUndefined();
+    expect(first.engine.people_snapshot).toBe('copy');
     expect(lookups).toBe(1);
     expect(await members('french_buyers')).toEqual(['fr']);
     expect(await members('by_email')).toEqual(['ca', 'fr']);
@@ -85,8 +85,9 @@ describe.each(STORE_KINDS)('the people snapshot the build reads, on the $kind st
     const again = await buildAudiences({ store, config, day: D, engine: { threads: 1 } });
     expect(again.people.up_to_date).toBe(true);
     // Bound to the stored object (its `people` read from the entry the first build wrote).
+    expect(again.engine.people_snapshot).toBe('object');
     expect(again.engine.people_cache?.source).toBe('entry');
-    expect(lookups).toBe(3);
+    expect(lookups).toBe(2);
     expect(await members('french_buyers')).toEqual(['fr']);
     expect(await members('by_email')).toEqual(['ca', 'fr']);
     expect(again.audiences.map((m) => m.counts)).toEqual(first.audiences.map((m) => m.counts));
