@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { FORGET_NOTICES_PREFIX, readForgetNotice } from '../storage/forget-notices.js';
 import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
 import { EngineError } from './duckdb.js';
 
@@ -11,7 +12,8 @@ import { EngineError } from './duckdb.js';
  * raw parts go through a read-through cache on local disk, keyed by object key and ETag (size when
  * the store gives none): raw parts are immutable, so each day downloads only what is new, and a
  * rewritten object (new ETag) is fetched again. The cache is bounded: after each use, the least
- * recently used files beyond `maxBytes` are removed (never the ones that use still needs).
+ * recently used files beyond `maxBytes` are removed (never the ones that use still needs). Before
+ * its first use in a process, it deletes the copies erasures named (storage/forget-notices.ts).
  */
 
 export interface LocalFiles {
@@ -109,17 +111,50 @@ export class ReadThroughCache implements LocalFiles {
   }
 
   private prepare(): Promise<void> {
-    this.ready ??= mkdir(this.objectsDir, { recursive: true }).then(
-      () => undefined,
-      (error: Error) => {
+    this.ready ??= mkdir(this.objectsDir, { recursive: true })
+      .then(
+        () => undefined,
+        (error: Error) => {
+          throw new EngineError(
+            'io',
+            `CACHE_DIR ${this.options.dir} cannot be used: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
+          );
+        },
+      )
+      .then(() => this.applyForgetNotices())
+      .catch((error: unknown) => {
         this.ready = undefined;
-        throw new EngineError(
-          'io',
-          `CACHE_DIR ${this.options.dir} cannot be used: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
-        );
-      },
-    );
+        throw error;
+      });
     return this.ready;
+  }
+
+  /**
+   * Deletes the copies that erasures anywhere named (storage/forget-notices.ts), once per notice
+   * and machine: the notices applied are listed in CACHE_DIR, per store. One listing of the notices
+   * per cache opened (a build, a compaction); a notice is read only the first time.
+   */
+  private async applyForgetNotices(): Promise<void> {
+    const appliedFile = join(this.options.dir, 'forget-notices-applied.json');
+    // Missing or unreadable: every notice is applied again (it only deletes copies).
+    const applied = new Set<string>(
+      await readFile(appliedFile, 'utf8')
+        .then((text) => (JSON.parse(text) as { applied?: string[] }).applied ?? [])
+        .catch(() => []),
+    );
+    const of = (key: string) => `${this.store.location} ${key}`;
+    const fresh: string[] = [];
+    for await (const o of this.store.list(FORGET_NOTICES_PREFIX))
+      if (!applied.has(of(o.key))) fresh.push(o.key);
+    if (fresh.length === 0) return;
+    for (const key of fresh) {
+      await this.forget(await readForgetNotice(this.store, key));
+      applied.add(of(key));
+    }
+    // Replaced whole: two processes applying at once both end with a complete file.
+    const partial = `${appliedFile}.${process.pid}.${randomBytes(4).toString('hex')}.partial`;
+    await writeFile(partial, JSON.stringify({ applied: [...applied].sort() }));
+    await rename(partial, appliedFile);
   }
 
   private async fetch(object: ObjectInfo): Promise<string> {

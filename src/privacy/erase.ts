@@ -9,6 +9,7 @@ import type { SnapshotPerson } from '../people/merge.js';
 import { latestSnapshotDay, readPeopleSnapshot } from '../people/snapshot.js';
 import { runSyncStage, type StageContext } from '../pipeline/stages.js';
 import { syncTargets } from '../pipeline/targets.js';
+import { writeForgetNotice } from '../storage/forget-notices.js';
 import { keys } from '../storage/keys.js';
 import { listKeys, readJsonIfExists } from '../storage/object-store.js';
 import { ledgerEntries } from '../sync/ledger.js';
@@ -343,12 +344,11 @@ async function rewriteObjects(
     const dropped: string[] = [];
     for (const prefix of DROPPED_PREFIXES) dropped.push(...(await listKeys(store, prefix)));
     await store.delete(dropped);
-    // This machine's copies of their old versions (an S3 store's read-through cache, CACHE_DIR) go
-    // too. Other machines never read them again (new ETags), and evict them.
-    await localFiles(store, cacheOptionsFromEnv(ctx.env)).forget([
-      ...record.objects_rewritten.map((o) => o.key),
-      ...dropped,
-    ]);
+    // Copies of their old versions on local disk (an S3 store's read-through cache, CACHE_DIR) go
+    // too: this machine's now, every other machine's before its cache is next used (the notice).
+    const forgotten = [...record.objects_rewritten.map((o) => o.key), ...dropped];
+    await writeForgetNotice(store, record.id, forgotten);
+    await localFiles(store, cacheOptionsFromEnv(ctx.env)).forget(forgotten);
   } finally {
     engine?.close();
   }

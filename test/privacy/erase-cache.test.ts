@@ -66,20 +66,27 @@ describe.each(STORE_KINDS)('erasure and the relevant-record cache ($kind store)'
   });
 });
 
+const theirs = keys.rawPart('people', DAY, '1-0', '1-1');
+const others = keys.rawPart('people', DAY, '2-0', '2-1');
+
+/** An S3 store with a part that names the person to erase (`theirs`), one that does not, and a config. */
+async function twoPeopleParts(prefix: string) {
+  const t = await createS3TestStore();
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const path = join(dir, 'audience-sync.yaml');
+  await writeFile(path, 'version: 1\nprivacy: { erase_deleted_people: true }\n');
+  await writeJsonl(t.store, theirs, [
+    { customer_id: 'gone-1', email: 'gone.person@example.org', deleted: true, ts: TS },
+    { customer_id: 'stay-1', email: 'stay.person@example.org', ts: TS },
+  ]);
+  await writeJsonl(t.store, others, [{ customer_id: 'stay-2', email: 'stay.two@example.org', ts: TS }]);
+  return { t, dir, path };
+}
+
 describe('erasure and the local read-through cache (s3 store)', () => {
   it("deletes this machine's cached copies of the objects it rewrote, and only those", async () => {
-    const t = await createS3TestStore();
-    const dir = await mkdtemp(join(tmpdir(), 'erase-local-cache-'));
+    const { t, dir, path } = await twoPeopleParts('erase-local-cache-');
     try {
-      const path = join(dir, 'audience-sync.yaml');
-      await writeFile(path, 'version: 1\nprivacy: { erase_deleted_people: true }\n');
-      const theirs = keys.rawPart('people', DAY, '1-0', '1-1');
-      const others = keys.rawPart('people', DAY, '2-0', '2-1');
-      await writeJsonl(t.store, theirs, [
-        { customer_id: 'gone-1', email: 'gone.person@example.org', deleted: true, ts: TS },
-        { customer_id: 'stay-1', email: 'stay.person@example.org', ts: TS },
-      ]);
-      await writeJsonl(t.store, others, [{ customer_id: 'stay-2', email: 'stay.two@example.org', ts: TS }]);
       const cacheDir = join(dir, 'cache');
       const env = parseEnv({ CACHE_DIR: cacheDir });
       // A build on this machine read both through the cache.
@@ -99,6 +106,47 @@ describe('erasure and the local read-through cache (s3 store)', () => {
       expect((await runErasure({ ctx, id: id! })).status).toBe('completed');
       await expect(access(theirCopy!)).rejects.toThrow(/ENOENT/);
       await access(otherCopy!);
+    } finally {
+      await t.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("deletes another machine's copies the next time its cache is used, once", async () => {
+    const { t, dir, path } = await twoPeopleParts('erase-other-cache-');
+    try {
+      // Another machine (its own CACHE_DIR) read both, and a relevant-record cache entry.
+      const entry = keys.relevantCacheEntry('events', DAY, 'part-a-a', 'f0', 'rows');
+      await t.store.put(entry, 'an entry holding their id');
+      const otherMachine = { dir: join(dir, 'other-machine'), maxBytes: 1 << 30 };
+      const [theirCopy, otherCopy, entryCopy] = await localFiles(t.store, otherMachine).paths([
+        await statObject(t.store, theirs),
+        await statObject(t.store, others),
+        await statObject(t.store, entry),
+      ]);
+      const ctx: StageContext = {
+        store: t.store,
+        loaded: await loadAudienceSyncConfig(path),
+        env: parseEnv({ CACHE_DIR: join(dir, 'this-machine') }),
+        log: createLogger({ level: 'silent' }),
+      };
+      await runPeopleStage(ctx, DAY);
+      const [id] = await requestErasuresForDeleted(ctx, DAY);
+      expect((await runErasure({ ctx, id: id! })).status).toBe('completed');
+      // Not yet: the other machine has not used its cache since.
+      await access(theirCopy!);
+
+      // Its next build opens the cache: the notice is applied before anything is read.
+      const [theirNewCopy] = await localFiles(t.store, otherMachine).paths([
+        await statObject(t.store, theirs),
+      ]);
+      await expect(access(theirCopy!)).rejects.toThrow(/ENOENT/);
+      await expect(access(entryCopy!)).rejects.toThrow(/ENOENT/);
+      await access(otherCopy!);
+      // The rewritten version is fetched again, and a later use does not delete it: applied once.
+      expect(theirNewCopy).not.toBe(theirCopy);
+      await localFiles(t.store, otherMachine).paths([await statObject(t.store, others)]);
+      await access(theirNewCopy!);
     } finally {
       await t.cleanup();
       await rm(dir, { recursive: true, force: true });
