@@ -88,6 +88,14 @@ export const MAX_REPORTED_MALFORMED = 100;
 /** New people per batch of lines written when no base line comes between them (a first build). */
 const LINES_PER_BATCH = 1024;
 
+/**
+ * The snapshot is rewritten whole every day, and read about once (by the next day's fold): gzip
+ * level 1. On 333.7 MB of snapshot lines (1,000,000 people, 2026-12-07), level 1 deflated in
+ * 1.25–1.27 s of CPU against 1.65–2.04 s at level 3 (the default), and its output inflated no
+ * slower (1.34–1.41 s against 1.57–1.72 s), for 55.0 MB against 48.6 MB stored.
+ */
+const SNAPSHOT_GZIP_LEVEL = 1;
+
 export function peopleManifestKey(day: string): string {
   return keys.peopleSnapshot(day).replace(/people\.jsonl\.gz$/, 'manifest.json');
 }
@@ -320,10 +328,15 @@ export async function updatePeopleSnapshot(
     }
     // A fresh key per fold: a manifest names the changes it was written with, never a later fold's.
     const changesKey = baseInfo && keys.peopleChanges(day, randomBytes(6).toString('hex'));
-    const changed = changesKey ? openGzipLineBatchWriter(store, changesKey) : undefined;
+    const changed = changesKey
+      ? openGzipLineBatchWriter(store, changesKey, { level: SNAPSHOT_GZIP_LEVEL })
+      : undefined;
     try {
       const batches = changed ? teeTextLines(merged(), changed) : merged();
-      await writeGzipLineBatches(store, keys.peopleSnapshot(day), batches, { copyTo: localCopy });
+      await writeGzipLineBatches(store, keys.peopleSnapshot(day), batches, {
+        copyTo: localCopy,
+        level: SNAPSHOT_GZIP_LEVEL,
+      });
       await changed?.close();
     } catch (error) {
       await changed?.abort(error);

@@ -11,9 +11,9 @@ import type { ObjectStore } from './object-store.js';
  */
 
 /**
- * Every gzip object we write: fast, and compresses JSON well. Raw parts are written once and read
- * by every build for as long as they are in a window, so the level also matters for reading: level
- * 1 output takes about a quarter longer to inflate than level 3.
+ * Every gzip object we write unless its writer says otherwise: fast, and compresses JSON well. Raw
+ * parts are written once and read by every build for as long as they are in a window, so the level
+ * also matters for reading: level 1 output took about a quarter longer to inflate than level 3.
  */
 const GZIP_LEVEL = 3;
 /**
@@ -77,7 +77,7 @@ export async function writeGzipLines(
   lines: Values<string>,
   options: { copyTo?: string | undefined } = {},
 ): Promise<number> {
-  return writeAll(openGzipLinesWriter(store, key, options.copyTo), lines);
+  return writeAll(openGzipLinesWriter(store, key, options), lines);
 }
 
 /**
@@ -95,9 +95,9 @@ export async function writeGzipLineBatches(
   store: ObjectStore,
   key: string,
   batches: Values<readonly OutLine[]>,
-  options: { copyTo?: string | undefined } = {},
+  options: { copyTo?: string | undefined; level?: number } = {},
 ): Promise<number> {
-  const lines = openGzipLinesWriter(store, key, options.copyTo);
+  const lines = openGzipLinesWriter(store, key, options);
   return writeAll<readonly OutLine[]>({ ...lines, write: (batch) => lines.writeBatch(batch) }, batches);
 }
 
@@ -118,8 +118,9 @@ async function writeAll<T>(writer: JsonlWriter<T>, values: Values<T>): Promise<n
 export function openGzipLineBatchWriter(
   store: ObjectStore,
   key: string,
+  options: { level?: number } = {},
 ): JsonlWriter<OutLine> & { writeBatch(lines: readonly OutLine[]): Promise<void> } {
-  return openGzipLinesWriter(store, key);
+  return openGzipLinesWriter(store, key, options);
 }
 
 /**
@@ -163,10 +164,11 @@ export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter
 function openGzipLinesWriter(
   store: ObjectStore,
   key: string,
-  copyTo?: string,
+  options: { copyTo?: string | undefined; level?: number } = {},
 ): JsonlWriter<OutLine> & { writeBatch(lines: readonly OutLine[]): Promise<void> } {
+  const { copyTo } = options;
   const source = new PassThrough({ highWaterMark: AHEAD });
-  const body = source.pipe(createGzip({ level: GZIP_LEVEL, chunkSize: STREAM_CHUNK }));
+  const body = source.pipe(createGzip({ level: options.level ?? GZIP_LEVEL, chunkSize: STREAM_CHUNK }));
   // Written beside `source`, not piped from it: the object is ended only once the copy is whole.
   const copy = copyTo === undefined ? undefined : createWriteStream(copyTo);
   const put = store.put(key, body, { contentType: 'application/x-ndjson' });

@@ -190,6 +190,12 @@ describe.each(STORE_KINDS)('people snapshot on the $kind store', ({ create }) =>
       .split('\n');
     expect(changed.map((l) => JSON.parse(l).customer_id)).toEqual(['a', 'b', 'd']);
     expect(changed).toEqual(written.filter((l) => !l.includes('"e"')));
+    // Both written at gzip level 1 (rewritten daily, read about once): zlib marks that in the
+    // header's extra flags (byte 8) as 4, "fastest"; the level-3 raw parts it read carry 0.
+    expect((await store.get(keys.peopleSnapshot('2026-03-02')))[8]).toBe(4);
+    expect((await store.get(second.changes!.key))[8]).toBe(4);
+    const [rawPart] = await listKeys(store, keys.rawPrefix('people', '2026-03-02'));
+    expect((await store.get(rawPart!))[8]).toBe(0);
 
     // Folded again (a late part): the new changes replace the old, relative to the day's own snapshot.
     await writePart(store, 'people', '2026-03-02', 'late', [
