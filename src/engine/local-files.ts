@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'n
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FORGET_NOTICES_PREFIX, readForgetNotice } from '../storage/forget-notices.js';
-import type { ObjectInfo, ObjectStore } from '../storage/object-store.js';
+import { type ObjectInfo, type ObjectStore, objectVersion } from '../storage/object-store.js';
 import { EngineError } from './duckdb.js';
 
 /**
@@ -13,7 +13,7 @@ import { EngineError } from './duckdb.js';
  * the store gives none): raw parts are immutable, so each day downloads only what is new, and a
  * rewritten object (new ETag) is fetched again. The cache is bounded: after each use, the least
  * recently used files beyond `maxBytes` are removed (never the ones that use still needs). Before
- * its first use in a process, it deletes the copies erasures named (storage/forget-notices.ts).
+ * its first use, it deletes the copies erasures named (storage/forget-notices.ts).
  */
 
 export interface LocalFiles {
@@ -32,7 +32,16 @@ export interface LocalFiles {
 export interface CacheOptions {
   dir: string;
   maxBytes: number;
+  /**
+   * How long one look at the forget notices stands for every cache of the same store and folder in
+   * this process (default a minute): a build opens several, a first compaction hundreds.
+   */
+  noticeCheckMs?: number;
 }
+
+const NOTICE_CHECK_MS = 60_000;
+/** The latest look at the forget notices, by cache folder and store location. */
+const noticeChecks = new Map<string, { at: number; done: Promise<void> }>();
 
 interface WithLocalPath {
   localPath(key: string): string;
@@ -75,7 +84,7 @@ export class ReadThroughCache implements LocalFiles {
   /** The cache file of an object version: a digest of store + key, then the version. */
   fileOf(object: ObjectInfo): string {
     const id = this.idOf(object.key);
-    const version = (object.etag ?? `size${object.size}`).replace(/[^A-Za-z0-9_-]/g, '');
+    const version = objectVersion(object).replace(/[^A-Za-z0-9_-]/g, '');
     return join(this.objectsDir, `${id}-${version}${extensionOf(object.key)}`);
   }
 
@@ -121,7 +130,7 @@ export class ReadThroughCache implements LocalFiles {
           );
         },
       )
-      .then(() => this.applyForgetNotices())
+      .then(() => this.checkForgetNotices())
       .catch((error: unknown) => {
         this.ready = undefined;
         throw error;
@@ -129,10 +138,25 @@ export class ReadThroughCache implements LocalFiles {
     return this.ready;
   }
 
+  /** `applyForgetNotices`, unless a look at them in this process stands (`noticeCheckMs`). */
+  private checkForgetNotices(): Promise<void> {
+    const key = `${this.options.dir}\n${this.store.location}`;
+    const now = Date.now();
+    const last = noticeChecks.get(key);
+    if (last && now - last.at < (this.options.noticeCheckMs ?? NOTICE_CHECK_MS)) return last.done;
+    const done = this.applyForgetNotices();
+    noticeChecks.set(key, { at: now, done });
+    // A look that failed stands for nothing: the next cache opened looks again.
+    done.catch(() => {
+      if (noticeChecks.get(key)?.done === done) noticeChecks.delete(key);
+    });
+    return done;
+  }
+
   /**
    * Deletes the copies that erasures anywhere named (storage/forget-notices.ts), once per notice
-   * and machine: the notices applied are listed in CACHE_DIR, per store. One listing of the notices
-   * per cache opened (a build, a compaction); a notice is read only the first time.
+   * and machine: the notices applied are listed in CACHE_DIR, per store. One listing of the notices;
+   * a notice is read only the first time.
    */
   private async applyForgetNotices(): Promise<void> {
     const appliedFile = join(this.options.dir, 'forget-notices-applied.json');

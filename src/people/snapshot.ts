@@ -7,7 +7,7 @@ import type { EngineSettings } from '../engine/duckdb.js';
 import {
   type MalformedLine,
   type OutLine,
-  openGzipLineBatchWriter,
+  openGzipLinesWriter,
   readJsonl,
   readLineBatches,
   writeGzipLineBatches,
@@ -243,10 +243,10 @@ export async function updatePeopleSnapshot(
 
     const counts = { people: 0, updated: 0, added: 0, deleted: 0, unsubscribed: 0 };
     /** Whether the lines written as text are the whole difference from the base (SnapshotChanges). */
-    let exactDelta = baseInfo !== undefined;
+    let exactChanges = baseInfo !== undefined;
     let lastBaseId: string | undefined;
     const inOrder = (id: string) => {
-      if (lastBaseId !== undefined && compareIds(lastBaseId, id) >= 0) exactDelta = false;
+      if (lastBaseId !== undefined && compareIds(lastBaseId, id) >= 0) exactChanges = false;
       lastBaseId = id;
     };
     const emit = (p: SnapshotPerson | { deleted?: boolean; unsubscribed?: boolean }, line: OutLine) => {
@@ -299,12 +299,12 @@ export async function updatePeopleSnapshot(
               held = JSON.parse(bytes.toString('utf8')) as SnapshotPerson;
             } catch {
               noteMalformed({ key: baseKey, line, reason: 'not valid JSON' });
-              exactDelta = false;
+              exactChanges = false;
               continue;
             }
             if (typeof held?.customer_id !== 'string') {
               noteMalformed({ key: baseKey, line, reason: 'no customer_id' });
-              exactDelta = false;
+              exactChanges = false;
               continue;
             }
             if (!peek) inOrder(held.customer_id);
@@ -329,7 +329,7 @@ export async function updatePeopleSnapshot(
     // A fresh key per fold: a manifest names the changes it was written with, never a later fold's.
     const changesKey = baseInfo && keys.peopleChanges(day, randomBytes(6).toString('hex'));
     const changed = changesKey
-      ? openGzipLineBatchWriter(store, changesKey, { level: SNAPSHOT_GZIP_LEVEL })
+      ? openGzipLinesWriter(store, changesKey, { level: SNAPSHOT_GZIP_LEVEL })
       : undefined;
     try {
       const batches = changed ? teeTextLines(merged(), changed) : merged();
@@ -361,7 +361,7 @@ export async function updatePeopleSnapshot(
       malformed_lines: malformedCount,
       malformed,
       merged_people: removed.size,
-      ...(changesKey && exactDelta
+      ...(changesKey && exactChanges
         ? {
             changes: {
               key: changesKey,

@@ -112,18 +112,6 @@ async function writeAll<T>(writer: JsonlWriter<T>, values: Values<T>): Promise<n
 }
 
 /**
- * A gzip JSON Lines object written a batch of lines at a time, for a producer that writes it beside
- * another (the snapshot merge writes the changed people's lines beside the whole snapshot).
- */
-export function openGzipLineBatchWriter(
-  store: ObjectStore,
-  key: string,
-  options: { level?: number } = {},
-): JsonlWriter<OutLine> & { writeBatch(lines: readonly OutLine[]): Promise<void> } {
-  return openGzipLinesWriter(store, key, options);
-}
-
-/**
  * Uploads a local, uncompressed JSON Lines file (one the SQL engine wrote) as the gzip JSON Lines
  * object `key`, compressed on the way like every object this module writes.
  */
@@ -159,9 +147,11 @@ export function openJsonlWriter<T>(store: ObjectStore, key: string): JsonlWriter
 /**
  * The one gzip JSON Lines writer: lines are batched into chunks, with backpressure from the store
  * (and from the local file `copyTo`, which gets the same chunks uncompressed). Text lines gather in
- * one string (encoded once per chunk); a line given as bytes joins the chunk as it is.
+ * one string (encoded once per chunk); a line given as bytes joins the chunk as it is. Exported for
+ * a producer that writes one object beside another a batch at a time (the snapshot merge writes the
+ * changed people's lines beside the whole snapshot).
  */
-function openGzipLinesWriter(
+export function openGzipLinesWriter(
   store: ObjectStore,
   key: string,
   options: { copyTo?: string | undefined; level?: number } = {},
@@ -244,13 +234,7 @@ function openGzipLinesWriter(
       // store finish the object before the failure reached it.
       if (copy) {
         copy.end();
-        if (
-          !(await copied!.then(
-            () => true,
-            () => false,
-          ))
-        )
-          await uploaded; // throws the copy's error
+        await copied!.catch(() => uploaded); // a failed copy: `uploaded` throws its error
       }
       source.end();
       await uploaded;

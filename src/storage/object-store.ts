@@ -58,12 +58,12 @@ export function assertValidKey(key: string): void {
   }
 }
 
-/** An object's listing entry (size, ETag); ObjectNotFoundError when there is none. */
 /** What tells one version of an object from another: its ETag, or its size and modification time. */
 export function objectVersion(info: ObjectInfo): string {
   return info.etag ?? `${info.size}-${info.lastModified?.getTime() ?? ''}`;
 }
 
+/** An object's listing entry (size, ETag); ObjectNotFoundError when there is none. */
 export async function statObject(store: ObjectStore, key: string): Promise<ObjectInfo> {
   for await (const info of store.list(key)) if (info.key === key) return info;
   throw new ObjectNotFoundError(key, store.location);

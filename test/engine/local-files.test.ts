@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgroupCpuQuota, defaultThreads } from '../../src/engine/duckdb.js';
 import { localFiles, ReadThroughCache } from '../../src/engine/local-files.js';
+import { FORGET_NOTICES_PREFIX } from '../../src/storage/forget-notices.js';
 import type { ObjectInfo, ObjectStore } from '../../src/storage/object-store.js';
-import { createFsTestStore, createS3TestStore, type TestStore } from '../helpers/stores.js';
+import { createFsTestStore, createS3TestStore, storeWith, type TestStore } from '../helpers/stores.js';
 
 async function info(store: ObjectStore, key: string): Promise<ObjectInfo> {
   for await (const i of store.list(key)) if (i.key === key) return i;
@@ -42,6 +43,25 @@ describe('the read-through cache of an S3 store', () => {
     const [p2] = await cache.paths([v2]);
     expect(p2).not.toBe(p1);
     expect(await readFile(p2!, 'utf8')).toBe('second version');
+  });
+
+  it('looks at the forget notices once a minute per folder and store, not once per cache opened', async () => {
+    let looks = 0;
+    const counting = storeWith(s3.store, {
+      list(prefix: string) {
+        if (prefix === FORGET_NOTICES_PREFIX) looks += 1;
+        return s3.store.list(prefix);
+      },
+    });
+    await s3.store.put('raw/events/dt=2026-03-11/part-n.jsonl.gz', 'notices');
+    const part = await info(s3.store, 'raw/events/dt=2026-03-11/part-n.jsonl.gz');
+    const options = { dir: join(dir, 'notices'), maxBytes: 1024 * 1024 };
+    // A build opens several caches, a first compaction one per day and dataset.
+    for (let i = 0; i < 3; i++) await localFiles(counting, options).paths([part]);
+    expect(looks).toBe(1);
+    // Past the minute (here: none), the next one opened looks again.
+    await localFiles(counting, { ...options, noticeCheckMs: 0 }).paths([part]);
+    expect(looks).toBe(2);
   });
 
   it('trims least recently used files beyond its bound, never the ones in use', async () => {

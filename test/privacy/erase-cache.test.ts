@@ -112,13 +112,14 @@ describe('erasure and the local read-through cache (s3 store)', () => {
     }
   });
 
-  it("deletes another machine's copies the next time its cache is used, once", async () => {
+  it("deletes another machine's copies the next time its cache looks at the notices, once", async () => {
     const { t, dir, path } = await twoPeopleParts('erase-other-cache-');
     try {
       // Another machine (its own CACHE_DIR) read both, and a relevant-record cache entry.
       const entry = keys.relevantCacheEntry('events', DAY, 'part-a-a', 'f0', 'rows');
       await t.store.put(entry, 'an entry holding their id');
-      const otherMachine = { dir: join(dir, 'other-machine'), maxBytes: 1 << 30 };
+      // Each of its uses here stands for one after the minute its last look at the notices stands for.
+      const otherMachine = { dir: join(dir, 'other-machine'), maxBytes: 1 << 30, noticeCheckMs: 0 };
       const [theirCopy, otherCopy, entryCopy] = await localFiles(t.store, otherMachine).paths([
         await statObject(t.store, theirs),
         await statObject(t.store, others),
