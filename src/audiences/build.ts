@@ -169,24 +169,37 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
     const sharedSeconds = session.sharedSeconds;
     const tables = new Map<string, string>();
     const manifests: AudienceManifest[] = [];
-    for (let i = 0; i < plan.audiences.length; i++) {
-      const audience = plan.audiences[i]!;
-      progress?.({
-        phase: 'audience',
-        done: i,
-        total: plan.audiences.length,
-        audience: audience.definition.id,
-      });
-      manifests.push(
-        await buildOne({
+    // One audience's members are uploaded, then its manifest written, while the engine evaluates
+    // the next one: an upload needs no engine. One upload at a time, in build order, so manifests
+    // are written in the same order as before, and a failed upload stops every later manifest.
+    let writing: Promise<AudienceManifest> | undefined;
+    try {
+      for (let i = 0; i < plan.audiences.length; i++) {
+        const audience = plan.audiences[i]!;
+        progress?.({
+          phase: 'audience',
+          done: i,
+          total: plan.audiences.length,
+          audience: audience.definition.id,
+        });
+        const write = await evaluateOne({
           session,
           audience,
           tables,
           runId,
           neverSend: config.never_send,
-        }),
-      );
-      tables.set(audience.definition.id, audience.table);
+        });
+        tables.set(audience.definition.id, audience.table);
+        if (writing) manifests.push(await writing);
+        writing = write();
+        // Awaited on the next turn or below; until then its failure must not count as unhandled.
+        writing.catch(() => undefined);
+      }
+      if (writing) manifests.push(await writing);
+    } catch (error) {
+      // The session (and the scratch file being uploaded) closes only once that upload has ended.
+      await writing?.catch(() => undefined);
+      throw error;
     }
     progress?.({ phase: 'audience', done: plan.audiences.length, total: plan.audiences.length });
 
@@ -234,7 +247,7 @@ async function build(options: BuildOptions, copyDir: string | undefined): Promis
   }
 }
 
-interface BuildOneInput {
+interface AudienceInput {
   session: BuildSession;
   audience: AudienceSql;
   /** Members tables of the audiences built so far in this run, by audience id. */
@@ -243,7 +256,11 @@ interface BuildOneInput {
   neverSend: AudienceRules['never_send'];
 }
 
-async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
+/**
+ * Evaluates one audience in the engine and exports its members; returns what then uploads them
+ * and writes its manifest, which needs no engine (run while the next audience is evaluated).
+ */
+async function evaluateOne(input: AudienceInput): Promise<() => Promise<AudienceManifest>> {
   const { session, audience, runId } = input;
   const { engine, store, plan } = session;
   const def = audience.definition;
@@ -259,7 +276,8 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
   const membersKey = keys.members(def.id, day);
   const isTop = def.type === 'top_fraction';
   // Traits the audience writes back ride along in the members file (docs/traits.md#write-back).
-  await session.writeJsonLines(membersFileSelect(audience), membersKey);
+  const members = await session.exportJsonLines(membersFileSelect(audience));
+  const exportSeconds = seconds(writeStarted);
 
   // What this audience read: its own sources' datasets and windows, plus never_send's.
   const partsOf = (dataset: RecordDataset): string[] => {
@@ -355,10 +373,15 @@ async function buildOne(input: BuildOneInput): Promise<AudienceManifest> {
     },
     members_key: membersKey,
   };
-  manifest.timings.write_seconds = seconds(writeStarted);
-  // Written last: a manifest means the members next to it are complete.
-  await writeJson(store, keys.manifest(def.id, day), manifest);
-  return manifest;
+  return async () => {
+    const uploadStarted = process.hrtime.bigint();
+    await members.upload(membersKey);
+    // Exporting and uploading, not the wait for the audience before to finish its own upload.
+    manifest.timings.write_seconds = exportSeconds + seconds(uploadStarted);
+    // Written last: a manifest means the members next to it are complete.
+    await writeJson(store, keys.manifest(def.id, day), manifest);
+    return manifest;
+  };
 }
 
 /** A stable hash of what decides membership: the normalized definition and `never_send`. */
