@@ -163,7 +163,6 @@ export interface BuildSession {
 }
 
 export interface ExportedLines {
-  rows: number;
   /** Gzips the rows to `key` in the session's store; the scratch file is removed either way. */
   upload(key: string): Promise<void>;
 }
@@ -460,17 +459,14 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       // twice as long (490,686 members: 1.1 s against 0.42 s + 0.25 s).
       const local = join(scratch, `out-${randomBytes(6).toString('hex')}.jsonl`);
       try {
-        const [copied] = await engine.all<{ Count: number }>(
-          `COPY (${select}) TO ${sqlString(local)} (FORMAT json)`,
-        );
-        return {
-          rows: Number(copied?.Count ?? 0),
-          upload: (key) => putGzipLinesFile(store, key, local).finally(() => rm(local, { force: true })),
-        };
+        await engine.run(`COPY (${select}) TO ${sqlString(local)} (FORMAT json)`);
       } catch (error) {
         await rm(local, { force: true });
         throw error;
       }
+      return {
+        upload: (key) => putGzipLinesFile(store, key, local).finally(() => rm(local, { force: true })),
+      };
     }
     async function runAudience(audience: AudienceSql, tables: ReadonlyMap<string, string>) {
       const def = audience.definition;

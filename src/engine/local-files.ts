@@ -171,10 +171,11 @@ export class ReadThroughCache implements LocalFiles {
     for await (const o of this.store.list(FORGET_NOTICES_PREFIX))
       if (!applied.has(of(o.key))) fresh.push(o.key);
     if (fresh.length === 0) return;
-    for (const key of fresh) {
-      await this.forget(await readForgetNotice(this.store, key));
-      applied.add(of(key));
-    }
+    // Every fresh notice's keys at once: one listing of the cached files, not one per notice.
+    const named: string[] = [];
+    for (const key of fresh) named.push(...(await readForgetNotice(this.store, key)));
+    await this.forget(named);
+    for (const key of fresh) applied.add(of(key));
     // Replaced whole: two processes applying at once both end with a complete file.
     const partial = `${appliedFile}.${process.pid}.${randomBytes(4).toString('hex')}.partial`;
     await writeFile(partial, JSON.stringify({ applied: [...applied].sort() }));

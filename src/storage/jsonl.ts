@@ -12,8 +12,9 @@ import type { ObjectStore } from './object-store.js';
 
 /**
  * Every gzip object we write unless its writer says otherwise: fast, and compresses JSON well. Raw
- * parts are written once and read by every build for as long as they are in a window, so the level
- * also matters for reading: level 1 output took about a quarter longer to inflate than level 3.
+ * parts are written once and downloaded by every machine that builds from them, so the few percent
+ * level 3 saves over level 1 are worth its CPU here; inflating costs the same at either level (a
+ * 28.5 MB day of messages, 2026-12-07: 4.80 MB against 4.93 MB, 30–34 ms to inflate either).
  */
 const GZIP_LEVEL = 3;
 /**

@@ -1,11 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BuildProgress, buildAudiences } from '../../src/audiences/build.js';
-import { readMembers } from '../../src/audiences/members.js';
 import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { keys } from '../../src/storage/keys.js';
 import type { Body, ObjectStore, PutOptions } from '../../src/storage/object-store.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
-import { ev, person, writePart } from './fixtures.js';
+import { ev, memberIds, person, writePart } from './fixtures.js';
 
 /**
  * The build uploads one audience's members, then writes its manifest, while the engine evaluates
@@ -65,11 +64,7 @@ describe.each(STORE_KINDS)('uploads beside the next audience, on the $kind store
     await t.cleanup();
   });
 
-  const members = async (id: string) => {
-    const out: string[] = [];
-    for await (const m of readMembers(t.store, id, D)) out.push(m.customer_id);
-    return out;
-  };
+  const members = (id: string) => memberIds(t.store, id, D);
 
   it("evaluates the next audience before an audience's upload ends; manifests in build order", async () => {
     // The upload of `buyers`' members waits until the build reports that it is evaluating `carts`

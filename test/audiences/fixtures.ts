@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { readMembers } from '../../src/audiences/members.js';
 import type { Dataset, EventRecord, MessageRecord, PersonRecord } from '../../src/contract/records.js';
 import { keys } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
@@ -45,4 +46,11 @@ export async function writePart(
   const text = lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n');
   await store.put(key, gzipSync(`${text}\n`));
   return key;
+}
+
+/** The customer ids of an audience's members on `day`, in the members file's order (rank). */
+export async function memberIds(store: ObjectStore, audienceId: string, day: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const m of readMembers(store, audienceId, day)) out.push(m.customer_id);
+  return out;
 }

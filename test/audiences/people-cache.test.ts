@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { readMembers } from '../../src/audiences/members.js';
 import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
 import { Engine, sqlString } from '../../src/engine/duckdb.js';
@@ -12,7 +11,7 @@ import { updatePeopleSnapshot } from '../../src/people/snapshot.js';
 import { keys } from '../../src/storage/keys.js';
 import { listKeys, type ObjectStore } from '../../src/storage/object-store.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
-import { ev, msg, person, writePart } from './fixtures.js';
+import { ev, memberIds, msg, person, writePart } from './fixtures.js';
 
 /**
  * The people cache (src/audiences/people-cache.ts): a daily build reads yesterday's `people` table
@@ -85,9 +84,7 @@ async function writeData(store: ObjectStore): Promise<void> {
 }
 
 async function members(store: ObjectStore, id: string) {
-  const out: string[] = [];
-  for await (const m of readMembers(store, id, D)) out.push(m.customer_id);
-  return out.sort();
+  return (await memberIds(store, id, D)).sort();
 }
 
 const entries = (store: ObjectStore) => listKeys(store, keys.peopleCachePrefix());

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { readManifest, readMembers } from '../../src/audiences/members.js';
+import { readManifest } from '../../src/audiences/members.js';
 import { parseEnv } from '../../src/config/env.js';
 import { type AudienceSyncConfig, parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
@@ -16,7 +16,7 @@ import type { StageContext } from '../../src/pipeline/stages.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { configErrorOf } from '../helpers/config-error.js';
 import { createFsTestStore, type TestStore } from '../helpers/stores.js';
-import { ev, person, writePart } from './fixtures.js';
+import { ev, memberIds, person, writePart } from './fixtures.js';
 
 const D = '2026-03-10';
 
@@ -46,10 +46,8 @@ function config(yaml: string): AudienceSyncConfig {
   return parseAudienceSyncConfig(yaml, 'test.yaml', {}).config;
 }
 
-async function ids(store: ObjectStore, id: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const m of readMembers(store, id, D)) out.push(m.customer_id);
-  return out;
+function ids(store: ObjectStore, id: string): Promise<string[]> {
+  return memberIds(store, id, D);
 }
 
 async function writeCsv(store: ObjectStore, dt: string, rows: string[], complete = true): Promise<void> {

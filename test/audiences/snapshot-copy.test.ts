@@ -2,12 +2,11 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
-import { readMembers } from '../../src/audiences/members.js';
 import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { keys } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { STORE_KINDS, type TestStore } from '../helpers/stores.js';
-import { ev, person, writePart } from './fixtures.js';
+import { ev, memberIds, person, writePart } from './fixtures.js';
 
 const D = '2026-03-10';
 
@@ -47,11 +46,7 @@ describe.each(STORE_KINDS)('the people snapshot the build reads, on the $kind st
     await t.cleanup();
   });
 
-  const members = async (id: string) => {
-    const out: string[] = [];
-    for await (const m of readMembers(t.store, id, D)) out.push(m.customer_id);
-    return out;
-  };
+  const members = (id: string) => memberIds(t.store, id, D);
 
   it('is the same folded copy or stored object, and the copy does not outlive the build', async () => {
     await writePart(t.store, 'people', D, 'p', [

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cgroupCpuQuota, defaultThreads } from '../../src/engine/duckdb.js';
 import { localFiles, ReadThroughCache } from '../../src/engine/local-files.js';
-import { FORGET_NOTICES_PREFIX } from '../../src/storage/forget-notices.js';
+import { FORGET_NOTICES_PREFIX, writeForgetNotice } from '../../src/storage/forget-notices.js';
 import type { ObjectInfo, ObjectStore } from '../../src/storage/object-store.js';
 import { createFsTestStore, createS3TestStore, storeWith, type TestStore } from '../helpers/stores.js';
 
@@ -62,6 +62,31 @@ describe('the read-through cache of an S3 store', () => {
     // Past the minute (here: none), the next one opened looks again.
     await localFiles(counting, { ...options, noticeCheckMs: 0 }).paths([part]);
     expect(looks).toBe(2);
+  });
+
+  it('applies every notice it has not applied yet, in one use', async () => {
+    const options = { dir: join(dir, 'several'), maxBytes: 1024 * 1024, noticeCheckMs: 0 };
+    const parts: ObjectInfo[] = [];
+    for (const name of ['x', 'y', 'z']) {
+      await s3.store.put(`raw/people/dt=2026-03-12/part-${name}.jsonl.gz`, name);
+      parts.push(await info(s3.store, `raw/people/dt=2026-03-12/part-${name}.jsonl.gz`));
+    }
+    const [x, y, z] = await localFiles(s3.store, options).paths(parts);
+    // Two erasures since this cache was last used, each naming one of its parts.
+    await writeForgetNotice(s3.store, 'erasure-several-1', [parts[0]!.key]);
+    await writeForgetNotice(s3.store, 'erasure-several-2', [parts[1]!.key]);
+    await localFiles(s3.store, options).paths([parts[2]!]);
+    const left = await readdir(join(options.dir, 'objects'));
+    expect(left).toEqual([z!.split('/').pop()]);
+    expect(left).not.toContain(x!.split('/').pop());
+    expect(left).not.toContain(y!.split('/').pop());
+    const applied = JSON.parse(await readFile(join(options.dir, 'forget-notices-applied.json'), 'utf8'));
+    expect(applied.applied).toEqual(
+      expect.arrayContaining([
+        `${s3.store.location} ${FORGET_NOTICES_PREFIX}erasure-several-1.json`,
+        `${s3.store.location} ${FORGET_NOTICES_PREFIX}erasure-several-2.json`,
+      ]),
+    );
   });
 
   it('trims least recently used files beyond its bound, never the ones in use', async () => {
