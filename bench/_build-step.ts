@@ -7,6 +7,10 @@
  *                               (read_json over the window's files; the people snapshot of DAY as built)
  *   people --dir D --day DAY    the people snapshot of DAY (preparation for `plain`)
  *   build --dir D --day DAY     compaction of the closed days (as of the end of DAY), then the build of DAY
+ *   compact --dir D --day DAY   only the compaction of the closed days, as `audience-sync compact` (the
+ *                               pipeline's compact stage) runs it
+ *   build-only --dir D --day DAY  only the build of DAY (people snapshot and audiences), as
+ *                               `audience-sync build` (the pipeline's people and build stages) runs it
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,6 +40,14 @@ const day = arg('day');
 const store = new FsObjectStore(dir);
 const { config } = await loadAudienceSyncConfig('audience-sync.example.yaml', {});
 const out: Record<string, unknown> = { step, day };
+
+/** The build of DAY, as `audience-sync build` runs it: the people snapshot, then every audience. */
+async function build(): Promise<void> {
+  const result = await buildAudiences({ store, config, day });
+  out.people_seconds = result.people.seconds;
+  out.engine = result.engine;
+  out.members = Object.fromEntries(result.audiences.map((m) => [m.audience, m.counts.selected]));
+}
 
 if (step === 'plain') {
   const plan = compileBuildPlan({
@@ -86,24 +98,23 @@ if (step === 'plain') {
 } else if (step === 'people') {
   const manifest = await updatePeopleSnapshot({ store, day });
   out.people = manifest.people;
-} else if (step === 'build') {
-  // Closed days are those whose grace period has passed at the end of the build day.
-  const now = new Date(`${addDays(day, 1)}T00:00:00.000Z`);
-  // With the environment's engine limits, as the refresh's compaction stage runs it.
-  const settings = engineSettingsFromEnv(engineEnvFrom());
-  const compaction = await compactClosedDays({ store, now, graceHours: DEFAULT_GRACE_HOURS, settings });
-  out.compaction = {
-    seconds: compaction.seconds,
-    days: compaction.days.length,
-    parts: compaction.parts_compacted,
-    rows: compaction.rows,
-    bytes_before: compaction.bytes_before,
-    bytes_after: compaction.bytes_after,
-  };
-  const result = await buildAudiences({ store, config, day });
-  out.people_seconds = result.people.seconds;
-  out.engine = result.engine;
-  out.members = Object.fromEntries(result.audiences.map((m) => [m.audience, m.counts.selected]));
+} else if (step === 'build' || step === 'compact' || step === 'build-only') {
+  if (step !== 'build-only') {
+    // Closed days are those whose grace period has passed at the end of the build day.
+    const now = new Date(`${addDays(day, 1)}T00:00:00.000Z`);
+    // With the environment's engine limits, as the refresh's compaction stage runs it.
+    const settings = engineSettingsFromEnv(engineEnvFrom());
+    const compaction = await compactClosedDays({ store, now, graceHours: DEFAULT_GRACE_HOURS, settings });
+    out.compaction = {
+      seconds: compaction.seconds,
+      days: compaction.days.length,
+      parts: compaction.parts_compacted,
+      rows: compaction.rows,
+      bytes_before: compaction.bytes_before,
+      bytes_after: compaction.bytes_after,
+    };
+  }
+  if (step !== 'compact') await build();
 } else {
   throw new Error(`unknown step ${step}`);
 }
