@@ -97,7 +97,10 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n?.*\/healthz/m);
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "bin\/audience-sync\.js"\]/);
+    // With the old-generation floor that keeps V8 from collecting in a loop (docs/benchmarks.md).
+    expect(dockerfile).toMatch(
+      /ENTRYPOINT \["node", "--initial-old-space-size=64", "bin\/audience-sync\.js"\]/,
+    );
     // The runtime runs the compiled output: the bin falls back to dist/ when there are no sources.
     expect(readFileSync(new URL('bin/audience-sync.js', root), 'utf8')).toContain('../dist/src/cli/main.js');
     expect(dockerfile).toMatch(/ENV NODE_ENV=production/);
