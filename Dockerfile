@@ -46,9 +46,7 @@ EXPOSE 8080
 # The API answers /healthz; the worker service overrides this check in docker-compose.yml.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# --initial-old-space-size: with a JavaScript heap of about 20 MB, V8 set its old-generation limit
-# near 42 MB and, from about 16 s into a first build's compaction, ran four to nine full collections
-# a second; a 64 MB floor stops that (the compaction of 1M people x 30 days: 47-57 s against 58-65 s,
-# docs/benchmarks.md). It cannot go in NODE_OPTIONS, so it is here, and the bench reads it from here.
+# The Node.js flags of bin/audience-sync.js's first line (why: the comment under it), repeated here
+# since the image runs the file with `node` rather than as a program (test/deploy checks they agree).
 ENTRYPOINT ["node", "--initial-old-space-size=64", "bin/audience-sync.js"]
 CMD ["serve"]

@@ -41,6 +41,23 @@ const store = new FsObjectStore(dir);
 const { config } = await loadAudienceSyncConfig('audience-sync.example.yaml', {});
 const out: Record<string, unknown> = { step, day };
 
+/** The compaction of the days closed by the end of DAY, as `audience-sync compact` runs it. */
+async function compact(): Promise<void> {
+  // Closed days are those whose grace period has passed at the end of the build day.
+  const now = new Date(`${addDays(day, 1)}T00:00:00.000Z`);
+  // With the environment's engine limits, as the refresh's compaction stage runs it.
+  const settings = engineSettingsFromEnv(engineEnvFrom());
+  const compaction = await compactClosedDays({ store, now, graceHours: DEFAULT_GRACE_HOURS, settings });
+  out.compaction = {
+    seconds: compaction.seconds,
+    days: compaction.days.length,
+    parts: compaction.parts_compacted,
+    rows: compaction.rows,
+    bytes_before: compaction.bytes_before,
+    bytes_after: compaction.bytes_after,
+  };
+}
+
 /** The build of DAY, as `audience-sync build` runs it: the people snapshot, then every audience. */
 async function build(): Promise<void> {
   const result = await buildAudiences({ store, config, day });
@@ -98,23 +115,13 @@ if (step === 'plain') {
 } else if (step === 'people') {
   const manifest = await updatePeopleSnapshot({ store, day });
   out.people = manifest.people;
-} else if (step === 'build' || step === 'compact' || step === 'build-only') {
-  if (step !== 'build-only') {
-    // Closed days are those whose grace period has passed at the end of the build day.
-    const now = new Date(`${addDays(day, 1)}T00:00:00.000Z`);
-    // With the environment's engine limits, as the refresh's compaction stage runs it.
-    const settings = engineSettingsFromEnv(engineEnvFrom());
-    const compaction = await compactClosedDays({ store, now, graceHours: DEFAULT_GRACE_HOURS, settings });
-    out.compaction = {
-      seconds: compaction.seconds,
-      days: compaction.days.length,
-      parts: compaction.parts_compacted,
-      rows: compaction.rows,
-      bytes_before: compaction.bytes_before,
-      bytes_after: compaction.bytes_after,
-    };
-  }
-  if (step !== 'compact') await build();
+} else if (step === 'compact') {
+  await compact();
+} else if (step === 'build-only') {
+  await build();
+} else if (step === 'build') {
+  await compact();
+  await build();
 } else {
   throw new Error(`unknown step ${step}`);
 }

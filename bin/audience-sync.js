@@ -1,4 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
+// The flag: with a JavaScript heap of about 20 MB, V8 kept its old-generation limit near 42 MB and,
+// some 16 s into a long compaction, ran four to nine full collections a second; a 64 MB floor stops
+// that (docs/benchmarks.md). NODE_OPTIONS refuses it, so it is here, for `npx audience-sync` and
+// every run of this file as a program; the image's ENTRYPOINT repeats it (test/deploy checks that).
 // Runs the TypeScript sources through tsx in a checkout with its dev dependencies, and the compiled
 // `dist/` otherwise: in the image (no sources, no dev dependencies) and in any production install.
 import { existsSync } from 'node:fs';
