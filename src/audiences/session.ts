@@ -257,12 +257,6 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       checked: options.checkedScoreTables,
     });
     lap('bind');
-    // The statements from here on order what they return wherever order matters (ORDER BY, window
-    // orders): kept in insertion order, a CREATE TABLE AS holds its rows back in order, and at 10M
-    // people x 14 days the daily build ran out of memory in `ev_dups` (within the 390 MB share it
-    // has beside the fold) and then in `msg_agg` (781 MB); without it, it completed within them.
-    // Loading JSON Lines again (below) numbers lines in insertion order all the same (jsonl-load.ts).
-    await engine.run('SET preserve_insertion_order = false');
     options.onReady?.();
     let peopleCache: PeopleCacheResult | undefined;
     const runShared = async (statements: readonly Statement[]) => {

@@ -157,25 +157,6 @@ export class Engine {
     }
   }
 
-  /**
-   * Runs `work` with the engine preserving insertion order (DuckDB's default), whatever it is set to
-   * outside: for statements whose results depend on the order rows stream in, such as line numbers
-   * (`row_number() OVER ()` over a file's lines, raw.ts). A build session turns it off for its
-   * statements (session.ts).
-   */
-  async inInsertionOrder<T>(work: () => Promise<T>): Promise<T> {
-    const [setting] = await this.all<{ kept: boolean }>(
-      `SELECT current_setting('preserve_insertion_order') AS kept`,
-    );
-    if (setting?.kept) return work();
-    await this.run('SET preserve_insertion_order = true');
-    try {
-      return await work();
-    } finally {
-      await this.run('SET preserve_insertion_order = false');
-    }
-  }
-
   close(): void {
     this.connection.closeSync();
     this.instance.closeSync();

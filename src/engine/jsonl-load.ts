@@ -70,17 +70,6 @@ export async function loadJsonlTable(
   parts: readonly ReadablePart[],
   options: { lineNumbers?: 'all' | 'repeated-ids'; columns?: readonly string[] } = {},
 ): Promise<{ textRead: string[] }> {
-  // Line numbers are counted as each part's rows stream in: in file order only in insertion order.
-  return engine.inInsertionOrder(() => loadInOrder(engine, table, dataset, parts, options));
-}
-
-async function loadInOrder(
-  engine: Engine,
-  table: string,
-  dataset: Dataset,
-  parts: readonly ReadablePart[],
-  options: { lineNumbers?: 'all' | 'repeated-ids'; columns?: readonly string[] },
-): Promise<{ textRead: string[] }> {
   const slow = new Set<ReadablePart>(parts.filter((p) => p.lines === undefined));
   let fast = parts.filter((p) => !slow.has(p));
   const numbered = (options.lineNumbers ?? 'all') === 'all';

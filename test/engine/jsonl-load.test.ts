@@ -118,32 +118,6 @@ describe('JSON Lines into the engine', () => {
     );
   });
 
-  it('numbers lines in file order in an engine that does not preserve insertion order, and leaves it so', async () => {
-    // Large enough for the engine to scan it in several chunks on two threads; every id twice.
-    const name = 'large-repeated.jsonl.gz';
-    const n = 150_000;
-    const text = Array.from({ length: 2 * n }, (_, i) => ok(`x${i % n}`, `,"properties":{"i":${i + 1}}`));
-    await writeFile(join(dir, name), gzipSync(`${text.join('\n')}\n`));
-    const readable = await readableParts(
-      [{ key: `raw/events/dt=2026-03-10/${name}`, path: join(dir, name) }],
-      dir,
-    );
-    await engine.run('SET preserve_insertion_order = false');
-    try {
-      await loadJsonlTable(engine, 'unordered', 'events', readable, { lineNumbers: 'repeated-ids' });
-      const [wrong] = await engine.all<{ n: number }>(
-        `SELECT count(*) AS n FROM unordered WHERE _line IS DISTINCT FROM CAST(json_extract(properties, '$.i') AS BIGINT)`,
-      );
-      expect(wrong!.n).toBe(0);
-      const [setting] = await engine.all<{ kept: boolean }>(
-        `SELECT current_setting('preserve_insertion_order') AS kept`,
-      );
-      expect(setting!.kept).toBe(false);
-    } finally {
-      await engine.run('SET preserve_insertion_order = true');
-    }
-  });
-
   it('with inflate, reads uncompressed copies (none for a part that fails its check) into the same rows, and keeps only the columns asked for', async () => {
     const broken = 'truncated.jsonl.gz';
     const whole = gzipSync(`${ok('t')}\n${ok('u')}\n`);
