@@ -289,11 +289,17 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
       return new EngineError(error.kind, `${error.message} (in ${key})`, key);
     };
     /**
-     * `<x>_relevant` as a view: a table of the rows of the files read (whose entries are written
-     * from it), and the entries read in place. The statements after it read only the columns they
-     * need of the entries, instead of a table that copies all of them (2026-12-07, the daily build
-     * at 1M × 30, two runs each: `ev_relevant` to `msg_dup_first` took 5.24 / 4.91 s, against
+     * `<x>_relevant` as a view: the rows of the files read (a table, whose entries are written from
+     * it) and the entries, read in place. The statements after it read only the columns they need
+     * of the entries, instead of a table that copies all of them (2026-12-07, the daily build at
+     * 1M × 30, two runs each: `ev_relevant` to `msg_dup_first` took 5.24 / 4.91 s, against
      * 7.33 / 7.26 s inserting the entries' rows into the table).
+     *
+     * With entries, the view is one Parquet scan: the table's rows are written to a scratch file
+     * read beside the entries. A `UNION ALL` of the table and a Parquet scan feeding `GROUP BY id`
+     * does not stay within the engine's memory limit (DuckDB 1.5.6: at 2M people × 14 days,
+     * `msg_dups` failed at a 152.5 MiB share; the same rows as one scan of all the files grouped
+     * within 57 MiB), and at 10M people the daily build ran out of its 1GB limit in `ev_dups`.
      */
     const runCachedRelevant = async (s: Statement, cache: RelevantCacheUse) => {
       const dataset = s.perRecord!;
@@ -331,11 +337,17 @@ export async function openBuildSession(options: SessionOptions): Promise<BuildSe
         // An S3 store's entries are fetched here: one deleted since it was listed fails the fetch.
         throw new EntriesUnavailable(dataset, error);
       }
-      const entries =
-        cache.paths.length === 0
-          ? ''
-          : `\nUNION ALL BY NAME\nSELECT * FROM read_parquet([${cache.paths.map(sqlString).join(', ')}], hive_partitioning = false)`;
-      await engine.run(`CREATE OR REPLACE TEMP VIEW ${s.name} AS SELECT * FROM ${read}${entries}`);
+      if (cache.paths.length === 0) {
+        await engine.run(`CREATE OR REPLACE TEMP VIEW ${s.name} AS SELECT * FROM ${read}`);
+      } else {
+        const rows = join(scratch, `${read}.parquet`);
+        await engine.run(`COPY ${read} TO ${sqlString(rows)} (FORMAT parquet)`);
+        await engine.run(`DROP TABLE ${read}`);
+        const scanned = [rows, ...cache.paths].map(sqlString).join(', ');
+        await engine.run(
+          `CREATE OR REPLACE TEMP VIEW ${s.name} AS SELECT * FROM read_parquet([${scanned}], hive_partitioning = false, union_by_name = true)`,
+        );
+      }
       cache.read = cache.paths.length;
     };
     // The day's snapshot, looked up once the fold is done (it rewrites it): both the binding and

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildAudiences } from '../../src/audiences/build.js';
 import { readMembers } from '../../src/audiences/members.js';
+import { openRulesSession } from '../../src/audiences/session.js';
 import { compactDay } from '../../src/compaction/compact.js';
 import { parseAudienceSyncConfig } from '../../src/config-file.js';
 import { addDays } from '../../src/contract/days.js';
@@ -319,6 +320,41 @@ audiences:
     for (const id of ['buyers', 'engaged'])
       expect(await members(t.store, id, D)).toEqual(await members(fresh.store, id, D));
     expect(built.audiences.map((a) => a.counts)).toEqual(reference.audiences.map((a) => a.counts));
+  });
+
+  it('with entries, <x>_relevant is one Parquet scan: a UNION of the rows read and the entries ran out of memory beneath GROUP BY id', async () => {
+    await twoDaysAndReference();
+    const session = await openRulesSession({ store: t.store, config, day: D, relevantCache: 'read' });
+    try {
+      for (const [dataset, x] of [
+        ['events', 'ev'],
+        ['messages', 'msg'],
+      ] as const) {
+        expect(session.inputs[dataset]!.relevantCache!.read).toBeGreaterThan(0);
+        const plan = (
+          await session.engine.all<{ explain_value: string }>(
+            `EXPLAIN SELECT id FROM ${x}_relevant GROUP BY id HAVING count(*) > 1`,
+          )
+        )
+          .map((r) => r.explain_value)
+          .join('\n');
+        expect(plan).toMatch(/READ_PARQUET|PARQUET_SCAN/);
+        expect(plan).not.toMatch(/UNION/);
+      }
+      // Still every relevant record: those of the files read and those of the entries.
+      const [row] = await session.engine.all<{ n: number }>('SELECT count(*)::INTEGER AS n FROM ev_relevant');
+      const reference = await openRulesSession({ store: fresh.store, config, day: D });
+      try {
+        const [all] = await reference.engine.all<{ n: number }>(
+          'SELECT count(*)::INTEGER AS n FROM ev_relevant',
+        );
+        expect(row!.n).toBe(all!.n);
+      } finally {
+        await reference.close();
+      }
+    } finally {
+      await session.close();
+    }
   });
 
   it("a build of some audiences adds its entries and deletes none of the daily build's", async () => {
