@@ -37,6 +37,22 @@ export async function withRetries<T>(
   }
 }
 
+/**
+ * One platform request, retried on its own when the caller asked for it (`ctx.retry`, which the
+ * sync sets for `ensureAudience` and `describe`). Each connector sends every request through this,
+ * so an operation of several requests (look up, create, look up again) keeps the requests that
+ * succeeded and gives each request its own attempts. Retrying the whole operation instead starts
+ * again from its first request: a passing failure of the creation then costs an attempt *and* the
+ * lookup before it, and a platform that fails every other call (never twice in a row) can fail
+ * the creation on every attempt while the lookups succeed (the Meta 5xx fault episode, seed
+ * 521081120: 15 attempts, all 6 creations failed). Writes retried this way are safe: the
+ * connectors re-list after creating (the smallest id wins, a duplicate is deleted) or look the
+ * name up again (Google, NAME_ALREADY_USED).
+ */
+export function retryingRequest<T>(ctx: { retry?: RetryOptions }, request: () => Promise<T>): Promise<T> {
+  return ctx.retry ? withRetries(request, ctx.retry) : request();
+}
+
 export function defaultSleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { PersonRecord } from '../../src/contract/records.js';
+import type { RetryOptions } from './retry.js';
 
 /**
  * The connector contract. A connector is a definition object (Segment action-destinations style),
@@ -277,6 +278,13 @@ export interface ConnectorContext<Config = unknown> {
   outbox?: Outbox;
   /** Per-context memo (e.g. an OAuth access token), never persisted. */
   cache: Map<string, unknown>;
+  /**
+   * Set by the sync for the operations that make several requests (`ensureAudience`, `describe`):
+   * each request the connector makes is retried on its own with these options (`retryingRequest`
+   * in core/retry.ts). Absent (pushes, finalize, the CLI's own calls): every request is made once
+   * and the caller retries the whole call.
+   */
+  retry?: RetryOptions;
 }
 
 /** The exact HTTP request a connector would send, without credentials (dry-run writes these). */

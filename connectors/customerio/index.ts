@@ -9,6 +9,7 @@ import {
 } from '../core/errors.js';
 import { asObject, draftUrl, type HttpResponse, retryAfterMs, sendHttp } from '../core/http.js';
 import { rejected, unattributed as unattributedFailures } from '../core/results.js';
+import { retryingRequest } from '../core/retry.js';
 import type {
   Capabilities,
   ConnectorContext,
@@ -85,14 +86,17 @@ function classify(response: HttpResponse, what: string): ConnectorError {
 
 async function send(ctx: Ctx, draft: DraftRequest, what: string): Promise<HttpResponse> {
   const auth = Buffer.from(`${ctx.config.site_id}:${ctx.config.api_key}`).toString('base64');
-  const response = await sendHttp(ctx, 'customerio', {
-    method: draft.method,
-    url: draftUrl(baseUrl(ctx), draft),
-    headers: { authorization: `Basic ${auth}` },
-    ...(draft.body !== undefined ? { json: draft.body } : {}),
+  // Retried here when the sync asks for it (ctx.retry: ensureAudience's credential check).
+  return retryingRequest(ctx, async () => {
+    const response = await sendHttp(ctx, 'customerio', {
+      method: draft.method,
+      url: draftUrl(baseUrl(ctx), draft),
+      headers: { authorization: `Basic ${auth}` },
+      ...(draft.body !== undefined ? { json: draft.body } : {}),
+    });
+    if (response.status >= 200 && response.status < 300) return response;
+    throw classify(response, what);
   });
-  if (response.status >= 200 && response.status < 300) return response;
-  throw classify(response, what);
 }
 
 async function push(ctx: Ctx, input: PushInput): Promise<PushResult> {

@@ -3,6 +3,7 @@ import { AudienceGoneError, InvalidPayloadError, PlatformError, RetryLaterError 
 import { asObject, draftUrl, jsonSafe, sendHttp } from '../core/http.js';
 import { serialized } from '../core/locks.js';
 import { rejected } from '../core/results.js';
+import { retryingRequest } from '../core/retry.js';
 import type {
   AudienceDescription,
   Capabilities,
@@ -69,24 +70,27 @@ async function api(
   what: string,
   audienceId?: string,
 ): Promise<Record<string, unknown>> {
-  for (let attempt = 0; ; attempt++) {
-    const token = await accessToken(ctx, attempt > 0);
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${token}`,
-      'developer-token': ctx.config.developer_token,
-    };
-    if (ctx.config.login_customer_id) headers['login-customer-id'] = ctx.config.login_customer_id;
-    const response = await sendHttp(ctx, 'google_ads', {
-      method: draft.method,
-      url: draftUrl(ctx.urls.api!, draft),
-      headers,
-      ...(draft.body !== undefined ? { json: draft.body } : {}),
-    });
-    if (response.status >= 200 && response.status < 300) return asObject(response.json) ?? {};
-    // An access token can expire between our check and Google's: refresh once, then believe it.
-    if (response.status === 401 && attempt === 0 && canRefresh(ctx.config)) continue;
-    throw classifyGoogleError(response, what, audienceId);
-  }
+  // Retried here, request by request, when the sync asks for it (ctx.retry: ensureAudience, describe).
+  return retryingRequest(ctx, async () => {
+    for (let attempt = 0; ; attempt++) {
+      const token = await accessToken(ctx, attempt > 0);
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${token}`,
+        'developer-token': ctx.config.developer_token,
+      };
+      if (ctx.config.login_customer_id) headers['login-customer-id'] = ctx.config.login_customer_id;
+      const response = await sendHttp(ctx, 'google_ads', {
+        method: draft.method,
+        url: draftUrl(ctx.urls.api!, draft),
+        headers,
+        ...(draft.body !== undefined ? { json: draft.body } : {}),
+      });
+      if (response.status >= 200 && response.status < 300) return asObject(response.json) ?? {};
+      // An access token can expire between our check and Google's: refresh once, then believe it.
+      if (response.status === 401 && attempt === 0 && canRefresh(ctx.config)) continue;
+      throw classifyGoogleError(response, what, audienceId);
+    }
+  });
 }
 
 /** All rows of a GAQL query (paged). */

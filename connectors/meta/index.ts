@@ -1,8 +1,9 @@
 import { assertBatchSize, batchSizeFor } from '../core/batching.js';
-import { PlatformError } from '../core/errors.js';
+import { AudienceGoneError, PlatformError } from '../core/errors.js';
 import { asObject, draftUrl, jsonSafe, sendHttp } from '../core/http.js';
 import { compareNumericIds, serialized } from '../core/locks.js';
 import { rejected, unattributed } from '../core/results.js';
+import { retryingRequest } from '../core/retry.js';
 import type {
   AudienceDescription,
   Capabilities,
@@ -55,17 +56,20 @@ async function graph(
   what: string,
   audienceId?: string,
 ): Promise<Record<string, unknown>> {
-  const response = await sendHttp(ctx, 'meta', {
-    method: draft.method,
-    url: draftUrl(ctx.urls.graph!, draft),
-    // The token goes in a header, never in a URL that proxies and servers log.
-    headers: { authorization: `Bearer ${ctx.config.access_token}` },
-    ...(draft.body !== undefined ? { json: draft.body } : {}),
+  // Retried here, request by request, when the sync asks for it (ctx.retry: ensureAudience, describe).
+  return retryingRequest(ctx, async () => {
+    const response = await sendHttp(ctx, 'meta', {
+      method: draft.method,
+      url: draftUrl(ctx.urls.graph!, draft),
+      // The token goes in a header, never in a URL that proxies and servers log.
+      headers: { authorization: `Bearer ${ctx.config.access_token}` },
+      ...(draft.body !== undefined ? { json: draft.body } : {}),
+    });
+    if (response.status >= 200 && response.status < 300 && !graphError(response)) {
+      return asObject(response.json) ?? {};
+    }
+    throw classifyMetaError(response, what, audienceId);
   });
-  if (response.status >= 200 && response.status < 300 && !graphError(response)) {
-    return asObject(response.json) ?? {};
-  }
-  throw classifyMetaError(response, what, audienceId);
 }
 
 const AUDIENCE_FIELDS =
@@ -122,12 +126,17 @@ async function ensureAudience(
     const now = await audiencesNamed(ctx, input.name);
     const winner = now[0] ?? created.id;
     if (winner !== created.id) {
-      await graph(
-        ctx,
-        { method: 'DELETE', path: `/${META_API_VERSION}/${created.id}` },
-        'duplicate audience removal',
-        created.id,
-      );
+      try {
+        await graph(
+          ctx,
+          { method: 'DELETE', path: `/${META_API_VERSION}/${created.id}` },
+          'duplicate audience removal',
+          created.id,
+        );
+      } catch (error) {
+        // A removal retried after its answer was lost finds the duplicate gone: what it wanted.
+        if (!(error instanceof AudienceGoneError)) throw error;
+      }
       return { platformAudienceId: winner, created: false };
     }
     return { platformAudienceId: created.id, created: true };

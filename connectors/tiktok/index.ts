@@ -2,6 +2,7 @@ import { assertBatchSize, batchSizeFor } from '../core/batching.js';
 import { InvalidPayloadError, PlatformError } from '../core/errors.js';
 import { asObject, draftUrl, jsonSafe, sendHttp } from '../core/http.js';
 import { compareNumericIds, serialized } from '../core/locks.js';
+import { retryingRequest } from '../core/retry.js';
 import type {
   AudienceDescription,
   Capabilities,
@@ -59,27 +60,30 @@ async function call(
   what: string,
   audienceId?: string,
 ): Promise<Record<string, unknown>> {
-  let form: FormData | undefined;
-  if (draft.multipart) {
-    form = new FormData();
-    for (const [k, v] of Object.entries(draft.multipart.fields)) form.set(k, v);
-    form.set(
-      draft.multipart.file.field,
-      new Blob([draft.multipart.file.content], { type: 'text/csv' }),
-      draft.multipart.file.name,
-    );
-  }
-  const response = await sendHttp(ctx, 'tiktok', {
-    method: draft.method,
-    url: draftUrl(ctx.urls.api!, draft),
-    headers: { 'access-token': ctx.config.access_token },
-    ...(form ? { form } : draft.body !== undefined ? { json: draft.body } : {}),
+  // Retried here, request by request, when the sync asks for it (ctx.retry: ensureAudience, describe).
+  return retryingRequest(ctx, async () => {
+    let form: FormData | undefined;
+    if (draft.multipart) {
+      form = new FormData();
+      for (const [k, v] of Object.entries(draft.multipart.fields)) form.set(k, v);
+      form.set(
+        draft.multipart.file.field,
+        new Blob([draft.multipart.file.content], { type: 'text/csv' }),
+        draft.multipart.file.name,
+      );
+    }
+    const response = await sendHttp(ctx, 'tiktok', {
+      method: draft.method,
+      url: draftUrl(ctx.urls.api!, draft),
+      headers: { 'access-token': ctx.config.access_token },
+      ...(form ? { form } : draft.body !== undefined ? { json: draft.body } : {}),
+    });
+    const envelope = asObject(response.json) as TiktokEnvelope | undefined;
+    // Success is the code in the body, not the HTTP status.
+    if (response.status >= 200 && response.status < 300 && envelope?.code === 0)
+      return asObject(envelope.data) ?? {};
+    throw classifyTiktok(response, envelope, what, ctx.config.throttle_delay_seconds * 1000, audienceId);
   });
-  const envelope = asObject(response.json) as TiktokEnvelope | undefined;
-  // Success is the code in the body, not the HTTP status.
-  if (response.status >= 200 && response.status < 300 && envelope?.code === 0)
-    return asObject(envelope.data) ?? {};
-  throw classifyTiktok(response, envelope, what, ctx.config.throttle_delay_seconds * 1000, audienceId);
 }
 
 const BASE = `/open_api/${TIKTOK_API_VERSION}`;

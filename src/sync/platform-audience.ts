@@ -1,5 +1,4 @@
 import { AudienceClosedError, AudienceGoneError } from '../../connectors/core/errors.js';
-import { withRetries } from '../../connectors/core/retry.js';
 import type { Logger } from '../log.js';
 import type { SyncAudienceInput } from './execute.js';
 import { type DestinationState, writeState } from './ledger.js';
@@ -31,7 +30,13 @@ export async function resolvePlatformAudience(
   state: DestinationState | undefined,
   log: Logger,
 ): Promise<ResolvedAudience> {
-  const { connector, ctx, audienceId, destination } = input;
+  const { connector, audienceId, destination } = input;
+  // `describe` and `ensureAudience` make several requests (Meta: look the name up, create, look it
+  // up again). The connector retries each request on its own (ctx.retry), keeping the ones that
+  // succeeded; retrying the whole call here started again from the lookup, so a passing failure of
+  // the creation also cost the lookup before it, and a platform failing every other request (never
+  // twice in a row) could fail every creation until the job ran out of attempts.
+  const ctx = { ...input.ctx, retry: retryOptions(input, record, log) };
   const name = input.platformName ?? `audience-sync ${audienceId}`;
   const empty = record.plan.add === 0 && record.plan.remove === 0;
   const closes = (input.capabilities ?? connector.capabilities).audiencesClose === true;
@@ -53,10 +58,7 @@ export async function resolvePlatformAudience(
       return { state: trusting ? { ...state, added_since_look: true } : state, reset: false };
     }
     try {
-      const description = await withRetries(
-        () => connector.describe(ctx, state.platform_audience_id),
-        retryOptions(input, record, log),
-      );
+      const description = await connector.describe(ctx, state.platform_audience_id);
       record.platform_audience_id = state.platform_audience_id;
       record.requests += 1;
       if (description.closed !== undefined) await distrustAdditions(input, state);
@@ -90,15 +92,11 @@ export async function resolvePlatformAudience(
       `the ${connector.id} audience ${state.platform_audience_id} for "${audienceId}" was deleted on the platform side; set sync_settings.recreate_deleted_audiences: true to re-create it`,
     );
   }
-  const ensured = await withRetries(
-    () =>
-      connector.ensureAudience(ctx, {
-        audienceId,
-        name,
-        ...(input.description ? { description: input.description } : {}),
-      }),
-    retryOptions(input, record, log),
-  );
+  const ensured = await connector.ensureAudience(ctx, {
+    audienceId,
+    name,
+    ...(input.description ? { description: input.description } : {}),
+  });
   record.platform_audience_id = ensured.platformAudienceId;
   record.audience_created = ensured.created;
   // Before the state is written: the next run looks the audience up again, in case it was reopened.

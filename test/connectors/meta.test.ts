@@ -83,6 +83,67 @@ describe('meta connector against the fake Graph API', () => {
     expect([...fake.state.audiences.values()].filter((x) => !x.deleted)).toHaveLength(1);
   });
 
+  it('with ctx.retry, retries the request that failed, not the lookup before it', async () => {
+    let creations = 0;
+    const flaky = contextFor(
+      metaConnector,
+      CONFIG,
+      { META_GRAPH_URL: fake.url },
+      {
+        fetch: (async (url: string | URL | Request, init?: RequestInit) => {
+          if (init?.method === 'POST' && String(url).endsWith('/customaudiences') && ++creations === 1)
+            fake.controls.failServer(1);
+          return fetch(url, init);
+        }) as typeof fetch,
+      },
+    );
+    const { sleep, waits } = recordingSleep();
+    const result = await metaConnector.ensureAudience(
+      { ...flaky, retry: { maxAttempts: 3, sleep } },
+      { audienceId: 'x', name: 'Flaky' },
+    );
+    expect(result.created).toBe(true);
+    expect(waits).toEqual([30_000]);
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /v24.0/act_1234/customaudiences',
+      'POST /v24.0/act_1234/customaudiences',
+      'POST /v24.0/act_1234/customaudiences',
+      'GET /v24.0/act_1234/customaudiences',
+    ]);
+  });
+
+  it('a duplicate removal retried after its answer was lost finds the duplicate gone, and is done', async () => {
+    let raced = false;
+    let removals = 0;
+    const racing = contextFor(
+      metaConnector,
+      CONFIG,
+      { META_GRAPH_URL: fake.url },
+      {
+        fetch: (async (url: string | URL | Request, init?: RequestInit) => {
+          // Another worker creates the same name between our lookup and our creation (a smaller id):
+          // the same creation request, sent first.
+          if (init?.method === 'POST' && String(url).endsWith('/customaudiences') && !raced) {
+            raced = true;
+            await fetch(url, init);
+          }
+          const response = await fetch(url, init);
+          // The first removal is applied, but its answer is lost on the way back.
+          if (init?.method === 'DELETE' && ++removals === 1) throw new TypeError('fetch failed');
+          return response;
+        }) as typeof fetch,
+      },
+    );
+    const result = await metaConnector.ensureAudience(
+      { ...racing, retry: { maxAttempts: 3, sleep: async () => {} } },
+      { audienceId: 'x', name: 'Shared name' },
+    );
+    const live = [...fake.state.audiences.values()].filter((a) => !a.deleted);
+    expect(live.map((a) => a.id)).toEqual([result.platformAudienceId]);
+    expect(result.created).toBe(false);
+    expect(removals).toBe(2);
+  });
+
   it('adds with the multi-key schema and exact hashed rows', async () => {
     const id = await audience();
     const ppl = [

@@ -349,7 +349,12 @@ describe(`fault injection (FAULT_SEED=${SEED})`, () => {
       // attempts. With three in a row a call can fail a job attempt, and the calls of other jobs
       // between attempts can use up the success that follows a streak, so a seed could exhaust all
       // five job attempts (seed 238934856 did): an outage longer than the retry budget, which this
-      // storm is not meant to be.
+      // storm is not meant to be. "Each call" holds only if every request is retried on its own:
+      // when the sync retried the audience's find-or-create as a whole, the lookup of each attempt
+      // took the success after a streak and the creation failed (seed 521081120: 5 job attempts ×
+      // 3, 21 requests of that sync, 15 failed, all 6 creations among them; the storm itself never
+      // failed more than two calls in a row). The connectors now retry each request of
+      // ensureAudience / describe (ctx.retry).
       await faultyDay(
         (ep) => storm(ep, 0.5, SEED + 3, () => ep.fake.controls.failServer(1), 'platform 500', 2),
         { faultIngest: false },

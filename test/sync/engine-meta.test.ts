@@ -173,6 +173,52 @@ describe('sync engine against the fake Meta Graph API', () => {
     expect(platformEmails()).toHaveLength(21);
   });
 
+  /**
+   * A fetch that arms one HTTP 500 (code 2, transient) for every other request, the first
+   * included: never two failures in a row, so every request gets through within three attempts.
+   */
+  function everyOtherFails(): typeof fetch {
+    let n = 0;
+    return (async (url: string | URL | Request, init?: RequestInit) => {
+      if (n++ % 2 === 0) fake.controls.failServer(1);
+      return fetch(url, init);
+    }) as typeof fetch;
+  }
+
+  it('creates the audience while every other request fails: each request has its own three attempts', async () => {
+    // Retrying ensureAudience as a whole started again from the lookup: lookup fails | lookup,
+    // creation fails | lookup, creation fails — three attempts spent, the creation never through
+    // (the Meta 5xx fault episode, FAULT_SEED=521081120, the same over five job attempts).
+    const persons = Array.from({ length: 20 }, (_, i) => personFor(i));
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    ctx = makeCtx('meta-test-token', everyOtherFails());
+    const record = await run(D1, { retry: { maxAttempts: 3 } });
+    expect(record.status).toBe('completed');
+    expect(platformEmails()).toEqual(expectedEmails(persons, new Set(persons.map((p) => p.customer_id))));
+    // Lookup, creation and the lookup after it each failed once and went through on their retry.
+    const creations = fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/customaudiences'));
+    expect(creations).toHaveLength(2);
+    expect([...fake.state.audiences.values()].filter((a) => !a.deleted)).toHaveLength(1);
+    expect(record.audience_created).toBe(true);
+    // 3 in the audience's lookup and creation, 2 in the two uploads.
+    expect(record.retries).toBe(5);
+  });
+
+  it('looks a known audience up while every other request fails', async () => {
+    // describe makes two requests (the audience, its latest session): retried as a whole, a failed
+    // session lookup cost the audience lookup before it too, and three attempts were not enough.
+    const persons = Array.from({ length: 5 }, (_, i) => personFor(i));
+    await writeDay(t.store, D1, AUD, persons, treatment(persons));
+    await run(D1);
+    const day2 = [...persons, personFor(50)];
+    await writeDay(t.store, D2, AUD, day2, treatment(day2));
+    ctx = makeCtx('meta-test-token', everyOtherFails());
+    const record = await run(D2, { retry: { maxAttempts: 3 } });
+    expect(record.status).toBe('completed');
+    expect(record.plan).toMatchObject({ add: 1, remove: 0 });
+    expect(platformEmails()).toHaveLength(6);
+  });
+
   it('records rejected rows with their reason, keeps them out of the ledger, and retries them next run', async () => {
     const persons = Array.from({ length: 6 }, (_, i) => personFor(i));
     const bad = metaConnector.matchKeys(persons[2]!)!.email!;
