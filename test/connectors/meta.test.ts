@@ -29,6 +29,13 @@ describe('meta connector against the fake Graph API', () => {
     await fake.close();
   });
 
+  /** A context for the fake whose requests go through `send` (which calls the real fetch). */
+  function intercepting(
+    send: (url: string | URL | Request, init?: RequestInit) => Promise<Response>,
+  ): ConnectorContext<MetaConfig> {
+    return contextFor(metaConnector, CONFIG, { META_GRAPH_URL: fake.url }, { fetch: send as typeof fetch });
+  }
+
   async function audience(name = 'High intent'): Promise<string> {
     const r = await metaConnector.ensureAudience(ctx, {
       audienceId: 'high_intent',
@@ -85,18 +92,11 @@ describe('meta connector against the fake Graph API', () => {
 
   it('with ctx.retry, retries the request that failed, not the lookup before it', async () => {
     let creations = 0;
-    const flaky = contextFor(
-      metaConnector,
-      CONFIG,
-      { META_GRAPH_URL: fake.url },
-      {
-        fetch: (async (url: string | URL | Request, init?: RequestInit) => {
-          if (init?.method === 'POST' && String(url).endsWith('/customaudiences') && ++creations === 1)
-            fake.controls.failServer(1);
-          return fetch(url, init);
-        }) as typeof fetch,
-      },
-    );
+    const flaky = intercepting(async (url, init) => {
+      if (init?.method === 'POST' && String(url).endsWith('/customaudiences') && ++creations === 1)
+        fake.controls.failServer(1);
+      return fetch(url, init);
+    });
     const { sleep, waits } = recordingSleep();
     const result = await metaConnector.ensureAudience(
       { ...flaky, retry: { maxAttempts: 3, sleep } },
@@ -115,25 +115,18 @@ describe('meta connector against the fake Graph API', () => {
   it('a duplicate removal retried after its answer was lost finds the duplicate gone, and is done', async () => {
     let raced = false;
     let removals = 0;
-    const racing = contextFor(
-      metaConnector,
-      CONFIG,
-      { META_GRAPH_URL: fake.url },
-      {
-        fetch: (async (url: string | URL | Request, init?: RequestInit) => {
-          // Another worker creates the same name between our lookup and our creation (a smaller id):
-          // the same creation request, sent first.
-          if (init?.method === 'POST' && String(url).endsWith('/customaudiences') && !raced) {
-            raced = true;
-            await fetch(url, init);
-          }
-          const response = await fetch(url, init);
-          // The first removal is applied, but its answer is lost on the way back.
-          if (init?.method === 'DELETE' && ++removals === 1) throw new TypeError('fetch failed');
-          return response;
-        }) as typeof fetch,
-      },
-    );
+    const racing = intercepting(async (url, init) => {
+      // Another worker creates the same name between our lookup and our creation (a smaller id):
+      // the same creation request, sent first.
+      if (init?.method === 'POST' && String(url).endsWith('/customaudiences') && !raced) {
+        raced = true;
+        await fetch(url, init);
+      }
+      const response = await fetch(url, init);
+      // The first removal is applied, but its answer is lost on the way back.
+      if (init?.method === 'DELETE' && ++removals === 1) throw new TypeError('fetch failed');
+      return response;
+    });
     const result = await metaConnector.ensureAudience(
       { ...racing, retry: { maxAttempts: 3, sleep: async () => {} } },
       { audienceId: 'x', name: 'Shared name' },
